@@ -1,0 +1,94 @@
+"""Small file-system primitives every part of the store uses: atomic writes and locks."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from typing import Any, Iterator
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o644, sync: bool = True) -> None:
+    """Write ``data`` to ``path`` so readers see either the old or the new file, never half.
+
+    temp file in the same directory + fsync + rename + fsync of the directory.
+    """
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    if sync:
+        fsync_dir(directory)
+
+
+def atomic_write_json(path: str, obj: Any, sync: bool = True, indent: int | None = None) -> None:
+    atomic_write(path, json.dumps(obj, indent=indent, sort_keys=False).encode() + b"\n", sync=sync)
+
+
+def read_json(path: str, default: Any = None) -> Any:
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read())
+    except FileNotFoundError:
+        if default is not None:
+            return default
+        raise
+
+
+@contextlib.contextmanager
+def locked(path: str, shared: bool = False) -> Iterator[int]:
+    """Hold an fcntl lock on ``path`` (created if missing) for the duration of the block.
+
+    flock locks belong to the open file description, so they are released when the
+    process dies, even by kill -9: a crashed command never leaves the store locked.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def makedirs(path: str, mode: int = 0o755) -> str:
+    os.makedirs(path, mode=mode, exist_ok=True)
+    return path
+
+
+def dir_size(path: str) -> int:
+    """Bytes used by regular files under ``path`` (hardlinks counted once), no symlinks followed."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in filenames:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except FileNotFoundError:
+                continue
+            if st.st_nlink > 1:
+                key = (st.st_dev, st.st_ino)
+                if key in seen:
+                    continue
+                seen.add(key)
+            total += st.st_size
+    return total

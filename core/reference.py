@@ -1,0 +1,160 @@
+"""Image references, normalised the way Docker does it.
+
+``busybox``            -> docker.io/library/busybox:latest
+``me/app:1``           -> docker.io/me/app:1
+``localhost:5000/x``   -> localhost:5000/x:latest
+``name@sha256:<hex>``  -> kept by digest (no default tag)
+
+Grammar after distribution/reference: a domain is recognised only when the first path
+component contains ``.`` or ``:`` or is ``localhost``; repository paths are lowercase;
+tags are ``[\\w][\\w.-]{0,127}``; digests are ``algorithm:hex`` with the length the
+algorithm demands. Validating before a reference is ever used in a path or a URL is
+what c/image's CVE-2024-3727 was about.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import InvalidReference
+
+DEFAULT_DOMAIN = "docker.io"
+LEGACY_DEFAULT_DOMAIN = "index.docker.io"
+OFFICIAL_REPO_PREFIX = "library/"
+DEFAULT_TAG = "latest"
+
+_ALNUM = r"[a-z0-9]+"
+_SEPARATOR = r"(?:[._]|__|[-]+)"
+_PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+
+PATH_RE = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
+DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
+TAG_RE = re.compile(rf"^{_TAG}$")
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$|^sha512:[0-9a-f]{128}$")
+ANY_DIGEST_RE = re.compile(rf"^{_DIGEST}$")
+HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+NAME_MAX = 255
+
+
+def validate_digest(digest: str) -> str:
+    """Return ``digest`` if it is a well-formed sha256/sha512 digest, else raise."""
+    if not isinstance(digest, str) or not DIGEST_RE.match(digest):
+        raise InvalidReference(f"invalid digest: {digest!r}")
+    return digest
+
+
+@dataclass(frozen=True)
+class Reference:
+    domain: str
+    path: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def name(self) -> str:
+        """Fully qualified repository name: ``docker.io/library/busybox``."""
+        return f"{self.domain}/{self.path}"
+
+    @property
+    def familiar_name(self) -> str:
+        """What Docker prints in REPOSITORY: ``busybox``, ``me/app``, ``quay.io/x/y``."""
+        if self.domain == DEFAULT_DOMAIN:
+            if self.path.startswith(OFFICIAL_REPO_PREFIX) and self.path.count("/") == 1:
+                return self.path[len(OFFICIAL_REPO_PREFIX):]
+            return self.path
+        return self.name
+
+    def __str__(self) -> str:
+        s = self.name
+        if self.tag:
+            s += ":" + self.tag
+        if self.digest:
+            s += "@" + self.digest
+        return s
+
+    def familiar(self) -> str:
+        s = self.familiar_name
+        if self.tag:
+            s += ":" + self.tag
+        if self.digest:
+            s += "@" + self.digest
+        return s
+
+    def with_tag(self, tag: str) -> "Reference":
+        return Reference(self.domain, self.path, tag, None)
+
+    def with_digest(self, digest: str) -> "Reference":
+        return Reference(self.domain, self.path, None, digest)
+
+    @property
+    def registry_host(self) -> str:
+        """The host that serves the distribution API for this domain."""
+        return "registry-1.docker.io" if self.domain == DEFAULT_DOMAIN else self.domain
+
+
+def _split_domain(name: str) -> tuple[str, str]:
+    first, sep, rest = name.partition("/")
+    if not sep or ("." not in first and ":" not in first and first != "localhost"
+                   and not first.startswith("[")):
+        domain, remainder = DEFAULT_DOMAIN, name
+    else:
+        domain, remainder = first, rest
+    if domain == LEGACY_DEFAULT_DOMAIN:
+        domain = DEFAULT_DOMAIN
+    if domain == DEFAULT_DOMAIN and "/" not in remainder:
+        remainder = OFFICIAL_REPO_PREFIX + remainder
+    return domain, remainder
+
+
+def parse(text: str, default_tag: bool = True) -> Reference:
+    """Parse and normalise an image reference, or raise InvalidReference (exit 125)."""
+    if not isinstance(text, str) or not text or text != text.strip():
+        raise InvalidReference(f"invalid reference format: {text!r}")
+    name, digest = text, None
+    if "@" in text:
+        name, _, digest = text.partition("@")
+        if not ANY_DIGEST_RE.match(digest):
+            raise InvalidReference(f"invalid reference format: {text}: bad digest")
+        if not DIGEST_RE.match(digest):
+            raise InvalidReference(f"invalid reference format: {text}: unsupported digest")
+    tag = None
+    # a tag is after the last ':' that comes after the last '/'
+    last_slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > last_slash:
+        name, tag = name[:colon], name[colon + 1:]
+        if not TAG_RE.match(tag):
+            raise InvalidReference(f"invalid reference format: {text}: bad tag {tag!r}")
+    if not name:
+        raise InvalidReference(f"invalid reference format: {text!r}")
+    domain, path = _split_domain(name)
+    if not DOMAIN_RE.match(domain):
+        raise InvalidReference(f"invalid reference format: {text}: bad registry {domain!r}")
+    if not PATH_RE.match(path):
+        if PATH_RE.match(path.lower()):
+            raise InvalidReference(
+                f"invalid reference format: repository name ({path}) must be lowercase")
+        raise InvalidReference(f"invalid reference format: {text}")
+    if len(domain) + 1 + len(path) > NAME_MAX:
+        raise InvalidReference(f"invalid reference format: {text}: name longer than {NAME_MAX}")
+    if tag is None and digest is None and default_tag:
+        tag = DEFAULT_TAG
+    return Reference(domain, path, tag, digest)
+
+
+def try_parse(text: str) -> Reference | None:
+    try:
+        return parse(text)
+    except InvalidReference:
+        return None
+
+
+def looks_like_id(text: str) -> bool:
+    """A hex prefix (or sha256:hex) that may name an image or container by ID."""
+    t = text[7:] if text.startswith("sha256:") else text
+    return bool(t) and len(t) <= 64 and all(c in "0123456789abcdef" for c in t)

@@ -1,0 +1,1 @@
+"""core.store: the OCI image layout at the root, layers, archives."""

@@ -1,0 +1,119 @@
+"""The headless CLI: ``nutshell <verb>``, Docker-compatible verbs, flags and exit codes.
+
+argparse -> core.Engine -> tables / JSON / progress. Each area registers its verbs from
+its own module (images.py, containers.py, registry.py, network.py, build.py). Errors
+print one line (``nutshell: no such image: foo:latest``) and exit with the error's code
+(125 engine, 126 cannot invoke, 127 not found); ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+# Verb modules, imported when the parser is built. Keep their top-level imports light:
+# `nutshell ps` must not pay for the TUI, rich or netlink.
+AREAS = ("images", "containers", "registry", "network", "build")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage: one line, exit 125 like Docker."""
+
+    def error(self, message: str):  # noqa: D401
+        from core.errors import UsageError
+
+        raise UsageError(message, hint=f"See '{self.prog} --help'.")
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="nutshell", description="A daemonless container workbench.")
+    parser.add_argument("--root", metavar="DIR", help="state root (default: $NUTSHELL_ROOT or /var/lib/nutshell)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("-v", "--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=ArgumentParser)
+    groups: dict[str, argparse._SubParsersAction] = {}
+
+    def group(name: str, help: str):
+        """A Docker management command (``image``, ``container``, ``network``...)."""
+        if name not in groups:
+            g = sub.add_parser(name, help=help)
+            groups[name] = g.add_subparsers(dest=f"{name}_verb", metavar="COMMAND",
+                                            parser_class=ArgumentParser)
+            g.set_defaults(func=lambda engine, args, _g=g: (_g.print_help(), 0)[1])
+        return groups[name]
+
+    import importlib
+
+    for area in AREAS:
+        mod = importlib.import_module(f"workbench.cli.{area}")
+        mod.register(sub, group)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv[:3] or os.environ.get("NUTSHELL_DEBUG") == "1"
+    try:
+        code = _main(argv)
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:
+        # stdout closed under us (e.g. `nutshell images | head -1`): exit quietly
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        code = 0
+    except Exception as exc:  # noqa: BLE001
+        from core.errors import NutshellError
+
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        if isinstance(exc, NutshellError):
+            sys.stderr.write(f"nutshell: {exc}\n")
+            if exc.hint:
+                sys.stderr.write(f"{exc.hint}\n")
+            code = exc.exit_code
+        elif isinstance(exc, OSError) and exc.errno == 28:  # ENOSPC
+            sys.stderr.write("nutshell: no space left on device\n")
+            code = 125
+        else:
+            sys.stderr.write(f"nutshell: internal error: {type(exc).__name__}: {exc}\n")
+            if not debug:
+                sys.stderr.write("Run again with --debug for the traceback.\n")
+            code = 125
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass
+    return code
+
+
+def _main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from core import __version__
+
+        print(f"Nutshell version {__version__}")
+        return 0
+    if not args.verb:
+        from workbench.app import run_app
+
+        return run_app(root=args.root)
+    from core.engine import Engine
+
+    engine = Engine(root=args.root)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.parse_args([args.verb, "--help"])
+        return 0
+    rc = func(engine, args)
+    return 0 if rc is None else int(rc)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
