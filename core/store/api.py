@@ -1,0 +1,193 @@
+"""Engine methods for images: list, inspect, history, tag, rmi, load, save, import, prune, df."""
+
+from __future__ import annotations
+
+import os
+from typing import BinaryIO
+
+from ..errors import Conflict, NotFound
+from ..events import ProgressFn
+from ..reference import parse, try_parse
+from .image import Image
+
+
+class ImageOps:
+    """Mixed into core.engine.Engine; ``self.paths`` and ``self.store`` are available."""
+
+    # ---------------------------------------------------------------- queries
+    def images(self, all: bool = False, dangling: bool | None = None,
+               reference: str | None = None) -> list[Image]:
+        """Images in the store, newest first. ``dangling`` filters untagged ones in/out;
+        ``reference`` is a repository (``busybox``) or ``repo:tag`` pattern to match."""
+        imgs = self.store.images()
+        if dangling is not None:
+            imgs = [i for i in imgs if (not i.repo_tags) == dangling]
+        if reference:
+            import fnmatch
+
+            want = reference if ":" in reference.rsplit("/", 1)[-1] else None
+            out = []
+            for i in imgs:
+                for t in i.repo_tags:
+                    r = parse(t)
+                    cand = [r.familiar(), str(r)] if want else [r.familiar_name, r.name]
+                    if any(fnmatch.fnmatchcase(c, reference) for c in cand):
+                        out.append(i)
+                        break
+            imgs = out
+        imgs.sort(key=lambda i: i.created or "", reverse=True)
+        return imgs
+
+    def image(self, name: str) -> Image:
+        return self.store.image(name)
+
+    def image_inspect(self, name: str) -> dict:
+        return self.store.image(name).inspect()
+
+    def history(self, name: str) -> list[dict]:
+        return self.store.image(name).history()
+
+    def image_layer_dirs(self, name: str, progress: ProgressFn = None) -> list[str]:
+        """The unpacked layer directories of an image, base first (unpacking on demand)."""
+        return self.store.layer_dirs(self.store.image(name), progress)
+
+    # ---------------------------------------------------------------- changes
+    def tag(self, source: str, target: str) -> Image:
+        return self.store.tag(source, target)
+
+    def rmi(self, names: list[str], force: bool = False, prune: bool = True) -> list[dict]:
+        """Remove images (Docker semantics). Returns [{"Untagged": ref} | {"Deleted": id}]."""
+        report: list[dict] = []
+        errors: list[Exception] = []
+        for name in names:
+            try:
+                report.extend(self._rmi_one(name, force))
+            except (NotFound, Conflict) as exc:
+                errors.append(exc)
+        if prune and report:
+            removed = self.store.gc()
+            report.extend({"Deleted": c} for c in removed["layers"])
+        if errors:
+            if len(errors) == 1 or not report:
+                raise errors[0]
+            raise type(errors[0])("; ".join(str(e) for e in errors))
+        return report
+
+    def _rmi_one(self, name: str, force: bool) -> list[dict]:
+        img = self.store.image(name)
+        using = self.store.containers_using().get(img.id, [])
+        ref = self.store.tag_of(name, img)
+        by_tag = ref is not None
+        out: list[dict] = []
+        if by_tag and len(img.repo_tags) > 1:
+            self.store.untag(ref)
+            return [{"Untagged": ref.familiar()}]
+        if by_tag and using and not force:
+            raise Conflict(f'conflict: unable to remove repository reference "{name}" (must force) '
+                           f"- container {using[0]['Id'][:12]} is using its referenced image {img.short_id}")
+        if by_tag and using:
+            self.store.untag(ref)
+            return [{"Untagged": ref.familiar()}]
+        if not by_tag and len(img.repo_tags) > 1 and not force:
+            raise Conflict(f"conflict: unable to delete {img.short_id} (must be forced) - image is "
+                           f"referenced in multiple repositories")
+        running = [c for c in using if c["Running"]]
+        if running:
+            raise Conflict(f"conflict: unable to delete {img.short_id} (cannot be forced) - image is "
+                           f"being used by running container {running[0]['Id'][:12]}")
+        if using and not force:
+            raise Conflict(f"conflict: unable to delete {img.short_id} (must be forced) - image is "
+                           f"being used by stopped container {using[0]['Id'][:12]}")
+        for t in list(img.repo_tags):
+            self.store.untag(parse(t))
+            out.append({"Untagged": parse(t).familiar()})
+        self.store.remove_image_entries(img.manifest_digest)
+        # other manifests with the same config (the same image ID) stay
+        out.append({"Deleted": img.id})
+        return out
+
+    def image_prune(self, all: bool = False) -> dict:
+        """Remove dangling images (``all``: every image no container uses)."""
+        using = self.store.containers_using()
+        deleted = []
+        for img in self.store.images():
+            if img.id in using:
+                continue
+            if img.repo_tags and not all:
+                continue
+            for t in img.repo_tags:
+                self.store.untag(parse(t))
+                deleted.append({"Untagged": parse(t).familiar()})
+            self.store.remove_image_entries(img.manifest_digest)
+            deleted.append({"Deleted": img.id})
+        removed = self.store.gc()
+        deleted.extend({"Deleted": c} for c in removed["layers"])
+        return {"ImagesDeleted": deleted, "SpaceReclaimed": removed["bytes"]}
+
+    # ---------------------------------------------------------------- archives
+    def load(self, source: str | BinaryIO, progress: ProgressFn = None):
+        """Load a docker-archive or OCI archive (path or readable stream)."""
+        from ..errors import ArchiveError
+        from .archive import load
+
+        if isinstance(source, str):
+            try:
+                f = open(source, "rb")
+            except FileNotFoundError:
+                raise ArchiveError(f"open {source}: no such file or directory") from None
+            except IsADirectoryError:
+                raise ArchiveError(f"read {source}: is a directory") from None
+            with f:
+                return load(self.store, f, progress)
+        return load(self.store, source, progress)
+
+    def save(self, names: list[str], dest: str, format: str = "docker",
+             progress: ProgressFn = None) -> list[Image]:
+        from .archive import save
+
+        return save(self.store, names, dest, format, progress)
+
+    def import_image(self, source: str | BinaryIO, ref: str | None = None,
+                     changes: list[str] | None = None, message: str | None = None,
+                     platform: str | None = None, progress: ProgressFn = None) -> Image:
+        from .archive import import_image
+
+        return import_image(self.store, source, ref, changes, message, platform, progress)
+
+    # ---------------------------------------------------------------- disk usage
+    def system_df(self) -> dict:
+        """Disk usage like ``docker system df``: images, containers, volumes, build cache."""
+        from ..fsutil import dir_size
+
+        images = self.store.images()
+        using = self.store.containers_using()
+        layer_sizes: dict[str, int] = {}
+        active_layers: set[str] = set()
+        for img in images:
+            for layer in img.layers:
+                layer_sizes[layer.chain_id] = layer.size or layer.compressed_size
+            if img.id in using:
+                active_layers.update(layer.chain_id for layer in img.layers)
+        img_total = sum(layer_sizes.values())
+        img_active = sum(1 for i in images if i.id in using)
+        img_reclaim = sum(s for c, s in layer_sizes.items() if c not in active_layers)
+        containers = []
+        base = self.paths.containers
+        for cid in (os.listdir(base) if os.path.isdir(base) else []):
+            upper = os.path.join(base, cid, "upper")
+            containers.append((cid, dir_size(upper) if os.path.isdir(upper) else 0))
+        running = sum(1 for recs in using.values() for r in recs if r["Running"])
+        c_size = sum(s for _, s in containers)
+        vols = []
+        if os.path.isdir(self.paths.volumes):
+            for v in os.listdir(self.paths.volumes):
+                vols.append(dir_size(os.path.join(self.paths.volumes, v)))
+        cache = dir_size(self.paths.builds) if os.path.isdir(self.paths.builds) else 0
+        return {
+            "Images": {"Total": len(images), "Active": img_active, "Size": img_total,
+                       "Reclaimable": img_reclaim},
+            "Containers": {"Total": len(containers), "Active": running, "Size": c_size,
+                           "Reclaimable": c_size},
+            "Volumes": {"Total": len(vols), "Active": 0, "Size": sum(vols), "Reclaimable": sum(vols)},
+            "BuildCache": {"Total": 0, "Active": 0, "Size": cache, "Reclaimable": cache},
+        }

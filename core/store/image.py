@@ -1,0 +1,181 @@
+"""The Image record the store hands out, and the identities derived from content.
+
+Image ID   = digest of the config blob (what ``images`` shows, like Docker).
+DiffID     = sha256 of a layer's uncompressed tar (``rootfs.diff_ids`` in the config).
+ChainID    = DiffID for the base layer; sha256(parent ChainID + " " + DiffID) above it.
+             A layer directory is keyed by ChainID, so images that share a base share
+             the unpacked files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from . import media
+
+
+def chain_ids(diff_ids: list[str]) -> list[str]:
+    out: list[str] = []
+    for d in diff_ids:
+        if not out:
+            out.append(d)
+        else:
+            out.append("sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
+    return out
+
+
+def chain_id(parent: str | None, diff_id: str) -> str:
+    if parent is None:
+        return diff_id
+    return "sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest()
+
+
+@dataclass
+class LayerRecord:
+    """One layer of an image as the store knows it."""
+
+    index: int
+    digest: str               # blob digest (compressed form as stored)
+    media_type: str
+    compressed_size: int
+    diff_id: str
+    chain_id: str
+    size: int | None = None   # uncompressed bytes, once unpacked
+    unpacked: bool = False
+
+
+@dataclass
+class Image:
+    id: str                                   # config digest
+    manifest_digest: str
+    manifest: dict
+    config: dict
+    repo_tags: list[str] = field(default_factory=list)     # full normalised references
+    repo_digests: list[str] = field(default_factory=list)  # name@sha256:...
+    layers: list[LayerRecord] = field(default_factory=list)
+    manifest_size: int = 0
+    stored_at: str | None = None
+
+    @property
+    def short_id(self) -> str:
+        return self.id.split(":", 1)[1][:12]
+
+    @property
+    def diff_ids(self) -> list[str]:
+        return list(self.config.get("rootfs", {}).get("diff_ids", []))
+
+    @property
+    def chain_ids(self) -> list[str]:
+        return chain_ids(self.diff_ids)
+
+    @property
+    def created(self) -> str | None:
+        return self.config.get("created")
+
+    @property
+    def size(self) -> int:
+        return sum((layer.size if layer.size is not None else layer.compressed_size)
+                   for layer in self.layers)
+
+    @property
+    def container_config(self) -> dict:
+        return self.config.get("config") or {}
+
+    @property
+    def platform(self) -> str:
+        p = f"{self.config.get('os', 'linux')}/{self.config.get('architecture', 'unknown')}"
+        if self.config.get("variant"):
+            p += "/" + self.config["variant"]
+        return p
+
+    def history(self) -> list[dict]:
+        """History entries newest first, each with the size of the layer it made (Docker order)."""
+        hist = list(self.config.get("history") or [])
+        layer_sizes = [(layer.size if layer.size is not None else layer.compressed_size)
+                       for layer in self.layers]
+        rows = []
+        li = 0
+        if not hist:
+            hist = [{"created": self.created, "created_by": ""} for _ in self.layers]
+        for h in hist:
+            size = 0
+            if not h.get("empty_layer"):
+                size = layer_sizes[li] if li < len(layer_sizes) else 0
+                li += 1
+            rows.append({
+                "Created": h.get("created"),
+                "CreatedBy": h.get("created_by", ""),
+                "Comment": h.get("comment", ""),
+                "Size": size,
+                "EmptyLayer": bool(h.get("empty_layer")),
+            })
+        rows.reverse()
+        for i, r in enumerate(rows):
+            r["Id"] = self.id if i == 0 else "<missing>"
+            r["Tags"] = [] if i else list(self.repo_tags)
+        return rows
+
+    def inspect(self) -> dict:
+        """``docker image inspect``-shaped dict."""
+        from ..reference import parse
+
+        cfg = self.config
+        return {
+            "Id": self.id,
+            "RepoTags": [parse(t).familiar() for t in self.repo_tags],
+            "RepoDigests": [_familiar_digest(d) for d in self.repo_digests],
+            "Parent": "",
+            "Comment": _last_comment(cfg),
+            "Created": cfg.get("created"),
+            "DockerVersion": cfg.get("docker_version", ""),
+            "Author": cfg.get("author", ""),
+            "Config": _docker_container_config(cfg.get("config") or {}),
+            "Architecture": cfg.get("architecture"),
+            "Variant": cfg.get("variant"),
+            "Os": cfg.get("os"),
+            "Size": self.size,
+            "RootFS": {"Type": cfg.get("rootfs", {}).get("type", "layers"), "Layers": self.diff_ids},
+            "Metadata": {"LastTagTime": self.stored_at},
+            "Descriptor": {
+                "mediaType": self.manifest.get("mediaType", media.OCI_MANIFEST),
+                "digest": self.manifest_digest,
+                "size": self.manifest_size,
+            },
+            "Layers": [
+                {"Digest": layer.digest, "DiffID": layer.diff_id, "ChainID": layer.chain_id,
+                 "MediaType": layer.media_type, "CompressedSize": layer.compressed_size,
+                 "Size": layer.size, "Unpacked": layer.unpacked}
+                for layer in self.layers
+            ],
+        }
+
+
+def _familiar_digest(d: str) -> str:
+    from ..reference import parse
+
+    name, _, digest = d.partition("@")
+    try:
+        return parse(name, default_tag=False).familiar_name + "@" + digest
+    except Exception:  # noqa: BLE001
+        return d
+
+
+def _last_comment(cfg: dict) -> str:
+    hist = cfg.get("history") or []
+    return hist[-1].get("comment", "") if hist else ""
+
+
+def _docker_container_config(c: dict) -> dict:
+    keys = ["Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
+            "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck",
+            "ArgsEscaped", "Image", "Volumes", "WorkingDir", "Entrypoint", "OnBuild", "Labels",
+            "StopSignal", "Shell"]
+    out = {k: c.get(k) for k in keys if k in c}
+    out.setdefault("User", "")
+    out.setdefault("Env", None)
+    out.setdefault("Cmd", None)
+    out.setdefault("WorkingDir", "")
+    out.setdefault("Entrypoint", None)
+    out.setdefault("Labels", None)
+    return out

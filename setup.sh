@@ -1,0 +1,43 @@
+#!/bin/sh
+# Nutshell set-up for a fresh Debian/Ubuntu machine, as root.
+#   ./setup.sh run            install what is needed, make the offline default image, open the app
+#   ./setup.sh test [ARGS]    install what is needed and run the test suite (pytest ARGS)
+set -eu
+cd "$(dirname "$0")"
+
+APT_PACKAGES="python3 python3-venv busybox-static skopeo umoci docker-registry nftables iproute2 \
+tmux apache2-utils curl psmisc file"
+
+missing=""
+for p in $APT_PACKAGES; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "setup: installing$missing" >&2
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ] || [ ! -f .venv/.stamp ] || [ pyproject.toml -nt .venv/.stamp ]; then
+    "$PY" -m venv .venv
+    .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
+    .venv/bin/pip install -q -e '.[test]'
+    touch .venv/.stamp
+fi
+
+cmd="${1:-run}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+    run)
+        .venv/bin/python -m workbench.default_image
+        exec .venv/bin/nutshell "$@"
+        ;;
+    test)
+        exec .venv/bin/python -m pytest "$@"
+        ;;
+    *)
+        echo "usage: $0 run | test [pytest args]" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,355 @@
+"""CLI verbs for images: images, image ls/inspect/history/rm/prune/tag/load/save/import,
+history, tag, rmi, load, save, import, inspect, system df, version."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .output import ago, emit_formatted, human_size, print_table, short_id
+
+
+def register(sub, group) -> None:
+    image = group("image", "Manage images")
+    system = group("system", "Manage Nutshell")
+
+    for s, name in ((sub, "images"), (image, "ls"), (image, "list")):
+        p = s.add_parser(name, help="List images")
+        p.add_argument("reference", nargs="?", help="only images matching this repository[:tag]")
+        p.add_argument("-a", "--all", action="store_true", help="show all images")
+        p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
+        p.add_argument("--digests", action="store_true", help="show digests")
+        p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
+        p.add_argument("-f", "--filter", action="append", default=[], help="dangling=true|false, reference=PATTERN")
+        p.add_argument("--format", help="json, table, or a Go-template-like {{.Field}} string")
+        p.set_defaults(func=cmd_images)
+
+    for s, name in ((sub, "history"), (image, "history")):
+        p = s.add_parser(name, help="Show the history of an image")
+        p.add_argument("image")
+        p.add_argument("-H", "--human", action="store_true", default=True)
+        p.add_argument("--no-trunc", action="store_true")
+        p.add_argument("-q", "--quiet", action="store_true")
+        p.add_argument("--format")
+        p.set_defaults(func=cmd_history)
+
+    for s, name in ((sub, "tag"), (image, "tag")):
+        p = s.add_parser(name, help="Create a tag TARGET that refers to SOURCE")
+        p.add_argument("source")
+        p.add_argument("target")
+        p.set_defaults(func=cmd_tag)
+
+    for s, name in ((sub, "rmi"), (image, "rm"), (image, "remove")):
+        p = s.add_parser(name, help="Remove one or more images")
+        p.add_argument("images", nargs="+")
+        p.add_argument("-f", "--force", action="store_true")
+        p.add_argument("--no-prune", action="store_true")
+        p.set_defaults(func=cmd_rmi)
+
+    p = image.add_parser("inspect", help="Show details of images")
+    p.add_argument("names", nargs="+")
+    p.add_argument("-f", "--format")
+    p.set_defaults(func=cmd_image_inspect)
+
+    p = sub.add_parser("inspect", help="Show details of containers or images")
+    p.add_argument("names", nargs="+")
+    p.add_argument("-f", "--format")
+    p.add_argument("--type", choices=["container", "image", "network", "volume"])
+    p.add_argument("-s", "--size", action="store_true")
+    p.set_defaults(func=cmd_inspect)
+
+    p = image.add_parser("prune", help="Remove unused images")
+    p.add_argument("-a", "--all", action="store_true", help="all images without containers, not just dangling ones")
+    p.add_argument("-f", "--force", action="store_true", help="do not prompt")
+    p.set_defaults(func=cmd_image_prune)
+
+    for s, name in ((sub, "load"), (image, "load")):
+        p = s.add_parser(name, help="Load images from a docker-archive or OCI archive")
+        p.add_argument("-i", "--input", help="read from a file instead of stdin")
+        p.add_argument("-q", "--quiet", action="store_true")
+        p.set_defaults(func=cmd_load)
+
+    for s, name in ((sub, "save"), (image, "save")):
+        p = s.add_parser(name, help="Save images to an archive")
+        p.add_argument("images", nargs="+")
+        p.add_argument("-o", "--output", help="write to a file instead of stdout")
+        p.add_argument("--format", default="docker", choices=["docker", "oci", "docker-archive", "oci-archive"])
+        p.set_defaults(func=cmd_save)
+
+    for s, name in ((sub, "import"), (image, "import")):
+        p = s.add_parser(name, help="Import a rootfs tarball or directory as an image")
+        p.add_argument("source", help="a tarball, a directory, or - for stdin")
+        p.add_argument("reference", nargs="?")
+        p.add_argument("-c", "--change", action="append", default=[], help="Dockerfile instruction to apply")
+        p.add_argument("-m", "--message", help="commit message")
+        p.add_argument("--platform", help="os/arch[/variant]")
+        p.set_defaults(func=cmd_import)
+
+    p = system.add_parser("df", help="Show disk usage")
+    p.add_argument("--format")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=cmd_df)
+
+    for s, name in ((sub, "version"), (system, "version")):
+        p = s.add_parser(name, help="Show version information")
+        p.add_argument("-f", "--format")
+        p.set_defaults(func=cmd_version)
+
+
+# ---------------------------------------------------------------- helpers
+
+def _progress(quiet: bool = False):
+    from .progress import ProgressPrinter
+
+    return ProgressPrinter(quiet=quiet)
+
+
+def image_rows(imgs, no_trunc=False, digests=False) -> list[dict]:
+    from core.reference import parse
+
+    rows = []
+    for img in imgs:
+        tags = [parse(t) for t in img.repo_tags] or [None]
+        digest_by_name = {rd.split("@")[0]: rd.split("@")[1] for rd in img.repo_digests}
+        for r in tags:
+            rows.append({
+                "Containers": "N/A",
+                "CreatedAt": img.created or "",
+                "CreatedSince": ago(img.created),
+                "Digest": digest_by_name.get(r.name, "<none>") if r else "<none>",
+                "ID": img.id if no_trunc else img.short_id,
+                "Repository": r.familiar_name if r else "<none>",
+                "SharedSize": "N/A",
+                "Size": human_size(img.size),
+                "Tag": r.tag if r else "<none>",
+                "UniqueSize": "N/A",
+                "VirtualSize": human_size(img.size),
+            })
+    return rows
+
+
+# ---------------------------------------------------------------- verbs
+
+def cmd_images(engine, args) -> int:
+    dangling = None
+    ref = args.reference
+    for f in args.filter:
+        k, _, v = f.partition("=")
+        if k == "dangling":
+            dangling = v.lower() in ("true", "1", "yes")
+        elif k == "reference":
+            ref = v
+        else:
+            from core.errors import UsageError
+
+            raise UsageError(f"invalid filter {k!r} (supported: dangling, reference)")
+    imgs = engine.images(all=args.all, dangling=dangling, reference=ref)
+    rows = image_rows(imgs, args.no_trunc, args.digests)
+    if args.quiet:
+        seen = []
+        for r in rows:
+            if r["ID"] not in seen:
+                seen.append(r["ID"])
+        for i in seen:
+            print(i)
+        return 0
+    if emit_formatted(args.format, rows):
+        return 0
+    if args.digests:
+        print_table(["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"],
+                    [[r["Repository"], r["Tag"], r["Digest"], r["ID"], r["CreatedSince"], r["Size"]] for r in rows])
+    else:
+        print_table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
+                    [[r["Repository"], r["Tag"], r["ID"], r["CreatedSince"], r["Size"]] for r in rows])
+    return 0
+
+
+def cmd_history(engine, args) -> int:
+    rows = engine.history(args.image)
+    items = []
+    for r in rows:
+        created_by = r["CreatedBy"]
+        if not args.no_trunc and len(created_by) > 45:
+            created_by = created_by[:44] + "…"
+        ident = r["Id"]
+        if ident != "<missing>" and not args.no_trunc:
+            ident = short_id(ident)
+        items.append({"ID": ident, "CreatedAt": r["Created"] or "", "CreatedSince": ago(r["Created"]),
+                      "CreatedBy": created_by, "Size": human_size(r["Size"]), "Comment": r["Comment"]})
+    if args.quiet:
+        for it in items:
+            print(it["ID"])
+        return 0
+    if emit_formatted(args.format, items):
+        return 0
+    print_table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+                [[i["ID"], i["CreatedSince"], i["CreatedBy"], i["Size"], i["Comment"]] for i in items])
+    return 0
+
+
+def cmd_tag(engine, args) -> int:
+    engine.tag(args.source, args.target)
+    return 0
+
+
+def cmd_rmi(engine, args) -> int:
+    from core.errors import NutshellError
+
+    rc = 0
+    for name in args.images:
+        try:
+            for line in engine.rmi([name], force=args.force, prune=not args.no_prune):
+                k, v = next(iter(line.items()))
+                print(f"{k}: {v}")
+        except NutshellError as exc:
+            sys.stderr.write(f"nutshell: {exc}\n")
+            rc = exc.exit_code
+    return rc
+
+
+def _print_objects(objs: list, fmt: str | None) -> None:
+    if fmt:
+        from .output import render_template
+
+        for o in objs:
+            print(render_template(fmt, o))
+    else:
+        print(json.dumps(objs, indent=4))
+
+
+def cmd_image_inspect(engine, args) -> int:
+    from core.errors import NotFound
+
+    objs, missing = [], []
+    for n in args.names:
+        try:
+            objs.append(engine.image_inspect(n))
+        except NotFound:
+            missing.append(n)
+    _print_objects(objs, args.format)
+    if missing:
+        for m in missing:
+            sys.stderr.write(f"nutshell: no such image: {m}\n")
+        return 125
+    return 0
+
+
+def cmd_inspect(engine, args) -> int:
+    """Generic inspect: containers first, then images (then networks, volumes)."""
+    from core.errors import NotFound
+
+    kinds = [args.type] if args.type else ["container", "image", "network", "volume"]
+    lookups = {
+        "container": getattr(engine, "container_inspect", None),
+        "image": engine.image_inspect,
+        "network": getattr(engine, "network_inspect", None),
+        "volume": getattr(engine, "volume_inspect", None),
+    }
+    objs, missing = [], []
+    for n in args.names:
+        for k in kinds:
+            fn = lookups.get(k)
+            if fn is None:
+                continue
+            try:
+                obj = fn(n)
+                objs.append(obj[0] if isinstance(obj, list) and len(obj) == 1 else obj)
+                break
+            except NotFound:
+                continue
+        else:
+            missing.append(n)
+    _print_objects(objs, args.format)
+    if missing:
+        for m in missing:
+            sys.stderr.write(f"nutshell: no such object: {m}\n")
+        return 125
+    return 0
+
+
+def cmd_image_prune(engine, args) -> int:
+    res = engine.image_prune(all=args.all)
+    if res["ImagesDeleted"]:
+        print("Deleted Images:")
+        for line in res["ImagesDeleted"]:
+            k, v = next(iter(line.items()))
+            print(f"{k.lower()}: {v}")
+        print()
+    print(f"Total reclaimed space: {human_size(res['SpaceReclaimed'])}")
+    return 0
+
+
+def cmd_load(engine, args) -> int:
+    from core.errors import UsageError
+
+    if args.input:
+        src = args.input
+    else:
+        if sys.stdin.isatty():
+            raise UsageError("requested load from stdin, but stdin is empty",
+                             hint="use -i FILE or pipe an archive in")
+        src = sys.stdin.buffer
+    with _progress(quiet=args.quiet) as pp:
+        res = engine.load(src, progress=pp)
+    from core.reference import parse
+
+    for t in res.tags:
+        print(f"Loaded image: {parse(t).familiar()}")
+    for i in res.untagged_ids:
+        print(f"Loaded image ID: {i}")
+    return 0
+
+
+def cmd_save(engine, args) -> int:
+    from core.errors import UsageError
+
+    dest = args.output
+    if not dest:
+        if sys.stdout.isatty():
+            raise UsageError("cowardly refusing to save to a terminal", hint="use -o FILE or redirect stdout")
+        dest = "-"
+        sys.stdout.flush()
+    fmt = args.format
+    with _progress(quiet=dest == "-") as pp:
+        engine.save(args.images, dest, fmt, progress=pp)
+    return 0
+
+
+def cmd_import(engine, args) -> int:
+    src = sys.stdin.buffer if args.source == "-" else args.source
+    img = engine.import_image(src, args.reference, changes=args.change, message=args.message,
+                              platform=args.platform)
+    print(img.id)
+    return 0
+
+
+def cmd_df(engine, args) -> int:
+    df = engine.system_df()
+    rows = []
+    for label, key in (("Images", "Images"), ("Containers", "Containers"), ("Local Volumes", "Volumes"),
+                       ("Build Cache", "BuildCache")):
+        d = df[key]
+        pct = f" ({100 * d['Reclaimable'] // d['Size']}%)" if d["Size"] else ""
+        rows.append({"Type": label, "TotalCount": d["Total"], "Active": d["Active"],
+                     "Size": human_size(d["Size"]), "Reclaimable": human_size(d["Reclaimable"]) + pct})
+    if emit_formatted(args.format, rows):
+        return 0
+    print_table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+                [[r["Type"], r["TotalCount"], r["Active"], r["Size"], r["Reclaimable"]] for r in rows])
+    return 0
+
+
+def cmd_version(engine, args) -> int:
+    v = engine.version()
+    if args.format:
+        if args.format == "json":
+            print(json.dumps(v))
+        else:
+            from .output import render_template
+
+            print(render_template(args.format, v))
+        return 0
+    print("Nutshell:")
+    for k in ("Version", "ApiVersion", "Os", "Arch", "KernelVersion", "PythonVersion", "Root", "RuntimeDir"):
+        print(f" {k + ':':<16}{v[k]}")
+    return 0
