@@ -1,7 +1,160 @@
-"""Engine methods for pull, push, login, logout (issue: registry)."""
+"""Engine methods for pull, push, login, logout (issue: registry).
+
+``ensure_image(ref, policy, progress)`` is what ``run``/``create`` call for
+``--pull missing|always|never``.
+"""
 
 from __future__ import annotations
+
+from ..errors import InvalidReference, NotFound, NutshellError, UsageError
+from ..events import ProgressFn, emit
+from ..reference import looks_like_id, parse
+from .client import RegistryClient, RetryPolicy
+
+PULL_POLICIES = ("missing", "always", "never")
 
 
 class RegistryOps:
     """Mixed into core.engine.Engine; `self.paths` and `self.store` are available."""
+
+    #: retry/backoff settings for every registry client this engine makes (tests shorten them)
+    registry_retry: RetryPolicy | None = None
+    #: layers fetched (pull) or uploaded (push) at once
+    registry_max_parallel: int = 3
+
+    # --- plumbing -------------------------------------------------------------------
+    def registry_config(self):
+        cfg = getattr(self, "_registry_cfg", None)
+        if cfg is None:
+            from .hosts import RegistryConfig
+
+            cfg = RegistryConfig.load(self.paths.config)
+            self._registry_cfg = cfg
+        return cfg
+
+    def registry_client(self, domain: str, insecure: bool = False, credential=True) -> RegistryClient:
+        """A client for one registry (credentials from config.json unless given)."""
+        return RegistryClient(domain, config=self.registry_config(), credential=credential,
+                              insecure=insecure, retry=self.registry_retry)
+
+    # --- pull -----------------------------------------------------------------------
+    def pull(self, ref: str, platform: str | None = None, progress: ProgressFn = None,
+             insecure: bool = False):
+        """Pull an image (``busybox``, ``host:5000/x:tag``, ``name@sha256:...``).
+
+        Returns the store's Image. ``platform`` is ``os/arch[/variant]`` (default: this
+        host); ``insecure`` skips TLS verification and allows plain HTTP for this registry.
+        """
+        from .pull import pull_image
+
+        r = parse(ref)
+        client = self.registry_client(r.domain, insecure=insecure)
+        try:
+            return pull_image(self.store, self.paths.root, client, r, platform=platform,
+                              progress=progress, max_parallel=self.registry_max_parallel)
+        finally:
+            client.close()
+
+    def ensure_image(self, ref: str, policy: str = "missing", progress: ProgressFn = None,
+                     platform: str | None = None):
+        """The image ``ref`` names, pulling it as ``policy`` says (``run --pull``).
+
+        ``missing``: pull only when it is not stored; ``always``: pull (a registry failure
+        is an error, as in Docker); ``never``: never contact a registry.
+        """
+        if policy not in PULL_POLICIES:
+            raise UsageError(f"invalid pull policy {policy!r}: expected one of "
+                             + ", ".join(PULL_POLICIES))
+        if policy != "always":
+            try:
+                return self.store.image(ref)
+            except NotFound:
+                if policy == "never":
+                    raise NotFound(f"no such image: {ref}",
+                                   hint=f"pull it first (nutshell pull {ref}) or use --pull missing")
+            except InvalidReference:
+                raise
+        if ref.startswith("sha256:"):  # an image ID is never pulled
+            raise NotFound(f"no such image: {ref}")
+        emit(progress, ref, "Unable to find image locally" if policy == "missing" else "Pulling",
+             message=f"Unable to find image '{ref}' locally" if policy == "missing" else "")
+        return self.pull(ref, platform=platform, progress=progress)
+
+    # --- push -----------------------------------------------------------------------
+    def push(self, ref: str, dest: str | None = None, progress: ProgressFn = None,
+             insecure: bool = False, chunk_size: int | None = None) -> str:
+        """Push the stored image ``ref`` to ``dest`` (default: ``ref`` itself). Returns
+        the manifest digest. ``chunk_size`` forces chunked PATCH uploads of that size
+        for blobs bigger than it (default: one PUT up to 32 MiB, 16 MiB chunks above)."""
+        from .push import CHUNK_SIZE, MONOLITHIC_MAX, push_image
+
+        image = self.store.image(ref)
+        target = dest or ref
+        try:
+            d = parse(target)
+        except InvalidReference:
+            if dest is None and looks_like_id(ref):
+                raise UsageError(f"cannot push {ref}: an image ID has no repository",
+                                 hint="tag it first (nutshell tag ID host/repo:tag) or give a destination")
+            raise
+        if d.digest and not d.tag:
+            raise UsageError(f"cannot push to a digest reference: {target}",
+                             hint="push to a tag; the digest follows from the content")
+        client = self.registry_client(d.domain, insecure=insecure)
+        try:
+            return push_image(self.store, self.paths.root, client, image, d, progress=progress,
+                              max_parallel=max(self.registry_max_parallel, 1),
+                              chunk_size=chunk_size or CHUNK_SIZE,
+                              monolithic_max=chunk_size if chunk_size else MONOLITHIC_MAX)
+        finally:
+            client.close()
+
+    # --- login / logout ---------------------------------------------------------------
+    def login(self, registry: str | None, username: str, password: str,
+              insecure: bool = False) -> dict:
+        """Check the credentials against the registry, then store them (config.json or
+        the configured credential helper). Returns ``{"Status": "Login Succeeded", ...}``."""
+        from . import credentials
+        from .auth import AuthError
+        from .hosts import normalize_registry
+
+        if not username:
+            raise UsageError("login: a username is required")
+        if not password:
+            raise UsageError("login: a password is required")
+        domain = normalize_registry(registry)
+        cred = credentials.Credential(username, password)
+        client = self.registry_client(domain, insecure=insecure, credential=cred)
+        try:
+            client.ping()
+            ch = client.auth.challenge
+            try:
+                if ch is not None and ch.scheme == "bearer":
+                    client.auth.login_check()
+                elif ch is not None:
+                    r = client.request("GET", "/v2/")
+                    if r.status != 200:
+                        raise client.fail(r, f"login to {domain}")
+                    r.drain()
+            except AuthError as exc:
+                raise AuthError(f"login to {domain} failed: unauthorized: incorrect username or password",
+                                hint=None) from exc
+        finally:
+            client.close()
+        where = credentials.store(domain, username, password)
+        return {"Status": "Login Succeeded", "ServerAddress": credentials.auth_key(domain),
+                "Stored": where}
+
+    def logout(self, registry: str | None = None) -> dict:
+        """Remove stored credentials. ``{"Removed": bool, "ServerAddress": key}``."""
+        from . import credentials
+        from .hosts import normalize_registry
+
+        domain = normalize_registry(registry)
+        removed = credentials.erase(domain)
+        return {"Removed": removed, "ServerAddress": credentials.auth_key(domain)}
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an error during pull/push (used by callers that collect errors)."""
+    return str(exc) if isinstance(exc, NutshellError) else f"{type(exc).__name__}: {exc}"
