@@ -1,8 +1,266 @@
-"""CLI verbs for the network area."""
+"""CLI verbs for the network area: network create/ls/inspect/rm/connect/disconnect/prune,
+port; plus the run/create flags of networking for the containers module to reuse."""
 
 from __future__ import annotations
 
+import json
+import sys
+
+from .output import emit_formatted, print_table, render_template
+
 
 def register(sub, group) -> None:
-    """Add this area's verbs to the parser. `group(name, help)` returns the subparsers of a
-    Docker management command (`image`, `container`, `network`, `volume`, `system`)."""
+    network = group("network", "Manage networks")
+
+    p = network.add_parser("create", help="Create a network")
+    p.add_argument("name")
+    p.add_argument("--subnet", help="subnet in CIDR form, e.g. 10.90.0.0/24")
+    p.add_argument("--gateway", help="gateway address (default: first of the subnet)")
+    p.add_argument("--internal", action="store_true", help="no route out of the network")
+    p.add_argument("-d", "--driver", default="bridge", help="only 'bridge'")
+    p.add_argument("--label", action="append", default=[], help="KEY=VALUE")
+    p.add_argument("-o", "--opt", action="append", default=[],
+                   help="driver option; supported: com.docker.network.driver.mtu=N")
+    p.set_defaults(func=cmd_create)
+
+    for name in ("ls", "list"):
+        p = network.add_parser(name, help="List networks")
+        p.add_argument("-q", "--quiet", action="store_true", help="only show network IDs")
+        p.add_argument("--no-trunc", action="store_true", help="do not truncate the IDs")
+        p.add_argument("-f", "--filter", action="append", default=[], help="name=X, id=X, driver=X")
+        p.add_argument("--format", help="json, table, or a {{.Field}} template")
+        p.set_defaults(func=cmd_ls)
+
+    p = network.add_parser("inspect", help="Show details of networks")
+    p.add_argument("names", nargs="+")
+    p.add_argument("-f", "--format", help="a {{.Field}} template")
+    p.set_defaults(func=cmd_inspect)
+
+    for name in ("rm", "remove"):
+        p = network.add_parser(name, help="Remove networks")
+        p.add_argument("names", nargs="+")
+        p.add_argument("-f", "--force", action="store_true", help="no error for missing networks")
+        p.set_defaults(func=cmd_rm)
+
+    p = network.add_parser("connect", help="Connect a running container to a network")
+    p.add_argument("network")
+    p.add_argument("container")
+    p.add_argument("--alias", action="append", default=[], help="a network-scoped name")
+    p.add_argument("--ip", help="IPv4 address to use")
+    p.set_defaults(func=cmd_connect)
+
+    p = network.add_parser("disconnect", help="Disconnect a container from a network")
+    p.add_argument("network")
+    p.add_argument("container")
+    p.add_argument("-f", "--force", action="store_true")
+    p.set_defaults(func=cmd_disconnect)
+
+    p = network.add_parser("prune", help="Remove all networks no container uses")
+    p.add_argument("-f", "--force", action="store_true", help="do not prompt")
+    p.set_defaults(func=cmd_prune)
+
+    container = group("container", "Manage containers")
+    for s in (sub, container):
+        p = s.add_parser("port", help="List port mappings of a container")
+        p.add_argument("container")
+        p.add_argument("private_port", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
+        p.set_defaults(func=cmd_port)
+
+
+# --- run/create flags (for workbench/cli/containers.py) ----------------------------------
+def add_run_arguments(parser) -> None:
+    """Add the networking flags of ``run``/``create`` (any already defined are skipped)."""
+    have = set(getattr(parser, "_option_string_actions", {}))
+
+    def add(*flags, **kw):
+        if not have.intersection(flags):
+            parser.add_argument(*flags, **kw)
+
+    add("--network", "--net", dest="network", action="append", default=None,
+        metavar="NETWORK", help="bridge (default), a network name, none, host, container:ID")
+    add("--network-alias", "--net-alias", dest="network_alias", action="append", default=[],
+        metavar="ALIAS", help="a name other containers on the network resolve to this one")
+    add("-p", "--publish", dest="publish", action="append", default=[],
+        metavar="[IP:][HOSTPORT:]PORT[/PROTO]", help="publish a container port on the host")
+    add("-P", "--publish-all", dest="publish_all", action="store_true",
+        help="publish every exposed port on a random host port")
+    add("--expose", dest="expose", action="append", default=[], metavar="PORT[/PROTO]",
+        help="expose a port (for -P)")
+    add("--dns", dest="dns", action="append", default=[], help="a nameserver for the container")
+    add("--dns-search", dest="dns_search", action="append", default=None,
+        help="a DNS search domain")
+    add("--dns-option", "--dns-opt", dest="dns_option", action="append", default=None,
+        help="a resolv.conf option")
+    add("--add-host", dest="add_host", action="append", default=[], metavar="HOST:IP",
+        help="an extra /etc/hosts line (IP may be host-gateway)")
+    add("--ip", dest="ip", help="IPv4 address on the first network")
+
+
+def network_kwargs(args, exposed: list[str] | None = None) -> dict:
+    """``setup_container_network`` keyword arguments from parsed run/create flags.
+
+    ``exposed``: the image's ExposedPorts keys; ``--expose`` values are added."""
+    nets = getattr(args, "network", None) or ["bridge"]
+    if isinstance(nets, str):
+        nets = [nets]
+    nets = ["bridge" if n == "default" else n for n in nets]
+    return {
+        "networks": nets,
+        "aliases": list(getattr(args, "network_alias", None) or []),
+        "ports": list(getattr(args, "publish", None) or []),
+        "publish_all": bool(getattr(args, "publish_all", False)),
+        "exposed": list(exposed or []) + list(getattr(args, "expose", None) or []),
+        "dns": list(getattr(args, "dns", None) or []),
+        "dns_search": getattr(args, "dns_search", None),
+        "dns_options": getattr(args, "dns_option", None),
+        "add_hosts": list(getattr(args, "add_host", None) or []),
+        "ip": getattr(args, "ip", None),
+    }
+
+
+def format_ports(ports, exposed=None) -> str:
+    """The PORTS column of ``ps``: ``0.0.0.0:18080->80/tcp``."""
+    from core.network.ports import format_ports as fmt
+
+    return fmt(ports, exposed)
+
+
+# --- handlers ----------------------------------------------------------------------------
+def _kv(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out
+
+
+def cmd_create(engine, args) -> int:
+    from core.errors import UsageError
+
+    opts = _kv(args.opt)
+    mtu = opts.pop("com.docker.network.driver.mtu", None)
+    if opts:
+        raise UsageError(f"unsupported network option {next(iter(opts))!r}")
+    try:
+        mtu = int(mtu) if mtu else None
+    except ValueError:
+        raise UsageError(f"invalid MTU {mtu!r}")
+    net = engine.network_create(args.name, subnet=args.subnet, gateway=args.gateway,
+                                internal=args.internal, labels=_kv(args.label),
+                                driver=args.driver, mtu=mtu)
+    print(net["Id"])
+    return 0
+
+
+def _match(net: dict, filters: list[str]) -> bool:
+    for f in filters:
+        key, _, value = f.partition("=")
+        if key == "name" and value not in net["Name"]:
+            return False
+        if key == "id" and not net["ID"].startswith(value):
+            return False
+        if key == "driver" and net["Driver"] != value:
+            return False
+        if key == "type":
+            builtin = net["Name"] in ("bridge", "host", "none")
+            if (value == "builtin") != builtin:
+                return False
+    return True
+
+
+def cmd_ls(engine, args) -> int:
+    nets = [n for n in engine.networks() if _match(n, args.filter)]
+    if args.no_trunc:
+        for n in nets:
+            if n["Name"] not in ("host", "none"):
+                n["ID"] = engine.network_inspect(n["Name"])["Id"]
+    if args.quiet:
+        for n in nets:
+            print(n["ID"])
+        return 0
+    if emit_formatted(args.format, nets):
+        return 0
+    print_table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
+                [[n["ID"], n["Name"], n["Driver"], n["Scope"]] for n in nets])
+    return 0
+
+
+def cmd_inspect(engine, args) -> int:
+    from core.errors import NotFound
+
+    objs, missing = [], []
+    for name in args.names:
+        try:
+            objs.append(engine.network_inspect(name))
+        except NotFound:
+            missing.append(name)
+    if args.format:
+        for o in objs:
+            print(render_template(args.format, o))
+    else:
+        print(json.dumps(objs, indent=4))
+    for m in missing:
+        sys.stderr.write(f"nutshell: network {m} not found\n")
+    return 125 if missing else 0
+
+
+def cmd_rm(engine, args) -> int:
+    from core.errors import NotFound, NutshellError
+
+    rc = 0
+    for name in args.names:
+        try:
+            print(engine.network_rm(name))
+        except NotFound:
+            if not args.force:
+                sys.stderr.write(f"nutshell: network {name} not found\n")
+                rc = 125
+        except NutshellError as e:
+            sys.stderr.write(f"nutshell: {e}\n")
+            if e.hint:
+                sys.stderr.write(f"{e.hint}\n")
+            rc = e.exit_code
+    return rc
+
+
+def cmd_connect(engine, args) -> int:
+    engine.network_connect(args.network, args.container, aliases=args.alias, ip=args.ip)
+    return 0
+
+
+def cmd_disconnect(engine, args) -> int:
+    engine.network_disconnect(args.network, args.container, force=args.force)
+    return 0
+
+
+def cmd_prune(engine, args) -> int:
+    removed = engine.network_prune()
+    if removed:
+        print("Deleted Networks:")
+        for name in removed:
+            print(name)
+    return 0
+
+
+def _container_id(engine, ref: str) -> str:
+    """The runtime's lookup when it has one, else our own sandbox records."""
+    for name in ("container_resolve", "resolve_container"):
+        fn = getattr(engine, name, None)
+        if fn is not None:
+            found = fn(ref)
+            return found if isinstance(found, str) else found.get("Id", ref)
+    return ref
+
+
+def cmd_port(engine, args) -> int:
+    from core.errors import NotFound
+    from core.network.ports import port_lines
+
+    cid = _container_id(engine, args.container)
+    ports = engine.container_ports(cid)
+    lines = port_lines(ports, args.private_port)
+    if args.private_port and not lines:
+        raise NotFound(f"no public port '{args.private_port}' published for {args.container}")
+    for line in lines:
+        print(line)
+    return 0

@@ -1,0 +1,375 @@
+"""Networks on the real kernel, with network namespaces standing in for containers.
+
+Each "container" is a sandbox from ``setup_container_network`` (a pinned netns with a
+veth on the network's bridge); processes run in it with ``nsenter --net``, and see the
+sandbox's hosts file through a bind mount in a private mount namespace (``unshare -m``),
+the way the runtime will show it to a container. Only our own namespaces and loopback
+are ever contacted.
+
+Every test's engine has its own state root; its teardown removes everything and then
+checks that none of the kernel objects that root created is left (leak test).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from core.engine import Engine
+from core.errors import Conflict, NotFound
+
+pytestmark = pytest.mark.integration
+
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+
+
+def _free_port() -> int:
+    for _ in range(100):
+        port = random.randint(20000, 40000)
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port")
+
+
+def _links() -> set[str]:
+    return set(os.listdir("/sys/class/net"))
+
+
+class Env:
+    """An engine on a private root plus what its tests created, for the leak check."""
+
+    def __init__(self, tmp_path):
+        self.tmp = tmp_path
+        self.engine = Engine(str(tmp_path / "root"))
+        self.cids: list[str] = []
+        self.procs: list[subprocess.Popen] = []
+        self.kernel_names: set[str] = set()
+
+    def sandbox(self, name: str, **kw) -> tuple[str, dict]:
+        cid = os.urandom(32).hex()
+        self.cids.append(cid)
+        d = self.tmp / cid[:12]
+        d.mkdir()
+        kw.setdefault("hosts_path", str(d / "hosts"))
+        kw.setdefault("resolv_path", str(d / "resolv.conf"))
+        s = self.engine.setup_container_network(cid, name=name, **kw)
+        self.remember()
+        return cid, s
+
+    def remember(self) -> None:
+        store = self.engine._netops.store
+        for net in store.all():
+            self.kernel_names.add(net["Bridge"])
+            for ep in net["Endpoints"].values():
+                self.kernel_names.add(ep["HostVeth"])
+
+    def run_in(self, settings: dict, *argv: str, hosts: str | None = None,
+               timeout: float = 10) -> subprocess.CompletedProcess:
+        cmd = ["nsenter", f"--net={settings['SandboxKey']}", *argv]
+        if hosts:
+            script = 'mount --bind "$0" /etc/hosts && exec "$@"'
+            cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, hosts, *cmd]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+    def serve(self, settings: dict, text: str, port: int = 80) -> None:
+        www = self.tmp / f"www-{len(self.procs)}"
+        www.mkdir()
+        (www / "index.html").write_text(text)
+        p = subprocess.Popen(["nsenter", f"--net={settings['SandboxKey']}", BUSYBOX, "httpd",
+                              "-f", "-p", str(port), "-h", str(www)])
+        self.procs.append(p)
+        want = f":{port:04X} "
+        for _ in range(200):  # until it listens (nsenter execs httpd: same pid)
+            rows = []
+            for table in ("tcp", "tcp6"):  # httpd listens on [::] when it can
+                with open(f"/proc/{p.pid}/net/{table}") as f:
+                    rows += f.read().splitlines()[1:]
+            if any(r.split()[1].endswith(want.strip()) and r.split()[3] == "0A" for r in rows):
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"httpd did not start in {settings['IPAddress']}")
+
+    def close(self) -> None:
+        for p in self.procs:
+            p.kill()
+            p.wait()
+        self.remember()
+        paths = self.engine.paths
+        table = self.engine._netops.store.nft_table
+        self.engine.network_reset()
+        leaked = self.kernel_names & _links()
+        assert not leaked, f"leaked links: {leaked}"
+        left = os.listdir(paths.netns) if os.path.isdir(paths.netns) else []
+        assert not left, f"leaked netns files: {left}"
+        published = [c for c in self.cids
+                     if os.path.lexists(f"/run/netns/nutshell-{c[:12]}")]
+        assert not published, f"leaked /run/netns entries: {published}"
+        mounts = open("/proc/self/mountinfo").read()
+        assert paths.netns not in mounts
+        assert subprocess.run(["nft", "list", "table", "ip", table],
+                              capture_output=True).returncode != 0, "leaked nft table"
+        nets_dir = paths.networks
+        if os.path.isdir(nets_dir):
+            assert not [f for f in os.listdir(nets_dir) if f.endswith(".json")]
+            assert not os.listdir(os.path.join(nets_dir, "containers"))
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("NUTSHELL_RUNTIME_DIR", str(tmp_path / "run"))
+    e = Env(tmp_path)
+    try:
+        yield e
+    finally:
+        e.close()
+
+
+def _netname() -> str:
+    return f"nstest-{os.urandom(3).hex()}"
+
+
+# ------------------------------------------------------------------------------------------
+def test_two_endpoints_on_a_user_network_reach_each_other_by_name_and_alias(env):
+    net = _netname()
+    env.engine.network_create(net)
+    web, ws = env.sandbox("web", networks=[net], aliases=["www"])
+    cli, cs = env.sandbox("client", networks=[net])
+    assert ws["Networks"][net]["Interface"] == "eth0"
+    env.serve(ws, "hello from web\n")
+    hosts = cs["HostsPath"]
+    text = open(hosts).read()
+    assert f"{ws['IPAddress']}\tweb www {web[:12]}" in text
+    for name in ("web", "www", web[:12]):
+        r = env.run_in(cs, BUSYBOX, "wget", "-q", "-O", "-", f"http://{name}/",
+                       hosts=hosts)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "hello from web\n"
+    # the server's file knows the client too, and its own names
+    own = open(ws["HostsPath"]).read()
+    assert f"{cs['IPAddress']}\tclient {cli[:12]}" in own
+    assert f"{ws['IPAddress']}\t{web[:12]} web www" in own
+    # leaving the network rewrites the peers' files in place (same inode)
+    ino = os.stat(hosts).st_ino
+    env.engine.teardown_container_network(web)
+    assert os.stat(hosts).st_ino == ino
+    assert "web" not in open(hosts).read().split("ip6-allrouters", 1)[1]
+
+
+def test_published_port_is_reachable_on_localhost_and_the_host_address(env):
+    port = _free_port()
+    cid, s = env.sandbox("pub", ports=[f"{port}:80"])
+    assert s["Ports"] == [{"HostIp": "0.0.0.0", "HostPort": port, "ContainerPort": 80,
+                           "Protocol": "tcp"}]
+    env.serve(s, "published\n")
+    for host in ("127.0.0.1", s["Gateway"]):
+        r = subprocess.run(["curl", "-s", "--max-time", "5", f"http://{host}:{port}/"],
+                           capture_output=True, text=True)
+        assert r.stdout == "published\n", (host, r.returncode, r.stderr)
+    assert env.engine.container_ports(cid) == s["Ports"]
+    # exact removal: the container's rules go, the network's stay
+    table = env.engine._netops.store.nft_table
+    env.engine.teardown_container_network(cid)
+    listing = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True,
+                             text=True).stdout
+    assert f"c:{cid[:12]}" not in listing
+    assert "masquerade" in listing
+    r = subprocess.run(["curl", "-s", "--max-time", "2", f"http://127.0.0.1:{port}/"],
+                       capture_output=True, text=True)
+    assert r.stdout != "published\n"
+
+
+def test_port_bound_to_127_0_0_1_only(env):
+    port = _free_port()
+    cid, s = env.sandbox("lo-only", ports=[f"127.0.0.1:{port}:80"])
+    env.serve(s, "local only\n")
+    r = subprocess.run(["curl", "-s", "--max-time", "5", f"http://127.0.0.1:{port}/"],
+                       capture_output=True, text=True)
+    assert r.stdout == "local only\n"
+    r = subprocess.run(["curl", "-s", "--max-time", "2", f"http://{s['Gateway']}:{port}/"],
+                       capture_output=True, text=True)
+    assert r.stdout != "local only\n"
+
+
+def test_publish_all_and_port_conflicts(env):
+    cid, s = env.sandbox("pall", publish_all=True, exposed=["80/tcp", "53/udp"])
+    got = {(p["ContainerPort"], p["Protocol"]): p["HostPort"] for p in s["Ports"]}
+    assert set(got) == {(80, "tcp"), (53, "udp")} and all(got.values())
+    with pytest.raises(Conflict, match="already allocated"):
+        env.sandbox("clash", ports=[f"{got[(80, 'tcp')]}:80"])
+    # the failed set-up left nothing behind
+    assert len(env.engine._netops.store.containers()) == 1
+
+
+def test_internal_network_has_no_route_out(env):
+    net = _netname()
+    env.engine.network_create(net, internal=True)
+    cid, s = env.sandbox("inner", networks=[net])
+    routes = env.run_in(s, "ip", "-j", "route").stdout
+    assert not [r for r in json.loads(routes) if r["dst"] == "default"]
+    r = env.run_in(s, "ip", "route", "get", "192.0.2.1")  # asks the kernel, sends nothing
+    assert r.returncode != 0 and "unreachable" in r.stderr.lower()
+    table = env.engine._netops.store.nft_table
+    listing = subprocess.run(["nft", "list", "chain", "ip", table, "forward"],
+                             capture_output=True, text=True).stdout
+    bridge = env.engine.network_inspect(net)["Options"]["com.docker.network.bridge.name"]
+    assert f'iifname "{bridge}" oifname != "{bridge}" drop' in listing
+    # a normal network gets its default route via the gateway
+    _, d = env.sandbox("outer")
+    default = [r for r in json.loads(env.run_in(d, "ip", "-j", "route").stdout)
+               if r["dst"] == "default"]
+    assert default and default[0]["gateway"] == d["Gateway"] and default[0]["dev"] == "eth0"
+
+
+def test_sandbox_layout_mtu_mac_loopback_and_ip_netns(env):
+    cid, s = env.sandbox("layout")
+    ep = s["Networks"]["bridge"]
+    links = {l["ifname"]: l for l in json.loads(env.run_in(s, "ip", "-j", "link").stdout)}
+    assert set(links) == {"lo", "eth0"}
+    assert "UP" in links["lo"]["flags"] and "UP" in links["eth0"]["flags"]
+    assert links["eth0"]["address"] == ep["MacAddress"]
+    bridge_mtu = int(open(f"/sys/class/net/{ep['Bridge']}/mtu").read())
+    assert links["eth0"]["mtu"] == bridge_mtu
+    master = os.path.basename(os.readlink(f"/sys/class/net/{ep['HostVeth']}/master"))
+    assert master == ep["Bridge"]
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert f"nutshell-{cid[:12]}" in names
+    r = subprocess.run(["ip", "netns", "exec", f"nutshell-{cid[:12]}", "ip", "-br", "addr"],
+                       capture_output=True, text=True)
+    assert f"{ep['IPAddress']}/{ep['IPPrefixLen']}" in r.stdout
+    resolv = open(s["ResolvConfPath"]).read()
+    assert "127.0.0." not in resolv
+
+
+def test_connect_disconnect_and_network_rm_in_use(env):
+    net = _netname()
+    env.engine.network_create(net, subnet="10.211.0.0/24")
+    cid, s = env.sandbox("multi")
+    with pytest.raises(Conflict, match="already exists"):
+        env.engine.network_create(net)  # name taken
+    env.engine.network_connect(net, cid, aliases=["m2"])
+    env.remember()
+    info = env.engine.network_inspect(net)
+    ep = info["Containers"][cid]
+    assert ep["Interface"] == "eth1" and ep["IPv4Address"].startswith("10.211.0.")
+    addrs = env.run_in(s, "ip", "-br", "addr").stdout
+    assert "eth1" in addrs and ep["IPv4Address"] in addrs
+    with pytest.raises(Conflict, match="active endpoints"):
+        env.engine.network_rm(net)
+    with pytest.raises(Conflict):
+        env.engine.network_connect(net, cid)  # already connected
+    env.engine.network_disconnect(net, "multi")
+    assert "eth1" not in env.run_in(s, "ip", "-br", "link").stdout
+    assert env.engine.network_inspect(net)["Containers"] == {}
+    assert env.engine.network_rm(net) == net
+    with pytest.raises(NotFound):
+        env.engine.network_inspect(net)
+
+
+def test_network_create_pick_avoids_host_routes(env):
+    a = env.engine.network_create(_netname())
+    b = env.engine.network_create(_netname())
+    import ipaddress
+
+    na = ipaddress.ip_network(a["IPAM"]["Config"][0]["Subnet"])
+    nb = ipaddress.ip_network(b["IPAM"]["Config"][0]["Subnet"])
+    assert not na.overlaps(nb)
+    routes = json.loads(subprocess.run(["ip", "-j", "route"], capture_output=True,
+                                       text=True).stdout)
+    for r in routes:
+        if r["dst"] != "default" and "/" in r["dst"] and r.get("dev") not in (
+                a["Options"]["com.docker.network.bridge.name"],
+                b["Options"]["com.docker.network.bridge.name"]):
+            other = ipaddress.ip_network(r["dst"], strict=False)
+            assert not other.overlaps(na) and not other.overlaps(nb)
+
+
+def test_net_stats_count_traffic(env):
+    cid, s = env.sandbox("stats")
+    _, t = env.sandbox("peer")
+    env.serve(s, "x" * 20000)
+    before = env.engine.container_net_stats(cid)
+    r = env.run_in(t, BUSYBOX, "wget", "-q", "-O", "-", f"http://{s['IPAddress']}/")
+    assert len(r.stdout) == 20000
+    after = env.engine.container_net_stats(cid)
+    assert after["tx_bytes"] - before["tx_bytes"] >= 20000
+    assert after["rx_packets"] > before["rx_packets"]
+    assert set(after["Interfaces"]) == {"lo", "eth0"}
+
+
+def test_teardown_is_idempotent_and_survives_a_lost_record(env):
+    port = _free_port()
+    cid, s = env.sandbox("crashy", ports=[f"{port}:80"])
+    store = env.engine._netops.store
+    veth = s["Networks"]["bridge"]["HostVeth"]
+    # a crash that lost the sandbox record: everything is still found from the id
+    store.remove_container(cid)
+    assert env.engine.cleanup_container(cid) is True
+    assert veth not in _links()
+    assert not os.path.exists(s["SandboxKey"])
+    assert cid not in env.engine.network_inspect("bridge")["Containers"]
+    table = store.nft_table
+    assert f"c:{cid[:12]}" not in subprocess.run(["nft", "list", "table", "ip", table],
+                                                 capture_output=True, text=True).stdout
+    assert env.engine.cleanup_container(cid) is False
+    env.engine.teardown_container_network(cid)
+
+
+def test_setup_failure_leaves_nothing(env):
+    with pytest.raises(NotFound):
+        env.sandbox("nonet", networks=["nstest-does-not-exist"])
+    net = _netname()
+    env.engine.network_create(net, subnet="10.212.0.0/30")  # one usable address
+    env.sandbox("first", networks=[net])
+    with pytest.raises(Conflict, match="no free address"):
+        env.sandbox("second", networks=[net])
+    assert len(env.engine._netops.store.containers()) == 1
+    assert len(os.listdir(env.engine.paths.netns)) == 1
+
+
+def _attach_child(root: str, run: str, net: str, cid: str, q) -> None:
+    os.environ["NUTSHELL_RUNTIME_DIR"] = run
+    try:
+        s = Engine(root).setup_container_network(cid, name=f"p{cid[:6]}", networks=[net])
+        q.put((cid, s["IPAddress"], s["Networks"][net]["HostVeth"]))
+    except BaseException as e:  # noqa: BLE001
+        q.put((cid, f"error: {e}", None))
+
+
+@pytest.mark.slow
+def test_twenty_parallel_attaches_get_twenty_addresses(env):
+    net = _netname()
+    env.engine.network_create(net)
+    root, run = env.engine.paths.root, os.environ["NUTSHELL_RUNTIME_DIR"]
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    cids = [os.urandom(32).hex() for _ in range(20)]
+    env.cids += cids
+    procs = [ctx.Process(target=_attach_child, args=(root, run, net, c, q)) for c in cids]
+    for p in procs:
+        p.start()
+    results = [q.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(30)
+    env.remember()
+    ips = [ip for _, ip, _ in results]
+    assert not [ip for ip in ips if ip.startswith("error")], ips
+    assert len(set(ips)) == 20
+    links = _links()
+    for cid, ip, veth in results:
+        assert veth in links
+        out = subprocess.run(["ip", "-n", f"nutshell-{cid[:12]}", "-br", "addr", "show",
+                              "eth0"], capture_output=True, text=True).stdout
+        assert ip in out
+    assert len(env.engine.network_inspect(net)["Containers"]) == 20
