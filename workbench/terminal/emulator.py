@@ -1,0 +1,1423 @@
+"""The VT emulator behind the embedded terminal.
+
+pyte supplies the screen model: a sparse grid of cells per line, the cursor, margins, tab stops and
+most cursor-motion and erase operations. What pyte lacks, or gets wrong for full-screen programs, is
+filled in here:
+
+- a parser of our own (regex driven, so text runs are drawn in slices, not one character at a time)
+  that keeps an escape sequence split across reads, knows the ``?``/``>`` prefixes, colon
+  sub-parameters (``38:2::r:g:b``), numbered OSC strings and swallows DCS/APC/PM/SOS strings (pyte
+  draws their payload as text);
+- UTF-8 decoded incrementally with ``errors="replace"``: a character split across reads is kept;
+- the alternate screen (modes 1049, 1047, 47) with the main screen and its scrollback left intact;
+- a bounded scrollback for the main screen only, fed by lines scrolled off the top;
+- scroll regions that behave like xterm: pyte's DL leaves stale lines behind when the line below is
+  sparse, and its LF/CUU/CUD clamp a cursor outside the region back into it;
+- SU/SD (``CSI S``/``CSI T``), REP (``CSI b``), CHT/CBT, SCOSC/SCORC: ncurses uses them;
+- 16, 256 and truecolour SGR in both the ``;`` and ``:`` forms, dim, and erase with the current
+  background colour only (pyte copies underline/reverse into erased cells);
+- modes tracked for the key and mouse encoders: DECCKM, DECKPAM, bracketed paste (2004), mouse
+  reporting (9/1000/1002/1003, SGR 1006), focus events (1004), synchronized output (2026);
+- DECTCEM kept outside the saved cursor (pyte's DECRC would restore a stale visibility);
+- replies to DSR (5n, 6n), DA (``c``, ``>c``), DECRQM, window size (18t) and colour queries (OSC 10/11);
+- titles from OSC 0/2 (and the xterm title stack, 22t/23t), OSC 52 clipboard writes (to a callback);
+- a dirty set: the screen rows changed since the renderer last asked.
+
+A fast path draws long runs of plain ASCII lines (``yes``, ``cat`` of a log): when a run scrolls the
+whole screen and the whole bounded scrollback away, only its tail can still be seen, so only the tail
+is built. The result is exactly what the slow path would produce.
+
+This module imports neither Textual nor rich: the widget renders what the emulator holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import copy
+import re
+import time
+from collections import defaultdict, deque
+from typing import Callable, NamedTuple
+
+import pyte
+from pyte import charsets as cs
+from pyte import modes as mo
+from pyte.screens import Margins, Savepoint, StaticDefaultDict
+from wcwidth import wcwidth as _wcwidth
+
+__all__ = ["Cell", "BLANK", "TerminalEmulator", "VTScreen", "line_text"]
+
+
+class Cell(NamedTuple):
+    """One character cell. Field names follow pyte's ``Char`` so pyte's own methods keep working.
+
+    Colours are strings: ``"default"``, an ANSI name (``"red"``, ``"bright_red"``), ``"color(N)"``
+    for the 256-colour palette above 15, or ``"#rrggbb"`` for truecolour.
+    A wide character occupies its cell and the next one, which holds a stub with ``data == ""``.
+    """
+
+    data: str = " "
+    fg: str = "default"
+    bg: str = "default"
+    bold: bool = False
+    italics: bool = False
+    underscore: bool = False
+    strikethrough: bool = False
+    reverse: bool = False
+    blink: bool = False
+    dim: bool = False
+
+
+BLANK = Cell()
+_REVERSE_BLANK = BLANK._replace(reverse=True)
+_DEFAULT_REST = BLANK[1:]
+
+_ANSI_NAMES = ("black", "red", "green", "yellow", "blue", "magenta", "cyan", "white")
+PALETTE: tuple[str, ...] = (
+    _ANSI_NAMES
+    + tuple(f"bright_{name}" for name in _ANSI_NAMES)
+    + tuple(f"color({i})" for i in range(16, 256))
+)
+
+# Private modes handled by pyte itself (pyte stores them shifted left by 5).
+_PYTE_PRIVATE = {5, 6, 7}
+_MOUSE_TRACKING = {9, 1000, 1002, 1003}
+_ALT_SCREEN = {47, 1047, 1049}
+
+_CTRL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CSI = re.compile(r"\x1b\[([\x30-\x3f]*)([\x20-\x2f]*)([\x40-\x7e])")
+_CSI_PREFIX = re.compile(r"\x1b\[[\x30-\x3f]*[\x20-\x2f]*")
+_STRING_END = re.compile(r"\x07|\x1b\\|\x9c")
+_PLAIN_LINES = re.compile(r"(?:\r\n[\x20-\x7e]*)+")
+_TITLE_JUNK = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+MAX_STRING = 1 << 20  # longest OSC/DCS string kept while waiting for its terminator
+MAX_CSI = 512  # a CSI longer than this is garbage, not a partial sequence
+MAX_TITLE = 512
+
+
+def _wcwidth_cached() -> Callable[[str], int]:
+    cache: dict[str, int] = {}
+
+    def width(ch: str) -> int:
+        w = cache.get(ch)
+        if w is None:
+            w = _wcwidth(ch)
+            if len(cache) < 65536:
+                cache[ch] = w
+        return w
+
+    return width
+
+
+wcwidth = _wcwidth_cached()
+
+
+class _CellFactory(dict):
+    """char -> Cell with one fixed set of attributes; cells are immutable, so they are shared."""
+
+    __slots__ = ("rest",)
+
+    def __init__(self, rest: tuple) -> None:
+        super().__init__()
+        self.rest = rest
+
+    def __missing__(self, ch: str) -> Cell:
+        cell = self[ch] = Cell(ch, *self.rest)
+        return cell
+
+
+def _int(text: str, default: int = 0) -> int:
+    try:
+        return int(text) if text else default
+    except ValueError:
+        return default
+
+
+def line_text(line: dict | None, columns: int) -> str:
+    """The text of a line as it is drawn: wide characters once, their stubs skipped."""
+    if not line:
+        return ""
+    default = getattr(line, "default", BLANK)
+    get = line.get
+    out: list[str] = []
+    x = 0
+    while x < columns:
+        cell = get(x, default)
+        ch = cell.data
+        if ch == "":  # a stub whose wide character was overwritten
+            out.append(" ")
+            x += 1
+            continue
+        if x + 1 < columns and get(x + 1, default).data == "" and wcwidth(ch[0]) == 2:
+            out.append(ch)
+            x += 2
+            continue
+        if wcwidth(ch[0]) == 2:  # no stub after it: the character was half overwritten
+            out.append(" ")
+        else:
+            out.append(ch)
+        x += 1
+    return "".join(out).rstrip()
+
+
+class VTScreen(pyte.Screen):
+    """pyte's Screen with an alternate buffer, scrollback and xterm's behaviour where pyte differs."""
+
+    def __init__(self, columns: int, lines: int, history: int = 5000) -> None:
+        # Attributes used by reset(), which pyte's __init__ calls.
+        self.history: deque[dict] = deque(maxlen=max(0, history))
+        self.history_pushed = 0  # lines ever pushed into history (for a scrolled-back view anchor)
+        self.alt_active = False
+        self._main_buffer: dict | None = None
+        self._saved_1049: Savepoint | None = None
+        self._factories: dict[tuple, _CellFactory] = {}
+        self._factory_attrs: Cell | None = None
+        self._factory: _CellFactory | None = None
+        self._xlate: str | None = None
+        self.last_char = " "
+        self.replies: list[str] = []
+        self.title_stack: list[str] = []
+        # Modes the key and mouse encoders need (raw numbers, not pyte's shifted ones).
+        self.cursor_visible = True
+        self.app_cursor_keys = False
+        self.app_keypad = False
+        self.bracketed_paste = False
+        self.mouse_tracking = 0  # 0, 9, 1000, 1002 or 1003
+        self.mouse_sgr = False
+        self.focus_events = False
+        self.sync_output = False
+        self.private_modes: set[int] = set()  # other private modes, for DECRQM
+        super().__init__(columns, lines)
+
+    # ---- cells and lines -------------------------------------------------------------------
+
+    @property
+    def default_char(self) -> Cell:  # type: ignore[override]
+        return _REVERSE_BLANK if mo.DECSCNM in self.mode else BLANK
+
+    def _new_buffer(self) -> defaultdict:
+        return defaultdict(lambda: StaticDefaultDict(self.default_char))
+
+    def _new_line(self) -> StaticDefaultDict:
+        return StaticDefaultDict(self.default_char)
+
+    def _cells(self, attrs: Cell) -> _CellFactory:
+        rest = attrs[1:]
+        factory = self._factories.get(rest)
+        if factory is None:
+            if len(self._factories) > 512:
+                self._factories.clear()
+            factory = self._factories[rest] = _CellFactory(rest)
+            self._factory_attrs = None
+        return factory
+
+    def _erase_cell(self) -> Cell:
+        """What erase operations leave: blank, in the current background colour only (xterm BCE)."""
+        bg = self.cursor.attrs.bg
+        base = self.default_char
+        return base if bg == "default" else base._replace(bg=bg)
+
+    # ---- reset and resize --------------------------------------------------------------------
+
+    def reset(self) -> None:
+        if getattr(self, "alt_active", False):
+            self.buffer = self._main_buffer  # type: ignore[assignment]
+            self._main_buffer = None
+            self.alt_active = False
+        super().reset()
+        self.cursor.attrs = BLANK
+        self.savepoints = []
+        self._saved_1049 = None
+        self._xlate = None
+        self.cursor_visible = True
+        self.app_cursor_keys = False
+        self.app_keypad = False
+        self.bracketed_paste = False
+        self.mouse_tracking = 0
+        self.mouse_sgr = False
+        self.focus_events = False
+        self.sync_output = False
+        self.private_modes = set()
+
+    def resize(self, lines: int | None = None, columns: int | None = None) -> None:
+        lines = lines or self.lines
+        columns = columns or self.columns
+        if lines == self.lines and columns == self.columns:
+            return
+        old_lines, old_columns = self.lines, self.columns
+        cursor = self.cursor
+        # Shrinking: keep the cursor's line on screen by scrolling the top away (into history
+        # on the main screen), like xterm; lines below the cursor are dropped.
+        if lines < old_lines:
+            shift = max(0, cursor.y - lines + 1)
+            if self.alt_active:
+                self._shrink_buffer(self.buffer, shift, lines, to_history=False)
+                saved = self._saved_1049
+                main_shift = max(0, (saved.cursor.y if saved else 0) - lines + 1)
+                self._shrink_buffer(self._main_buffer, main_shift, lines, to_history=True)
+                if saved is not None:
+                    saved.cursor.y -= main_shift
+            else:
+                self._shrink_buffer(self.buffer, shift, lines, to_history=True)
+            cursor.y -= shift
+        if columns < old_columns:
+            for buffer in (self.buffer, self._main_buffer):
+                if buffer is None:
+                    continue
+                for line in buffer.values():
+                    for x in [x for x in line if x >= columns]:
+                        del line[x]
+        elif columns > old_columns:
+            self.tabstops.update(range((old_columns // 8 + 1) * 8, columns, 8))
+        self.lines, self.columns = lines, columns
+        self.margins = None
+        cursor.x = min(cursor.x, columns - 1)
+        cursor.y = min(cursor.y, lines - 1)
+        if self._saved_1049 is not None:
+            saved_cursor = self._saved_1049.cursor
+            saved_cursor.x = min(saved_cursor.x, columns - 1)
+            saved_cursor.y = max(0, min(saved_cursor.y, lines - 1))
+        self.dirty.update(range(lines))
+
+    def _shrink_buffer(self, buffer: dict | None, shift: int, lines: int, to_history: bool) -> None:
+        if buffer is None:
+            return
+        if shift:
+            for y in range(shift):
+                line = buffer.pop(y, None)
+                if to_history and self.history.maxlen:
+                    self.history.append(line if line is not None else self._new_line())
+                    self.history_pushed += 1
+            for y in sorted(k for k in list(buffer) if k >= shift):
+                buffer[y - shift] = buffer.pop(y)
+        for y in [y for y in buffer if y >= lines]:
+            del buffer[y]
+
+    # ---- drawing -------------------------------------------------------------------------------
+
+    def draw(self, data: str) -> None:
+        if self._xlate is not None:
+            data = data.translate(self._xlate)
+        if data.isascii() and mo.IRM not in self.mode:
+            self._draw_ascii(data)
+        else:
+            self._draw_wide(data)
+        if data:
+            self.last_char = data[-1]
+
+    def _draw_ascii(self, data: str) -> None:
+        """Printable ASCII: one cell each, written a row-slice at a time."""
+        cursor = self.cursor
+        columns = self.columns
+        attrs = cursor.attrs
+        if attrs is self._factory_attrs:
+            cells = self._factory
+        else:
+            cells = self._factory = self._cells(attrs)
+            self._factory_attrs = attrs
+        x = cursor.x
+        n = len(data)
+        if x + n <= columns:  # the common case: it fits on the cursor's row
+            line = self.buffer[cursor.y]
+            if n == 1:
+                line[x] = cells[data]
+            else:
+                line.update(zip(range(x, x + n), map(cells.__getitem__, data)))
+            cursor.x = x + n
+            self.dirty.add(cursor.y)
+            return
+        getcell = cells.__getitem__
+        autowrap = mo.DECAWM in self.mode
+        dirty = self.dirty
+        i, n = 0, len(data)
+        while i < n:
+            if cursor.x >= columns:
+                if autowrap:
+                    dirty.add(cursor.y)
+                    cursor.x = 0
+                    self.index()
+                else:
+                    # Without autowrap every further character overwrites the last column.
+                    self.buffer[cursor.y][columns - 1] = getcell(data[n - 1])
+                    break
+            x = cursor.x
+            take = min(n - i, columns - x)
+            line = self.buffer[cursor.y]
+            line.update(zip(range(x, x + take), map(getcell, data[i : i + take])))
+            cursor.x = x + take
+            i += take
+        dirty.add(cursor.y)
+
+    def _draw_wide(self, data: str) -> None:
+        """Any text: wide characters take two cells, zero-width ones join the previous cell."""
+        cursor = self.cursor
+        columns = self.columns
+        cells = self._cells(cursor.attrs)
+        stub = cells[""]
+        autowrap = mo.DECAWM in self.mode
+        insert = mo.IRM in self.mode
+        dirty = self.dirty
+        for ch in data:
+            width = wcwidth(ch)
+            if width < 0:
+                continue  # unprintable: skip it, keep the rest (pyte drops the rest of the run)
+            if width == 0:
+                self._combine(ch)
+                continue
+            if cursor.x + width > columns:
+                if autowrap:
+                    dirty.add(cursor.y)
+                    cursor.x = 0
+                    self.index()
+                else:
+                    cursor.x = max(0, columns - width)
+            if insert:
+                self.insert_characters(width)
+            line = self.buffer[cursor.y]
+            line[cursor.x] = cells[ch]
+            if width == 2 and cursor.x + 1 < columns:
+                line[cursor.x + 1] = stub
+            cursor.x += width
+        dirty.add(cursor.y)
+
+    def _combine(self, ch: str) -> None:
+        """Attach a zero-width character (combining mark, ZWJ, variation selector) to the cell before."""
+        cursor = self.cursor
+        x, y = cursor.x - 1, cursor.y
+        if x < 0:
+            if y == 0:
+                return
+            y, x = y - 1, self.columns - 1
+        line = self.buffer[y]
+        if x > 0 and line[x].data == "":
+            x -= 1
+        cell = line[x]
+        if cell.data == "":
+            return
+        line[x] = cell._replace(data=cell.data + ch)
+        self.dirty.add(y)
+
+    # ---- scrolling -----------------------------------------------------------------------------
+
+    def _region(self) -> tuple[int, int]:
+        margins = self.margins
+        return (margins.top, margins.bottom) if margins else (0, self.lines - 1)
+
+    def _scroll_up(self, top: int, bottom: int, count: int, to_history: bool = True) -> None:
+        """Move lines top..bottom up by count; the top ones go to history if the region starts at 0."""
+        buffer = self.buffer
+        count = max(1, min(count, bottom - top + 1))
+        if to_history and top == 0 and not self.alt_active and self.history.maxlen:
+            history = self.history
+            for y in range(count):
+                line = buffer.pop(y, None)
+                history.append(line if line is not None else self._new_line())
+            self.history_pushed += count
+        if top == 0 and bottom == self.lines - 1:  # the whole screen: renumber what exists
+            moved = [(y - count, line) for y, line in buffer.items() if y >= count]
+            buffer.clear()
+            buffer.update(moved)
+            self.dirty.update(range(top, bottom + 1))
+            return
+        for y in range(top, bottom + 1 - count):
+            src = y + count
+            if src in buffer:
+                buffer[y] = buffer.pop(src)
+            else:
+                buffer.pop(y, None)
+        for y in range(bottom + 1 - count, bottom + 1):
+            buffer.pop(y, None)
+        self.dirty.update(range(top, bottom + 1))
+
+    def _scroll_down(self, top: int, bottom: int, count: int) -> None:
+        """Move lines top..bottom down by count; blank lines appear at the top."""
+        buffer = self.buffer
+        count = max(1, min(count, bottom - top + 1))
+        for y in range(bottom, top + count - 1, -1):
+            src = y - count
+            if src in buffer:
+                buffer[y] = buffer.pop(src)
+            else:
+                buffer.pop(y, None)
+        for y in range(top, top + count):
+            buffer.pop(y, None)
+        self.dirty.update(range(top, bottom + 1))
+
+    def index(self) -> None:
+        cursor = self.cursor
+        top, bottom = self._region()
+        if cursor.x >= self.columns:
+            cursor.x = self.columns - 1
+        if cursor.y == bottom:
+            self._scroll_up(top, bottom, 1)
+        elif cursor.y < self.lines - 1:
+            cursor.y += 1
+
+    def reverse_index(self) -> None:
+        cursor = self.cursor
+        top, bottom = self._region()
+        if cursor.x >= self.columns:
+            cursor.x = self.columns - 1
+        if cursor.y == top:
+            self._scroll_down(top, bottom, 1)
+        elif cursor.y > 0:
+            cursor.y -= 1
+
+    def linefeed(self) -> None:
+        self.index()
+        if mo.LNM in self.mode:
+            self.cursor.x = 0
+
+    def insert_lines(self, count: int | None = None) -> None:
+        top, bottom = self._region()
+        if top <= self.cursor.y <= bottom:
+            self._scroll_down(self.cursor.y, bottom, count or 1)
+            self.cursor.x = 0
+
+    def delete_lines(self, count: int | None = None) -> None:
+        top, bottom = self._region()
+        if top <= self.cursor.y <= bottom:
+            self._scroll_up(self.cursor.y, bottom, count or 1, to_history=False)
+            self.cursor.x = 0
+
+    def scroll_up(self, count: int | None = None) -> None:
+        """SU: the region's content moves up (xterm keeps the lines if the region starts at 0)."""
+        top, bottom = self._region()
+        self._scroll_up(top, bottom, count or 1)
+
+    def scroll_down(self, count: int | None = None) -> None:
+        """SD: the region's content moves down."""
+        top, bottom = self._region()
+        self._scroll_down(top, bottom, count or 1)
+
+    # ---- cursor motion (xterm: the region only bounds a cursor that is inside it) -------------
+
+    def cursor_up(self, count: int | None = None) -> None:
+        top, _ = self._region()
+        cursor = self.cursor
+        limit = top if cursor.y >= top else 0
+        cursor.y = max(cursor.y - (count or 1), limit)
+        cursor.x = min(cursor.x, self.columns - 1)
+
+    def cursor_down(self, count: int | None = None) -> None:
+        _, bottom = self._region()
+        cursor = self.cursor
+        limit = bottom if cursor.y <= bottom else self.lines - 1
+        cursor.y = min(cursor.y + (count or 1), limit)
+        cursor.x = min(cursor.x, self.columns - 1)
+
+    def cursor_to_line(self, line: int | None = None) -> None:
+        super().cursor_to_line(line)
+        self.cursor.x = min(self.cursor.x, self.columns - 1)
+
+    def tab_forward(self, count: int = 1) -> None:
+        for _ in range(max(1, count)):
+            self.tab()
+
+    def tab_backward(self, count: int = 1) -> None:
+        cursor = self.cursor
+        for _ in range(max(1, count)):
+            stops = [s for s in self.tabstops if s < cursor.x]
+            cursor.x = max(stops) if stops else 0
+
+    def tab(self) -> None:
+        cursor = self.cursor
+        stops = [s for s in self.tabstops if s > cursor.x]
+        cursor.x = min(stops) if stops else self.columns - 1
+        cursor.x = min(cursor.x, self.columns - 1)
+
+    def save_cursor(self) -> None:
+        # xterm keeps one saved cursor; pyte's stack grows with every unmatched DECSC.
+        super().save_cursor()
+        self.savepoints = self.savepoints[-1:]
+
+    def restore_cursor(self) -> None:
+        # DECRC may be repeated, and restores the modes it saved whether they were set or not.
+        if not self.savepoints:
+            self.mode.discard(mo.DECOM)
+            self.cursor_position()
+            return
+        saved = self.savepoints[-1]
+        self.g0_charset, self.g1_charset, self.charset = saved.g0_charset, saved.g1_charset, saved.charset
+        self._update_translation()
+        (self.mode.add if saved.origin else self.mode.discard)(mo.DECOM)
+        (self.mode.add if saved.wrap else self.mode.discard)(mo.DECAWM)
+        self.cursor = copy.copy(saved.cursor)
+        self.ensure_hbounds()
+        self.ensure_vbounds(use_margins=True)
+
+    # ---- erasing -----------------------------------------------------------------------------
+
+    def erase_in_display(self, how: int = 0, *args: object, **kwargs: object) -> None:
+        if how == 3:  # xterm: erase the saved lines only
+            self.history.clear()
+            self.history_pushed += 1  # invalidate anchors into the old history
+            return
+        cursor = self.cursor
+        if how == 0:
+            rows = range(cursor.y + 1, self.lines)
+        elif how == 1:
+            rows = range(cursor.y)
+        elif how == 2:
+            rows = range(self.lines)
+        else:
+            return
+        blank = self._erase_cell()
+        buffer = self.buffer
+        for y in rows:
+            if blank is BLANK:
+                buffer.pop(y, None)
+            else:
+                buffer[y] = StaticDefaultDict(blank)
+        self.dirty.update(rows)
+        if how in (0, 1):
+            self.erase_in_line(how)
+
+    def erase_in_line(self, how: int = 0, private: bool = False) -> None:
+        cursor = self.cursor
+        columns = self.columns
+        if how == 0:
+            xs = range(min(cursor.x, columns), columns)
+        elif how == 1:
+            xs = range(0, min(cursor.x, columns - 1) + 1)
+        elif how == 2:
+            xs = range(columns)
+        else:
+            return
+        self.dirty.add(cursor.y)
+        blank = self._erase_cell()
+        line = self.buffer[cursor.y]
+        if how == 2 and blank is BLANK:
+            self.buffer.pop(cursor.y, None)
+            return
+        if blank is getattr(line, "default", None):
+            for x in xs:
+                line.pop(x, None)
+        else:
+            for x in xs:
+                line[x] = blank
+
+    def erase_characters(self, count: int | None = None) -> None:
+        cursor = self.cursor
+        self.dirty.add(cursor.y)
+        blank = self._erase_cell()
+        line = self.buffer[cursor.y]
+        for x in range(cursor.x, min(cursor.x + (count or 1), self.columns)):
+            line[x] = blank
+
+    def delete_characters(self, count: int | None = None) -> None:
+        cursor = self.cursor
+        self.dirty.add(cursor.y)
+        count = count or 1
+        blank = self._erase_cell()
+        line = self.buffer[cursor.y]
+        columns = self.columns
+        for x in range(cursor.x, columns):
+            if x + count < columns:
+                line[x] = line.pop(x + count, line.default)
+            else:
+                line[x] = blank
+
+    def insert_characters(self, count: int | None = None) -> None:
+        cursor = self.cursor
+        self.dirty.add(cursor.y)
+        count = count or 1
+        blank = self._erase_cell()
+        line = self.buffer[cursor.y]
+        columns = self.columns
+        for x in range(columns - 1, cursor.x - 1, -1):
+            if x - count >= cursor.x:
+                line[x] = line.pop(x - count, line.default)
+            else:
+                line[x] = blank
+
+    def repeat_last(self, count: int) -> None:
+        """REP: draw the last graphic character count more times."""
+        count = max(1, min(count, self.columns * self.lines))
+        self.draw(self.last_char * count)
+
+    # ---- alternate screen ----------------------------------------------------------------------
+
+    def enter_alternate(self, clear: bool) -> None:
+        if not self.alt_active:
+            self._main_buffer = self.buffer
+            self.buffer = self._new_buffer()
+            self.alt_active = True
+        elif clear:
+            self.buffer.clear()
+        self.dirty.update(range(self.lines))
+
+    def leave_alternate(self, clear: bool = False) -> None:
+        if not self.alt_active:
+            return
+        if clear:
+            self.buffer.clear()
+        self.buffer = self._main_buffer  # type: ignore[assignment]
+        self._main_buffer = None
+        self.alt_active = False
+        self.dirty.update(range(self.lines))
+
+    def save_cursor_1049(self) -> None:
+        self._saved_1049 = Savepoint(
+            copy.copy(self.cursor),
+            self.g0_charset,
+            self.g1_charset,
+            self.charset,
+            mo.DECOM in self.mode,
+            mo.DECAWM in self.mode,
+        )
+
+    def restore_cursor_1049(self) -> None:
+        saved = self._saved_1049
+        if saved is None:
+            return
+        self.cursor = copy.copy(saved.cursor)
+        self.g0_charset, self.g1_charset, self.charset = saved.g0_charset, saved.g1_charset, saved.charset
+        self._update_translation()
+        self.ensure_hbounds()
+        self.ensure_vbounds()
+
+    # ---- charsets --------------------------------------------------------------------------------
+
+    def define_charset(self, code: str, mode: str) -> None:
+        super().define_charset(code, mode)
+        self._update_translation()
+
+    def shift_in(self) -> None:
+        self.charset = 0
+        self._update_translation()
+
+    def shift_out(self) -> None:
+        self.charset = 1
+        self._update_translation()
+
+    def _update_translation(self) -> None:
+        table = self.g1_charset if self.charset else self.g0_charset
+        self._xlate = None if table is cs.LAT1_MAP else table
+
+    # ---- modes ---------------------------------------------------------------------------------
+
+    def set_private_modes(self, modes: list[int], on: bool) -> None:
+        for mode in modes:
+            if mode in _ALT_SCREEN:
+                if mode == 1049:
+                    if on:
+                        self.save_cursor_1049()
+                        self.enter_alternate(clear=True)
+                    else:
+                        self.leave_alternate()
+                        self.restore_cursor_1049()
+                elif on:
+                    self.enter_alternate(clear=False)
+                else:
+                    self.leave_alternate(clear=mode == 1047)
+            elif mode == 1048:
+                self.save_cursor_1049() if on else self.restore_cursor_1049()
+            elif mode == 1:
+                self.app_cursor_keys = on
+            elif mode == 25:
+                self.cursor_visible = on
+            elif mode == 2004:
+                self.bracketed_paste = on
+            elif mode in _MOUSE_TRACKING:
+                if on:
+                    self.mouse_tracking = mode
+                elif self.mouse_tracking == mode:
+                    self.mouse_tracking = 0
+            elif mode == 1006:
+                self.mouse_sgr = on
+            elif mode == 1004:
+                self.focus_events = on
+            elif mode == 2026:
+                self.sync_output = on
+            elif mode in _PYTE_PRIVATE:
+                (pyte.Screen.set_mode if on else pyte.Screen.reset_mode)(self, mode, private=True)
+            elif mode == 3:
+                pass  # DECCOLM: xterm ignores it unless allowed; never change our width
+            elif on:
+                self.private_modes.add(mode)
+            else:
+                self.private_modes.discard(mode)
+
+    def private_mode_state(self, mode: int) -> int:
+        """DECRQM answer: 1 set, 2 reset, 0 not recognised."""
+        known = {
+            1: self.app_cursor_keys,
+            25: self.cursor_visible,
+            47: self.alt_active,
+            1047: self.alt_active,
+            1049: self.alt_active,
+            2004: self.bracketed_paste,
+            1006: self.mouse_sgr,
+            1004: self.focus_events,
+            2026: self.sync_output,
+            5: mo.DECSCNM in self.mode,
+            6: mo.DECOM in self.mode,
+            7: mo.DECAWM in self.mode,
+        }
+        for m in _MOUSE_TRACKING:
+            known[m] = self.mouse_tracking == m
+        if mode in known:
+            return 1 if known[mode] else 2
+        if mode in self.private_modes:
+            return 1
+        return 0
+
+    # ---- SGR ---------------------------------------------------------------------------------
+
+    def select_graphic_rendition(self, *attrs: int, **kwargs: object) -> None:  # pyte's API
+        self.sgr(";".join(str(a) for a in attrs))
+
+    def sgr(self, params: str) -> None:
+        cursor = self.cursor
+        if not params or params == "0":
+            cursor.attrs = self.default_char
+            return
+        cursor.attrs = _apply_sgr(cursor.attrs, params, self.default_char)
+
+    # ---- replies -------------------------------------------------------------------------------
+
+    def write_process_input(self, data: str) -> None:
+        self.replies.append(data)
+
+    def report_device_status(self, mode: int = 0, private: bool = False, **kwargs: object) -> None:
+        if mode == 5:
+            self.replies.append("\x1b[0n")
+        elif mode == 6:
+            x = min(self.cursor.x, self.columns - 1) + 1
+            y = self.cursor.y + 1
+            if mo.DECOM in self.mode and self.margins is not None:
+                y -= self.margins.top
+            self.replies.append(f"\x1b[{'?' if private else ''}{y};{x}R")
+
+    def report_device_attributes(self, mode: int = 0, **kwargs: object) -> None:
+        if mode == 0:
+            # VT220 with ANSI colour; xterm-like enough for termcap-less programs.
+            self.replies.append("\x1b[?62;22c")
+
+    def set_title(self, param: str) -> None:
+        self.title = _TITLE_JUNK.sub("", param)[:MAX_TITLE]
+
+    def set_icon_name(self, param: str) -> None:
+        self.icon_name = _TITLE_JUNK.sub("", param)[:MAX_TITLE]
+
+
+_SGR_CACHE: dict[tuple[Cell, str, Cell], Cell] = {}
+
+
+def _colour_from(args: list[str]) -> tuple[str | None, int]:
+    """Parse ``5;n`` or ``2;r;g;b`` (semicolon form). Returns (colour, arguments consumed)."""
+    if not args:
+        return None, 0
+    kind = _int(args[0], -1)
+    if kind == 5 and len(args) >= 2:
+        n = _int(args[1], -1)
+        return (PALETTE[n] if 0 <= n < 256 else None), 2
+    if kind == 2 and len(args) >= 4:
+        r, g, b = (_int(a) for a in args[1:4])
+        if max(r, g, b) > 255:
+            return None, 4
+        return f"#{r:02x}{g:02x}{b:02x}", 4
+    return None, len(args)  # malformed: the rest of the parameters are unusable
+
+
+def _colour_from_colon(sub: list[str]) -> str | None:
+    """Parse ``5:n``, ``2::r:g:b`` (with colour-space id) or ``2:r:g:b`` (colon form)."""
+    if not sub:
+        return None
+    kind = _int(sub[0], -1)
+    if kind == 5 and len(sub) >= 2:
+        n = _int(sub[1], -1)
+        return PALETTE[n] if 0 <= n < 256 else None
+    if kind == 2:
+        rgb = sub[2:5] if len(sub) >= 5 else sub[1:4]
+        if len(rgb) < 3:
+            return None
+        r, g, b = (_int(a) for a in rgb)
+        if max(r, g, b) > 255:
+            return None
+        return f"#{r:02x}{g:02x}{b:02x}"
+    return None
+
+
+def _apply_sgr(attrs: Cell, params: str, default: Cell) -> Cell:
+    key = (attrs, params, default)
+    cached = _SGR_CACHE.get(key)
+    if cached is not None:
+        return cached
+    changes: dict[str, object] = {}
+    groups = params.split(";")
+    i, n = 0, len(groups)
+    while i < n:
+        group = groups[i]
+        i += 1
+        if ":" in group:
+            sub = group.split(":")
+            code = _int(sub[0])
+            if code in (38, 48):
+                colour = _colour_from_colon(sub[1:])
+                if colour is not None:
+                    changes["fg" if code == 38 else "bg"] = colour
+            elif code == 4:
+                changes["underscore"] = _int(sub[1], 1) != 0 if len(sub) > 1 else True
+            continue  # 58 (underline colour) and unknown sub-parameters are ignored
+        code = _int(group)
+        if code == 0:
+            changes = dict(zip(Cell._fields[1:], default[1:]))
+        elif 30 <= code <= 37:
+            changes["fg"] = _ANSI_NAMES[code - 30]
+        elif 40 <= code <= 47:
+            changes["bg"] = _ANSI_NAMES[code - 40]
+        elif 90 <= code <= 97:
+            changes["fg"] = PALETTE[code - 90 + 8]
+        elif 100 <= code <= 107:
+            changes["bg"] = PALETTE[code - 100 + 8]
+        elif code in (38, 48, 58):
+            colour, used = _colour_from(groups[i:])
+            i += used
+            if colour is not None and code != 58:
+                changes["fg" if code == 38 else "bg"] = colour
+        elif code == 39:
+            changes["fg"] = "default"
+        elif code == 49:
+            changes["bg"] = "default"
+        elif code == 1:
+            changes["bold"] = True
+        elif code == 2:
+            changes["dim"] = True
+        elif code == 3:
+            changes["italics"] = True
+        elif code in (4, 21):
+            changes["underscore"] = True
+        elif code in (5, 6):
+            changes["blink"] = True
+        elif code == 7:
+            changes["reverse"] = True
+        elif code == 9:
+            changes["strikethrough"] = True
+        elif code == 22:
+            changes["bold"] = False
+            changes["dim"] = False
+        elif code == 23:
+            changes["italics"] = False
+        elif code == 24:
+            changes["underscore"] = False
+        elif code == 25:
+            changes["blink"] = False
+        elif code == 27:
+            changes["reverse"] = False
+        elif code == 29:
+            changes["strikethrough"] = False
+        # 8/28 (conceal), 53/55 (overline), 51-54 and fonts are ignored
+    result = attrs._replace(**changes) if changes else attrs
+    if len(_SGR_CACHE) > 4096:
+        _SGR_CACHE.clear()
+    _SGR_CACHE[key] = result
+    return result
+
+
+class TerminalEmulator:
+    """Bytes from a program in, a screen (plus scrollback, title and modes) out.
+
+    ``feed(data)`` parses everything at once. The widget uses ``queue(data)`` and
+    ``process(deadline)`` instead, so a flood is parsed in slices between other work.
+    Replies the program asked for (DSR, DA, ...) collect in ``take_replies()``.
+    """
+
+    def __init__(
+        self,
+        rows: int = 24,
+        cols: int = 80,
+        history: int = 5000,
+        on_clipboard: Callable[[str], None] | None = None,
+        on_bell: Callable[[], None] | None = None,
+    ) -> None:
+        self.screen = VTScreen(cols, rows, history=history)
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._text = ""  # decoded, not yet parsed (may start with an incomplete sequence)
+        self._discarding = False  # inside an over-long OSC/DCS string: drop until its end
+        self.on_clipboard = on_clipboard
+        self.on_bell = on_bell
+        self.cwd = ""
+        # Colours reported to OSC 10/11 queries (programs pick dark or light themes from them).
+        self.report_fg = "rgb:d0d0/d0d0/d0d0"
+        self.report_bg = "rgb:1e1e/1e1e/1e1e"
+        self.bytes_fed = 0
+
+    # ---- input ---------------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Decode and parse all of data."""
+        self.queue(data)
+        self.process()
+
+    def feed_text(self, text: str) -> None:
+        self._text += text
+        self.process()
+
+    def queue(self, data: bytes, final: bool = False) -> None:
+        """Decode data (incrementally: a split character waits for its other bytes).
+
+        final=True at the end of input turns a dangling partial character into U+FFFD."""
+        self.bytes_fed += len(data)
+        text = self._decoder.decode(data, final)
+        if text:
+            self._text = self._text + text if self._text else text
+
+    def process(self, deadline: float | None = None) -> bool:
+        """Parse queued text until done or time.monotonic() passes deadline.
+
+        Returns True if it stopped for the deadline with text left to parse.
+        """
+        data = self._text
+        if not data:
+            return False
+        if self._discarding:
+            m = _STRING_END.search(data)
+            if m is None:
+                self._text = ""
+                return False
+            self._discarding = False
+            data = data[m.end() :]
+        screen = self.screen
+        draw = screen.draw
+        draw_ascii = screen._draw_ascii
+        search = _CTRL.search
+        csi_match = _CSI.match
+        sgr_cache = _SGR_CACHE
+        n = len(data)
+        i = 0
+        steps = 0
+        stopped = False
+        clock = time.monotonic
+        while i < n:
+            m = search(data, i)
+            if m is None:
+                draw(data[i:])
+                i = n
+                break
+            j = m.start()
+            if j > i:
+                text = data[i:j]
+                if screen._xlate is None and text.isascii() and mo.IRM not in screen.mode:
+                    draw_ascii(text)
+                    screen.last_char = text[-1]
+                else:
+                    draw(text)
+            c = data[j]
+            if c == "\x1b":
+                # SGR is most of what colourful output sends: take it without the dispatch.
+                m = csi_match(data, j)
+                if m is not None and m.group(3) == "m" and not m.group(2):
+                    params = m.group(1)
+                    cursor = screen.cursor
+                    if not params or params == "0":
+                        cursor.attrs = screen.default_char
+                    elif params[0] not in "<=>?":
+                        attrs = sgr_cache.get((cursor.attrs, params, screen.default_char))
+                        if attrs is None:
+                            screen.sgr(params)
+                        else:
+                            cursor.attrs = attrs
+                    i = m.end()
+                else:
+                    k = self._escape(data, j, n)
+                    if k < 0:
+                        i = j  # incomplete: keep it for the next read
+                        break
+                    i = k
+            elif c == "\r":
+                if data.startswith("\r\n", j):
+                    i = self._plain_lines(data, j)
+                else:
+                    screen.cursor.x = 0
+                    i = j + 1
+            elif c == "\n" or c == "\x0b" or c == "\x0c":
+                screen.linefeed()
+                i = j + 1
+            else:
+                self._control(c)
+                i = j + 1
+            steps += 1
+            if deadline is not None and not steps & 31 and clock() > deadline:
+                stopped = True
+                break
+        self._text = data[i:] if i < n else ""
+        return stopped and bool(self._text)
+
+    # ---- controls and escapes ------------------------------------------------------------------
+
+    def _control(self, c: str) -> None:
+        screen = self.screen
+        if c == "\x08":
+            screen.cursor_back()
+        elif c == "\x09":
+            screen.tab()
+        elif c == "\x07":
+            if self.on_bell is not None:
+                self.on_bell()
+        elif c == "\x0e":
+            screen.shift_out()
+        elif c == "\x0f":
+            screen.shift_in()
+        # NUL, DEL, CAN, SUB, other C0 and all C1 controls are ignored.
+
+    def _escape(self, data: str, j: int, n: int) -> int:
+        """Handle the escape sequence at data[j]; return the index after it, or -1 if incomplete."""
+        if j + 1 >= n:
+            return -1
+        c = data[j + 1]
+        screen = self.screen
+        if c == "[":
+            m = _CSI.match(data, j)
+            if m is None:
+                p = _CSI_PREFIX.match(data, j)
+                end = p.end() if p else j + 2
+                if end >= n and end - j < MAX_CSI:
+                    return -1
+                return end  # malformed: drop what was read, parse on from the odd character
+            self._csi(m.group(1), m.group(2), m.group(3))
+            return m.end()
+        if c == "]" or c in "P_^X":
+            m = _STRING_END.search(data, j + 2)
+            if m is None:
+                if n - j > MAX_STRING:
+                    self._discarding = True
+                    return n
+                return -1
+            if c == "]":
+                self._osc(data[j + 2 : m.start()])
+            return m.end()  # DCS, APC, PM and SOS strings are swallowed
+        if c in "()*+-./":
+            if j + 2 >= n:
+                return -1
+            if c in "()":
+                screen.define_charset(data[j + 2], c)
+            return j + 3
+        if c in "#% ":
+            if j + 2 >= n:
+                return -1
+            if c == "#" and data[j + 2] == "8":
+                screen.alignment_display()
+            return j + 3
+        if c == "7":
+            screen.save_cursor()
+        elif c == "8":
+            screen.restore_cursor()
+        elif c == "D":
+            screen.index()
+        elif c == "E":
+            screen.cursor.x = 0
+            screen.index()
+        elif c == "M":
+            screen.reverse_index()
+        elif c == "H":
+            screen.set_tab_stop()
+        elif c == "c":
+            screen.reset()
+        elif c == "=":
+            screen.app_keypad = True
+        elif c == ">":
+            screen.app_keypad = False
+        elif c < " " or c == "\x7f":
+            return j + 1  # ESC before a control: the ESC is void, the control runs
+        return j + 2
+
+    def _csi(self, params: str, inter: str, final: str) -> None:
+        screen = self.screen
+        prefix = ""
+        if params and params[0] in "<=>?":
+            prefix, params = params[0], params[1:]
+        if final == "m":
+            if not prefix and not inter:
+                screen.sgr(params)
+            return  # CSI > Ps m (modifyOtherKeys) and others: ignored
+        if inter:
+            if inter == "$" and final == "p":  # DECRQM
+                mode = _int(params)
+                if prefix == "?":
+                    state = screen.private_mode_state(mode)
+                else:
+                    state = {4: mo.IRM, 20: mo.LNM}.get(mode)
+                    state = 0 if state is None else (1 if state in screen.mode else 2)
+                screen.replies.append(f"\x1b[{prefix}{mode};{state}$y")
+            elif inter == "!" and final == "p":  # DECSTR soft reset
+                screen.cursor_visible = True
+                screen.margins = None
+                screen.mode.discard(mo.IRM)
+                screen.mode.discard(mo.DECOM)
+                screen.mode.add(mo.DECAWM)
+                screen.app_cursor_keys = False
+                screen.app_keypad = False
+                screen.cursor.attrs = screen.default_char
+            return  # cursor style (SP q) and the rest: ignored
+        args = [_int(p) for p in params.split(";")] if params else []
+        p0 = args[0] if args else 0
+        if prefix == "?":
+            if final == "h":
+                screen.set_private_modes(args, True)
+            elif final == "l":
+                screen.set_private_modes(args, False)
+            elif final == "J":
+                screen.erase_in_display(p0)
+            elif final == "K":
+                screen.erase_in_line(p0)
+            elif final == "n":
+                screen.report_device_status(p0, private=True)
+            return
+        if prefix == ">":
+            if final == "c" and p0 == 0:
+                screen.replies.append("\x1b[>1;10;0c")
+            return
+        if prefix:
+            return
+        if final == "H" or final == "f":
+            screen.cursor_position(*args[:2])
+        elif final == "A":
+            screen.cursor_up(p0)
+        elif final == "B" or final == "e":
+            screen.cursor_down(p0)
+        elif final == "C" or final == "a":
+            screen.cursor_forward(p0)
+        elif final == "D":
+            screen.cursor_back(p0)
+        elif final == "E":
+            screen.cursor_down1(p0)
+        elif final == "F":
+            screen.cursor_up1(p0)
+        elif final == "G" or final == "`":
+            screen.cursor_to_column(p0)
+        elif final == "d":
+            screen.cursor_to_line(p0)
+        elif final == "J":
+            screen.erase_in_display(p0)
+        elif final == "K":
+            screen.erase_in_line(p0)
+        elif final == "L":
+            screen.insert_lines(p0)
+        elif final == "M":
+            screen.delete_lines(p0)
+        elif final == "@":
+            screen.insert_characters(p0)
+        elif final == "P":
+            screen.delete_characters(p0)
+        elif final == "X":
+            screen.erase_characters(p0)
+        elif final == "S":
+            screen.scroll_up(p0)
+        elif final == "T":
+            if len(args) <= 1:
+                screen.scroll_down(p0)
+        elif final == "b":
+            screen.repeat_last(p0 or 1)
+        elif final == "r":
+            screen.set_margins(*args[:2])
+        elif final == "I":
+            screen.tab_forward(p0 or 1)
+        elif final == "Z":
+            screen.tab_backward(p0 or 1)
+        elif final == "g":
+            screen.clear_tab_stop(p0)
+        elif final == "h":
+            for mode in args:
+                if mode in (4, 20):
+                    screen.set_mode(mode)
+        elif final == "l":
+            for mode in args:
+                if mode in (4, 20):
+                    screen.reset_mode(mode)
+        elif final == "n":
+            screen.report_device_status(p0)
+        elif final == "c":
+            screen.report_device_attributes(p0)
+        elif final == "s":
+            if not args:
+                screen.save_cursor()
+        elif final == "u":
+            if not args:
+                screen.restore_cursor()
+        elif final == "t":
+            self._window_op(args)
+
+    def _window_op(self, args: list[int]) -> None:
+        screen = self.screen
+        op = args[0] if args else 0
+        if op == 18:
+            screen.replies.append(f"\x1b[8;{screen.lines};{screen.columns}t")
+        elif op == 22:
+            if len(screen.title_stack) < 10:
+                screen.title_stack.append(screen.title)
+        elif op == 23:
+            if screen.title_stack:
+                screen.title = screen.title_stack.pop()
+
+    def _osc(self, body: str) -> None:
+        screen = self.screen
+        number, _, arg = body.partition(";")
+        if number == "0":
+            screen.set_title(arg)
+            screen.set_icon_name(arg)
+        elif number == "2":
+            screen.set_title(arg)
+        elif number == "1":
+            screen.set_icon_name(arg)
+        elif number == "7":
+            self.cwd = arg[:4096]
+        elif number == "52":
+            _, _, payload = arg.partition(";")
+            if payload and payload != "?" and self.on_clipboard is not None:
+                try:
+                    text = base64.b64decode(payload, validate=False).decode("utf-8", "replace")
+                except (binascii.Error, ValueError):
+                    return
+                self.on_clipboard(text)
+        elif number in ("10", "11") and arg == "?":
+            colour = self.report_fg if number == "10" else self.report_bg
+            screen.replies.append(f"\x1b]{number};{colour}\x1b\\")
+
+    # ---- the plain-lines fast path -----------------------------------------------------------
+
+    def _plain_lines(self, data: str, j: int) -> int:
+        """Handle a run of ``\\r\\n`` + printable ASCII units starting at data[j]; return its end."""
+        screen = self.screen
+        m = _PLAIN_LINES.match(data, j)
+        end = m.end() if m else j
+        if end - j <= 2:  # a lone CR LF (with nothing after it yet)
+            screen.cursor.x = 0
+            screen.linefeed()
+            return j + 2
+        lines = screen.lines
+        keep = lines + (0 if screen.alt_active else (screen.history.maxlen or 0))
+        need = keep + lines
+        jump = (
+            end - j >= 2 * need
+            and screen.margins in (None, Margins(0, lines - 1))
+            and mo.DECAWM in screen.mode
+            and mo.IRM not in screen.mode
+            and screen._xlate is None
+        )
+        if jump:
+            columns = screen.columns
+            tail: list[str] = []
+            rows = 0
+            pos = end
+            while pos > j and rows < need:
+                start = data.rfind("\r\n", j, pos)
+                text = data[start + 2 : pos]
+                tail.append(text)
+                rows += max(1, -(-len(text) // columns))
+                pos = start
+            if rows >= need:
+                self._jump(tail[::-1], keep)
+                return end
+        # Short run (or a scroll region): the ordinary operations, minus the parser round trips.
+        cursor = screen.cursor
+        index = screen.index
+        draw_ascii = screen._draw_ascii
+        for text in data[j:end].split("\r\n")[1:]:
+            cursor.x = 0
+            index()
+            if text:
+                draw_ascii(text)
+        if data[end - 1] != "\n":
+            screen.last_char = data[end - 1]
+        return end
+
+    def _jump(self, texts: list[str], keep: int) -> None:
+        """Make the screen what drawing texts (each after CR LF) would make it, building only
+        the rows that stay visible or in the bounded history. Callers guarantee that the texts
+        scroll every earlier line out of both."""
+        screen = self.screen
+        columns = screen.columns
+        cells = screen._cells(screen.cursor.attrs)
+        getcell = cells.__getitem__
+        chunks: list[str] = []
+        for text in texts:
+            if len(text) <= columns:
+                chunks.append(text)
+            else:
+                chunks.extend(text[x : x + columns] for x in range(0, len(text), columns))
+        chunks = chunks[-keep:]
+        default = screen.default_char
+        built = []
+        for chunk in chunks:
+            line = StaticDefaultDict(default)
+            if chunk:
+                line.update(zip(range(len(chunk)), map(getcell, chunk)))
+            built.append(line)
+        lines = screen.lines
+        visible, scrolled = built[-lines:], built[:-lines]
+        if not screen.alt_active and screen.history.maxlen:
+            screen.history.clear()
+            screen.history.extend(scrolled)
+            screen.history_pushed += len(scrolled) + lines
+        buffer = screen.buffer
+        buffer.clear()
+        # The last row written is the cursor's, at the bottom of the screen.
+        offset = lines - len(visible)
+        for y, line in enumerate(visible):
+            buffer[offset + y] = line
+        screen.cursor.y = lines - 1
+        screen.cursor.x = len(chunks[-1]) if chunks else 0
+        for text in reversed(texts):
+            if text:
+                screen.last_char = text[-1]
+                break
+        screen.dirty.update(range(lines))
+
+    # ---- output for the renderer ---------------------------------------------------------------
+
+    def take_dirty(self) -> set[int]:
+        """Screen rows changed since the last call."""
+        dirty = self.screen.dirty
+        rows = {y for y in dirty if 0 <= y < self.screen.lines}
+        dirty.clear()
+        return rows
+
+    def take_replies(self) -> bytes:
+        replies = self.screen.replies
+        if not replies:
+            return b""
+        data = "".join(replies).encode()
+        replies.clear()
+        return data
+
+    def resize(self, rows: int, cols: int) -> None:
+        self.screen.resize(max(1, rows), max(1, cols))
+
+    @property
+    def rows(self) -> int:
+        return self.screen.lines
+
+    @property
+    def cols(self) -> int:
+        return self.screen.columns
+
+    @property
+    def title(self) -> str:
+        return self.screen.title
+
+    @property
+    def cursor(self) -> tuple[int, int]:
+        """(x, y) of the cursor; x is clamped to the last column during a pending wrap."""
+        c = self.screen.cursor
+        return min(c.x, self.screen.columns - 1), c.y
+
+    def display(self) -> list[str]:
+        """Screen rows as text (trailing blanks stripped), as the widget draws them."""
+        screen = self.screen
+        buffer = screen.buffer
+        return [line_text(buffer.get(y), screen.columns) for y in range(screen.lines)]
+
+    def history_text(self) -> list[str]:
+        columns = self.screen.columns
+        return [line_text(line, columns) for line in self.screen.history]
+
+    def cell(self, x: int, y: int) -> Cell:
+        line = self.screen.buffer.get(y)
+        if line is None:
+            return self.screen.default_char
+        return line.get(x, line.default)
