@@ -154,6 +154,8 @@ class TokenServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True
+
             def log_message(self, *a):  # quiet
                 pass
 
@@ -226,7 +228,7 @@ class TokenServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
                                         name="test-token-server")
         self._thread.start()
         return self
@@ -344,13 +346,10 @@ class RegistryServer:
             return ""
 
     def _kill(self) -> None:
+        # storage is a throwaway temp dir: no graceful drain needed (SIGTERM waits ~1 s)
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(5)
         self.proc = None
 
     def stop(self) -> None:
@@ -616,6 +615,27 @@ def write_oci_layout(dest: str, images: list[TestImage], tag: str = "latest",
     return dest
 
 
+def write_dir_layout(dest: str, images: list[TestImage], index: bytes | None = None) -> str:
+    """skopeo's ``dir:`` layout (keeps Docker media types, which ``oci:`` does not list)."""
+    os.makedirs(dest, exist_ok=True)
+    for im in images:
+        for d, data in im.blobs.items():
+            with open(os.path.join(dest, d.partition(":")[2]), "wb") as f:
+                f.write(data)
+    if index is not None:
+        with open(os.path.join(dest, "manifest.json"), "wb") as f:
+            f.write(index)
+        for im in images:
+            with open(os.path.join(dest, im.digest.partition(":")[2] + ".manifest.json"), "wb") as f:
+                f.write(im.manifest)
+    else:
+        with open(os.path.join(dest, "manifest.json"), "wb") as f:
+            f.write(images[0].manifest)
+    with open(os.path.join(dest, "version"), "w") as f:
+        f.write("Directory Transport Version: 1.1\n")
+    return dest
+
+
 def skopeo_copy(src: str, dest: str, *, src_creds: str | None = None,
                 dest_creds: str | None = None, all_: bool = False, extra: list[str] | None = None,
                 timeout: float = 120) -> subprocess.CompletedProcess:
@@ -638,8 +658,13 @@ def push_with_skopeo(tmpdir: str, server: RegistryServer, repo: str, tag: str,
                      creds: str | None = None) -> str:
     """Push test image(s) to ``server`` through skopeo (an independent client)."""
     layout = tempfile.mkdtemp(prefix="layout-", dir=tmpdir)
-    write_oci_layout(layout, images, tag, index)
-    skopeo_copy(f"oci:{layout}:{tag}", f"docker://{server.host}/{repo}:{tag}", dest_creds=creds,
+    if any(im.media_type != OCI_MANIFEST for im in images):
+        write_dir_layout(layout, images, index)
+        src = f"dir:{layout}"
+    else:
+        write_oci_layout(layout, images, tag, index)
+        src = f"oci:{layout}:{tag}"
+    skopeo_copy(src, f"docker://{server.host}/{repo}:{tag}", dest_creds=creds,
                 all_=index is not None)
     shutil.rmtree(layout, ignore_errors=True)
     return f"{server.host}/{repo}:{tag}"
@@ -660,13 +685,16 @@ class CuttingProxy:
     """
 
     def __init__(self, upstream: RegistryServer, cut_after: int = 1000, cuts: int = 1,
-                 strip_range: bool = False, rst: bool = False):
+                 strip_range: bool = False, rst: bool = False, throttle: float = 0.0):
         self.upstream = upstream
         self.cut_after = cut_after
         self.cuts = cuts
         self.strip_range = strip_range
         self.rst = rst
+        self.throttle = throttle          # seconds to sleep per 64 KiB of blob body
         self.blob_gets: list[dict] = []
+        self.requests: list[tuple[str, str]] = []
+        self.blob_bytes = 0
         self.fail_status: list[tuple[str, int, dict]] = []   # (path substring, status, headers)
         self._server = None
 
@@ -681,11 +709,13 @@ class CuttingProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def log_message(self, *a):
                 pass
 
             def _forward(self):
+                owner.requests.append((self.command, self.path))
                 for i, (sub, status, hdrs) in enumerate(list(owner.fail_status)):
                     if sub in self.path:
                         owner.fail_status.pop(i)
@@ -716,7 +746,9 @@ class CuttingProxy:
                     self.send_header(k, v)
                 self.send_header("Connection", "close" if is_blob else "keep-alive")
                 self.end_headers()
-                cut = is_blob and resp.status in (200, 206) and owner.cuts > 0
+                length = int(resp.getheader("Content-Length") or 0)
+                cut = is_blob and resp.status in (200, 206) and owner.cuts > 0 \
+                    and length > owner.cut_after
                 if cut:
                     owner.cuts -= 1
                     sent = 0
@@ -742,7 +774,14 @@ class CuttingProxy:
                         chunk = resp.read(65536)
                         if not chunk:
                             break
-                        self.wfile.write(chunk)
+                        try:
+                            self.wfile.write(chunk)
+                        except OSError:
+                            break
+                        if is_blob:
+                            owner.blob_bytes += len(chunk)
+                            if owner.throttle:
+                                time.sleep(owner.throttle)
                 conn.close()
                 if is_blob:
                     self.close_connection = True
@@ -751,7 +790,7 @@ class CuttingProxy:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True, name="cutting-proxy").start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True, name="cutting-proxy").start()
         return self
 
     def stop(self) -> None:
@@ -759,3 +798,137 @@ class CuttingProxy:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+# --- a scripted HTTP server for unit tests ---------------------------------------------
+@dataclass
+class Req:
+    method: str
+    path: str
+    headers: dict
+    body: bytes
+
+
+class ScriptedServer:
+    """An HTTP/1.1 server on 127.0.0.1 that answers with ``handler(req)``.
+
+    ``handler`` returns ``(status, headers: dict, body: bytes)``; every request is kept in
+    ``requests``. Keep-alive is on, so connection reuse can be observed via ``connections``.
+    """
+
+    def __init__(self, handler):
+        self.handler = handler
+        self.requests: list[Req] = []
+        self.connections = 0
+        self._server = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def start(self) -> "ScriptedServer":
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, *a):
+                pass
+
+            def setup(self):
+                super().setup()
+                owner.connections += 1
+
+            def _any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                req = Req(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                owner.requests.append(req)
+                status, headers, out = owner.handler(req)
+                self.send_response(status)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                if not any(k.lower() == "content-length" for k in (headers or {})):
+                    self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(out)
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _any
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True, name="scripted-http").start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# --- engines for registry tests -----------------------------------------------------------
+def fast_retry():
+    from core.registry.client import RetryPolicy
+
+    return RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, max_retry_after=1.0,
+                       resume_delay=0.01, max_resumes=3, layer_attempts=2)
+
+
+@pytest.fixture
+def registry_env(tmp_path, monkeypatch):
+    """Private $DOCKER_CONFIG and Nutshell config dir: tests never touch the user's."""
+    dc = tmp_path / "docker-config"
+    dc.mkdir()
+    nc = tmp_path / "nutshell-config"
+    nc.mkdir()
+    monkeypatch.setenv("DOCKER_CONFIG", str(dc))
+    monkeypatch.setenv("NUTSHELL_CONFIG_DIR", str(nc))
+    return {"DOCKER_CONFIG": str(dc), "NUTSHELL_CONFIG_DIR": str(nc)}
+
+
+@pytest.fixture
+def engine(root, registry_env):
+    """An Engine on a fresh root with short registry retry delays."""
+    from core.engine import Engine
+
+    e = Engine(root)
+    e.registry_retry = fast_retry()
+    return e
+
+
+def new_engine(root: str):
+    from core.engine import Engine
+
+    e = Engine(root)
+    e.registry_retry = fast_retry()
+    return e
+
+
+@pytest.fixture(scope="session")
+def busybox_layer_tar(busybox_rootfs) -> bytes:
+    return tar_from_dir(busybox_rootfs)
+
+
+def login_file(docker_config_dir: str, host: str, user: str, password: str) -> None:
+    """Write credentials the way ``docker login`` does (auths, base64)."""
+    path = os.path.join(docker_config_dir, "config.json")
+    data = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            data = json.load(f)
+    data.setdefault("auths", {})[host] = {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+    with open(path, "w") as f:
+        json.dump(data, f)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..errors import InvalidReference, NotFound, NutshellError, UsageError
 from ..events import ProgressFn, emit
-from ..reference import looks_like_id, parse
+from ..reference import parse
 from .client import RegistryClient, RetryPolicy
 
 PULL_POLICIES = ("missing", "always", "never")
@@ -89,14 +89,12 @@ class RegistryOps:
         from .push import CHUNK_SIZE, MONOLITHIC_MAX, push_image
 
         image = self.store.image(ref)
+        if dest is None and self.store.tag_of(ref, image) is None and "@" not in ref:
+            # found by image ID (or ID prefix): there is no repository to push to
+            raise UsageError(f"cannot push {ref}: an image ID has no repository",
+                             hint="tag it first (nutshell tag ID host/repo:tag) or give a destination")
         target = dest or ref
-        try:
-            d = parse(target)
-        except InvalidReference:
-            if dest is None and looks_like_id(ref):
-                raise UsageError(f"cannot push {ref}: an image ID has no repository",
-                                 hint="tag it first (nutshell tag ID host/repo:tag) or give a destination")
-            raise
+        d = parse(target)
         if d.digest and not d.tag:
             raise UsageError(f"cannot push to a digest reference: {target}",
                              hint="push to a tag; the digest follows from the content")

@@ -128,19 +128,22 @@ def _load_insecure_list(config_dir: str) -> list[str]:
 
 
 def _matches(host: str, entry: str) -> bool:
+    name, _ = split_host_port(host)
+    entry = entry.strip()
+    if "/" in entry and "://" not in entry:  # CIDR
+        try:
+            net = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            net = None
+        if net is not None:
+            try:
+                return ipaddress.ip_address(name) in net
+            except ValueError:
+                return False
     entry = normalize_registry(entry)
     if host == entry:
         return True
-    name, _ = split_host_port(host)
-    if name == entry:  # an entry without a port covers every port of that host
-        return True
-    if "/" in entry:  # CIDR
-        try:
-            net = ipaddress.ip_network(entry, strict=False)
-            return ipaddress.ip_address(name) in net
-        except ValueError:
-            return False
-    return False
+    return name == entry  # an entry without a port covers every port of that host
 
 
 @dataclass

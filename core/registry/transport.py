@@ -27,6 +27,7 @@ from .hosts import RegistryConfig
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 MAX_REDIRECTS = 10
 MAX_IDLE_PER_HOST = 8
+BLOCKSIZE = 256 * 1024        # how much of a file body http.client sends per write
 USER_AGENT = "nutshell/0.1 (+python http.client)"
 SENSITIVE_HEADERS = ("authorization", "cookie", "proxy-authorization")
 
@@ -157,6 +158,20 @@ class Response:
         self.close(reuse=exc[0] is None)
 
 
+class _HTTPConnection(http.client.HTTPConnection):
+    """No Nagle: a request's small writes must not wait for delayed ACKs (Go does the same)."""
+
+    def connect(self):
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    def connect(self):
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class Transport:
     """A thread-safe per-origin pool of ``http.client`` connections."""
 
@@ -172,9 +187,9 @@ class Transport:
         if origin.scheme == "https":
             host = origin.host
             ctx = self.config.ssl_context(host, origin.verify)
-            return http.client.HTTPSConnection(host, timeout=timeout, context=ctx)
+            return _HTTPSConnection(host, timeout=timeout, context=ctx, blocksize=BLOCKSIZE)
         if origin.scheme == "http":
-            return http.client.HTTPConnection(origin.host, timeout=timeout)
+            return _HTTPConnection(origin.host, timeout=timeout, blocksize=BLOCKSIZE)
         raise RegistryError(f"unsupported URL scheme {origin.scheme!r}")
 
     def _acquire(self, origin: Origin):
