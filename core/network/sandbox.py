@@ -174,6 +174,24 @@ class Networks:
         with _rtnl() as r:
             r.delete_link(net["Bridge"])
 
+    def sweep(self) -> list[str]:
+        """Delete host veths of ours that no endpoint owns (their namespace outlived a
+        fast teardown, or a crash lost them). Returns their names."""
+        nets = self.store.all()
+        if not nets:
+            return []
+        owned = {ep["HostVeth"] for n in nets for ep in n["Endpoints"].values()}
+        removed = []
+        with _rtnl() as r:
+            links = r.links()
+            bridges = {l["index"] for l in links if l["name"] in {n["Bridge"] for n in nets}}
+            for l in links:
+                if (l["name"] or "").startswith("nsv") and l["kind"] == "veth" \
+                        and l["master"] in bridges and l["name"] not in owned:
+                    if r.delete_link(l["name"]):
+                        removed.append(l["name"])
+        return removed
+
     def _stale_endpoints(self, net: dict) -> list[str]:
         """Endpoints whose container no longer exists anywhere: no sandbox record and no
         container directory, for more than a minute (never one being set up now)."""
@@ -191,6 +209,7 @@ class Networks:
             raise Conflict(f"{DEFAULT_NETWORK} is a pre-defined network and cannot be removed")
         for cid in self._stale_endpoints(net):
             self.teardown(cid)
+        self.sweep()
         with self.store.lock():
             net = self.store.load(net["Name"])
             if net is None:
@@ -205,6 +224,7 @@ class Networks:
         return net["Name"]
 
     def prune(self) -> list[str]:
+        self.sweep()
         removed = []
         for net in self.store.all():
             if net["Name"] == DEFAULT_NETWORK:
@@ -218,6 +238,7 @@ class Networks:
         of this root. For tests and for wiping a store."""
         for rec in self.store.containers():
             self.teardown(rec["Id"])
+        self.sweep()
         for net in self.store.all():
             for cid in list(net.get("Endpoints", {})):
                 self.teardown(cid)
@@ -385,8 +406,15 @@ class Networks:
             for net in nets:
                 ep = endpoints[net["Name"]]
                 br = self._ensure_bridge(net, host)
-                host.add_veth(ep["HostVeth"], ep["Interface"], peer_netns_fd=fd,
-                              master=br["index"], mtu=br["mtu"], peer_mac=ep["MacAddress"])
+                veth = dict(peer_netns_fd=fd, master=br["index"], mtu=br["mtu"],
+                            peer_mac=ep["MacAddress"])
+                try:
+                    host.add_veth(ep["HostVeth"], ep["Interface"], **veth)
+                except FileExistsError:
+                    # our name: a previous life of this container whose namespace the
+                    # kernel is still tearing down (restart), or an orphan
+                    host.delete_link(ep["HostVeth"])
+                    host.add_veth(ep["HostVeth"], ep["Interface"], **veth)
         finally:
             os.close(fd)
         with _rtnl(netns_path) as inside:
@@ -507,31 +535,51 @@ class Networks:
         }
 
     # --- teardown --------------------------------------------------------------------
-    def teardown(self, cid: str) -> bool:
+    def teardown(self, cid: str, delete_links: bool = True) -> bool:
         """Undo everything ``setup`` (and ``connect``) did for ``cid``. Idempotent; returns
-        True when anything was found."""
+        True when anything was found.
+
+        ``delete_links=False`` is for when the container's processes are all gone (its
+        shim, after the init exited): the veth pairs are not deleted one by one (a
+        synchronous ~25 ms RTM_DELLINK each, and the netlink import) -- unpinning the
+        namespace makes the kernel destroy it and every interface in it. Should a stray
+        process keep the namespace alive, the orphaned host end is swept by the next
+        ``network rm``/``prune``, and a restart replaces it by name.
+        """
         rec = self.store.container(cid)
-        found = rec is not None
+        path = (rec or {}).get("Netns") or self.store.netns_path(cid)
+        nets = self.store.all()
+        joined = [n for n in nets if cid in n.get("Endpoints", {})]
+        if rec is None and not joined and not os.path.lexists(path) \
+                and not os.path.lexists(netns.link_path(self.store.netns_id(cid))):
+            return False  # never had a sandbox (--network none/host), or already gone
+        # 1. port rules: they exist only once the record lists the ports; without a
+        #    record (lost in a crash) look for them anyway
         if self.nft.available and (rec is None or rec.get("Ports")):
-            found = bool(self.nft.delete_tagged(container_tag(cid))) or found
-        released: list[tuple[dict, dict]] = []
+            self.nft.delete_tagged(container_tag(cid))
+        # 2. veths (before their addresses are released: a crash in between must not
+        #    leave a veth no record points to); with the record lost, also every name
+        #    this id would have had on any network
+        veths = {n["Endpoints"][cid]["HostVeth"] for n in joined}
+        if rec is None:
+            veths |= {self.store.veth_name(cid, n["Id"]) for n in nets}
+        if veths and delete_links:
+            with _rtnl() as r:
+                for v in sorted(veths):
+                    r.delete_link(v)
+        # 3. addresses back to the networks
+        released: list[str] = []
         with self.store.lock():
             for net in self.store.all():
-                ep = net["Endpoints"].pop(cid, None)
-                if ep is not None:
+                if net["Endpoints"].pop(cid, None) is not None:
                     self.store.save(net)
-                    released.append((net, ep))
-        veths = [ep["HostVeth"] for _net, ep in released]
-        if veths:
-            with _rtnl() as r:
-                for v in veths:
-                    r.delete_link(v)
-        path = (rec or {}).get("Netns") or self.store.netns_path(cid)
-        found = netns.delete(path, self.store.netns_id(cid)) or found or bool(released)
+                    released.append(net["Name"])
+        # 4. the namespace, then the record
+        netns.delete(path, self.store.netns_id(cid))
         with self.store.lock():
             self.store.remove_container(cid)
-        self._refresh_peers([net["Name"] for net, _ in released], exclude=cid)
-        return found
+        self._refresh_peers(released, exclude=cid)
+        return True
 
     # --- connect / disconnect ---------------------------------------------------------
     def connect(self, ref: str, container: str, aliases: list[str] | None = None,
@@ -620,3 +668,11 @@ class Networks:
             for k in totals:
                 totals[k] += c.get(k, 0)
         return {"Interfaces": ifaces, **totals}
+
+
+def teardown_after_exit(root: str, cid: str) -> bool:
+    """For the shim once the container's init has exited: release the container's
+    network without importing the Engine or netlink (see ``Networks.teardown``)."""
+    from core import paths as _paths
+
+    return Networks(_paths.resolve(root)).teardown(cid, delete_links=False)

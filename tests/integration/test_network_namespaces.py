@@ -326,6 +326,66 @@ def test_teardown_is_idempotent_and_survives_a_lost_record(env):
     env.engine.teardown_container_network(cid)
 
 
+def _wait_gone(name: str, timeout: float = 5.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if name not in _links():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_fast_teardown_after_exit_lets_the_kernel_remove_the_pair(env):
+    from core.network.sandbox import teardown_after_exit
+
+    cid, s = env.sandbox("fast")
+    veth = s["Networks"]["bridge"]["HostVeth"]
+    assert teardown_after_exit(env.engine.paths.root, cid) is True
+    assert not os.path.exists(s["SandboxKey"])
+    assert cid not in env.engine.network_inspect("bridge")["Containers"]
+    assert _wait_gone(veth), "the kernel did not remove the veth pair"
+    # a restart right away reuses the same veth name, even if the old one still exists
+    s2 = env.engine.setup_container_network(cid, name="fast")
+    assert teardown_after_exit(env.engine.paths.root, cid)
+    s3 = env.engine.setup_container_network(cid, name="fast")
+    assert s3["Networks"]["bridge"]["HostVeth"] == veth == s2["Networks"]["bridge"]["HostVeth"]
+    assert veth in _links()
+
+
+def test_sweep_removes_a_veth_whose_namespace_outlived_a_fast_teardown(env):
+    from core.network.sandbox import teardown_after_exit
+
+    cid, s = env.sandbox("held")
+    veth = s["Networks"]["bridge"]["HostVeth"]
+    holder = os.open(s["SandboxKey"], os.O_RDONLY)  # a stray process keeping it alive
+    try:
+        teardown_after_exit(env.engine.paths.root, cid)
+        time.sleep(0.2)
+        assert veth in _links()
+        assert env.engine._netops.sweep() == [veth]
+        assert veth not in _links()
+    finally:
+        os.close(holder)
+
+
+def test_restart_replaces_a_leftover_veth_of_the_same_container(env):
+    from core.network.sandbox import teardown_after_exit
+
+    cid, s = env.sandbox("again")
+    veth = s["Networks"]["bridge"]["HostVeth"]
+    holder = os.open(s["SandboxKey"], os.O_RDONLY)  # the old pair cannot go away yet
+    try:
+        teardown_after_exit(env.engine.paths.root, cid)
+        old = open(f"/sys/class/net/{veth}/ifindex").read()
+        s2 = env.engine.setup_container_network(cid, name="again")
+        assert s2["Networks"]["bridge"]["HostVeth"] == veth
+        assert open(f"/sys/class/net/{veth}/ifindex").read() != old
+        r = env.run_in(s2, "ip", "-br", "addr", "show", "eth0")
+        assert s2["IPAddress"] in r.stdout
+    finally:
+        os.close(holder)
+
+
 def test_setup_failure_leaves_nothing(env):
     with pytest.raises(NotFound):
         env.sandbox("nonet", networks=["nstest-does-not-exist"])

@@ -1,0 +1,339 @@
+"""Where the network set-up of a container spends its time, and what the choices cost.
+
+    sudo .venv/bin/python tests/benchmarks/bench_network.py [-n 15] [--run IMAGE]
+
+Every figure is the median wall time of N fresh processes (imports included, which is
+what a `nutshell run` pays), except the in-process rows. Prints:
+
+1. import cost: bare interpreter, full ``import pyroute2``, ``pyroute2.iproute.linux``,
+   pyroute2's rtnl codecs loaded our way (core.network._pyroute2), core.network.rtnl;
+2. one container attach (netns + veth on a bridge + lo/eth0 up + address + default
+   route), four ways: ``ip`` commands, pyroute2's IPRoute (as documented), ours (pyroute2
+   codecs over our socket), a hand-written minimal rtnetlink (this file);
+3. teardown: RTM_DELLINK of the veth vs unpinning the netns (the kernel removes the pair);
+4. ``Engine.setup_container_network`` + teardown on the default bridge, in a fresh process;
+5. with ``--run IMAGE`` and a runtime present: median ``nutshell run --rm IMAGE true`` with
+   the default bridge beside ``--network none``, and podman/docker when installed.
+
+Everything it creates is named nsbench-* / in a temporary root, and removed at the end.
+Not collected by pytest (bench_*.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+PY = sys.executable
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+ENV = dict(os.environ)
+ENV.pop("PYTHONDONTWRITEBYTECODE", None)  # measure with .pyc files, as installed
+ENV["PYTHONPATH"] = REPO
+BRIDGE = "nsbench0"
+
+
+def median_ms(argv: list[str], n: int, setup=None, teardown=None) -> float:
+    times = []
+    for i in range(n):
+        if setup:
+            setup(i)
+        t = time.perf_counter()
+        subprocess.run(argv, check=True, env=ENV, stdout=subprocess.DEVNULL)
+        times.append((time.perf_counter() - t) * 1000)
+        if teardown:
+            teardown(i)
+    return statistics.median(times)
+
+
+def py(code: str) -> list[str]:
+    return [PY, "-c", code]
+
+
+# --- a minimal hand-written rtnetlink (for comparison only) -------------------------------
+HANDMADE = r'''
+import os, socket, struct, sys
+sys.path.insert(0, %(repo)r)
+from core.network import netns
+def attr(t, payload):
+    l = 4 + len(payload)
+    return struct.pack("=HH", l, t) + payload + b"\0" * ((4 - l %% 4) %% 4)
+def nest(t, *a):
+    return attr(t | 0x8000, b"".join(a))
+def s(x):
+    return x.encode() + b"\0"
+def msg(sock, mtype, flags, body):
+    hdr = struct.pack("=IHHII", 16 + len(body), mtype, flags | 1 | 4, 1, 0)
+    sock.send(hdr + body)
+    data = sock.recv(65536)
+    err = struct.unpack_from("=i", data, 16)[0]
+    if err:
+        raise OSError(-err, os.strerror(-err))
+def ifinfo(index=0, flags=0, change=0):
+    return struct.pack("=BxHiII", 0, 0, index, flags, change)
+path, veth, br, ip, gw = sys.argv[1:6]
+fd = os.open(path, os.O_RDONLY)
+sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+bri = socket.if_nametoindex(br)
+peer = ifinfo() + attr(3, s("eth0")) + attr(28, struct.pack("=I", fd))
+body = ifinfo(0, 1, 1) + attr(3, s(veth)) + attr(10, struct.pack("=I", bri)) + \
+    nest(18, attr(1, s("veth")), nest(2, nest(1, peer)))
+msg(sock, 16, 0x600, body)
+with netns.entered(path):
+    ns = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+    lo, eth = socket.if_nametoindex("lo"), socket.if_nametoindex("eth0")
+msg(ns, 16, 0, ifinfo(lo, 1, 1))
+msg(ns, 16, 0, ifinfo(eth, 1, 1))
+a = socket.inet_aton(ip)
+msg(ns, 20, 0x600, struct.pack("=BBBBI", 2, 16, 0, 0, eth) + attr(2, a) + attr(1, a))
+msg(ns, 24, 0x600, struct.pack("=BBBBBBBBI", 2, 0, 0, 0, 254, 3, 0, 1, 0) +
+    attr(5, socket.inet_aton(gw)) + attr(4, struct.pack("=I", eth)))
+'''
+
+OURS = r'''
+import os, sys
+sys.path.insert(0, %(repo)r)
+from core.network import netns
+from core.network.rtnl import Rtnl, RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE, NLM_F_CREATE, NLM_F_EXCL
+path, veth, br, ip, gw = sys.argv[1:6]
+fd = os.open(path, os.O_RDONLY)
+with Rtnl() as r:
+    r.add_veth(veth, "eth0", fd, master=r.link(br)["index"])
+with Rtnl(path) as n:
+    lo, eth = n.link("lo")["index"], n.link("eth0")["index"]
+    n.transact([(n.msg_link(index=lo, up=True), RTM_NEWLINK, 0),
+                (n.msg_link(index=eth, up=True), RTM_NEWLINK, 0),
+                (n.msg_addr(eth, ip, 16), RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL),
+                (n.msg_default_route(gw, eth), RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL)])
+'''
+
+PYROUTE2_FULL = r'''
+import os, sys
+sys.path.insert(0, %(repo)r)
+from core.network import netns
+from pyroute2 import IPRoute
+path, veth, br, ip, gw = sys.argv[1:6]
+with IPRoute() as r:
+    r.link("add", ifname=veth, kind="veth", peer={"ifname": "eth0", "net_ns_fd": path})
+    idx = r.link_lookup(ifname=veth)[0]
+    r.link("set", index=idx, master=r.link_lookup(ifname=br)[0], state="up")
+with IPRoute(netns=path) as n:
+    lo, eth = n.link_lookup(ifname="lo")[0], n.link_lookup(ifname="eth0")[0]
+    n.link("set", index=lo, state="up")
+    n.link("set", index=eth, state="up")
+    n.addr("add", index=eth, address=ip, prefixlen=16)
+    n.route("add", dst="default", gateway=gw)
+'''
+
+IP_CMDS = r'''
+set -e
+ip link add "$2" master "$3" up type veth peer name eth0 netns "$1"
+ip -n "$1" -b - <<EOF
+link set lo up
+link set eth0 up
+addr add $4/16 dev eth0
+route add default via $5
+EOF
+'''
+
+
+def attach_rows(n: int, tmp: str) -> list[tuple[str, float]]:
+    from core.network import netns
+    from core.network.rtnl import Rtnl
+
+    with Rtnl() as r:
+        r.add_bridge(BRIDGE)
+        r.add_address(r.link(BRIDGE)["index"], "10.250.0.1", 16)
+    rows = []
+    sh = os.path.join(tmp, "attach.sh")
+    with open(sh, "w") as f:
+        f.write(IP_CMDS % {"repo": REPO})
+    ways = [
+        ("ip commands (ip link + ip -n -batch)", lambda p, v: [
+            "sh", sh, "nutshell-" + os.path.basename(p), v, BRIDGE]),
+        ("pyroute2 IPRoute (full import, NetNS child)", lambda p, v: py(
+            PYROUTE2_FULL % {"repo": REPO}) + [p, v, BRIDGE]),
+        ("ours: pyroute2 codecs + own socket", lambda p, v: py(OURS % {"repo": REPO}) + [
+            p, v, BRIDGE]),
+        ("hand-written minimal rtnetlink", lambda p, v: py(HANDMADE % {"repo": REPO}) + [
+            p, v, BRIDGE]),
+    ]
+    try:
+        for label, make in ways:
+            paths = [os.path.join(tmp, f"nsbench{i}") for i in range(n)]
+
+            def teardown(i):
+                with Rtnl() as r:
+                    r.delete_link(f"nsbv{i}")
+                netns.delete(paths[i], os.path.basename(paths[i]))
+
+            times = []
+            for i in range(n):
+                netns.create(paths[i], os.path.basename(paths[i]))
+                argv = make(paths[i], f"nsbv{i}") + [f"10.250.1.{i + 2}", "10.250.0.1"]
+                t = time.perf_counter()
+                subprocess.run(argv, check=True, env=ENV, stdout=subprocess.DEVNULL)
+                times.append((time.perf_counter() - t) * 1000)
+                teardown(i)
+            rows.append((label, statistics.median(times)))
+    finally:
+        with Rtnl() as r:
+            r.delete_link(BRIDGE)
+            for i in range(n):
+                r.delete_link(f"nsbv{i}")
+        for i in range(n):
+            netns.delete(os.path.join(tmp, f"nsbench{i}"), f"nsbench{i}")
+    return rows
+
+
+def teardown_rows(n: int, tmp: str) -> list[tuple[str, float]]:
+    from core.network import netns
+    from core.network.rtnl import Rtnl
+
+    dl, um, gone = [], [], []
+    with Rtnl() as r:
+        for i in range(n):
+            p = netns.create(os.path.join(tmp, f"td{i}"))
+            fd = os.open(p, os.O_RDONLY)
+            r.add_veth("nsbvtd", "eth0", fd)
+            os.close(fd)
+            t = time.perf_counter()
+            r.delete_link("nsbvtd")
+            dl.append((time.perf_counter() - t) * 1000)
+            netns.delete(p)
+            p = netns.create(os.path.join(tmp, f"td{i}"))
+            fd = os.open(p, os.O_RDONLY)
+            r.add_veth("nsbvtd", "eth0", fd)
+            os.close(fd)
+            t = time.perf_counter()
+            netns.delete(p)
+            um.append((time.perf_counter() - t) * 1000)
+            while r.link("nsbvtd") is not None:
+                time.sleep(0.0005)
+            gone.append((time.perf_counter() - t) * 1000)
+    return [("RTM_DELLINK of the host veth (synchronous)", statistics.median(dl)),
+            ("unpin netns (umount + unlink)", statistics.median(um)),
+            ("  ... until the kernel has removed the veth pair", statistics.median(gone))]
+
+
+ENGINE = r'''
+import sys, time
+sys.path.insert(0, %(repo)r)
+t0 = time.perf_counter()
+from core.engine import Engine
+e = Engine(sys.argv[1])
+t1 = time.perf_counter()
+s = e.setup_container_network(sys.argv[2], networks=[sys.argv[3]])
+t2 = time.perf_counter()
+e.teardown_container_network(sys.argv[2])
+t3 = time.perf_counter()
+print(f"{(t1-t0)*1e3:.2f} {(t2-t1)*1e3:.2f} {(t3-t2)*1e3:.2f}")
+'''
+
+
+def engine_rows(n: int, tmp: str) -> list[tuple[str, float]]:
+    root = os.path.join(tmp, "root")
+    env = dict(ENV, NUTSHELL_RUNTIME_DIR=os.path.join(tmp, "run"))
+    from core.engine import Engine
+
+    os.environ["NUTSHELL_RUNTIME_DIR"] = env["NUTSHELL_RUNTIME_DIR"]
+    eng = Engine(root)
+    rows = []
+    try:
+        for net in ("none", "bridge"):
+            # first use creates the default network and its bridge: not measured
+            warm = os.urandom(32).hex()
+            eng.setup_container_network(warm, networks=[net])
+            eng.teardown_container_network(warm)
+            imp, setup, down, total = [], [], [], []
+            for _ in range(n):
+                t = time.perf_counter()
+                out = subprocess.run(py(ENGINE % {"repo": REPO}) + [root, os.urandom(32).hex(),
+                                                                     net],
+                                     check=True, env=env, capture_output=True, text=True)
+                total.append((time.perf_counter() - t) * 1000)
+                a, b, c = map(float, out.stdout.split())
+                imp.append(a)
+                setup.append(b)
+                down.append(c)
+            rows += [(f"--network {net}: import core.engine", statistics.median(imp)),
+                     (f"--network {net}: setup_container_network", statistics.median(setup)),
+                     (f"--network {net}: teardown_container_network", statistics.median(down)),
+                     (f"--network {net}: whole process", statistics.median(total))]
+    finally:
+        eng.network_reset()
+    return rows
+
+
+def run_rows(n: int, image: str) -> list[tuple[str, float]]:
+    nutshell = shutil.which("nutshell", path=os.path.dirname(PY)) or shutil.which("nutshell")
+    rows = []
+    if not nutshell:
+        return [("nutshell CLI not found", float("nan"))]
+    for net in ("none", "bridge"):
+        argv = [nutshell, "run", "--rm", "--network", net, image, "true"]
+        subprocess.run(argv, env=ENV, capture_output=True)  # warm-up (creates the bridge)
+        rows.append((f"nutshell run --rm --network {net} {image} true", median_ms(argv, n)))
+    for tool in ("podman", "docker"):
+        if shutil.which(tool) and subprocess.run([tool, "info"], capture_output=True).returncode == 0:
+            for net in ("none", "bridge"):
+                argv = [tool, "run", "--rm", "--network", net, image, "true"]
+                if subprocess.run(argv, capture_output=True).returncode == 0:
+                    rows.append((f"{tool} run --rm --network {net} {image} true",
+                                 median_ms(argv, n)))
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", type=int, default=15, help="repetitions per row")
+    ap.add_argument("--run", metavar="IMAGE", help="also time `nutshell run --rm IMAGE true`")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("needs root (network namespaces)", file=sys.stderr)
+        return 1
+    sys.path.insert(0, REPO)
+    n = args.n
+    print(f"median of {n} fresh processes, milliseconds (wall)\n")
+    print("1. import cost")
+    imports = [
+        ("bare interpreter (python -c pass)", "pass"),
+        ("import pyroute2", "import pyroute2"),
+        ("import pyroute2.iproute.linux", "import pyroute2.iproute.linux"),
+        ("pyroute2 rtnl codecs via core.network._pyroute2",
+         "from core.network._pyroute2 import rtnl_messages; rtnl_messages()"),
+        ("core.network.rtnl + codecs", "from core.network.rtnl import Rtnl; Rtnl().close()"),
+        ("import core.engine", "import core.engine"),
+    ]
+    base = None
+    for label, code in imports:
+        ms = median_ms(py(code), n)
+        base = ms if base is None else base
+        extra = "" if ms is base else f"   (+{ms - base:.1f})"
+        print(f"   {label:<52} {ms:8.1f}{extra}")
+    with tempfile.TemporaryDirectory(prefix="nsbench-") as tmp:
+        print("\n2. one attach: veth into a netns, on a bridge + lo/eth0 up + address + route")
+        print("   (the netns is pinned beforehand: netns.create costs ~1 ms in process)")
+        for label, ms in attach_rows(n, tmp):
+            print(f"   {label:<52} {ms:8.1f}")
+        print("\n3. teardown (in process)")
+        for label, ms in teardown_rows(n, tmp):
+            print(f"   {label:<52} {ms:8.2f}")
+        print("\n4. Engine, fresh process, default bridge already up")
+        for label, ms in engine_rows(n, tmp):
+            print(f"   {label:<52} {ms:8.1f}")
+    if args.run:
+        print("\n5. run --rm")
+        for label, ms in run_rows(n, args.run):
+            print(f"   {label:<52} {ms:8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
