@@ -1,7 +1,110 @@
-"""Engine methods for the container lifecycle (issue: runtime)."""
+"""Engine methods for the container lifecycle (issue: runtime).
+
+Everything is delegated to :class:`core.runtime.containers.Runtime`, imported on first
+use so that ``import core.engine`` stays cheap.
+
+    cid = engine.create(RunOptions(image="busybox", command=["sh"], tty=True, ...))
+    cid, client = engine.start(cid, attach=True)       # AttachClient, connected first
+    cid, client = engine.run(RunOptions(...), attach=True)
+    engine.stop(cid); engine.kill(cid, "TERM"); engine.wait(cid) -> exit code
+    engine.rm(cid, force=True); engine.container_prune()
+    engine.ps(all=True) -> [summary dicts]; engine.container_inspect(cid) -> dict
+    engine.exec(cid, ["sh"], tty=True) -> ExecProcess (PTY master / pipes, wait())
+    engine.logs(cid, follow=True) -> iterator of LogEntry(stream, data, time)
+    engine.attach(cid) / engine.attach_client(cid) -> AttachClient
+    engine.top(cid), engine.rename(cid, name), engine.container_stats(cid)
+"""
 
 from __future__ import annotations
 
 
 class ContainerOps:
     """Mixed into core.engine.Engine; `self.paths` and `self.store` are available."""
+
+    @property
+    def _runtime(self):
+        rt = self.__dict__.get("_runtime_impl")
+        if rt is None:
+            from .containers import Runtime
+
+            rt = self.__dict__["_runtime_impl"] = Runtime(self)
+        return rt
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def create(self, options) -> str:
+        """Create a container from ``RunOptions`` (core.runtime.spec); returns its id."""
+        return self._runtime.create(options)
+
+    def start(self, ref: str, attach: bool = False, rows: int | None = None,
+              cols: int | None = None):
+        """Start a container; returns (id, AttachClient or None). With ``attach`` the client
+        is connected before the payload runs. Raises CommandNotFound (127), CannotInvoke
+        (126) or another NutshellError (125) if the command cannot start."""
+        return self._runtime.start(ref, attach=attach, rows=rows, cols=cols)
+
+    def run(self, options, attach: bool = False, rows: int | None = None,
+            cols: int | None = None):
+        """create + start; returns (id, AttachClient or None)."""
+        cid = self.create(options)
+        return self.start(cid, attach=attach, rows=rows, cols=cols)
+
+    def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> str:
+        return self._runtime.stop(ref, timeout=timeout, signal=signal)
+
+    def kill(self, ref: str, signal: str | int | None = "KILL") -> str:
+        return self._runtime.kill(ref, signal)
+
+    def restart(self, ref: str, timeout: int | None = None) -> str:
+        return self._runtime.restart(ref, timeout)
+
+    def wait(self, ref: str) -> int:
+        return self._runtime.wait(ref)
+
+    def rm(self, ref: str, force: bool = False) -> str:
+        return self._runtime.rm(ref, force=force)
+
+    def container_prune(self) -> dict:
+        return self._runtime.prune()
+
+    def rename(self, ref: str, new_name: str) -> str:
+        return self._runtime.rename(ref, new_name)
+
+    # --- streams -------------------------------------------------------------------------
+    def attach(self, ref: str):
+        """An AttachClient on a running container (raises Conflict if it is not running)."""
+        return self._runtime.attach(ref)
+
+    attach_client = attach
+
+    def exec(self, ref: str, cmd: list[str], **kw):
+        """Start ``cmd`` in a running container: tty, interactive, env, user, workdir,
+        detach, rows, cols. Returns core.runtime.exec.ExecProcess."""
+        return self._runtime.exec(ref, cmd, **kw)
+
+    def logs(self, ref: str, follow: bool = False, tail: int | None = None,
+             since: str | None = None, until: str | None = None, stop=None):
+        return self._runtime.logs(ref, follow=follow, tail=tail, since=since, until=until,
+                                  stop=stop)
+
+    # --- views ---------------------------------------------------------------------------
+    def ps(self, all: bool = False) -> list[dict]:
+        return self._runtime.ps(all=all)
+
+    containers = ps
+
+    def container(self, ref: str) -> str:
+        """The full id of a container given by name, id or id prefix."""
+        return self._runtime.resolve(ref)
+
+    def container_state(self, ref: str) -> dict:
+        rt = self._runtime
+        return rt.state(rt.resolve(ref))
+
+    def container_inspect(self, ref: str) -> dict:
+        return self._runtime.inspect(ref)
+
+    def top(self, ref: str) -> dict:
+        return self._runtime.top(ref)
+
+    def container_stats(self, ref: str) -> dict:
+        return self._runtime.stats(ref)

@@ -1,8 +1,795 @@
-"""CLI verbs for the containers area."""
+"""CLI verbs for containers: run, create, start, stop, kill, restart, rm, wait, logs, exec,
+attach, top, rename, ps, stats, and the ``container <verb>`` forms (ls, inspect, prune...).
+
+Docker's flags, output columns and exit codes: ``run`` returns the container's exit
+code, or 125 (engine error), 126 (cannot invoke), 127 (command not found). Verbs that
+take several containers go on after a failure, print one line per failure and return 1,
+as Docker does. Only the standard library is imported at the top: ``run`` is on the
+fast path.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
+import sys
+
+from .output import ago, emit_formatted, human_size, print_table, render_template
+
 
 def register(sub, group) -> None:
-    """Add this area's verbs to the parser. `group(name, help)` returns the subparsers of a
-    Docker management command (`image`, `container`, `network`, `volume`, `system`)."""
+    container = group("container", "Manage containers")
+
+    def both(name: str, help: str, aliases_top=(), aliases_group=(), add_help=True):
+        parsers = []
+        for s, names in ((sub, (name, *aliases_top)), (container, (name, *aliases_group))):
+            for n in names:
+                p = s.add_parser(n, help=help, add_help=add_help)
+                if not add_help:  # -h is --hostname, as in Docker
+                    p.add_argument("--help", action="help", help="show this help message and exit")
+                parsers.append(p)
+        return parsers
+
+    for p in both("run", "Create and run a new container from an image", add_help=False):
+        _add_create_flags(p)
+        p.add_argument("-d", "--detach", action="store_true", help="run in the background, print the id")
+        p.add_argument("--detach-keys", help="override the detach keys (default ctrl-p,ctrl-q)")
+        p.add_argument("--sig-proxy", type=_bool, default=True, metavar="BOOL",
+                       help="proxy received signals to the container (non-TTY)")
+        p.add_argument("image")
+        p.add_argument("command", nargs=argparse.REMAINDER)
+        p.set_defaults(func=cmd_run)
+
+    for p in both("create", "Create a new container", add_help=False):
+        _add_create_flags(p)
+        p.add_argument("image")
+        p.add_argument("command", nargs=argparse.REMAINDER)
+        p.set_defaults(func=cmd_create)
+
+    for p in both("start", "Start one or more stopped containers"):
+        p.add_argument("-a", "--attach", action="store_true", help="attach stdout/stderr")
+        p.add_argument("-i", "--interactive", action="store_true", help="attach stdin")
+        p.add_argument("--detach-keys")
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(func=cmd_start)
+
+    for p in both("stop", "Stop one or more running containers"):
+        p.add_argument("-t", "--time", "--timeout", dest="time", type=int, default=None,
+                       help="seconds to wait before killing (default 10)")
+        p.add_argument("-s", "--signal", help="signal to send (default: the image's StopSignal)")
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(func=cmd_stop)
+
+    for p in both("restart", "Restart one or more containers"):
+        p.add_argument("-t", "--time", "--timeout", dest="time", type=int, default=None)
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(func=cmd_restart)
+
+    for p in both("kill", "Kill one or more running containers"):
+        p.add_argument("-s", "--signal", default="KILL")
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(func=cmd_kill)
+
+    for p in both("rm", "Remove one or more containers", aliases_group=("remove",)):
+        p.add_argument("-f", "--force", action="store_true", help="kill a running container first")
+        p.add_argument("-v", "--volumes", action="store_true", help="(accepted for compatibility)")
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(func=cmd_rm)
+
+    for p in both("wait", "Block until containers stop, print their exit codes"):
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(func=cmd_wait)
+
+    for p in both("logs", "Fetch the logs of a container"):
+        p.add_argument("-f", "--follow", action="store_true")
+        p.add_argument("-n", "--tail", default="all", help="lines from the end (default all)")
+        p.add_argument("-t", "--timestamps", action="store_true")
+        p.add_argument("--since", help="RFC 3339, unix time, or a duration like 10m")
+        p.add_argument("--until")
+        p.add_argument("--details", action="store_true", help="(accepted for compatibility)")
+        p.add_argument("container")
+        p.set_defaults(func=cmd_logs)
+
+    for p in both("exec", "Run a command in a running container"):
+        p.add_argument("-i", "--interactive", action="store_true")
+        p.add_argument("-t", "--tty", action="store_true")
+        p.add_argument("-d", "--detach", action="store_true")
+        p.add_argument("-e", "--env", action="append", default=[])
+        p.add_argument("--env-file", action="append", default=[])
+        p.add_argument("-u", "--user")
+        p.add_argument("-w", "--workdir")
+        p.add_argument("--privileged", action="store_true")
+        p.add_argument("--detach-keys")
+        p.add_argument("container")
+        p.add_argument("command", nargs=argparse.REMAINDER)
+        p.set_defaults(func=cmd_exec)
+
+    for p in both("attach", "Attach to a running container's input and output"):
+        p.add_argument("--no-stdin", action="store_true")
+        p.add_argument("--sig-proxy", type=_bool, default=True, metavar="BOOL")
+        p.add_argument("--detach-keys")
+        p.add_argument("container")
+        p.set_defaults(func=cmd_attach)
+
+    for p in both("top", "Show the processes of a container"):
+        p.add_argument("container")
+        p.add_argument("ps_args", nargs=argparse.REMAINDER, help="(ignored)")
+        p.set_defaults(func=cmd_top)
+
+    for p in both("rename", "Rename a container"):
+        p.add_argument("container")
+        p.add_argument("new_name")
+        p.set_defaults(func=cmd_rename)
+
+    for p in both("ps", "List containers", aliases_group=("ls", "list")):
+        p.add_argument("-a", "--all", action="store_true")
+        p.add_argument("-q", "--quiet", action="store_true")
+        p.add_argument("-l", "--latest", action="store_true")
+        p.add_argument("-n", "--last", type=int, default=-1)
+        p.add_argument("--no-trunc", action="store_true")
+        p.add_argument("-s", "--size", action="store_true")
+        p.add_argument("-f", "--filter", action="append", default=[],
+                       help="status=, name=, id=, label=, ancestor=, exited=")
+        p.add_argument("--format")
+        p.set_defaults(func=cmd_ps)
+
+    for p in both("stats", "Live resource usage of containers"):
+        p.add_argument("-a", "--all", action="store_true")
+        p.add_argument("--no-stream", action="store_true")
+        p.add_argument("--no-trunc", action="store_true")
+        p.add_argument("--format")
+        p.add_argument("containers", nargs="*")
+        p.set_defaults(func=cmd_stats)
+
+    p = container.add_parser("inspect", help="Show details of containers")
+    p.add_argument("containers", nargs="+")
+    p.add_argument("-f", "--format")
+    p.add_argument("-s", "--size", action="store_true")
+    p.set_defaults(func=cmd_inspect)
+
+    p = container.add_parser("prune", help="Remove all stopped containers")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--filter", action="append", default=[])
+    p.set_defaults(func=cmd_prune)
+
+
+def _bool(v: str) -> bool:
+    if v.lower() in ("1", "true", "yes", "on"):
+        return True
+    if v.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {v!r}")
+
+
+def _add_create_flags(p) -> None:
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("--name")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("--env-file", action="append", default=[])
+    p.add_argument("-w", "--workdir")
+    p.add_argument("-u", "--user")
+    p.add_argument("-h", "--hostname")
+    p.add_argument("--entrypoint")
+    p.add_argument("-m", "--memory")
+    p.add_argument("--memory-swap")
+    p.add_argument("--cpus", type=float)
+    p.add_argument("--pids-limit", type=int)
+    p.add_argument("--read-only", action="store_true")
+    p.add_argument("--cap-add", action="append", default=[])
+    p.add_argument("--cap-drop", action="append", default=[])
+    p.add_argument("-l", "--label", action="append", default=[])
+    p.add_argument("--stop-signal")
+    p.add_argument("--stop-timeout", type=int)
+    p.add_argument("--pull", default="missing", choices=["missing", "always", "never"])
+    p.add_argument("-q", "--quiet", action="store_true", help="no pull output")
+    p.add_argument("--rootfs", action="store_true",
+                   help="IMAGE is a directory used as the (read-only) root file system")
+    try:
+        from .network import add_run_arguments
+    except ImportError:  # pragma: no cover - the network area provides the flags
+        p.add_argument("--network", "--net", dest="network", action="append")
+    else:
+        add_run_arguments(p)
+
+
+# ---------------------------------------------------------------- run / create / start
+
+def _options(args):
+    from core.runtime.spec import RunOptions, parse_bytes
+
+    nets = args.network or ["default"]
+    if isinstance(nets, str):
+        nets = [nets]
+    net_kw: dict = {}
+    try:
+        from .network import network_kwargs
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        net_kw = network_kwargs(args)
+    net_kw["networks"] = nets
+    labels = {}
+    for item in args.label:
+        k, _, v = item.partition("=")
+        labels[k] = v
+    entrypoint = None
+    if args.entrypoint is not None:
+        entrypoint = [args.entrypoint] if args.entrypoint else []
+    return RunOptions(
+        image="" if args.rootfs else args.image,
+        rootfs=args.image if args.rootfs else None,
+        command=list(args.command) or None, entrypoint=entrypoint, env=list(args.env),
+        env_files=list(args.env_file), workdir=args.workdir, user=args.user,
+        hostname=args.hostname, name=args.name, tty=args.tty, interactive=args.interactive,
+        auto_remove=args.rm, memory=parse_bytes(args.memory, "memory"),
+        memory_swap=parse_bytes(args.memory_swap, "memory-swap"), cpus=args.cpus,
+        pids_limit=args.pids_limit, read_only=args.read_only, cap_add=list(args.cap_add),
+        cap_drop=list(args.cap_drop), network=nets[0], network_options=net_kw, labels=labels,
+        stop_signal=args.stop_signal, stop_timeout=args.stop_timeout)
+
+
+def _create(engine, args) -> str:
+    from core.runtime.containers import ImageMissing
+
+    opts = _options(args)
+    if args.pull == "always" and not args.rootfs:
+        _pull(engine, args, "always")
+    try:
+        return engine.create(opts)
+    except ImageMissing:
+        if args.pull == "never" or not hasattr(engine, "ensure_image"):
+            raise
+    _pull(engine, args, "missing")
+    return engine.create(opts)
+
+
+def _pull(engine, args, policy: str) -> None:
+    from .progress import ProgressPrinter
+
+    with ProgressPrinter(quiet=args.quiet) as pp:
+        engine.ensure_image(args.image, policy=policy, progress=pp)
+
+
+def _term_size() -> tuple[int, int]:
+    for fd in (0, 1, 2):
+        try:
+            sz = os.get_terminal_size(fd)
+            return sz.lines, sz.columns
+        except OSError:
+            continue
+    return 24, 80
+
+
+def cmd_create(engine, args) -> int:
+    print(_create(engine, args))
+    return 0
+
+
+def cmd_run(engine, args) -> int:
+    from core.runtime.attach import parse_detach_keys
+
+    if args.tty and args.interactive and not args.detach and not sys.stdin.isatty():
+        sys.stderr.write("nutshell: the input device is not a TTY\n")
+        return 1
+    try:
+        keys = parse_detach_keys(args.detach_keys)
+    except ValueError as e:
+        from core.errors import UsageError
+
+        raise UsageError(str(e)) from None
+    cid = _create(engine, args)
+    rows, cols = _term_size() if args.tty else (24, 80)
+    if args.detach:
+        engine.start(cid, rows=rows, cols=cols)
+        print(cid)
+        return 0
+    _cid, client = engine.start(cid, attach=True, rows=rows, cols=cols)
+    code = pump_attach(engine, cid, client, tty=args.tty, stdin=args.interactive,
+                       detach_keys=keys, sig_proxy=args.sig_proxy and not args.tty)
+    if code is None:  # detached
+        return 0
+    return code
+
+
+def cmd_start(engine, args) -> int:
+    from core.errors import NutshellError
+    from core.runtime.attach import parse_detach_keys
+
+    if args.attach or args.interactive:
+        if len(args.containers) > 1:
+            sys.stderr.write("nutshell: you cannot start and attach multiple containers at once\n")
+            return 1
+        st = engine.container_inspect(args.containers[0])
+        tty = bool(st["Config"].get("Tty"))
+        rows, cols = _term_size() if tty else (24, 80)
+        cid, client = engine.start(args.containers[0], attach=True, rows=rows, cols=cols)
+        code = pump_attach(engine, cid, client, tty=tty,
+                           stdin=args.interactive and bool(st["Config"].get("OpenStdin")),
+                           detach_keys=parse_detach_keys(args.detach_keys), sig_proxy=not tty)
+        return 0 if code is None else code
+    failed = False
+    for ref in args.containers:
+        try:
+            engine.start(ref)
+            print(ref)
+        except NutshellError as e:
+            sys.stderr.write(f"nutshell: {e}\n")
+            failed = True
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------- the terminal pump
+
+def pump_attach(engine, cid: str, client, tty: bool, stdin: bool, detach_keys: bytes,
+                sig_proxy: bool = False) -> int | None:
+    """Copy between our terminal and an AttachClient until the container exits (its code)
+    or the user detaches (None)."""
+    import select
+    import signal
+
+    from core.runtime.attach import DetachDetector
+
+    in_fd = sys.stdin.fileno() if stdin else None
+    out = sys.stdout.buffer
+    err = sys.stderr.buffer
+    detector = DetachDetector(detach_keys)
+    saved_tc = None
+    old_handlers = {}
+
+    def on_winch(_sig, _frm):
+        r, c = _term_size()
+        client.resize(r, c)
+
+    def on_signal(sig, _frm):
+        try:
+            engine.kill(cid, sig)
+        except Exception:  # noqa: BLE001
+            pass
+
+    try:
+        if tty and in_fd is not None and os.isatty(in_fd):
+            import termios
+            import tty as _tty
+
+            saved_tc = termios.tcgetattr(in_fd)
+            _tty.setraw(in_fd)
+        if tty:
+            old_handlers[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, on_winch)
+            client.resize(*_term_size())
+        if sig_proxy:
+            for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                      signal.SIGUSR1, signal.SIGUSR2):
+                old_handlers[s] = signal.signal(s, on_signal)
+        poller = select.poll()
+        poller.register(client.fileno(), select.POLLIN)
+        if in_fd is not None:
+            poller.register(in_fd, select.POLLIN)
+        while True:
+            for fd, ev in poller.poll():
+                if fd == client.fileno():
+                    item = client.read()
+                    if item is None:  # the shim went away: ask the engine what happened
+                        try:
+                            return engine.wait(cid)
+                        except Exception:  # noqa: BLE001
+                            return 125
+                    kind, data = item
+                    if kind == 1:
+                        out.write(data)
+                        out.flush()
+                    elif kind == 2:
+                        err.write(data)
+                        err.flush()
+                    elif kind == 3:
+                        return client.exit_code
+                elif fd == in_fd:
+                    try:
+                        data = os.read(in_fd, 32768)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        poller.unregister(in_fd)
+                        in_fd = None
+                        if not tty:
+                            client.close_stdin()
+                        continue
+                    data, detach = detector.feed(data)
+                    if data:
+                        client.write(data)
+                    if detach:
+                        return None
+    finally:
+        client.close()
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+        if saved_tc is not None:
+            import termios
+
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved_tc)
+
+
+def pump_exec(proc, tty: bool, stdin: bool) -> int:
+    """Copy between our terminal and an exec'd process (PTY master or pipes)."""
+    import select
+    import signal
+
+    saved_tc = None
+    in_fd = sys.stdin.fileno() if stdin else None
+    old = None
+    try:
+        if tty:
+            if in_fd is not None and os.isatty(in_fd):
+                import termios
+                import tty as _tty
+
+                saved_tc = termios.tcgetattr(in_fd)
+                _tty.setraw(in_fd)
+            old = signal.signal(signal.SIGWINCH, lambda *_: proc.resize(*_term_size()))
+            proc.resize(*_term_size())
+            outputs = {proc.master_fd: sys.stdout.buffer}
+            stdin_target = proc.master_fd
+        else:
+            outputs = {proc.stdout_fd: sys.stdout.buffer, proc.stderr_fd: sys.stderr.buffer}
+            stdin_target = proc.stdin_fd
+        poller = select.poll()
+        for fd in outputs:
+            poller.register(fd, select.POLLIN)
+        if in_fd is not None and stdin_target is not None:
+            poller.register(in_fd, select.POLLIN)
+        else:
+            in_fd = None
+        while outputs:
+            for fd, _ev in poller.poll():
+                if fd in outputs:
+                    try:
+                        data = os.read(fd, 65536)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        poller.unregister(fd)
+                        del outputs[fd]
+                        continue
+                    outputs[fd].write(data)
+                    outputs[fd].flush()
+                elif fd == in_fd:
+                    data = os.read(in_fd, 32768)
+                    if not data:
+                        poller.unregister(in_fd)
+                        in_fd = None
+                        if not tty and proc.stdin_fd is not None:
+                            os.close(proc.stdin_fd)
+                            proc.stdin_fd = None
+                        continue
+                    try:
+                        os.write(stdin_target, data)
+                    except OSError:
+                        pass
+        return proc.wait()
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGWINCH, old)
+        if saved_tc is not None:
+            import termios
+
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved_tc)
+        proc.close()
+
+
+# ---------------------------------------------------------------- multi-container verbs
+
+def _each(refs, fn, echo: bool = True) -> int:
+    from core.errors import NutshellError
+
+    failed = False
+    for ref in refs:
+        try:
+            out = fn(ref)
+            if echo:
+                print(ref if out is None or out is True else out)
+        except NutshellError as e:
+            sys.stderr.write(f"nutshell: {e}\n")
+            failed = True
+    return 1 if failed else 0
+
+
+def cmd_stop(engine, args) -> int:
+    return _each(args.containers, lambda r: (engine.stop(r, timeout=args.time, signal=args.signal), r)[1])
+
+
+def cmd_restart(engine, args) -> int:
+    return _each(args.containers, lambda r: (engine.restart(r, timeout=args.time), r)[1])
+
+
+def cmd_kill(engine, args) -> int:
+    return _each(args.containers, lambda r: (engine.kill(r, args.signal), r)[1])
+
+
+def cmd_rm(engine, args) -> int:
+    return _each(args.containers, lambda r: (engine.rm(r, force=args.force), r)[1])
+
+
+def cmd_wait(engine, args) -> int:
+    return _each(args.containers, lambda r: engine.wait(r))
+
+
+def cmd_rename(engine, args) -> int:
+    engine.rename(args.container, args.new_name)
+    return 0
+
+
+def cmd_logs(engine, args) -> int:
+    from core.errors import UsageError
+
+    tail = None
+    if args.tail not in ("all", "", None):
+        try:
+            tail = int(args.tail)
+        except ValueError:
+            raise UsageError(f"invalid value for --tail: {args.tail!r}") from None
+        if tail < 0:
+            tail = None
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    for entry in engine.logs(args.container, follow=args.follow, tail=tail, since=args.since,
+                             until=args.until):
+        target = err if entry.stream == "stderr" else out
+        if args.timestamps:
+            target.write(entry.time.encode() + b" ")
+        target.write(entry.data)
+        if args.follow:
+            target.flush()
+    return 0
+
+
+def cmd_exec(engine, args) -> int:
+    from core.runtime.spec import parse_env_file
+
+    if not args.command:
+        from core.errors import UsageError
+
+        raise UsageError("exec requires at least 2 arguments: a container and a command")
+    if args.tty and args.interactive and not args.detach and not sys.stdin.isatty():
+        sys.stderr.write("nutshell: the input device is not a TTY\n")
+        return 1
+    env = []
+    for f in args.env_file:
+        env += parse_env_file(f)
+    env += args.env
+    rows, cols = _term_size() if args.tty else (24, 80)
+    proc = engine.exec(args.container, list(args.command), tty=args.tty,
+                       interactive=args.interactive, env=env, user=args.user,
+                       workdir=args.workdir, detach=args.detach, rows=rows, cols=cols,
+                       privileged=args.privileged)
+    if args.detach:
+        proc.close()
+        return 0
+    return pump_exec(proc, tty=args.tty, stdin=args.interactive)
+
+
+def cmd_attach(engine, args) -> int:
+    from core.runtime.attach import parse_detach_keys
+
+    client = engine.attach(args.container)
+    tty = bool(client.hello.get("tty"))
+    stdin = not args.no_stdin and bool(client.hello.get("stdin"))
+    if tty and stdin and not sys.stdin.isatty():
+        client.close()
+        sys.stderr.write("nutshell: the input device is not a TTY\n")
+        return 1
+    cid = engine.container(args.container)
+    code = pump_attach(engine, cid, client, tty=tty, stdin=stdin,
+                       detach_keys=parse_detach_keys(args.detach_keys),
+                       sig_proxy=args.sig_proxy and not tty)
+    return 0 if code is None else code
+
+
+def cmd_top(engine, args) -> int:
+    res = engine.top(args.container)
+    print_table(res["Titles"], res["Processes"])
+    return 0
+
+
+def _print_json(objs) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(objs, indent=4) + "\n")
+
+
+def cmd_inspect(engine, args) -> int:
+    from core.errors import NotFound
+
+    objs, failed = [], False
+    for ref in args.containers:
+        try:
+            objs.append(engine.container_inspect(ref))
+        except NotFound as e:
+            sys.stderr.write(f"nutshell: {e}\n")
+            failed = True
+    if args.format:
+        for o in objs:
+            print(render_template(args.format, o))
+    else:
+        _print_json(objs)
+    return 1 if failed else 0
+
+
+def cmd_prune(engine, args) -> int:
+    res = engine.container_prune()
+    if res["ContainersDeleted"]:
+        print("Deleted Containers:")
+        for cid in res["ContainersDeleted"]:
+            print(cid)
+        print()
+    print(f"Total reclaimed space: {human_size(res['SpaceReclaimed'])}")
+    return 0
+
+
+# ---------------------------------------------------------------- ps
+
+def _ps_filter(items: list[dict], filters: list[str]) -> list[dict]:
+    from core.errors import UsageError
+
+    out = items
+    for f in filters:
+        k, sep, v = f.partition("=")
+        if not sep:
+            raise UsageError(f"bad format of filter (expected name=value): {f}")
+        if k == "status":
+            out = [i for i in out if i["State"] == v]
+        elif k == "name":
+            out = [i for i in out if v in i["Names"]]
+        elif k == "id":
+            out = [i for i in out if i["Id"].startswith(v)]
+        elif k == "label":
+            lk, _, lv = v.partition("=")
+            out = [i for i in out if lk in i["Labels"] and (not lv or i["Labels"][lk] == lv)]
+        elif k == "ancestor":
+            out = [i for i in out if i["Image"] == v or i["ImageID"].startswith(v)
+                   or i["ImageID"].split(":")[-1].startswith(v)]
+        elif k == "exited":
+            out = [i for i in out if i["State"] == "exited" and str(i["ExitCode"]) == v]
+        else:
+            raise UsageError(f"invalid filter '{k}'")
+    return out
+
+
+def _ports_of(engine, item: dict) -> str:
+    if item["Networks"] in ("none", "host", "") or item["State"] != "running":
+        return ""
+    getter = getattr(engine, "container_ports", None)
+    if getter is None:
+        return ""
+    try:
+        ports = getter(item["Id"])
+        if not ports:
+            return ""
+        from .network import format_ports
+
+        return format_ports(ports)
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+def cmd_ps(engine, args) -> int:
+    items = engine.ps(all=args.all or args.latest or args.last > 0 or any(
+        f.startswith(("status=", "exited=")) for f in args.filter))
+    items = _ps_filter(items, args.filter)
+    if args.latest:
+        items = items[:1]
+    elif args.last > 0:
+        items = items[:args.last]
+    if args.quiet:
+        for i in items:
+            print(i["Id"] if args.no_trunc else i["ID"])
+        return 0
+    rows = []
+    for i in items:
+        cmd = i["Command"]
+        if not args.no_trunc and len(cmd) > 20:
+            cmd = cmd[:19] + "…"
+        from .output import parse_time
+
+        created = parse_time(i["Created"])
+        labels = ",".join(f"{k}={v}" for k, v in sorted(i["Labels"].items()))
+        rows.append({
+            "Command": f'"{cmd}"', "CreatedAt": _docker_time(created), "ID": i["Id"] if args.no_trunc else i["ID"],
+            "Image": i["Image"] or "<none>", "Labels": labels, "LocalVolumes": "0", "Mounts": "",
+            "Names": i["Names"], "Networks": i["Networks"], "Ports": _ports_of(engine, i),
+            "RunningFor": ago(i["Created"]), "Size": "0B", "State": i["State"],
+            "Status": i["Status"],
+        })
+    if emit_formatted(args.format, rows):
+        return 0
+    print_table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
+                [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"], r["Ports"],
+                  r["Names"]] for r in rows])
+    return 0
+
+
+def _docker_time(t: float | None) -> str:
+    import time
+
+    if not t:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(t))
+
+
+# ---------------------------------------------------------------- stats
+
+def _stats_rows(engine, refs, prev: dict) -> list[dict]:
+    import time
+
+    from core.errors import NotFound
+
+    rows = []
+    ncpu = os.cpu_count() or 1
+    for ref in refs:
+        try:
+            s = engine.container_stats(ref)
+        except NotFound:
+            continue
+        now = time.monotonic()
+        cpu = s.get("cpu_usage_ns")
+        cpu_pct = 0.0
+        if cpu is not None and ref in prev:
+            pcpu, pt = prev[ref]
+            if now > pt:
+                cpu_pct = (cpu - pcpu) / ((now - pt) * 1e9) * 100.0
+        if cpu is not None:
+            prev[ref] = (cpu, now)
+        used = s.get("memory_used") or 0
+        limit = s.get("memory_limit") or _host_memory()
+        net = s.get("Network") or {}
+        rows.append({
+            "ID": s["Id"][:12], "Container": s["Id"][:12], "Name": s["Name"],
+            "CPUPerc": f"{min(cpu_pct, 100.0 * ncpu):.2f}%",
+            "MemUsage": f"{_ibytes(used)} / {_ibytes(limit)}",
+            "MemPerc": f"{(used / limit * 100.0) if limit else 0:.2f}%",
+            "NetIO": f"{human_size(net.get('rx_bytes', 0))} / {human_size(net.get('tx_bytes', 0))}",
+            "BlockIO": f"{human_size(s.get('io_read_bytes') or 0)} / "
+                       f"{human_size(s.get('io_write_bytes') or 0)}",
+            "PIDs": str(s.get("pids_current") or 0),
+        })
+    return rows
+
+
+def _ibytes(n: float) -> str:
+    units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    i = 0
+    n = float(n)
+    while n >= 1024 and i < len(units) - 1:
+        n /= 1024
+        i += 1
+    return f"{n:.4g}{units[i]}"
+
+
+def _host_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 0
+
+
+def cmd_stats(engine, args) -> int:
+    import time
+
+    refs = args.containers or [i["Id"] for i in engine.ps(all=args.all)]
+    prev: dict = {}
+    headers = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O",
+               "BLOCK I/O", "PIDS"]
+    _stats_rows(engine, refs, prev)
+    time.sleep(0.5)
+    while True:
+        rows = _stats_rows(engine, refs, prev)
+        if not args.no_stream and sys.stdout.isatty():
+            sys.stdout.write("\033[2J\033[H")
+        if not emit_formatted(args.format, rows):
+            print_table(headers, [[r["ID"], r["Name"], r["CPUPerc"], r["MemUsage"], r["MemPerc"],
+                                   r["NetIO"], r["BlockIO"], r["PIDs"]] for r in rows])
+        sys.stdout.flush()
+        if args.no_stream:
+            return 0
+        time.sleep(1.0)
+        if not args.containers:
+            refs = [i["Id"] for i in engine.ps(all=args.all)]
