@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -39,17 +40,33 @@ ENV["PYTHONPATH"] = REPO
 BRIDGE = "nsbench0"
 
 
-def median_ms(argv: list[str], n: int, setup=None, teardown=None) -> float:
-    times = []
-    for i in range(n):
-        if setup:
-            setup(i)
-        t = time.perf_counter()
-        subprocess.run(argv, check=True, env=ENV, stdout=subprocess.DEVNULL)
-        times.append((time.perf_counter() - t) * 1000)
-        if teardown:
-            teardown(i)
-    return statistics.median(times)
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (r.ru_utime + r.ru_stime) * 1000
+
+
+def timed(argv: list[str], env=None, **kw) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall ms, CPU ms of the child and its children, result)."""
+    c = _children_cpu()
+    t = time.perf_counter()
+    p = subprocess.run(argv, check=True, env=env or ENV, **kw)
+    return (time.perf_counter() - t) * 1000, _children_cpu() - c, p
+
+
+def median_ms(argv: list[str], n: int) -> tuple[float, float]:
+    """Median wall and median CPU time of ``n`` runs (CPU time is the steadier figure
+    when other work shares the machine)."""
+    walls, cpus = [], []
+    for _ in range(n):
+        w, c, _p = timed(argv, stdout=subprocess.DEVNULL)
+        walls.append(w)
+        cpus.append(c)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def row(label: str, wall: float, cpu: float | None = None, extra: str = "") -> None:
+    cpu_s = f"{cpu:8.1f}" if cpu is not None else " " * 8
+    print(f"   {label:<52} {wall:8.1f} {cpu_s}{extra}")
 
 
 def py(code: str) -> list[str]:
@@ -143,7 +160,7 @@ EOF
 '''
 
 
-def attach_rows(n: int, tmp: str) -> list[tuple[str, float]]:
+def attach_rows(n: int, tmp: str) -> list[tuple]:
     from core.network import netns
     from core.network.rtnl import Rtnl
 
@@ -173,15 +190,15 @@ def attach_rows(n: int, tmp: str) -> list[tuple[str, float]]:
                     r.delete_link(f"nsbv{i}")
                 netns.delete(paths[i], os.path.basename(paths[i]))
 
-            times = []
+            walls, cpus = [], []
             for i in range(n):
                 netns.create(paths[i], os.path.basename(paths[i]))
                 argv = make(paths[i], f"nsbv{i}") + [f"10.250.1.{i + 2}", "10.250.0.1"]
-                t = time.perf_counter()
-                subprocess.run(argv, check=True, env=ENV, stdout=subprocess.DEVNULL)
-                times.append((time.perf_counter() - t) * 1000)
+                w, c, _p = timed(argv, stdout=subprocess.DEVNULL)
+                walls.append(w)
+                cpus.append(c)
                 teardown(i)
-            rows.append((label, statistics.median(times)))
+            rows.append((label, statistics.median(walls), statistics.median(cpus)))
     finally:
         with Rtnl() as r:
             r.delete_link(BRIDGE)
@@ -192,7 +209,7 @@ def attach_rows(n: int, tmp: str) -> list[tuple[str, float]]:
     return rows
 
 
-def teardown_rows(n: int, tmp: str) -> list[tuple[str, float]]:
+def teardown_rows(n: int, tmp: str) -> list[tuple]:
     from core.network import netns
     from core.network.rtnl import Rtnl
 
@@ -217,9 +234,9 @@ def teardown_rows(n: int, tmp: str) -> list[tuple[str, float]]:
             while r.link("nsbvtd") is not None:
                 time.sleep(0.0005)
             gone.append((time.perf_counter() - t) * 1000)
-    return [("RTM_DELLINK of the host veth (synchronous)", statistics.median(dl)),
-            ("unpin netns (umount + unlink)", statistics.median(um)),
-            ("  ... until the kernel has removed the veth pair", statistics.median(gone))]
+    return [("RTM_DELLINK of the host veth (synchronous)", statistics.median(dl), None),
+            ("unpin netns (umount + unlink)", statistics.median(um), None),
+            ("  ... until the kernel has removed the veth pair", statistics.median(gone), None)]
 
 
 ENGINE = r'''
@@ -237,7 +254,7 @@ print(f"{(t1-t0)*1e3:.2f} {(t2-t1)*1e3:.2f} {(t3-t2)*1e3:.2f}")
 '''
 
 
-def engine_rows(n: int, tmp: str) -> list[tuple[str, float]]:
+def engine_rows(n: int, tmp: str) -> list[tuple]:
     root = os.path.join(tmp, "root")
     env = dict(ENV, NUTSHELL_RUNTIME_DIR=os.path.join(tmp, "run"))
     from core.engine import Engine
@@ -251,42 +268,45 @@ def engine_rows(n: int, tmp: str) -> list[tuple[str, float]]:
             warm = os.urandom(32).hex()
             eng.setup_container_network(warm, networks=[net])
             eng.teardown_container_network(warm)
-            imp, setup, down, total = [], [], [], []
+            imp, setup, down, total, cpu = [], [], [], [], []
             for _ in range(n):
-                t = time.perf_counter()
-                out = subprocess.run(py(ENGINE % {"repo": REPO}) + [root, os.urandom(32).hex(),
-                                                                     net],
-                                     check=True, env=env, capture_output=True, text=True)
-                total.append((time.perf_counter() - t) * 1000)
+                w, cp, out = timed(py(ENGINE % {"repo": REPO}) + [root, os.urandom(32).hex(),
+                                                                   net],
+                                   env=env, capture_output=True, text=True)
+                total.append(w)
+                cpu.append(cp)
                 a, b, c = map(float, out.stdout.split())
                 imp.append(a)
                 setup.append(b)
                 down.append(c)
-            rows += [(f"--network {net}: import core.engine", statistics.median(imp)),
-                     (f"--network {net}: setup_container_network", statistics.median(setup)),
-                     (f"--network {net}: teardown_container_network", statistics.median(down)),
-                     (f"--network {net}: whole process", statistics.median(total))]
+            rows += [(f"--network {net}: import core.engine", statistics.median(imp), None),
+                     (f"--network {net}: setup_container_network", statistics.median(setup),
+                      None),
+                     (f"--network {net}: teardown_container_network", statistics.median(down),
+                      None),
+                     (f"--network {net}: whole process", statistics.median(total),
+                      statistics.median(cpu))]
     finally:
         eng.network_reset()
     return rows
 
 
-def run_rows(n: int, image: str) -> list[tuple[str, float]]:
+def run_rows(n: int, image: str) -> list[tuple]:
     nutshell = shutil.which("nutshell", path=os.path.dirname(PY)) or shutil.which("nutshell")
     rows = []
     if not nutshell:
-        return [("nutshell CLI not found", float("nan"))]
+        return [("nutshell CLI not found", float("nan"), None)]
     for net in ("none", "bridge"):
         argv = [nutshell, "run", "--rm", "--network", net, image, "true"]
         subprocess.run(argv, env=ENV, capture_output=True)  # warm-up (creates the bridge)
-        rows.append((f"nutshell run --rm --network {net} {image} true", median_ms(argv, n)))
+        rows.append((f"nutshell run --rm --network {net} {image} true", *median_ms(argv, n)))
     for tool in ("podman", "docker"):
         if shutil.which(tool) and subprocess.run([tool, "info"], capture_output=True).returncode == 0:
             for net in ("none", "bridge"):
                 argv = [tool, "run", "--rm", "--network", net, image, "true"]
                 if subprocess.run(argv, capture_output=True).returncode == 0:
                     rows.append((f"{tool} run --rm --network {net} {image} true",
-                                 median_ms(argv, n)))
+                                 *median_ms(argv, n)))
     return rows
 
 
@@ -300,7 +320,8 @@ def main() -> int:
         return 1
     sys.path.insert(0, REPO)
     n = args.n
-    print(f"median of {n} fresh processes, milliseconds (wall)\n")
+    print(f"medians of {n} runs, milliseconds; fresh processes unless said otherwise")
+    print(f"   {'':<52} {'wall':>8} {'CPU':>8}")
     print("1. import cost")
     imports = [
         ("bare interpreter (python -c pass)", "pass"),
@@ -313,25 +334,24 @@ def main() -> int:
     ]
     base = None
     for label, code in imports:
-        ms = median_ms(py(code), n)
-        base = ms if base is None else base
-        extra = "" if ms is base else f"   (+{ms - base:.1f})"
-        print(f"   {label:<52} {ms:8.1f}{extra}")
+        wall, cpu = median_ms(py(code), n)
+        base = cpu if base is None else base
+        row(label, wall, cpu, "" if cpu is base else f"   (+{cpu - base:.1f} CPU)")
     with tempfile.TemporaryDirectory(prefix="nsbench-") as tmp:
         print("\n2. one attach: veth into a netns, on a bridge + lo/eth0 up + address + route")
         print("   (the netns is pinned beforehand: netns.create costs ~1 ms in process)")
-        for label, ms in attach_rows(n, tmp):
-            print(f"   {label:<52} {ms:8.1f}")
+        for r in attach_rows(n, tmp):
+            row(*r)
         print("\n3. teardown (in process)")
-        for label, ms in teardown_rows(n, tmp):
-            print(f"   {label:<52} {ms:8.2f}")
+        for r in teardown_rows(n, tmp):
+            row(*r)
         print("\n4. Engine, fresh process, default bridge already up")
-        for label, ms in engine_rows(n, tmp):
-            print(f"   {label:<52} {ms:8.1f}")
+        for r in engine_rows(n, tmp):
+            row(*r)
     if args.run:
         print("\n5. run --rm")
-        for label, ms in run_rows(n, args.run):
-            print(f"   {label:<52} {ms:8.1f}")
+        for r in run_rows(n, args.run):
+            row(*r)
     return 0
 
 
