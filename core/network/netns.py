@@ -26,9 +26,8 @@ import ctypes
 import errno
 import fcntl
 import os
-import socket
 import struct
-from typing import Iterator
+from collections.abc import Iterator
 
 CLONE_NEWNET = 0x40000000
 MS_BIND = 0x1000
@@ -207,6 +206,8 @@ def loopback_up(path: str | None = None) -> None:
     Two ioctls on a datagram socket: no netlink library needed, so the `--network none`
     path never imports pyroute2.
     """
+    import socket
+
     with entered(path):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
     with s:

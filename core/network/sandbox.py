@@ -17,20 +17,43 @@ Set-up of a container on bridge networks (``setup``):
 ``teardown`` undoes each step and tolerates any of them missing, so it is also the crash
 clean-up: it is idempotent and works from the record, from the networks' endpoints,
 and from the names derived from the container id.
+
+Imports are lazy (``_Lazy``): the shim runs ``teardown_after_exit`` under ``python -I
+-S`` on the path that reports the exit code, so that path loads only what it touches
+(json, ctypes, fcntl) -- not ipaddress, socket, subprocess or dataclasses.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
+import importlib
 import os
 import time
 
 from core.errors import Conflict, NotFound, RuntimeFailure, UsageError
 
-from . import ipam, names, netns, ports as portsmod
-from .nat import MISSING, MISSING_HINT, Nft, container_tag, network_tag
+from . import netns
 from .store import DEFAULT_NETWORK, NetworkStore, new_id, now_rfc3339, validate_name
+
+
+class _Lazy:
+    """A module imported on first attribute access."""
+
+    def __init__(self, name: str):
+        self._name = name
+        self._mod = None
+
+    def __getattr__(self, attr):
+        if self._mod is None:
+            self._mod = importlib.import_module(self._name, __package__)
+        return getattr(self._mod, attr)
+
+
+ipaddress = _Lazy("ipaddress")
+ipam = _Lazy(".ipam")
+names = _Lazy(".names")
+portsmod = _Lazy(".ports")
+nat = _Lazy(".nat")
 
 DEFAULT_MTU = 1500
 
@@ -65,12 +88,18 @@ class Networks:
     def __init__(self, paths):
         self.paths = paths
         self.store = NetworkStore(paths)
-        self.nft = Nft(self.store.nft_table)
+        self._nft = None
+
+    @property
+    def nft(self):
+        if self._nft is None:
+            self._nft = nat.Nft(self.store.nft_table)
+        return self._nft
 
     # ======================================================================================
     # networks
     # ======================================================================================
-    def _host_subnets(self) -> list[ipaddress.IPv4Network]:
+    def _host_subnets(self) -> list:
         used = []
         with _rtnl() as r:
             for rt in r.routes():
@@ -154,7 +183,7 @@ class Networks:
         # through this bridge (the guard chain drops the reverse direction)
         _sysctl(f"/proc/sys/net/ipv4/conf/{net['Bridge']}/route_localnet", "1")
         if self.nft.available:
-            self.nft.delete_tagged(network_tag(net["Id"]))  # leftovers of a crash
+            self.nft.delete_tagged(nat.network_tag(net["Id"]))  # leftovers of a crash
             self.nft.add_network(net["Id"], net["Bridge"], net["Subnet"], net["Internal"])
             if not net["Internal"]:
                 _sysctl("/proc/sys/net/ipv4/ip_forward", "1")
@@ -170,7 +199,7 @@ class Networks:
 
     def _bridge_down(self, net: dict) -> None:
         if self.nft.available:
-            self.nft.delete_tagged(network_tag(net["Id"]))
+            self.nft.delete_tagged(nat.network_tag(net["Id"]))
         with _rtnl() as r:
             r.delete_link(net["Bridge"])
 
@@ -281,9 +310,9 @@ class Networks:
         warnings = []
         if not self.nft.available:
             if wanted:
-                raise RuntimeFailure(MISSING.replace("are disabled", "are unavailable"),
-                                     hint=MISSING_HINT)
-            warnings.append(MISSING)
+                raise RuntimeFailure(nat.MISSING.replace("are disabled", "are unavailable"),
+                                     hint=nat.MISSING_HINT)
+            warnings.append(nat.MISSING)
         nets = []
         for n in dict.fromkeys(networks):
             net = self.default() if n == DEFAULT_NETWORK else self.store.find(n)
@@ -555,8 +584,8 @@ class Networks:
             return False  # never had a sandbox (--network none/host), or already gone
         # 1. port rules: they exist only once the record lists the ports; without a
         #    record (lost in a crash) look for them anyway
-        if self.nft.available and (rec is None or rec.get("Ports")):
-            self.nft.delete_tagged(container_tag(cid))
+        if (rec is None or rec.get("Ports")) and self.nft.available:
+            self.nft.delete_tagged(nat.container_tag(cid))
         # 2. veths (before their addresses are released: a crash in between must not
         #    leave a veth no record points to); with the record lost, also every name
         #    this id would have had on any network
@@ -670,9 +699,39 @@ class Networks:
         return {"Interfaces": ifaces, **totals}
 
 
-def teardown_after_exit(root: str, cid: str) -> bool:
+def teardown_after_exit(root: str, cid: str, run: str | None = None) -> bool:
     """For the shim once the container's init has exited: release the container's
-    network without importing the Engine or netlink (see ``Networks.teardown``)."""
-    from core import paths as _paths
+    network without the Engine, netlink or site-packages (the shim runs ``python -I -S``:
+    only the standard library and this package are importable), loading as little as
+    possible. ``run``: the runtime dir (``Paths.run``), computed as core.paths does when
+    not given. See ``Networks.teardown(delete_links=False)``."""
+    return Networks(_BarePaths(root, run)).teardown(cid, delete_links=False)
 
-    return Networks(_paths.resolve(root)).teardown(cid, delete_links=False)
+
+class _BarePaths:
+    """The locations teardown uses, laid out as core.paths.Paths does, without importing
+    core.paths (dataclasses, platformdirs) into the shim."""
+
+    def __init__(self, root: str, run: str | None = None):
+        self.root = os.path.abspath(root)
+        if not run:
+            run = os.environ.get("NUTSHELL_RUNTIME_DIR")
+        if not run:  # core.paths.resolve: <runtime base>/<sha256(root)[:10]>
+            import hashlib
+
+            from core import paths as _paths
+
+            run = os.path.join(_paths._runtime_base(),
+                               hashlib.sha256(self.root.encode()).hexdigest()[:10])
+        self.run = run
+
+    @property
+    def networks(self) -> str:
+        return os.path.join(self.root, "networks")
+
+    @property
+    def netns(self) -> str:
+        return os.path.join(self.run, "netns")
+
+    def container(self, cid: str) -> str:
+        return os.path.join(self.root, "containers", cid)

@@ -22,20 +22,18 @@ enough to find (and remove) what it created:
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import fcntl
 import json
 import os
-import re
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
-from core import fsutil
 from core.errors import NotFound, UsageError
 
 DEFAULT_ROOT = "/var/lib/nutshell"
 DEFAULT_NETWORK = "bridge"
 RESERVED = {"none", "host", "default"}
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
 
 
 def now_rfc3339() -> str:
@@ -44,7 +42,40 @@ def now_rfc3339() -> str:
 
 
 def _h(*parts: str) -> str:
+    import hashlib
+
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+# The same contracts as core.fsutil's locked() and atomic_write_json(sync=False), written
+# out here so that the shim's teardown path does not import fsutil's tempfile/shutil.
+@contextlib.contextmanager
+def _locked(path: str) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released when the process dies, even by kill -9
+        yield
+    finally:
+        os.close(fd)
+
+
+def _write_json(path: str, obj) -> None:
+    """Readers see the old or the new file, never half of one (temp name + rename)."""
+    data = (json.dumps(obj, indent=1) + "\n").encode()
+    tmp = os.path.join(os.path.dirname(path), f".tmp-{os.getpid()}-{os.urandom(4).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 class NetworkStore:
@@ -57,7 +88,7 @@ class NetworkStore:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         os.makedirs(self.cdir, exist_ok=True)
-        with fsutil.locked(os.path.join(self.dir, ".lock")):
+        with _locked(os.path.join(self.dir, ".lock")):
             yield
 
     @staticmethod
@@ -67,7 +98,7 @@ class NetworkStore:
         roots share the host's address space."""
         base = "/run/lock" if os.path.isdir("/run/lock") and os.access("/run/lock", os.W_OK) \
             else os.environ.get("XDG_RUNTIME_DIR", "/tmp")
-        with fsutil.locked(os.path.join(base, "nutshell-subnets.lock")):
+        with _locked(os.path.join(base, "nutshell-subnets.lock")):
             yield
 
     # --- networks -----------------------------------------------------------------------
@@ -83,7 +114,7 @@ class NetworkStore:
 
     def save(self, net: dict) -> None:
         os.makedirs(self.dir, exist_ok=True)
-        fsutil.atomic_write_json(self.path(net["Name"]), net, sync=False, indent=1)
+        _write_json(self.path(net["Name"]), net)
 
     def remove(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -130,7 +161,7 @@ class NetworkStore:
 
     def save_container(self, rec: dict) -> None:
         os.makedirs(self.cdir, exist_ok=True)
-        fsutil.atomic_write_json(self.cpath(rec["Id"]), rec, sync=False, indent=1)
+        _write_json(self.cpath(rec["Id"]), rec)
 
     def remove_container(self, cid: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -189,7 +220,9 @@ class NetworkStore:
 
 
 def validate_name(name: str) -> None:
-    if not NAME_RE.match(name or ""):
+    import re
+
+    if not re.match(NAME_PATTERN, name or ""):
         raise UsageError(f"invalid network name {name!r}",
                          hint="use letters, digits, '_', '.', '-'; start with a letter or digit")
     if name in RESERVED:

@@ -19,6 +19,7 @@ import random
 import shutil
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -350,6 +351,31 @@ def test_fast_teardown_after_exit_lets_the_kernel_remove_the_pair(env):
     s3 = env.engine.setup_container_network(cid, name="fast")
     assert s3["Networks"]["bridge"]["HostVeth"] == veth == s2["Networks"]["bridge"]["HostVeth"]
     assert veth in _links()
+
+
+SHIM_PROBE = r"""
+import sys, json
+sys.path.insert(0, sys.argv[1])
+from core.network.sandbox import teardown_after_exit
+found = teardown_after_exit(sys.argv[2], sys.argv[3], sys.argv[4])
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in (
+    "pyroute2", "subprocess", "dataclasses", "ipaddress", "socket", "tempfile", "typing"))
+print(json.dumps({"found": found, "heavy": heavy}))
+"""
+
+
+def test_teardown_after_exit_runs_in_the_shims_bare_interpreter(env):
+    """The shim is `python -I -S`: no site-packages, no Engine. Its teardown must work
+    there and load none of the heavy modules (a container without published ports)."""
+    cid, s = env.sandbox("shimmed")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", SHIM_PROBE, repo,
+                          env.engine.paths.root, cid, env.engine.paths.run],
+                         capture_output=True, text=True, check=True, cwd="/").stdout
+    assert json.loads(out) == {"found": True, "heavy": []}
+    assert not os.path.exists(s["SandboxKey"])
+    assert cid not in env.engine.network_inspect("bridge")["Containers"]
+    assert _wait_gone(s["Networks"]["bridge"]["HostVeth"])
 
 
 def test_sweep_removes_a_veth_whose_namespace_outlived_a_fast_teardown(env):
