@@ -88,14 +88,22 @@ def drop_bounding(keep: int) -> None:
                     raise
 
 
-def apply(keep: int) -> None:
-    """Bounding/permitted/effective = ``keep`` (limited to what we hold); inheritable and
-    ambient empty. Call after the uid switch (with PR_SET_KEEPCAPS set before it)."""
+def limit_bounding(keep: int) -> int:
+    """Step 1, while still root (dropping needs CAP_SETPCAP in the effective set): drop
+    what we will not keep from the bounding set. Returns the mask we can really keep."""
     from . import linux
 
     _eff, permitted, _inh = linux.capget()
     keep &= permitted
     drop_bounding(keep)
+    return keep
+
+
+def set_caps(keep: int) -> None:
+    """Step 2, after the uid switch (PR_SET_KEEPCAPS set before it): permitted and
+    effective = ``keep``; inheritable and ambient empty."""
+    from . import linux
+
     try:
         linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
     except OSError:

@@ -203,6 +203,7 @@ def _grandchild(sync_fd, stdio, args, env, user, cwd, caps_mask, tty, rows, cols
             for fd in {*stdio, null}:
                 if fd is not None and fd > 2:
                     os.close(fd)
+        keep = _caps.limit_bounding(caps_mask)
         if uid != 0 or gid != 0 or groups:
             linux.prctl(linux.PR_SET_KEEPCAPS, 1)
             os.setgroups(groups)
@@ -211,7 +212,7 @@ def _grandchild(sync_fd, stdio, args, env, user, cwd, caps_mask, tty, rows, cols
             linux.prctl(linux.PR_SET_KEEPCAPS, 0)
         else:
             os.setgroups([])
-        _caps.apply(caps_mask)
+        _caps.set_caps(keep)
         _init._close_fds_except({sync_fd})
         try:
             os.chdir(cwd or "/")

@@ -160,7 +160,7 @@ def _init(spec: dict, sync_fd: int, stdio) -> None:
                 pass
 
     # 6. user, groups, capabilities (keep caps across the uid switch, then set them)
-    keep = int(spec["caps"])
+    keep = _caps.limit_bounding(int(spec["caps"]))
     if uid != 0 or gid != 0 or groups:
         linux.prctl(linux.PR_SET_KEEPCAPS, 1)
         os.setgroups(groups)
@@ -169,7 +169,7 @@ def _init(spec: dict, sync_fd: int, stdio) -> None:
         linux.prctl(linux.PR_SET_KEEPCAPS, 0)
     else:
         os.setgroups([])
-    _caps.apply(keep)
+    _caps.set_caps(keep)
 
     # 7. close everything but stdio and the sync socket (close-on-exec), verify cwd
     _close_fds_except({sync_fd})

@@ -182,6 +182,7 @@ def _add_create_flags(p) -> None:
     p.add_argument("-l", "--label", action="append", default=[])
     p.add_argument("--stop-signal")
     p.add_argument("--stop-timeout", type=int)
+    p.add_argument("--cidfile", help="write the container id to this file")
     p.add_argument("--pull", default="missing", choices=["missing", "always", "never"])
     p.add_argument("-q", "--quiet", action="store_true", help="no pull output")
     p.add_argument("--rootfs", action="store_true",
@@ -234,15 +235,24 @@ def _create(engine, args) -> str:
     from core.runtime.containers import ImageMissing
 
     opts = _options(args)
+    if args.cidfile and os.path.exists(args.cidfile):
+        from core.errors import UsageError
+
+        raise UsageError(f"container ID file found, make sure the other container isn't "
+                         f"running or delete {args.cidfile}")
     if args.pull == "always" and not args.rootfs:
         _pull(engine, args, "always")
     try:
-        return engine.create(opts)
+        cid = engine.create(opts)
     except ImageMissing:
         if args.pull == "never" or not hasattr(engine, "ensure_image"):
             raise
-    _pull(engine, args, "missing")
-    return engine.create(opts)
+        _pull(engine, args, "missing")
+        cid = engine.create(opts)
+    if args.cidfile:
+        with open(args.cidfile, "w") as f:
+            f.write(cid)
+    return cid
 
 
 def _pull(engine, args, policy: str) -> None:

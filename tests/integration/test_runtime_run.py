@@ -1,0 +1,451 @@
+"""Integration tests of the runtime through the CLI: real namespaces, overlay, cgroups.
+
+One state root per module with a busybox image imported into the real store; every
+test names its containers uniquely and the module checks that nothing is left behind
+(container dirs, runtime dirs, cgroups, shims).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+IMAGE = "nutshell-rt-test/busybox:latest"
+DOCKER_CAPEFF = 0xA80425FB
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+class RT:
+    """A state root with the test image, and a way to call the CLI on it."""
+
+    def __init__(self, root: str):
+        self.root = root
+        from core.engine import Engine
+
+        self.engine = Engine(root)
+
+    def cli(self, *args: str, input: str | None = None, timeout: float = 60,
+            check: bool = False) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "workbench", "--root", self.root, *args],
+                              input=input, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"nutshell {' '.join(args)} -> {proc.returncode}\n"
+                                 f"stdout: {proc.stdout}\nstderr: {proc.stderr}")
+        return proc
+
+    def run(self, *args: str, **kw) -> subprocess.CompletedProcess:
+        """``nutshell run --network none ...`` (flags before the image, Docker style)."""
+        return self.cli("run", "--network", "none", *args, **kw)
+
+    def inspect(self, ref: str) -> dict:
+        return self.engine.container_inspect(ref)
+
+
+def leftovers(rt: RT, cid: str) -> list[str]:
+    """Everything of container ``cid`` still on the host."""
+    out = []
+    if os.path.exists(rt.engine.paths.container(cid)):
+        out.append(rt.engine.paths.container(cid))
+    if os.path.exists(rt.engine.paths.run_container(cid)):
+        out.append(rt.engine.paths.run_container(cid))
+    out += glob.glob(f"{CGROUP_ROOT}/*/nutshell/{cid}")
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f"id={cid}".encode() in f.read():
+                    out.append(f"shim pid {pid}")
+        except OSError:
+            continue
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            if cid in line:
+                out.append("mount: " + line.split()[4])
+    return out
+
+
+def wait_for(pred, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    return pred()
+
+
+@pytest.fixture(scope="module")
+def rt(tmp_path_factory, busybox_rootfs):
+    root = str(tmp_path_factory.mktemp("rt") / "root")
+    os.makedirs(root)
+    r = RT(root)
+    r.engine.import_image(busybox_rootfs, IMAGE, changes=['CMD ["sh"]'])
+    yield r
+    ids = [c["Id"] for c in r.engine.ps(all=True)]
+    for cid in ids:
+        r.engine.rm(cid, force=True)
+    left = [x for cid in ids for x in leftovers(r, cid)]
+    assert not left, f"left behind: {left}"
+
+
+def cid_of(rt: RT, name: str) -> str:
+    return rt.engine.container(name)
+
+
+# ---------------------------------------------------------------- isolation
+
+def test_pid1_hostname_and_host_processes_invisible(rt):
+    p = rt.run("--rm", "--hostname", "nutbox", IMAGE, "sh", "-c",
+               "echo pid=$$; hostname; cat /etc/hostname; ls /proc | grep -c '^[0-9]'; ps -o pid,comm",
+               check=True)
+    lines = p.stdout.splitlines()
+    assert lines[0] == "pid=1"
+    assert lines[1] == "nutbox" and lines[2] == "nutbox"
+    assert int(lines[3]) <= 3          # sh, ls/grep subshells: nothing from the host
+    assert "pytest" not in p.stdout and "python" not in p.stdout
+
+
+def test_default_hostname_is_short_id(rt):
+    p = rt.run("-d", "--name", "hn", IMAGE, "sleep", "30", check=True)
+    cid = p.stdout.strip()
+    out = rt.cli("exec", "hn", "hostname", check=True).stdout.strip()
+    assert out == cid[:12]
+    rt.cli("rm", "-f", "hn", check=True)
+
+
+def _capeff(text: str) -> int:
+    line = next(ln for ln in text.splitlines() if ln.startswith("CapEff:"))
+    return int(line.split()[1], 16)
+
+
+def _expected_default(rt) -> int:
+    # without a device cgroup (pure v2, no eBPF) CAP_MKNOD is withheld on purpose
+    from core.runtime import cgroups
+
+    return DOCKER_CAPEFF if cgroups.detect() != "v2" else DOCKER_CAPEFF & ~(1 << 27)
+
+
+def test_capabilities_default_and_add_drop(rt):
+    want = _expected_default(rt)
+    p = rt.run("--rm", IMAGE, "grep", "Cap", "/proc/self/status", check=True)
+    assert _capeff(p.stdout) == want
+    assert "CapInh:\t0000000000000000" in p.stdout
+    bnd = next(ln for ln in p.stdout.splitlines() if ln.startswith("CapBnd:"))
+    assert int(bnd.split()[1], 16) == want
+    p = rt.run("--rm", "--cap-add", "NET_ADMIN", "--cap-drop", "chown", IMAGE, "grep", "CapEff",
+               "/proc/self/status", check=True)
+    assert _capeff(p.stdout) == (want | 1 << 12) & ~1
+    p = rt.run("--rm", "--cap-drop", "ALL", "--cap-add", "CAP_KILL", IMAGE, "grep", "CapEff",
+               "/proc/self/status", check=True)
+    assert _capeff(p.stdout) == 1 << 5
+    # the effect, not just the mask: without CHOWN root cannot chown
+    p = rt.run("--rm", "--cap-drop", "CHOWN", IMAGE, "sh", "-c", "touch /f; chown 1000 /f")
+    assert p.returncode != 0 and "Operation not permitted" in p.stderr
+    p = rt.run("--rm", "--cap-add", "NOT_A_CAP", IMAGE, "true")
+    assert p.returncode == 125 and "unknown capability" in p.stderr
+
+
+def test_masked_and_readonly_paths(rt):
+    script = ("for f in /proc/kcore /proc/keys /proc/timer_list /proc/sched_debug "
+              "/proc/interrupts /proc/latency_stats; do "
+              "[ -e $f ] && echo $f $(cat $f | wc -c); done; "
+              "for d in /proc/acpi /proc/scsi /sys/firmware; do "
+              "[ -d $d ] && echo $d $(ls -A $d | wc -l); done; "
+              "echo x > /proc/sys/kernel/domainname && echo sys-writable; "
+              "echo h > /proc/sysrq-trigger && echo sysrq-writable; "
+              "touch /sys/x && echo sysfs-writable; "
+              "mount | grep -E ' /proc/(sys|bus|fs|irq) ' | grep -c '(ro,'; true")
+    p = rt.run("--rm", IMAGE, "sh", "-c", script)
+    lines = p.stdout.splitlines()
+    sizes = [ln for ln in lines if ln.startswith(("/proc/", "/sys/"))]
+    assert any(ln.startswith(("/proc/keys", "/proc/interrupts")) for ln in sizes), p.stdout
+    for ln in sizes:
+        assert ln.split()[-1] == "0", ln
+    assert "sys-writable" not in p.stdout and "sysrq-writable" not in p.stdout
+    assert "sysfs-writable" not in p.stdout
+    assert lines[-1] == "4"
+
+
+def test_writes_isolated_between_containers_and_from_image(rt):
+    rt.run("--name", "wa", IMAGE, "sh", "-c", "echo secret > /etc/mine; rm /bin/ls", check=True)
+    p = rt.run("--rm", IMAGE, "sh", "-c", "cat /etc/mine; ls / >/dev/null && echo ls-ok")
+    assert "secret" not in p.stdout and "ls-ok" in p.stdout
+    cid = cid_of(rt, "wa")
+    upper = os.path.join(rt.engine.paths.container(cid), "upper")
+    with open(os.path.join(upper, "etc/mine")) as f:
+        assert f.read() == "secret\n"
+    st = os.lstat(os.path.join(upper, "bin/ls"))  # a whiteout: char device 0/0
+    assert os.major(st.st_rdev) == 0 and os.minor(st.st_rdev) == 0
+    for layer in rt.engine.image_layer_dirs(IMAGE):
+        assert not os.path.exists(os.path.join(layer, "etc/mine"))
+        assert os.path.lexists(os.path.join(layer, "bin/ls"))
+    # the changes survive a restart of the same container: /bin/ls is already gone
+    p = rt.cli("start", "-a", "wa")
+    assert p.returncode == 1 and "can't remove" in p.stderr
+    rt.cli("rm", "wa", check=True)
+
+
+# ---------------------------------------------------------------- exit codes
+
+@pytest.mark.parametrize("cmd,code", [(["true"], 0), (["false"], 1),
+                                       (["sh", "-c", "exit 3"], 3)])
+def test_exit_codes(rt, cmd, code):
+    assert rt.run("--rm", IMAGE, *cmd).returncode == code
+
+
+def test_exit_137_after_kill(rt):
+    rt.run("-d", "--name", "k137", IMAGE, "sleep", "100", check=True)
+    rt.cli("kill", "k137", check=True)
+    p = rt.cli("wait", "k137", check=True)
+    assert p.stdout.strip() == "137"
+    assert rt.inspect("k137")["State"]["ExitCode"] == 137
+    rt.cli("rm", "k137", check=True)
+
+
+def test_engine_error_codes(rt):
+    p = rt.run("--rm", "--pull", "never", "no-such-image-here:1", "true")
+    assert p.returncode == 125 and len(p.stderr.strip().splitlines()) <= 2
+    p = rt.run("--rm", IMAGE, "/etc")
+    assert p.returncode == 126 and "permission denied" in p.stderr
+    p = rt.run("--rm", IMAGE, "/etc/passwd")
+    assert p.returncode == 126
+    p = rt.run("--rm", IMAGE, "no-such-command")
+    assert p.returncode == 127
+    assert p.stderr.strip() == 'nutshell: exec: "no-such-command": executable file not found in $PATH'
+    p = rt.run("--rm", IMAGE, "/no/such/path")
+    assert p.returncode == 127
+    p = rt.run("--rm", "-u", "ghost", IMAGE, "true")
+    assert p.returncode == 125 and "unable to find user ghost" in p.stderr
+
+
+# ---------------------------------------------------------------- resources
+
+def test_memory_limit_oom_killed(rt):
+    p = rt.run("--name", "oom", "--memory", "32m", IMAGE, "sh", "-c",
+               "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived")
+    assert p.returncode == 137
+    assert "survived" not in p.stdout
+    st = rt.inspect("oom")["State"]
+    assert st["OOMKilled"] is True and st["ExitCode"] == 137
+    assert rt.inspect("oom")["HostConfig"]["Memory"] == 32 * 1024 * 1024
+    rt.cli("rm", "oom", check=True)
+
+
+def test_pids_limit_stops_fork_bomb(rt):
+    # a subshell forks sleepers until the kernel refuses; then only builtins (read,
+    # echo, [) are used, since no further fork can succeed
+    script = ("(while true; do sleep 30 & done) 2>/dev/null; "
+              "for d in /sys/fs/cgroup/pids /sys/fs/cgroup; do "
+              "[ -r $d/pids.current ] && read cur < $d/pids.current && read max < $d/pids.max; "
+              "done; echo $cur $max")
+    t0 = time.monotonic()
+    p = rt.run("--rm", "--pids-limit", "20", IMAGE, "sh", "-c", script, timeout=60)
+    assert p.returncode == 0, p.stderr
+    cur, mx = p.stdout.split()
+    assert mx == "20" and 18 <= int(cur) <= 20  # the subshell itself has exited
+    assert time.monotonic() - t0 < 25  # the sleepers died with PID 1, nobody waited 30 s
+
+
+def test_cpus_quota(rt):
+    p = rt.run("--rm", "--cpus", "0.5", IMAGE, "sh", "-c",
+               "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max",
+               check=True)
+    assert p.stdout.split()[0] == "50000"
+
+
+def test_rm_leaves_nothing(rt, tmp_path):
+    cidfile = tmp_path / "cid"
+    p = rt.run("--rm", "--cidfile", str(cidfile), "--name", "gone", "--memory", "64m",
+               "--pids-limit", "50", IMAGE, "sh", "-c", "echo bye", check=True)
+    assert p.stdout == "bye\n"
+    cid = cidfile.read_text().strip()
+    assert len(cid) == 64 and leftovers(rt, cid) == []
+    # --rm also removes a container whose command could not start
+    cidfile2 = tmp_path / "cid2"
+    assert rt.run("--rm", "--cidfile", str(cidfile2), IMAGE, "nope").returncode == 127
+    cid2 = cidfile2.read_text().strip()
+    assert leftovers(rt, cid2) == []
+    assert all(c["Names"] != "gone" for c in rt.engine.ps(all=True))
+
+
+def test_rm_leaves_nothing_exact(rt):
+    """The same, checked for the exact id: dirs, cgroups, shim, mounts."""
+    p = rt.run("-d", "--rm", "--name", "gone3", IMAGE, "sleep", "0.3", check=True)
+    cid = p.stdout.strip()
+    assert rt.cli("wait", cid).returncode in (0, 1)
+    assert wait_for(lambda: not leftovers(rt, cid), 10), leftovers(rt, cid)
+
+
+# ---------------------------------------------------------------- image config
+
+def test_image_config_honoured(rt, busybox_rootfs):
+    rt.engine.import_image(busybox_rootfs, "nutshell-rt-test/cfg:1", changes=[
+        "ENV GREETING=hello PATH=/usr/bin:/bin", "WORKDIR /home/app", "USER app",
+        'ENTRYPOINT ["sh", "-c"]', 'CMD ["echo $GREETING $(id -un) $(pwd) $HOME"]'])
+    p = rt.run("--rm", "nutshell-rt-test/cfg:1", check=True)
+    assert p.stdout.strip() == "hello app /home/app /home/app"
+    p = rt.run("--rm", "-e", "GREETING=hi", "-u", "root", "-w", "/tmp",
+               "nutshell-rt-test/cfg:1", "echo $GREETING $(id -un) $(pwd)", check=True)
+    assert p.stdout.strip() == "hi root /tmp"
+    # --entrypoint replaces the entrypoint and drops the image's Cmd
+    p = rt.run("--rm", "--entrypoint", "id", "nutshell-rt-test/cfg:1", "-u", check=True)
+    assert p.stdout.strip() == "1000"
+    # a missing WORKDIR is created, like Docker
+    p = rt.run("--rm", "-w", "/made/here", IMAGE, "pwd", check=True)
+    assert p.stdout.strip() == "/made/here"
+
+
+def test_env_file_and_passthrough(rt, tmp_path):
+    envf = tmp_path / "env"
+    envf.write_text("# comment\nA=1\n\nB=two words\nFROM_HOST\n")
+    os.environ["FROM_HOST"] = "yes"
+    try:
+        p = rt.run("--rm", "--env-file", str(envf), "-e", "C=3", "-e", "FROM_HOST", IMAGE,
+                   "sh", "-c", 'echo "$A|$B|$C|$FROM_HOST|$HOSTNAME"', check=True)
+    finally:
+        del os.environ["FROM_HOST"]
+    a, b, c, h, hn = p.stdout.strip().split("|")
+    assert (a, b, c, h) == ("1", "two words", "3", "yes") and len(hn) == 12
+
+
+def test_read_only_rootfs(rt):
+    p = rt.run("--rm", "--read-only", IMAGE, "sh", "-c",
+               "touch /x 2>&1; touch /tmp/x 2>&1; echo ok > /dev/shm/x && echo shm-ok")
+    assert p.stdout.count("Read-only file system") == 2
+    assert "shm-ok" in p.stdout
+
+
+def test_stdout_stderr_separate_and_stdin_piped(rt):
+    p = rt.run("--rm", IMAGE, "sh", "-c", "echo out; echo err >&2", check=True)
+    assert p.stdout == "out\n" and p.stderr == "err\n"
+    p = rt.run("--rm", "-i", IMAGE, "sh", "-c", "tr a-z A-Z; echo done", input="hello\nworld\n",
+               check=True)
+    assert p.stdout == "HELLO\nWORLD\ndone\n"
+    # without -i the container's stdin is empty
+    p = rt.run("--rm", IMAGE, "cat", input="ignored\n", check=True)
+    assert p.stdout == ""
+
+
+def test_network_none_and_host(rt):
+    p = rt.run("--rm", IMAGE, "sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/operstate; "
+               "ping -c1 -W1 127.0.0.1 >/dev/null && echo ping-ok", check=True)
+    lines = p.stdout.split()
+    assert lines[0] == "lo" and "ping-ok" in lines
+    host_ifaces = sorted(os.listdir("/sys/class/net"))
+    p = rt.cli("run", "--rm", "--network", "host", IMAGE, "sh", "-c",
+               "ls /sys/class/net; hostname", check=True)
+    assert sorted(p.stdout.split()[:-1]) == host_ifaces
+    assert p.stdout.split()[-1] == os.uname().nodename
+
+
+# ---------------------------------------------------------------- lifecycle verbs
+
+def test_detached_logs_stop_start_attach(rt):
+    p = rt.run("-d", "--name", "ticker", IMAGE, "sh", "-c",
+               "trap 'echo got-term; exit 7' TERM; i=0; while true; do echo tick $i; "
+               "i=$((i+1)); sleep 0.1; done", check=True)
+    cid = p.stdout.strip()
+    assert len(cid) == 64
+    ps = json.loads(rt.cli("ps", "--format", "json", check=True).stdout.splitlines()[0])
+    assert ps["Names"] == "ticker" and ps["State"] == "running" and ps["Status"].startswith("Up")
+    # logs -f streams new lines as they come
+    f = subprocess.Popen([sys.executable, "-m", "workbench", "--root", rt.root, "logs", "-f",
+                          "ticker"], stdout=subprocess.PIPE, text=True)
+    try:
+        seen = [f.stdout.readline().strip() for _ in range(5)]
+        assert seen == [f"tick {i}" for i in range(5)]
+    finally:
+        f.kill()
+        f.wait()
+    # stop: SIGTERM reaches the trap, exit code recorded
+    p = rt.cli("stop", "-t", "5", "ticker", check=True)
+    assert p.stdout.strip() == "ticker"
+    st = rt.inspect("ticker")["State"]
+    assert st["Status"] == "exited" and st["ExitCode"] == 7 and not st["Running"]
+    assert "got-term" in rt.cli("logs", "--tail", "1", "ticker").stdout
+    # logs -t, --tail
+    p = rt.cli("logs", "-t", "--tail", "2", "ticker", check=True)
+    assert len(p.stdout.splitlines()) == 2 and p.stdout.split()[0].endswith("Z")
+    # start again: the log keeps growing, counter restarts
+    n_before = len(rt.cli("logs", "ticker").stdout.splitlines())
+    rt.cli("start", "ticker", check=True)
+    assert rt.inspect("ticker")["State"]["Running"]
+    # attach (no TTY): output streams, exit code comes back when it stops
+    a = subprocess.Popen([sys.executable, "-m", "workbench", "--root", rt.root, "attach",
+                          "--no-stdin", "ticker"], stdout=subprocess.PIPE, text=True)
+    line = a.stdout.readline()
+    assert line.startswith("tick ")
+    rt.cli("kill", "-s", "TERM", "ticker", check=True)
+    assert a.wait(timeout=20) == 7
+    assert len(rt.cli("logs", "ticker").stdout.splitlines()) > n_before
+    p = rt.cli("restart", "-t", "1", "ticker", check=True)
+    assert rt.inspect("ticker")["State"]["Running"]
+    rt.cli("rm", "-f", "ticker", check=True)
+    assert not leftovers(rt, cid)
+
+
+def test_exec_flags(rt):
+    rt.run("-d", "--name", "ex", "-e", "BASE=1", IMAGE, "sleep", "60", check=True)
+    p = rt.cli("exec", "-e", "EXTRA=2", "-u", "app", "-w", "/tmp", "ex", "sh", "-c",
+               'echo "$BASE $EXTRA $(id -u) $(pwd) $$"', check=True)
+    base, extra, uid, cwd, pid = p.stdout.split()
+    assert (base, extra, uid, cwd) == ("1", "2", "1000", "/tmp") and int(pid) > 1
+    assert rt.cli("exec", "ex", "sh", "-c", "exit 9").returncode == 9
+    p = rt.cli("exec", "ex", "nope")
+    assert p.returncode == 127 and "executable file not found" in p.stderr
+    p = rt.cli("exec", "-i", "ex", "cat", input="piped\n", check=True)
+    assert p.stdout == "piped\n"
+    rt.cli("exec", "-d", "ex", "sh", "-c", "echo detached > /tmp/d", check=True)
+    assert wait_for(lambda: rt.cli("exec", "ex", "cat", "/tmp/d").stdout == "detached\n")
+    # exec'd processes are in the container's cgroup and pid namespace
+    p = rt.cli("exec", "ex", "sh", "-c", "cat /proc/self/cgroup; ls /proc | grep -c '^[0-9]'",
+               check=True)
+    # sleep, sh, ls, grep and the unreaped -d exec (sleep as PID 1 reaps nobody)
+    assert int(p.stdout.splitlines()[-1]) <= 6
+    cg_lines = p.stdout.splitlines()[:-1]
+    assert any(ln.split(":", 2)[1] in ("memory", "") for ln in cg_lines)
+    # in the container's cgroup namespace its own cgroup is the root
+    assert all(ln.split(":", 2)[2] == "/" for ln in cg_lines
+               if ln.split(":", 2)[1] in ("memory", "pids")), cg_lines
+    top = rt.cli("top", "ex", check=True).stdout.splitlines()
+    assert top[0].split()[:3] == ["UID", "PID", "PPID"] and "sleep 60" in top[1]
+    rt.cli("stop", "-t", "0", "ex", check=True)
+    p = rt.cli("exec", "ex", "true")
+    assert p.returncode != 0 and "not running" in p.stderr
+    rt.cli("rm", "ex", check=True)
+
+
+def test_create_start_attach_wait_rename_prune(rt):
+    p = rt.cli("create", "--name", "c1", "--network", "none", IMAGE, "sh", "-c", "echo made; exit 4",
+               check=True)
+    cid = p.stdout.strip()
+    assert rt.inspect("c1")["State"]["Status"] == "created"
+    ps = rt.cli("ps", "-a", "--filter", "status=created", "-q", check=True).stdout.split()
+    assert cid[:12] in ps
+    p = rt.cli("start", "-a", "c1")
+    assert p.returncode == 4 and p.stdout == "made\n"
+    assert rt.cli("wait", "c1", check=True).stdout.strip() == "4"
+    rt.cli("rename", "c1", "c2", check=True)
+    assert rt.inspect(cid)["Name"] == "/c2"
+    p = rt.cli("ps", "-a", "--format", "{{.Names}} {{.Status}}", "--filter", "name=c2", check=True)
+    assert p.stdout.startswith("c2 Exited (4)")
+    p = rt.cli("container", "prune", "-f", check=True)
+    assert cid in p.stdout and "Total reclaimed space" in p.stdout
+    assert rt.cli("container", "inspect", "c2").returncode == 1
+
+
+def test_container_group_forms(rt):
+    p = rt.cli("container", "run", "--rm", "--network", "none", IMAGE, "echo", "grp", check=True)
+    assert p.stdout == "grp\n"
+    assert rt.cli("container", "ls", "-a", "-q").returncode == 0
+    p = rt.cli("container", "inspect", "nope")
+    assert p.returncode == 1 and p.stderr.strip() == "nutshell: No such container: nope"
