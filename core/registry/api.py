@@ -76,8 +76,8 @@ class RegistryOps:
                 raise
         if ref.startswith("sha256:"):  # an image ID is never pulled
             raise NotFound(f"no such image: {ref}")
-        emit(progress, ref, "Unable to find image locally" if policy == "missing" else "Pulling",
-             message=f"Unable to find image '{ref}' locally" if policy == "missing" else "")
+        if policy == "missing":
+            emit(progress, ref, "Unable to find image locally")
         return self.pull(ref, platform=platform, progress=progress)
 
     # --- push -----------------------------------------------------------------------

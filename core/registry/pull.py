@@ -84,6 +84,7 @@ def pull_image(store, root: str, client: RegistryClient, ref: Reference, *,
     """Pull ``ref`` through ``client`` into ``store``. Returns the store's Image."""
     what = ref.familiar()
     repo = ref.path
+    want = parse_platform(platform) if platform else None  # bad input fails before any request
     emit(progress, ref.tag or ref.digest or "", "Pulling from", message=ref.path)
     previous = None
     try:
@@ -94,7 +95,6 @@ def pull_image(store, root: str, client: RegistryClient, ref: Reference, *,
     top = client.get_manifest(repo, ref.digest or ref.tag, what)
     index_digest = None
     desc_platform = None
-    want = parse_platform(platform) if platform else None
     if top.is_index:
         index_digest = top.digest
         desc = select_platform(top, want or host_platform(), what)

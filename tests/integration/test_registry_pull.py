@@ -241,3 +241,24 @@ def test_tls_verification_uses_certs_d(tls_registry, tmp_path):
     r = Transport(cfg2).request("GET", url, verify=True)
     assert r.status == 200
     r.drain()
+
+
+def test_ensure_image_policies(engine, registry, bb_image, tmp_path):
+    from core.errors import UsageError
+
+    ref = push_with_skopeo(str(tmp_path), registry, unique_repo("ensure"), "v1", [bb_image])
+    with pytest.raises(NotFound, match="no such image"):
+        engine.ensure_image(ref, "never")
+    events = []
+    img = engine.ensure_image(ref, "missing", events.append)
+    assert img.manifest_digest == bb_image.digest
+    assert events[0].action == "Unable to find image locally" and events[0].id == ref
+    events.clear()
+    assert engine.ensure_image(ref, "missing", events.append).id == img.id
+    assert events == []  # stored: no registry traffic at all
+    assert engine.ensure_image(ref, "never").id == img.id
+    events.clear()
+    engine.ensure_image(ref, "always", events.append)
+    assert any(e.action == "Status" and "up to date" in e.message for e in events)
+    with pytest.raises(UsageError):
+        engine.ensure_image(ref, "sometimes")

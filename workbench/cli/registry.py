@@ -38,8 +38,8 @@ def _header_line(ev) -> str | None:
         return f"{a}: {ev.message}"
     if a == "Pushed manifest":
         return ev.message
-    if a in ("Unable to find image locally",):
-        return ev.message
+    if a == "Unable to find image locally":
+        return f"Unable to find image '{ev.id}' locally"
     return None
 
 
