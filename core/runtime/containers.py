@@ -262,7 +262,7 @@ class Runtime:
             }
             req = LaunchRequest(
                 cid=cid, container_dir=cdir, run_dir=self.paths.run_container(cid),
-                state_root=self.paths.root, spec=init_spec, cgroup_procs=required,
+                state_root=self.paths.root, runtime_root=self.paths.run, spec=init_spec, cgroup_procs=required,
                 cgroup_optional=optional, memory_cgroup=paths.get("memory"),
                 tty=bool(c.get("Tty")), stdin_open=bool(c.get("OpenStdin")),
                 auto_remove=bool(hc.get("AutoRemove")),

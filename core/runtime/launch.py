@@ -37,6 +37,7 @@ class LaunchRequest:
     container_dir: str
     run_dir: str
     state_root: str
+    runtime_root: str               # Paths.run (for the network teardown in the shim)
     spec: dict                      # the init's spec (see init.py)
     cgroup_procs: list[str]         # cgroup dirs the init joins (cgroup.procs in each)
     cgroup_optional: list[str]      # joined if possible (hybrid's unified dir)
@@ -201,7 +202,7 @@ def _launch_direct(req: LaunchRequest, attach_fd: int | None) -> Launched:
                     f"rows={req.rows}", f"cols={req.cols}",
                     f"cgroups={':'.join(req.cgroup_procs + req.cgroup_optional)}",
                     f"memcg={req.memory_cgroup or ''}", f"net={int(req.network_teardown)}",
-                    f"pkg={PKG_ROOT}", f"root={req.state_root}"]
+                    f"pkg={PKG_ROOT}", f"root={req.state_root}", f"runroot={req.runtime_root}"]
             args += [f"{k}={v}" for k, v in shim_io.items()]
             if attach_fd is not None:
                 args.append(f"attach={attach_fd}")

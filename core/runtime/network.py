@@ -1,19 +1,23 @@
 """The runtime's side of the network hook, for the shim.
 
 When a bridge-mode container exits, its shim calls :func:`teardown_from_shim` (imported
-only then: the shim stays small while the container runs) so the veth, address and
-pinned netns are released, as Docker does at stop. The set-up side lives in
-``Runtime._setup_network`` (core/runtime/containers.py), which calls the network area's
-``Engine.setup_container_network`` before the init starts.
+only then: the shim stays small while the container runs) so the address and the pinned
+netns are released, as Docker does at stop. It uses the network area's
+``teardown_after_exit``, which needs neither the Engine nor netlink nor site-packages
+(the shim runs ``python -I -S``). The set-up side lives in ``Runtime._setup_network``
+(core/runtime/containers.py), which calls ``Engine.setup_container_network`` before the
+init starts; ``rm`` and reconciliation call ``Engine.teardown_container_network``.
 """
 
 from __future__ import annotations
 
 
-def teardown_from_shim(root: str, cid: str) -> None:
-    from core.engine import Engine
+def teardown_from_shim(root: str, cid: str, run: str | None = None) -> None:
+    try:
+        from core.network.sandbox import teardown_after_exit
+    except ImportError:  # an older network area: go through the Engine
+        from core.engine import Engine
 
-    engine = Engine(root)
-    teardown = getattr(engine, "teardown_container_network", None)
-    if teardown is not None:
-        teardown(cid)
+        Engine(root).teardown_container_network(cid)
+        return
+    teardown_after_exit(root, cid, run)

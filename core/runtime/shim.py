@@ -555,7 +555,7 @@ class Shim:
         try:
             sys.path.insert(0, self.a["pkg"])
             from core.runtime import network
-            network.teardown_from_shim(self.a["root"], self.cid)
+            network.teardown_from_shim(self.a["root"], self.cid, self.a.get("runroot") or None)
         except Exception as e:  # noqa: BLE001 - logged; rm will try again
             sys.stderr.write("shim %s: network teardown: %s\n" % (self.cid[:12], e))
 

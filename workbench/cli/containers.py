@@ -153,6 +153,31 @@ def register(sub, group) -> None:
     p.set_defaults(func=cmd_prune)
 
 
+def _exit1(fn):
+    """Docker's exit code for an engine error in a verb other than run/create: 1.
+
+    (``run``/``create`` keep 125; 126/127 from a command that cannot run are kept.)"""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(engine, args):
+        from core.errors import CannotInvoke, CommandNotFound, NutshellError
+
+        try:
+            return fn(engine, args)
+        except (CannotInvoke, CommandNotFound):
+            raise
+        except NutshellError as e:
+            if e.exit_code != 125:
+                raise
+            sys.stderr.write(f"nutshell: {e}\n")
+            if e.hint:
+                sys.stderr.write(f"{e.hint}\n")
+            return 1
+
+    return wrapper
+
+
 def _bool(v: str) -> bool:
     if v.lower() in ("1", "true", "yes", "on"):
         return True
@@ -303,6 +328,7 @@ def cmd_run(engine, args) -> int:
     return code
 
 
+@_exit1
 def cmd_start(engine, args) -> int:
     from core.errors import NutshellError
     from core.runtime.attach import parse_detach_keys
@@ -524,11 +550,13 @@ def cmd_wait(engine, args) -> int:
     return _each(args.containers, lambda r: engine.wait(r))
 
 
+@_exit1
 def cmd_rename(engine, args) -> int:
     engine.rename(args.container, args.new_name)
     return 0
 
 
+@_exit1
 def cmd_logs(engine, args) -> int:
     from core.errors import UsageError
 
@@ -552,6 +580,7 @@ def cmd_logs(engine, args) -> int:
     return 0
 
 
+@_exit1
 def cmd_exec(engine, args) -> int:
     from core.runtime.spec import parse_env_file
 
@@ -577,6 +606,7 @@ def cmd_exec(engine, args) -> int:
     return pump_exec(proc, tty=args.tty, stdin=args.interactive)
 
 
+@_exit1
 def cmd_attach(engine, args) -> int:
     from core.runtime.attach import parse_detach_keys
 
@@ -594,6 +624,7 @@ def cmd_attach(engine, args) -> int:
     return 0 if code is None else code
 
 
+@_exit1
 def cmd_top(engine, args) -> int:
     res = engine.top(args.container)
     print_table(res["Titles"], res["Processes"])
@@ -624,6 +655,7 @@ def cmd_inspect(engine, args) -> int:
     return 1 if failed else 0
 
 
+@_exit1
 def cmd_prune(engine, args) -> int:
     res = engine.container_prune()
     if res["ContainersDeleted"]:
@@ -781,6 +813,7 @@ def _host_memory() -> int:
         return 0
 
 
+@_exit1
 def cmd_stats(engine, args) -> int:
     import time
 
