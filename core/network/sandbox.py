@@ -392,7 +392,8 @@ class Networks:
         if resolv_path:
             names.write_in_place(resolv_path, resolv)
         return {"Mode": mode, "SandboxKey": None, "NetnsName": None, "Networks": {},
-                "Ports": [], "IPAddress": "", "Gateway": "", "MacAddress": "",
+                "Ports": {}, "PublishedPorts": [], "IPAddress": "", "Gateway": "",
+                "MacAddress": "",
                 "HostsPath": hosts_path, "ResolvConfPath": resolv_path, "Warnings": []}
 
     def _allocate(self, cid: str, rec: dict, nets: list[dict], ip: str | None,
@@ -557,7 +558,8 @@ class Networks:
         return {
             "Mode": rec.get("Mode", "bridge"), "SandboxKey": rec.get("Netns"),
             "NetnsName": rec.get("NetnsName"), "Networks": out_nets,
-            "Ports": rec.get("Ports") or [], "IPAddress": first.get("IPAddress", ""),
+            "Ports": docker_ports(rec.get("Ports")), "PublishedPorts": rec.get("Ports") or [],
+            "IPAddress": first.get("IPAddress", ""),
             "Gateway": first.get("Gateway", ""), "MacAddress": first.get("MacAddress", ""),
             "HostsPath": rec.get("HostsPath"), "ResolvConfPath": rec.get("ResolvPath"),
             "Warnings": list(warnings or []),
@@ -699,13 +701,49 @@ class Networks:
         return {"Interfaces": ifaces, **totals}
 
 
+def docker_ports(ports: list[dict] | None) -> dict:
+    """Docker's NetworkSettings.Ports: {"80/tcp": [{"HostIp": ..., "HostPort": "18080"}]}."""
+    out: dict = {}
+    for p in ports or []:
+        out.setdefault(f"{p['ContainerPort']}/{p['Protocol']}", []).append(
+            {"HostIp": p["HostIp"], "HostPort": str(p["HostPort"])})
+    return out
+
+
 def teardown_after_exit(root: str, cid: str, run: str | None = None) -> bool:
     """For the shim once the container's init has exited: release the container's
     network without the Engine, netlink or site-packages (the shim runs ``python -I -S``:
     only the standard library and this package are importable), loading as little as
     possible. ``run``: the runtime dir (``Paths.run``), computed as core.paths does when
     not given. See ``Networks.teardown(delete_links=False)``."""
-    return Networks(_BarePaths(root, run)).teardown(cid, delete_links=False)
+    try:
+        _children_in_own_pid_namespace()
+        return Networks(_BarePaths(root, run)).teardown(cid, delete_links=False)
+    except BaseException:
+        import traceback  # the shim logs only the message: keep where it came from
+
+        traceback.print_exc()
+        raise
+
+
+def _children_in_own_pid_namespace() -> None:
+    """The shim unshared CLONE_NEWPID so that its child is the container's PID 1; once
+    that init is dead, every fork() of the shim fails with ENOMEM (its children would be
+    born in a dead PID namespace). Removing port rules runs ``nft``: point the children
+    back at the shim's own PID namespace first."""
+    try:
+        if os.stat("/proc/self/ns/pid_for_children").st_ino == os.stat("/proc/self/ns/pid").st_ino:
+            return
+    except OSError:
+        return
+    fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        netns.setns(fd, CLONE_NEWPID)
+    finally:
+        os.close(fd)
+
+
+CLONE_NEWPID = 0x20000000
 
 
 class _BarePaths:

@@ -1,0 +1,268 @@
+"""Networking of real containers, through the CLI (`nutshell run` with the runtime's shim).
+
+The image is the busybox rootfs fixture, run with ``--rootfs`` (its directory is the
+read-only lower layer). Traffic stays on this machine: containers talk to each other and
+to the host's loopback, nothing else. Each test has its own state root; at the end every
+container is removed and the root is checked for leaked veths, bridges, namespaces, nft
+rules and allocations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+NUTSHELL = [sys.executable, "-m", "workbench"]
+
+
+def _free_port(preferred: int | None = None) -> int:
+    cands = ([preferred] if preferred else []) + [random.randint(20000, 40000)
+                                                    for _ in range(100)]
+    for port in cands:
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port")
+
+
+class Host:
+    def __init__(self, tmp_path, rootfs):
+        self.root = str(tmp_path / "root")
+        self.rootfs = rootfs
+        self.env = dict(os.environ, NUTSHELL_RUNTIME_DIR=str(tmp_path / "run"))
+        self.env.pop("NUTSHELL_ROOT", None)
+        from core.engine import Engine
+
+        os.environ["NUTSHELL_RUNTIME_DIR"] = self.env["NUTSHELL_RUNTIME_DIR"]
+        self.engine = Engine(self.root)
+        self.names: set[str] = set()
+
+    def ns(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+        p = subprocess.run(NUTSHELL + ["--root", self.root, *args], capture_output=True,
+                           text=True, env=self.env, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"nutshell {' '.join(args)} -> {p.returncode}\n{p.stderr}")
+        return p
+
+    def run(self, *args: str, **kw) -> subprocess.CompletedProcess:
+        """``run OPTIONS... --rootfs ROOTFS CMD...``: options before ``--``, command after."""
+        i = args.index("--")
+        return self.ns("run", *args[:i], "--rootfs", self.rootfs, *args[i + 1:], **kw)
+
+    def inspect(self, ref: str) -> dict:
+        return json.loads(self.ns("inspect", ref).stdout)[0]
+
+    def remember(self) -> None:
+        store = self.engine._netops.store
+        for net in store.all():
+            self.names.add(net["Bridge"])
+            for ep in net["Endpoints"].values():
+                self.names.add(ep["HostVeth"])
+
+    def close(self) -> None:
+        self.remember()
+        ids = self.ns("ps", "-aq", check=False).stdout.split()
+        if ids:
+            self.ns("rm", "-f", *ids, check=False)
+        table = self.engine._netops.store.nft_table
+        records = self.engine._netops.store.containers()
+        self.engine.network_reset()
+        links = set(os.listdir("/sys/class/net"))
+        assert not records, f"sandboxes left after rm -f: {[r['Id'][:12] for r in records]}"
+        assert not (self.names & links), f"leaked links: {self.names & links}"
+        netns_dir = self.engine.paths.netns
+        assert not (os.path.isdir(netns_dir) and os.listdir(netns_dir))
+        assert subprocess.run(["nft", "list", "table", "ip", table],
+                              capture_output=True).returncode != 0
+
+
+@pytest.fixture
+def host(tmp_path, busybox_rootfs, monkeypatch):
+    monkeypatch.setenv("NUTSHELL_RUNTIME_DIR", str(tmp_path / "run"))
+    h = Host(tmp_path, busybox_rootfs)
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+SERVE = "mkdir -p /tmp/www && echo \"$0\" > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www"
+# busybox wget: no -T here (the Debian 1.35 static build crashes with it); retry instead
+FETCH = "for i in $(seq 100); do wget -q -O - \"$0\" 2>/dev/null && exit 0; sleep 0.1; done; exit 1"
+
+
+def test_two_containers_on_a_user_network_by_name_and_alias(host):
+    net = f"nstest-{os.urandom(3).hex()}"
+    host.ns("network", "create", net)
+    web = f"web-{os.urandom(2).hex()}"
+    host.run("-d", "--name", web, "--network", net, "--network-alias", "www", "--",
+             "sh", "-c", SERVE, "hello from web")
+    host.remember()
+    for name in (web, "www"):
+        r = host.run("--rm", "--network", net, "--", "sh", "-c", FETCH, f"http://{name}/")
+        assert r.stdout == "hello from web\n", r.stderr
+    # the default bridge has no names, like Docker's
+    r = host.run("--rm", "--", "sh", "-c", "grep -c web /etc/hosts", check=False)
+    assert r.stdout.strip() == "0"
+    with pytest.raises(AssertionError, match="active endpoints"):
+        host.ns("network", "rm", net)
+
+
+def test_published_port_reachable_from_the_host_on_127_0_0_1(host):
+    port = _free_port(18080)
+    cid = host.run("-d", "-p", f"{port}:80", "--", "sh", "-c", SERVE, "published").stdout.strip()
+    host.remember()
+    for _ in range(100):
+        r = subprocess.run(["curl", "-s", "--max-time", "2", f"http://127.0.0.1:{port}/"],
+                           capture_output=True, text=True)
+        if r.stdout:
+            break
+        time.sleep(0.1)
+    assert r.stdout == "published\n"
+    assert host.ns("port", cid).stdout == f"80/tcp -> 0.0.0.0:{port}\n"
+    assert host.ns("port", cid, "80").stdout == f"0.0.0.0:{port}\n"
+    ps = [json.loads(l) for l in host.ns("ps", "--format", "json").stdout.splitlines()]
+    assert [p["Ports"] for p in ps if cid.startswith(p["ID"])] == [f"0.0.0.0:{port}->80/tcp"]
+    settings = host.inspect(cid)["NetworkSettings"]
+    assert settings["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]}
+    stats = host.engine.container_net_stats(cid)
+    assert stats["rx_packets"] > 0 and stats["tx_bytes"] > 0
+
+
+def test_network_none_has_only_loopback(host):
+    r = host.run("--rm", "--network", "none", "--", "sh", "-c", "ip -o link; ip -o addr")
+    links = [l.split(":")[1].strip() for l in r.stdout.splitlines() if ": <" in l]
+    assert links == ["lo"]
+    assert "127.0.0.1/8" in r.stdout
+
+
+def test_network_host_shares_the_hosts_interfaces(host):
+    r = host.run("--rm", "--network", "host", "--", "sh", "-c",
+                 "readlink /proc/self/ns/net; ip -o link")
+    first, _, links = r.stdout.partition("\n")
+    assert first == os.readlink("/proc/self/ns/net")
+    for name in os.listdir("/sys/class/net"):
+        if not name.startswith(("nsv", "veth")):  # others' may come and go meanwhile
+            assert f": {name}" in links or f": {name}@" in links
+
+
+def test_network_container_shares_another_containers_namespace(host):
+    a = host.run("-d", "--", "sleep", "60").stdout.strip()
+    host.remember()
+    info = host.inspect(a)
+    pid, ip = info["State"]["Pid"], info["NetworkSettings"]["IPAddress"]
+    r = host.run("--rm", "--network", f"container:{a}", "--", "sh", "-c",
+                 "readlink /proc/self/ns/net; ip -o addr")
+    assert r.stdout.splitlines()[0] == os.readlink(f"/proc/{pid}/ns/net")
+    assert f"inet {ip}/" in r.stdout
+
+
+def test_internal_network_has_no_route_out(host):
+    net = f"nstest-{os.urandom(3).hex()}"
+    host.ns("network", "create", "--internal", net)
+    r = host.run("--rm", "--network", net, "--", "ip", "route")
+    assert "default" not in r.stdout and "dev eth0" in r.stdout
+    r = host.run("--rm", "--", "ip", "route")
+    assert "default via" in r.stdout
+
+
+def test_dns_add_host_and_resolv_conf(host):
+    r = host.run("--rm", "--dns", "10.1.2.3", "--dns-search", "example.test",
+                 "--add-host", "db:10.9.9.9", "--", "sh", "-c", "cat /etc/resolv.conf /etc/hosts")
+    assert "nameserver 10.1.2.3" in r.stdout and "search example.test" in r.stdout
+    assert "10.9.9.9\tdb" in r.stdout
+    r = host.run("--rm", "--", "cat", "/etc/resolv.conf")
+    assert "nameserver 127." not in r.stdout
+
+
+def test_run_rm_leaves_no_network_behind(host):
+    port = _free_port()
+    r = host.run("--rm", "-p", f"{port}:80", "--", "true")
+    assert r.returncode == 0
+    store = host.engine._netops.store
+    try:
+        _check_nothing_left(host, store)
+    finally:  # so that the fixture's own leak check judges the rest, not this again
+        for rec in store.containers():
+            host.engine.teardown_container_network(rec["Id"])
+
+
+def _check_nothing_left(host, store) -> None:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and (store.containers() or any(
+            n["Endpoints"] for n in store.all())):
+        time.sleep(0.05)
+    assert store.containers() == []
+    assert all(not n["Endpoints"] for n in store.all())
+    assert not os.listdir(host.engine.paths.netns)
+    listing = subprocess.run(["nft", "list", "table", "ip", store.nft_table],
+                             capture_output=True, text=True).stdout
+    assert "c:" not in listing
+    assert _settles(store), "a veth of ours is still on the bridge"
+
+
+def _settles(store) -> bool:
+    """The veth pair goes with its namespace, a few ms after the container is gone."""
+    bridges = {n["Bridge"] for n in store.all()}
+    for _ in range(200):
+        left = [l for l in os.listdir("/sys/class/net") if l.startswith("nsv")
+                and os.path.exists(f"/sys/class/net/{l}/master")
+                and os.path.basename(os.readlink(f"/sys/class/net/{l}/master")) in bridges]
+        if not left:
+            return True
+        time.sleep(0.025)
+    return False
+
+
+@pytest.mark.slow
+def test_twenty_containers_started_in_parallel_get_twenty_addresses(host):
+    net = f"nstest-{os.urandom(3).hex()}"
+    host.ns("network", "create", net)
+    ids: list[str] = []
+    errors: list[str] = []
+
+    def start():
+        r = host.run("-d", "--network", net, "--", "sleep", "120", check=False, timeout=120)
+        (ids if r.returncode == 0 else errors).append(r.stdout.strip() or r.stderr)
+
+    threads = [threading.Thread(target=start) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    host.remember()
+    assert not errors, errors
+    info = host.engine.network_inspect(net)["Containers"]
+    addrs = [info[c]["IPv4Address"] for c in ids]
+    assert len(ids) == 20 and len(set(addrs)) == 20
+
+
+def test_stop_releases_the_network_and_start_sets_it_up_again(host):
+    cid = host.run("-d", "--", "sleep", "120").stdout.strip()
+    host.remember()
+    store = host.engine._netops.store
+    first = host.inspect(cid)["NetworkSettings"]["IPAddress"]
+    assert first and store.container(cid) is not None
+    host.ns("stop", "-t", "1", cid)
+    assert store.container(cid) is None
+    assert cid not in host.engine.network_inspect("bridge")["Containers"]
+    host.ns("start", cid)
+    host.remember()
+    again = host.inspect(cid)["NetworkSettings"]
+    assert again["IPAddress"] and store.container(cid) is not None
+    r = host.ns("exec", cid, "ip", "-o", "addr", "show", "eth0")
+    assert f"inet {again['IPAddress']}/" in r.stdout
