@@ -91,8 +91,9 @@ def _set_winsize(fd: int, rows: int, cols: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
-def _reap_later(pid: int, on_status: Callable[[int], None], grace: float = 2.0) -> None:
-    """Wait for pid in a daemon thread: SIGHUP its group now, SIGKILL it after grace seconds."""
+def _reap_later(pid: int, on_status: Callable[[int], None], grace: float = 2.0, hangup: bool = True) -> None:
+    """Wait for pid in a daemon thread: SIGHUP its process group now (pid leads its own session,
+    as ptyprocess' children do) and SIGKILL it after grace seconds, so nothing is left a zombie."""
 
     def run() -> None:
         deadline = time.monotonic() + grace
@@ -107,7 +108,7 @@ def _reap_later(pid: int, on_status: Callable[[int], None], grace: float = 2.0) 
                 on_status(status)
                 return
             if not killed and time.monotonic() > deadline:
-                for send in (os.killpg, os.kill):
+                for send in ((os.killpg, os.kill) if hangup else (os.kill,)):
                     try:
                         send(pid, signal.SIGKILL)
                     except (ProcessLookupError, PermissionError):
@@ -116,11 +117,12 @@ def _reap_later(pid: int, on_status: Callable[[int], None], grace: float = 2.0) 
             time.sleep(delay)
             delay = min(delay * 2, 0.1)
 
-    for send in (os.killpg, os.kill):
-        try:
-            send(pid, signal.SIGHUP)
-        except (ProcessLookupError, PermissionError):
-            pass
+    if hangup:
+        for send in (os.killpg, os.kill):
+            try:
+                send(pid, signal.SIGHUP)
+            except (ProcessLookupError, PermissionError):
+                pass
     threading.Thread(target=run, name=f"reap-{pid}", daemon=True).start()
 
 
@@ -335,8 +337,31 @@ class FdBackend(_FdIO):
             _reap_later(self.pid, self._record)
 
 
-ExecBackend = FdBackend
-"""``exec -t``: the runtime gives a PTY master fd (and the exec'd pid); closing ends the exec."""
+class ExecBackend(FdBackend):
+    """``exec -t`` in a container: wraps the runtime's exec process (``master_fd``, ``pid``,
+    ``poll()``; see core/runtime/exec.py ExecProcess). Closing hangs up the PTY, which ends the
+    exec'd program (SIGHUP to its session); our helper child is reaped in the background."""
+
+    def __init__(self, proc: Any, title: str = "") -> None:
+        if getattr(proc, "master_fd", None) is None:
+            raise ValueError("exec without a TTY has no PTY master to show")
+        self._proc = proc
+        super().__init__(proc.master_fd, title=title, exit_status=proc.poll)
+        proc.master_fd = None  # ours now: closing it is the hang-up
+
+    def close(self) -> None:
+        if self._fd < 0:
+            return
+        self._close_fd()
+        if self._proc.poll() is None:
+            self._exit_status = lambda: self._reaped
+
+            def record(status: int) -> None:
+                self._reaped = _status_to_code(status)
+
+            self._reaped: int | None = None
+            # The helper (pid) is in our process group: signal only it, and only if it lingers.
+            _reap_later(self._proc.pid, record, hangup=False)
 
 
 class AttachBackend:
@@ -380,7 +405,9 @@ class AttachBackend:
         out: list[bytes] = []
         total = 0
         while total < limit:
-            if not self._poll.poll(0):
+            # AttachClient keeps packets that arrived before the hello in memory: read those
+            # without asking the socket; otherwise read only what will not block.
+            if not getattr(self._client, "_pending", None) and not self._poll.poll(0):
                 break
             try:
                 packet = self._client.read()

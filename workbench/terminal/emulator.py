@@ -172,6 +172,7 @@ class VTScreen(pyte.Screen):
         self.history_pushed = 0  # lines ever pushed into history (for a scrolled-back view anchor)
         self.alt_active = False
         self._main_buffer: dict | None = None
+        self._alt_buffer: dict | None = None
         self._saved_1049: Savepoint | None = None
         self._factories: dict[tuple, _CellFactory] = {}
         self._factory_attrs: Cell | None = None
@@ -263,8 +264,10 @@ class VTScreen(pyte.Screen):
             else:
                 self._shrink_buffer(self.buffer, shift, lines, to_history=True)
             cursor.y -= shift
+        if lines < old_lines and self._alt_buffer is not None:
+            self._shrink_buffer(self._alt_buffer, 0, lines, to_history=False)
         if columns < old_columns:
-            for buffer in (self.buffer, self._main_buffer):
+            for buffer in (self.buffer, self._main_buffer, self._alt_buffer):
                 if buffer is None:
                     continue
                 for line in buffer.values():
@@ -644,9 +647,11 @@ class VTScreen(pyte.Screen):
     def enter_alternate(self, clear: bool) -> None:
         if not self.alt_active:
             self._main_buffer = self.buffer
-            self.buffer = self._new_buffer()
+            # xterm keeps the alternate buffer's content between visits (mode 47 shows it again).
+            self.buffer = self._alt_buffer if self._alt_buffer is not None else self._new_buffer()
+            self._alt_buffer = None
             self.alt_active = True
-        elif clear:
+        if clear:
             self.buffer.clear()
         self.dirty.update(range(self.lines))
 
@@ -655,6 +660,7 @@ class VTScreen(pyte.Screen):
             return
         if clear:
             self.buffer.clear()
+        self._alt_buffer = self.buffer
         self.buffer = self._main_buffer  # type: ignore[assignment]
         self._main_buffer = None
         self.alt_active = False
