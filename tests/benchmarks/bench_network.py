@@ -1,6 +1,6 @@
 """Where the network set-up of a container spends its time, and what the choices cost.
 
-    sudo .venv/bin/python tests/benchmarks/bench_network.py [-n 15] [--run IMAGE]
+    sudo .venv/bin/python tests/benchmarks/bench_network.py [-n 15] [--run [--image busybox]]
 
 Every figure is the median wall time of N fresh processes (imports included, which is
 what a `nutshell run` pays), except the in-process rows. Prints:
@@ -12,8 +12,8 @@ what a `nutshell run` pays), except the in-process rows. Prints:
    codecs over our socket), a hand-written minimal rtnetlink (this file);
 3. teardown: RTM_DELLINK of the veth vs unpinning the netns (the kernel removes the pair);
 4. ``Engine.setup_container_network`` + teardown on the default bridge, in a fresh process;
-5. with ``--run IMAGE`` and a runtime present: median ``nutshell run --rm IMAGE true`` with
-   the default bridge beside ``--network none``, and podman/docker when installed.
+5. with ``--run``: median ``nutshell run --rm ... true`` (busybox rootfs) with the default
+   bridge beside ``--network none``, and podman/docker (``--image``) when they work.
 
 Everything it creates is named nsbench-* / in a temporary root, and removed at the end.
 Not collected by pytest (bench_*.py).
@@ -291,29 +291,53 @@ def engine_rows(n: int, tmp: str) -> list[tuple]:
     return rows
 
 
-def run_rows(n: int, image: str) -> list[tuple]:
-    nutshell = shutil.which("nutshell", path=os.path.dirname(PY)) or shutil.which("nutshell")
+def run_rows(n: int, tmp: str, image: str | None) -> list[tuple]:
+    """`nutshell run --rm` of busybox `true` (a --rootfs directory made offline from the
+    host's busybox-static) on --network none and the default bridge, in a fresh root;
+    podman/docker beside it when they are installed and working (with ``image``)."""
+    from tests.rootfs import make_busybox_rootfs
+
+    rootfs = make_busybox_rootfs(os.path.join(tmp, "busybox"))
+    root = os.path.join(tmp, "run-root")
+    env = dict(ENV, NUTSHELL_RUNTIME_DIR=os.path.join(tmp, "run-run"))
+    nutshell = [PY, "-m", "workbench", "--root", root]
     rows = []
-    if not nutshell:
-        return [("nutshell CLI not found", float("nan"), None)]
-    for net in ("none", "bridge"):
-        argv = [nutshell, "run", "--rm", "--network", net, image, "true"]
-        subprocess.run(argv, env=ENV, capture_output=True)  # warm-up (creates the bridge)
-        rows.append((f"nutshell run --rm --network {net} {image} true", *median_ms(argv, n)))
+    try:
+        for net in ("none", "bridge"):
+            argv = nutshell + ["run", "--rm", "--network", net, "--rootfs", rootfs, "true"]
+            subprocess.run(argv, env=env, check=True)  # warm-up: creates the bridge
+            walls, cpus = [], []
+            for _ in range(n):
+                w, c, _p = timed(argv, env=env)
+                walls.append(w)
+                cpus.append(c)
+            rows.append((f"nutshell run --rm --network {net} (busybox) true",
+                         statistics.median(walls), statistics.median(cpus)))
+    finally:
+        os.environ["NUTSHELL_RUNTIME_DIR"] = env["NUTSHELL_RUNTIME_DIR"]
+        from core.engine import Engine
+
+        Engine(root).network_reset()
     for tool in ("podman", "docker"):
-        if shutil.which(tool) and subprocess.run([tool, "info"], capture_output=True).returncode == 0:
-            for net in ("none", "bridge"):
-                argv = [tool, "run", "--rm", "--network", net, image, "true"]
-                if subprocess.run(argv, capture_output=True).returncode == 0:
-                    rows.append((f"{tool} run --rm --network {net} {image} true",
-                                 *median_ms(argv, n)))
+        if not image or not shutil.which(tool):
+            continue
+        if subprocess.run([tool, "info"], capture_output=True).returncode != 0:
+            rows.append((f"{tool}: installed but not working (no daemon?)", float("nan"), None))
+            continue
+        for net in ("none", "bridge"):
+            argv = [tool, "run", "--rm", "--network", net, image, "true"]
+            if subprocess.run(argv, capture_output=True).returncode == 0:
+                rows.append((f"{tool} run --rm --network {net} {image} true",
+                             *median_ms(argv, n)))
     return rows
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=15, help="repetitions per row")
-    ap.add_argument("--run", metavar="IMAGE", help="also time `nutshell run --rm IMAGE true`")
+    ap.add_argument("--run", action="store_true",
+                    help="also time `nutshell run --rm ... true` (none vs default bridge)")
+    ap.add_argument("--image", help="image for podman/docker beside it, e.g. busybox")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("needs root (network namespaces)", file=sys.stderr)
@@ -348,10 +372,10 @@ def main() -> int:
         print("\n4. Engine, fresh process, default bridge already up")
         for r in engine_rows(n, tmp):
             row(*r)
-    if args.run:
-        print("\n5. run --rm")
-        for r in run_rows(n, args.run):
-            row(*r)
+        if args.run:
+            print("\n5. run --rm (the whole client; the shim's teardown included)")
+            for r in run_rows(n, tmp, args.image):
+                row(*r)
     return 0
 
 

@@ -266,3 +266,41 @@ def test_stop_releases_the_network_and_start_sets_it_up_again(host):
     assert again["IPAddress"] and store.container(cid) is not None
     r = host.ns("exec", cid, "ip", "-o", "addr", "show", "eth0")
     assert f"inet {again['IPAddress']}/" in r.stdout
+
+
+def test_network_connect_and_disconnect_a_running_container(host):
+    net = f"nstest-{os.urandom(3).hex()}"
+    host.ns("network", "create", "--subnet", "10.213.0.0/24", net)
+    cid = host.run("-d", "--name", f"c-{os.urandom(2).hex()}", "--", "sleep", "120").stdout.strip()
+    host.ns("network", "connect", "--alias", "second", net, cid)
+    host.remember()
+    ep = host.engine.network_inspect(net)["Containers"][cid]
+    assert ep["Interface"] == "eth1" and ep["IPv4Address"].startswith("10.213.0.")
+    r = host.ns("exec", cid, "ip", "-o", "addr", "show", "eth1")
+    assert f"inet {ep['IPv4Address']}" in r.stdout
+    host.ns("network", "disconnect", net, cid)
+    r = host.ns("exec", cid, "ip", "-o", "link")
+    assert "eth1" not in r.stdout and "eth0" in r.stdout
+    assert host.engine.network_inspect(net)["Containers"] == {}
+    host.ns("network", "rm", net)
+
+
+def test_crashed_container_is_cleaned_by_rm(host):
+    """kill -9 of the shim and the container: `rm -f` still removes every network piece."""
+    port = _free_port()
+    cid = host.run("-d", "-p", f"127.0.0.1:{port}:80", "--", "sleep", "120").stdout.strip()
+    host.remember()
+    pid = host.inspect(cid)["State"]["Pid"]
+    shim = subprocess.run(["pgrep", "-f", f"shim.py id={cid}"], capture_output=True,
+                          text=True).stdout.split()
+    for p in shim + [str(pid)]:
+        os.kill(int(p), 9)
+    time.sleep(0.2)
+    host.ns("ps", "-a")  # reconciliation marks it exited
+    host.ns("rm", "-f", cid)
+    store = host.engine._netops.store
+    assert store.container(cid) is None
+    assert cid not in host.engine.network_inspect("bridge")["Containers"]
+    listing = subprocess.run(["nft", "list", "table", "ip", store.nft_table],
+                             capture_output=True, text=True).stdout
+    assert f"c:{cid[:12]}" not in listing
