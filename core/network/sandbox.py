@@ -156,6 +156,9 @@ class Networks:
         return net
 
     def default(self) -> dict:
+        """The default ``bridge`` network, created on first use -- record *and* bridge
+        together under the host-wide lock, so that another root choosing a subnet at the
+        same time sees our route and cannot pick the same one."""
         net = self.store.load(DEFAULT_NETWORK)
         if net is not None:
             return net
@@ -164,6 +167,13 @@ class Networks:
             if net is None:
                 net = self._new_network(DEFAULT_NETWORK, None, None, False, {}, None)
                 self.store.save(net)
+                try:
+                    with _rtnl() as r:
+                        self._bridge_up(net, r)
+                except BaseException:
+                    self._bridge_down(net)
+                    self.store.remove(DEFAULT_NETWORK)
+                    raise
         return net
 
     def _bridge_up(self, net: dict, r) -> int:
