@@ -171,14 +171,15 @@ def test_two_endpoints_on_a_user_network_reach_each_other_by_name_and_alias(env)
 def test_published_port_is_reachable_on_localhost_and_the_host_address(env):
     port = _free_port()
     cid, s = env.sandbox("pub", ports=[f"{port}:80"])
-    assert s["Ports"] == [{"HostIp": "0.0.0.0", "HostPort": port, "ContainerPort": 80,
-                           "Protocol": "tcp"}]
+    assert s["PublishedPorts"] == [{"HostIp": "0.0.0.0", "HostPort": port, "ContainerPort": 80,
+                                    "Protocol": "tcp"}]
+    assert s["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]}
     env.serve(s, "published\n")
     for host in ("127.0.0.1", s["Gateway"]):
         r = subprocess.run(["curl", "-s", "--max-time", "5", f"http://{host}:{port}/"],
                            capture_output=True, text=True)
         assert r.stdout == "published\n", (host, r.returncode, r.stderr)
-    assert env.engine.container_ports(cid) == s["Ports"]
+    assert env.engine.container_ports(cid) == s["PublishedPorts"]
     # exact removal: the container's rules go, the network's stay
     table = env.engine._netops.store.nft_table
     env.engine.teardown_container_network(cid)
@@ -205,7 +206,7 @@ def test_port_bound_to_127_0_0_1_only(env):
 
 def test_publish_all_and_port_conflicts(env):
     cid, s = env.sandbox("pall", publish_all=True, exposed=["80/tcp", "53/udp"])
-    got = {(p["ContainerPort"], p["Protocol"]): p["HostPort"] for p in s["Ports"]}
+    got = {(p["ContainerPort"], p["Protocol"]): p["HostPort"] for p in s["PublishedPorts"]}
     assert set(got) == {(80, "tcp"), (53, "udp")} and all(got.values())
     with pytest.raises(Conflict, match="already allocated"):
         env.sandbox("clash", ports=[f"{got[(80, 'tcp')]}:80"])
@@ -459,3 +460,21 @@ def test_twenty_parallel_attaches_get_twenty_addresses(env):
                               "eth0"], capture_output=True, text=True).stdout
         assert ip in out
     assert len(env.engine.network_inspect(net)["Containers"]) == 20
+
+
+def test_without_nft_containers_still_talk_and_one_message_says_why(env, monkeypatch):
+    from core.errors import RuntimeFailure
+    from core.network import nat
+
+    monkeypatch.setattr(nat, "_nft_path", [None])
+    net = _netname()
+    env.engine.network_create(net)
+    _, a = env.sandbox("a", networks=[net])
+    _, b = env.sandbox("b", networks=[net])
+    assert a["Warnings"] == [nat.MISSING]
+    env.serve(a, "no nat needed\n")
+    r = env.run_in(b, BUSYBOX, "wget", "-q", "-O", "-", "http://a/", hosts=b["HostsPath"])
+    assert r.stdout == "no nat needed\n"
+    with pytest.raises(RuntimeFailure, match="nft not found"):
+        env.sandbox("c", ports=["127.0.0.1::80"])
+    assert len(env.engine._netops.store.containers()) == 2
