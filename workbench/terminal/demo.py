@@ -86,7 +86,9 @@ class TerminalDemo(App):
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        self.call_after_refresh(self.focus_active_terminal)
+        # Browsing the tab bar (after Ctrl-]) keeps the keyboard there; Enter goes in.
+        if not isinstance(self.focused, Tabs):
+            self.call_later(self.focus_active_terminal)
 
     @on(Terminal.Left)
     def _left(self, event: Terminal.Left) -> None:
@@ -114,7 +116,7 @@ class TerminalDemo(App):
         pane = self._pane(list(command) if command else default_shell())
         await tabs.add_pane(pane)
         tabs.active = pane.id or ""
-        self.call_after_refresh(self.focus_active_terminal)
+        self.call_later(self.focus_active_terminal)
 
     async def action_close_tab(self) -> None:
         tabs = self.query_one(TabbedContent)
