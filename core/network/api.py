@@ -110,7 +110,9 @@ class NetworkOps:
 
         Returns the container's NetworkSettings: ``SandboxKey`` (the pinned netns for bridge
         mode, else None), ``Networks`` {name: {IPAddress, Gateway, MacAddress, Interface,
-        HostVeth, Aliases...}}, ``Ports``, ``IPAddress``, ``Warnings`` (e.g. no nft).
+        HostVeth, Aliases...}}, ``Ports`` (Docker's map ``{"80/tcp": [{HostIp, HostPort}]}``),
+        ``PublishedPorts`` (our list of port dicts), ``IPAddress``, ``Warnings`` (e.g. no
+        nft).
         On failure everything already done is undone before the error is raised.
         """
         return self._netops.setup(

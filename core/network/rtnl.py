@@ -202,11 +202,9 @@ class Rtnl:
                             IFLA_LINKINFO={"attrs": [("IFLA_INFO_KIND", "bridge")]})
         self.request(msg, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
 
-    def add_veth(self, name: str, peer: str, peer_netns_fd: int | None = None,
+    def msg_veth(self, name: str, peer: str, peer_netns_fd: int | None = None,
                  master: int | None = None, mtu: int | None = None,
-                 peer_mac: str | None = None) -> None:
-        """A veth pair: ``name`` here (up, enslaved to ``master``), ``peer`` created
-        directly inside the namespace ``peer_netns_fd`` under its final name."""
+                 peer_mac: str | None = None):
         peer_attrs = [("IFLA_IFNAME", peer)]
         if peer_netns_fd is not None:
             peer_attrs.append(("IFLA_NET_NS_FD", peer_netns_fd))
@@ -218,9 +216,16 @@ class Rtnl:
             ("IFLA_INFO_KIND", "veth"),
             ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", {"attrs": peer_attrs})]}),
         ]}
-        msg = self.msg_link(name=name, up=True, IFLA_MASTER=master, IFLA_MTU=mtu,
-                            IFLA_LINKINFO=linkinfo)
-        self.request(msg, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
+        return self.msg_link(name=name, up=True, IFLA_MASTER=master, IFLA_MTU=mtu,
+                             IFLA_LINKINFO=linkinfo)
+
+    def add_veth(self, name: str, peer: str, peer_netns_fd: int | None = None,
+                 master: int | None = None, mtu: int | None = None,
+                 peer_mac: str | None = None) -> None:
+        """A veth pair: ``name`` here (up, enslaved to ``master``), ``peer`` created
+        directly inside the namespace ``peer_netns_fd`` under its final name."""
+        self.request(self.msg_veth(name, peer, peer_netns_fd, master, mtu, peer_mac),
+                     RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
 
     def set_link(self, index: int, up: bool | None = None, mtu: int | None = None,
                  master: int | None = None) -> None:

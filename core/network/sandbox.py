@@ -698,8 +698,11 @@ class Networks:
             with contextlib.suppress(OSError):
                 with open(f"/proc/{pid}/net/dev") as f:
                     ifaces = netns.parse_proc_net_dev(f.read())
-        if not ifaces:
-            rec = self.store.find_container(cid) if cid else None
+        if not ifaces and cid:
+            rec = self.store.container(cid)
+            if rec is None:
+                with contextlib.suppress(NotFound):
+                    rec = self.store.find_container(cid)
             if rec and rec.get("Netns") and netns.is_pinned(rec["Netns"]):
                 ifaces = netns.dev_counters(rec["Netns"])
         totals = {k: 0 for k in ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets")}
