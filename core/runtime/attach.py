@@ -31,6 +31,7 @@ class AttachClient:
     def __init__(self, sock: socket.socket, read_hello: bool = True):
         self.sock = sock
         self.hello: dict = {}
+        self._got_hello = False
         self.exit_code: int | None = None
         self._pending: list[tuple[int, bytes]] = []
         if read_hello:
@@ -57,7 +58,7 @@ class AttachClient:
             raise
 
     def _read_hello(self) -> None:
-        while not self.hello:
+        while not self._got_hello:
             item = self._recv()
             if item is None:
                 return
@@ -75,6 +76,7 @@ class AttachClient:
             return None
         kind, payload = data[0], data[1:]
         if kind == HELLO:
+            self._got_hello = True
             try:
                 self.hello = json.loads(payload)
             except ValueError:

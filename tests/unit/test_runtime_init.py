@@ -1,0 +1,70 @@
+import errno
+import os
+
+import pytest
+
+from core.runtime import init
+
+
+@pytest.fixture
+def fake_db(monkeypatch):
+    dbs = {
+        "/etc/passwd": [["root", "x", "0", "0", "root", "/root", "/bin/sh"],
+                        ["app", "x", "1000", "1000", "", "/home/app", "/bin/sh"]],
+        "/etc/group": [["root", "x", "0", ""], ["tty", "x", "5", ""],
+                       ["users", "x", "100", "app"], ["app", "x", "1000", ""]],
+    }
+    monkeypatch.setattr(init, "_read_db", lambda path: dbs.get(path, []))
+
+
+def test_lookup_user(fake_db):
+    assert init.lookup_user("") == (0, 0, [], "/root")
+    assert init.lookup_user("app") == (1000, 1000, [1000, 100], "/home/app")
+    assert init.lookup_user("1000") == (1000, 1000, [1000, 100], "/home/app")
+    assert init.lookup_user("app:tty") == (1000, 5, [5, 100], "/home/app")
+    assert init.lookup_user("4242:4343") == (4242, 4343, [4343], "/")
+    with pytest.raises(init.InitError, match="unable to find user ghost"):
+        init.lookup_user("ghost")
+    with pytest.raises(init.InitError, match="unable to find group nogrp"):
+        init.lookup_user("app:nogrp")
+
+
+def test_lookup_command(tmp_path):
+    (tmp_path / "exe").write_text("#!/bin/sh\n")
+    (tmp_path / "exe").chmod(0o755)
+    (tmp_path / "noexec").write_text("x")
+    env = [f"PATH=/nonexistent:{tmp_path}"]
+    assert init.lookup_command("exe", env) == str(tmp_path / "exe")
+    assert init.lookup_command("/abs/thing", env) == "/abs/thing"
+    with pytest.raises(init.InitError) as e:
+        init.lookup_command("noexec", env)
+    assert e.value.code == 127 and "executable file not found in $PATH" in e.value.message
+
+
+def test_exec_error_codes():
+    assert init.exec_error("x", "/x", OSError(errno.ENOENT, "")).code == 127
+    assert init.exec_error("x", "/x", OSError(errno.EACCES, "")).code == 126
+    assert init.exec_error("x", "/x", OSError(errno.ENOEXEC, "")).code == 126
+    assert init.exec_error("x", "/x", OSError(errno.E2BIG, "too big")).code == 125
+
+
+def test_close_fds_except():
+    r, w = os.pipe()
+    keep_r, keep_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        init._close_fds_except({keep_w})
+        ok = True
+        for fd in (r, w, keep_r):
+            try:
+                os.fstat(fd)
+                ok = False
+            except OSError:
+                pass
+        os.write(keep_w, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(keep_w)
+    os.waitpid(pid, 0)
+    assert os.read(keep_r, 1) == b"1"
+    for fd in (r, w, keep_r):
+        os.close(fd)
