@@ -137,6 +137,13 @@ def _drop_tree(path: str) -> None:
     subprocess.run(["rm", "-rf", "--one-file-system", path], check=False)
 
 
+def _settle() -> None:
+    """Flush dirty pages (the previous run's files, their deletion) before timing the next
+    run, so one run's writeback is not billed to the next."""
+    os.sync()
+    time.sleep(0.5)
+
+
 def time_nutshell(ref: str, runs: int, workdir: str) -> list[float]:
     from core.engine import Engine
 
@@ -144,6 +151,7 @@ def time_nutshell(ref: str, runs: int, workdir: str) -> list[float]:
     for i in range(runs):
         root = os.path.join(workdir, f"root-{i}")
         e = Engine(root)
+        _settle()
         t = time.perf_counter()
         e.pull(ref)
         times.append(time.perf_counter() - t)
@@ -153,6 +161,7 @@ def time_nutshell(ref: str, runs: int, workdir: str) -> list[float]:
 
 def time_nutshell_cli(ref: str, workdir: str) -> float:
     root = os.path.join(workdir, "root-cli")
+    _settle()
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "workbench", "--root", root, "pull", "-q", ref],
                    check=True, capture_output=True)
@@ -166,6 +175,7 @@ def time_skopeo_umoci(ref: str, runs: int, workdir: str) -> list[float]:
     for i in range(runs):
         oci = os.path.join(workdir, f"skopeo-{i}")
         bundle = os.path.join(workdir, f"bundle-{i}")
+        _settle()
         t = time.perf_counter()
         skopeo_copy(f"docker://{ref}", f"oci:{oci}:bench", timeout=600)
         subprocess.run(["umoci", "unpack", "--image", f"{oci}:bench", bundle], check=True,
@@ -195,8 +205,11 @@ def main() -> int:
     ap.add_argument("--dirs", nargs="*", default=DEFAULT_DIRS)
     ap.add_argument("--no-peer", action="store_true", help="skip skopeo + umoci")
     ap.add_argument("--cache", metavar="DIR", help="keep/reuse the built image layout in DIR")
+    ap.add_argument("--dest", default="/var/tmp", metavar="DIR",
+                    help="where stores/bundles are written (e.g. /dev/shm to take the disk out)")
     args = ap.parse_args()
-    workdir = tempfile.mkdtemp(prefix="nutshell-bench-pull-", dir="/var/tmp")
+    workdir = tempfile.mkdtemp(prefix="nutshell-bench-pull-", dir=args.dest)
+    print(f"destination file system: {args.dest}")
     srv = None
     try:
         t = time.perf_counter()

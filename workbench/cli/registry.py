@@ -58,6 +58,7 @@ class RegistryProgress:
         self._rich = None
         self._tasks: dict[str, int] = {}
         self._last: dict[str, str] = {}
+        self._after: list[str] = []   # summary lines printed below the bars at the end
 
     def __enter__(self) -> "RegistryProgress":
         if self.tty and not self.quiet:
@@ -80,6 +81,9 @@ class RegistryProgress:
         if self._rich is not None:
             self._rich.stop()
             self._rich = None
+            for line in self._after:
+                self._write(line)
+            self._after.clear()
 
     def _write(self, line: str, err: bool = False) -> None:
         if self._rich is not None:
@@ -101,7 +105,10 @@ class RegistryProgress:
                 return
             header = _header_line(ev)
             if header is not None:
-                self._write(header)
+                if self._rich is not None and ev.action in ("Digest", "Status", "Pushed manifest"):
+                    self._after.append(header)  # Docker prints these under the bars
+                else:
+                    self._write(header)
                 return
             if ev.action == "Warning":
                 self._write(f"WARNING: {ev.message}", err=True)
