@@ -259,6 +259,7 @@ class Runtime:
                 "masked_paths": hc.get("MaskedPaths") or _spec.MASKED_PATHS,
                 "readonly_paths": hc.get("ReadonlyPaths") or _spec.READONLY_PATHS,
                 "mounts": cfg.get("Mounts") or [],
+                "cgroups": {"required": required, "optional": optional},
             }
             req = LaunchRequest(
                 cid=cid, container_dir=cdir, run_dir=self.paths.run_container(cid),

@@ -1,14 +1,12 @@
 """The container's init: runs in a freshly forked, single-threaded child that is PID 1 of
 the container's new PID namespace, and ends in execve of the payload.
 
-Order (runc's standard_init_linux.go): wait until the parent has put us in our cgroup,
-new namespaces (mount, UTS, IPC, net, cgroup), loopback up, hostname, rootfs (see
+Order (runc's standard_init_linux.go): join the container's cgroup, new namespaces (mount, UTS, IPC, net, cgroup), loopback up, hostname, rootfs (see
 rootfs.py), pivot_root, masked/read-only paths, console or stdio, user and groups,
 capabilities, close fds, cwd verified, look the command up, execve.
 
 Talks to its parent over a SOCK_SEQPACKET socket whose end here is close-on-exec:
 
-  parent -> init   b"G"                    cgroup joined, go on
   init -> parent   b"P" + SCM_RIGHTS(fd)   the PTY master (allocated from the container's
                                            own /dev/pts, as runc does)
   init -> parent   b"E<code> <message>"    set-up or exec failed; init exits with <code>
@@ -76,10 +74,11 @@ def _init(spec: dict, sync_fd: int, stdio) -> None:
     keep = {sync_fd} | {fd for fd in stdio if fd is not None}
     _close_fds_except(keep)
 
-    # 1. wait for the parent: our pid is in the container's cgroup before anything runs
-    go = os.read(sync_fd, 16)
-    if go != b"G":
-        os._exit(125)
+    # 1. into the container's cgroup before anything else: everything that follows, the
+    #    payload and all its children are counted and limited there. (runc has the parent
+    #    write the child's pid and then release it over a pipe; joining from here, before
+    #    any code but ours runs, is as safe and keeps the shim's start off this path.)
+    join_cgroups(spec.get("cgroups") or {})
 
     # 2. namespaces (the PID namespace was entered by being forked into it)
     net = spec["network"]
@@ -96,8 +95,11 @@ def _init(spec: dict, sync_fd: int, stdio) -> None:
     elif net["mode"] == "none":
         linux.set_loopback_up()
     linux.sethostname(spec["hostname"])
-    with open("/proc/self/oom_score_adj", "w") as f:  # do not inherit the shim's
-        f.write("0")
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:  # do not inherit the shim's
+            f.write("0")
+    except OSError:
+        pass
 
     # 3. rootfs, in runc's order
     rf = spec["rootfs"]
@@ -189,6 +191,27 @@ def _init(spec: dict, sync_fd: int, stdio) -> None:
         os.execve(path, args, _env_dict(env))
     except OSError as e:
         raise exec_error(args[0], path, e) from None
+
+
+def join_cgroups(cg: dict) -> None:
+    for path in cg.get("required") or []:
+        try:
+            fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise InitError(125, f"joining cgroup {path}: {e.strerror}") from None
+    for path in cg.get("optional") or []:
+        try:
+            fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+        except OSError:
+            pass  # e.g. a hybrid host's unified hierarchy: best effort
 
 
 def _env_dict(env: list[str]) -> dict[str, str]:

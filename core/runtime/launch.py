@@ -3,10 +3,10 @@
     caller ──fork──> C1: setsid, stdio to /dev/null, fork, exit   (the double fork)
                       └─> C2: child subreaper, unshare(CLONE_NEWPID)
                            ├─fork─> init (PID 1 of the new PID namespace): init.run()
-                           │        waits for "G", sets the container up, execs
-                           ├─ puts the init in its cgroup, sends "G"
-                           └─ execs ``python -I -S shim.py ...``: C2 *becomes* the shim,
-                              still the init's parent, now a small fresh interpreter
+                           │        joins its cgroup, sets the container up, execs
+                           └─ execs ``python -I -S -c "...shim.main()"``: C2 *becomes*
+                              the shim, still the init's parent, now a small fresh
+                              interpreter (the shim module comes from its cached .pyc)
 
 The init is forked from a process that already has every module it needs loaded, so the
 container is set up while the shim's interpreter is still starting: the two overlap.
@@ -28,6 +28,9 @@ from ..errors import CannotInvoke, CommandNotFound, NutshellError, RuntimeFailur
 
 SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim.py")
 PKG_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Import the shim as a module (its .pyc is cached; a script would be compiled each time).
+SHIM_BOOT = (f"import sys; sys.path.insert(0, {PKG_ROOT!r}); "
+             "from core.runtime.shim import main; main(sys.argv)")
 
 
 
@@ -93,14 +96,6 @@ def _launch_via_helper(req: LaunchRequest, attach_fd: int | None) -> Launched:
         return Launched(out["init_pid"])
     raise error_for(out.get("code", 125), out.get("error") or proc.stderr.decode().strip()
                     or "container start failed", out.get("from_shim", False))
-
-
-def _write_cgroup(path: str, name: str, value: str) -> None:
-    fd = os.open(os.path.join(path, name), os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
 
 
 def _launch_direct(req: LaunchRequest, attach_fd: int | None) -> Launched:
@@ -172,24 +167,10 @@ def _launch_direct(req: LaunchRequest, attach_fd: int | None) -> Launched:
                 if fd is not None:
                     os.close(fd)
             try:
-                for path in req.cgroup_procs:
-                    _write_cgroup(path, "cgroup.procs", str(init_pid))
-            except OSError as e:
-                os.kill(init_pid, 9)
-                os.waitpid(init_pid, 0)
-                os.write(ready_w, f"fail 125 joining cgroup: {e}\n".encode())
-                os._exit(1)
-            for path in req.cgroup_optional:
-                try:
-                    _write_cgroup(path, "cgroup.procs", str(init_pid))
-                except OSError:
-                    pass
-            try:
                 with open("/proc/self/oom_score_adj", "w") as f:
                     f.write("-999")  # the monitor should outlive its container under OOM
             except OSError:
                 pass
-            sync_shim.send(b"G")
             keep = [sync_shim.fileno(), ready_w, listen.fileno()] + list(shim_io.values())
             if attach_fd is not None:
                 keep.append(attach_fd)
@@ -206,7 +187,7 @@ def _launch_direct(req: LaunchRequest, attach_fd: int | None) -> Launched:
             args += [f"{k}={v}" for k, v in shim_io.items()]
             if attach_fd is not None:
                 args.append(f"attach={attach_fd}")
-            os.execv(sys.executable, [sys.executable, "-I", "-S", SHIM] + args)
+            os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", SHIM_BOOT] + args)
         except BaseException as e:  # noqa: BLE001
             try:
                 os.write(ready_w, f"fail 125 starting the shim: {e}\n".encode())

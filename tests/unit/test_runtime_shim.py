@@ -76,7 +76,7 @@ class FakeContainer:
                         out_r, err_r, in_w]
                 for fd in keep:
                     os.set_inheritable(fd, True)
-                os.execv(sys.executable, [sys.executable, "-I", "-S", launch.SHIM] + args)
+                os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", launch.SHIM_BOOT] + args)
             finally:
                 os._exit(99)
         self.shim_pid = pid

@@ -1,0 +1,184 @@
+"""Benchmark: how fast is ``nutshell run --rm --network none IMAGE true``, and how much
+memory does an idle container's shim take?
+
+    .venv/bin/python tests/benchmarks/bench_run.py [--runs 20] [--idle 5]
+
+Prints medians (and min/max) of:
+  * bare CPython start (``python -I -S -c pass`` and ``python -c pass`` of this venv),
+  * ``nutshell --version`` (the CLI's own start-up),
+  * ``nutshell run --rm --network none IMAGE true`` (the whole thing),
+  * the same for runc / crun / podman / docker when they are installed and work here,
+    as ratios to nutshell (their failures are printed, not hidden);
+and the RSS/PSS of idle shims (``run -d ... sleep``), read from /proc/<pid>/smaps_rollup.
+Needs root. Creates and removes its own state root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, REPO)
+
+IMAGE = "bench/busybox:latest"
+
+
+def timed(argv: list[str], runs: int, env=None, check=True) -> list[float] | str:
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        dt = time.perf_counter() - t0
+        if check and p.returncode != 0:
+            return f"exit {p.returncode}: {p.stderr.decode(errors='replace').strip()[:200]}"
+        out.append(dt)
+    return out
+
+
+def fmt(samples) -> str:
+    if isinstance(samples, str):
+        return f"failed ({samples})"
+    med = statistics.median(samples) * 1000
+    return f"median {med:7.1f} ms  (min {min(samples) * 1000:.1f}, max {max(samples) * 1000:.1f}, n={len(samples)})"
+
+
+def smaps(pid: int) -> dict[str, int]:
+    out = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if parts[0] in ("Rss:", "Pss:", "Private_Clean:", "Private_Dirty:"):
+                out[parts[0][:-1]] = int(parts[1])
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--idle", type=int, default=5, help="idle containers for the memory figure")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("needs root")
+        return 1
+
+    from core.engine import Engine
+    from tests.rootfs import make_busybox_rootfs
+
+    tmp = tempfile.mkdtemp(prefix="nutshell-bench-run-")
+    root = os.path.join(tmp, "root")
+    rootfs = make_busybox_rootfs(os.path.join(tmp, "rootfs"))
+    engine = Engine(root)
+    engine.import_image(rootfs, IMAGE)
+    venv_py = sys.executable
+    nutshell = os.path.join(os.path.dirname(venv_py), "nutshell")
+    cli = [nutshell] if os.path.exists(nutshell) else [venv_py, "-m", "workbench"]
+    env = dict(os.environ, NUTSHELL_ROOT=root)
+    results: dict[str, object] = {}
+    try:
+        print(f"load average before: {os.getloadavg()}  cpus: {os.cpu_count()}")
+        results["python -I -S -c pass"] = timed([venv_py, "-I", "-S", "-c", "pass"], args.runs)
+        results["python -c pass (venv site)"] = timed([venv_py, "-c", "pass"], args.runs)
+        results["nutshell --version"] = timed(cli + ["--version"], args.runs, env)
+        timed(cli + ["run", "--rm", "--network", "none", IMAGE, "true"], 2, env)  # warm up
+        ours = timed(cli + ["run", "--rm", "--network", "none", IMAGE, "true"], args.runs, env)
+        results["nutshell run --rm --network none IMAGE true"] = ours
+        results["python -m workbench run --rm --network none IMAGE true"] = timed(
+            [venv_py, "-m", "workbench", "run", "--rm", "--network", "none", IMAGE, "true"],
+            args.runs, env)
+        peers = bench_peers(rootfs, tmp, args.runs)
+        for name, value in results.items():
+            print(f"{name:58s} {fmt(value)}")
+        base = statistics.median(ours) if isinstance(ours, list) else None
+        for name, value in peers.items():
+            line = f"{name:58s} {fmt(value)}"
+            if base and isinstance(value, list):
+                line += f"   nutshell/peer = {base / statistics.median(value):.2f}x"
+            print(line)
+        memory(cli, env, args.idle)
+    finally:
+        for c in engine.ps(all=True):
+            engine.rm(c["Id"], force=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def bench_peers(rootfs: str, tmp: str, runs: int) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for rt in ("runc", "crun"):
+        exe = shutil.which(rt)
+        if not exe:
+            out[f"{rt} run (bundle, no network ns config)"] = "not installed"
+            continue
+        bundle = os.path.join(tmp, f"bundle-{rt}")
+        os.makedirs(bundle, exist_ok=True)
+        if not os.path.exists(os.path.join(bundle, "rootfs")):
+            os.symlink(rootfs, os.path.join(bundle, "rootfs"))
+        subprocess.run([exe, "spec"], cwd=bundle, check=False)
+        import json
+
+        cfg_path = os.path.join(bundle, "config.json")
+        with open(cfg_path) as f:
+            cfg = json.load(f)
+        cfg["process"]["terminal"] = False
+        cfg["process"]["args"] = ["true"]
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f)
+        out[f"{rt} run --bundle B true"] = timed(
+            [exe, "run", "--bundle", bundle, f"bench-{os.getpid()}"], runs)
+    for engine in ("podman", "docker"):
+        exe = shutil.which(engine)
+        if not exe:
+            out[f"{engine} run --rm --network none busybox true"] = "not installed"
+            continue
+        probe = subprocess.run([exe, "image", "inspect", "busybox"], capture_output=True)
+        if probe.returncode != 0:
+            out[f"{engine} run --rm --network none busybox true"] = (
+                "not usable here: " + probe.stderr.decode(errors="replace").strip()[:160])
+            continue
+        out[f"{engine} run --rm --network none busybox true"] = timed(
+            [exe, "run", "--rm", "--network", "none", "busybox", "true"], runs)
+    return out
+
+
+def memory(cli: list[str], env: dict, n: int) -> None:
+    ids = []
+    try:
+        for _ in range(n):
+            p = subprocess.run(cli + ["run", "-d", "--network", "none", IMAGE, "sleep", "600"],
+                               capture_output=True, text=True, env=env, check=True)
+            ids.append(p.stdout.strip())
+        time.sleep(0.5)
+        from core.engine import Engine
+
+        engine = Engine(env["NUTSHELL_ROOT"])
+        rows = []
+        for cid in ids:
+            shim = engine.container_inspect(cid)["Nutshell"]["ShimPid"]
+            rows.append(smaps(shim))
+        rss = statistics.median(r["Rss"] for r in rows)
+        pss = statistics.median(r["Pss"] for r in rows)
+        priv = statistics.median(r.get("Private_Clean", 0) + r.get("Private_Dirty", 0) for r in rows)
+        print(f"idle shim memory over {n} containers: RSS median {rss / 1024:.2f} MiB, "
+              f"PSS median {pss / 1024:.2f} MiB, private {priv / 1024:.2f} MiB")
+        py = subprocess.Popen([sys.executable, "-I", "-S", "-c", "import time; time.sleep(5)"])
+        time.sleep(0.3)
+        bare = smaps(py.pid)
+        py.kill()
+        py.wait()
+        print(f"bare python -I -S for comparison:        RSS {bare['Rss'] / 1024:.2f} MiB, "
+              f"PSS {bare['Pss'] / 1024:.2f} MiB")
+    finally:
+        for cid in ids:
+            subprocess.run(cli + ["rm", "-f", cid], env=env, capture_output=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
