@@ -241,6 +241,14 @@ class TokenServer:
 
 
 # --- the registry ----------------------------------------------------------------------
+def _die_with_parent() -> None:
+    """In the child: SIGKILL when the test process dies, so no registry outlives a crash."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 class RegistryServer:
     """``docker-registry serve`` on 127.0.0.1:<random>, storage in a temp dir."""
 
@@ -278,6 +286,11 @@ class RegistryServer:
             f"    rootdirectory: {self.storage}",
             "  delete:",
             "    enabled: true",
+            "validation:",            # accept foreign layers' URLs (they are never fetched)
+            "  manifests:",
+            "    urls:",
+            "      allow:",
+            "        - ^https?://",
             "http:",
             f"  addr: 127.0.0.1:{self.port}",
             f"  secret: {uuid.uuid4().hex}",
@@ -318,7 +331,8 @@ class RegistryServer:
             log = open(self.log_path, "ab")
             env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
             self.proc = subprocess.Popen([REGISTRY_BIN, "serve", cfg], stdout=log, stderr=log,
-                                         stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+                                         stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+                                         preexec_fn=_die_with_parent)
             log.close()
             if self._wait_ready():
                 return self
@@ -695,6 +709,7 @@ class CuttingProxy:
         self.blob_gets: list[dict] = []
         self.requests: list[tuple[str, str]] = []
         self.blob_bytes = 0
+        self.redirect_blobs: str | None = None  # base URL: answer blob GETs with a 307 there
         self.fail_status: list[tuple[str, int, dict]] = []   # (path substring, status, headers)
         self._server = None
 
@@ -734,6 +749,13 @@ class CuttingProxy:
                 is_blob = "/blobs/sha256:" in self.path and self.command == "GET"
                 if is_blob:
                     owner.blob_gets.append({"path": self.path, "range": self.headers.get("Range")})
+                    if owner.redirect_blobs:
+                        digest = self.path.rsplit("/", 1)[1]
+                        self.send_response(307)
+                        self.send_header("Location", f"{owner.redirect_blobs}/cdn/{digest}?sig=test")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                     if owner.strip_range:
                         headers.pop("Range", None)
                 conn = http.client.HTTPConnection(owner.upstream.host, timeout=30)
@@ -932,3 +954,21 @@ def login_file(docker_config_dir: str, host: str, user: str, password: str) -> N
     data.setdefault("auths", {})[host] = {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
     with open(path, "w") as f:
         json.dump(data, f)
+
+
+def push_raw(host: str, repo: str, tag: str, blobs: dict[str, bytes], manifest: bytes,
+             media_type: str) -> None:
+    """Upload blobs and a manifest as they are (for documents skopeo would not push as-is)."""
+    import tempfile as _tf
+
+    from core.registry.client import RegistryClient
+    from core.registry.hosts import RegistryConfig
+
+    c = RegistryClient(host, config=RegistryConfig(config_dir=_tf.gettempdir()), credential=None)
+    try:
+        for d, data in blobs.items():
+            _mounted, loc = c.start_upload(repo)
+            c.upload_monolithic(repo, loc, data, len(data), d)
+        c.put_manifest(repo, tag, manifest, media_type)
+    finally:
+        c.close()

@@ -18,7 +18,7 @@ import pytest
 
 from core.errors import DigestMismatch, NotFound, NutshellError, RegistryError
 from core.registry.transport import ConnectionDropped, RegistryUnreachable
-from tests.registry_fixtures import (CuttingProxy, busybox_layer_tar, engine,  # noqa: F401
+from tests.registry_fixtures import (CuttingProxy, basic_registry, busybox_layer_tar, engine,  # noqa: F401
                                      free_port, make_image, new_engine, push_with_skopeo, registry,
                                      registry_env, tar_from_dict, unique_repo)
 
@@ -235,3 +235,30 @@ def test_kill_9_during_pull(registry, pushed, big_image, tmp_path, registry_env)
     e.store.gc()
     assert not glob.glob(os.path.join(root, "layers", ".staging-*"))
     assert not [n for n in os.listdir(os.path.join(root, "tmp")) if str(p.pid) in n]
+
+
+def test_blob_redirect_to_another_host_never_gets_credentials(engine, basic_registry, big_image,
+                                                              tmp_path, registry_env):
+    """containerd CVE-2020-15157: a registry (with Basic auth) redirects blob GETs to a
+    'CDN' on another origin; the CDN must see no Authorization, and the pull must work."""
+    from tests.registry_fixtures import USERS, ScriptedServer, login_file
+
+    repo = unique_repo("redirect")
+    push_with_skopeo(str(tmp_path), basic_registry, repo, "v1", [big_image],
+                     creds=basic_registry.creds())
+
+    def cdn_handler(req):
+        digest = req.path.split("/cdn/", 1)[1].split("?", 1)[0]
+        with open(basic_registry.blob_data_path(digest), "rb") as f:
+            return 200, {"Content-Type": "application/octet-stream"}, f.read()
+    with ScriptedServer(cdn_handler) as cdn:
+        proxy = CuttingProxy(basic_registry, cuts=0).start()
+        proxy.redirect_blobs = cdn.url
+        try:
+            login_file(registry_env["DOCKER_CONFIG"], proxy.host, "alice", USERS["alice"])
+            img = engine.pull(f"{proxy.host}/{repo}:v1")
+        finally:
+            proxy.stop()
+        assert img.manifest_digest == big_image.digest
+        assert len(cdn.requests) == 1 + len(big_image.layers)  # config + layers via the CDN
+        assert all("authorization" not in r.headers for r in cdn.requests)

@@ -262,3 +262,33 @@ def test_ensure_image_policies(engine, registry, bb_image, tmp_path):
     assert any(e.action == "Status" and "up to date" in e.message for e in events)
     with pytest.raises(UsageError):
         engine.ensure_image(ref, "sometimes")
+
+
+def test_foreign_layer_is_skipped_with_a_warning(engine, registry, busybox_layer_tar):
+    from tests.registry_fixtures import DOCKER_CONFIG, DOCKER_MANIFEST, compress, push_raw
+
+    base = compress(busybox_layer_tar, "gzip")
+    foreign_tar = tar_from_dict({"Files/": None, "Files/windows.txt": "never fetched"})
+    foreign = compress(foreign_tar, "gzip")
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [sha256(busybox_layer_tar),
+                                                                   sha256(foreign_tar)]}}).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+        "config": {"mediaType": DOCKER_CONFIG, "digest": sha256(config), "size": len(config)},
+        "layers": [
+            {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+             "digest": sha256(base), "size": len(base)},
+            {"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+             "digest": sha256(foreign), "size": len(foreign),
+             "urls": ["https://foreign.invalid/layer.tar.gz"]},
+        ]}).encode()
+    repo = unique_repo("foreign")
+    push_raw(registry.host, repo, "v1", {sha256(base): base, sha256(config): config}, manifest,
+             DOCKER_MANIFEST)
+    events = []
+    img = engine.pull(f"{registry.host}/{repo}:v1", progress=events.append)
+    warnings = [e for e in events if e.action == "Warning"]
+    assert len(warnings) == 1 and "foreign layer" in warnings[0].message
+    assert img.manifest_digest == sha256(manifest)
+    assert engine.store.has_blob(sha256(base)) and not engine.store.has_blob(sha256(foreign))
