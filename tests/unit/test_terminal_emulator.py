@@ -484,38 +484,70 @@ def test_resize_wider_adds_tab_stops():
 # ---- the plain-lines fast path is exact --------------------------------------------------------
 
 
-def _slowly(data: bytes, rows: int, cols: int, history: int) -> TerminalEmulator:
-    """Feed in small pieces: runs stay short, so the jump never triggers."""
+def _reference(data: bytes, rows: int, cols: int, history: int, prefix: bytes = b"") -> TerminalEmulator:
+    """The same input through the ordinary operations only (no bulk path)."""
     e = TerminalEmulator(rows=rows, cols=cols, history=history)
-    for i in range(0, len(data), 7):
-        e.feed(data[i : i + 7])
+    e.fast_lines = False
+    e.feed(prefix + data)
     return e
 
 
+def _same(fast: TerminalEmulator, slow: TerminalEmulator) -> None:
+    assert fast.display() == slow.display()
+    assert fast.history_text() == slow.history_text()
+    assert fast.cursor == slow.cursor
+    assert fast.screen.history_pushed == slow.screen.history_pushed
+    for y in range(fast.rows):
+        assert [fast.cell(x, y) for x in range(fast.cols)] == [slow.cell(x, y) for x in range(slow.cols)]
+
+
 @pytest.mark.parametrize("cols", [5, 8, 13])
-def test_jump_over_plain_lines_equals_line_by_line(cols):
+def test_bulk_plain_lines_equal_line_by_line(cols):
     rows, history = 4, 30
     lines = [b"x" * (i % 20) + b"%d" % i for i in range(400)]
     data = b"prompt$ \x1b[1mbold" + b"".join(b"\r\n" + line for line in lines) + b"\x1b[0m tail"
     fast = TerminalEmulator(rows=rows, cols=cols, history=history)
     fast.feed(data)
-    slow = _slowly(data, rows, cols, history)
-    assert fast.display() == slow.display()
-    assert fast.history_text() == slow.history_text()
-    assert fast.cursor == slow.cursor
-    assert [fast.cell(x, rows - 1) for x in range(cols)] == [slow.cell(x, rows - 1) for x in range(cols)]
+    _same(fast, _reference(data, rows, cols, history))
 
 
-def test_jump_on_alternate_screen_and_exact_width_lines():
+def test_bulk_lines_are_exact_for_random_screens_and_runs():
+    import random
+
+    rng = random.Random(7)
+    for case in range(300):
+        rows, cols = rng.randint(1, 6), rng.randint(1, 9)
+        history = rng.choice([0, 1, 3, 10, 50])
+        prefix = b"".join(
+            rng.choice([b"\x1b[%d;%dH" % (rng.randint(1, rows), rng.randint(1, cols)), b"ab", b"\x1b[41mXYZ\x1b[0m",
+                        b"\r\n", b"\x1b[?1049h", b"\x1b[?1049l", b"\x1b[K", "中".encode()])
+            for _ in range(rng.randint(0, 8))
+        )
+        units = [bytes(rng.choice(b"abc ") for _ in range(rng.randint(0, 2 * cols + 1))) for _ in range(rng.randint(1, 40))]
+        data = b"".join(b"\r\n" + u for u in units) + rng.choice([b"", b"\x1b[1m!", b"\r"])
+        fast = TerminalEmulator(rows=rows, cols=cols, history=history)
+        fast.feed(prefix + data)
+        slow = _reference(data, rows, cols, history, prefix)
+        _same(fast, slow)
+        assert fast.screen.alt_active == slow.screen.alt_active, case
+
+
+def test_bulk_on_alternate_screen_and_exact_width_lines():
     rows, cols = 3, 4
     data = b"\x1b[?1049h" + b"".join(b"\r\n" + (b"abcd" if i % 2 else b"efghij") for i in range(300))
     fast = TerminalEmulator(rows=rows, cols=cols, history=10)
     fast.feed(data)
-    slow = _slowly(data, rows, cols, 10)
-    assert fast.display() == slow.display()
-    assert fast.cursor == slow.cursor
+    _same(fast, _reference(data, rows, cols, 10))
     fast.feed(b"\x1b[?1049l")
     assert fast.display() == ["", "", ""] and fast.history_text() == []
+
+
+def test_bulk_inside_a_scroll_region_uses_the_region():
+    data = b"header\x1b[2;3r\x1b[3;1H" + b"".join(b"\r\nl%d" % i for i in range(50)) + b"\x1b[r"
+    fast = TerminalEmulator(rows=4, cols=10, history=10)
+    fast.feed(data)
+    assert fast.display() == ["header", "l48", "l49", ""]
+    _same(fast, _reference(data, 4, 10, 10))
 
 
 # ---- budgeted parsing ------------------------------------------------------------------------

@@ -45,7 +45,8 @@ __all__ = [
     "READ_LIMIT",
 ]
 
-READ_LIMIT = 1 << 20  # bytes read per read_available() call: the rest waits for the next one
+READ_LIMIT = 256 * 1024  # bytes read per read_available() call: the rest waits for the next one
+READ_TIME = 0.003  # seconds of reading per call (a PTY gives ~4 KiB per read)
 _CHUNK = 65536
 
 
@@ -143,7 +144,8 @@ class _FdIO:
             raise EOFError
         chunks: list[bytes] = []
         total = 0
-        while total < limit:
+        deadline = time.monotonic() + READ_TIME
+        while total < limit and (not chunks or time.monotonic() < deadline):
             try:
                 chunk = os.read(self._fd, _CHUNK)
             except BlockingIOError:
@@ -404,7 +406,8 @@ class AttachBackend:
             raise EOFError
         out: list[bytes] = []
         total = 0
-        while total < limit:
+        deadline = time.monotonic() + READ_TIME
+        while total < limit and (not out or time.monotonic() < deadline):
             # AttachClient keeps packets that arrived before the hello in memory: read those
             # without asking the socket; otherwise read only what will not block.
             if not getattr(self._client, "_pending", None) and not self._poll.poll(0):

@@ -90,12 +90,15 @@ _CTRL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CSI = re.compile(r"\x1b\[([\x30-\x3f]*)([\x20-\x2f]*)([\x40-\x7e])")
 _CSI_PREFIX = re.compile(r"\x1b\[[\x30-\x3f]*[\x20-\x2f]*")
 _STRING_END = re.compile(r"\x07|\x1b\\|\x9c")
-_PLAIN_LINES = re.compile(r"(?:\r\n[\x20-\x7e]*)+")
+_NON_PLAIN = re.compile(r"[^\x20-\x7e\r\n]")
+_LONE_CR_LF = re.compile(r"\r(?!\n)|(?<!\r)\n")
 _TITLE_JUNK = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 MAX_STRING = 1 << 20  # longest OSC/DCS string kept while waiting for its terminator
 MAX_CSI = 512  # a CSI longer than this is garbage, not a partial sequence
 MAX_TITLE = 512
+MAX_RUN = 256 * 1024  # characters of plain lines looked at per fast-path call
+MAX_UNITS = 400  # lines drawn one by one per call inside a scroll region
 
 
 def _wcwidth_cached() -> Callable[[str], int]:
@@ -136,10 +139,14 @@ def _int(text: str, default: int = 0) -> int:
         return default
 
 
-def line_text(line: dict | None, columns: int) -> str:
-    """The text of a line as it is drawn: wide characters once, their stubs skipped."""
+def line_text(line: dict | str | None, columns: int) -> str:
+    """The text of a line as it is drawn: wide characters once, their stubs skipped.
+
+    A history line may be a plain str (printable ASCII in the default style)."""
     if not line:
         return ""
+    if isinstance(line, str):
+        return line[:columns].rstrip()
     default = getattr(line, "default", BLANK)
     get = line.get
     out: list[str] = []
@@ -161,6 +168,38 @@ def line_text(line: dict | None, columns: int) -> str:
             out.append(ch)
         x += 1
     return "".join(out).rstrip()
+
+
+class TextLine:
+    """A history line the plain-lines fast path made: text in one set of attributes.
+
+    It answers the same questions as a line dict (``get``, ``default``, iteration), building
+    cells only when asked, so pushing thousands of lines through history costs little."""
+
+    __slots__ = ("text", "cells", "default")
+
+    def __init__(self, text: str, cells: _CellFactory, default: Cell) -> None:
+        self.text = text
+        self.cells = cells
+        self.default = default
+
+    def get(self, x: int, default: Cell | None = None) -> Cell | None:
+        if 0 <= x < len(self.text):
+            return self.cells[self.text[x]]
+        return default
+
+    def __getitem__(self, x: int) -> Cell:
+        cell = self.get(x)
+        return self.default if cell is None else cell
+
+    def __contains__(self, x: object) -> bool:
+        return isinstance(x, int) and 0 <= x < len(self.text)
+
+    def __iter__(self):
+        return iter(range(len(self.text)))
+
+    def __len__(self) -> int:
+        return len(self.text)
 
 
 class VTScreen(pyte.Screen):
@@ -933,6 +972,8 @@ class TerminalEmulator:
     Replies the program asked for (DSR, DA, ...) collect in ``take_replies()``.
     """
 
+    fast_lines = True  # draw runs of plain lines in bulk (tests turn it off for a reference)
+
     def __init__(
         self,
         rows: int = 24,
@@ -1036,7 +1077,7 @@ class TerminalEmulator:
                         break
                     i = k
             elif c == "\r":
-                if data.startswith("\r\n", j):
+                if self.fast_lines and data.startswith("\r\n", j):
                     i = self._plain_lines(data, j)
                 else:
                     screen.cursor.x = 0
@@ -1287,92 +1328,124 @@ class TerminalEmulator:
     # ---- the plain-lines fast path -----------------------------------------------------------
 
     def _plain_lines(self, data: str, j: int) -> int:
-        """Handle a run of ``\\r\\n`` + printable ASCII units starting at data[j]; return its end."""
+        """Handle ``\\r\\n`` + printable-ASCII units starting at data[j]; return where it stopped.
+
+        At most MAX_RUN characters are looked at and at most MAX_UNITS units drawn one by one per
+        call, so one call stays within a few milliseconds; the parser loop calls again."""
         screen = self.screen
-        m = _PLAIN_LINES.match(data, j)
-        end = m.end() if m else j
-        if end - j <= 2:  # a lone CR LF (with nothing after it yet)
+        limit = min(len(data), j + MAX_RUN)
+        m = _NON_PLAIN.search(data, j, limit)
+        end = m.start() if m else limit
+        if data[end - 1] == "\r":
+            end -= 1  # the CR whose LF is beyond what we look at
+        seg = data[j:end]
+        crs = seg.count("\r")
+        if crs != seg.count("\n") or crs != seg.count("\r\n"):
+            lone = _LONE_CR_LF.search(seg)
+            if lone is not None:
+                end = j + lone.start()
+                seg = data[j:end]
+        if len(seg) <= 2:  # a lone CR LF
             screen.cursor.x = 0
             screen.linefeed()
             return j + 2
         lines = screen.lines
-        keep = lines + (0 if screen.alt_active else (screen.history.maxlen or 0))
-        need = keep + lines
-        jump = (
-            end - j >= 2 * need
-            and screen.margins in (None, Margins(0, lines - 1))
+        if (
+            screen.margins in (None, Margins(0, lines - 1))
             and mo.DECAWM in screen.mode
             and mo.IRM not in screen.mode
             and screen._xlate is None
-        )
-        if jump:
-            columns = screen.columns
-            tail: list[str] = []
-            rows = 0
-            pos = end
-            while pos > j and rows < need:
-                start = data.rfind("\r\n", j, pos)
-                text = data[start + 2 : pos]
-                tail.append(text)
-                rows += max(1, -(-len(text) // columns))
-                pos = start
-            if rows >= need:
-                self._jump(tail[::-1], keep)
-                return end
-        # Short run (or a scroll region): the ordinary operations, minus the parser round trips.
+        ):
+            self._bulk(seg.split("\r\n")[1:])
+            return end
+        # A scroll region (or insert mode, a charset, no autowrap): the ordinary operations.
+        units = seg.split("\r\n", MAX_UNITS + 1)
+        if len(units) > MAX_UNITS + 1:
+            units.pop()
+            end = j + sum(len(text) + 2 for text in units[1:])
         cursor = screen.cursor
         index = screen.index
-        draw_ascii = screen._draw_ascii
-        for text in data[j:end].split("\r\n")[1:]:
+        draw = screen.draw
+        for text in units[1:]:
             cursor.x = 0
             index()
             if text:
-                draw_ascii(text)
-        if data[end - 1] != "\n":
-            screen.last_char = data[end - 1]
+                draw(text)
         return end
 
-    def _jump(self, texts: list[str], keep: int) -> None:
-        """Make the screen what drawing texts (each after CR LF) would make it, building only
-        the rows that stay visible or in the bounded history. Callers guarantee that the texts
-        scroll every earlier line out of both."""
+    def _bulk(self, texts: list[str]) -> None:
+        """Draw texts, each after CR LF, on a screen without a scroll region, at once.
+
+        Exactly what index() and draw() would do one by one, but the rows scrolled off are
+        handed to history as TextLines, and rows that history's bound would drop at once are
+        never built: ``yes`` or ``cat big.log`` cost little more than splitting the text."""
         screen = self.screen
-        columns = screen.columns
-        cells = screen._cells(screen.cursor.attrs)
+        lines, columns = screen.lines, screen.columns
+        cursor = screen.cursor
+        cells = screen._cells(cursor.attrs)
         getcell = cells.__getitem__
-        chunks: list[str] = []
-        for text in texts:
-            if len(text) <= columns:
-                chunks.append(text)
-            else:
-                chunks.extend(text[x : x + columns] for x in range(0, len(text), columns))
-        chunks = chunks[-keep:]
         default = screen.default_char
-        built = []
-        for chunk in chunks:
-            line = StaticDefaultDict(default)
-            if chunk:
-                line.update(zip(range(len(chunk)), map(getcell, chunk)))
-            built.append(line)
-        lines = screen.lines
-        visible, scrolled = built[-lines:], built[:-lines]
-        if not screen.alt_active and screen.history.maxlen:
-            screen.history.clear()
-            screen.history.extend(scrolled)
-            screen.history_pushed += len(scrolled) + lines
+        # The rows the texts fill, in order (a text longer than the screen is wide wraps).
+        if max(map(len, texts)) <= columns:
+            rows = texts
+        else:
+            rows = []
+            for text in texts:
+                if len(text) <= columns:
+                    rows.append(text)
+                else:
+                    rows.extend(text[x : x + columns] for x in range(0, len(text), columns))
         buffer = screen.buffer
-        buffer.clear()
-        # The last row written is the cursor's, at the bottom of the screen.
-        offset = lines - len(visible)
-        for y, line in enumerate(visible):
-            buffer[offset + y] = line
-        screen.cursor.y = lines - 1
-        screen.cursor.x = len(chunks[-1]) if chunks else 0
+        dirty = screen.dirty
+        y0 = min(cursor.y, lines - 1)
+        # First the cursor walks down over the existing lines below it, writing over them.
+        down = min(len(rows), lines - 1 - y0)
+        for r in range(down):
+            row = rows[r]
+            if row:
+                buffer[y0 + 1 + r].update(zip(range(len(row)), map(getcell, row)))
+        dirty.update(range(y0, y0 + down + 1))
+        scrolls = len(rows) - down
+        if scrolls > 0:
+            # Then every row scrolls the screen up by one: the old screen rows, then the new
+            # ones, leave at the top (into history on the main screen).
+            old = [buffer.get(y) for y in range(lines)]
+            fresh = rows[down:]
+
+            def new_line(row: str) -> StaticDefaultDict:
+                line = StaticDefaultDict(default)
+                if row:
+                    line.update(zip(range(len(row)), map(getcell, row)))
+                return line
+
+            keep = 0 if screen.alt_active else (screen.history.maxlen or 0)
+            if keep:
+                first = max(0, scrolls - keep)
+                history = [
+                    old[k] if old[k] is not None else StaticDefaultDict(default) for k in range(first, min(scrolls, lines))
+                ]
+                new = fresh[max(0, first - lines) : max(0, scrolls - lines)]
+                if default is BLANK and cursor.attrs[1:] == _DEFAULT_REST:
+                    history.extend(new)  # plain text in the default style: the str is the line
+                else:
+                    history.extend([TextLine(row, cells, default) for row in new])
+                screen.history.extend(history)
+                screen.history_pushed += scrolls
+            buffer.clear()
+            for y in range(lines):
+                k = scrolls + y
+                line = old[k] if k < lines else new_line(fresh[k - lines])
+                if line is not None:
+                    buffer[y] = line
+            cursor.y = lines - 1
+            dirty.update(range(lines))
+        else:
+            cursor.y = y0 + down
+        cursor.x = len(rows[-1])
         for text in reversed(texts):
             if text:
                 screen.last_char = text[-1]
                 break
-        screen.dirty.update(range(lines))
 
     # ---- output for the renderer ---------------------------------------------------------------
 
@@ -1419,6 +1492,7 @@ class TerminalEmulator:
         return [line_text(buffer.get(y), screen.columns) for y in range(screen.lines)]
 
     def history_text(self) -> list[str]:
+        """History lines as text; lines are dicts of cells, TextLines or (default style) str."""
         columns = self.screen.columns
         return [line_text(line, columns) for line in self.screen.history]
 

@@ -17,6 +17,7 @@ history unless the program asked for the mouse. Selecting text with the mouse co
 from __future__ import annotations
 
 import asyncio
+import select
 import time
 from typing import Callable, Mapping, Sequence
 
@@ -39,7 +40,10 @@ from workbench.terminal.keys import encode_focus, encode_key, encode_mouse, enco
 __all__ = ["Terminal", "FRAME", "PARSE_BUDGET"]
 
 FRAME = 1 / 60  # at most one refresh per frame
+FLOOD_FRAME = 1 / 20  # while output floods in, frames are spaced more: the rest goes to parsing
+FLOOD_BYTES = 256 * 1024  # this much output since the last frame counts as a flood
 PARSE_BUDGET = 0.008  # seconds of parsing per event-loop turn
+PARSE_BATCH = 256 * 1024  # while more output is waiting, read up to this much before parsing
 LEAVE_ACTION = "leave_terminal"
 WHEEL_LINES = 3
 
@@ -95,6 +99,11 @@ def render_cells(
 
     span is a selected (start, end) range of character offsets (end -1: to the end of line),
     which is what Textual's selection counts; the cursor cell is drawn in reverse video."""
+    if isinstance(line, str):  # a history line in the default style (see emulator._bulk)
+        text = line[:columns]
+        if cursor_x is None and span is None:
+            return [Segment(text.ljust(columns), cell_style(BLANK[1:]))]
+        line = {x: BLANK._replace(data=c) for x, c in enumerate(text)}
     default = getattr(line, "default", BLANK) if line is not None else BLANK
     get = line.get if line else None
     segments: list[Segment] = []
@@ -244,6 +253,8 @@ class Terminal(Widget, can_focus=True):
         self._exit_handle: asyncio.TimerHandle | None = None
         self._exit_tries = 0
         self._last_frame = 0.0
+        self._bytes_since_frame = 0
+        self._unparsed = 0
         self._strips: dict[int, Strip] = {}
         self._drawn_cursor: tuple[int, int, bool] | None = None
         self._scroll = 0  # lines scrolled back into history; 0 = live
@@ -333,8 +344,20 @@ class Terminal(Widget, can_focus=True):
             self._on_eof()
             return
         if data:
+            self._bytes_since_frame += len(data)
+            self._unparsed += len(data)
             self.emulator.queue(data)
+            if self._unparsed < PARSE_BATCH and self._more_waiting():
+                return  # a flood: read on next turn and parse in bigger (cheaper) batches
+        if self._unparsed:
+            self._unparsed = 0
             self._parse()
+
+    def _more_waiting(self) -> bool:
+        try:
+            return bool(select.select([self._fd], [], [], 0)[0])
+        except (OSError, ValueError):
+            return False
 
     def _parse(self) -> None:
         self._parse_handle = None
@@ -406,7 +429,8 @@ class Terminal(Widget, can_focus=True):
     def _schedule_frame(self) -> None:
         if self._frame_handle is not None or self._loop is None:
             return
-        delay = max(0.0, self._last_frame + FRAME - time.monotonic())
+        interval = FLOOD_FRAME if self._bytes_since_frame >= FLOOD_BYTES else FRAME
+        delay = max(0.0, self._last_frame + interval - time.monotonic())
         self._frame_handle = self._loop.call_later(delay, self._frame)
 
     def _frame(self) -> None:
@@ -423,6 +447,7 @@ class Terminal(Widget, can_focus=True):
                 return
         self._sync_since = None
         self._last_frame = now
+        self._bytes_since_frame = 0
         self.frames += 1
         if emulator.title and emulator.title != self.title:
             self.title = emulator.title
