@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import NutshellError, RegistryError
 from ..events import ProgressFn, emit
@@ -30,7 +29,8 @@ from . import sources
 from .client import RegistryClient
 from .manifest import (CONFIG_LIMIT, MANIFEST_TYPES, ManifestError, Platform, check_image_manifest,
                        host_platform, is_foreign, normalize_arch, parse_platform, select_platform)
-from .reader import BlobReader, Cancelled, RestartLayer, short_id
+from .parallel import run_all
+from .reader import BlobReader, RestartLayer, short_id
 
 MAX_PARALLEL = 3
 
@@ -167,20 +167,7 @@ def pull_image(store, root: str, client: RegistryClient, ref: Reference, *,
                     reader.close()
             emit(progress, sid, "Pull complete", layer["size"], layer["size"])
 
-        if jobs:
-            errors: list[BaseException] = []
-            with ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(jobs))),
-                                    thread_name_prefix="pull") as pool:
-                futures = [pool.submit(fetch, j) for j in jobs]
-                for fut in futures:
-                    try:
-                        fut.result()
-                    except BaseException as exc:  # noqa: BLE001
-                        cancel.set()
-                        errors.append(exc)
-            if errors:
-                real = [e for e in errors if not isinstance(e, Cancelled)]
-                raise (real or errors)[0]
+        run_all(fetch, jobs, max_parallel, cancel, "pull")
 
         repo_digest = f"{ref.name}@{index_digest or manifest.digest}"
         tag_ref = ref if not ref.digest else None

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import NotFound, RegistryError
 from ..events import ProgressFn, emit
@@ -30,6 +29,7 @@ from . import sources
 from .auth import AuthError
 from .client import RegistryClient
 from .manifest import DOCKER_MANIFEST, OCI_CONFIG, OCI_MANIFEST, is_foreign
+from .parallel import run_all
 from .reader import Cancelled, short_id
 from .transport import TRANSIENT_ERRORS, ConnectionDropped
 
@@ -167,23 +167,9 @@ def push_image(store, root: str, client: RegistryClient, image, dest: Reference,
                 emit(progress, sid, "Retrying", 0, size, message=str(exc))
         emit(progress, sid, "Pushed", size, size)
 
-    errors: list[BaseException] = []
     # the config goes first (some registries want it before the layers), then layers
     one(blobs[0])
-    layers = blobs[1:]
-    if layers:
-        with ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(layers))),
-                                thread_name_prefix="push") as pool:
-            futures = [pool.submit(one, d) for d in layers]
-            for fut in futures:
-                try:
-                    fut.result()
-                except BaseException as exc:  # noqa: BLE001
-                    cancel.set()
-                    errors.append(exc)
-    if errors:
-        real = [e for e in errors if not isinstance(e, Cancelled)]
-        raise (real or errors)[0]
+    run_all(one, blobs[1:], max_parallel, cancel, "push")
 
     media_type = _manifest_media_type(manifest)
     reference = dest.tag or dest.digest or "latest"

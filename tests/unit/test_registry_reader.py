@@ -177,3 +177,30 @@ def test_progress_events():
     c = FakeClient([full()])
     drain(BlobReader(c, "r", DESC, progress=events.append), n=4096)
     assert events[-1].action == "Downloading" and events[-1].current == len(BLOB) == events[-1].total
+
+
+def test_run_all_first_failure_stops_the_others():
+    import time
+
+    from core.registry.parallel import run_all
+
+    cancel = threading.Event()
+    seen = []
+
+    def work(i):
+        if i == 2:
+            time.sleep(0.05)
+            raise RegistryError("layer 2 broke")
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 10:  # a long download that checks the flag
+            if cancel.is_set():
+                seen.append(i)
+                raise Cancelled("stopped")
+            time.sleep(0.01)
+
+    t0 = time.monotonic()
+    with pytest.raises(RegistryError, match="layer 2 broke"):
+        run_all(work, [0, 1, 2, 3, 4], 3, cancel)
+    assert time.monotonic() - t0 < 3
+    # the running ones stopped; at most one more item slipped in before the queue was cancelled
+    assert {0, 1} <= set(seen) and len(seen) <= 3
