@@ -184,3 +184,41 @@ def test_attach_backend_close_detaches_only():
     # The shim sees its client go away (end of file), nothing else: no signal, no stdin close.
     assert shim.recv(100) == b""
     assert b.exit_code is None
+
+
+class FakeEngine:
+    """Engine.exec as the runtime has it: raises CommandNotFound (127) for a missing program."""
+
+    def __init__(self, present: set[str]):
+        self.present = present
+        self.calls: list[tuple[list[str], dict]] = []
+
+    def exec(self, ref, argv, **kw):
+        from core.errors import CommandNotFound
+
+        self.calls.append((list(argv), kw))
+        if argv[0] not in self.present:
+            raise CommandNotFound(f"{argv[0]}: not found")
+        return FakeExec(["/bin/sh", "-c", "echo shell-here; exec sleep 60"])
+
+
+def test_exec_factory_probes_bash_then_ash_then_sh_at_the_pane_size():
+    from workbench.terminal.backend import exec_backend_factory
+
+    engine = FakeEngine({"/bin/ash"})
+    backend = exec_backend_factory(engine, "web")(33, 120)
+    assert [argv for argv, _ in engine.calls] == [["/bin/bash"], ["/bin/ash"]]
+    assert engine.calls[-1][1] == {"tty": True, "interactive": True, "rows": 33, "cols": 120}
+    assert b"shell-here" in read_until(backend, lambda o: b"shell-here" in o)
+    assert backend.title == "web: ash"
+    backend.close()
+
+
+def test_exec_factory_with_a_command_does_not_probe():
+    from core.errors import NutshellError
+    from workbench.terminal.backend import exec_backend_factory
+
+    engine = FakeEngine(set())
+    with pytest.raises(NutshellError):
+        exec_backend_factory(engine, "web", ["top"])(24, 80)
+    assert [argv for argv, _ in engine.calls] == [["top"]]

@@ -355,7 +355,7 @@ class ExecBackend(FdBackend):
         if self._fd < 0:
             return
         self._close_fd()
-        if self._proc.poll() is None:
+        if self._proc.poll() is None and getattr(self._proc, "pid", None):
             self._exit_status = lambda: self._reaped
 
             def record(status: int) -> None:
@@ -470,3 +470,44 @@ class AttachBackend:
             self._client.close()
         except OSError:
             pass
+
+
+# ---- helpers for the workbench: terminals onto containers through the Engine --------------------
+
+DEFAULT_SHELLS = ("/bin/bash", "/bin/ash", "/bin/sh")
+
+
+def attach_backend(engine: Any, ref: str) -> AttachBackend:
+    """A backend attached to a running container's console (closing it detaches)."""
+    return AttachBackend(engine.attach_client(ref), title=ref)
+
+
+def exec_backend_factory(
+    engine: Any,
+    ref: str,
+    command: Sequence[str] | None = None,
+    shells: Sequence[str] = DEFAULT_SHELLS,
+    **exec_options: Any,
+) -> Callable[[int, int], ExecBackend]:
+    """A backend factory for ``Terminal(backend_factory=...)``: ``exec -it`` of command in the
+    container, started at the pane's size. Without a command, the first shell of shells that
+    exists is used (bash, then ash, then sh), as k9s users keep asking for."""
+
+    def start(rows: int, cols: int) -> ExecBackend:
+        from core.errors import NutshellError
+
+        candidates = [list(command)] if command else [[shell] for shell in shells]
+        last: Exception | None = None
+        for argv in candidates:
+            try:
+                proc = engine.exec(ref, argv, tty=True, interactive=True, rows=rows, cols=cols, **exec_options)
+            except NutshellError as error:
+                if getattr(error, "exit_code", 125) in (126, 127) and not command:
+                    last = error
+                    continue  # no such shell here: try the next one
+                raise
+            return ExecBackend(proc, title=f"{ref}: {os.path.basename(argv[0])}")
+        assert last is not None
+        raise last
+
+    return start

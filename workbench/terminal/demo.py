@@ -61,6 +61,8 @@ class TerminalDemo(App):
     def _pane(self, command: Sequence[str]) -> TabPane:
         self._count += 1
         label = os.path.basename(command[0])
+        if label == "busybox" and len(command) > 1:
+            label = command[1]  # busybox applets: name the applet
         terminal = Terminal(command, env=self.env, id=f"term-{self._count}")
         return TabPane(label, terminal, id=f"tab-{self._count}")
 
