@@ -260,6 +260,7 @@ class Runtime:
                 "readonly_paths": hc.get("ReadonlyPaths") or _spec.READONLY_PATHS,
                 "mounts": cfg.get("Mounts") or [],
                 "cgroups": {"required": required, "optional": optional},
+                "mountpoints_file": os.path.join(cdir, "mountpoints"),
             }
             req = LaunchRequest(
                 cid=cid, container_dir=cdir, run_dir=self.paths.run_container(cid),

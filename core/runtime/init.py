@@ -119,6 +119,8 @@ def _init(spec: dict, sync_fd: int, stdio) -> None:
         rootfs.bind_etc_files(rootfd, spec["etc_files"])
     finally:
         os.close(rootfd)
+    if spec.get("mountpoints_file"):
+        rootfs.record_created(spec["mountpoints_file"])
     rootfs.pivot_root(rf["merged"])
     rootfs.readonly_paths(spec["readonly_paths"])
     rootfs.mask_paths(spec["masked_paths"])

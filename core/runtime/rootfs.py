@@ -25,6 +25,11 @@ from .linux import (
 
 _RESOLVE = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
 
+#: mount targets this process had to create in the rootfs (relative paths). They land in
+#: the container's upper dir; the init records them so commit/diff can leave them out,
+#: as Docker's "init layer" does.
+CREATED: list[str] = []
+
 # (name, major, minor): runc's default devices, all 0666
 DEVICES = [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
            ("urandom", 1, 9), ("tty", 5, 0)]
@@ -43,6 +48,13 @@ def _fd_path(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
+def _note_created(rootfd: int, parentfd: int, rel: str) -> None:
+    """Remember ``rel`` if it was made on the root file system itself (the overlay, so
+    in ``upper``), not on a tmpfs we mounted (/dev, /sys/fs/cgroup)."""
+    if os.fstat(parentfd).st_dev == os.fstat(rootfd).st_dev:
+        CREATED.append(rel)
+
+
 def open_dir_in_root(rootfd: int, rel: str, create: bool = True) -> int:
     """An O_PATH handle on directory ``rel`` inside the root, creating missing parts."""
     rel = rel.strip("/") or "."
@@ -56,6 +68,7 @@ def open_dir_in_root(rootfd: int, rel: str, create: bool = True) -> int:
     try:
         try:
             os.mkdir(name, 0o755, dir_fd=pfd)
+            _note_created(rootfd, pfd, rel)
         except FileExistsError:
             pass
     finally:
@@ -74,8 +87,11 @@ def open_file_in_root(rootfd: int, rel: str, create: bool = True) -> int:
         parent, name = os.path.split(rel)
         pfd = open_dir_in_root(rootfd, parent or ".", True)
         try:
-            os.close(linux.openat2(pfd, name, os.O_CREAT | os.O_WRONLY, 0o644,
+            os.close(linux.openat2(pfd, name, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o644,
                                    resolve=_RESOLVE))
+            _note_created(rootfd, pfd, rel)
+        except FileExistsError:
+            pass
         finally:
             os.close(pfd)
         fd = linux.openat2(rootfd, rel, O_PATH, resolve=_RESOLVE)
@@ -258,6 +274,21 @@ def bind_mounts(rootfd: int, mounts: list[dict]) -> None:
                     os.close(fd)
         finally:
             os.close(src)
+
+
+def record_created(path: str) -> None:
+    """Add the mount targets made in this start to the list file ``path`` (one relative
+    path per line), so it names every one ever made for this container."""
+    if not CREATED:
+        return
+    try:
+        with open(path) as f:
+            old = f.read().split("\n")
+    except FileNotFoundError:
+        old = []
+    merged = list(dict.fromkeys([p for p in old if p] + CREATED))
+    with open(path, "w") as f:
+        f.write("\n".join(merged) + "\n")
 
 
 def pivot_root(new_root: str) -> None:

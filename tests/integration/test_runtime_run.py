@@ -185,6 +185,12 @@ def test_writes_isolated_between_containers_and_from_image(rt):
         assert f.read() == "secret\n"
     st = os.lstat(os.path.join(upper, "bin/ls"))  # a whiteout: char device 0/0
     assert os.major(st.st_rdev) == 0 and os.minor(st.st_rdev) == 0
+    # mount targets the runtime had to create in the rootfs are listed for commit/diff
+    with open(os.path.join(rt.engine.paths.container(cid), "mountpoints")) as f:
+        made = f.read().split()
+    assert "etc/hosts" in made and "etc/resolv.conf" in made and "etc/mine" not in made
+    for rel in made:
+        assert os.path.getsize(os.path.join(upper, rel)) == 0
     for layer in rt.engine.image_layer_dirs(IMAGE):
         assert not os.path.exists(os.path.join(layer, "etc/mine"))
         assert os.path.lexists(os.path.join(layer, "bin/ls"))
