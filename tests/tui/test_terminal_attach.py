@@ -1,0 +1,105 @@
+"""The terminal widget on real containers: attach to a busybox sh and exec into it (Pilot).
+
+Needs root and the runtime (integration). The container is started detached with a TTY; the pane
+attaches through the shim's socket, types, runs vi, resizes, detaches - and the container lives on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from textual.app import App, ComposeResult
+
+from tests.integration.test_runtime_run import IMAGE, rt  # noqa: F401  (module fixture)
+from workbench.terminal.backend import attach_backend, exec_backend_factory
+from workbench.terminal.widget import Terminal
+
+pytestmark = [pytest.mark.tui, pytest.mark.integration]
+
+PROMPT = "/ #"
+
+
+class OnePane(App):
+    ENABLE_COMMAND_PALETTE = False
+
+    def __init__(self, terminal: Terminal) -> None:
+        super().__init__()
+        self.terminal = terminal
+
+    def compose(self) -> ComposeResult:
+        yield self.terminal
+
+    def on_mount(self) -> None:
+        self.terminal.focus()
+
+
+async def wait_for(pilot, predicate, timeout: float = 15.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        await pilot.pause(0.03)
+    return predicate()
+
+
+async def type_line(pilot, term: Terminal, text: str) -> None:
+    # busybox ash asks for the cursor position after each prompt: wait for the prompt first.
+    await wait_for(pilot, lambda: term.emulator.display()[term.emulator.cursor[1]].startswith(PROMPT))
+    await pilot.press(*[{" ": "space"}.get(c, c) for c in text], "enter")
+
+
+def running(engine) -> set[str]:
+    return {c["Id"] for c in engine.ps()}
+
+
+def test_attach_type_vi_resize_detach_then_exec(rt):  # noqa: F811
+    from core.runtime.spec import RunOptions
+
+    cid, _ = rt.engine.run(RunOptions(image=IMAGE, command=["sh"], tty=True, interactive=True,
+                                      network="none", name="nutshell-term-attach"))
+    try:
+        async def attach_scenario() -> None:
+            term = Terminal(backend=attach_backend(rt.engine, cid))
+            app = OnePane(term)
+            async with app.run_test(size=(90, 26)) as pilot:
+                await pilot.press("enter")  # the first prompt was printed before we attached
+                assert await wait_for(pilot, lambda: PROMPT in "\n".join(term.emulator.display()))
+                await type_line(pilot, term, "echo hi")
+                assert await wait_for(pilot, lambda: "hi" in term.emulator.display())
+                await type_line(pilot, term, "stty size")
+                assert await wait_for(pilot, lambda: f"{term.size.height} {term.size.width}" in term.emulator.display())
+                await pilot.resize_terminal(70, 20)
+                await wait_for(pilot, lambda: term.size.width == 70)
+                await type_line(pilot, term, "stty size")
+                assert await wait_for(pilot, lambda: "20 70" in term.emulator.display())
+                await type_line(pilot, term, "vi /tmp/in-container.txt")
+                assert await wait_for(pilot, lambda: term.emulator.screen.alt_active)
+                await pilot.press("i", *"typed", "escape", ":", "q", "!", "enter")
+                assert await wait_for(pilot, lambda: not term.emulator.screen.alt_active)
+                assert await wait_for(pilot, lambda: "20 70" in term.emulator.display())  # main screen back
+            # Leaving the app unmounted the pane: a detach.
+
+        asyncio.run(attach_scenario())
+        time.sleep(0.3)
+        assert cid in running(rt.engine), "detaching must leave the container running"
+
+        async def exec_scenario() -> None:
+            term = Terminal(backend_factory=exec_backend_factory(rt.engine, cid))
+            app = OnePane(term)
+            async with app.run_test(size=(80, 24)) as pilot:
+                assert await wait_for(pilot, lambda: PROMPT in "\n".join(term.emulator.display()))
+                assert term.title.endswith(": ash") or term.title.endswith(": sh")
+                await type_line(pilot, term, "echo from-exec $((6*7))")
+                assert await wait_for(pilot, lambda: "from-exec 42" in term.emulator.display())
+                await type_line(pilot, term, "stty size")
+                assert await wait_for(pilot, lambda: "24 80" in term.emulator.display())
+                await type_line(pilot, term, "exit 3")
+                assert await wait_for(pilot, lambda: term.exited)
+                assert term.exit_code == 3
+
+        asyncio.run(exec_scenario())
+        assert cid in running(rt.engine), "ending an exec must not stop the container"
+    finally:
+        rt.engine.rm(cid, force=True)
