@@ -93,6 +93,8 @@ def main() -> int:
         results["python -m workbench run --rm --network none IMAGE true"] = timed(
             [venv_py, "-m", "workbench", "run", "--rm", "--network", "none", IMAGE, "true"],
             args.runs, env)
+        results["in-process Engine.run + wait (the runtime's own part)"] = in_process(
+            engine, args.runs)
         peers = bench_peers(rootfs, tmp, args.runs)
         for name, value in results.items():
             print(f"{name:58s} {fmt(value)}")
@@ -108,6 +110,23 @@ def main() -> int:
             engine.rm(c["Id"], force=True)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def in_process(engine, runs: int) -> list[float]:
+    """create + start (attached) + exit code, in this already-warm process: what the
+    runtime itself costs, without interpreter start-up and CLI/Engine imports."""
+    from core.runtime.spec import RunOptions
+
+    out = []
+    for _ in range(runs + 1):
+        t0 = time.perf_counter()
+        _cid, client = engine.run(RunOptions(image=IMAGE, command=["true"], network="none",
+                                             auto_remove=True), attach=True)
+        code = client.wait()
+        client.close()
+        out.append(time.perf_counter() - t0)
+        assert code == 0
+    return out[1:]
 
 
 def bench_peers(rootfs: str, tmp: str, runs: int) -> dict[str, object]:
