@@ -215,7 +215,7 @@ def test_mouse_reporting_and_bracketed_paste_reach_the_program():
     )
 
     async def scenario(app, pilot, term):
-        await type_line(pilot, program)
+        term.send(program.encode() + b"\r")  # a long setup line: typing it key by key is slow
         assert await wait_for(pilot, lambda: term.emulator.screen.mouse_tracking == 1000 and term.emulator.screen.bracketed_paste)
         await pilot.click(term, offset=(2, 3))  # press and release, SGR encoded: 9 + 9 bytes
         term.post_message(events.Paste("x\n"))  # ESC[200~ x CR ESC[201~: 14 bytes; 32 in all
