@@ -94,7 +94,7 @@ def test_exec_it(rt):
     finally:
         child.close()
     assert child.exitstatus == 3
-    rt.cli("rm", "-f", "ex-tty", check=True)
+    rt.engine.rm("ex-tty", force=True)
 
 
 def test_run_t_without_i_and_not_a_tty_error(rt):

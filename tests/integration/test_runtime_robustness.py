@@ -48,6 +48,7 @@ def test_kill9_shim_of_auto_remove_container(rt):
     assert wait_for(lambda: leftovers(rt, cid) == [], 10), leftovers(rt, cid)
 
 
+@pytest.mark.slow
 def test_ten_parallel_runs(rt):
     def one(i: int):
         return rt.run("--rm", "--name", f"par{i}", IMAGE, "sh", "-c",
@@ -65,6 +66,7 @@ def test_ten_parallel_runs(rt):
     assert all(not c["Names"].startswith("par") for c in rt.engine.ps(all=True))
 
 
+@pytest.mark.slow
 def test_errors_are_one_line_with_docker_codes(rt):
     rt.run("-d", "--name", "taken", IMAGE, "sleep", "30", check=True)
     p = rt.run("--name", "taken", IMAGE, "true")
@@ -98,7 +100,7 @@ def test_errors_are_one_line_with_docker_codes(rt):
     assert p.returncode == 1 and "is not running" in p.stderr
     p = rt.cli("attach", "taken")
     assert p.returncode == 1 and "start it first" in p.stderr
-    rt.cli("rm", "taken", check=True)
+    rt.engine.rm("taken")
 
 
 def test_stop_of_stopped_and_double_start(rt):
@@ -111,7 +113,7 @@ def test_stop_of_stopped_and_double_start(rt):
     assert rt.inspect("twice")["State"]["ExitCode"] == 137
     rt.cli("start", "twice", check=True)
     assert rt.inspect("twice")["State"]["Pid"] not in (0, pid)
-    rt.cli("rm", "-f", "twice", check=True)
+    rt.engine.rm("twice", force=True)
 
 
 def test_run_survives_client_death(rt):
@@ -125,4 +127,4 @@ def test_run_survives_client_death(rt):
     proc.wait()
     assert rt.cli("wait", "lives", check=True).stdout.strip() == "0"
     assert "still-here" in rt.cli("logs", "lives", check=True).stdout
-    rt.cli("rm", "lives", check=True)
+    rt.engine.rm("lives")

@@ -119,7 +119,7 @@ def test_default_hostname_is_short_id(rt):
     cid = p.stdout.strip()
     out = rt.cli("exec", "hn", "hostname", check=True).stdout.strip()
     assert out == cid[:12]
-    rt.cli("rm", "-f", "hn", check=True)
+    rt.engine.rm("hn", force=True)
 
 
 def _capeff(text: str) -> int:
@@ -197,7 +197,7 @@ def test_writes_isolated_between_containers_and_from_image(rt):
     # the changes survive a restart of the same container: /bin/ls is already gone
     p = rt.cli("start", "-a", "wa")
     assert p.returncode == 1 and "can't remove" in p.stderr
-    rt.cli("rm", "wa", check=True)
+    rt.engine.rm("wa")
 
 
 # ---------------------------------------------------------------- exit codes
@@ -214,7 +214,7 @@ def test_exit_137_after_kill(rt):
     p = rt.cli("wait", "k137", check=True)
     assert p.stdout.strip() == "137"
     assert rt.inspect("k137")["State"]["ExitCode"] == 137
-    rt.cli("rm", "k137", check=True)
+    rt.engine.rm("k137")
 
 
 def test_engine_error_codes(rt):
@@ -243,7 +243,7 @@ def test_memory_limit_oom_killed(rt):
     st = rt.inspect("oom")["State"]
     assert st["OOMKilled"] is True and st["ExitCode"] == 137
     assert rt.inspect("oom")["HostConfig"]["Memory"] == 32 * 1024 * 1024
-    rt.cli("rm", "oom", check=True)
+    rt.engine.rm("oom")
 
 
 def test_pids_limit_stops_fork_bomb(rt):
@@ -355,6 +355,7 @@ def test_network_none_and_host(rt):
 
 # ---------------------------------------------------------------- lifecycle verbs
 
+@pytest.mark.slow
 def test_detached_logs_stop_start_attach(rt):
     p = rt.run("-d", "--name", "ticker", IMAGE, "sh", "-c",
                "trap 'echo got-term; exit 7' TERM; i=0; while true; do echo tick $i; "
@@ -399,6 +400,7 @@ def test_detached_logs_stop_start_attach(rt):
     assert not leftovers(rt, cid)
 
 
+@pytest.mark.slow
 def test_exec_flags(rt):
     rt.run("-d", "--name", "ex", "-e", "BASE=1", IMAGE, "sleep", "60", check=True)
     p = rt.cli("exec", "-e", "EXTRA=2", "-u", "app", "-w", "/tmp", "ex", "sh", "-c",
@@ -427,7 +429,7 @@ def test_exec_flags(rt):
     rt.cli("stop", "-t", "0", "ex", check=True)
     p = rt.cli("exec", "ex", "true")
     assert p.returncode != 0 and "not running" in p.stderr
-    rt.cli("rm", "ex", check=True)
+    rt.engine.rm("ex")
 
 
 def test_create_start_attach_wait_rename_prune(rt):
