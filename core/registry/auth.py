@@ -38,6 +38,10 @@ class AuthError(RegistryError):
     """The registry (or its token server) refused our credentials or gave none."""
 
 
+class TokenServerError(RegistryError):
+    """The token server failed (5xx, 429, garbage): worth a retry, unlike AuthError."""
+
+
 @dataclass
 class Challenge:
     scheme: str                       # lower-case: "bearer", "basic", ...
@@ -289,8 +293,9 @@ class Authenticator:
                             + (f" ({detail})" if detail else ""))
         if resp.status != 200:
             detail = _error_detail(resp.drain())
-            raise AuthError(f"{self.registry}: token server answered {resp.status} {resp.reason}"
-                            + (f": {detail}" if detail else ""))
+            cls = TokenServerError if resp.status in (408, 429) or resp.status >= 500 else AuthError
+            raise cls(f"{self.registry}: token server answered {resp.status} {resp.reason}"
+                      + (f": {detail}" if detail else ""))
         body = resp.read_limited(TOKEN_BODY_LIMIT, "token response")
         try:
             data = json.loads(body)

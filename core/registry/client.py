@@ -29,7 +29,7 @@ from urllib.parse import quote, urljoin, urlsplit
 from ..errors import NotFound, RegistryError
 from ..reference import DIGEST_RE, validate_digest
 from . import credentials as _credentials
-from .auth import Authenticator, AuthError, _error_detail, scope_for
+from .auth import Authenticator, AuthError, TokenServerError, _error_detail, scope_for
 from .hosts import RegistryConfig, api_host, normalize_registry
 from .manifest import ACCEPT, MANIFEST_LIMIT, Manifest, parse_manifest, verify_digest
 from .transport import (TRANSIENT_ERRORS, ConnectionDropped, RegistryUnreachable, Response,
@@ -183,13 +183,19 @@ class RegistryClient:
         attempt = 0
         while True:
             h = dict(headers or {})
-            if own:
-                auth = self.auth.authorization(scopes, force_refresh=refreshed)
-                if auth:
-                    h["Authorization"] = auth
             try:
+                if own:
+                    auth = self.auth.authorization(scopes, force_refresh=refreshed)
+                    if auth:
+                        h["Authorization"] = auth
                 r = self.transport.request(method, url, h, body, verify=self.verify,
                                            follow_redirects=follow_redirects)
+            except TokenServerError:
+                if attempt + 1 < attempts:
+                    self.sleep(self.retry.backoff(attempt))
+                    attempt += 1
+                    continue
+                raise
             except RegistryUnreachable:
                 raise
             except (ConnectionDropped, ssl.SSLError, *TRANSIENT_ERRORS) as exc:

@@ -20,7 +20,7 @@ from core.errors import DigestMismatch, NotFound, NutshellError, RegistryError
 from core.registry.transport import ConnectionDropped, RegistryUnreachable
 from tests.registry_fixtures import (CuttingProxy, basic_registry, busybox_layer_tar, engine,  # noqa: F401
                                      free_port, make_image, new_engine, push_with_skopeo, registry,
-                                     registry_env, tar_from_dict, unique_repo)
+                                     registry_env, tar_from_dict, token_registry, unique_repo)
 
 pytestmark = [pytest.mark.integration, pytest.mark.registry]
 
@@ -262,3 +262,17 @@ def test_blob_redirect_to_another_host_never_gets_credentials(engine, basic_regi
         assert img.manifest_digest == big_image.digest
         assert len(cdn.requests) == 1 + len(big_image.layers)  # config + layers via the CDN
         assert all("authorization" not in r.headers for r in cdn.requests)
+
+
+def test_token_server_hiccup_is_retried(engine, token_registry, big_image, tmp_path):
+    repo = unique_repo("tok-503")
+    ref = push_with_skopeo(str(tmp_path), token_registry, repo, "v1", [big_image],
+                           creds=token_registry.creds())
+    ts = token_registry.token_server
+    ts.fail_next = [503, 502]
+    assert engine.pull(ref).manifest_digest == big_image.digest
+    assert ts.fail_next == []
+    ts.fail_next = [503] * 20
+    with pytest.raises(RegistryError, match="token server answered 503"):
+        new_engine(str(tmp_path / "other")).pull(ref)
+    ts.fail_next = []
