@@ -123,16 +123,19 @@ async def run(flood_cmd: str, size: tuple[int, int], rate: float) -> None:
 
         # Handling latency: the n-th key handled belongs to the n-th press (one pane, in order).
         handled = [k - p for (p, _), k in zip(presses, keys.key_times)]
-        # Echo latency: the first read in the keys pane containing the letter after its press.
+        # Echo latency: the first read in the keys pane, after the press, with the letter in it
+        # (one read may carry the echoes of several presses).
         echoes: list[float] = []
         reads = list(keys.read_times)
         j = 0
         for pressed_at, letter in presses:
-            while j < len(reads) and (reads[j][0] < pressed_at or letter.encode() not in reads[j][1]):
+            while j < len(reads) and reads[j][0] < pressed_at:
                 j += 1
-            if j < len(reads):
-                echoes.append(reads[j][0] - pressed_at)
-                j += 1
+            k = j
+            while k < len(reads) and letter.encode() not in reads[k][1]:
+                k += 1
+            if k < len(reads):
+                echoes.append(reads[k][0] - pressed_at)
         fed = flood.emulator.bytes_fed
 
         # Idle: no output anywhere, how much CPU does the app use?

@@ -40,19 +40,22 @@ from workbench.terminal.keys import encode_focus, encode_key, encode_mouse, enco
 __all__ = ["Terminal", "FRAME", "PARSE_BUDGET"]
 
 FRAME = 1 / 60  # at most one refresh per frame
-FLOOD_FRAME = 1 / 20  # while output floods in, frames are spaced more: the rest goes to parsing
+FLOOD_FRAME = 1 / 20  # while output floods in (more waiting, or a backlog), frames are spaced more
 FLOOD_BYTES = 256 * 1024  # this much output since the last frame counts as a flood
-PARSE_BUDGET = 0.008  # seconds of parsing per event-loop turn
+PARSE_BUDGET = 0.004  # seconds of parsing per event-loop turn
 PARSE_BATCH = 256 * 1024  # while more output is waiting, read up to this much before parsing
 LEAVE_ACTION = "leave_terminal"
 WHEEL_LINES = 3
 
 
-def _colour(name: str, cache: dict[str, Color | None] = {}) -> Color | None:
-    colour = cache.get(name, False)
+_COLOUR_CACHE: dict[str, Color | None] = {}
+
+
+def _colour(name: str) -> Color | None:
+    colour = _COLOUR_CACHE.get(name, False)
     if colour is False:
         colour = None if name == "default" else Color.parse(name)
-        cache[name] = colour
+        _COLOUR_CACHE[name] = colour
     return colour  # type: ignore[return-value]
 
 
@@ -254,6 +257,7 @@ class Terminal(Widget, can_focus=True):
         self._exit_tries = 0
         self._last_frame = 0.0
         self._bytes_since_frame = 0
+        self._flooding = False  # output kept coming faster than we parsed since the last frame
         self._unparsed = 0
         self._strips: dict[int, Strip] = {}
         self._drawn_cursor: tuple[int, int, bool] | None = None
@@ -347,8 +351,10 @@ class Terminal(Widget, can_focus=True):
             self._bytes_since_frame += len(data)
             self._unparsed += len(data)
             self.emulator.queue(data)
-            if self._unparsed < PARSE_BATCH and self._more_waiting():
-                return  # a flood: read on next turn and parse in bigger (cheaper) batches
+            if self._more_waiting():
+                self._flooding = True
+                if self._unparsed < PARSE_BATCH:
+                    return  # a flood: read on next turn and parse in bigger (cheaper) batches
         if self._unparsed:
             self._unparsed = 0
             self._parse()
@@ -365,6 +371,8 @@ class Terminal(Widget, can_focus=True):
         replies = self.emulator.take_replies()
         if replies:
             self.send(replies, user=False)
+        if more:
+            self._flooding = True
         self._schedule_frame()
         if more:
             # Leave the PTY full so the program waits; carry on after the loop's other work.
@@ -429,7 +437,8 @@ class Terminal(Widget, can_focus=True):
     def _schedule_frame(self) -> None:
         if self._frame_handle is not None or self._loop is None:
             return
-        interval = FLOOD_FRAME if self._bytes_since_frame >= FLOOD_BYTES else FRAME
+        flood = self._flooding or self._bytes_since_frame >= FLOOD_BYTES
+        interval = FLOOD_FRAME if flood else FRAME
         delay = max(0.0, self._last_frame + interval - time.monotonic())
         self._frame_handle = self._loop.call_later(delay, self._frame)
 
@@ -448,6 +457,7 @@ class Terminal(Widget, can_focus=True):
         self._sync_since = None
         self._last_frame = now
         self._bytes_since_frame = 0
+        self._flooding = False
         self.frames += 1
         if emulator.title and emulator.title != self.title:
             self.title = emulator.title
