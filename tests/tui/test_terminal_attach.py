@@ -50,6 +50,11 @@ async def type_line(pilot, term: Terminal, text: str) -> None:
     await pilot.press(*[{" ": "space"}.get(c, c) for c in text], "enter")
 
 
+def screen(term: Terminal) -> str:
+    """For failure messages: what the pane showed."""
+    return "screen:\n" + "\n".join(term.emulator.display())
+
+
 def running(engine) -> set[str]:
     return {c["Id"] for c in engine.ps()}
 
@@ -65,19 +70,19 @@ def test_attach_type_vi_resize_detach_then_exec(rt):  # noqa: F811
             app = OnePane(term)
             async with app.run_test(size=(90, 26)) as pilot:
                 await pilot.press("enter")  # the first prompt was printed before we attached
-                assert await wait_for(pilot, lambda: PROMPT in "\n".join(term.emulator.display()))
+                assert await wait_for(pilot, lambda: PROMPT in "\n".join(term.emulator.display())), screen(term)
                 await type_line(pilot, term, "echo hi")
-                assert await wait_for(pilot, lambda: "hi" in term.emulator.display())
+                assert await wait_for(pilot, lambda: "hi" in term.emulator.display()), screen(term)
                 await type_line(pilot, term, "stty size")
-                assert await wait_for(pilot, lambda: f"{term.size.height} {term.size.width}" in term.emulator.display())
+                assert await wait_for(pilot, lambda: f"{term.size.height} {term.size.width}" in term.emulator.display()), screen(term)
                 await pilot.resize_terminal(70, 20)
                 await wait_for(pilot, lambda: term.size.width == 70)
                 await type_line(pilot, term, "stty size")
-                assert await wait_for(pilot, lambda: "20 70" in term.emulator.display())
+                assert await wait_for(pilot, lambda: "20 70" in term.emulator.display()), screen(term)
                 await type_line(pilot, term, "vi /tmp/in-container.txt")
-                assert await wait_for(pilot, lambda: term.emulator.screen.alt_active)
+                assert await wait_for(pilot, lambda: term.emulator.screen.alt_active), screen(term)
                 await pilot.press("i", *"typed", "escape", ":", "q", "!", "enter")
-                assert await wait_for(pilot, lambda: not term.emulator.screen.alt_active)
+                assert await wait_for(pilot, lambda: not term.emulator.screen.alt_active), screen(term)
                 assert await wait_for(pilot, lambda: "20 70" in term.emulator.display())  # main screen back
             # Leaving the app unmounted the pane: a detach.
 
@@ -89,14 +94,14 @@ def test_attach_type_vi_resize_detach_then_exec(rt):  # noqa: F811
             term = Terminal(backend_factory=exec_backend_factory(rt.engine, cid))
             app = OnePane(term)
             async with app.run_test(size=(80, 24)) as pilot:
-                assert await wait_for(pilot, lambda: PROMPT in "\n".join(term.emulator.display()))
+                assert await wait_for(pilot, lambda: PROMPT in "\n".join(term.emulator.display())), screen(term)
                 assert term.title.endswith(": ash") or term.title.endswith(": sh")
                 await type_line(pilot, term, "echo from-exec $((6*7))")
-                assert await wait_for(pilot, lambda: "from-exec 42" in term.emulator.display())
+                assert await wait_for(pilot, lambda: "from-exec 42" in term.emulator.display()), screen(term)
                 await type_line(pilot, term, "stty size")
-                assert await wait_for(pilot, lambda: "24 80" in term.emulator.display())
+                assert await wait_for(pilot, lambda: "24 80" in term.emulator.display()), screen(term)
                 await type_line(pilot, term, "exit 3")
-                assert await wait_for(pilot, lambda: term.exited)
+                assert await wait_for(pilot, lambda: term.exited), screen(term)
                 assert term.exit_code == 3
 
         asyncio.run(exec_scenario())
