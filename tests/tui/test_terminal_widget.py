@@ -44,7 +44,13 @@ def run(scenario, commands=(("/bin/sh",),), size=(100, 30)):
 
 
 async def type_line(pilot, text: str) -> None:
+    """Type text and Enter key by key, as a user would."""
     await pilot.press(*[{" ": "space"}.get(c, c) for c in text], "enter")
+
+
+def run_line(term: Terminal, text: str) -> None:
+    """Send a setup line straight to the program (keys are not what such a test is about)."""
+    term.send(text.encode() + b"\r")
 
 
 def test_echo_hi_shows_hi():
@@ -61,9 +67,9 @@ def test_echo_hi_shows_hi():
 @pytest.mark.skipif(not os.path.exists(BUSYBOX), reason="needs busybox")
 def test_vi_then_quit_restores_the_main_screen():
     async def scenario(app, pilot, term):
-        await type_line(pilot, "seq 1 8")
+        run_line(term, "seq 1 8")
         assert await wait_for(pilot, lambda: "8" in term.emulator.display())
-        await type_line(pilot, f"{BUSYBOX} vi /tmp/nutshell-terminal-test.txt")
+        run_line(term, f"{BUSYBOX} vi /tmp/nutshell-terminal-test.txt")
         assert await wait_for(pilot, lambda: term.emulator.screen.alt_active and "~" in term.emulator.display())
         await pilot.press("i", *"typed in vi", "escape", ":", "q", "!", "enter")
         assert await wait_for(pilot, lambda: not term.emulator.screen.alt_active)
@@ -81,7 +87,7 @@ def test_less_on_alternate_screen_leaves_main_screen_intact():
         await type_line(pilot, "echo before-less")
         await wait_for(pilot, lambda: "before-less" in term.emulator.display())
         main = term.emulator.display()
-        await type_line(pilot, "seq 1 500 | less")
+        run_line(term, "seq 1 500 | less")
         assert await wait_for(pilot, lambda: term.emulator.screen.alt_active and "1" in term.emulator.display())
         await pilot.press("space")  # a page forward: less scrolls with its own sequences
         assert await wait_for(pilot, lambda: any(r.strip().isdigit() and int(r) > 30 for r in term.emulator.display() if r.strip().isdigit()))
@@ -121,20 +127,20 @@ def test_tab_ctrl_c_ctrl_z_ctrl_d_reach_the_program():
         assert app.focused is term
         # Ctrl-D at the start of a line ends cat's input.
         await pilot.press("ctrl+d")
-        await type_line(pilot, "echo cat-ended-$?")
+        run_line(term, "echo cat-ended-$?")
         assert await wait_for(pilot, lambda: "cat-ended-0" in term.emulator.display())
         # Ctrl-C interrupts the foreground program.
         await type_line(pilot, "sleep 30")
         await pilot.pause(0.2)
         await pilot.press("ctrl+c")
-        await type_line(pilot, "echo status-$?")
+        run_line(term, "echo status-$?")
         assert await wait_for(pilot, lambda: "status-130" in term.emulator.display())
         # Ctrl-Z stops it (the shell reports a stopped job).
         await type_line(pilot, "sleep 31")
         await pilot.pause(0.2)
         await pilot.press("ctrl+z")
         assert await wait_for(pilot, lambda: "Stopped" in screen_text(term))
-        await type_line(pilot, "kill -9 %1")
+        run_line(term, "kill -9 %1")
         assert app.focused is term
 
     run(scenario)
@@ -159,14 +165,14 @@ def test_leave_chord_gives_the_keyboard_back_and_shows_in_footer():
 
 def test_two_tabs_run_separate_programs_and_title_follows_osc():
     async def scenario(app, pilot, one, two):
-        await type_line(pilot, "printf '\\033]2;first-tab\\007'; echo set")
+        run_line(one, "printf '\\033]2;first-tab\\007'; echo set")
         assert await wait_for(pilot, lambda: one.title == "first-tab")
         tabs = app.query_one("TabbedContent")
-        assert "first-tab" in str(tabs.get_tab("tab-1").label)
+        assert await wait_for(pilot, lambda: "first-tab" in str(tabs.get_tab("tab-1").label))  # TitleChanged
         tabs.active = "tab-2"
         assert await wait_for(pilot, lambda: app.focused is two)
         assert await wait_for(pilot, lambda: "$" in screen_text(two))
-        await type_line(pilot, "echo in-two")
+        run_line(two, "echo in-two")
         assert await wait_for(pilot, lambda: "in-two" in two.emulator.display())
         assert "in-two" not in screen_text(one)
 
