@@ -88,6 +88,7 @@ _ALT_SCREEN = {47, 1047, 1049}
 
 _CTRL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CSI = re.compile(r"\x1b\[([\x30-\x3f]*)([\x20-\x2f]*)([\x40-\x7e])")
+_SGR_TEXT = re.compile(r"\x1b\[([0-9;:]*)m([\x20-\x7e]*)")
 _CSI_PREFIX = re.compile(r"\x1b\[[\x30-\x3f]*[\x20-\x2f]*")
 _STRING_END = re.compile(r"\x07|\x1b\\|\x9c")
 _NON_PLAIN = re.compile(r"[^\x20-\x7e\r\n]")
@@ -1033,7 +1034,7 @@ class TerminalEmulator:
         draw = screen.draw
         draw_ascii = screen._draw_ascii
         search = _CTRL.search
-        csi_match = _CSI.match
+        sgr_text = _SGR_TEXT.match
         sgr_cache = _SGR_CACHE
         n = len(data)
         i = 0
@@ -1056,19 +1057,27 @@ class TerminalEmulator:
                     draw(text)
             c = data[j]
             if c == "\x1b":
-                # SGR is most of what colourful output sends: take it without the dispatch.
-                m = csi_match(data, j)
-                if m is not None and m.group(3) == "m" and not m.group(2):
+                # SGR and the plain text after it are most of what colourful output sends:
+                # take both in one step, without the general dispatch.
+                m = sgr_text(data, j)
+                if m is not None:
                     params = m.group(1)
                     cursor = screen.cursor
                     if not params or params == "0":
                         cursor.attrs = screen.default_char
-                    elif params[0] not in "<=>?":
+                    else:
                         attrs = sgr_cache.get((cursor.attrs, params, screen.default_char))
                         if attrs is None:
                             screen.sgr(params)
                         else:
                             cursor.attrs = attrs
+                    text = m.group(2)
+                    if text:
+                        if screen._xlate is None and mo.IRM not in screen.mode:
+                            draw_ascii(text)
+                            screen.last_char = text[-1]
+                        else:
+                            draw(text)
                     i = m.end()
                 else:
                     k = self._escape(data, j, n)
