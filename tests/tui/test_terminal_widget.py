@@ -267,3 +267,21 @@ def test_selection_copies_the_rendered_text():
         assert strip_text.startswith("select me 中文 ok")
 
     run(scenario)
+
+
+def test_a_command_that_cannot_start_says_so_and_exits():
+    from textual.app import App
+
+    class One(App):
+        def compose(self):
+            yield Terminal(["/nonexistent/program"], id="t")
+
+    async def main():
+        app = One()
+        async with app.run_test(size=(60, 10)) as pilot:
+            term = app.query_one("#t", Terminal)
+            assert await wait_for(pilot, lambda: term.exited)
+            assert term.exit_code is None
+            assert "not found" in screen_text(term) and "[exited]" in screen_text(term)
+
+    asyncio.run(main())

@@ -259,6 +259,7 @@ class Terminal(Widget, can_focus=True):
         self._bytes_since_frame = 0
         self._flooding = False  # output kept coming faster than we parsed since the last frame
         self._unparsed = 0
+        self._sent_size: tuple[int, int] | None = None
         self._strips: dict[int, Strip] = {}
         self._drawn_cursor: tuple[int, int, bool] | None = None
         self._scroll = 0  # lines scrolled back into history; 0 = live
@@ -296,9 +297,15 @@ class Terminal(Widget, can_focus=True):
         if not self.title:
             self.title = backend.title
         if self.size.width and self.size.height:
-            backend.resize(self.size.height, self.size.width)
+            self._resize_backend(self.size.height, self.size.width)
         self._fd = backend.fileno()
         self._start_reading()
+
+    def _resize_backend(self, rows: int, cols: int) -> None:
+        """Tell the program its size (an attached container may start at any size)."""
+        if self.backend is not None and not self._eof and (rows, cols) != self._sent_size:
+            self._sent_size = (rows, cols)
+            self.backend.resize(rows, cols)
 
     def _start_reading(self) -> None:
         if not self._reading and not self._eof and self._loop is not None and self._fd >= 0:
@@ -322,12 +329,13 @@ class Terminal(Widget, can_focus=True):
             return
         if (rows, cols) != (self.emulator.rows, self.emulator.cols):
             self.emulator.resize(rows, cols)
-            if self.backend is not None and not self._eof:
-                self.backend.resize(rows, cols)
-        if self.backend is None and self._factory is not None:
+        if self.backend is not None:
+            self._resize_backend(rows, cols)
+        elif self._factory is not None:
             try:
                 backend = self._factory(rows, cols)
-            except (OSError, FileNotFoundError) as error:
+                self._sent_size = (rows, cols)
+            except Exception as error:  # no such command, container not running, ...
                 self.emulator.feed(f"\x1b[31m{error}\x1b[0m\r\n".encode())
                 self._factory = None
                 self._finish(None)
