@@ -368,9 +368,11 @@ class Terminal(Widget, can_focus=True):
             self._parse()
 
     def _more_waiting(self) -> bool:
+        poller = select.poll()  # not select.select: fds above 1023 are fine
+        poller.register(self._fd, select.POLLIN)
         try:
-            return bool(select.select([self._fd], [], [], 0)[0])
-        except (OSError, ValueError):
+            return any(mask & select.POLLIN for _, mask in poller.poll(0))
+        except OSError:
             return False
 
     def _parse(self) -> None:
