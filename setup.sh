@@ -22,9 +22,11 @@ PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ] || [ ! -f .venv/.stamp ] || [ pyproject.toml -nt .venv/.stamp ]; then
     "$PY" -m venv .venv
     .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
-    .venv/bin/pip install -q -e '.[test]'
+    .venv/bin/pip install -q -e '.[test]' --config-settings editable_mode=compat
     touch .venv/.stamp
 fi
+# this environment may set PYTHONDONTWRITEBYTECODE: compile once so every command starts fast
+.venv/bin/python -m compileall -q -j 0 core workbench >/dev/null 2>&1 || true
 
 cmd="${1:-run}"
 [ $# -gt 0 ] && shift

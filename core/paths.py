@@ -40,6 +40,10 @@ def _config_dir() -> str:
     env = os.environ.get("NUTSHELL_CONFIG_DIR")
     if env:
         return env
+    if os.name == "posix" and not os.uname().sysname == "Darwin":
+        # what platformdirs answers on Linux, without importing it on every command
+        base = os.environ.get("XDG_CONFIG_HOME", "").strip() or os.path.expanduser("~/.config")
+        return os.path.join(base, "nutshell")
     import platformdirs
 
     return platformdirs.user_config_dir("nutshell")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from ..errors import InvalidReference, NotFound, NutshellError, UsageError
 from ..events import ProgressFn, emit
 from ..reference import parse
-from .client import RegistryClient, RetryPolicy
 
 PULL_POLICIES = ("missing", "always", "never")
 
@@ -18,7 +17,7 @@ class RegistryOps:
     """Mixed into core.engine.Engine; `self.paths` and `self.store` are available."""
 
     #: retry/backoff settings for every registry client this engine makes (tests shorten them)
-    registry_retry: RetryPolicy | None = None
+    registry_retry = None   # a core.registry.client.RetryPolicy
     #: layers fetched (pull) or uploaded (push) at once
     registry_max_parallel: int = 3
 
@@ -32,8 +31,10 @@ class RegistryOps:
             self._registry_cfg = cfg
         return cfg
 
-    def registry_client(self, domain: str, insecure: bool = False, credential=True) -> RegistryClient:
+    def registry_client(self, domain: str, insecure: bool = False, credential=True):
         """A client for one registry (credentials from config.json unless given)."""
+        from .client import RegistryClient  # http.client/ssl only when a registry is used
+
         return RegistryClient(domain, config=self.registry_config(), credential=credential,
                               insecure=insecure, retry=self.registry_retry)
 

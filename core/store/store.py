@@ -378,6 +378,10 @@ class Store:
     @staticmethod
     def _match_ref(images: list[Image], ref: Reference) -> Image | None:
         if ref.digest:
+            want = f"{ref.name}@{ref.digest}"
+            for img in images:
+                if want in img.repo_digests:     # pulled by digest (maybe an index digest)
+                    return img
             for img in images:
                 if img.manifest_digest == ref.digest and (
                         any(parse(t).name == ref.name for t in img.repo_tags)

@@ -1,0 +1,54 @@
+import pytest
+
+from core.errors import InvalidReference
+from core.reference import looks_like_id, parse, validate_digest
+
+D = "sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize("text,full,familiar", [
+    ("busybox", "docker.io/library/busybox:latest", "busybox:latest"),
+    ("busybox:1.36", "docker.io/library/busybox:1.36", "busybox:1.36"),
+    ("library/busybox", "docker.io/library/busybox:latest", "busybox:latest"),
+    ("docker.io/busybox", "docker.io/library/busybox:latest", "busybox:latest"),
+    ("index.docker.io/library/busybox", "docker.io/library/busybox:latest", "busybox:latest"),
+    ("me/app", "docker.io/me/app:latest", "me/app:latest"),
+    ("me/sub/app:v2", "docker.io/me/sub/app:v2", "me/sub/app:v2"),
+    ("localhost/busybox", "localhost/busybox:latest", "localhost/busybox:latest"),
+    ("localhost:5000/x/y:1", "localhost:5000/x/y:1", "localhost:5000/x/y:1"),
+    ("127.0.0.1:5000/x", "127.0.0.1:5000/x:latest", "127.0.0.1:5000/x:latest"),
+    ("quay.io/a/b", "quay.io/a/b:latest", "quay.io/a/b:latest"),
+    (f"busybox@{D}", f"docker.io/library/busybox@{D}", f"busybox@{D}"),
+    (f"busybox:1@{D}", f"docker.io/library/busybox:1@{D}", f"busybox:1@{D}"),
+    ("a__b/c-d.e:Tag_1.0-x", "docker.io/a__b/c-d.e:Tag_1.0-x", "a__b/c-d.e:Tag_1.0-x"),
+])
+def test_normalisation(text, full, familiar):
+    r = parse(text)
+    assert str(r) == full
+    assert r.familiar() == familiar
+
+
+def test_registry_host_for_docker_hub():
+    assert parse("busybox").registry_host == "registry-1.docker.io"
+    assert parse("localhost:5000/x").registry_host == "localhost:5000"
+
+
+@pytest.mark.parametrize("bad", ["", " busybox", "BusyBox", "a//b", "a/b/", "-x", "x:", "x:-tag",
+                                 "x@sha256:short", "x@md5:" + "a" * 32, "x:" + "t" * 129,
+                                 "a" * 256, "a:b:c", "a/B", "host:port/x"])
+def test_malformed(bad):
+    with pytest.raises(InvalidReference):
+        parse(bad)
+
+
+def test_uppercase_message():
+    with pytest.raises(InvalidReference, match="must be lowercase"):
+        parse("Me/App")
+
+
+def test_digest_validation_and_ids():
+    assert validate_digest(D) == D
+    for bad in ("sha256:" + "A" * 64, "sha256:" + "a" * 63, "sha256:../../etc", "a" * 64):
+        with pytest.raises(InvalidReference):
+            validate_digest(bad)
+    assert looks_like_id("abc123") and looks_like_id("sha256:abc") and not looks_like_id("busybox")
