@@ -257,3 +257,31 @@ class _Exact:
             data += b"\0" * (n - len(data))
         self.left -= len(data)
         return data
+
+
+def layer_from_dir(store, path: str, overlay: bool = False, compression: str = "gzip",
+                   exclude: set[str] | None = None, on_entry=None) -> dict:
+    """Tar ``path`` into a new verified blob of ``store`` (compressed as asked).
+
+    ``overlay``: ``path`` is an overlayfs upper dir (whiteouts written back as ``.wh.``).
+    ``exclude``: relative paths (and everything under them) left out, e.g. the mount
+    points the runtime created. Returns ``{"descriptor": {mediaType, digest, size},
+    "diff_id": ..., "size": uncompressed bytes, "entries": n}``. The blob is visible
+    (verified) when this returns; registering an image that uses it is the caller's job.
+    """
+    from . import media
+
+    keep = None
+    if exclude:
+        ex = {e.strip("/") for e in exclude if e.strip("/")}
+
+        def keep(rel: str) -> bool:
+            return not any(rel == e or rel.startswith(e + "/") for e in ex)
+
+    with store.blob_writer() as w:
+        out = LayerOutput(w, compression)
+        stats = write_tree(path, out, overlay=overlay, filter=keep, on_entry=on_entry)
+        out.close()
+    mt = {"gzip": media.OCI_LAYER_GZIP, "zstd": media.OCI_LAYER_ZSTD}.get(compression, media.OCI_LAYER)
+    return {"descriptor": {"mediaType": mt, "digest": w.digest, "size": w.size},
+            "diff_id": out.diff_id, "size": out.size, "entries": stats.entries}
