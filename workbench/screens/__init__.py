@@ -1,0 +1,1 @@
+"""Screens of the workbench: modal dialogs (confirm, forms), help, command history."""
