@@ -303,6 +303,66 @@ class DecompressingReader:
         return "sha256:" + self.hash.hexdigest()
 
 
+class PrefetchReader:
+    """Runs ``src.read()`` (network, decompression, hashing: all GIL-releasing work) in a
+    thread, a few chunks ahead of the consumer, so it overlaps with tar parsing and the
+    file-system calls of the unpack. Exceptions surface in the consumer's read()."""
+
+    def __init__(self, src, chunk: int = CHUNK, depth: int = 8):
+        import queue
+        import threading
+
+        self.src = src
+        self._q: "queue.Queue" = queue.Queue(maxsize=depth)
+        self._cur = memoryview(b"")
+        self._done = False
+        self._stop = False
+        self._t = threading.Thread(target=self._run, args=(chunk,), daemon=True,
+                                   name="nutshell-prefetch")
+        self._t.start()
+
+    def _run(self, chunk: int) -> None:
+        try:
+            while not self._stop:
+                data = self.src.read(chunk)
+                self._q.put(data)
+                if not data:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            self._q.put(exc)
+
+    def read(self, n: int = -1) -> bytes:
+        if not self._cur:
+            if self._done:
+                return b""
+            item = self._q.get()
+            if isinstance(item, BaseException):
+                self._done = True
+                raise item
+            if not item:
+                self._done = True
+                return b""
+            self._cur = memoryview(item)
+        if n is None or n < 0 or n >= len(self._cur):
+            out, self._cur = self._cur, memoryview(b"")
+        else:
+            out, self._cur = self._cur[:n], self._cur[n:]
+        return out.tobytes()
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+    def close(self) -> None:
+        """Stop the thread (after an error in the consumer) and wait for it."""
+        self._stop = True
+        while self._t.is_alive():
+            try:
+                self._q.get(timeout=0.05)
+            except Exception:  # noqa: BLE001 - queue.Empty
+                pass
+
+
 # --------------------------------------------------------------------------------------
 # tar headers with caps
 # --------------------------------------------------------------------------------------
@@ -664,12 +724,13 @@ def unpack_layer(src: BinaryIO, dest: str, expected_digest: str | None = None,
     """
     raw = HashingReader(src, on_bytes=on_bytes)
     stream = DecompressingReader(raw, limit=max_bytes)
+    ahead = PrefetchReader(stream)
     applier = LayerApplier(dest)
     try:
         try:
-            with tarfile.open(fileobj=stream, mode="r|", tarinfo=_CappedTarInfo,
+            with tarfile.open(fileobj=ahead, mode="r|", tarinfo=_CappedTarInfo,
                               encoding="utf-8", errors="surrogateescape",
-                              bufsize=CHUNK) as tf:
+                              bufsize=1 << 16) as tf:
                 for member in tf:
                     applier.apply(tf, member)
         except tarfile.ReadError as exc:
@@ -680,10 +741,11 @@ def unpack_layer(src: BinaryIO, dest: str, expected_digest: str | None = None,
             raise UnsafeLayer(f"corrupt layer tar header: {exc}") from None
         except (EOFError, tarfile.StreamError) as exc:
             raise UnsafeLayer(f"truncated layer: {exc}") from None
-        stream.drain()   # the tar end-of-archive blocks and any padding count towards the DiffID
+        ahead.drain()    # the tar end-of-archive blocks and any padding count towards the DiffID
         raw.drain()
         applier.finish()
     finally:
+        ahead.close()
         applier.close()
     if expected_digest and raw.digest != expected_digest:
         raise DigestMismatch(f"layer digest mismatch: expected {expected_digest}, got {raw.digest}")
