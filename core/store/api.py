@@ -51,6 +51,34 @@ class ImageOps:
         """The unpacked layer directories of an image, base first (unpacking on demand)."""
         return self.store.layer_dirs(self.store.image(name), progress)
 
+    # ---------------------------------------------------------------- layer trees
+    # (the app's Layers pane; the analysis lives in core/store/layertree.py)
+    def image_tree(self, name: str, progress: ProgressFn = None):
+        """Per-layer file changes, merged view and wasted space of an image (layertree.ImageTree)."""
+        from .layertree import analyze_cached
+
+        img = self.store.image(name)
+        return analyze_cached(self.store.layer_dirs(img, progress), img)
+
+    def image_diff(self, a: str, b: str, progress: ProgressFn = None) -> list:
+        """How image ``b``'s file system differs from ``a``'s (layertree.DiffEntry list)."""
+        from .layertree import diff_trees
+
+        return diff_trees(self.image_tree(a, progress), self.image_tree(b, progress))
+
+    def image_file(self, name: str, path: str, layer: int | None = None,
+                   limit: int = 256 * 1024):
+        """The first ``limit`` bytes of a file of an image (merged view, or one layer)."""
+        from .layertree import read_file
+
+        return read_file(self.image_tree(name), path, layer, limit)
+
+    def watcher(self, fallback: bool = False):
+        """A core.watch.Watcher on this root: ``wait(timeout) -> Changes(kinds, ids)``."""
+        from ..watch import Watcher
+
+        return Watcher(self.paths, fallback=fallback)
+
     # ---------------------------------------------------------------- changes
     def tag(self, source: str, target: str) -> Image:
         return self.store.tag(source, target)
