@@ -25,14 +25,14 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import threading
 import time
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import BinaryIO, Callable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
+
+if TYPE_CHECKING:
+    from .unpack import UnpackResult
 
 from .. import fsutil
 from ..errors import (Conflict, DigestMismatch, InvalidReference, NotFound, NutshellError,
@@ -42,7 +42,7 @@ from ..paths import Paths
 from ..reference import Reference, looks_like_id, parse, try_parse, validate_digest
 from . import media
 from .image import Image, LayerRecord, chain_id, chain_ids
-from .unpack import CHUNK, UnpackResult, unpack_layer
+CHUNK = 1 << 20
 
 MAX_METADATA = 4 << 20   # manifests and configs (c/image iolimits)
 
@@ -169,7 +169,7 @@ class Store:
 
     def _tmpname(self, kind: str) -> str:
         self.ensure()
-        return os.path.join(self.paths.tmp, f"{kind}-{os.getpid()}-{uuid.uuid4().hex[:12]}")
+        return os.path.join(self.paths.tmp, f"{kind}-{os.getpid()}-{os.urandom(6).hex()}")
 
     # ------------------------------------------------------------------ blobs
     def has_blob(self, digest: str) -> bool:
@@ -511,12 +511,12 @@ class Store:
 
     def _staging(self) -> str:
         self.ensure()
-        d = os.path.join(self.paths.layers, f".staging-{os.getpid()}-{uuid.uuid4().hex[:12]}")
+        d = os.path.join(self.paths.layers, f".staging-{os.getpid()}-{os.urandom(6).hex()}")
         os.makedirs(os.path.join(d, "diff"), mode=0o700)
         os.chmod(os.path.join(d, "diff"), 0o755)
         return d
 
-    def _commit_layer(self, staging: str, result: UnpackResult, chain: str, parent: str | None,
+    def _commit_layer(self, staging: str, result: "UnpackResult", chain: str, parent: str | None,
                       blob_digest: str | None) -> LayerInfo:
         meta = {
             "chain_id": chain, "diff_id": result.diff_id, "parent": parent,
@@ -557,6 +557,8 @@ class Store:
                 done[0] += n
                 emit(progress, short, "Extracting", done[0], total)
 
+            from .unpack import unpack_layer
+
             with self.open_blob(digest) as f:
                 result = unpack_layer(f, os.path.join(staging, "diff"), expected_digest=digest,
                                       expected_diff_id=diff_id, on_bytes=on_bytes if progress else None)
@@ -589,6 +591,8 @@ class Store:
                                  self.layer_path(chain), True)
             if self.has_blob(digest):
                 return self.unpack_blob(digest, diff_id, parent_chain_id, progress)
+        from .unpack import unpack_layer
+
         staging = self._staging()
         writer = BlobWriter(self, digest, size)
         try:
@@ -616,6 +620,8 @@ class Store:
                     if layer.media_type in media.FOREIGN_LAYERS and not self.has_blob(layer.digest):
                         raise NotFound(f"foreign layer {layer.digest} is not in the store")
                     return self.unpack_blob(layer.digest, layer.diff_id, parents[layer.index], progress)
+
+                from concurrent.futures import ThreadPoolExecutor
 
                 with ThreadPoolExecutor(max_workers=min(4, len(missing))) as pool:
                     futures = [pool.submit(work, layer) for layer in missing]
@@ -704,7 +710,7 @@ class Store:
             if name in keep_layer_hex:
                 continue
             path = os.path.join(self.paths.layers, name)
-            trash = os.path.join(self.paths.layers, f".trash-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+            trash = os.path.join(self.paths.layers, f".trash-{os.getpid()}-{os.urandom(4).hex()}")
             with contextlib.suppress(OSError):
                 removed["bytes"] += (self.layer_meta("sha256:" + name) or {}).get("size", 0)
                 os.rename(path, trash)
@@ -780,7 +786,7 @@ class Store:
                 os.unlink(self.paths.blob(d))
         for chain in new_layers - keep_layers:
             path = self.paths.layer(chain)
-            trash = os.path.join(self.paths.layers, f".trash-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+            trash = os.path.join(self.paths.layers, f".trash-{os.getpid()}-{os.urandom(4).hex()}")
             with contextlib.suppress(OSError):
                 os.rename(path, trash)
                 _rmtree(trash)
@@ -875,4 +881,6 @@ def _rmtree(path: str) -> None:
         raise exc
 
     if os.path.lexists(path):
+        import shutil
+
         shutil.rmtree(path, onerror=onerror)

@@ -26,7 +26,88 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UsageError(message, hint=f"See '{self.prog} --help'.")
 
 
-def build_parser() -> ArgumentParser:
+# Top-level verbs whose parser lives in one area module: for these only that module is
+# imported and only its parsers are built (argparse construction of every verb costs
+# ~100 ms, most of it gettext lookups). Anything not listed builds the full parser, so a
+# verb missing here is only slower, never broken. tests/unit/test_cli_lazy.py checks
+# that every entry names the area that really registers the verb.
+FAST_VERBS = {
+    **dict.fromkeys(("run", "create", "start", "stop", "kill", "restart", "rm", "ps", "exec",
+                     "logs", "wait", "attach", "top", "rename", "stats"), "containers"),
+    **dict.fromkeys(("images", "history", "tag", "rmi", "load", "save", "import", "inspect",
+                     "version"), "images"),
+    **dict.fromkeys(("pull", "push", "login", "logout"), "registry"),
+    "port": "network",
+}
+
+
+def _verb_of(argv: list[str]) -> str | None:
+    """The first positional word, skipping the global flags (``--root DIR``...)."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--root":
+            i += 2
+            continue
+        if a.startswith("-"):
+            if a in ("-h", "--help", "-v", "--version"):
+                return None
+            i += 1
+            continue
+        return a
+    return None
+
+
+class _Skipped:
+    """Stands in for the parsers of verbs this invocation does not use: every call on it
+    does nothing, so an area's register() can run unchanged while only one verb is built."""
+
+    def __getattr__(self, name):
+        return self
+
+    def __call__(self, *args, **kwargs):
+        return self
+
+    def __setattr__(self, name, value):
+        pass
+
+    def __iter__(self):
+        return iter(())
+
+    def __contains__(self, item):
+        return False
+
+    def __len__(self):
+        return 0
+
+    def __bool__(self):
+        return True
+
+
+class _OnlyVerb:
+    """A subparsers action that really builds only ``verb``."""
+
+    def __init__(self, real, verb: str):
+        self._real, self._verb = real, verb
+
+    def add_parser(self, name, **kwargs):
+        if name == self._verb or self._verb in kwargs.get("aliases", ()):
+            return self._real.add_parser(name, **kwargs)
+        return _Skipped()
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def _quiet_gettext() -> None:
+    """argparse looks up a translation catalogue for each of its strings (~40 ms for our
+    few hundred flags); Nutshell's messages are English only."""
+    argparse._ = lambda s: s  # type: ignore[attr-defined]
+    argparse.ngettext = lambda s, p, n: s if n == 1 else p  # type: ignore[attr-defined]
+
+
+def build_parser(areas: tuple[str, ...] | None = None, only_verb: str | None = None) -> ArgumentParser:
+    _quiet_gettext()
     parser = ArgumentParser(prog="nutshell", description="A daemonless container workbench.")
     parser.add_argument("--root", metavar="DIR", help="state root (default: $NUTSHELL_ROOT or /var/lib/nutshell)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -45,9 +126,12 @@ def build_parser() -> ArgumentParser:
 
     import importlib
 
-    for area in AREAS:
+    for area in (AREAS if areas is None else areas):
         mod = importlib.import_module(f"workbench.cli.{area}")
-        mod.register(sub, group)
+        if only_verb:   # a plain verb: no management-command groups are needed
+            mod.register(_OnlyVerb(sub, only_verb), lambda name, help: _Skipped())
+        else:
+            mod.register(sub, group)
     return parser
 
 
@@ -93,8 +177,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    verb = _verb_of(argv)
+    if verb in FAST_VERBS:
+        parser = build_parser((FAST_VERBS[verb],), only_verb=verb)
+    else:
+        parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except Exception as exc:  # noqa: BLE001 - a UsageError from the top-level parser
+        if verb and getattr(exc, "hint", None) == "See 'nutshell --help'.":
+            exc.hint = f"See 'nutshell {verb} --help'."
+        raise
     if args.version:
         from core import __version__
 
