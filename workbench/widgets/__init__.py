@@ -1,0 +1,1 @@
+"""Widgets shared by the panes: FilterTable, JSON tree, log viewer, file tree..."""
