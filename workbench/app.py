@@ -1,27 +1,357 @@
-"""The Textual workbench. A placeholder screen until the app issue lands."""
+"""The Textual workbench: ``nutshell`` with no verb (``nutshell --read-only`` to look only).
+
+Layout: a TabbedContent of panes (1 Images, 2 Layers, 3 Containers, 4 Networks, 5 Stats,
+6 Terminals, 7 Learn), a status line with the last equivalent command, and the Footer.
+
+What the app does for its panes (the contract is workbench/messages.py):
+
+- Liveness: a daemon thread blocks in ``core.watch.Watcher.wait`` (inotify on the state
+  root; no polling) and posts ``EngineChanged(kinds, ids)`` to every pane when the store or a
+  container changed — from this app or from a CLI in another SSH session.
+- ``CommandRun`` from any pane goes into the session's command history (``H``) and the
+  status line. ``ContainerSelected`` / ``ImageSelected`` are forwarded to the other panes;
+  ``OpenTerminal`` switches to the Terminals pane and hands it the request.
+- Keys: bindings have ids (``app.help``, ``images.pull``...) and can be remapped in
+  workbench.toml (workbench/config.py). Nothing is a priority binding: a focused terminal
+  gets every key (Ctrl-P, Ctrl-Q included) until Ctrl-] gives the keyboard back.
+- Read-only mode hides every mutating action (panes' ``check_action``) and the palette's.
+
+Panes are imported by module (workbench/panes/<name>.py). A pane whose module is missing or
+fails to import shows a placeholder; the rest of the app works.
+"""
 
 from __future__ import annotations
 
+import importlib
+import threading
+import time
+from typing import Any
 
-def run_app(root: str | None = None) -> int:
-    from textual.app import App, ComposeResult
-    from textual.widgets import Footer, Header, Static
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Static, TabbedContent, TabPane
 
+from workbench.commands import NutshellCommands
+from workbench.config import THEME_CYCLE, WorkbenchConfig, load_config, register_themes
+from workbench.messages import (CommandRun, ContainerSelected, EngineChanged, ImageSelected,
+                                OpenTerminal)
+from workbench.panes.base import Pane
+from workbench.screens.history import HistoryEntry, HistoryScreen
+from workbench.widgets.status import StatusLine
+
+#: (module name, tab key, title used when the module is missing), in tab order
+PANES: list[tuple[str, str, str]] = [
+    ("images", "1", "Images"),
+    ("layers", "2", "Layers"),
+    ("containers", "3", "Containers"),
+    ("networks", "4", "Networks"),
+    ("stats", "5", "Stats"),
+    ("terminals", "6", "Terminals"),
+    ("teaching", "7", "Learn"),
+]
+
+
+#: other module names a pane may live in (the teaching views are also called "learn")
+ALIASES: dict[str, tuple[str, ...]] = {"teaching": ("learn",)}
+
+
+def load_pane_class(name: str) -> tuple[type | None, str | None]:
+    """The pane class of workbench/panes/<name>.py (or an alias module), or (None, why not)."""
+    cls, why = _load_pane_module(name, name)
+    for alt in ALIASES.get(name, ()):
+        if cls is not None:
+            break
+        cls2, why2 = _load_pane_module(alt, name)
+        if cls2 is not None or why == "not available yet":
+            cls, why = cls2, why2
+    return cls, why
+
+
+def _load_pane_module(module: str, name: str) -> tuple[type | None, str | None]:
+    modname = f"workbench.panes.{module}"
+    try:
+        mod = importlib.import_module(modname)
+    except ModuleNotFoundError as exc:
+        if exc.name == modname:
+            return None, "not available yet"
+        return None, f"cannot import {modname}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a broken pane must not stop the app
+        return None, f"cannot import {modname}: {type(exc).__name__}: {exc}"
+    expected = next((k for n, k, _ in PANES if n == name), None)
+    candidates = [obj for obj in vars(mod).values()
+                  if isinstance(obj, type) and getattr(obj, "__module__", "") == modname
+                  and getattr(obj, "PANE_KEY", None)]
+    for cls in candidates:
+        if str(cls.PANE_KEY) == expected:
+            return cls, None
+    if candidates:
+        return candidates[0], None
+    return None, f"{modname} defines no pane class (a widget with PANE_KEY)"
+
+
+class PlaceholderPane(Pane):
+    """Stands in for a pane whose module is missing or broken."""
+
+    def __init__(self, engine: Any, read_only: bool = False, *, id: str | None = None,
+                 title: str = "", key: str = "", reason: str = "") -> None:
+        super().__init__(engine, read_only, id=id)
+        self.PANE_TITLE = title  # type: ignore[misc]
+        self.PANE_KEY = key      # type: ignore[misc]
+        self.reason = reason
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"{self.PANE_TITLE}: {self.reason}", classes="placeholder", markup=False)
+
+    def reload(self) -> None:
+        pass
+
+
+class NutshellApp(App):
+    """The workbench. ``NutshellApp(engine, read_only=False, watch=True, config=None)``."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "Nutshell"
+    SUB_TITLE = "container workbench"
+    COMMANDS = App.COMMANDS | {NutshellCommands}
+    # Our own palette/quit bindings, NOT priority: a focused terminal keeps ctrl+p/ctrl+q.
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", show=False, id="app.quit"),
+        Binding("q", "quit", "Quit", id="app.quit_q"),
+        Binding("question_mark,f1", "help", "Help", key_display="?", id="app.help"),
+        Binding("ctrl+p", "command_palette", "Palette", show=False, id="app.palette"),
+        Binding("H", "history", "History", id="app.history"),
+        Binding("f2", "cycle_theme", "Theme", show=False, id="app.theme"),
+    ] + [
+        Binding(key, f"show_tab('{name}')", title, show=False, id=f"app.tab_{name}")
+        for name, key, title in PANES
+    ]
+
+    def __init__(self, engine: Any, read_only: bool = False, watch: bool = True,
+                 config: WorkbenchConfig | None = None, panes: list[str] | None = None) -> None:
+        super().__init__()
+        self.engine = engine
+        self.read_only = read_only
+        self.watch_enabled = watch
+        self.config = config if config is not None else WorkbenchConfig()
+        self.pane_names = panes or [name for name, _, _ in PANES]
+        self.history: list[HistoryEntry] = []
+        self.selected_container: str | None = None
+        self.selected_image: str | None = None
+        self._watcher = None
+        self._watch_thread: threading.Thread | None = None
+        self.changes_seen = 0
+        register_themes(self)
+        theme = self.config.theme
+        try:
+            self.theme = theme
+        except Exception:  # noqa: BLE001 - unknown theme name in the config
+            self.config.errors.append(f"unknown theme {theme!r}")
+            self.theme = "nutshell-dark"
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        with TabbedContent(id="tabs"):
+            for name, key, title in PANES:
+                if name not in self.pane_names:
+                    continue
+                cls, why = load_pane_class(name)
+                if cls is None:
+                    pane = PlaceholderPane(self.engine, self.read_only, id=f"pane-{name}",
+                                           title=title, key=key, reason=why or "")
+                else:
+                    pane = cls(self.engine, read_only=self.read_only, id=f"pane-{name}")
+                    title = getattr(cls, "PANE_TITLE", title) or title
+                    key = str(getattr(cls, "PANE_KEY", key) or key)
+                yield TabPane(f"{key} {title}", pane, id=f"tab-{name}")
+        root = getattr(getattr(self.engine, "paths", None), "root", "")
+        yield StatusLine(root=root, read_only=self.read_only, id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.config.keys:
+            self.update_keymap(self.config.keys)
+        for err in self.config.errors:
+            self.notify(err, title="workbench.toml", severity="warning", timeout=10)
+        if self.watch_enabled:
+            self.start_watching()
+        self.call_after_refresh(self._focus_active)
+
+    def panes(self) -> list[Any]:
+        """The pane widgets, in tab order."""
+        out = []
+        for name in self.pane_names:
+            found = self.query(f"#pane-{name}")
+            if found:
+                out.append(found.first())
+        return out
+
+    def pane(self, name: str) -> Any | None:
+        found = self.query(f"#pane-{name}")
+        return found.first() if found else None
+
+    # ------------------------------------------------------------------ tabs and focus
+    def action_show_tab(self, name: str) -> None:
+        pane = self.pane(name)
+        if pane is not None:
+            self.show_pane(pane)
+
+    def show_pane(self, pane: Any) -> None:
+        tabs = self.query_one("#tabs", TabbedContent)
+        tab_id = f"tab-{(pane.id or '').removeprefix('pane-')}"
+        if tabs.active != tab_id:
+            tabs.active = tab_id
+        self.call_after_refresh(self._focus_active)
+
+    async def run_pane_action(self, pane: Any, action: str) -> None:
+        """What a palette command does: show the pane, then run the action there."""
+        self.show_pane(pane)
+        await pane.run_action(action)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        from textual.widgets import Tabs
+
+        if not isinstance(self.focused, Tabs):
+            self.call_after_refresh(self._focus_active)
+
+    def active_pane(self) -> Any | None:
+        tabs = self.query_one("#tabs", TabbedContent)
+        if not tabs.active:
+            return None
+        return self.pane(tabs.active.removeprefix("tab-"))
+
+    def _focus_active(self) -> None:
+        pane = self.active_pane()
+        if pane is None:
+            return
+        focus_default = getattr(pane, "focus_default", None)
+        if callable(focus_default):
+            focus_default()
+            return
+        for widget in pane.query("*"):
+            if widget.focusable and widget.display and widget.visible:
+                widget.focus()
+                return
+
+    # ------------------------------------------------------------------ liveness
+    def start_watching(self) -> None:
+        """Watch the state root in a daemon thread; EngineChanged to every pane."""
+        watcher_factory = getattr(self.engine, "watcher", None)
+        if watcher_factory is None:
+            return
+        self._watcher = watcher_factory()
+        self._watch_thread = threading.Thread(target=self._watch_loop, args=(self._watcher,),
+                                              name="nutshell-watch", daemon=True)
+        self._watch_thread.start()
+
+    def _watch_loop(self, watcher) -> None:
+        try:
+            while True:
+                changes = watcher.wait(None)
+                if getattr(watcher, "_closed", False):
+                    return
+                if changes:
+                    try:
+                        self.call_from_thread(self.broadcast_change, set(changes.kinds),
+                                              set(changes.ids))
+                    except Exception:  # noqa: BLE001 - the app is shutting down
+                        return
+        finally:
+            watcher.release()
+
+    def stop_watching(self) -> None:
+        if self._watcher is not None:
+            self._watcher.close()
+        if self._watch_thread is not None:
+            self._watch_thread.join(timeout=2)
+            self._watch_thread = None
+
+    def broadcast_change(self, kinds: set[str], ids: set[str] | None = None) -> None:
+        """Tell every pane that the engine changed (they reload what they show)."""
+        self.changes_seen += 1
+        for pane in self.panes():
+            msg = EngineChanged(kinds, ids)
+            msg.bubble = False
+            pane.post_message(msg)
+
+    def on_unmount(self) -> None:
+        self.stop_watching()
+
+    # ------------------------------------------------------------------ messages from panes
+    def on_command_run(self, message: CommandRun) -> None:
+        self.history.append(HistoryEntry(time.time(), message.command, message.ok, message.error))
+        status = self.query("#status")
+        if status:
+            status.first().show_command(message.command, message.ok)
+
+    def _origin_pane(self, message) -> Any | None:
+        node = getattr(message, "_sender", None)
+        while node is not None and node is not self:
+            if isinstance(getattr(node, "id", None), str) and node.id.startswith("pane-"):
+                return node
+            node = node.parent
+        return None
+
+    def _forward(self, message, make) -> None:
+        origin = self._origin_pane(message)
+        for pane in self.panes():
+            if pane is origin:
+                continue
+            msg = make()
+            msg.bubble = False
+            msg._nutshell_forwarded = True
+            pane.post_message(msg)
+
+    def on_container_selected(self, message: ContainerSelected) -> None:
+        if getattr(message, "_nutshell_forwarded", False):
+            return
+        self.selected_container = message.container_id
+        self._forward(message, lambda: ContainerSelected(message.container_id))
+
+    def on_image_selected(self, message: ImageSelected) -> None:
+        if getattr(message, "_nutshell_forwarded", False):
+            return
+        self.selected_image = message.image_id
+        self._forward(message, lambda: ImageSelected(message.image_id))
+
+    def on_open_terminal(self, message: OpenTerminal) -> None:
+        if getattr(message, "_nutshell_forwarded", False):
+            return
+        pane = self.pane("terminals")
+        if pane is None or isinstance(pane, PlaceholderPane):
+            self.notify("the Terminals pane is not available", severity="warning")
+            return
+        self.show_pane(pane)
+        fwd = OpenTerminal(message.kind, message.target, message.argv, message.title)
+        fwd.bubble = False
+        fwd._nutshell_forwarded = True  # type: ignore[attr-defined]
+        pane.post_message(fwd)
+
+    # ------------------------------------------------------------------ app actions
+    def action_help(self) -> None:
+        from workbench.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def action_history(self) -> None:
+        self.push_screen(HistoryScreen(list(self.history)))
+
+    def action_cycle_theme(self) -> None:
+        names = list(THEME_CYCLE)
+        nxt = names[(names.index(self.theme) + 1) % len(names)] if self.theme in names else names[0]
+        self.theme = nxt
+        self.notify(f"theme: {nxt}", timeout=2)
+
+    async def action_quit(self) -> None:
+        self.stop_watching()
+        self.exit()
+
+
+def run_app(root: str | None = None, read_only: bool = False) -> int:
     from core.engine import Engine
 
     engine = Engine(root=root)
-
-    class Placeholder(App):
-        TITLE = "Nutshell"
-        BINDINGS = [("q", "quit", "Quit")]
-
-        def compose(self) -> ComposeResult:
-            yield Header()
-            lines = ["Nutshell workbench (the panes arrive with the app issue).", "", "Images:"]
-            for img in engine.images():
-                lines.append(f"  {', '.join(img.repo_tags) or '<none>'}  {img.short_id}")
-            yield Static("\n".join(lines))
-            yield Footer()
-
-    Placeholder().run()
+    app = NutshellApp(engine, read_only=read_only, config=load_config(engine.paths.config))
+    app.run()
     return 0

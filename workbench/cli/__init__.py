@@ -14,7 +14,7 @@ import sys
 
 # Verb modules, imported when the parser is built. Keep their top-level imports light:
 # `nutshell ps` must not pay for the TUI, rich or netlink.
-AREAS = ("images", "containers", "registry", "network", "build")
+AREAS = ("images", "containers", "registry", "network", "build", "buildverb")
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -112,6 +112,8 @@ def build_parser(areas: tuple[str, ...] | None = None, only_verb: str | None = N
     parser.add_argument("--root", metavar="DIR", help="state root (default: $NUTSHELL_ROOT or /var/lib/nutshell)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-v", "--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--read-only", dest="app_read_only", action="store_true",
+                        help="with no verb: open the workbench without any action that changes something")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=ArgumentParser)
     groups: dict[str, argparse._SubParsersAction] = {}
 
@@ -196,7 +198,7 @@ def _main(argv: list[str]) -> int:
     if not args.verb:
         from workbench.app import run_app
 
-        return run_app(root=args.root)
+        return run_app(root=args.root, read_only=args.app_read_only)
     from core.engine import Engine
 
     engine = Engine(root=args.root)

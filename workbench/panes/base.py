@@ -135,8 +135,12 @@ class Pane(Vertical):
 
     def engine_action(self, command: str, fn: Callable[..., Any], *args: Any,
                       done: str | None = None, on_done: Callable[[Any], None] | None = None,
-                      reload: bool = True, **kwargs: Any) -> Worker | None:
-        """Run ``fn(*args, **kwargs)`` in a thread; history, notifications and reload."""
+                      reload: bool = True, on_error: Callable[[str], None] | None = None,
+                      **kwargs: Any) -> Worker | None:
+        """Run ``fn(*args, **kwargs)`` in a thread; history, notifications and reload.
+
+        ``done``: a notification on success; ``on_done(result)`` / ``on_error(text)``: UI-thread
+        callbacks. ``fn``'s own keyword arguments go in ``kwargs``."""
         if self.read_only:
             self.notify_error("read-only mode: no changes allowed")
             return None
@@ -146,14 +150,14 @@ class Pane(Vertical):
 
         worker = self.run_worker(run, thread=True, group="action", exit_on_error=False,
                                  description=command)
-        worker._nutshell = (command, done, on_done, reload)  # type: ignore[attr-defined]
+        worker._nutshell = (command, done, on_done, reload, on_error)  # type: ignore[attr-defined]
         return worker
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         meta = getattr(event.worker, "_nutshell", None)
         if meta is None:
             return
-        command, done, on_done, reload = meta
+        command, done, on_done, reload, on_error = meta
         if event.state == WorkerState.SUCCESS:
             self.command_run(command)
             if done:
@@ -167,6 +171,8 @@ class Pane(Vertical):
             text = error_text(err) if err is not None else "failed"
             self.command_run(command, ok=False, error=text)
             self.notify_error(text)
+            if on_error is not None:
+                on_error(text)
             if reload:
                 self.reload()
 

@@ -1,0 +1,86 @@
+"""Modal viewers: TextScreen (a file's content, JSON, any text; searchable, selectable) and
+TableScreen (a FilterTable of rows: wasted files, an image diff...). Escape / q closes.
+
+    self.app.push_screen(TextScreen("/etc/passwd  (layer 0, 1.2 kB)", text))
+    self.app.push_screen(TableScreen("Wasted space", [Col("PATH", "path"), ...], rows, summary="..."))
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from workbench.widgets.table import Col, FilterTable
+from workbench.widgets.textview import TextView
+
+_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{
+    width: 95%; height: 90%; border: thick $primary; background: $surface; padding: 0 1;
+}}
+{name} .viewer-title {{ text-style: bold; color: $accent; height: auto; }}
+{name} .viewer-summary {{ color: $text-muted; height: auto; }}
+"""
+
+
+class TextScreen(ModalScreen[None]):
+    DEFAULT_CSS = _CSS.format(name="TextScreen")
+    BINDINGS = [Binding("escape,q", "close", "Close", id="viewer.close")]
+
+    def __init__(self, title: str, text: str, summary: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.text = text
+        self.summary = summary
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.title_text, classes="viewer-title", markup=False)
+            if self.summary:
+                yield Static(self.summary, classes="viewer-summary", markup=False)
+            yield TextView(self.text, id="viewer-text")
+
+    def on_mount(self) -> None:
+        self.query_one(TextView).focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class TableScreen(ModalScreen[str | None]):
+    """Rows in a FilterTable; Enter dismisses with the row's key (None on Escape)."""
+
+    DEFAULT_CSS = _CSS.format(name="TableScreen")
+    BINDINGS = [Binding("escape,q", "close", "Close", id="viewer.close")]
+
+    def __init__(self, title: str, columns: Sequence[Col], rows: list[tuple[str, list[Any]]],
+                 summary: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.columns = list(columns)
+        self.rows = rows
+        self.summary = summary
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.title_text, classes="viewer-title", markup=False)
+            if self.summary:
+                yield Static(self.summary, classes="viewer-summary", markup=False)
+            yield FilterTable(self.columns, id="viewer-table")
+
+    def on_mount(self) -> None:
+        table = self.query_one(FilterTable)
+        table.set_rows(self.rows)
+        table.focus()
+
+    def on_filter_table_activated(self, event: FilterTable.Activated) -> None:
+        event.stop()
+        self.dismiss(event.key)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
