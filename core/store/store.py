@@ -701,6 +701,12 @@ class Store:
         for recs in self.containers_using().values():
             for r in recs:
                 keep_layers.update(r["Layers"])
+        # build cache (core/build/cache.py): what cached build steps made stays until
+        # `builder prune` drops their entries
+        from ..build.cache import gc_roots
+        cache_blobs, cache_layers = gc_roots(self.paths)
+        keep_blobs |= cache_blobs
+        keep_layers |= cache_layers
         keep_layer_hex = {c.split(":", 1)[-1] for c in keep_layers}
         for name in _listdir(self.paths.layers):
             if name.startswith("."):
@@ -781,6 +787,11 @@ class Store:
         for recs in self.containers_using().values():
             for r in recs:
                 keep_layers.update(r["Layers"])
+        # build cache (core/build/cache.py): a failed command keeps cached build layers
+        from ..build.cache import gc_roots
+        cache_blobs, cache_layers = gc_roots(self.paths)
+        keep |= cache_blobs
+        keep_layers |= cache_layers
         for d in new - keep:
             with contextlib.suppress(OSError):
                 os.unlink(self.paths.blob(d))
