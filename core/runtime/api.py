@@ -108,3 +108,34 @@ class ContainerOps:
 
     def container_stats(self, ref: str) -> dict:
         return self._runtime.stats(ref)
+
+    # --- teaching views (core/runtime/introspect.py) -------------------------------------
+    def container_namespaces(self, ref: str):
+        """NamespaceMatrix: the init's 8 namespaces vs the host's, shared or new."""
+        from .introspect import namespaces
+
+        return namespaces(self, ref)
+
+    def container_processes(self, ref: str):
+        """ProcessTable: every process with its host PID and container PID (NSpid)."""
+        from .introspect import processes
+
+        return processes(self, ref)
+
+    def container_overlay(self, ref: str):
+        """OverlayView: lowerdir entries mapped to image layers, upper/work, whiteouts."""
+        from .introspect import overlay
+
+        return overlay(self, ref)
+
+    def container_cgroup(self, ref: str):
+        """CgroupView: the cgroup files holding limits, beside the ones holding usage."""
+        from .introspect import cgroup
+
+        return cgroup(self, ref)
+
+    def container_network(self, ref: str):
+        """NetworkView: eth0 <-> host veth <-> bridge, addresses and routes."""
+        from .introspect import network
+
+        return network(self, ref)

@@ -1,0 +1,344 @@
+"""Stats: live CPU, memory, pids, network and block I/O of each running container.
+
+Every number comes from ``Engine.container_stats`` (the container's cgroup, v1 or v2, and
+/proc/<pid>/net/dev), the same call ``nutshell stats`` makes:
+
+- CPU % is the share of ONE core: 100 % = one core busy for the whole interval, so a
+  container may show up to N x 100 % on N cores (the header says so; ctop#40).
+- memory is usage minus the inactive file cache, like ``docker stats``; the limit is the
+  cgroup's (``no limit`` when there is none).
+- the sparklines keep the last minute of samples.
+
+This is the one pane that samples on a timer: once a second, only while it is visible,
+in a thread worker; hidden, it stops. The list of running containers is reloaded on
+``EngineChanged``, not polled.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from workbench.messages import EngineChanged
+from workbench.teaching.base import PaneBase
+from workbench.teaching.format import bar, chart, dbytes, ibytes, pct, sparkline
+
+HISTORY = 60  # samples kept per container (one a second: a minute)
+
+
+@dataclass
+class Series:
+    """What the pane remembers of one container between samples."""
+
+    name: str
+    cpu: deque = field(default_factory=lambda: deque(maxlen=HISTORY))      # percent of a core
+    mem: deque = field(default_factory=lambda: deque(maxlen=HISTORY))      # bytes used
+    last_cpu_ns: int | None = None
+    last_time: float | None = None
+    sample: dict = field(default_factory=dict)
+
+    def add(self, s: dict) -> None:
+        cpu_ns, t = s.get("cpu_usage_ns"), s.get("timestamp")
+        value = None
+        if cpu_ns is not None and t is not None and self.last_cpu_ns is not None \
+                and self.last_time is not None and t > self.last_time:
+            value = max(cpu_ns - self.last_cpu_ns, 0) / ((t - self.last_time) * 1e9) * 100.0
+        if cpu_ns is not None:
+            self.last_cpu_ns, self.last_time = cpu_ns, t
+        if self.last_time is not None and value is None and self.cpu:
+            value = self.cpu[-1]
+        self.cpu.append(value)
+        self.mem.append(s.get("memory_used"))
+        self.sample = s
+
+    @property
+    def cpu_now(self) -> float | None:
+        return self.cpu[-1] if self.cpu else None
+
+
+class StatsPane(PaneBase):
+    PANE_TITLE = "Stats"
+    PANE_KEY = "5"
+    #: seconds between samples while visible (tests set it very large and sample by hand)
+    SAMPLE_INTERVAL = 1.0
+
+    DEFAULT_CSS = """
+    StatsPane { layout: vertical; }
+    StatsPane #stats-header { height: auto; color: $text-muted; padding: 0 1; }
+    StatsPane #stats-table { height: 1fr; min-height: 5; }
+    StatsPane #stats-detail { height: auto; border-top: solid $primary 40%; padding: 0 1; }
+    StatsPane .chart { height: auto; }
+    StatsPane #stats-cpu-chart { color: $success; }
+    StatsPane #stats-mem-chart { color: $warning; }
+    """
+
+    BINDINGS = [
+        Binding("p", "toggle_pause", "Pause", id="stats.pause"),
+        Binding("c", "clear_history", "Clear history", show=False, id="stats.clear"),
+    ]
+
+    def __init__(self, engine, read_only: bool = False, *, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(engine, read_only, id=id, classes=classes)
+        self.series: dict[str, Series] = {}
+        self.running: list[dict] = []
+        self.paused = False
+        self.samples_taken = 0
+        self._sampling = False
+        self._visible = False
+        self._timer = None
+        self._spark_width = 12
+        self.ncpu = os.cpu_count() or 1
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        from workbench.widgets.table import Col, FilterTable
+
+        yield Static(self._header_text(), id="stats-header")
+        yield FilterTable([
+            Col("NAME", "name"), Col("CPU %", "cpu", justify="right"),
+            Col("CPU (1 min)", "cpu_hist"), Col("MEM USED / LIMIT", "mem", justify="right"),
+            Col("MEM %", "memp", justify="right"), Col("PIDS", "pids", justify="right"),
+            Col("NET RX / TX", "net", justify="right"), Col("BLOCK R / W", "blk", justify="right"),
+        ], id="stats-table", empty_text="no running containers")
+        with Vertical(id="stats-detail"):
+            yield Static("", id="stats-title")
+            yield Static("", id="stats-cpu-chart", classes="chart")
+            yield Static("", id="stats-mem-chart", classes="chart")
+            yield Static("", id="stats-more")
+
+    def _header_text(self) -> Text:
+        t = Text()
+        t.append("CPU %: 1 core = 100 %", style="bold")
+        t.append(f"  (this host has {self.ncpu} core{'s' if self.ncpu != 1 else ''}"
+                 f" = {self.ncpu * 100} %)")
+        t.append(" · memory = usage − inactive file cache, as docker stats")
+        t.append(" · sampled every second while this tab is shown")
+        if self.paused:
+            t.append(" · PAUSED (p)", style="bold reverse")
+        return t
+
+    def on_mount(self) -> None:
+        self._timer = self.set_interval(self.SAMPLE_INTERVAL, self._tick, pause=True,
+                                        name="stats-sample")
+        self.reload()
+
+    # ------------------------------------------------------------------ visibility
+    def on_show(self) -> None:
+        self._visible = True
+        self._spark_width = 20 if self.size.width >= 140 else 12
+        self.reload()
+        if self._timer is not None and not self.paused:
+            self._timer.resume()
+
+    def on_hide(self) -> None:
+        self._visible = False
+        if self._timer is not None:
+            self._timer.pause()
+
+    @property
+    def sampling(self) -> bool:
+        """True while the pane samples on its timer (shown and not paused)."""
+        return self._visible and not self.paused
+
+    def _tick(self) -> None:
+        # dolphie's rule: nothing to do while a modal covers us or we are hidden
+        if not self._visible or self.paused or self.app.screen is not self.screen:
+            return
+        self.sample()
+
+    # ------------------------------------------------------------------ data
+    def on_engine_changed(self, message: EngineChanged) -> None:
+        if not message.kinds or "containers" in message.kinds:
+            self.reload()
+
+    def reload(self) -> None:
+        """Re-read the list of running containers (then take a sample)."""
+        self.load(lambda: self.engine.ps(), self._apply_list, group="stats-list")
+
+    def _apply_list(self, items: list[dict]) -> None:
+        self.running = [c for c in items if c.get("State") == "running"]
+        ids = {c["Id"] for c in self.running}
+        for cid in list(self.series):
+            if cid not in ids:
+                del self.series[cid]
+        for c in self.running:
+            self.series.setdefault(c["Id"], Series(c.get("Names", c["Id"][:12])))
+        self._render_table()
+        if self._visible and not self.paused:
+            self.sample()
+
+    def sample(self) -> None:
+        """Take one sample of every running container, in a thread worker."""
+        if self._sampling:
+            return
+        ids = [c["Id"] for c in self.running]
+        if not ids:
+            return
+        self._sampling = True
+
+        def work() -> list[tuple[str, dict | None]]:
+            out = []
+            for cid in ids:
+                try:
+                    out.append((cid, self.engine.container_stats(cid)))
+                except Exception:  # noqa: BLE001 - it stopped or vanished: reload the list
+                    out.append((cid, None))
+            return out
+
+        def failed(exc: BaseException) -> None:
+            self._sampling = False
+            self.show_error(exc)
+
+        self.load(work, self._apply_samples, group="stats-sample", failed=failed)
+
+    def _apply_samples(self, results: list[tuple[str, dict | None]]) -> None:
+        self._sampling = False
+        gone = False
+        for cid, s in results:
+            series = self.series.get(cid)
+            if s is None or series is None or s.get("State") not in (None, "running"):
+                gone = True
+                continue
+            series.add(s)
+        self.samples_taken += 1
+        self._render_table()
+        if gone:
+            self.reload()
+
+    # ------------------------------------------------------------------ drawing
+    def _row(self, cid: str, series: Series) -> list:
+        from workbench.widgets.table import SortCell
+
+        s = series.sample
+        cpu = series.cpu_now
+        used, limit = s.get("memory_used"), s.get("memory_limit")
+        mem_pct = used * 100.0 / limit if used is not None and limit else None
+        net = s.get("Network") or {}
+        pids_cur, pids_lim = s.get("pids_current"), s.get("pids_limit")
+        top = max(100.0, max((v for v in series.cpu if v is not None), default=0.0))
+        return [
+            series.name,
+            SortCell(cpu if cpu is not None else -1.0, pct(cpu, 2)),
+            Text(sparkline(list(series.cpu), self._spark_width, top), style="green"),
+            SortCell(used or 0, f"{ibytes(used)} / {ibytes(limit) if limit else 'no limit'}"),
+            SortCell(mem_pct if mem_pct is not None else -1.0, pct(mem_pct, 2)),
+            SortCell(pids_cur or 0, "-" if pids_cur is None else
+                     (f"{pids_cur} / {pids_lim}" if pids_lim else str(pids_cur))),
+            SortCell(net.get("rx_bytes", 0), f"{dbytes(net.get('rx_bytes'))} / {dbytes(net.get('tx_bytes'))}"
+                     if net else "-"),
+            SortCell(s.get("io_read_bytes") or 0,
+                     f"{dbytes(s.get('io_read_bytes'))} / {dbytes(s.get('io_write_bytes'))}"
+                     if s else "-"),
+        ]
+
+    def _render_table(self) -> None:
+        from workbench.widgets.table import FilterTable
+
+        table = self.query_one("#stats-table", FilterTable)
+        table.set_rows([(cid, self._row(cid, series)) for cid, series in self.series.items()])
+        if self.container_id in self.series and table.selected_key != self.container_id:
+            table.select(self.container_id)
+        self._render_detail()
+
+    def _render_detail(self) -> None:
+        cid = self.container_id if self.container_id in self.series else None
+        if cid is None:
+            from workbench.widgets.table import FilterTable
+
+            cid = self.query_one("#stats-table", FilterTable).selected_key
+        title = self.query_one("#stats-title", Static)
+        cpu_chart = self.query_one("#stats-cpu-chart", Static)
+        mem_chart = self.query_one("#stats-mem-chart", Static)
+        more = self.query_one("#stats-more", Static)
+        series = self.series.get(cid) if cid else None
+        if series is None:
+            title.update("no running container selected" if self.series
+                         else "no running containers: start one in Containers (3)")
+            for w in (cpu_chart, mem_chart, more):
+                w.update("")
+            return
+        s = series.sample
+        width = max(10, min(HISTORY, self.size.width - 24))
+        height = 3 if self.size.height >= 40 else 2
+        cpus = s.get("cpus_limit")
+        # scale: the quota when there is one (the ceiling the kernel enforces), else one core;
+        # never below what was seen
+        cpu_top = max([cpus * 100.0 if cpus else 100.0] + [v for v in series.cpu if v is not None])
+        t = Text()
+        t.append(series.name, style="bold")
+        t.append(f"  {cid[:12]}  ")
+        t.append(f"CPU limit {cpus:g} CPUs" if cpus else "no CPU limit")
+        if s.get("cpu_throttled_periods"):
+            t.append(f" (throttled {s['cpu_throttled_periods']} periods)", style="yellow")
+        title.update(t)
+        cpu_lines = chart(list(series.cpu), width, height, cpu_top)
+        cpu_text = Text()
+        for i, line in enumerate(cpu_lines):
+            label = f"cpu {pct(series.cpu_now):>7} " if i == 0 else \
+                (f"  of {cpu_top:>4.0f}% " if i == len(cpu_lines) - 1 else " " * 13)
+            cpu_text.append(label, style="bold" if i == 0 else "dim")
+            cpu_text.append(line + ("\n" if i < len(cpu_lines) - 1 else ""))
+        cpu_chart.update(cpu_text)
+        used, limit = s.get("memory_used"), s.get("memory_limit")
+        mem_top = limit or max((v or 0 for v in series.mem), default=0) or 1
+        mem_lines = chart(list(series.mem), width, height, mem_top)
+        mem_text = Text()
+        for i, line in enumerate(mem_lines):
+            label = f"mem {ibytes(used):>8} " if i == 0 else \
+                (f"of {ibytes(limit) if limit else 'max':>9} " if i == len(mem_lines) - 1 else " " * 13)
+            mem_text.append(label, style="bold" if i == 0 else "dim")
+            mem_text.append(line + ("\n" if i < len(mem_lines) - 1 else ""))
+        mem_chart.update(mem_text)
+        pids_cur, pids_lim = s.get("pids_current"), s.get("pids_limit")
+        m = Text()
+        m.append("pids ", style="bold")
+        m.append(f"{pids_cur if pids_cur is not None else '-'} / {pids_lim or 'no limit'} ")
+        if pids_lim and pids_cur is not None:
+            m.append(bar(pids_cur / pids_lim, 10) + " ")
+        net = s.get("Network") or {}
+        m.append(" net ", style="bold")
+        m.append(f"rx {dbytes(net.get('rx_bytes'))} tx {dbytes(net.get('tx_bytes'))} ")
+        m.append(" block ", style="bold")
+        m.append(f"r {dbytes(s.get('io_read_bytes'))} w {dbytes(s.get('io_write_bytes'))} ")
+        oom = s.get("oom_kills")
+        m.append(" OOM kills ", style="bold")
+        m.append(str(oom if oom is not None else "-"), style="red bold" if oom else "")
+        more.update(m)
+
+    # ------------------------------------------------------------------ selection
+    def on_filter_table_highlighted(self, message) -> None:
+        message.stop()
+        if message.key is not None:
+            self.select_container(message.key)
+        self._render_detail()
+
+    def container_changed(self, container_id: str | None) -> None:
+        from workbench.widgets.table import FilterTable
+
+        if container_id in self.series:
+            self.query_one("#stats-table", FilterTable).select(container_id)
+        self._render_detail()
+
+    # ------------------------------------------------------------------ actions
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        self.query_one("#stats-header", Static).update(self._header_text())
+        if self._timer is not None:
+            if self.paused:
+                self._timer.pause()
+            elif self._visible:
+                self._timer.resume()
+
+    def action_clear_history(self) -> None:
+        for s in self.series.values():
+            s.cpu.clear()
+            s.mem.clear()
+        self._render_table()
