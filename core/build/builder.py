@@ -491,9 +491,11 @@ class _Writer:
             return self.owner
         return (uid, gid) if self.keep_owner else (0, 0)
 
-    def ensure_dir(self, path: str, created_owner: tuple[int, int] | None = None) -> int:
+    def ensure_dir(self, path: str, created_owner: tuple[int, int] | None = None,
+                   _links: int = 0) -> int:
         """An fd on directory ``path`` (absolute in the image), made with its missing
-        parents (0755, owned by ``--chown`` or root)."""
+        parents (0755, owned by ``--chown`` or root). A dangling symlink on the way is
+        followed the way the container would: its target is made, inside the image."""
         rel = posixpath.normpath(path).strip("/")
         rel = "" if rel == "." else rel
         try:
@@ -503,14 +505,23 @@ class _Writer:
         except NotADirectoryError:
             raise self.fail(f"cannot create directory /{rel}: a file is in the way") from None
         parent, name = posixpath.split(rel)
-        pfd = self.ensure_dir("/" + parent, created_owner)
+        pfd = self.ensure_dir("/" + parent, created_owner, _links)
         try:
             try:
                 os.mkdir(name, 0o755, dir_fd=pfd)
             except FileExistsError:
                 st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
                 if stat.S_ISLNK(st.st_mode):
-                    raise self.fail(f"cannot create directory /{rel}: it is a dangling symlink") from None
+                    if _links >= 40:
+                        raise self.fail(f"/{rel}: too many levels of symbolic links") from None
+                    link = os.readlink(name, dir_fd=pfd)
+                    # the target as the container sees it; RESOLVE_IN_ROOT keeps it inside
+                    real = os.readlink(f"/proc/self/fd/{pfd}")
+                    root = os.readlink(f"/proc/self/fd/{self.rootfd}")
+                    rp = os.path.relpath(real, root)
+                    here = "/" if rp == "." else "/" + rp
+                    target = link if link.startswith("/") else posixpath.join(here, link)
+                    os.close(self.ensure_dir(target, created_owner, _links + 1))
             else:
                 fd = self._openat2(pfd, name, _O_DIR, _RESOLVE_STRICT)
                 uid, gid = created_owner or self.owner or (0, 0)
@@ -518,8 +529,8 @@ class _Writer:
                 os.fchmod(fd, 0o755)
                 return fd
             try:
-                return self._openat2(pfd, name, _O_DIR, _RESOLVE_STRICT)
-            except NotADirectoryError:
+                return self._openat2(self.rootfd, rel, _O_DIR, _RESOLVE_IN_ROOT)
+            except (NotADirectoryError, FileNotFoundError):
                 raise self.fail(f"cannot create directory /{rel}: a file is in the way") from None
         finally:
             os.close(pfd)
@@ -1107,6 +1118,8 @@ class Builder:
             except (CommandNotFound, CannotInvoke) as exc:
                 raise RunFailed(f"{where}: the command '{' '.join(argv)}' could not run: {exc}",
                                 exc.exit_code) from None
+            except NutshellError as exc:       # bad USER, a mount refused...
+                raise BuildError(f"{where}: RUN failed: {exc}", hint=exc.hint) from None
             code = self._stream(client, n)
             if code is None:
                 code = self.engine.wait(cid)

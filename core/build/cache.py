@@ -112,8 +112,9 @@ class BuildCache:
         os.makedirs(self.dir, exist_ok=True)
         fsutil.atomic_write_json(self._path(entry.key), entry.to_json(), sync=False)
 
-    def entries(self) -> list[CacheEntry]:
-        out = []
+    def _scan(self) -> list[tuple[str, CacheEntry | None]]:
+        """Every entry file with what it holds (None: unreadable, or it names another key)."""
+        out: list[tuple[str, CacheEntry | None]] = []
         try:
             names = sorted(os.listdir(self.dir))
         except FileNotFoundError:
@@ -121,12 +122,20 @@ class BuildCache:
         for name in names:
             if not name.endswith(".json") or name.startswith("."):
                 continue
+            path = os.path.join(self.dir, name)
+            entry = None
             try:
-                with open(os.path.join(self.dir, name), "rb") as f:
-                    out.append(CacheEntry.from_json(json.loads(f.read())))
+                with open(path, "rb") as f:
+                    entry = CacheEntry.from_json(json.loads(f.read()))
+                if entry.key.partition(":")[2] != name[:-5]:
+                    entry = None
             except (OSError, ValueError, KeyError, TypeError):
-                continue
+                entry = None
+            out.append((path, entry))
         return out
+
+    def entries(self) -> list[CacheEntry]:
+        return [entry for _, entry in self._scan() if entry is not None]
 
     def remove(self, key: str) -> bool:
         try:
@@ -136,18 +145,22 @@ class BuildCache:
             return False
 
     def prune(self, older_than: float | None = None) -> list[CacheEntry]:
-        """Remove entries (all, or those not used for ``older_than`` seconds)."""
+        """Remove entries (all, or those not used for ``older_than`` seconds); damaged
+        entry files always go. Returns the valid entries removed."""
         removed = []
         now = time.time()
-        for entry in self.entries():
-            path = self._path(entry.key)
-            if older_than is not None:
+        for path, entry in self._scan():
+            if entry is not None and older_than is not None:
                 try:
                     if now - os.stat(path).st_mtime < older_than:
                         continue
                 except FileNotFoundError:
                     continue
-            if self.remove(entry.key):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            if entry is not None:
                 removed.append(entry)
         return removed
 

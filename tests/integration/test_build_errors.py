@@ -151,3 +151,11 @@ def test_bad_tag_is_refused_before_building(engine, tmp_path, capfd):
     err = capfd.readouterr()
     assert err.out == ""
     assert err.err.startswith("nutshell: ")
+
+
+def test_run_as_an_unknown_user_names_the_line(engine, tmp_path):
+    ctx = _context(tmp_path, f"FROM {BASE}\nUSER ghost\nRUN true\n")
+    with pytest.raises(BuildError) as err:
+        engine.build(BuildOptions(context=ctx))
+    assert str(err.value).startswith("Dockerfile:3: RUN failed: ")
+    assert "ghost" in str(err.value)
