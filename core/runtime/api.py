@@ -60,8 +60,9 @@ class ContainerOps:
     def wait(self, ref: str) -> int:
         return self._runtime.wait(ref)
 
-    def rm(self, ref: str, force: bool = False) -> str:
-        return self._runtime.rm(ref, force=force)
+    def rm(self, ref: str, force: bool = False, volumes: bool = False) -> str:
+        """Remove a container; ``volumes`` removes its anonymous volumes too (``rm -v``)."""
+        return self._runtime.rm(ref, force=force, volumes=volumes)
 
     def container_prune(self) -> dict:
         return self._runtime.prune()

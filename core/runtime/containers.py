@@ -120,6 +120,7 @@ class Runtime:
         self._release(cid, cfg)
         if cfg.get("HostConfig", {}).get("AutoRemove"):
             self._remove_files(cid)
+            self._remove_volumes(cfg)
 
     # ================================================================ create
     def _image(self, opts: _spec.RunOptions):
@@ -148,6 +149,11 @@ class Runtime:
             raise UsageError(f"Invalid container name ({opts.name}), only "
                              "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         image_id, chains, lower, image_cfg, image_ref = self._image(opts)
+        requested = []
+        if opts.volumes or opts.mounts or opts.tmpfs:
+            from ..volumes.mounts import parse_all
+
+            requested = parse_all(opts.volumes, opts.mounts, opts.tmpfs)
         os.makedirs(self.paths.containers, exist_ok=True)
         with self.records.global_lock():
             if opts.name:
@@ -167,6 +173,16 @@ class Runtime:
                 cid, name, opts, image_cfg, image_id=image_id, image_ref=image_ref,
                 chain_ids=chains, lower_dirs=lower, created=now_rfc3339(), container_dir=cdir,
                 host_hostname=os.uname().nodename)
+            new_volumes: list[str] = []
+            if requested or image_cfg.get("Volumes"):
+                from ..volumes.mounts import prepare
+
+                config["Mounts"], new_volumes = prepare(self.engine, requested,
+                                                        image_cfg.get("Volumes"), lower)
+                anon = {m["Destination"]: {} for m in config["Mounts"] if m.get("Anonymous")}
+                if anon:
+                    config["Config"]["Volumes"] = dict(config["Config"].get("Volumes") or {},
+                                                       **anon)
             os.makedirs(cdir, mode=0o710)
             try:
                 for d in ("upper", "work", "merged"):
@@ -179,6 +195,7 @@ class Runtime:
                 self.records.write_config(cid, config)  # last: makes the container visible
             except BaseException:
                 shutil.rmtree(cdir, ignore_errors=True)
+                self._remove_volumes(config, only=new_volumes)
                 raise
         return cid
 
@@ -252,9 +269,11 @@ class Runtime:
                 "tty": bool(c.get("Tty")),
                 "rows": rows, "cols": cols,
                 "network": net,
-                "etc_files": {"etc/hosts": os.path.join(cdir, "hosts"),
-                              "etc/hostname": os.path.join(cdir, "hostname"),
-                              "etc/resolv.conf": os.path.join(cdir, "resolv.conf")},
+                "etc_files": {k: v for k, v in (
+                    ("etc/hosts", os.path.join(cdir, "hosts")),
+                    ("etc/hostname", os.path.join(cdir, "hostname")),
+                    ("etc/resolv.conf", os.path.join(cdir, "resolv.conf")))
+                    if "/" + k not in {m.get("Destination") for m in cfg.get("Mounts") or []}},
                 "cgroup_version": cg.version,
                 "masked_paths": hc.get("MaskedPaths") or _spec.MASKED_PATHS,
                 "readonly_paths": hc.get("ReadonlyPaths") or _spec.READONLY_PATHS,
@@ -268,7 +287,8 @@ class Runtime:
                 cgroup_optional=optional, memory_cgroup=paths.get("memory"),
                 tty=bool(c.get("Tty")), stdin_open=bool(c.get("OpenStdin")),
                 auto_remove=bool(hc.get("AutoRemove")),
-                network_teardown=net["mode"] == "bridge", rows=rows, cols=cols)
+                network_teardown=net["mode"] == "bridge", rows=rows, cols=cols,
+                volume_root=self.paths.volumes, remove_volumes=_anonymous_volumes(cfg))
             if attach:
                 client_end, shim_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
                 client = client_end
@@ -292,6 +312,7 @@ class Runtime:
                 self._teardown_network(cid, cfg)
                 if hc.get("AutoRemove"):
                     self._remove_files(cid)
+                    self._remove_volumes(cfg)
             raise
 
     # ---------------------------------------------------------------- network hook
@@ -378,6 +399,21 @@ class Runtime:
     def _remove_files(self, cid: str) -> None:
         shutil.rmtree(self.paths.container(cid), ignore_errors=True)
         shutil.rmtree(self.paths.run_container(cid), ignore_errors=True)
+
+    def _remove_volumes(self, cfg: dict, only: list[str] | None = None) -> list[str]:
+        """Remove the container's anonymous volumes no other container uses (``rm -v``,
+        ``--rm``, a failed create); ``only`` limits it to those names."""
+        names = _anonymous_volumes(cfg)
+        if only is not None:
+            names = [n for n in names if n in only]
+        if not names:
+            return []
+        from ..volumes.store import Volumes
+
+        try:
+            return Volumes(self.paths).remove_unused(names)
+        except NutshellError:
+            return []
 
     # ================================================================ stop / kill / wait
     def _attach_socket(self, cid: str) -> str:
@@ -471,7 +507,9 @@ class Runtime:
         return int(st.get("ExitCode") or 0)
 
     # ================================================================ rm / prune
-    def rm(self, ref: str, force: bool = False) -> str:
+    def rm(self, ref: str, force: bool = False, volumes: bool = False) -> str:
+        """Remove a container (``force``: kill it first); ``volumes``: its anonymous
+        volumes too (named volumes are never removed with a container, as in Docker)."""
         cid = self.resolve(ref)
         with self.records.oplock(cid):
             st = self.state(cid)
@@ -487,6 +525,8 @@ class Runtime:
                     client.close()
             self._release(cid, cfg)
             self._remove_files(cid)
+        if volumes:
+            self._remove_volumes(cfg)
         return cid
 
     def prune(self) -> dict:
@@ -713,6 +753,11 @@ class Runtime:
                 except Exception:  # noqa: BLE001
                     pass
         return out
+
+
+def _anonymous_volumes(cfg: dict) -> list[str]:
+    return [m["Name"] for m in cfg.get("Mounts") or []
+            if m.get("Type") == "volume" and m.get("Anonymous") and m.get("Name")]
 
 
 def _spec_initial_state() -> dict:

@@ -257,9 +257,36 @@ def bind_etc_files(rootfd: int, files: dict[str, str]) -> None:
             os.close(src)
 
 
+_TMPFS_FLAGS = {"ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC}
+_TMPFS_CLEAR = {"rw": MS_RDONLY, "suid": MS_NOSUID, "dev": MS_NODEV, "exec": MS_NOEXEC}
+
+
+def tmpfs_options(options: str, rw: bool = True) -> tuple[int, str]:
+    """(mount flags, data) from Docker-style tmpfs options ("noexec,nosuid,size=64m")."""
+    flags, data = 0, []
+    for o in [o for o in (options or "").split(",") if o]:
+        if o in _TMPFS_FLAGS:
+            flags |= _TMPFS_FLAGS[o]
+        elif o in _TMPFS_CLEAR:
+            flags &= ~_TMPFS_CLEAR[o]
+        elif o in ("rprivate", "private", "rshared", "shared", "rslave", "slave"):
+            continue
+        else:
+            data.append(o)
+    if not rw:
+        flags |= MS_RDONLY
+    return flags, ",".join(data)
+
+
 def bind_mounts(rootfd: int, mounts: list[dict]) -> None:
-    """Volumes and bind mounts: {"Source", "Destination", "RW"} (host path -> container)."""
-    for m in mounts:
+    """The user's mounts, parents before children: volumes and bind mounts ({"Source",
+    "Destination", "RW"}: a host path onto a target resolved in the root, read-only when
+    asked) and tmpfs ({"Type": "tmpfs", "Options"})."""
+    for m in sorted(mounts, key=lambda m: str(m.get("Destination", "")).rstrip("/").count("/")):
+        if m.get("Type") == "tmpfs":
+            flags, data = tmpfs_options(m.get("Options") or "", m.get("RW", True))
+            mount_in_root(rootfd, m["Destination"], "tmpfs", "tmpfs", flags, data or None)
+            continue
         src = os.open(m["Source"], O_PATH | os.O_CLOEXEC)
         try:
             is_dir = stat.S_ISDIR(os.fstat(src).st_mode)

@@ -523,6 +523,7 @@ class Shim:
             self.teardown_network()
         if self.auto_remove:
             rmtree(self.cdir)
+            self.remove_volumes()
         else:
             self.write_state()
         if self.exec_error is not None:
@@ -549,6 +550,32 @@ class Shim:
                 c.sock.close()
             except OSError:
                 pass
+
+    def remove_volumes(self):
+        """--rm: the container's anonymous volumes go with it, unless another container's
+        config names one (their names are 64 random hex digits: a byte search is exact)."""
+        root, names = self.a.get("volroot"), [n for n in self.a.get("rmvols", "").split(",") if n]
+        if not root or not names:
+            return
+        cbase = os.path.dirname(self.cdir)
+        try:
+            others = [os.path.join(cbase, c, "config.json") for c in os.listdir(cbase)]
+        except OSError:
+            others = []
+        for name in names:
+            if len(name) != 64 or not all(ch in "0123456789abcdef" for ch in name):
+                continue
+            used = False
+            for path in others:
+                try:
+                    with open(path, "rb") as f:
+                        used = name.encode() in f.read()
+                except OSError:
+                    continue
+                if used:
+                    break
+            if not used:
+                rmtree(os.path.join(root, name))
 
     def teardown_network(self):
         """Bridge networking is undone by the network area's hook (imported only now)."""

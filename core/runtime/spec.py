@@ -60,6 +60,10 @@ class RunOptions:
     stop_signal: str | None = None
     stop_timeout: int | None = None
     rootfs: str | None = None               # a directory used as the only (read-only) layer
+    # mounts, as the CLI gives them (parsed by core.volumes.mounts at create):
+    volumes: list[str] = field(default_factory=list)  # -v NAME:/path[:ro], -v /host:/path, -v /path
+    mounts: list[str] = field(default_factory=list)   # --mount type=...,source=...,target=...
+    tmpfs: list[str] = field(default_factory=list)    # --tmpfs /path[:opts]
 
 
 # --- parsing helpers shared by the CLI and the app ----------------------------------------
@@ -156,8 +160,10 @@ def build_config(cid: str, name: str, opts: RunOptions, image_cfg: dict, *, imag
     for f in opts.env_files:
         env += parse_env_file(f)
     env = merge_env(list(image_cfg.get("Env") or []), resolve_env(env + list(opts.env)))
+    runtime_env = []        # keys the runtime adds on its own (commit leaves them out)
     if not any(e.startswith("PATH=") for e in env):
         env.insert(0, f"PATH={DEFAULT_PATH}")
+        runtime_env.append("PATH")
     network = opts.network
     if opts.hostname:
         hostname = opts.hostname
@@ -167,8 +173,10 @@ def build_config(cid: str, name: str, opts: RunOptions, image_cfg: dict, *, imag
         hostname = cid[:12]
     if opts.tty and not any(e.startswith("TERM=") for e in env):
         env.append("TERM=xterm")
-    env = merge_env(env, [f"HOSTNAME={hostname}"]) if not any(
-        e.startswith("HOSTNAME=") for e in env) else env
+        runtime_env.append("TERM")
+    if not any(e.startswith("HOSTNAME=") for e in env):
+        env = merge_env(env, [f"HOSTNAME={hostname}"])
+        runtime_env.append("HOSTNAME")
     labels = dict(image_cfg.get("Labels") or {})
     labels.update(opts.labels or {})
     workdir = opts.workdir if opts.workdir is not None else (image_cfg.get("WorkingDir") or "")
@@ -217,6 +225,7 @@ def build_config(cid: str, name: str, opts: RunOptions, image_cfg: dict, *, imag
             "Entrypoint": entrypoint or None,
             "Labels": labels,
             "ExposedPorts": dict(image_cfg.get("ExposedPorts") or {}) or None,
+            "Volumes": dict(image_cfg.get("Volumes") or {}) or None,
             "StopSignal": opts.stop_signal or image_cfg.get("StopSignal") or "SIGTERM",
             **({"StopTimeout": opts.stop_timeout} if opts.stop_timeout is not None else {}),
         },
@@ -234,7 +243,12 @@ def build_config(cid: str, name: str, opts: RunOptions, image_cfg: dict, *, imag
             "MaskedPaths": list(MASKED_PATHS),
             "ReadonlyPaths": list(READONLY_PATHS),
             "LogConfig": {"Type": "json-file", "Config": {}},
+            "Binds": list(opts.volumes) or None,
+            "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in opts.tmpfs} or None,
+            "MountSpecs": list(opts.mounts) or None,
         },
+        "Mounts": [],
+        "RuntimeEnv": runtime_env,
         "Capabilities": cap_names,
         "RootfsDir": opts.rootfs,
     }

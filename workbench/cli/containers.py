@@ -72,7 +72,8 @@ def register(sub, group) -> None:
 
     for p in both("rm", "Remove one or more containers", aliases_group=("remove",)):
         p.add_argument("-f", "--force", action="store_true", help="kill a running container first")
-        p.add_argument("-v", "--volumes", action="store_true", help="(accepted for compatibility)")
+        p.add_argument("-v", "--volumes", action="store_true",
+                       help="remove the container's anonymous volumes too")
         p.add_argument("containers", nargs="+")
         p.set_defaults(func=cmd_rm)
 
@@ -212,6 +213,11 @@ def _add_create_flags(p) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no pull output")
     p.add_argument("--rootfs", action="store_true",
                    help="IMAGE is a directory used as the (read-only) root file system")
+    p.add_argument("-v", "--volume", action="append", default=[], dest="volume",
+                   help="NAME:/path[:ro], /host/dir:/path[:ro] or /path (anonymous volume)")
+    p.add_argument("--mount", action="append", default=[],
+                   help="type=bind|volume|tmpfs,source=...,target=...[,readonly]")
+    p.add_argument("--tmpfs", action="append", default=[], help="/path[:options]")
     try:
         from .network import add_run_arguments
     except ImportError:  # pragma: no cover - the network area provides the flags
@@ -253,7 +259,8 @@ def _options(args):
         memory_swap=parse_bytes(args.memory_swap, "memory-swap"), cpus=args.cpus,
         pids_limit=args.pids_limit, read_only=args.read_only, cap_add=list(args.cap_add),
         cap_drop=list(args.cap_drop), network=nets[0], network_options=net_kw, labels=labels,
-        stop_signal=args.stop_signal, stop_timeout=args.stop_timeout)
+        stop_signal=args.stop_signal, stop_timeout=args.stop_timeout,
+        volumes=list(args.volume), mounts=list(args.mount), tmpfs=list(args.tmpfs))
 
 
 def _create(engine, args) -> str:
@@ -543,7 +550,8 @@ def cmd_kill(engine, args) -> int:
 
 
 def cmd_rm(engine, args) -> int:
-    return _each(args.containers, lambda r: (engine.rm(r, force=args.force), r)[1])
+    return _each(args.containers,
+                 lambda r: (engine.rm(r, force=args.force, volumes=args.volumes), r)[1])
 
 
 def cmd_wait(engine, args) -> int:
