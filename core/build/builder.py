@@ -735,8 +735,9 @@ class _limited:
 
 def _upper_has_changes(upper: str, lower: list[str], exclude: set[str]) -> bool:
     """Whether an overlay upper dir holds a change: any non-directory (files, symlinks,
-    whiteouts) not excluded, or a directory that no lower layer has (or an opaque one).
-    Directories overlay merely copied up to hold a mount point are not changes."""
+    whiteouts) not excluded, a directory that no lower layer has (or an opaque one), or
+    one whose mode or owner differs from the layer below. Directories overlay merely
+    copied up to hold a mount point are not changes (their mtime is not compared)."""
     for dirpath, dirnames, filenames in os.walk(upper):
         rel_dir = os.path.relpath(dirpath, upper)
         rel_dir = "" if rel_dir == "." else rel_dir
@@ -757,9 +758,14 @@ def _upper_has_changes(upper: str, lower: list[str], exclude: set[str]) -> bool:
                     return True
             except OSError:
                 pass
-            if not any(os.path.isdir(os.path.join(layer, rel)) and
-                       not os.path.islink(os.path.join(layer, rel)) for layer in lower):
+            below = next((os.path.join(layer, rel) for layer in reversed(lower)
+                          if os.path.lexists(os.path.join(layer, rel))), None)
+            if below is None or os.path.islink(below) or not os.path.isdir(below):
                 return True
+            mine, theirs = os.lstat(full), os.lstat(below)
+            if (mine.st_mode, mine.st_uid, mine.st_gid) != (theirs.st_mode, theirs.st_uid,
+                                                           theirs.st_gid):
+                return True             # chmod/chown of a directory the image has
             keep.append(name)
         dirnames[:] = keep
     return False

@@ -247,3 +247,15 @@ def test_cli_progress_modes(engine, tmp_path, capfd):
     out = capfd.readouterr().out.splitlines()
     assert any(line.startswith("#2 ") and line.endswith(" hello-output") for line in out)
     assert any(line.startswith("#2 DONE ") for line in out)
+
+
+def test_run_layers_only_for_real_changes(engine, tmp_path):
+    """``RUN true`` makes no layer (its /etc/hosts mount point is not a change); a chmod
+    of a directory the image has is one."""
+    ctx = _ctx(tmp_path, f"FROM {BASE}\nRUN true\nRUN chmod 700 /tmp\n")
+    r = engine.build(BuildOptions(context=ctx, tags=["localhost/feat:layers"]))
+    assert [s.layer is None for s in r.steps] == [True, True, False]
+    tree, cfg = _tree(engine, tmp_path, "localhost/feat:layers")
+    assert stat.S_IMODE(os.lstat(os.path.join(tree, "tmp")).st_mode) == 0o700
+    assert not os.path.exists(os.path.join(tree, "etc/hosts"))
+    assert [h.get("empty_layer", False) for h in cfg["history"][-2:]] == [True, False]

@@ -199,6 +199,11 @@ def test_upper_has_changes(tmp_path):
     (upper / "new").mkdir()
     assert b._upper_has_changes(str(upper), [str(lower)], set())          # a new empty dir
     (upper / "new").rmdir()
+    os.chmod(upper / "etc", 0o700)                                         # chmod of /etc
+    assert b._upper_has_changes(str(upper), [str(lower)], set())
+    os.chmod(upper / "etc", os.stat(lower / "etc").st_mode & 0o7777)
+    os.utime(upper / "etc", (1, 1))                                       # mtime only
+    assert not b._upper_has_changes(str(upper), [str(lower)], set())
     os.symlink("x", upper / "etc" / "link")
     assert b._upper_has_changes(str(upper), [str(lower)], set())
 

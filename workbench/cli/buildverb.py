@@ -181,7 +181,8 @@ class TtyPrinter:
         from rich.text import Text
 
         done = sum(1 for s in self.steps.values() if s["state"] in ("done", "cached"))
-        text = Text(f"[+] Building {time.monotonic() - self.started:.1f}s ({done}/{self.total})\n",
+        text = Text()
+        text.append(f"[+] Building {time.monotonic() - self.started:.1f}s ({done}/{self.total})\n",
                     style="bold")
         for sid in self.order:
             s = self.steps[sid]
