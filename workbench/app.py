@@ -23,6 +23,7 @@ fails to import shows a placeholder; the rest of the app works.
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 import time
 from typing import Any
@@ -110,9 +111,10 @@ class PlaceholderPane(Pane):
 class NutshellApp(App):
     """The workbench. ``NutshellApp(engine, read_only=False, watch=True, config=None)``."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app.tcss")  # subclasses too
     TITLE = "Nutshell"
     SUB_TITLE = "container workbench"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (130, "-wide")]
     COMMANDS = App.COMMANDS | {NutshellCommands}
     # Our own palette/quit bindings, NOT priority: a focused terminal keeps ctrl+p/ctrl+q.
     BINDINGS = [

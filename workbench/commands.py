@@ -32,7 +32,7 @@ def _visible(node: Any, action: str) -> bool:
     if check is None:
         return True
     try:
-        return check(action, ()) is not None
+        return check(action, ()) is not False   # False: hidden (e.g. read-only mode)
     except Exception:  # noqa: BLE001
         return True
 

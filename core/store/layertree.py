@@ -98,6 +98,7 @@ class LayerChanges:
     modified_bytes: int = 0
     deleted_bytes: int = 0   # bytes made invisible by this layer's whiteouts/opaque dirs
     wasted: int = 0          # bytes of THIS layer's files shadowed by later layers
+    raw: list[FileEntry] = field(default_factory=list, repr=False)  # entries given (no dir)
 
 
 @dataclass
@@ -360,19 +361,36 @@ class _Replay:
 
 def _raw_entries(lc: LayerChanges) -> list[FileEntry]:
     """A layer's entries as scanned (without the synthetic opaque deletions)."""
-    return [e for e in SCAN_CACHE.get(lc.dir)] if lc.dir else \
-        [e for e in lc.entries.values() if not (e.status == DELETED and e.kind != "whiteout")]
+    if lc.dir:
+        return SCAN_CACHE.get(lc.dir)
+    return list(lc.raw)
 
 
 def analyze(layer_dirs: list[str], image=None) -> ImageTree:
     """Replay the unpacked layers (base first) of one image."""
+    return _analyze([SCAN_CACHE.get(d) for d in layer_dirs], list(layer_dirs), image)
+
+
+def analyze_entries(layers: list[list[FileEntry]], image=None,
+                    created_by: list[str] | None = None) -> ImageTree:
+    """The same analysis from entry lists (parents before children) instead of layer dirs:
+    for callers that have no unpacked layers (tests, a fake engine). Files cannot be read."""
+    tree = _analyze(layers, [""] * len(layers), image)
+    for lc, by in zip(tree.layers, created_by or []):
+        lc.created_by = by
+    return tree
+
+
+def _analyze(scans: list[list[FileEntry]], layer_dirs: list[str], image=None) -> ImageTree:
     layers: list[LayerChanges] = []
     replay = _Replay()
     history = _layer_history(image, len(layer_dirs)) if image is not None else [""] * len(layer_dirs)
     total = 0
-    for i, d in enumerate(layer_dirs):
-        entries = replay.apply(i, SCAN_CACHE.get(d))
+    for i, (d, scanned) in enumerate(zip(layer_dirs, scans)):
+        entries = replay.apply(i, scanned)
         lc = LayerChanges(index=i, dir=d, created_by=history[i] if i < len(history) else "")
+        if not d:
+            lc.raw = scanned
         if image is not None and i < len(image.layers):
             rec = image.layers[i]
             lc.chain_id, lc.diff_id, lc.digest = rec.chain_id, rec.diff_id, rec.digest
@@ -670,6 +688,6 @@ def iter_tree(entries: dict[str, FileEntry]) -> Iterator[tuple[int, FileEntry]]:
 
 
 __all__ = ["FileEntry", "LayerChanges", "ImageTree", "WastedFile", "DiffEntry", "FileContent",
-           "analyze", "analyze_cached", "scan_layer", "diff_trees", "read_file", "children_index", "subtree_sizes",
+           "analyze", "analyze_entries", "analyze_cached", "scan_layer", "diff_trees", "read_file", "children_index", "subtree_sizes",
            "filter_entries", "iter_tree", "hexdump", "is_binary", "SCAN_CACHE",
            "ADDED", "MODIFIED", "DELETED", "UNCHANGED"]

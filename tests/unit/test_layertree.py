@@ -207,3 +207,18 @@ def test_deleted_file_cannot_be_read(layers):
     with pytest.raises(NotFound, match="deleted in layer 1"):
         lt.read_file(tree, "etc/passwd", layer=1)
     assert lt.read_file(tree, "etc/passwd", layer=0).data == b"p" * 100
+
+
+def test_analyze_entries_matches_analyze(layers):
+    """The entry-list form (used by fakes) gives the same answers as the dir form."""
+    from dataclasses import replace
+
+    scans = [[replace(e) for e in lt.scan_layer(d)] for d in layers]
+    a = lt.analyze(layers)
+    b = lt.analyze_entries(scans, created_by=["x", "y", "z"])
+    assert b.wasted == a.wasted and b.total == a.total
+    assert {p: (e.status, e.size) for p, e in b.merged.items()} == \
+        {p: (e.status, e.size) for p, e in a.merged.items()}
+    at1a, at1b = a.merged_at(1), b.merged_at(1)
+    assert {p: e.status for p, e in at1a.items()} == {p: e.status for p, e in at1b.items()}
+    assert [lc.created_by for lc in b.layers] == ["x", "y", "z"]

@@ -123,7 +123,7 @@ class Pane(Vertical):
     # ------------------------------------------------------------------ actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.read_only and action in self.MUTATING:
-            return None  # hidden: read-only mode offers no mutating action
+            return False  # Textual: False hides the binding (None would show it disabled)
         return True
 
     def notify_error(self, exc: BaseException | str) -> None:

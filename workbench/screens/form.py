@@ -9,8 +9,8 @@
     self.app.push_screen(FormScreen("Pull an image", fields, submit="Pull"), done)
     # or, in a worker: values = await self.app.push_screen_wait(FormScreen(...))
 
-Enter in a text field moves to the next field and submits from the last one; Ctrl-S submits
-from anywhere; Escape cancels. ``Field.required`` fields must be non-empty. ``validate``
+Tab / Shift-Tab move between fields; Enter in a text field or Ctrl-S anywhere submits;
+Escape cancels. ``Field.required`` fields must be non-empty. ``validate``
 (values -> error text or None) runs before the form closes; its error stays on screen.
 ``preview`` (values -> str) shows a live line under the fields — the workbench uses it to
 show the equivalent ``nutshell ...`` command while the user types.
@@ -132,12 +132,7 @@ class FormScreen(ModalScreen[dict | None]):
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        inputs = [w for w in self.query("Input, Switch, Select")]
-        idx = inputs.index(event.input) if event.input in inputs else -1
-        if 0 <= idx < len(inputs) - 1:
-            inputs[idx + 1].focus()
-        else:
-            self.action_submit()
+        self.action_submit()
 
     @on(Button.Pressed)
     def _button(self, event: Button.Pressed) -> None:

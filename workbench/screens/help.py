@@ -48,7 +48,7 @@ def binding_rows(app, node) -> list[tuple[str, str, str]]:
             check = None if isinstance(node, type) else getattr(node, "check_action", None)
             if check is not None:
                 try:
-                    if check(b.action, ()) is None:
+                    if check(b.action, ()) is False:   # hidden (read-only)
                         continue
                 except Exception:  # noqa: BLE001
                     pass

@@ -1,0 +1,265 @@
+"""Images pane on a fake engine: list, filter, details, pull/load/tag/rm/push/run, errors,
+read-only. (tests/tui/test_app_integration.py runs the same actions on a real store.)"""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import NotFound
+from tests.tui.app_fakes import FIXED_NOW, FakeEngine
+from tests.tui.app_helpers import make_app, screen_text, sync_all, wait_for
+from workbench.panes import base
+from workbench.widgets.progress import ProgressPanel
+from workbench.widgets.table import FilterTable
+
+pytestmark = pytest.mark.tui
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch):
+    monkeypatch.setattr(base, "CLOCK", lambda: FIXED_NOW)
+
+
+@pytest.fixture
+def engine():
+    return FakeEngine()
+
+
+async def _started(pilot, app):
+    await wait_for(pilot, lambda: app.pane("images").rows, what="images listed")
+    await wait_for(pilot, lambda: "tags" in str(app.query_one("#image-info").render()), what="details")
+    return app.pane("images")
+
+
+async def test_lists_images_one_row_per_tag(engine):
+    app = make_app(engine, panes=["images"])
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = await _started(pilot, app)
+        assert list(pane.rows) == ["localhost/busybox:latest", "me/app:1.0", "me/app:latest", "dddddddddddd"]
+        text = screen_text(app)
+        assert "localhost/busybox" in text and "<none>" in text and "4.2MB" in text
+        assert "2 hours ago" in text         # 12:00Z vs the fixed clock
+        # details: history of the selected image, with the empty CMD layer
+        assert "CMD [\"sh\"]" in text and "ADD layer0 /" in text
+
+
+async def test_filter_and_details_follow_the_cursor(engine):
+    app = make_app(engine, panes=["images"])
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = await _started(pilot, app)
+        await pilot.press("slash", *"app")
+        await wait_for(pilot, lambda: pane.table.shown_keys == ["me/app:1.0", "me/app:latest"])
+        await pilot.press("enter")      # back to the table
+        await wait_for(pilot, lambda: "entrypoint /app/server" in str(app.query_one("#image-info").render()))
+        assert "8080/tcp" in str(app.query_one("#image-info").render())
+        await pilot.press("escape")     # clears the filter
+        await wait_for(pilot, lambda: len(pane.table.shown_keys) == 4)
+
+
+async def test_pull_shows_layer_progress_and_records_the_command(engine):
+    app = make_app(engine, panes=["images"])
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = await _started(pilot, app)
+        await pilot.press("p")
+        await pilot.press(*"alpine:3")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: engine.called("pull"), what="pull called")
+        panel = app.query_one(ProgressPanel)
+        await wait_for(pilot, lambda: set(panel.items) == {"aaaaaaaaaaaa", "bbbbbbbbbbbb"}, what="bars")
+        await wait_for(pilot, lambda: "alpine:3" in pane.rows, what="pulled image listed")
+        assert engine.called("pull")[0].args == ("alpine:3",)
+        assert [h.command for h in app.history] == ["nutshell pull alpine:3"]
+        assert panel.events_seen == 8
+        assert "$ nutshell pull alpine:3" in screen_text(app)
+
+
+async def test_pull_with_tls_off(engine):
+    app = make_app(engine, panes=["images"])
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _started(pilot, app)
+        await pilot.press("p", *"reg:5000/x:1", "tab", "space", "ctrl+s")
+        await wait_for(pilot, lambda: app.history)
+        assert engine.called("pull")[0].kwargs == {"insecure": True}
+        assert app.history[0].command == "nutshell pull --tls-verify=false reg:5000/x:1"
+
+
+async def test_errors_are_the_cli_one_liner(engine):
+    engine.fail["pull"] = NotFound("manifest unknown: nosuch:latest")
+    app = make_app(engine, panes=["images"])
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _started(pilot, app)
+        await pilot.press("p", *"nosuch", "ctrl+s")
+        await wait_for(pilot, lambda: app.history)
+        assert not app.history[0].ok
+        assert app.history[0].error == "manifest unknown: nosuch:latest"
+        assert ("error", "manifest unknown: nosuch:latest") in app.notifications_seen
+
+
+async def test_tag(engine):
+    app = make_app(engine, panes=["images"])
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = await _started(pilot, app)
+        await pilot.press("t", *"mine:2", "enter")
+        await wait_for(pilot, lambda: "mine:2" in pane.rows, what="new tag listed")
+        assert engine.called("tag")[0].args == ("localhost/busybox:latest", "mine:2")
+        assert app.history[0].command == "nutshell tag localhost/busybox:latest mine:2"
+
+
+async def test_remove_asks_first(engine):
+    app = make_app(engine, panes=["images"])
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = await _started(pilot, app)
+        await pilot.press("down")            # me/app:1.0
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("n")               # declined: nothing happens
+        await pilot.pause()
+        assert not engine.called("rmi")
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_for(pilot, lambda: engine.called("rmi"))
+        assert engine.called("rmi")[0].args == (["me/app:1.0"],)
+        assert engine.called("rmi")[0].kwargs == {"force": False}
+        await wait_for(pilot, lambda: "me/app:1.0" not in pane.rows)
+        await pilot.press("D", "y")          # force remove
+        await wait_for(pilot, lambda: len(engine.called("rmi")) == 2)
+        assert engine.called("rmi")[1].kwargs == {"force": True}
+        assert [h.command.split()[:3] for h in app.history][-1] == ["nutshell", "rmi", "-f"]
+
+
+async def test_push_to_another_destination(engine):
+    app = make_app(engine, panes=["images"])
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _started(pilot, app)
+        await pilot.press("P")
+        await pilot.pause()
+        dest = app.screen.query_one("#field-dest")
+        dest.value = "127.0.0.1:5000/bb:1"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.history)
+        assert engine.called("push")[0].args == ("localhost/busybox:latest", "127.0.0.1:5000/bb:1")
+        assert app.history[0].command == "nutshell push localhost/busybox:latest 127.0.0.1:5000/bb:1"
+
+
+async def test_load_an_archive(engine):
+    app = make_app(engine, panes=["images"])
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = await _started(pilot, app)
+        await pilot.press("l", *"/tmp/x.tar", "enter")
+        await wait_for(pilot, lambda: "loaded:latest" in pane.rows)
+        assert engine.called("load")[0].args == ("/tmp/x.tar",)
+        assert app.history[0].command == "nutshell load -i /tmp/x.tar"
+
+
+async def test_run_form_builds_the_cli_options(engine):
+    from workbench.cli import build_parser
+    from workbench.cli.containers import _options
+
+    app = make_app(engine, panes=["images"])
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _started(pilot, app)
+        await pilot.press("r")
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#field-name").value = "web"
+        form.query_one("#field-command").value = "httpd -f -p 80"
+        form.query_one("#field-env").value = "A=1 'B=two words'"
+        form.query_one("#field-ports").value = "8080:80"
+        form.query_one("#field-memory").value = "64m"
+        form.query_one("#field-cpus").value = "0.5"
+        form.query_one("#field-rm").value = True
+        await pilot.pause()
+        preview = str(form.query_one("#form-preview").render())
+        assert "nutshell run -d --rm --name web -e A=1 -e 'B=two words' -p 8080:80 -m 64m" in preview
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: engine.called("start"))
+        argv = ["run", "-d", "--rm", "--name", "web", "-e", "A=1", "-e", "B=two words", "-p", "8080:80",
+                "-m", "64m", "--cpus", "0.5", "localhost/busybox:latest", "httpd", "-f", "-p", "80"]
+        expected = _options(build_parser(("containers",), only_verb="run").parse_args(argv))
+        assert engine.called("create")[0].args[0] == expected
+        assert expected.memory == 64 << 20 and expected.cpus == 0.5 and expected.auto_remove
+        assert app.history[0].command == "nutshell " + " ".join(
+            a if " " not in a else f"'{a}'" for a in argv)
+        assert app.opened_terminals == []     # detached
+
+
+async def test_run_interactive_opens_an_attached_terminal(engine):
+    app = make_app(engine, panes=["images"])
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _started(pilot, app)
+        await pilot.press("r")
+        await pilot.pause()
+        app.screen.query_one("#field-mode").value = "it"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.opened_terminals)
+        assert app.opened_terminals == [("attach", "9" * 64, "999999999999")]
+        assert app.history[0].command == "nutshell run -it localhost/busybox:latest"
+        # no Terminals pane in this app: the user is told so
+        assert any("Terminals pane is not available" in m for _, m in app.notifications_seen)
+
+
+async def test_run_form_rejects_bad_flags(engine):
+    app = make_app(engine, panes=["images"])
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _started(pilot, app)
+        await pilot.press("r")
+        await pilot.pause()
+        app.screen.query_one("#field-memory").value = "lots"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "invalid value 'lots' for --memory" in str(app.screen.query_one("#form-error").render())
+        assert not engine.called("create")
+        await pilot.press("escape")
+
+
+async def test_enter_selects_the_image_for_layers(engine):
+    app = make_app(engine, panes=["images", "layers"])
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _started(pilot, app)
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: app.query_one("#tabs").active == "tab-layers")
+        layers = app.pane("layers")
+        await wait_for(pilot, lambda: layers.tree_data is not None and
+                       layers.tree_data.image_id == "sha256:" + "c" * 64, what="layers of me/app")
+
+
+async def test_read_only_hides_and_refuses_changes(engine):
+    app = make_app(engine, panes=["images"], read_only=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _started(pilot, app)
+        for key in ("p", "l", "t", "d", "P", "r"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert len(app.screen_stack) == 1, key
+        text = screen_text(app)
+        assert "READ-ONLY" in text
+        assert "Pull" not in text.splitlines()[-1] and "Filter" in text.splitlines()[-1]
+        assert not [c for c in engine.calls if c.name in ("pull", "tag", "rmi", "create", "load", "push")]
+
+
+async def test_history_screen_lists_and_copies(engine):
+    app = make_app(engine, panes=["images"])
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _started(pilot, app)
+        await pilot.press("t", *"a:1", "enter")
+        await wait_for(pilot, lambda: app.history)
+        await pilot.press("t", *"b:2", "enter")
+        await wait_for(pilot, lambda: len(app.history) == 2)
+        copied = []
+        app.copy_to_clipboard = copied.append
+        await pilot.press("H")
+        await pilot.pause()
+        table = app.screen.query_one(FilterTable)
+        assert table.shown_keys == ["2", "1"]           # newest first
+        await pilot.press("enter")
+        assert copied == ["nutshell tag localhost/busybox:latest b:2"]
+        await pilot.press("a")
+        assert copied[-1] == ("nutshell tag localhost/busybox:latest a:1\n"
+                              "nutshell tag localhost/busybox:latest b:2\n")
+        await pilot.press("escape")
+        assert len(app.screen_stack) == 1
+
+
+sync_all(globals())
