@@ -813,8 +813,8 @@ class Builder:
             if ref.digest:
                 raise UsageError(f"invalid tag {tag!r}: a tag cannot contain a digest")
             self.tags.append(ref)
-        if opts.network not in ("none", "host", "default", "bridge") and not opts.network:
-            raise UsageError(f"invalid network mode {opts.network!r}")
+        if not opts.network:
+            raise UsageError("invalid network mode \"\" for RUN steps")
         context = opts.context
         if not os.path.isdir(context):
             raise ContextError(f"unable to prepare context: path {context!r} not found")
@@ -852,23 +852,25 @@ class Builder:
         ignoring it and building something else)."""
         for stage in self.stages:
             for ins in stage.instructions:
-                target = ins.trigger if ins.cmd == "ONBUILD" and ins.trigger else ins
-                where = f"{self.df.filename}:{ins.line}"
-                flags = target.flags if target is ins else {}
-                if ins.cmd == "RUN":
-                    for name in ("mount", "security"):
-                        if flags.get(name):
-                            raise BuildError(f"{where}: RUN --{name} is not supported by this builder")
-                    net = flags.get("network")
-                    if net and net not in ("default", "none", "host"):
-                        raise BuildError(f"{where}: RUN --network={net}: expected default, none or host")
-                if ins.cmd in ("COPY", "ADD"):
-                    for name in ("parents", "exclude"):
-                        if flags.get(name):
-                            raise BuildError(f"{where}: {ins.cmd} --{name} is not supported by this builder")
-                    if ins.cmd == "ADD" and flags.get("checksum"):
-                        raise BuildError(f"{where}: ADD --checksum needs a URL source, and this "
-                                         "builder does not download")
+                self._check_instruction(ins)
+
+    def _check_instruction(self, ins: Instruction) -> None:
+        where = f"{self.df.filename}:{ins.line}"
+        flags = ins.flags
+        if ins.cmd == "RUN":
+            for name in ("mount", "security"):
+                if flags.get(name):
+                    raise BuildError(f"{where}: RUN --{name} is not supported by this builder")
+            net = flags.get("network")
+            if net and net not in ("default", "none", "host"):
+                raise BuildError(f"{where}: RUN --network={net}: expected default, none or host")
+        elif ins.cmd in ("COPY", "ADD"):
+            for name in ("parents", "exclude"):
+                if flags.get(name):
+                    raise BuildError(f"{where}: {ins.cmd} --{name} is not supported by this builder")
+            if ins.cmd == "ADD" and flags.get("checksum"):
+                raise BuildError(f"{where}: ADD --checksum needs a URL source, and this "
+                                 "builder does not download")
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> BuildResult:
@@ -913,6 +915,8 @@ class Builder:
             for text in state.config.get("OnBuild") or []:
                 triggers.append(parse_instruction(text, stage.instruction.line, self.df.escape))
             state.config.pop("OnBuild", None)       # triggers are not inherited
+        for trigger in triggers:
+            self._check_instruction(trigger)
         if triggers:
             self.total += len(triggers)
             run.count += len(triggers)
@@ -1406,4 +1410,16 @@ def prune_cache(engine, all: bool = True, older_than: float | None = None) -> di
     return {"CachesDeleted": [e.key for e in removed], "SpaceReclaimed": reclaimed}
 
 
-__all__ += ["Builder", "DockerfileSyntaxError"]
+def cache_usage(engine) -> dict:
+    """What the build cache holds, for ``system df``: entries, layers, and the bytes of
+    the layer blobs it keeps (each blob counted once)."""
+    entries = BuildCache(engine.paths).entries()
+    blobs = {e.layer.digest for e in entries if e.layer is not None}
+    size = 0
+    for digest in blobs:
+        with contextlib.suppress(OSError):
+            size += os.path.getsize(engine.store.blob_path(digest))
+    return {"Entries": len(entries), "Layers": len(blobs), "Size": size}
+
+
+__all__ += ["Builder", "DockerfileSyntaxError", "cache_usage"]

@@ -161,3 +161,14 @@ def test_builder_prune_cli(engine, tmp_path, capsys):
     assert out.startswith("Deleted build cache objects:\n")
     assert "Total reclaimed space: " in out
     assert not os.listdir(os.path.join(engine.paths.builds, "v1"))
+
+
+def test_cache_usage(engine, tmp_path):
+    result, _ = _build(engine, _context(tmp_path, "multistage"))
+    usage = engine.build_cache_usage()
+    layers = {r.layer for r in result.steps if r.layer}
+    assert usage["Entries"] == 7                    # every step but the FROMs
+    assert usage["Layers"] == len(layers) == 6      # WORKDIR, COPY, RUN, 3 x COPY --from
+    assert usage["Size"] == sum(os.path.getsize(engine.store.blob_path(d)) for d in layers)
+    engine.build_cache_prune()
+    assert engine.build_cache_usage() == {"Entries": 0, "Layers": 0, "Size": 0}

@@ -167,6 +167,11 @@ def test_fixture(engine, tmp_path, fixture, case):
     check_config(config, case.get("config", {}), case.get("not_in_env", []))
     if "warnings" in case:
         assert result.warnings == case["warnings"]
+    if "stages" in case and case.get("target") is None:
+        froms = [e.detail["stage"] for e in events
+                 if e.action == "Step" and e.detail["instruction"] == "FROM"]
+        want = [s["name"] or f"stage-{i}" for i, s in enumerate(case["stages"])]
+        assert froms == (want if len(want) > 1 else [""])
     # every non-FROM step has a history entry; layers match non-empty entries
     hist = config["history"]
     assert len([h for h in hist if not h.get("empty_layer")]) == len(config["rootfs"]["diff_ids"])
