@@ -102,3 +102,9 @@ class BuildOps:
         from .builder import prune_cache
 
         return prune_cache(self, all=all, older_than=older_than)
+
+    def build_cache_usage(self) -> dict:
+        """``{"Entries", "Layers", "Size"}`` of the build cache (for ``system df``)."""
+        from .builder import cache_usage
+
+        return cache_usage(self)
