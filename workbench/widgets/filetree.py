@@ -145,7 +145,9 @@ class FileTree(Tree):
                 return False
             node = nxt
         if node is not self.root:
-            self.move_cursor(node)
+            target = node
+            # line numbers of new nodes exist after the next refresh
+            self.call_after_refresh(lambda: self.move_cursor(target))
             return True
         return False
 
