@@ -50,16 +50,18 @@ class CopyError(NutshellError):
 # ---------------------------------------------------------------------- paths
 
 
+def abs_clean(path: str) -> str:
+    """``path`` as a clean absolute path (no ``..`` above ``/``, one leading slash)."""
+    return "/" + posixpath.normpath("/" + path).lstrip("/")
+
+
 def split_path(path: str) -> tuple[str, bool, bool]:
     """(clean absolute path, copy-contents ``/.``, asserts-a-directory ``/``)."""
     if not path:
         path = "/"
     contents = path == "." or path.endswith("/.")
     asserts_dir = contents or path.endswith("/")
-    clean = posixpath.normpath("/" + path)
-    if clean.startswith("//"):
-        clean = "/" + clean.lstrip("/")
-    return clean, contents, asserts_dir
+    return abs_clean(path), contents, asserts_dir
 
 
 @dataclass
@@ -103,7 +105,7 @@ def _open_dir_in_root(rootfd: int, path: str) -> int:
 def resolve(rootfd: int, path: str, follow: bool) -> Resolved:
     """Resolve ``path`` inside ``rootfd``. Directory components follow symlinks clamped to
     the root; the last one only with ``follow`` (each hop is resolved in the root again)."""
-    clean = posixpath.normpath("/" + path)
+    clean = abs_clean(path)
     for _ in range(MAX_LINK_HOPS):
         if clean == "/":
             fd = openat2(rootfd, ".", os.O_PATH | os.O_DIRECTORY, IN_ROOT)
@@ -121,10 +123,7 @@ def resolve(rootfd: int, path: str, follow: bool) -> Resolved:
             return Resolved(pfd, base, clean, st)
         target = os.readlink(base, dir_fd=pfd)
         os.close(pfd)
-        clean = posixpath.normpath(posixpath.join(parent, target) if not target.startswith("/")
-                                   else target)
-        if clean.startswith("//"):
-            clean = "/" + clean.lstrip("/")
+        clean = abs_clean(posixpath.join(parent, target))
     raise CopyError(f"too many levels of symbolic links: {path}")
 
 
@@ -556,7 +555,7 @@ def _mount_for(mounts: list[dict], path: str) -> tuple[dict, str] | None:
     """The user mount whose destination holds ``path`` (deepest), and the rest of it."""
     best = None
     for m in mounts:
-        d = posixpath.normpath("/" + str(m.get("Destination") or ""))
+        d = abs_clean(str(m.get("Destination") or ""))
         if m.get("Type") == "tmpfs" or d == "/":
             continue
         if path == d or path.startswith(d.rstrip("/") + "/"):
@@ -601,9 +600,13 @@ def copy_from_container(engine, ref: str, path: str, follow_link: bool = False) 
     try:
         view = stack.enter_context(container_view(engine, ref, write=False))
         rootfd, inner = stack.enter_context(_root_for(view, clean, write=False))
-        r = resolve(rootfd, inner, follow=follow_link or asserts_dir)
-        stack.callback(r.close)
-        if r.st is None:
+        try:
+            r = resolve(rootfd, inner, follow=follow_link or asserts_dir)
+        except (NotFound, CopyError):
+            r = None
+        if r is not None:
+            stack.callback(r.close)
+        if r is None or r.st is None:
             raise NotFound(f"Could not find the file {clean} in container {ref}")
         if asserts_dir and not r.is_dir:
             raise CopyError(f"not a directory: {clean}")
