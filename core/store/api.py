@@ -202,6 +202,8 @@ class ImageOps:
         containers = []
         base = self.paths.containers
         for cid in (os.listdir(base) if os.path.isdir(base) else []):
+            if cid.startswith(".") or not os.path.exists(os.path.join(base, cid, "config.json")):
+                continue
             upper = os.path.join(base, cid, "upper")
             containers.append((cid, dir_size(upper) if os.path.isdir(upper) else 0))
         running = sum(1 for recs in using.values() for r in recs if r["Running"])
@@ -210,12 +212,17 @@ class ImageOps:
         if os.path.isdir(self.paths.volumes):
             for v in os.listdir(self.paths.volumes):
                 vols.append(dir_size(os.path.join(self.paths.volumes, v)))
-        cache = dir_size(self.paths.builds) if os.path.isdir(self.paths.builds) else 0
+        cache_entries = 0
+        try:
+            usage = self.build_cache_usage()      # BuildOps: the cache index + its layers
+            cache, cache_entries = int(usage.get("Size") or 0), int(usage.get("Entries") or 0)
+        except (AttributeError, OSError):
+            cache = dir_size(self.paths.builds) if os.path.isdir(self.paths.builds) else 0
         return {
             "Images": {"Total": len(images), "Active": img_active, "Size": img_total,
                        "Reclaimable": img_reclaim},
             "Containers": {"Total": len(containers), "Active": running, "Size": c_size,
                            "Reclaimable": c_size},
             "Volumes": {"Total": len(vols), "Active": 0, "Size": sum(vols), "Reclaimable": sum(vols)},
-            "BuildCache": {"Total": 0, "Active": 0, "Size": cache, "Reclaimable": cache},
+            "BuildCache": {"Total": cache_entries, "Active": 0, "Size": cache, "Reclaimable": cache},
         }

@@ -38,6 +38,7 @@ FAST_VERBS = {
                      "version"), "images"),
     **dict.fromkeys(("pull", "push", "login", "logout"), "registry"),
     "port": "network",
+    "build": "buildverb",
 }
 
 
