@@ -1,0 +1,197 @@
+"""The app frame on a fake engine: tabs and placeholders, liveness (EngineChanged from the
+watcher), keymaps and themes from workbench.toml, help, the command palette, non-priority
+palette/quit keys, message routing, read-only."""
+
+from __future__ import annotations
+
+import pytest
+from textual.command import CommandPalette
+
+from tests.tui.app_fakes import FakeEngine
+from tests.tui.app_helpers import make_app, screen_text, sync_all, wait_for
+from workbench import app as app_module
+from workbench.commands import collect
+from workbench.config import load_config
+from workbench.messages import ContainerSelected, EngineChanged
+
+pytestmark = pytest.mark.tui
+
+
+async def test_tabs_keys_and_placeholder(monkeypatch):
+    monkeypatch.setattr(app_module, "PANES", app_module.PANES + [("nosuch", "8", "Nothing")])
+    app = make_app(FakeEngine(), panes=["images", "layers", "networks", "nosuch"])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: app.pane("images").rows)
+        assert [p.id for p in app.panes()] == ["pane-images", "pane-layers", "pane-networks", "pane-nosuch"]
+        assert isinstance(app.pane("nosuch"), app_module.PlaceholderPane)
+        tabs = app.query_one("#tabs")
+        for key, tab in (("2", "tab-layers"), ("4", "tab-networks"), ("1", "tab-images")):
+            await pilot.press(key)
+            await wait_for(pilot, lambda: tabs.active == tab, what=tab)
+        app.action_show_tab("nosuch")     # (the tab keys are bound for the real panes only)
+        await wait_for(pilot, lambda: tabs.active == "tab-nosuch")
+        assert "Nothing: not available yet" in screen_text(app)
+        # the focus follows the tab: the images table takes keys again after "1"
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.focused is not None and
+                       app.focused.parent.id == "images-table")
+
+
+def test_load_pane_class_reports_broken_modules(monkeypatch, tmp_path):
+    import sys
+
+    pkg = tmp_path / "workbench_fake"
+    monkeypatch.setattr(app_module.importlib, "import_module",
+                        lambda name: (_ for _ in ()).throw(SyntaxError("bad pane")))
+    cls, why = app_module.load_pane_class("images")
+    assert cls is None and "SyntaxError: bad pane" in why
+    assert "workbench_fake" not in sys.modules and not pkg.exists()
+
+
+async def test_liveness_reloads_panes_on_engine_changes():
+    engine = FakeEngine()
+    app = make_app(engine, panes=["images", "networks"], watch=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: app.pane("images").rows and app.pane("networks").networks)
+        images_calls = len(engine.called("images"))
+        net_calls = len(engine.called("networks"))
+        # another process tagged an image: the watcher reports "images"
+        engine._images[0].repo_tags.append("docker.io/library/other:1")
+        engine.watch_queue.put(({"images"}, set()))
+        await wait_for(pilot, lambda: "other:1" in app.pane("images").rows, what="other:1 listed")
+        assert app.changes_seen == 1
+        assert len(engine.called("images")) == images_calls + 1
+        assert len(engine.called("networks")) == net_calls           # networks did not care
+        engine.watch_queue.put(({"networks"}, {"abc"}))
+        await wait_for(pilot, lambda: len(engine.called("networks")) == net_calls + 1)
+    assert app._watch_thread is None                              # stopped on exit
+
+
+async def test_keymap_and_theme_from_config(tmp_path):
+    (tmp_path / "workbench.toml").write_text(
+        'theme = "light"\n[keys]\n"images.pull" = "ctrl+u"\n"app.history" = ["f5", "H"]\n')
+    cfg = load_config(str(tmp_path))
+    assert cfg.errors == [] and cfg.theme == "nutshell-light"
+    app = make_app(FakeEngine(), panes=["images"], config=cfg)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: app.pane("images").rows)
+        assert app.theme == "nutshell-light"
+        await pilot.press("p")
+        await pilot.pause()
+        assert len(app.screen_stack) == 1           # p no longer pulls
+        await pilot.press("ctrl+u")
+        await wait_for(pilot, lambda: len(app.screen_stack) == 2)
+        await pilot.press("escape")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HistoryScreen")
+        await pilot.press("escape")
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+        text = screen_text(app)
+        assert "^u" in text and "images.pull" in text
+        await pilot.press("escape")
+        await pilot.press("f2")
+        assert app.theme == "nutshell-terminal"
+
+
+async def test_broken_config_is_reported_not_fatal(tmp_path):
+    (tmp_path / "workbench.toml").write_text('theme = \n')
+    cfg = load_config(str(tmp_path))
+    assert cfg.errors and cfg.theme == "nutshell-dark"
+    (tmp_path / "workbench.toml").write_text('theme = "no-such-theme"\n[keys]\n"x.y" = 3\n')
+    cfg = load_config(str(tmp_path))
+    assert "keys.x.y" in cfg.errors[0]
+    app = make_app(FakeEngine(), panes=["images"], config=cfg)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: app.pane("images").rows)
+        assert app.theme == "nutshell-dark"
+        warnings = [m for sev, m in app.notifications_seen if sev == "warning"]
+        assert any("keys.x.y" in m for m in warnings) and any("no-such-theme" in m for m in warnings)
+
+
+async def test_palette_offers_every_pane_action_and_runs_it():
+    engine = FakeEngine()
+    app = make_app(engine, panes=["images", "layers", "networks"])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: app.pane("images").rows)
+        titles = [t for t, _, _ in collect(app)]
+        for want in ("Images: Pull", "Images: Run", "Images: Remove", "Layers: Wasted space",
+                     "Layers: Diff images", "Networks: New network", "Go to Networks", "History", "Help"):
+            assert want in titles, want
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"new network")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "FormScreen", what="create form")
+        assert app.query_one("#tabs").active == "tab-networks"
+        await pilot.press("escape")
+
+
+async def test_read_only_palette_and_footer():
+    app = make_app(FakeEngine(), panes=["images", "layers", "networks"], read_only=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: app.pane("images").rows)
+        titles = [t for t, _, _ in collect(app)]
+        assert "Images: Pull" not in titles and "Networks: New network" not in titles
+        assert "Layers: Wasted space" in titles and "Images: Layers" in titles
+        assert "READ-ONLY" in screen_text(app)
+
+
+def test_palette_and_quit_are_not_priority_bindings():
+    """A focused terminal must receive ctrl+p / ctrl+q (shell history, XON...)."""
+    app = make_app(FakeEngine())
+    keys = {}
+    for key, bindings in app._bindings.key_to_bindings.items():
+        for b in bindings:
+            keys.setdefault(b.action, []).append((key, b.priority))
+    assert ("ctrl+p", False) in keys["command_palette"]
+    assert all(not prio for _, prio in keys["command_palette"])
+    assert ("ctrl+q", False) in keys["quit"]
+    assert all(not prio for _, prio in keys["quit"])
+
+
+async def test_selection_is_forwarded_to_the_other_panes_only():
+    seen: dict[str, list] = {}
+    app = make_app(FakeEngine(), panes=["images", "layers", "networks"])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: app.pane("images").rows)
+        for pane in app.panes():
+            seen[pane.id] = []
+            pane.post_message = (lambda p: (lambda m, _orig=p.post_message: (
+                seen[p.id].append(m.container_id) if isinstance(m, ContainerSelected) else None,
+                _orig(m))[1]))(pane)
+        networks = app.pane("networks")
+        msg = ContainerSelected("c1" * 32)
+        msg._sender = networks
+        app.post_message(msg)
+        await wait_for(pilot, lambda: app.selected_container == "c1" * 32)
+        await pilot.pause()
+        assert seen["pane-images"] == ["c1" * 32]
+        assert seen["pane-layers"] == ["c1" * 32]
+        assert seen["pane-networks"] == []
+
+
+async def test_command_history_status_line_and_quit():
+    engine = FakeEngine()
+    app = make_app(engine, panes=["images"])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: app.pane("images").rows)
+        await pilot.press("t", *"z:9", "enter")
+        await wait_for(pilot, lambda: app.history)
+        assert "$ nutshell tag localhost/busybox:latest z:9" in screen_text(app).splitlines()[-2]
+        engine.fail["tag"] = __import__("core.errors").errors.Conflict("tag z:9 exists")
+        await pilot.press("t", *"z:9", "enter")
+        await wait_for(pilot, lambda: len(app.history) == 2)
+        assert "(failed)" in screen_text(app).splitlines()[-2]
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+def test_engine_changed_message_contract():
+    m = EngineChanged({"images"}, None)
+    assert m.kinds == {"images"} and m.ids == set()
+
+
+sync_all(globals())

@@ -1,0 +1,76 @@
+"""SVG snapshots (pytest-textual-snapshot) of the Images, Layers and Networks panes at 100x30
+(an SSH session) and 160x48, on the fake engine with a pinned clock: deterministic.
+
+Update after an intended UI change: ``pytest tests/tui/test_app_snapshots.py --snapshot-update``
+and look at the new SVGs before committing them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tui.app_fakes import FIXED_NOW, FakeEngine
+from tests.tui.app_helpers import make_app, wait_for
+from workbench.messages import ImageSelected
+from workbench.panes import base
+
+pytestmark = pytest.mark.tui
+
+SIZES = [(100, 30), (160, 48)]
+APP = "sha256:" + "c" * 64
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch):
+    monkeypatch.setattr(base, "CLOCK", lambda: FIXED_NOW)
+
+
+def _app():
+    return make_app(FakeEngine(), panes=["images", "layers", "networks"])
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_images_pane(snap_compare, size):
+    async def ready(pilot):
+        app = pilot.app
+        await wait_for(pilot, lambda: app.pane("images").rows)
+        await pilot.press("down")    # me/app:1.0: entrypoint, ports, 3 layers of history
+        await wait_for(pilot, lambda: "entrypoint" in str(app.query_one("#image-info").render()))
+
+    assert snap_compare(_app(), terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_layers_pane(snap_compare, size):
+    async def ready(pilot):
+        app = pilot.app
+        app.action_show_tab("layers")
+        pane = app.pane("layers")
+        pane.post_message(ImageSelected(APP))
+        await wait_for(pilot, lambda: pane.tree_data is not None and pane.tree_data.image_id == APP)
+        await pilot.press("down", "down", "down")          # layer 2: a modify, a whiteout, an add
+        await wait_for(pilot, lambda: pane.layer_key == "2")
+        tree = pane.query_one("#file-tree")
+        tree.reveal("usr/lib/old.so")
+        tree.reveal("app/server")
+        await pilot.pause()
+
+    assert snap_compare(_app(), terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_networks_pane(snap_compare, size):
+    async def ready(pilot):
+        app = pilot.app
+        app.action_show_tab("networks")
+        pane = app.pane("networks")
+        await wait_for(pilot, lambda: pane.networks)
+        await wait_for(pilot, lambda: pane.query_one("#members").shown_keys)
+
+    assert snap_compare(_app(), terminal_size=size, run_before=ready)
+
+
+def test_help_screen(snap_compare):
+    async def ready(pilot):
+        await wait_for(pilot, lambda: pilot.app.pane("images").rows)
+
+    assert snap_compare(_app(), terminal_size=(100, 30), run_before=ready, press=["question_mark"])
