@@ -113,7 +113,7 @@ class FakeEngine:
 
     def container_ports(self, ref: str) -> list[dict]:
         if self.containers[self.container(ref)]["Names"] == "web":
-            return [{"HostIp": "0.0.0.0", "HostPort": 8080, "ContainerPort": 80, "Proto": "tcp"}]
+            return [{"HostIp": "0.0.0.0", "HostPort": 8080, "ContainerPort": 80, "Protocol": "tcp"}]
         return []
 
     def container_inspect(self, ref: str) -> dict:
@@ -175,8 +175,8 @@ class FakeEngine:
 
     def container_diff(self, ref: str):
         self.calls.append(("diff", ref))
-        return [{"Kind": 1, "Path": "/etc"}, {"Kind": 1, "Path": "/etc/hostname"},
-                {"Kind": 0, "Path": "/newdir"}, {"Kind": 2, "Path": "/home"}]
+        return [{"Kind": 0, "Path": "/etc"}, {"Kind": 0, "Path": "/etc/hostname"},
+                {"Kind": 1, "Path": "/newdir"}, {"Kind": 2, "Path": "/home"}]
 
     # ------------------------------------------------------------------ streams
     def logs(self, ref: str, follow: bool = False, tail=None, since=None, until=None, stop=None):
@@ -310,7 +310,7 @@ class FakeEngine:
                              "nutshell-" + cid[:12], 4026532178, 4026531833, [link],
                              [I.Route("default", "10.88.0.1", "eth0"), I.Route("10.88.0.0/16", "", "eth0")],
                              ["eth0", "lo"], [{"HostIp": "0.0.0.0", "HostPort": 8080,
-                                               "ContainerPort": 80, "Proto": "tcp"}],
+                                               "ContainerPort": 80, "Protocol": "tcp"}],
                              ["ip netns exec nutshell-x ip addr"])
 
 
@@ -332,6 +332,20 @@ class PaneApp(App):
         self.pane = self.pane_factory()
         yield self.pane
         yield Footer()
+
+    def on_mount(self) -> None:
+        # what the workbench does when a pane's tab is shown
+        self.call_after_refresh(self._focus_pane)
+
+    def _focus_pane(self) -> None:
+        focus_default = getattr(self.pane, "focus_default", None)
+        if callable(focus_default):
+            focus_default()
+            return
+        for widget in self.pane.query("*"):
+            if widget.focusable and widget.display and widget.visible:
+                widget.focus()
+                return
 
     def on_command_run(self, message) -> None:
         self.commands.append((message.command, message.ok, message.error))

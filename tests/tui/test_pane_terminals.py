@@ -71,7 +71,7 @@ async def test_attach_to_stopped_container_is_an_error_notification():
     async with app.run_test(size=(100, 30)) as pilot:
         pane = app.pane
         pane.open_terminal("attach", engine.container("old"))
-        text = "nutshell: You cannot attach to a stopped container, start it first"
+        text = "You cannot attach to a stopped container, start it first"
         assert await wait_for(pilot, lambda: any(n.message == text for n in app._notifications))
         assert not pane.terminals
         assert app.commands[-1] == ("nutshell attach old", False, text)
@@ -86,7 +86,7 @@ async def test_exec_failure_is_shown_in_the_tab_and_recorded():
         pane.post_message(OpenTerminal("exec", engine.container("web"), ["sh"]))
         assert await wait_for(pilot, lambda: any(not ok for _, ok, _ in app.commands))
         cmd, ok, err = app.commands[-1]
-        assert cmd == "nutshell exec -it web sh" and not ok and err.startswith("nutshell: ")
+        assert cmd == "nutshell exec -it web sh" and not ok and err == f"container {engine.container('web')} is not running"
         assert ("exec", engine.container("web"), ["sh"]) in engine.calls
 
 

@@ -398,7 +398,7 @@ class LearnPane(PaneBase):
         if not live:
             return
         idx = live.index(self.container_id) if self.container_id in live else -1
-        self.select_container(live[(idx + step) % len(live)])
+        self.choose_container(live[(idx + step) % len(live)])
 
     def action_host_terminal(self) -> None:
         self.post_message(OpenTerminal("host", title="host shell"))
@@ -462,7 +462,7 @@ def network_diagram(n) -> Text:
     if n.ports:
         t.append("\n ports: ", style="bold")
         t.append(", ".join(f"{p.get('HostIp') or '0.0.0.0'}:{p.get('HostPort')} → "
-                           f"{p.get('ContainerPort')}/{p.get('Proto', 'tcp')}" for p in n.ports))
+                           f"{p.get('ContainerPort')}/{p.get('Protocol', 'tcp')}" for p in n.ports))
     if n.netns_name:
         t.append(f"\n ip netns name: {n.netns_name}", style="dim")
     return t

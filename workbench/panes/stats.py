@@ -317,7 +317,7 @@ class StatsPane(PaneBase):
     def on_filter_table_highlighted(self, message) -> None:
         message.stop()
         if message.key is not None:
-            self.select_container(message.key)
+            self.choose_container(message.key)
         self._render_detail()
 
     def container_changed(self, container_id: str | None) -> None:

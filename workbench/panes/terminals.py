@@ -128,7 +128,7 @@ class TerminalsPane(PaneBase):
             self.call_later(self._add_tab, Terminal(argv), title or os.path.basename(argv[0]),
                             "host", None)
         else:
-            self.notify(f"nutshell: unknown terminal kind {kind!r}", severity="error")
+            self.notify(f"unknown terminal kind {kind!r}", title="nutshell", severity="error")
 
     def _open_attach(self, target: str, title: str | None) -> None:
         from workbench.terminal.backend import attach_backend
@@ -143,7 +143,7 @@ class TerminalsPane(PaneBase):
             self.call_later(self._add_tab, Terminal(backend=backend), title or f"attach {name}",
                             "attach", target)
 
-        self.run_action(cmd, connect, done=done)
+        self.perform(cmd, connect, done=done)
 
     def _open_exec(self, target: str, argv: list[str] | None, title: str | None) -> None:
         from workbench.terminal.backend import DEFAULT_SHELLS, exec_backend_factory

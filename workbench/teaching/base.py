@@ -3,7 +3,8 @@
 A pane is built as ``Cls(engine, read_only=False, id=...)``. It never blocks the UI: every
 engine call runs in a thread worker and its result comes back with ``call_from_thread``.
 Every action posts ``CommandRun`` with the equivalent ``nutshell ...`` line; a failure is
-shown as a notification with the text the CLI prints (``nutshell: <message>``).
+shown as a notification titled "nutshell" with the line the CLI prints after ``nutshell: ``
+(the same convention as workbench/panes/base.py).
 
 Actions named in ``MUTATING`` are hidden (and refused) in read-only mode.
 """
@@ -18,14 +19,15 @@ from workbench.messages import CommandRun, ContainerSelected
 
 
 def error_text(exc: BaseException) -> str:
-    """The line the CLI prints for an error (see workbench/cli/__init__.py)."""
+    """The line the CLI prints for an error, without its ``nutshell: `` prefix (the
+    notification's title says "nutshell", as in the rest of the app)."""
     from core.errors import NutshellError
 
     if isinstance(exc, NutshellError):
-        return f"nutshell: {exc}"
-    if isinstance(exc, OSError):
-        return f"nutshell: {exc.strerror or exc}"
-    return f"nutshell: internal error: {type(exc).__name__}: {exc}"
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno == 28:
+        return "no space left on device"
+    return f"internal error: {type(exc).__name__}: {exc}"
 
 
 class PaneBase(Widget):
@@ -56,10 +58,10 @@ class PaneBase(Widget):
 
     # ------------------------------------------------------------------ errors
     def show_error(self, exc: BaseException) -> None:
-        self.notify(error_text(exc), severity="error", timeout=6)
+        self.notify(error_text(exc), title="nutshell", severity="error", timeout=8)
 
     # ------------------------------------------------------------------ actions
-    def run_action(self, command: str, fn: Callable[[], Any],
+    def perform(self, command: str, fn: Callable[[], Any],
                    done: Callable[[Any], None] | None = None,
                    failed: Callable[[BaseException], None] | None = None,
                    note: str | None = None) -> None:
@@ -87,7 +89,7 @@ class PaneBase(Widget):
     def _action_failed(self, command: str, exc: BaseException, failed) -> None:
         text = error_text(exc)
         self.post_message(CommandRun(command, ok=False, error=text))
-        self.notify(text, severity="error", timeout=6)
+        self.notify(text, title="nutshell", severity="error", timeout=8)
         if failed is not None:
             failed(exc)
 
@@ -123,7 +125,7 @@ class PaneBase(Widget):
             self.show_error(exc)
 
     # ------------------------------------------------------------------ selection
-    def select_container(self, container_id: str | None, announce: bool = True) -> None:
+    def choose_container(self, container_id: str | None, announce: bool = True) -> None:
         """Make ``container_id`` this pane's container and tell the others (once)."""
         if container_id == self.container_id:
             return
