@@ -189,8 +189,9 @@ def test_umoci_unpacks_the_same_tree(lt, changed, tmp_path):
 def test_commit_pauses_a_running_container_and_thaws_it(lt):
     from core.runtime import cgroups
 
-    cid = lt.run("-d", IMAGE, "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /counter; "
-                 "usleep 10000; done").strip()
+    # written with a rename, so a frozen snapshot always holds a whole number
+    cid = lt.run("-d", IMAGE, "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /c.tmp; "
+                 "mv /c.tmp /counter; usleep 10000; done").strip()
     try:
         states = []
 
@@ -213,6 +214,31 @@ def test_commit_pauses_a_running_container_and_thaws_it(lt):
         assert states == [False]
         out = lt.run("--rm", "nutshell-lt/paused:1", "cat", "/counter")
         assert int(out) > 0 and img.config["config"]["Cmd"] == ["sh", "-c", lt.engine.container_inspect(cid)["Args"][1]]
+    finally:
+        lt.engine.rm(cid, force=True)
+
+
+def test_commit_thaws_even_when_writing_the_layer_fails(lt, monkeypatch):
+    from core.build import commit as cm
+    from core.runtime import cgroups
+
+    cid = lt.run("-d", IMAGE, "sleep", "600").strip()
+    try:
+        seen = []
+
+        def broken(store, path, **kw):
+            seen.append(cgroups.Cgroup.open(f"nutshell/{cid}").is_frozen())
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(cm, "write_layer", broken)
+        n = len(lt.engine.images())
+        with pytest.raises(OSError):
+            lt.engine.commit(cid, "nutshell-lt/broken:1")
+        assert seen == [True]
+        assert not cgroups.Cgroup.open(f"nutshell/{cid}").is_frozen()
+        assert lt.engine.container_state(cid)["Status"] == "running"
+        assert len(lt.engine.images()) == n
+        assert lt.cli("exec", cid, "echo", "alive").stdout == b"alive\n"
     finally:
         lt.engine.rm(cid, force=True)
 
