@@ -202,6 +202,11 @@ class NutshellApp(App):
         tabs = self.query_one("#tabs", TabbedContent)
         tab_id = f"tab-{(pane.id or '').removeprefix('pane-')}"
         if tabs.active != tab_id:
+            # Drop the focus first: when the old pane is hidden, Textual moves a focus it still
+            # holds to a neighbour in that pane (a visible filter box, say), and a focus inside
+            # a pane makes TabbedContent switch right back to it.
+            if self.focused is not None and pane not in self.focused.ancestors_with_self:
+                self.set_focus(None)
             tabs.active = tab_id
         self.call_after_refresh(self._focus_active)
 

@@ -194,4 +194,24 @@ def test_engine_changed_message_contract():
     assert m.kinds == {"images"} and m.ids == set()
 
 
+
+async def test_switching_tabs_with_a_filter_open_stays_switched():
+    """Regression: hiding a pane whose table had the focus made Textual focus the pane's
+    visible filter box, and TabbedContent then switched back to that pane."""
+    app = make_app(FakeEngine(), panes=["images", "layers", "containers", "networks"])
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: app.pane("images").rows)
+        await pilot.press("slash", "b", "u", "enter")
+        await pilot.pause()
+        steps = [("2", "tab-layers"), ("1", "tab-images"), ("3", "tab-containers"),
+                 ("1", "tab-images"), ("4", "tab-networks")]
+        if isinstance(app.pane("containers"), app_module.PlaceholderPane):
+            steps = [s for s in steps if s[0] != "3"]       # (it reproduced next to that pane)
+        for key, tab in steps:
+            await pilot.press(key)
+            await pilot.pause(0.2)
+            assert app.query_one("#tabs").active == tab
+            assert app.focused is not None and app.active_pane() in app.focused.ancestors
+
+
 sync_all(globals())
