@@ -29,13 +29,13 @@ NAMESPACE_TYPES = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 
 #: what each namespace isolates (one line, for the view and the lesson)
 NAMESPACE_MEANING = {
-    "cgroup": "which cgroup tree the container sees as its root",
-    "ipc": "System V IPC objects and POSIX message queues",
-    "mnt": "the mount table: its own root file system",
-    "net": "interfaces, addresses, routes, ports, firewall",
-    "pid": "process numbers: the container's first process is PID 1",
-    "time": "the boot and monotonic clocks (offsets)",
-    "user": "user and group ids (uid_map / gid_map)",
+    "cgroup": "the cgroup tree it sees as its root",
+    "ipc": "System V IPC, POSIX message queues",
+    "mnt": "the mount table: its own root fs",
+    "net": "interfaces, addresses, routes, ports",
+    "pid": "process numbers: its first is PID 1",
+    "time": "boot and monotonic clock offsets",
+    "user": "user and group ids (uid/gid maps)",
     "uts": "hostname and domain name",
 }
 

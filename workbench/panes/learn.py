@@ -130,6 +130,12 @@ class LearnPane(PaneBase):
         self._header()
         self.reload()
 
+    def focus_default(self) -> None:
+        tabs = self.query_one("#learn-tabs", TabbedContent)
+        pane = tabs.active_pane
+        target = pane.query(DataTable).first() if pane is not None and pane.query(DataTable) else None
+        (target or tabs).focus()
+
     def on_show(self) -> None:
         self._visible = True
         if self._stale:

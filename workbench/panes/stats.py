@@ -130,6 +130,11 @@ class StatsPane(PaneBase):
                                         name="stats-sample")
         self.reload()
 
+    def focus_default(self) -> None:
+        from workbench.widgets.table import FilterTable
+
+        self.query_one("#stats-table", FilterTable).focus()
+
     # ------------------------------------------------------------------ visibility
     def on_show(self) -> None:
         self._visible = True

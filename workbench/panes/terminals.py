@@ -31,9 +31,8 @@ from workbench.teaching.base import PaneBase, error_text
 from workbench.teaching.format import command as nutshell_command
 from workbench.terminal.widget import Terminal
 
-HELP = ("[b]ctrl+][/b] leaves a terminal · [b]enter[/b] goes back in · [b]x[/b] closes the tab "
-        "(attach: detaches, exec: ends that shell; the container keeps running) · "
-        "[b]h[/b] host shell · [b]←/→[/b] tabs")
+HELP = ("[b]ctrl+][/b] leave the terminal · [b]enter[/b] back in · [b]x[/b] close tab "
+        "(detach; the container keeps running) · [b]h[/b] host shell · [b]←/→[/b] tabs")
 
 
 def default_shell() -> list[str]:
@@ -75,6 +74,13 @@ class TerminalsPane(PaneBase):
                      "[i]nutshell ps[/i]).", id="terminals-empty")
         yield Static(HELP, id="terminals-help")
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # a focused terminal takes every key: do not offer pane keys it would swallow
+        if action in ("enter_terminal", "close_tab", "host_shell") and \
+                isinstance(self.app.focused, Terminal):
+            return False
+        return super().check_action(action, parameters)
+
     # ------------------------------------------------------------------ queries
     @property
     def tabs(self) -> TabbedContent:
@@ -90,6 +96,13 @@ class TerminalsPane(PaneBase):
             return None
         found = pane.query(Terminal)
         return found.first() if found else None
+
+    def focus_default(self) -> None:
+        """The workbench showed this tab: into the active terminal, else the tab bar."""
+        if self.active_terminal() is not None:
+            self.focus_active_terminal()
+        else:
+            self.tabs.query_one(Tabs).focus()
 
     def focus_active_terminal(self) -> None:
         terminal = self.active_terminal()
