@@ -313,7 +313,12 @@ def _history_by_layer(img) -> list[dict]:
 
 def _mountinfo_overlay(pid: int) -> str | None:
     """The super options of the overlay mounted on / in the container's mount namespace."""
-    for line in (_read(f"/proc/{pid}/mountinfo") or "").splitlines():
+    return overlay_mount_options(_read(f"/proc/{pid}/mountinfo") or "")
+
+
+def overlay_mount_options(mountinfo: str) -> str | None:
+    """From a mountinfo text: the (unescaped) super options of the overlay mounted on /."""
+    for line in mountinfo.splitlines():
         left, sep, right = line.partition(" - ")
         parts = left.split()
         if not sep or len(parts) < 5 or parts[4] != "/":
@@ -638,9 +643,13 @@ def _hex_ip(h: str) -> str:
 
 
 def _routes(pid: int) -> list[Route]:
+    return parse_routes(_read(f"/proc/{pid}/net/route") or "")
+
+
+def parse_routes(text: str) -> list[Route]:
+    """/proc/<pid>/net/route (the IPv4 routing table of that process's namespace)."""
     out = []
-    lines = (_read(f"/proc/{pid}/net/route") or "").splitlines()[1:]
-    for line in lines:
+    for line in text.splitlines()[1:]:
         p = line.split()
         if len(p) < 8:
             continue
