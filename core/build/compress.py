@@ -128,12 +128,15 @@ class PigzOutput:
             self.proc.kill()
 
     def _send(self) -> None:
+        data = bytes(self._buf)
+        self._buf.clear()
+        view = memoryview(data)
         try:
-            self.proc.stdin.write(bytes(self._buf))
+            while view:                   # an unbuffered pipe write may be partial
+                view = view[self.proc.stdin.write(view):]
         except BrokenPipeError:
             self._t.join()
             raise self._error or OSError("pigz exited early") from None
-        self._buf.clear()
 
     def write(self, data) -> int:
         self.diff_hash.update(data)

@@ -469,7 +469,7 @@ class ArchiveStream:
         self.stat = stat_
         r, w = os.pipe()
         self._r = os.fdopen(r, "rb", buffering=CHUNK)
-        self._w = os.fdopen(w, "wb", buffering=0)
+        self._w = os.fdopen(w, "wb", buffering=CHUNK)     # loops over partial pipe writes
         self._error: BaseException | None = None
         self._cleanup = cleanup
         self._t = threading.Thread(target=self._run, args=(produce,), name="cp-out", daemon=True)
