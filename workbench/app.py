@@ -215,7 +215,7 @@ class NutshellApp(App):
         self.show_pane(pane)
         await pane.run_action(action)
 
-    @on(TabbedContent.TabActivated)
+    @on(TabbedContent.TabActivated, "#tabs")
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         from textual.widgets import Tabs
 

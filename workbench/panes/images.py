@@ -149,8 +149,8 @@ class ImagesPane(Pane):
             with Vertical(id="images-details", classes="pane-details"):
                 yield Static("", id="image-info", markup=False)
                 yield Static("History", classes="section-title")
-                yield FilterTable([Col("CREATED BY", "created_by"), Col("SIZE", "size", 9, justify="right"),
-                                   Col("CREATED", "created", 14)], id="history")
+                yield FilterTable([Col("SIZE", "size", 8, justify="right"), Col("CREATED", "created", 14),
+                                   Col("CREATED BY", "created_by")], id="history")
         yield ProgressPanel(id="images-progress")
 
     def focus_default(self) -> None:
@@ -244,9 +244,9 @@ class ImagesPane(Pane):
             by = (h.get("CreatedBy") or "").replace("\n", " ")
             by = by.removeprefix("/bin/sh -c #(nop) ").strip()
             style = "dim" if h.get("EmptyLayer") else ""
-            rows.append((str(i), [Text(by or "-", style=style, no_wrap=True),
-                                  SortCell(h.get("Size") or 0, human_size(h.get("Size") or 0)),
-                                  SortCell(h.get("Created") or "", ago(h.get("Created")), justify="left")]))
+            rows.append((str(i), [SortCell(h.get("Size") or 0, human_size(h.get("Size") or 0)),
+                                  SortCell(h.get("Created") or "", ago(h.get("Created")), justify="left"),
+                                  Text(by or "-", style=style, no_wrap=True)]))
         self.query_one("#history", FilterTable).set_rows(rows)
 
     # ------------------------------------------------------------------ actions
