@@ -31,6 +31,7 @@ from typing import Any
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.lazy import Lazy
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from workbench.commands import NutshellCommands
@@ -108,6 +109,32 @@ class PlaceholderPane(Pane):
         pass
 
 
+class LazyPane(Lazy):
+    """Mounts its pane after the first paint (the first frame comes sooner), then gives it
+    the selections it missed meanwhile."""
+
+    async def mount_composed_widgets(self, widgets: list) -> None:
+        parent = self.parent
+        if parent is None:
+            return
+        pane = self._replace_widget
+
+        async def mount() -> None:
+            await parent.mount(pane, after=self)
+            await self.remove()
+            app = self.app
+            if getattr(app, "selected_image", None):
+                msg = ImageSelected(app.selected_image)
+                msg.bubble = False
+                pane.post_message(msg)
+            if getattr(app, "selected_container", None):
+                msg = ContainerSelected(app.selected_container)
+                msg.bubble = False
+                pane.post_message(msg)
+
+        self.call_after_refresh(mount)
+
+
 class NutshellApp(App):
     """The workbench. ``NutshellApp(engine, read_only=False, watch=True, config=None)``."""
 
@@ -130,8 +157,10 @@ class NutshellApp(App):
     ]
 
     def __init__(self, engine: Any, read_only: bool = False, watch: bool = True,
-                 config: WorkbenchConfig | None = None, panes: list[str] | None = None) -> None:
+                 config: WorkbenchConfig | None = None, panes: list[str] | None = None,
+                 lazy: bool = True) -> None:
         super().__init__()
+        self.lazy = lazy
         self.engine = engine
         self.read_only = read_only
         self.watch_enabled = watch
@@ -153,6 +182,7 @@ class NutshellApp(App):
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
+        first = True
         with TabbedContent(id="tabs"):
             for name, key, title in PANES:
                 if name not in self.pane_names:
@@ -165,7 +195,10 @@ class NutshellApp(App):
                     pane = cls(self.engine, read_only=self.read_only, id=f"pane-{name}")
                     title = getattr(cls, "PANE_TITLE", title) or title
                     key = str(getattr(cls, "PANE_KEY", key) or key)
-                yield TabPane(f"{key} {title}", pane, id=f"tab-{name}")
+                # only the first tab's pane is built before the first frame
+                yield TabPane(f"{key} {title}", pane if first or not self.lazy else LazyPane(pane),
+                              id=f"tab-{name}")
+                first = False
         root = getattr(getattr(self.engine, "paths", None), "root", "")
         yield StatusLine(root=root, read_only=self.read_only, id="status")
         yield Footer()

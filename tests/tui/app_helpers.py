@@ -28,9 +28,12 @@ class RecordingApp(NutshellApp):
         return super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
 
-def make_app(engine, panes=None, read_only=False, watch=False, config=None) -> RecordingApp:
+def make_app(engine, panes=None, read_only=False, watch=False, config=None,
+             lazy=False) -> RecordingApp:
+    """The app on ``engine``; every pane is mounted at once unless ``lazy`` (the real app
+    mounts all but the first after the first frame: see test_lazy_panes_*)."""
     return RecordingApp(engine, read_only=read_only, watch=watch,
-                        config=config or WorkbenchConfig(), panes=panes)
+                        config=config or WorkbenchConfig(), panes=panes, lazy=lazy)
 
 
 async def wait_for(pilot, predicate, timeout: float = 5.0, what: str = "condition") -> None:

@@ -214,4 +214,20 @@ async def test_switching_tabs_with_a_filter_open_stays_switched():
             assert app.focused is not None and app.active_pane() in app.focused.ancestors
 
 
+
+async def test_lazy_panes_mount_after_the_first_frame_and_get_the_selection():
+    engine = FakeEngine()
+    app = make_app(engine, panes=["images", "layers", "networks"], lazy=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: app.pane("layers") is not None and app.pane("networks") is not None,
+                       what="lazy panes mounted")
+        images = app.pane("images")
+        await wait_for(pilot, lambda: images.rows)
+        await pilot.press("down")                          # me/app:1.0
+        await pilot.press("2")
+        layers = app.pane("layers")
+        await wait_for(pilot, lambda: layers.tree_data is not None and
+                       layers.tree_data.image_id == "sha256:" + "c" * 64, what="selected image")
+
+
 sync_all(globals())

@@ -41,8 +41,8 @@ class LayersPane(Pane):
     DEFAULT_CSS = """
     LayersPane #layers-summary { height: auto; padding: 0 1; }
     LayersPane #layers-split { height: 1fr; }
-    LayersPane #layers-left { width: 2fr; min-width: 44; }
-    LayersPane #layers-right { width: 3fr; }
+    LayersPane #layers-left { width: 1fr; min-width: 44; }
+    LayersPane #layers-right { width: 1fr; }
     Screen.-narrow LayersPane #layers-split { layout: vertical; }
     Screen.-narrow LayersPane #layers-left { height: 2fr; width: 1fr; min-width: 0; }
     Screen.-narrow LayersPane #layers-right { height: 3fr; width: 1fr; }
@@ -165,7 +165,8 @@ class LayersPane(Pane):
                           "", "", "", SortCell(tree.wasted, hs(tree.wasted) if tree.wasted else ""),
                           Text("merged view (what a container sees)", style="italic")])]
         for lc in tree.layers:
-            by = (lc.created_by or "").replace("\n", " ").removeprefix("/bin/sh -c #(nop) ").strip()
+            by = (lc.created_by or "").replace("\n", " ").removeprefix("/bin/sh -c #(nop) ")
+            by = by.removeprefix("/bin/sh -c ").strip()
             rows.append((str(lc.index), [
                 str(lc.index), SortCell(lc.size, hs(lc.size)),
                 SortCell(lc.added, str(lc.added)), SortCell(lc.modified, str(lc.modified)),
