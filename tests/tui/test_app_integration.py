@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from tests.imagebuild import TarBuilder, docker_archive, image_config, sha
+from tests.registry_fixtures import docker_config, registry  # noqa: F401 (fixtures)
 from tests.tui.app_helpers import make_app, screen_text, sync_all, wait_for
 from workbench.default_image import ensure_default_image
 from workbench.widgets.filetree import FileTree
@@ -210,6 +211,40 @@ async def test_networks_and_liveness_from_another_process(host):
         await wait_for(pilot, lambda: name not in nets.networks, timeout=10)
         assert not os.path.exists(f"/sys/class/net/{bridge}")
         assert app.changes_seen >= 3
+
+
+
+@pytest.mark.registry
+async def test_push_and_pull_through_a_real_registry(host, registry, docker_config):
+    """Push busybox from the Images pane to a local docker-registry, remove it, pull it back
+    with the per-layer progress of the real pull."""
+    from workbench.widgets.progress import ProgressPanel
+
+    dest = registry.ref(f"tui{os.urandom(2).hex()}/bb", "1")
+    app = make_app(host.engine, panes=["images"], watch=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.pane("images")
+        await wait_for(pilot, lambda: "localhost/busybox:latest" in pane.rows)
+        pane.table.select("localhost/busybox:latest")
+        await pilot.pause()
+        await pilot.press("P")
+        await pilot.pause()
+        app.screen.query_one("#field-dest").value = dest
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.history, timeout=30, what="push")
+        assert app.history[-1].ok, app.history[-1].error
+        assert app.history[-1].command == f"nutshell push localhost/busybox:latest {dest}"
+        # pull it back under its registry name
+        await pilot.press("p")
+        await pilot.pause()
+        app.screen.query_one("#field-ref").value = dest
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: len(app.history) == 2, timeout=30, what="pull")
+        assert app.history[-1].ok, app.history[-1].error
+        await wait_for(pilot, lambda: any(k.startswith("127.0.0.1") for k in pane.rows), timeout=10)
+        panel = app.query_one(ProgressPanel)
+        assert panel.events_seen > 0 and panel.items
+        assert host.engine.image(dest).id == host.engine.image("localhost/busybox:latest").id
 
 
 sync_all(globals())

@@ -173,4 +173,15 @@ async def test_follows_image_selection_from_images_pane():
         await wait_for(pilot, lambda: layers.tree_data.image_id == "sha256:" + "b" * 64)
 
 
+
+async def test_slash_in_the_tree_filters_paths():
+    app = make_app(FakeEngine(), panes=["layers"])
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = await _layers_of_app(pilot, app)
+        pane.query_one(FileTree).focus()
+        await pilot.press("slash", *"/app")
+        await wait_for(pilot, lambda: pane.path_filter == "/app")
+        assert pane.query_one(FileTree).visible_paths() == ["app", "app/config.json", "app/server"]
+
+
 sync_all(globals())

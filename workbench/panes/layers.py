@@ -57,7 +57,7 @@ class LayersPane(Pane):
         Binding("m", "toggle_merged", "Merged/changes", id="layers.merged"),
         Binding("c", "toggle_changes", "Changes only", id="layers.changes"),
         Binding("o", "toggle_sort", "Sort size/name", id="layers.sort"),
-        Binding("f", "filter_paths", "Filter paths", id="layers.filter"),
+        Binding("f,slash", "filter_paths", "Filter paths", id="layers.filter"),
         Binding("v", "view_file", "View file", id="layers.view"),
         Binding("w", "wasted", "Wasted space", id="layers.wasted"),
         Binding("x", "diff", "Diff images", id="layers.diff"),
