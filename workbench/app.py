@@ -123,6 +123,8 @@ class LazyPane(Lazy):
             await parent.mount(pane, after=self)
             await self.remove()
             app = self.app
+            if app.active_pane() is pane:      # its tab was chosen while it was mounting
+                app.call_after_refresh(app._focus_active)
             if getattr(app, "selected_image", None):
                 msg = ImageSelected(app.selected_image)
                 msg.bubble = False
@@ -227,21 +229,23 @@ class NutshellApp(App):
 
     # ------------------------------------------------------------------ tabs and focus
     def action_show_tab(self, name: str) -> None:
-        pane = self.pane(name)
-        if pane is not None:
-            self.show_pane(pane)
-
-    def show_pane(self, pane: Any) -> None:
+        """Switch to a pane's tab (its pane may still be mounting: it gets the focus then)."""
+        if name not in self.pane_names:
+            return
         tabs = self.query_one("#tabs", TabbedContent)
-        tab_id = f"tab-{(pane.id or '').removeprefix('pane-')}"
+        tab_id = f"tab-{name}"
         if tabs.active != tab_id:
             # Drop the focus first: when the old pane is hidden, Textual moves a focus it still
             # holds to a neighbour in that pane (a visible filter box, say), and a focus inside
             # a pane makes TabbedContent switch right back to it.
-            if self.focused is not None and pane not in self.focused.ancestors_with_self:
+            pane = self.pane(name)
+            if self.focused is not None and (pane is None or pane not in self.focused.ancestors_with_self):
                 self.set_focus(None)
             tabs.active = tab_id
         self.call_after_refresh(self._focus_active)
+
+    def show_pane(self, pane: Any) -> None:
+        self.action_show_tab((pane.id or "").removeprefix("pane-"))
 
     async def run_pane_action(self, pane: Any, action: str) -> None:
         """What a palette command does: show the pane, then run the action there."""

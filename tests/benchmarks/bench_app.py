@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             app.wait(b"localhost/busybox")
             rss0, uss0 = memory(app.proc.pid)
             app.send("3")
-            app.wait(b"idle19" if args.containers >= 20 else b"idle00")
+            app.wait(b"idle00")
+            app.wait(b"Stop")
             time.sleep(3.0)
             cpu_containers = cpu_percent_over(app.proc.pid, args.idle)
             print(f"idle CPU, Containers pane with {len(ids)} running containers, {args.idle:.0f} s: "

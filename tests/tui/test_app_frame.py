@@ -230,4 +230,14 @@ async def test_lazy_panes_mount_after_the_first_frame_and_get_the_selection():
                        layers.tree_data.image_id == "sha256:" + "c" * 64, what="selected image")
 
 
+
+async def test_a_tab_key_pressed_while_panes_mount_is_not_lost():
+    app = make_app(FakeEngine(), panes=["images", "layers", "networks"], lazy=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("4")             # possibly before the Networks pane exists
+        await wait_for(pilot, lambda: app.query_one("#tabs").active == "tab-networks")
+        await wait_for(pilot, lambda: app.focused is not None and
+                       app.focused.parent.id == "networks-table", what="focus in Networks")
+
+
 sync_all(globals())
