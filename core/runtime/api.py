@@ -140,3 +140,10 @@ class ContainerOps:
         from .introspect import network
 
         return network(self, ref)
+
+    def container_stats_sampler(self):
+        """A StatsSampler: ``sample(ids)`` -> {id: container_stats dict or None}, for
+        callers that sample many containers every second (the app's Stats pane)."""
+        from .introspect import StatsSampler
+
+        return StatsSampler(self)

@@ -705,3 +705,68 @@ def network(engine, ref: str) -> NetworkView:
         cid, _name(cfg), mode, (settings or {}).get("SandboxKey"), netns_name,
         _ns_inode(pid, "net"), _ns_inode(ref_pid, "net"), links, _routes(pid),
         sorted(counters), list((settings or {}).get("PublishedPorts") or []), commands=cmds)
+
+
+# ------------------------------------------------------------------------ stats sampler
+
+
+class StatsSampler:
+    """Samples many containers once a second without redoing the lookups each time.
+
+    ``sample(ids)`` returns, per id, the same dict as ``Engine.container_stats`` (the
+    cgroup's ``CgroupStats.to_dict()`` plus Id, Name, State, Pid and Network), or None when
+    the container is gone or stopped. What ``container_stats`` finds anew on every call -
+    the id lookup (a directory listing), the cgroup's directories, the name - is found once
+    per container and kept; the state file is still read on every sample, so a stopped
+    container is noticed at the next one. (36 ms -> ~10 ms of CPU per sample of 20
+    containers on a v1 host: see docs/teaching.md.)
+    """
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self._known: dict[str, tuple[str, object]] = {}  # id -> (name, Cgroup)
+
+    def forget(self, keep: set[str] | None = None) -> None:
+        for cid in list(self._known):
+            if keep is None or cid not in keep:
+                del self._known[cid]
+
+    def sample(self, ids: list[str]) -> dict[str, dict | None]:
+        return {cid: self._one(cid) for cid in ids}
+
+    def _one(self, cid: str) -> dict | None:
+        from . import cgroups as _cg
+
+        rt = self.engine._runtime
+        try:
+            st = rt.records.read_state_raw(cid)
+        except NotFound:
+            self._known.pop(cid, None)
+            return None
+        if st.get("Status") not in ("running", "paused"):
+            self._known.pop(cid, None)
+            return None
+        known = self._known.get(cid)
+        if known is None:
+            try:
+                name = _name(rt.records.read_config(cid))
+            except (NotFound, ValueError):
+                return None
+            cg = _cg.Cgroup.open(f"nutshell/{cid}")
+            if cg is None:
+                return None
+            known = self._known[cid] = (name, cg)
+        name, cg = known
+        stats = cg.stats().to_dict()
+        if stats.get("cpu_usage_ns") is None and stats.get("memory_usage") is None:
+            self._known.pop(cid, None)  # the cgroup went away under us
+            return None
+        out = {"Id": cid, "Name": name, "State": st.get("Status"), "Pid": st.get("Pid", 0)}
+        out.update(stats)
+        getter = getattr(self.engine, "container_net_stats", None)
+        if getter is not None and st.get("Pid"):
+            try:
+                out["Network"] = getter(cid, pid=st["Pid"])
+            except Exception:  # noqa: BLE001 - no network numbers is not an error
+                pass
+        return out

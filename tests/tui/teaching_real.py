@@ -60,3 +60,13 @@ def wait_until(pred, timeout: float = 10.0):
             return v
         time.sleep(0.05)
     return pred()
+
+
+async def pane_of(pilot, app, name: str):
+    """The app's pane ``name`` once it is mounted (the workbench may mount panes lazily,
+    after its first frame)."""
+    from tests.tui.app_helpers import wait_for
+
+    await wait_for(pilot, lambda: app.pane(name) is not None and app.pane(name).is_mounted,
+                   what=f"the {name} pane")
+    return app.pane(name)

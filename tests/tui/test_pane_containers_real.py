@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from tests.tui.app_helpers import make_app, wait_for
-from tests.tui.teaching_real import PREFIX, real_engine, run, state  # noqa: F401
+from tests.tui.teaching_real import pane_of, PREFIX, real_engine, run, state  # noqa: F401
 from workbench.teaching.jsontree import JsonTree
 from workbench.teaching.logview import LogView
 from workbench.widgets.table import FilterTable, cell_text
@@ -30,7 +30,7 @@ def test_every_action_on_a_real_container(real_engine):  # noqa: F811
     async def scenario():
         app = make_app(real_engine, panes=["containers"], watch=True)
         async with app.run_test(size=(120, 36)) as pilot:
-            pane = app.pane("containers")
+            pane = await pane_of(pilot, app, "containers")
             table = pane.query_one("#containers-table", FilterTable)
             await wait_for(pilot, lambda: cid in pane.items, what="listed")
             table.select(cid)
@@ -96,7 +96,7 @@ def test_error_is_the_cli_line(real_engine):  # noqa: F811
     async def scenario():
         app = make_app(real_engine, panes=["containers"])
         async with app.run_test(size=(100, 30)) as pilot:
-            pane = app.pane("containers")
+            pane = await pane_of(pilot, app, "containers")
             await wait_for(pilot, lambda: cid in pane.items and
                            pane.items[cid]["State"] == "exited" or (pane.reload() and False),
                            timeout=10)

@@ -11,7 +11,7 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from tests.tui.app_helpers import make_app, wait_for
-from tests.tui.teaching_real import PREFIX, real_engine, run  # noqa: F401
+from tests.tui.teaching_real import pane_of, PREFIX, real_engine, run  # noqa: F401
 from workbench.widgets.table import FilterTable
 
 pytestmark = [pytest.mark.tui, pytest.mark.integration]
@@ -29,11 +29,11 @@ def test_teaching_views_of_a_real_container(real_engine):  # noqa: F811
     async def scenario():
         app = make_app(real_engine, panes=["containers", "teaching"])
         async with app.run_test(size=(160, 48)) as pilot:
-            containers = app.pane("containers")
+            containers = await pane_of(pilot, app, "containers")
             await wait_for(pilot, lambda: cid in containers.items)
             containers.query_one("#containers-table", FilterTable).select(cid)
+            pane = await pane_of(pilot, app, "teaching")
             app.action_show_tab("teaching")
-            pane = app.pane("teaching")
             await wait_for(pilot, lambda: pane.container_id == cid and "network" in pane.data,
                            timeout=10, what="the teaching data")
             ns = pane.query_one("#learn-ns-table", DataTable)

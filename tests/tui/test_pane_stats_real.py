@@ -9,9 +9,10 @@ import asyncio
 import pytest
 
 from tests.tui.app_helpers import make_app, wait_for
-from tests.tui.teaching_real import real_engine, run  # noqa: F401
+from tests.tui.teaching_real import pane_of, real_engine, run  # noqa: F401
 from workbench.panes import stats as stats_mod
-from workbench.widgets.table import FilterTable, cell_text
+from workbench.teaching.linetable import LineTable
+from workbench.widgets.table import cell_text
 
 pytestmark = [pytest.mark.tui, pytest.mark.integration]
 
@@ -25,9 +26,9 @@ def test_cpu_memory_pids_from_cgroups(real_engine, monkeypatch):  # noqa: F811
     async def scenario():
         app = make_app(real_engine, panes=["containers", "stats"], watch=True)
         async with app.run_test(size=(160, 48)) as pilot:
+            pane = await pane_of(pilot, app, "stats")
             app.action_show_tab("stats")
-            pane = app.pane("stats")
-            table = pane.query_one("#stats-table", FilterTable)
+            table = pane.query_one("#stats-table", LineTable)
             await wait_for(pilot, lambda: busy in dict(table.rows) and idle in dict(table.rows))
             await wait_for(pilot, lambda: len(pane.series[busy].cpu) >= 5, timeout=15,
                            what="five samples")

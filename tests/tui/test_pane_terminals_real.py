@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.tui.app_helpers import make_app, wait_for
-from tests.tui.teaching_real import real_engine, run, state, wait_until  # noqa: F401
+from tests.tui.teaching_real import pane_of, real_engine, run, state, wait_until  # noqa: F401
 from workbench.widgets.table import FilterTable
 
 pytestmark = [pytest.mark.tui, pytest.mark.integration]
@@ -33,12 +33,12 @@ def test_attach_echo_hi_close_tab_container_keeps_running(real_engine):  # noqa:
     async def scenario():
         app = make_app(real_engine, panes=["containers", "terminals"])
         async with app.run_test(size=(100, 30)) as pilot:
-            containers = app.pane("containers")
+            containers = await pane_of(pilot, app, "containers")
             await wait_for(pilot, lambda: cid in containers.items, what="the container listed")
             containers.query_one("#containers-table", FilterTable).select(cid)
             await wait_for(pilot, lambda: containers.container_id == cid)
             await pilot.press("a")  # attach: the app switches to Terminals
-            terms = app.pane("terminals")
+            terms = await pane_of(pilot, app, "terminals")
             await wait_for(pilot, lambda: len(terms.terminals) == 1, what="the attach tab")
             term = terms.terminals[0]
             await wait_for(pilot, lambda: app.focused is term, what="the terminal focused")
@@ -81,12 +81,12 @@ def test_exec_shell_probe_and_exit(real_engine):  # noqa: F811
     async def scenario():
         app = make_app(real_engine, panes=["containers", "terminals"])
         async with app.run_test(size=(100, 30)) as pilot:
-            containers = app.pane("containers")
+            containers = await pane_of(pilot, app, "containers")
             await wait_for(pilot, lambda: cid in containers.items)
             containers.query_one("#containers-table", FilterTable).select(cid)
             await wait_for(pilot, lambda: containers.container_id == cid)
             await pilot.press("e")
-            terms = app.pane("terminals")
+            terms = await pane_of(pilot, app, "terminals")
             await wait_for(pilot, lambda: len(terms.terminals) == 1)
             term = terms.terminals[0]
             await wait_for(pilot, lambda: PROMPT in screen(term), what="a shell prompt")

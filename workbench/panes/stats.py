@@ -29,6 +29,7 @@ from textual.widgets import Static
 from workbench.messages import EngineChanged
 from workbench.teaching.base import PaneBase
 from workbench.teaching.format import bar, chart, dbytes, ibytes, pct, sparkline
+from workbench.teaching.linetable import Column, LineTable
 
 HISTORY = 60  # samples kept per container (one a second: a minute)
 
@@ -92,22 +93,16 @@ class StatsPane(PaneBase):
         self.paused = False
         self.samples_taken = 0
         self._sampling = False
+        self._sampler = None
         self._visible = False
         self._timer = None
-        self._spark_width = 12
+        self._spark_width = 10
         self.ncpu = os.cpu_count() or 1
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
-        from workbench.widgets.table import Col, FilterTable
-
         yield Static(self._header_text(), id="stats-header")
-        yield FilterTable([
-            Col("NAME", "name"), Col("CPU %", "cpu", justify="right"),
-            Col("CPU (1 min)", "cpu_hist"), Col("MEM USED / LIMIT", "mem", justify="right"),
-            Col("MEM %", "memp", justify="right"), Col("PIDS", "pids", justify="right"),
-            Col("NET RX / TX", "net", justify="right"), Col("BLOCK R / W", "blk", justify="right"),
-        ], id="stats-table", empty_text="no running containers")
+        yield LineTable(self._columns(12), id="stats-table", empty_text="no running containers")
         with Vertical(id="stats-detail"):
             yield Static("", id="stats-title")
             yield Static("", id="stats-cpu-chart", classes="chart")
@@ -125,20 +120,28 @@ class StatsPane(PaneBase):
             t.append(" · PAUSED (p)", style="bold reverse")
         return t
 
+    @staticmethod
+    def _columns(spark: int) -> list[Column]:
+        return [Column("NAME", 14), Column("CPU %", 7, "right"), Column("CPU (1 min)", spark),
+                Column("MEM USED / LIMIT", 17, "right"), Column("MEM %", 6, "right"),
+                Column("PIDS", 7, "right"), Column("NET RX / TX", 15, "right"),
+                Column("BLOCK R / W", 15, "right")]
+
     def on_mount(self) -> None:
         self._timer = self.set_interval(self.SAMPLE_INTERVAL, self._tick, pause=True,
                                         name="stats-sample")
         self.reload()
 
     def focus_default(self) -> None:
-        from workbench.widgets.table import FilterTable
-
-        self.query_one("#stats-table", FilterTable).focus()
+        self.query_one("#stats-table", LineTable).focus()
 
     # ------------------------------------------------------------------ visibility
     def on_show(self) -> None:
         self._visible = True
-        self._spark_width = 20 if self.size.width >= 140 else 12
+        width = 20 if self.size.width >= 140 else 10
+        if width != self._spark_width:
+            self._spark_width = width
+            self.query_one("#stats-table", LineTable).columns = self._columns(width)
         self.reload()
         if self._timer is not None and not self.paused:
             self._timer.resume()
@@ -188,12 +191,20 @@ class StatsPane(PaneBase):
         if not ids:
             return
         self._sampling = True
+        engine = self.engine
+        if self._sampler is None and hasattr(engine, "container_stats_sampler"):
+            self._sampler = engine.container_stats_sampler()
+        sampler = self._sampler
 
         def work() -> list[tuple[str, dict | None]]:
+            if sampler is not None:  # the engine's batch sampler: lookups done once
+                sampler.forget(set(ids))
+                got = sampler.sample(ids)
+                return [(cid, got.get(cid)) for cid in ids]
             out = []
             for cid in ids:
                 try:
-                    out.append((cid, self.engine.container_stats(cid)))
+                    out.append((cid, engine.container_stats(cid)))
                 except Exception:  # noqa: BLE001 - it stopped or vanished: reload the list
                     out.append((cid, None))
             return out
@@ -219,9 +230,8 @@ class StatsPane(PaneBase):
             self.reload()
 
     # ------------------------------------------------------------------ drawing
-    def _row(self, cid: str, series: Series) -> list:
-        from workbench.widgets.table import SortCell
-
+    def _row(self, cid: str, series: Series) -> tuple[list, list]:
+        """(cells, sort values) of one container's row."""
         s = series.sample
         cpu = series.cpu_now
         used, limit = s.get("memory_used"), s.get("memory_limit")
@@ -229,46 +239,53 @@ class StatsPane(PaneBase):
         net = s.get("Network") or {}
         pids_cur, pids_lim = s.get("pids_current"), s.get("pids_limit")
         top = max(100.0, max((v for v in series.cpu if v is not None), default=0.0))
-        return [
-            series.name,
-            SortCell(cpu if cpu is not None else -1.0, pct(cpu, 2)),
+        cells = [
+            Text(series.name, style="bold"),
+            Text(pct(cpu, 2)),
             Text(sparkline(list(series.cpu), self._spark_width, top), style="green"),
-            SortCell(used or 0, f"{ibytes(used)} / {ibytes(limit) if limit else 'no limit'}"),
-            SortCell(mem_pct if mem_pct is not None else -1.0, pct(mem_pct, 2)),
-            SortCell(pids_cur or 0, "-" if pids_cur is None else
-                     (f"{pids_cur} / {pids_lim}" if pids_lim else str(pids_cur))),
-            SortCell(net.get("rx_bytes", 0), f"{dbytes(net.get('rx_bytes'))} / {dbytes(net.get('tx_bytes'))}"
-                     if net else "-"),
-            SortCell(s.get("io_read_bytes") or 0,
-                     f"{dbytes(s.get('io_read_bytes'))} / {dbytes(s.get('io_write_bytes'))}"
-                     if s else "-"),
+            Text(f"{ibytes(used)} / {ibytes(limit) if limit else 'no limit'}"),
+            Text(pct(mem_pct, 2)),
+            Text("-" if pids_cur is None else (f"{pids_cur} / {pids_lim}" if pids_lim else str(pids_cur))),
+            Text(f"{dbytes(net.get('rx_bytes'))} / {dbytes(net.get('tx_bytes'))}" if net else "-"),
+            Text(f"{dbytes(s.get('io_read_bytes'))} / {dbytes(s.get('io_write_bytes'))}" if s else "-"),
         ]
+        sort = [series.name, cpu, None, used, mem_pct, pids_cur, net.get("rx_bytes"),
+                s.get("io_read_bytes")]
+        return cells, sort
 
     def _render_table(self) -> None:
-        from workbench.widgets.table import FilterTable
-
-        table = self.query_one("#stats-table", FilterTable)
-        table.set_rows([(cid, self._row(cid, series)) for cid, series in self.series.items()])
+        table = self.query_one("#stats-table", LineTable)
+        table.set_rows([(cid, *self._row(cid, series)) for cid, series in self.series.items()])
         if self.container_id in self.series and table.selected_key != self.container_id:
             table.select(self.container_id)
         self._render_detail()
 
+    def _update(self, widget: Static, content) -> None:
+        """Static.update without a new layout unless the number of lines changed (a layout
+        repaints the whole screen: once a second that was most of the pane's CPU)."""
+        lines = content.plain.count("\n") + 1 if isinstance(content, Text) else str(content).count("\n") + 1
+        key = f"_lines_{widget.id}"
+        if getattr(self, f"_shown_{widget.id}", None) == content:
+            return  # the same picture (an idle container): no repaint
+        setattr(self, f"_shown_{widget.id}", content)
+        layout = getattr(self, key, None) != lines
+        setattr(self, key, lines)
+        widget.update(content, layout=layout)
+
     def _render_detail(self) -> None:
         cid = self.container_id if self.container_id in self.series else None
         if cid is None:
-            from workbench.widgets.table import FilterTable
-
-            cid = self.query_one("#stats-table", FilterTable).selected_key
+            cid = self.query_one("#stats-table", LineTable).selected_key
         title = self.query_one("#stats-title", Static)
         cpu_chart = self.query_one("#stats-cpu-chart", Static)
         mem_chart = self.query_one("#stats-mem-chart", Static)
         more = self.query_one("#stats-more", Static)
         series = self.series.get(cid) if cid else None
         if series is None:
-            title.update("no running container selected" if self.series
+            self._update(title, "no running container selected" if self.series
                          else "no running containers: start one in Containers (3)")
             for w in (cpu_chart, mem_chart, more):
-                w.update("")
+                self._update(w, "")
             return
         s = series.sample
         width = max(10, min(HISTORY, self.size.width - 24))
@@ -283,7 +300,7 @@ class StatsPane(PaneBase):
         t.append(f"CPU limit {cpus:g} CPUs" if cpus else "no CPU limit")
         if s.get("cpu_throttled_periods"):
             t.append(f" (throttled {s['cpu_throttled_periods']} periods)", style="yellow")
-        title.update(t)
+        self._update(title, t)
         cpu_lines = chart(list(series.cpu), width, height, cpu_top)
         cpu_text = Text()
         for i, line in enumerate(cpu_lines):
@@ -291,7 +308,7 @@ class StatsPane(PaneBase):
                 (f"  of {cpu_top:>4.0f}% " if i == len(cpu_lines) - 1 else " " * 13)
             cpu_text.append(label, style="bold" if i == 0 else "dim")
             cpu_text.append(line + ("\n" if i < len(cpu_lines) - 1 else ""))
-        cpu_chart.update(cpu_text)
+        self._update(cpu_chart, cpu_text)
         used, limit = s.get("memory_used"), s.get("memory_limit")
         mem_top = limit or max((v or 0 for v in series.mem), default=0) or 1
         mem_lines = chart(list(series.mem), width, height, mem_top)
@@ -301,7 +318,7 @@ class StatsPane(PaneBase):
                 (f"of {ibytes(limit) if limit else 'max':>9} " if i == len(mem_lines) - 1 else " " * 13)
             mem_text.append(label, style="bold" if i == 0 else "dim")
             mem_text.append(line + ("\n" if i < len(mem_lines) - 1 else ""))
-        mem_chart.update(mem_text)
+        self._update(mem_chart, mem_text)
         pids_cur, pids_lim = s.get("pids_current"), s.get("pids_limit")
         m = Text()
         m.append("pids ", style="bold")
@@ -316,20 +333,18 @@ class StatsPane(PaneBase):
         oom = s.get("oom_kills")
         m.append(" OOM kills ", style="bold")
         m.append(str(oom if oom is not None else "-"), style="red bold" if oom else "")
-        more.update(m)
+        self._update(more, m)
 
     # ------------------------------------------------------------------ selection
-    def on_filter_table_highlighted(self, message) -> None:
+    def on_line_table_highlighted(self, message) -> None:
         message.stop()
         if message.key is not None:
             self.choose_container(message.key)
         self._render_detail()
 
     def container_changed(self, container_id: str | None) -> None:
-        from workbench.widgets.table import FilterTable
-
         if container_id in self.series:
-            self.query_one("#stats-table", FilterTable).select(container_id)
+            self.query_one("#stats-table", LineTable).select(container_id)
         self._render_detail()
 
     # ------------------------------------------------------------------ actions
