@@ -109,6 +109,19 @@ class PlaceholderPane(Pane):
         pass
 
 
+class MainTabs(TabbedContent):
+    """The pane tabs. TabbedContent switches to a pane when something in it gets the focus;
+    that message can arrive after the user already switched elsewhere (the first pane takes
+    the focus at start-up while a tab key is being handled) — ignore it when the focus is no
+    longer in that pane."""
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        focused = self.app.focused
+        if focused is None or event.tab_pane not in focused.ancestors:
+            event.prevent_default()     # Textual's handler (the base class) would switch back
+            event.stop()
+
+
 class LazyPane(Lazy):
     """Mounts its pane after the first paint (the first frame comes sooner), then gives it
     the selections it missed meanwhile."""
@@ -185,7 +198,7 @@ class NutshellApp(App):
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         first = True
-        with TabbedContent(id="tabs"):
+        with MainTabs(id="tabs"):
             for name, key, title in PANES:
                 if name not in self.pane_names:
                     continue

@@ -39,9 +39,13 @@ class AppInPty:
         self.t0 = time.monotonic()
         self.proc = ptyprocess.PtyProcess.spawn([sys.executable, "-m", "workbench", "--root", root],
                                                 cwd=REPO, env=env, dimensions=(rows, cols))
+        import pyte
+
         self.buf = bytearray()
         self.lock = threading.Lock()
         self.marks: dict[bytes, float] = {}
+        self.screen = pyte.Screen(cols, rows)
+        self.stream = pyte.ByteStream(self.screen)
         self.reader = threading.Thread(target=self._drain, daemon=True)
         self.reader.start()
 
@@ -56,6 +60,10 @@ class AppInPty:
             now = time.monotonic()
             with self.lock:
                 self.buf += data
+                try:
+                    self.stream.feed(data)
+                except Exception:  # noqa: BLE001 - the screen is only for waiting on text
+                    pass
                 for needle in list(self.marks):
                     if self.marks[needle] == 0.0 and needle in self.buf:
                         self.marks[needle] = now
@@ -78,6 +86,17 @@ class AppInPty:
                 return t - self.t0
             time.sleep(0.005)
         raise TimeoutError(f"{needle!r} not seen in {timeout}s")
+
+    def wait_screen(self, text: str, timeout: float = 30.0) -> None:
+        """Wait until ``text`` is on the (emulated) screen."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                shown = "\n".join(self.screen.display)
+            if text in shown:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"{text!r} not on screen in {timeout}s:\n{shown}")
 
     def send(self, text: str) -> None:
         self.proc.write(text.encode())
@@ -176,8 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             app.wait(b"localhost/busybox")
             rss0, uss0 = memory(app.proc.pid)
             app.send("3")
-            app.wait(b"idle00")
-            app.wait(b"Stop")
+            app.wait_screen("idle00")
             time.sleep(3.0)
             cpu_containers = cpu_percent_over(app.proc.pid, args.idle)
             print(f"idle CPU, Containers pane with {len(ids)} running containers, {args.idle:.0f} s: "

@@ -240,4 +240,24 @@ async def test_a_tab_key_pressed_while_panes_mount_is_not_lost():
                        app.focused.parent.id == "networks-table", what="focus in Networks")
 
 
+
+async def test_a_late_focus_message_does_not_switch_back():
+    """Regression: the first pane's start-up focus reached TabbedContent after a tab key had
+    switched elsewhere, and the app jumped back to Images."""
+    from textual.widgets import TabPane
+
+    app = make_app(FakeEngine(), panes=["images", "layers", "networks"])
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: app.pane("images").rows)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.focused is not None and app.focused.parent.id == "networks-table")
+        images_tab = app.query_one("#tab-images", TabPane)
+        images_tab.post_message(TabPane.Focused(images_tab))      # stale: focus is elsewhere
+        await pilot.pause(0.2)
+        assert app.query_one("#tabs").active == "tab-networks"
+        # a real focus inside a pane still switches to it (Textual's behaviour kept)
+        app.pane("images").query_one("#images-table").focus()
+        await wait_for(pilot, lambda: app.query_one("#tabs").active == "tab-images")
+
+
 sync_all(globals())
