@@ -563,7 +563,8 @@ def cgroup(engine, ref: str) -> CgroupView:
         ]
         oom_file = f("memory", "memory.oom_control")
     if oom_file and os.path.exists(oom_file):
-        rows.append(CgroupRow("oom", None, None, None, oom_file, _read(oom_file).strip(),
+        rows.append(CgroupRow("oom", None, None, None, oom_file,
+                              f"oom_kill {events.get('oom_kill', 0)}",
                               float(events.get("oom_kill", 0)), "count",
                               "processes the kernel killed for memory"))
     rows_ok = [r for r in rows if r is not None]

@@ -103,6 +103,9 @@ async def test_host_command_tabs_and_read_only():
         t1, t2 = pane.terminals
         assert await wait_for(pilot, lambda: "from-the-host" in screen_text(t1))
         assert await wait_for(pilot, lambda: "second" in screen_text(t2))
+        # a tab given a title keeps it; the other is named after its program
+        assert pane.tabs.get_tab("term-1").label.plain == "demo"
+        assert pane.tabs.get_tab("term-2").label.plain == "sh"
         assert pane.tabs.active == "term-2"
         assert await wait_for(pilot, lambda: app.focused is t2)
         # leave, go to the first tab with the arrow keys, enter it again

@@ -67,7 +67,7 @@ class LearnPane(PaneBase):
     LearnPane .diagram { padding: 0 1; height: auto; }
     LearnPane .note { padding: 0 1; height: auto; color: $text-muted; }
     LearnPane DataTable { height: auto; max-height: 20; margin: 0 1; }
-    LearnPane #learn-upper { max-height: 14; }
+    LearnPane #learn-upper { max-height: 14; margin: 1 1 0 1; }
     """
 
     BINDINGS = [
@@ -357,7 +357,9 @@ class LearnPane(PaneBase):
             elif r.resource == "io":
                 usage = "see file"
             limit = r.limit_text if r.limit_text is not None else "-"
-            if r.unit == "bytes" and r.limit is not None:
+            if r.unit == "cpus" and r.limit is not None:
+                limit = f"{r.limit:g} CPUs ({r.limit_text})"
+            elif r.unit == "bytes" and r.limit is not None:
                 limit = f"{ibytes(r.limit)} ({r.limit_text})"
             elif r.limit is None and r.limit_file:
                 limit = Text(f"{r.limit_text} (no limit)", style="dim")
@@ -395,6 +397,8 @@ class LearnPane(PaneBase):
     # ------------------------------------------------------------------ actions
     def action_show(self, section: str) -> None:
         self.query_one("#learn-tabs", TabbedContent).active = TAB_IDS[section]
+        # keep the keyboard in the pane: the table of the view now shown
+        self.call_after_refresh(self.focus_default)
 
     def action_refresh(self) -> None:
         self.reload()

@@ -7,7 +7,8 @@ Every number comes from ``Engine.container_stats`` (the container's cgroup, v1 o
   container may show up to N x 100 % on N cores (the header says so; ctop#40).
 - memory is usage minus the inactive file cache, like ``docker stats``; the limit is the
   cgroup's (``no limit`` when there is none).
-- the sparklines keep the last minute of samples.
+- the sparklines keep the last minute of samples. The detail charts are scaled to the limit
+  (CPU quota, memory limit) when there is one, else to one core / the peak seen plus 25 %.
 
 This is the one pane that samples on a timer: once a second, only while it is visible,
 in a thread worker; hidden, it stops. The list of running containers is reloaded on
@@ -73,8 +74,8 @@ class StatsPane(PaneBase):
     DEFAULT_CSS = """
     StatsPane { layout: vertical; }
     StatsPane #stats-header { height: auto; color: $text-muted; padding: 0 1; }
-    StatsPane #stats-table { height: 1fr; min-height: 5; }
-    StatsPane #stats-detail { height: auto; border-top: solid $primary 40%; padding: 0 1; }
+    StatsPane #stats-table { height: 4; }
+    StatsPane #stats-detail { height: 1fr; border-top: solid $primary 40%; padding: 0 1; }
     StatsPane .chart { height: auto; }
     StatsPane #stats-cpu-chart { color: $success; }
     StatsPane #stats-mem-chart { color: $warning; }
@@ -122,10 +123,10 @@ class StatsPane(PaneBase):
 
     @staticmethod
     def _columns(spark: int) -> list[Column]:
-        return [Column("NAME", 14), Column("CPU %", 7, "right"), Column("CPU (1 min)", spark),
-                Column("MEM USED / LIMIT", 17, "right"), Column("MEM %", 6, "right"),
-                Column("PIDS", 7, "right"), Column("NET RX / TX", 15, "right"),
-                Column("BLOCK R / W", 15, "right")]
+        return [Column("NAME", 12 if spark < 20 else 20), Column("CPU %", 7, "right"),
+                Column("CPU (1 min)", spark), Column("MEM USED / LIMIT", 17, "right"),
+                Column("MEM %", 6, "right"), Column("PIDS", 7, "right"),
+                Column("NET RX / TX", 14, "right"), Column("BLOCK R / W", 14, "right")]
 
     def on_mount(self) -> None:
         self._timer = self.set_interval(self.SAMPLE_INTERVAL, self._tick, pause=True,
@@ -253,8 +254,16 @@ class StatsPane(PaneBase):
                 s.get("io_read_bytes")]
         return cells, sort
 
+    def _table_height(self) -> int:
+        """Rows + header, at most 60 % of the pane: the charts below get the rest."""
+        return max(4, min(len(self.series) + 1, int(self.size.height * 0.6)))
+
     def _render_table(self) -> None:
         table = self.query_one("#stats-table", LineTable)
+        height = self._table_height()
+        if height != getattr(self, "_table_rows", None):  # a layout only when it changes
+            self._table_rows = height
+            table.styles.height = height
         table.set_rows([(cid, *self._row(cid, series)) for cid, series in self.series.items()])
         if self.container_id in self.series and table.selected_key != self.container_id:
             table.select(self.container_id)
@@ -289,7 +298,8 @@ class StatsPane(PaneBase):
             return
         s = series.sample
         width = max(10, min(HISTORY, self.size.width - 24))
-        height = 3 if self.size.height >= 40 else 2
+        spare = self.size.height - self._table_height() - 6  # header, title, pids line, borders
+        height = max(2, min(6, spare // 2))
         cpus = s.get("cpus_limit")
         # scale: the quota when there is one (the ceiling the kernel enforces), else one core;
         # never below what was seen
@@ -299,26 +309,24 @@ class StatsPane(PaneBase):
         t.append(f"  {cid[:12]}  ")
         t.append(f"CPU limit {cpus:g} CPUs" if cpus else "no CPU limit")
         if s.get("cpu_throttled_periods"):
-            t.append(f" (throttled {s['cpu_throttled_periods']} periods)", style="yellow")
+            t.append(f"  (throttled in {s['cpu_throttled_periods']} periods so far)", style="yellow")
         self._update(title, t)
-        cpu_lines = chart(list(series.cpu), width, height, cpu_top)
-        cpu_text = Text()
-        for i, line in enumerate(cpu_lines):
-            label = f"cpu {pct(series.cpu_now):>7} " if i == 0 else \
-                (f"  of {cpu_top:>4.0f}% " if i == len(cpu_lines) - 1 else " " * 13)
-            cpu_text.append(label, style="bold" if i == 0 else "dim")
-            cpu_text.append(line + ("\n" if i < len(cpu_lines) - 1 else ""))
-        self._update(cpu_chart, cpu_text)
         used, limit = s.get("memory_used"), s.get("memory_limit")
-        mem_top = limit or max((v or 0 for v in series.mem), default=0) or 1
-        mem_lines = chart(list(series.mem), width, height, mem_top)
-        mem_text = Text()
-        for i, line in enumerate(mem_lines):
-            label = f"mem {ibytes(used):>8} " if i == 0 else \
-                (f"of {ibytes(limit) if limit else 'max':>9} " if i == len(mem_lines) - 1 else " " * 13)
-            mem_text.append(label, style="bold" if i == 0 else "dim")
-            mem_text.append(line + ("\n" if i < len(mem_lines) - 1 else ""))
-        self._update(mem_chart, mem_text)
+        peak = max((v or 0 for v in series.mem), default=0)
+        mem_top = limit or (peak * 1.25) or 1  # no limit: the peak seen, with headroom
+        charts = (
+            (cpu_chart, chart(list(series.cpu), width, height, cpu_top),
+             f"cpu {pct(series.cpu_now)}", f"of {cpu_top:.0f}%"),
+            (mem_chart, chart(list(series.mem), width, height, mem_top),
+             f"mem {ibytes(used)}", f"of {ibytes(limit)}" if limit else "(no limit)"),
+        )
+        for widget, lines, first, last in charts:
+            text = Text()
+            for i, line in enumerate(lines):
+                label = first if i == 0 else (last if i == len(lines) - 1 else "")
+                text.append(label.ljust(14)[:14], style="bold" if i == 0 else "dim")
+                text.append(line + ("\n" if i < len(lines) - 1 else ""))
+            self._update(widget, text)
         pids_cur, pids_lim = s.get("pids_current"), s.get("pids_limit")
         m = Text()
         m.append("pids ", style="bold")

@@ -65,6 +65,7 @@ class TerminalsPane(PaneBase):
         super().__init__(engine, read_only, id=id, classes=classes)
         self._count = 0
         self._newest = ""
+        self._named: set[str] = set()
         self.kinds: dict[str, tuple[str, str | None]] = {}  # tab id -> (kind, target)
 
     def compose(self) -> ComposeResult:
@@ -139,7 +140,7 @@ class TerminalsPane(PaneBase):
                 return
             argv = list(argv) if argv else default_shell()
             self.call_later(self._add_tab, Terminal(argv), title or os.path.basename(argv[0]),
-                            "host", None)
+                            "host", None, title is not None)
         else:
             self.notify(f"unknown terminal kind {kind!r}", title="nutshell", severity="error")
 
@@ -182,9 +183,12 @@ class TerminalsPane(PaneBase):
         label = title or f"exec {name}" + (f" {shlex.join(argv)}" if argv else "")
         self.call_later(self._add_tab, Terminal(backend_factory=start), label, "exec", target)
 
-    async def _add_tab(self, terminal: Terminal, label: str, kind: str, target: str | None) -> None:
+    async def _add_tab(self, terminal: Terminal, label: str, kind: str, target: str | None,
+                       named: bool = False) -> None:
         self._count += 1
         pane_id = f"term-{self._count}"
+        if named:
+            self._named.add(pane_id)
         tabs = self.tabs
         await tabs.add_pane(TabPane(label[:28], terminal, id=pane_id))
         self.kinds[pane_id] = (kind, target)
@@ -211,8 +215,9 @@ class TerminalsPane(PaneBase):
     def _title(self, event: Terminal.TitleChanged) -> None:
         event.stop()
         pane = event.terminal.parent
-        if isinstance(pane, TabPane) and pane.id and event.title and \
-                self.kinds.get(pane.id, ("",))[0] == "host":
+        # a host program's window title (OSC 0/2) names its tab, unless the tab was named
+        if isinstance(pane, TabPane) and pane.id and event.title and pane.id not in self._named \
+                and self.kinds.get(pane.id, ("",))[0] == "host":
             self.tabs.get_tab(pane.id).label = event.title[:28]
 
     @on(Terminal.Exited)

@@ -39,9 +39,10 @@ def processes(p) -> str:
 def overlay(o) -> str:
     n = len(o.lower)
     deleted = sum(1 for e in o.entries if e.kind == "deleted")
-    text = (f"The image's {n} layer{'s' if n != 1 else ''} are read-only directories stacked by "
-            f"overlayfs: lowerdir lists them top first and a path is looked up from the top "
-            f"down. Everything {o.name} writes lands in its upperdir: a changed file is copied "
+    layers = ("The image's only layer is a read-only directory" if n == 1 else
+              f"The image's {n} layers are read-only directories")
+    text = (f"{layers} stacked by overlayfs: lowerdir lists them top first and a path is "
+            f"looked up from the top down. Everything {o.name} writes lands in its upperdir: a changed file is copied "
             f"up whole on its first write. A file deleted from a lower layer becomes a "
             f"whiteout, a 0/0 character device in upper"
             f"{f' ({deleted} here)' if deleted else ''}; a directory replaced whole is marked "

@@ -1,0 +1,52 @@
+"""Shared set-up of the SVG snapshots of the Containers, Stats, Terminals and Learn panes:
+the real workbench app (tabs, status line, footer) on the fake engine of teaching_fakes.py,
+with nothing that depends on the clock, the host (cores) or timers.
+
+Update after an intended UI change:
+``pytest tests/tui/test_pane_*_snapshots.py --snapshot-update`` and look at the SVGs."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tui.app_helpers import make_app, wait_for
+from tests.tui.teaching_fakes import FakeEngine
+
+SIZES = [(100, 30), (160, 48)]
+PANES = ["containers", "stats", "terminals", "teaching"]
+size_ids = lambda s: f"{s[0]}x{s[1]}"  # noqa: E731
+
+
+@pytest.fixture(autouse=True)
+def deterministic(monkeypatch):
+    """No timer-driven samples, and the same core count on every machine."""
+    from workbench.panes import stats
+
+    monkeypatch.setattr(stats.StatsPane, "SAMPLE_INTERVAL", 3600)
+    monkeypatch.setattr(stats.os, "cpu_count", lambda: 2)
+
+
+def app(engine=None):
+    engine = engine or FakeEngine()
+    a = make_app(engine, panes=PANES)
+    a.fake = engine
+    return a
+
+
+def fake(pilot) -> FakeEngine:
+    return pilot.app.fake
+
+
+async def show(pilot, name: str):
+    app = pilot.app
+    await wait_for(pilot, lambda: app.pane(name) is not None and app.pane(name).is_mounted,
+                   what=f"the {name} pane")  # the workbench may mount panes lazily
+    app.action_show_tab(name)
+    await wait_for(pilot, lambda: app.query_one("#tabs").active == f"tab-{name}")
+    return app.pane(name)
+
+
+async def settle(pilot) -> None:
+    for _ in range(3):
+        await pilot.pause()
+    await pilot.wait_for_scheduled_animations()

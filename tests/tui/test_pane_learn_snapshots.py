@@ -1,0 +1,27 @@
+"""SVG snapshots of the Learn pane: every teaching view at 100x30, and the namespace matrix
+and the network diagram at 160x48 (fake engine: fixed inodes, pids, layers, limits)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tui.app_helpers import wait_for
+from tests.tui.teaching_snapshots import app, deterministic, settle, show, size_ids  # noqa: F401
+
+pytestmark = pytest.mark.tui
+
+VIEWS = [("namespaces", (100, 30)), ("processes", (100, 30)), ("overlay", (100, 30)),
+         ("cgroup", (100, 30)), ("network", (100, 30)), ("namespaces", (160, 48)),
+         ("overlay", (160, 48)), ("network", (160, 48))]
+
+
+@pytest.mark.parametrize("view,size", VIEWS, ids=[f"{v}-{size_ids(s)}" for v, s in VIEWS])
+def test_learn_view(snap_compare, view, size):
+    async def ready(pilot):
+        pane = await show(pilot, "teaching")
+        await wait_for(pilot, lambda: pane.loads >= 1 and pane.data.get("namespaces") is not None)
+        pane.action_show(view)
+        pane.focus_default()
+        await settle(pilot)
+
+    assert snap_compare(app(), terminal_size=size, run_before=ready)

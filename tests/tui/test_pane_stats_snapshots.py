@@ -1,0 +1,32 @@
+"""SVG snapshots of the Stats pane (100x30 and 160x48): 12 samples of the fake engine's
+scripted counters, taken by hand (no timer), so the numbers and sparklines are fixed."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tui.app_helpers import wait_for
+from tests.tui.teaching_snapshots import SIZES, app, deterministic, settle, show, size_ids  # noqa: F401
+
+pytestmark = pytest.mark.tui
+
+
+@pytest.mark.parametrize("size", SIZES, ids=size_ids)
+def test_stats(snap_compare, size):
+    async def ready(pilot):
+        pane = await show(pilot, "stats")
+        await wait_for(pilot, lambda: len(pane.series) == 2 and not pane._sampling)
+        await settle(pilot)
+        # start from zero: whatever the first show sampled is forgotten
+        pilot.app.fake.stat_counts.clear()
+        for series in pane.series.values():
+            series.cpu.clear()
+            series.mem.clear()
+            series.last_cpu_ns = series.last_time = None
+        for _ in range(12):
+            n = pane.samples_taken
+            pane.sample()
+            await wait_for(pilot, lambda: pane.samples_taken > n)
+        await settle(pilot)
+
+    assert snap_compare(app(), terminal_size=size, run_before=ready)
