@@ -191,9 +191,6 @@ async def test_networks_and_liveness_from_another_process(host):
         # an image tagged by the CLI shows up in the Images pane
         host.cli("tag", "localhost/busybox:latest", "localhost/seen:now")
         await wait_for(pilot, lambda: "localhost/seen:now" in app.pane("images").rows, timeout=5)
-        # removed by the CLI: gone from the members
-        host.cli("rm", "-f", cid)
-        await wait_for(pilot, lambda: cid not in members.shown_keys, timeout=5, what="member gone")
         # a network created from the pane is a real bridge
         await pilot.press("n")
         await pilot.pause()
@@ -204,7 +201,33 @@ async def test_networks_and_liveness_from_another_process(host):
         bridge = nets.networks[name]["Bridge"]
         host.links.add(bridge)
         assert os.path.exists(f"/sys/class/net/{bridge}")
-        nets.query_one("#networks-table", FilterTable).select(name)
+        # connect the running container to it (a second interface inside), then disconnect
+        table = nets.query_one("#networks-table", FilterTable)
+        table.select(name)
+        await pilot.pause()
+        await pilot.press("C")
+        await pilot.pause()
+        app.screen.query_one("#field-container").value = cid
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: cid in members.shown_keys, timeout=10, what="connected")
+        host.remember()
+        ep2 = host.engine.network_inspect(name)["Containers"][cid]
+        assert ep2["Interface"] == "eth1" and os.path.exists(f"/sys/class/net/{ep2['HostVeth']}")
+        assert app.history[-1].command == f"nutshell network connect {name} from-cli"
+        members.select(cid)
+        await pilot.pause()
+        await pilot.press("X")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_for(pilot, lambda: cid not in members.shown_keys, timeout=10, what="disconnected")
+        assert not os.path.exists(f"/sys/class/net/{ep2['HostVeth']}")
+        # removed by the CLI: gone from the bridge's members
+        host.cli("rm", "-f", cid)
+        table.select("bridge")
+        await wait_for(pilot, lambda: nets.details.get("bridge") is not None and
+                       cid not in nets.details["bridge"]["Containers"], timeout=5, what="member gone")
+        table.select(name)
+        await pilot.pause()
         await pilot.press("d")
         await pilot.pause()
         await pilot.press("y")
