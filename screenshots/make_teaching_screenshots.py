@@ -114,8 +114,10 @@ async def shoot(engine, out: str, ids: dict[str, str]) -> list[str]:
         containers = await pane("containers")
         app.action_show_tab("containers")
         await wait_for(pilot, lambda: ids["web"] in containers.items, what="the containers")
-        containers.query_one("#containers-table").select(ids["web"])
-        await wait_for(pilot, lambda: containers.container_id == ids["web"])
+        table = containers.query_one("#containers-table")
+        # (select again until it sticks: a reload arriving meanwhile may move the cursor)
+        await wait_for(pilot, lambda: table.select(ids["web"]) and containers.container_id == ids["web"],
+                       what="web selected")
         await pilot.pause(1.0)
         save("teaching-containers")
 
