@@ -209,9 +209,16 @@ class ImageOps:
         running = sum(1 for recs in using.values() for r in recs if r["Running"])
         c_size = sum(s for _, s in containers)
         vols = []
+        active_vols = 0
         if os.path.isdir(self.paths.volumes):
+            from ..volumes.store import Volumes
+
+            in_use = Volumes(self.paths).users()
             for v in os.listdir(self.paths.volumes):
+                if v.startswith(".") or not os.path.isdir(os.path.join(self.paths.volumes, v)):
+                    continue
                 vols.append(dir_size(os.path.join(self.paths.volumes, v)))
+                active_vols += 1 if in_use.get(v) else 0
         cache_entries = 0
         try:
             usage = self.build_cache_usage()      # BuildOps: the cache index + its layers
@@ -223,6 +230,7 @@ class ImageOps:
                        "Reclaimable": img_reclaim},
             "Containers": {"Total": len(containers), "Active": running, "Size": c_size,
                            "Reclaimable": c_size},
-            "Volumes": {"Total": len(vols), "Active": 0, "Size": sum(vols), "Reclaimable": sum(vols)},
+            "Volumes": {"Total": len(vols), "Active": active_vols, "Size": sum(vols),
+                        "Reclaimable": sum(vols)},
             "BuildCache": {"Total": cache_entries, "Active": 0, "Size": cache, "Reclaimable": cache},
         }

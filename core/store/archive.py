@@ -343,7 +343,8 @@ def save(store: Store, names: list[str], dest: str, fmt: str = "docker",
         fd, tmp = tempfile.mkstemp(prefix=".nutshell-save-", dir=d)
         out = os.fdopen(fd, "wb")
     try:
-        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as tf:
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
+                          bufsize=tarfile.RECORDSIZE) as tf:
             written: set[str] = set()
             _dir(tf, "blobs/")
             _dir(tf, "blobs/sha256/")

@@ -117,7 +117,8 @@ def write_tree(root: str, out, overlay: bool = False, prefix: str = "",
     stats = TreeStats()
     inodes: dict[tuple[int, int], str] = {}
     tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8",
-                      errors="surrogateescape", bufsize=CHUNK)
+                      errors="surrogateescape", bufsize=tarfile.RECORDSIZE)
+    # (a large bufsize makes tarfile's write buffer re-copy itself on every append)
     rootfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         _walk(rootfd, "", tf, inodes, stats, overlay, prefix, filter, on_entry, top=True)
