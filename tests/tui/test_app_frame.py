@@ -260,4 +260,20 @@ async def test_a_late_focus_message_does_not_switch_back():
         await wait_for(pilot, lambda: app.query_one("#tabs").active == "tab-images")
 
 
+
+def test_read_only_flag_reaches_the_app_and_leaves_run_alone(monkeypatch):
+    import workbench.app
+    import workbench.cli as cli
+
+    seen = {}
+    monkeypatch.setattr(workbench.app, "run_app",
+                        lambda root=None, read_only=False: seen.update(root=root, ro=read_only) or 0)
+    assert cli.main(["--root", "/tmp/x", "--read-only"]) == 0
+    assert seen == {"root": "/tmp/x", "ro": True}
+    assert cli.main([]) == 0 and seen["ro"] is False
+    # `run --read-only` is still the container's read-only rootfs flag
+    args = cli.build_parser().parse_args(["run", "--read-only", "busybox"])
+    assert args.read_only is True and args.app_read_only is False
+
+
 sync_all(globals())
