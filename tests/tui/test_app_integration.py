@@ -83,6 +83,7 @@ def layered_archive(path: str) -> None:
     docker_archive(path, layers, ["localhost/layered:1"], config=cfg)
 
 
+@pytest.mark.slow
 async def test_images_load_tag_run_remove(host):
     archive = str(host.tmp / "layered.tar")
     layered_archive(archive)

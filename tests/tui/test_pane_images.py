@@ -77,7 +77,10 @@ async def test_pull_with_tls_off(engine):
     app = make_app(engine, panes=["images"])
     async with app.run_test(size=(160, 48)) as pilot:
         await _started(pilot, app)
-        await pilot.press("p", *"reg:5000/x:1", "tab", "space", "ctrl+s")
+        await pilot.press("p")
+        await pilot.pause()
+        app.screen.query_one("#field-ref").value = "reg:5000/x:1"
+        await pilot.press("tab", "space", "ctrl+s")
         await wait_for(pilot, lambda: app.history)
         assert engine.called("pull")[0].kwargs == {"insecure": True}
         assert app.history[0].command == "nutshell pull --tls-verify=false reg:5000/x:1"
@@ -88,7 +91,10 @@ async def test_errors_are_the_cli_one_liner(engine):
     app = make_app(engine, panes=["images"])
     async with app.run_test(size=(160, 48)) as pilot:
         await _started(pilot, app)
-        await pilot.press("p", *"nosuch", "ctrl+s")
+        await pilot.press("p")
+        await pilot.pause()
+        app.screen.query_one("#field-ref").value = "nosuch"
+        await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.history)
         assert not app.history[0].ok
         assert app.history[0].error == "manifest unknown: nosuch:latest"
@@ -146,7 +152,10 @@ async def test_load_an_archive(engine):
     app = make_app(engine, panes=["images"])
     async with app.run_test(size=(160, 48)) as pilot:
         pane = await _started(pilot, app)
-        await pilot.press("l", *"/tmp/x.tar", "enter")
+        await pilot.press("l")
+        await pilot.pause()
+        app.screen.query_one("#field-path").value = "/tmp/x.tar"
+        await pilot.press("enter")
         await wait_for(pilot, lambda: "loaded:latest" in pane.rows)
         assert engine.called("load")[0].args == ("/tmp/x.tar",)
         assert app.history[0].command == "nutshell load -i /tmp/x.tar"
