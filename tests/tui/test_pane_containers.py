@@ -123,6 +123,9 @@ async def test_log_search_highlight_tail_since_and_follow():
         # hidden panes do not follow
         await pilot.press("f")
         assert await wait_for(pilot, lambda: pane.log_running)
+        # following again resumes from now on: what was shown stays
+        assert ("nutshell logs -f --tail 0 web", True, None) in app.commands
+        assert len(view.lines) == 5
         pane.display = False
         assert await wait_for(pilot, lambda: not pane.log_running)
 

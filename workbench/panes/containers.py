@@ -339,8 +339,12 @@ class ContainersPane(PaneBase):
                 tail = int(DEFAULT_TAIL)
         return tail, since
 
-    def logs_command(self) -> str:
-        tail, since = self._log_args()
+    def logs_command(self, tail: int | None = None, since: str | None = None,
+                     from_fields: bool = True) -> str:
+        """The ``nutshell logs`` line for what the log view reads (the fields' --tail and
+        --since unless given)."""
+        if from_fields:
+            tail, since = self._log_args()
         args: list[Any] = ["logs"]
         if self.follow:
             args.append("-f")
@@ -360,7 +364,7 @@ class ContainersPane(PaneBase):
         cid = c["Id"]
         tail, since = self._log_args()
         if keep:
-            tail = 0
+            tail, since = 0, None  # resume: only what comes from now on
         follow = self.follow
         with self._log_lock:
             self.log_gen += 1
@@ -368,7 +372,7 @@ class ContainersPane(PaneBase):
         if not keep:
             view.clear()
             view.follow = True
-        command = self.logs_command()
+        command = self.logs_command(tail, since, from_fields=False)
         engine = self.engine
         pending: list = []
         app = self.app
