@@ -1,0 +1,107 @@
+"""What the test suite may leave on the host: checked after the whole run.
+
+The kernel objects Nutshell makes are recognisable by name: bridges ``nsbr-*`` /
+``nutshell0``, host veths ``nsv*``, nft tables ``nutshell*``, ``/run/netns/nutshell-*``
+links, netns bind mounts under ``/run/nutshell``, cgroups below ``nutshell/`` in every
+hierarchy, and shim processes. A snapshot is taken when the session starts; the last
+test compares (tests/test_zz_leaks.py).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+
+
+def _links() -> set[str]:
+    try:
+        out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    except OSError:
+        return set()
+    names = set()
+    for line in out.splitlines():
+        name = line.split(":", 2)[1].strip().split("@")[0]
+        if name.startswith(("nsbr-", "nsv", "nutshell")):
+            names.add(f"link {name}")
+    return names
+
+
+def _nft() -> set[str]:
+    try:
+        out = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    except OSError:
+        return set()
+    return {f"nft {line.strip()}" for line in out.splitlines() if "nutshell" in line}
+
+
+def _netns() -> set[str]:
+    return {f"netns {n}" for n in (os.listdir("/run/netns") if os.path.isdir("/run/netns") else [])
+            if n.startswith("nutshell")}
+
+
+def _mounts() -> set[str]:
+    out = set()
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split()[4]
+            if "/nutshell" in mp or "pytest-of-" in mp:
+                out.add(f"mount {mp}")
+    return out
+
+
+def _cgroups() -> set[str]:
+    out = set()
+    for base in glob.glob("/sys/fs/cgroup/*/nutshell") + glob.glob("/sys/fs/cgroup/nutshell"):
+        for entry in os.listdir(base):
+            if os.path.isdir(os.path.join(base, entry)):
+                out.add(f"cgroup {base}/{entry}")
+    return out
+
+
+def _shims() -> set[str]:
+    out = set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if b"core.runtime.shim" in cmd:
+            out.add(f"shim pid {pid}")
+    return out
+
+
+def snapshot() -> set[str]:
+    if os.geteuid() != 0:
+        return set()
+    return _links() | _nft() | _netns() | _mounts() | _cgroups() | _shims()
+
+
+def remove(objects: set[str]) -> None:
+    """Best-effort removal of leaked objects, so one leaky test does not poison the host."""
+    for obj in sorted(objects):
+        kind, _, name = obj.partition(" ")
+        try:
+            if kind == "shim":
+                os.kill(int(name.split()[-1]), 9)
+            elif kind == "link":
+                subprocess.run(["ip", "link", "del", name], capture_output=True)
+            elif kind == "nft":
+                fam_tbl = name.split()[1:]
+                subprocess.run(["nft", "delete", "table", *fam_tbl], capture_output=True)
+            elif kind == "netns":
+                os.unlink(os.path.join("/run/netns", name))
+            elif kind == "mount":
+                subprocess.run(["umount", "-l", name], capture_output=True)
+        except OSError:
+            pass
+    for obj in sorted(objects, reverse=True):
+        kind, _, name = obj.partition(" ")
+        if kind == "cgroup":
+            try:
+                os.rmdir(name)
+            except OSError:
+                pass
