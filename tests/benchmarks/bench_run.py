@@ -1,4 +1,5 @@
-"""Benchmark: how fast is ``nutshell run --rm --network none IMAGE true``, and how much
+"""Benchmark: how fast is ``nutshell run --rm --network none IMAGE true`` (and with the
+default bridge network), and how much
 memory does an idle container's shim take?
 
     .venv/bin/python tests/benchmarks/bench_run.py [--runs 20] [--idle 5]
@@ -95,6 +96,9 @@ def main() -> int:
         timed(cli + ["run", "--rm", "--network", "none", IMAGE, "true"], 2, env)  # warm up
         ours = timed(cli + ["run", "--rm", "--network", "none", IMAGE, "true"], args.runs, env)
         results["nutshell run --rm --network none IMAGE true"] = ours
+        timed(cli + ["run", "--rm", IMAGE, "true"], 2, env)  # warm up: creates the bridge
+        results["nutshell run --rm IMAGE true (default bridge)"] = timed(
+            cli + ["run", "--rm", IMAGE, "true"], args.runs, env)
         results["python -m workbench run --rm --network none IMAGE true"] = timed(
             [venv_py, "-m", "workbench", "run", "--rm", "--network", "none", IMAGE, "true"],
             args.runs, env)
@@ -113,6 +117,10 @@ def main() -> int:
     finally:
         for c in engine.ps(all=True):
             engine.rm(c["Id"], force=True)
+        try:
+            engine.network_reset()      # the default bridge and its nft table
+        except Exception as exc:  # noqa: BLE001
+            print(f"network reset failed: {exc}")
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

@@ -180,6 +180,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
+    if argv and argv[0] in ("-v", "--version"):
+        from core import __version__
+
+        print(f"Nutshell version {__version__}")
+        return 0
     verb = _verb_of(argv)
     if verb in FAST_VERBS:
         parser = build_parser((FAST_VERBS[verb],), only_verb=verb)
