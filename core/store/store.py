@@ -623,7 +623,8 @@ class Store:
 
                 from concurrent.futures import ThreadPoolExecutor
 
-                with ThreadPoolExecutor(max_workers=min(4, len(missing))) as pool:
+                workers = int(os.environ.get("NUTSHELL_UNPACK_THREADS", "4"))
+                with ThreadPoolExecutor(max_workers=max(1, min(workers, len(missing)))) as pool:
                     futures = [pool.submit(work, layer) for layer in missing]
                     errors = []
                     for fut in futures:

@@ -521,11 +521,13 @@ class LayerApplier:
 
         pfd = self._open_dir(parent)
         exists_is_dir = None
-        try:
-            st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
-            exists_is_dir = stat.S_ISDIR(st.st_mode)
-        except FileNotFoundError:
-            pass
+        if rel in self.created:
+            # the layer dir starts empty: only what this layer made can be in the way
+            try:
+                st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
+                exists_is_dir = stat.S_ISDIR(st.st_mode)
+            except FileNotFoundError:
+                pass
 
         if member.isdir():
             if exists_is_dir is False:
@@ -727,20 +729,11 @@ def unpack_layer(src: BinaryIO, dest: str, expected_digest: str | None = None,
     ahead = PrefetchReader(stream)
     applier = LayerApplier(dest)
     try:
-        try:
-            with tarfile.open(fileobj=ahead, mode="r|", tarinfo=_CappedTarInfo,
-                              encoding="utf-8", errors="surrogateescape",
-                              bufsize=1 << 16) as tf:
-                for member in tf:
-                    applier.apply(tf, member)
-        except tarfile.ReadError as exc:
-            if applier.entries == 0 and stream.count == 0:
-                raise UnsafeLayer("layer is empty or not a tar archive") from None
-            raise UnsafeLayer(f"corrupt layer tar: {exc}") from None
-        except tarfile.HeaderError as exc:
-            raise UnsafeLayer(f"corrupt layer tar header: {exc}") from None
-        except (EOFError, tarfile.StreamError) as exc:
-            raise UnsafeLayer(f"truncated layer: {exc}") from None
+        from .tarreader import TarReader
+
+        tr = TarReader(ahead)
+        for member in tr:
+            applier.apply(tr, member)
         ahead.drain()    # the tar end-of-archive blocks and any padding count towards the DiffID
         raw.drain()
         applier.finish()
