@@ -87,6 +87,7 @@ def main() -> int:
             print(f"nutshell load+unpack [{variant}]: median {med:.2f}s of {args.runs} "
                   f"({arc_size / 1e6:.0f} MB archive) -> {total / 1e6 / med:.0f} MB/s, {files / med:.0f} files/s")
             # GNU tar baseline on the same layers
+            blobs = [ib.compress(l, variant) if variant != "none" else l for l in layers]
             tar_times = []
             for _ in range(args.runs):
                 dest = os.path.join(work, "tarx")
@@ -94,10 +95,9 @@ def main() -> int:
                 os.makedirs(dest)
                 drop_caches()
                 t = time.perf_counter()
-                for i, l in enumerate(layers):
+                for i, blob in enumerate(blobs):
                     ld = os.path.join(dest, str(i))
                     os.makedirs(ld)
-                    blob = ib.compress(l, variant) if variant != "none" else l
                     subprocess.run(["tar", "-C", ld, "-x" + ("z" if variant == "gzip" else "") + "f", "-",
                                     "--numeric-owner", "--xattrs"], input=blob, check=True)
                 tar_times.append(time.perf_counter() - t)

@@ -49,6 +49,21 @@ def _usage(p: argparse.ArgumentParser) -> str:
 
 
 def generate() -> str:
+    """The reference, laid out for 100 columns whatever the terminal is."""
+    import os
+
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"
+    try:
+        return _generate()
+    finally:
+        if old is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = old
+
+
+def _generate() -> str:
     from . import build_parser
 
     top = build_parser()
@@ -85,7 +100,4 @@ def _verb(out, name, p, help, level) -> None:
 
 
 if __name__ == "__main__":
-    import os
-
-    os.environ.setdefault("COLUMNS", "100")
     print(generate(), end="")
