@@ -57,7 +57,7 @@ def register(sub, group) -> None:
     p = volume.add_parser("create", help="Create a volume")
     p.add_argument("name", nargs="?")
     p.add_argument("--label", "-l", action="append", default=[], help="key=value")
-    p.add_argument("-d", "--driver", default="local")
+    p.add_argument("-d", "--driver", default="local", help="only 'local'")
     p.add_argument("-o", "--opt", action="append", default=[], help="(local driver options are not supported)")
     p.set_defaults(func=cmd_volume_create)
 
@@ -71,7 +71,7 @@ def register(sub, group) -> None:
 
     p = volume.add_parser("inspect", help="Show details of volumes")
     p.add_argument("names", nargs="+")
-    p.add_argument("-f", "--format")
+    p.add_argument("-f", "--format", help="a {{.Field}} template")
     p.set_defaults(func=cmd_volume_inspect)
 
     for name in ("rm", "remove"):

@@ -49,24 +49,28 @@ def register(sub, group) -> None:
     for p in both("start", "Start one or more stopped containers"):
         p.add_argument("-a", "--attach", action="store_true", help="attach stdout/stderr")
         p.add_argument("-i", "--interactive", action="store_true", help="attach stdin")
-        p.add_argument("--detach-keys")
+        p.add_argument("--detach-keys",
+                       help="override the detach keys with -a or -i (default ctrl-p,ctrl-q)")
         p.add_argument("containers", nargs="+")
         p.set_defaults(func=cmd_start)
 
     for p in both("stop", "Stop one or more running containers"):
         p.add_argument("-t", "--time", "--timeout", dest="time", type=int, default=None,
-                       help="seconds to wait before killing (default 10)")
+                       help="seconds to wait before killing (default: the container's "
+                            "--stop-timeout, else 10)")
         p.add_argument("-s", "--signal", help="signal to send (default: the image's StopSignal)")
         p.add_argument("containers", nargs="+")
         p.set_defaults(func=cmd_stop)
 
     for p in both("restart", "Restart one or more containers"):
-        p.add_argument("-t", "--time", "--timeout", dest="time", type=int, default=None)
+        p.add_argument("-t", "--time", "--timeout", dest="time", type=int, default=None,
+                       help="seconds to wait before killing (default: the container's "
+                            "--stop-timeout, else 10)")
         p.add_argument("containers", nargs="+")
         p.set_defaults(func=cmd_restart)
 
     for p in both("kill", "Kill one or more running containers"):
-        p.add_argument("-s", "--signal", default="KILL")
+        p.add_argument("-s", "--signal", default="KILL", help="signal to send (default KILL)")
         p.add_argument("containers", nargs="+")
         p.set_defaults(func=cmd_kill)
 
@@ -82,33 +86,39 @@ def register(sub, group) -> None:
         p.set_defaults(func=cmd_wait)
 
     for p in both("logs", "Fetch the logs of a container"):
-        p.add_argument("-f", "--follow", action="store_true")
+        p.add_argument("-f", "--follow", action="store_true", help="follow the log output")
         p.add_argument("-n", "--tail", default="all", help="lines from the end (default all)")
-        p.add_argument("-t", "--timestamps", action="store_true")
+        p.add_argument("-t", "--timestamps", action="store_true",
+                       help="prefix each line with its timestamp")
         p.add_argument("--since", help="RFC 3339, unix time, or a duration like 10m")
-        p.add_argument("--until")
+        p.add_argument("--until", help="only logs before this time (same forms as --since)")
         p.add_argument("--details", action="store_true", help="(accepted for compatibility)")
         p.add_argument("container")
         p.set_defaults(func=cmd_logs)
 
     for p in both("exec", "Run a command in a running container"):
-        p.add_argument("-i", "--interactive", action="store_true")
-        p.add_argument("-t", "--tty", action="store_true")
-        p.add_argument("-d", "--detach", action="store_true")
-        p.add_argument("-e", "--env", action="append", default=[])
-        p.add_argument("--env-file", action="append", default=[])
-        p.add_argument("-u", "--user")
-        p.add_argument("-w", "--workdir")
-        p.add_argument("--privileged", action="store_true")
-        p.add_argument("--detach-keys")
+        p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+        p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
+        p.add_argument("-d", "--detach", action="store_true",
+                       help="run the command in the background")
+        p.add_argument("-e", "--env", action="append", default=[],
+                       help="set an environment variable (KEY alone takes it from the environment)")
+        p.add_argument("--env-file", action="append", default=[],
+                       help="read environment variables from a file of KEY=VALUE lines")
+        p.add_argument("-u", "--user", help="user to run as: name or UID, optionally :group or GID")
+        p.add_argument("-w", "--workdir", help="working directory (an absolute path)")
+        p.add_argument("--privileged", action="store_true",
+                       help="give the command every capability")
+        p.add_argument("--detach-keys", help="accepted for Docker compatibility; ignored")
         p.add_argument("container")
         p.add_argument("command", nargs=argparse.REMAINDER)
         p.set_defaults(func=cmd_exec)
 
     for p in both("attach", "Attach to a running container's input and output"):
-        p.add_argument("--no-stdin", action="store_true")
-        p.add_argument("--sig-proxy", type=_bool, default=True, metavar="BOOL")
-        p.add_argument("--detach-keys")
+        p.add_argument("--no-stdin", action="store_true", help="do not attach stdin")
+        p.add_argument("--sig-proxy", type=_bool, default=True, metavar="BOOL",
+                       help="proxy received signals to the container (non-TTY)")
+        p.add_argument("--detach-keys", help="override the detach keys (default ctrl-p,ctrl-q)")
         p.add_argument("container")
         p.set_defaults(func=cmd_attach)
 
@@ -123,34 +133,45 @@ def register(sub, group) -> None:
         p.set_defaults(func=cmd_rename)
 
     for p in both("ps", "List containers", aliases_group=("ls", "list")):
-        p.add_argument("-a", "--all", action="store_true")
-        p.add_argument("-q", "--quiet", action="store_true")
-        p.add_argument("-l", "--latest", action="store_true")
-        p.add_argument("-n", "--last", type=int, default=-1)
-        p.add_argument("--no-trunc", action="store_true")
-        p.add_argument("-s", "--size", action="store_true")
+        p.add_argument("-a", "--all", action="store_true",
+                       help="show all containers (default: running ones)")
+        p.add_argument("-q", "--quiet", action="store_true", help="only show container IDs")
+        p.add_argument("-l", "--latest", action="store_true",
+                       help="show only the latest created container (any state)")
+        p.add_argument("-n", "--last", type=int, default=-1,
+                       help="show the N latest created containers (any state)")
+        p.add_argument("--no-trunc", action="store_true", help="do not truncate IDs and commands")
+        p.add_argument("-s", "--size", action="store_true",
+                       help="accepted for Docker compatibility; ignored")
         p.add_argument("-f", "--filter", action="append", default=[],
                        help="status=, name=, id=, label=, ancestor=, exited=")
-        p.add_argument("--format")
+        p.add_argument("--format", help="json, table, or a {{.Field}} template")
         p.set_defaults(func=cmd_ps)
 
     for p in both("stats", "Live resource usage of containers"):
-        p.add_argument("-a", "--all", action="store_true")
-        p.add_argument("--no-stream", action="store_true")
-        p.add_argument("--no-trunc", action="store_true")
-        p.add_argument("--format")
+        p.add_argument("-a", "--all", action="store_true",
+                       help="all containers (default: running ones)")
+        p.add_argument("--no-stream", action="store_true",
+                       help="print one sample and exit")
+        p.add_argument("--no-trunc", action="store_true",
+                       help="accepted for Docker compatibility; ignored")
+        p.add_argument("--format", help="json, table, or a {{.Field}} template")
         p.add_argument("containers", nargs="*")
         p.set_defaults(func=cmd_stats)
 
     p = container.add_parser("inspect", help="Show details of containers")
     p.add_argument("containers", nargs="+")
-    p.add_argument("-f", "--format")
-    p.add_argument("-s", "--size", action="store_true")
+    p.add_argument("-f", "--format", help="a {{.Field}} template")
+    p.add_argument("-s", "--size", action="store_true",
+                   help="accepted for Docker compatibility; ignored")
     p.set_defaults(func=cmd_inspect)
 
     p = container.add_parser("prune", help="Remove all stopped containers")
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("--filter", action="append", default=[])
+    p.add_argument("-f", "--force", action="store_true",
+                   help="accepted for Docker compatibility; ignored (prune never prompts)")
+    p.add_argument("--filter", action="append", default=[],
+                   help="accepted for Docker compatibility; ignored (every stopped "
+                        "container is removed)")
     p.set_defaults(func=cmd_prune)
 
 
@@ -191,25 +212,38 @@ def _add_create_flags(p) -> None:
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
-    p.add_argument("--name")
-    p.add_argument("-e", "--env", action="append", default=[])
-    p.add_argument("--env-file", action="append", default=[])
-    p.add_argument("-w", "--workdir")
-    p.add_argument("-u", "--user")
-    p.add_argument("-h", "--hostname")
-    p.add_argument("--entrypoint")
-    p.add_argument("-m", "--memory")
-    p.add_argument("--memory-swap")
-    p.add_argument("--cpus", type=float)
-    p.add_argument("--pids-limit", type=int)
-    p.add_argument("--read-only", action="store_true")
-    p.add_argument("--cap-add", action="append", default=[])
-    p.add_argument("--cap-drop", action="append", default=[])
-    p.add_argument("-l", "--label", action="append", default=[])
-    p.add_argument("--stop-signal")
-    p.add_argument("--stop-timeout", type=int)
+    p.add_argument("--name", help="assign a name to the container")
+    p.add_argument("-e", "--env", action="append", default=[],
+                   help="set an environment variable (KEY alone takes it from the environment)")
+    p.add_argument("--env-file", action="append", default=[],
+                   help="read environment variables from a file of KEY=VALUE lines")
+    p.add_argument("-w", "--workdir", help="working directory inside the container (absolute)")
+    p.add_argument("-u", "--user", help="user to run as: name or UID, optionally :group or GID")
+    p.add_argument("-h", "--hostname",
+                   help="container host name (default: the short ID; the host's with --network host)")
+    p.add_argument("--entrypoint",
+                   help='override the image\'s ENTRYPOINT (drops its CMD too; "" for none)')
+    p.add_argument("-m", "--memory", help="memory limit, e.g. 512m (minimum 6m)")
+    p.add_argument("--memory-swap",
+                   help="memory plus swap limit (-1: unlimited swap; default: twice --memory)")
+    p.add_argument("--cpus", type=float, help="number of CPUs, e.g. 1.5")
+    p.add_argument("--pids-limit", type=int,
+                   help="maximum number of processes (0 or -1: unlimited)")
+    p.add_argument("--read-only", action="store_true",
+                   help="mount the container's root file system read-only")
+    p.add_argument("--cap-add", action="append", default=[],
+                   help="add a Linux capability (ALL for every one)")
+    p.add_argument("--cap-drop", action="append", default=[],
+                   help="drop a Linux capability (ALL for every one)")
+    p.add_argument("-l", "--label", action="append", default=[],
+                   help="set a label on the container (KEY=VALUE)")
+    p.add_argument("--stop-signal", help="signal that stops the container (default: the image's, "
+                                         "else SIGTERM)")
+    p.add_argument("--stop-timeout", type=int,
+                   help="seconds stop waits before killing (-1: forever; default 10)")
     p.add_argument("--cidfile", help="write the container id to this file")
-    p.add_argument("--pull", default="missing", choices=["missing", "always", "never"])
+    p.add_argument("--pull", default="missing", choices=["missing", "always", "never"],
+                   help="pull the image: missing (default), always, or never")
     p.add_argument("-q", "--quiet", action="store_true", help="no pull output")
     p.add_argument("--rootfs", action="store_true",
                    help="IMAGE is a directory used as the (read-only) root file system")
@@ -221,7 +255,8 @@ def _add_create_flags(p) -> None:
     try:
         from .network import add_run_arguments
     except ImportError:  # pragma: no cover - the network area provides the flags
-        p.add_argument("--network", "--net", dest="network", action="append")
+        p.add_argument("--network", "--net", dest="network", action="append",
+                       help="bridge (default), a network name, none, host, container:ID")
     else:
         add_run_arguments(p)
 

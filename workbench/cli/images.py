@@ -27,10 +27,12 @@ def register(sub, group) -> None:
     for s, name in ((sub, "history"), (image, "history")):
         p = s.add_parser(name, help="Show the history of an image")
         p.add_argument("image")
-        p.add_argument("-H", "--human", action="store_true", default=True)
-        p.add_argument("--no-trunc", action="store_true")
-        p.add_argument("-q", "--quiet", action="store_true")
-        p.add_argument("--format")
+        p.add_argument("-H", "--human", action="store_true", default=True,
+                       help="accepted for Docker compatibility; ignored (always human-readable)")
+        p.add_argument("--no-trunc", action="store_true",
+                       help="do not truncate IDs and CREATED BY")
+        p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
+        p.add_argument("--format", help="json, table, or a {{.Field}} template")
         p.set_defaults(func=cmd_history)
 
     for s, name in ((sub, "tag"), (image, "tag")):
@@ -42,20 +44,24 @@ def register(sub, group) -> None:
     for s, name in ((sub, "rmi"), (image, "rm"), (image, "remove")):
         p = s.add_parser(name, help="Remove one or more images")
         p.add_argument("images", nargs="+")
-        p.add_argument("-f", "--force", action="store_true")
-        p.add_argument("--no-prune", action="store_true")
+        p.add_argument("-f", "--force", action="store_true",
+                       help="also remove images with several tags or used by stopped containers")
+        p.add_argument("--no-prune", action="store_true",
+                       help="do not delete the layers no image uses any more")
         p.set_defaults(func=cmd_rmi)
 
     p = image.add_parser("inspect", help="Show details of images")
     p.add_argument("names", nargs="+")
-    p.add_argument("-f", "--format")
+    p.add_argument("-f", "--format", help="a {{.Field}} template")
     p.set_defaults(func=cmd_image_inspect)
 
     p = sub.add_parser("inspect", help="Show details of containers or images")
     p.add_argument("names", nargs="+")
-    p.add_argument("-f", "--format")
-    p.add_argument("--type", choices=["container", "image", "network", "volume"])
-    p.add_argument("-s", "--size", action="store_true")
+    p.add_argument("-f", "--format", help="a {{.Field}} template")
+    p.add_argument("--type", choices=["container", "image", "network", "volume"],
+                   help="only look for objects of this type")
+    p.add_argument("-s", "--size", action="store_true",
+                   help="accepted for Docker compatibility; ignored")
     p.set_defaults(func=cmd_inspect)
 
     p = image.add_parser("prune", help="Remove unused images")
@@ -66,14 +72,16 @@ def register(sub, group) -> None:
     for s, name in ((sub, "load"), (image, "load")):
         p = s.add_parser(name, help="Load images from a docker-archive or OCI archive")
         p.add_argument("-i", "--input", help="read from a file instead of stdin")
-        p.add_argument("-q", "--quiet", action="store_true")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
         p.set_defaults(func=cmd_load)
 
     for s, name in ((sub, "save"), (image, "save")):
         p = s.add_parser(name, help="Save images to an archive")
         p.add_argument("images", nargs="+")
         p.add_argument("-o", "--output", help="write to a file instead of stdout")
-        p.add_argument("--format", default="docker", choices=["docker", "oci", "docker-archive", "oci-archive"])
+        p.add_argument("--format", default="docker", choices=["docker", "oci", "docker-archive", "oci-archive"],
+                       help="docker: docker-archive that is also an OCI layout (default); "
+                            "oci: OCI layout only")
         p.set_defaults(func=cmd_save)
 
     for s, name in ((sub, "import"), (image, "import")):
@@ -86,13 +94,14 @@ def register(sub, group) -> None:
         p.set_defaults(func=cmd_import)
 
     p = system.add_parser("df", help="Show disk usage")
-    p.add_argument("--format")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--format", help="json, table, or a {{.Field}} template")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="accepted for Docker compatibility; ignored")
     p.set_defaults(func=cmd_df)
 
     for s, name in ((sub, "version"), (system, "version")):
         p = s.add_parser(name, help="Show version information")
-        p.add_argument("-f", "--format")
+        p.add_argument("-f", "--format", help="json, or a {{.Field}} template")
         p.set_defaults(func=cmd_version)
 
 

@@ -52,7 +52,8 @@ def register(sub, group) -> None:
     p = network.add_parser("disconnect", help="Disconnect a container from a network")
     p.add_argument("network")
     p.add_argument("container")
-    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="also when the container no longer exists")
     p.set_defaults(func=cmd_disconnect)
 
     p = network.add_parser("prune", help="Remove all networks no container uses")

@@ -259,8 +259,8 @@ def register(sub, group) -> None:
 
     p = sub.add_parser("login", help="log in to a registry")
     p.add_argument("server", nargs="?", metavar="SERVER", help="registry (default: docker.io)")
-    p.add_argument("-u", "--username")
-    p.add_argument("-p", "--password")
+    p.add_argument("-u", "--username", help="user name")
+    p.add_argument("-p", "--password", help="password (insecure: prefer --password-stdin)")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p.add_argument("--tls-verify", type=_tls_verify, nargs="?", const=True, default=True, metavar="BOOL",
                    help="require HTTPS and verify certificates (default true)")
