@@ -6,6 +6,8 @@ and the calls the runtime makes around a container's life:
     settings = engine.setup_container_network(cid, name=..., networks=["bridge"], ...)
         -> netns pinned at settings["SandboxKey"]: the container's init joins it with
            setns(open(path), CLONE_NEWNET) instead of unsharing a new one
+    pending = engine.prepare_container_network(cid, ...)   # the same, in two halves:
+        pending.netns now, pending.finish() -> settings while the init sets up its rootfs
     engine.teardown_container_network(cid)      # at rm / when the container is gone
     engine.cleanup_container(cid)               # the same, for crash reconciliation
 
@@ -120,6 +122,18 @@ class NetworkOps:
             publish_all=publish_all, exposed=exposed, dns=dns, dns_search=dns_search,
             dns_options=dns_options, add_hosts=add_hosts, hostname=hostname,
             hosts_path=hosts_path, resolv_path=resolv_path, ip=ip, netns_path=netns_path)
+
+    def prepare_container_network(self, cid: str, **kw):
+        """:meth:`setup_container_network` in two halves, to overlap with the init.
+
+        Takes the same arguments and refuses the same bad input; returns a
+        ``PendingNetwork``: ``.netns`` is the namespace the init joins (None unless bridge
+        mode), and ``.finish()`` wires it (veths, addresses, routes, ports, hosts) and
+        returns the NetworkSettings. Until ``finish()`` returns, nothing may run in the
+        namespace: the runtime holds the payload back (the init waits on a pipe).
+        A failure in either half undoes everything before it is raised.
+        """
+        return self._netops.prepare(cid, **kw)
 
     def teardown_container_network(self, cid: str) -> bool:
         """Remove the container's nft rules, veths, addresses and netns. Idempotent."""

@@ -82,6 +82,23 @@ def _bridge_mac(net_id: str) -> str:
     return "02:" + ":".join(f"{x:02x}" for x in b)
 
 
+class PendingNetwork:
+    """A container sandbox made by :meth:`Networks.prepare`: ``netns`` (the pinned
+    namespace to join, None for none/host/container modes) and ``finish()``, which
+    completes it and returns the NetworkSettings (at most once)."""
+
+    def __init__(self, netns: str | None, finish=None, settings: dict | None = None):
+        self.netns = netns
+        self._finish = finish
+        self._settings = settings
+
+    def finish(self) -> dict:
+        if self._finish is not None:
+            fn, self._finish = self._finish, None
+            self._settings = fn()
+        return self._settings
+
+
 class Networks:
     """Everything the NetworkOps mixin does, over one NetworkStore."""
 
@@ -289,14 +306,28 @@ class Networks:
     # ======================================================================================
     # container sandboxes
     # ======================================================================================
-    def setup(self, cid: str, name: str | None = None, networks: list[str] | None = None,
-              aliases: list[str] | None = None, ports: list | None = None,
-              publish_all: bool = False, exposed: list[str] | None = None,
-              dns: list[str] | None = None, dns_search: list[str] | None = None,
-              dns_options: list[str] | None = None, add_hosts: list[str] | None = None,
-              hostname: str | None = None, hosts_path: str | None = None,
-              resolv_path: str | None = None, ip: str | None = None,
-              netns_path: str | None = None) -> dict:
+    def setup(self, cid: str, **kw) -> dict:
+        """Give ``cid`` its network: :meth:`prepare` then its ``finish()``."""
+        return self.prepare(cid, **kw).finish()
+
+    def prepare(self, cid: str, name: str | None = None, networks: list[str] | None = None,
+                aliases: list[str] | None = None, ports: list | None = None,
+                publish_all: bool = False, exposed: list[str] | None = None,
+                dns: list[str] | None = None, dns_search: list[str] | None = None,
+                dns_options: list[str] | None = None, add_hosts: list[str] | None = None,
+                hostname: str | None = None, hosts_path: str | None = None,
+                resolv_path: str | None = None, ip: str | None = None,
+                netns_path: str | None = None) -> PendingNetwork:
+        """The part of the set-up an init needs before it starts, and the rest for later.
+
+        Everything that can refuse (bad flags, unknown networks, published ports without
+        nft or on an internal network) is checked here; for a bridge-mode sandbox the
+        record is saved, the namespace is pinned and the name files exist, so the
+        container's init can join the namespace and bind the files. ``finish()`` then
+        does the netlink work (the pyroute2 load, veths, addresses, routes), the port
+        rules and the final /etc/hosts: the runtime runs it while the init sets up the
+        rootfs, which waits for it before exec (see core/runtime/launch.py).
+        """
         networks = list(networks or [DEFAULT_NETWORK])
         mode = networks[0]
         hostname = hostname or cid[:12]
@@ -307,8 +338,9 @@ class Networks:
             if ports or publish_all:
                 if mode != "host":
                     raise UsageError(f"published ports need a bridge network, not {mode}")
-            return self._setup_files_only(cid, mode, hostname, extra, dns, dns_search,
-                                          dns_options, hosts_path, resolv_path)
+            return PendingNetwork(None, settings=self._setup_files_only(
+                cid, mode, hostname, extra, dns, dns_search, dns_options, hosts_path,
+                resolv_path))
 
         wanted = []
         for p in ports or []:
@@ -348,24 +380,32 @@ class Networks:
             self.store.save_container(rec)
         try:
             netns.create(netns_path, self.store.netns_id(cid))
-            endpoints = self._allocate(cid, rec, nets, ip)
-            with _rtnl() as host:
-                self._wire(host, netns_path, nets, endpoints, first=True)
-            published = []
-            if wanted:
-                target = next(n for n in nets if not n["Internal"])
-                published = self._publish(cid, endpoints[target["Name"]]["IPv4Address"],
-                                          wanted)
-                rec["Ports"] = published
-                with self.store.lock():
-                    self.store.save_container(rec)
-            self._write_files(rec)
-            self._refresh_peers([n["Name"] for n in nets], exclude=cid)
+            self._write_files(rec)  # without its address yet: finish() writes it
         except BaseException:
             with contextlib.suppress(Exception):
                 self.teardown(cid)
             raise
-        return self._settings(rec, warnings)
+
+        def finish() -> dict:
+            try:
+                endpoints = self._allocate(cid, rec, nets, ip)
+                with _rtnl() as host:
+                    self._wire(host, netns_path, nets, endpoints, first=True)
+                if wanted:
+                    target = next(n for n in nets if not n["Internal"])
+                    rec["Ports"] = self._publish(
+                        cid, endpoints[target["Name"]]["IPv4Address"], wanted)
+                    with self.store.lock():
+                        self.store.save_container(rec)
+                self._write_files(rec)
+                self._refresh_peers([n["Name"] for n in nets], exclude=cid)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self.teardown(cid)
+                raise
+            return self._settings(rec, warnings)
+
+        return PendingNetwork(netns_path, finish=finish)
 
     def _default_files(self, cid, hosts_path, resolv_path):
         cdir = self.paths.container(cid)

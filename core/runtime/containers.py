@@ -240,7 +240,7 @@ class Runtime:
         client = shim_end = None
         shim_started = False
         try:
-            net = self._setup_network(cid, cfg)
+            net, finish_net = self._setup_network(cid, cfg)
             caps = caps_mask(cfg.get("Capabilities") or [])
             if not cg.devices_enforced:
                 # no device cgroup (v2 without eBPF): mknod of host disks must not work
@@ -293,8 +293,9 @@ class Runtime:
                 client_end, shim_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
                 client = client_end
             try:
-                launch(req, attach_fd=shim_end.fileno() if shim_end else None)
-            except NutshellError as e:
+                launch(req, attach_fd=shim_end.fileno() if shim_end else None,
+                       before_go=finish_net)
+            except BaseException as e:
                 shim_started = getattr(e, "from_shim", False)
                 raise
             finally:
@@ -316,8 +317,10 @@ class Runtime:
             raise
 
     # ---------------------------------------------------------------- network hook
-    def _setup_network(self, cid: str, cfg: dict) -> dict:
-        """The network hook: returns {"mode": "none"|"host"|"bridge", "netns": path|None}.
+    def _setup_network(self, cid: str, cfg: dict):
+        """The network hook: returns ({"mode": "none"|"host"|"bridge", "netns": path|None},
+        finish) where ``finish`` is None or the rest of a bridge set-up, which ``launch``
+        runs while the init prepares the rootfs (the payload waits for it).
 
         none: the init unshares a new netns and brings lo up. host: no new netns.
         bridge / a user network: the network area pins a netns with a veth and an address
@@ -337,7 +340,7 @@ class Runtime:
             if ost.get("Status") != "running":
                 raise Conflict(f"cannot join network of a non running container: {other[:12]}")
             self._write_name_files(cid, hostname, "none")
-            return {"mode": "container", "netns": f"/proc/{ost['Pid']}/ns/net"}
+            return {"mode": "container", "netns": f"/proc/{ost['Pid']}/ns/net"}, None
         setup = getattr(self.engine, "setup_container_network", None)
         kw = dict(hc.get("NetworkOptions") or {})
         nets = [n for n in (kw.pop("networks", None) or []) if n and n != "default"]
@@ -349,15 +352,19 @@ class Runtime:
                                                                "ports")})
             else:
                 self._write_name_files(cid, hostname, mode)
-            return {"mode": mode, "netns": None}
+            return {"mode": mode, "netns": None}, None
         if setup is None:
             raise UsageError(f"network {mode} is not available", hint="use --network none or host")
         if not nets or nets[0] != mode:
             nets = [mode] + [n for n in nets if n != mode]
         kw["exposed"] = list(dict.fromkeys(
             list((cfg["Config"].get("ExposedPorts") or {}).keys()) + list(kw.get("exposed") or [])))
-        settings = setup(cid, name=name, networks=nets, hostname=hostname, **kw)
-        return {"mode": "bridge", "netns": settings.get("SandboxKey")}
+        prepare = getattr(self.engine, "prepare_container_network", None)
+        if prepare is None:
+            settings = setup(cid, name=name, networks=nets, hostname=hostname, **kw)
+            return {"mode": "bridge", "netns": settings.get("SandboxKey")}, None
+        pending = prepare(cid, name=name, networks=nets, hostname=hostname, **kw)
+        return {"mode": "bridge", "netns": pending.netns}, pending.finish
 
     def _write_name_files(self, cid: str, hostname: str, mode: str) -> None:
         cdir = self.paths.container(cid)

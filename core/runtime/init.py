@@ -42,16 +42,53 @@ class InitError(Exception):
 def run(spec: dict, sync_fd: int, stdio: tuple[int | None, int | None, int | None]) -> None:
     """Never returns: execs the payload or exits with Docker's code."""
     code = 125
+    _go["fd"] = spec.get("go_fd")
     try:
         _init(spec, sync_fd, stdio)
     except InitError as e:
-        code = e.code
-        _report(sync_fd, code, e.message)
+        code, message = e.code, e.message
     except OSError as e:
-        _report(sync_fd, 125, str(e))
+        message = str(e)
     except BaseException as e:  # noqa: BLE001
-        _report(sync_fd, 125, f"{type(e).__name__}: {e}")
+        message = f"{type(e).__name__}: {e}"
+    aborted = _quiet_go()
+    if aborted is not None:  # the starter's failure is the cause (it may have removed
+        code, message = aborted.code, aborted.message  # the netns we could not join)
+    _report(sync_fd, code, message)
     os._exit(code)
+
+
+# The go pipe (``spec["go_fd"]``): when the starter still has work to finish before the
+# payload may run (the network: see launch.py), the init does everything else, then
+# waits here for b"G"; b"X<message>" or end of file (the starter died) aborts.
+# An init that fails on its own waits too before it reports, so that its shim cleans up
+# only after the starter is done setting things up.
+_go: dict = {"fd": None}
+
+
+def await_go() -> None:
+    fd = _go["fd"]
+    if fd is None:
+        return
+    _go["fd"] = None
+    try:
+        data = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    if data[:1] != b"G":
+        raise InitError(125, data[1:].decode(errors="replace").strip()
+                        or "container start aborted: its starter went away")
+
+
+def _quiet_go() -> InitError | None:
+    """Wait for the starter (if it has not spoken yet); its abort, if it aborted."""
+    try:
+        await_go()
+    except InitError as e:
+        return e
+    except OSError:
+        pass
+    return None
 
 
 def _report(sync_fd: int, code: int, message: str) -> None:
@@ -72,6 +109,8 @@ def _close_fds_except(keep: set[int]) -> None:
 
 def _init(spec: dict, sync_fd: int, stdio) -> None:
     keep = {sync_fd} | {fd for fd in stdio if fd is not None}
+    if _go["fd"] is not None:
+        keep.add(_go["fd"])
     _close_fds_except(keep)
 
     # 1. into the container's cgroup before anything else: everything that follows, the
@@ -175,7 +214,9 @@ def _init(spec: dict, sync_fd: int, stdio) -> None:
         os.setgroups([])
     _caps.set_caps(keep)
 
-    # 7. close everything but stdio and the sync socket (close-on-exec), verify cwd
+    # 7. wait until the starter has finished (the network), close everything but stdio
+    #    and the sync socket (close-on-exec), verify cwd
+    await_go()
     _close_fds_except({sync_fd})
     try:
         os.chdir(cwd)

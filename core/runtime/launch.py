@@ -12,6 +12,13 @@ The init is forked from a process that already has every module it needs loaded,
 container is set up while the shim's interpreter is still starting: the two overlap.
 The caller waits on the ready pipe for ``ok <pid>`` or ``err <code> <message>``.
 
+``before_go``: work the caller must finish before the payload runs but that the init need
+not wait for to start (the bridge network's netlink work: ~90 ms with the pyroute2 load).
+The caller runs it right after the fork, while the shim's interpreter starts and the init
+sets up the rootfs on another CPU; the init waits on a pipe before exec (``G``: go;
+``X<message>`` or end of file: abort). If it fails, the init is told to abort, the
+caller waits for the shim's report (it has cleaned up by then) and re-raises.
+
 A caller with threads (the Textual app) must not fork and then run Python code in the
 child; it gets the same dance in a fresh helper process (``python -m core.runtime.launch``).
 """
@@ -76,11 +83,13 @@ def error_for(code: int, message: str, from_shim: bool = False) -> NutshellError
     return e
 
 
-def launch(req: LaunchRequest, attach_fd: int | None = None) -> Launched:
+def launch(req: LaunchRequest, attach_fd: int | None = None, before_go=None) -> Launched:
     threading = sys.modules.get("threading")
     if threading is not None and threading.active_count() > 1:
+        if before_go is not None:
+            before_go()  # no overlap through the helper: finish first
         return _launch_via_helper(req, attach_fd)
-    return _launch_direct(req, attach_fd)
+    return _launch_direct(req, attach_fd, before_go)
 
 
 def _launch_via_helper(req: LaunchRequest, attach_fd: int | None) -> Launched:
@@ -100,9 +109,14 @@ def _launch_via_helper(req: LaunchRequest, attach_fd: int | None) -> Launched:
                     or "container start failed", out.get("from_shim", False))
 
 
-def _launch_direct(req: LaunchRequest, attach_fd: int | None) -> Launched:
+def _launch_direct(req: LaunchRequest, attach_fd: int | None, before_go=None) -> Launched:
     from . import init as _init  # loaded before the fork: the init needs no imports
     from . import linux
+
+    go_r = go_w = None
+    if before_go is not None:
+        go_r, go_w = os.pipe()  # close-on-exec: only the init keeps go_r, only we go_w
+        req.spec["go_fd"] = go_r
 
     os.makedirs(req.run_dir, mode=0o700, exist_ok=True)
     sock_path = os.path.join(req.run_dir, "attach.sock")
@@ -139,6 +153,8 @@ def _launch_direct(req: LaunchRequest, attach_fd: int | None) -> Launched:
     if pid == 0:  # C1
         code = 1
         try:
+            if go_w is not None:
+                os.close(go_w)  # the init must see end of file if we die
             os.setsid()
             null = os.open(os.devnull, os.O_RDWR)
             log = os.open(shim_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
@@ -206,6 +222,21 @@ def _launch_direct(req: LaunchRequest, attach_fd: int | None) -> Launched:
     os.close(ready_w)
     for fd in pipes:
         os.close(fd)
+    failed: BaseException | None = None
+    if go_w is not None:
+        req.spec.pop("go_fd", None)
+        os.close(go_r)
+        try:
+            before_go()
+            msg = b"G"
+        except BaseException as e:  # noqa: BLE001 - re-raised below, after the shim's report
+            failed = e
+            msg = b"X" + str(e).encode(errors="replace")[:4000]
+        try:
+            os.write(go_w, msg)
+        except OSError:
+            pass  # the init is gone already: the shim reports why
+        os.close(go_w)
     os.waitpid(pid, 0)
     chunks = []
     while True:
@@ -215,6 +246,10 @@ def _launch_direct(req: LaunchRequest, attach_fd: int | None) -> Launched:
         chunks.append(b)
     os.close(ready_r)
     line = b"".join(chunks).decode("utf-8", "replace").strip()
+    if failed is not None:
+        # the shim has recorded the abort and cleaned up (cgroup, network, --rm)
+        failed.from_shim = line.startswith("err ")  # type: ignore[attr-defined]
+        raise failed
     if line.startswith("ok "):
         return Launched(int(line.split()[1]))
     if line.startswith(("err ", "fail ")):

@@ -580,7 +580,8 @@ class Shim:
     def teardown_network(self):
         """Bridge networking is undone by the network area's hook (imported only now)."""
         try:
-            sys.path.insert(0, self.a["pkg"])
+            if self.a["pkg"] not in sys.path:
+                sys.path.insert(0, self.a["pkg"])
             from core.runtime import network
             network.teardown_from_shim(self.a["root"], self.cid, self.a.get("runroot") or None)
         except Exception as e:  # noqa: BLE001 - logged; rm will try again

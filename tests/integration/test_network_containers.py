@@ -304,3 +304,53 @@ def test_crashed_container_is_cleaned_by_rm(host):
     listing = subprocess.run(["nft", "list", "table", "ip", store.nft_table],
                              capture_output=True, text=True).stdout
     assert f"c:{cid[:12]}" not in listing
+
+
+PROBE = ("cat /sys/class/net/eth0/operstate; ip -o -4 addr show eth0; ip route; "
+         "grep \"$(hostname)\" /etc/hosts")
+
+
+def test_the_payload_starts_with_its_network_complete(host):
+    """The netlink work runs while the init sets up the rootfs; the init holds the payload
+    back until it is done: the first thing a container does already sees eth0 up with its
+    address, the default route and its own name in /etc/hosts."""
+    for _ in range(5):
+        r = host.run("--rm", "--", "sh", "-c", PROBE)
+        lines = r.stdout.splitlines()
+        assert lines[0] == "up", r.stdout
+        ip = lines[1].split()[3].split("/")[0]
+        assert ip.startswith(("10.", "172.", "192.168.")), r.stdout
+        assert any(l.startswith("default via ") for l in lines), r.stdout
+        assert f"{ip}\t" in r.stdout.split("\n", 3)[-1] or lines[-1].startswith(ip), r.stdout
+
+
+def test_a_network_failure_after_the_init_started_aborts_cleanly(host):
+    """--ip is checked by the half of the set-up that overlaps the init: a taken address
+    stops the start with one line and exit 125; the init never runs the payload, the
+    shim records the error (the container stays created, as Docker leaves it) or removes
+    the container (--rm), and nothing of the network is left."""
+    net = f"nstest-{os.urandom(3).hex()}"
+    host.ns("network", "create", "--subnet", "10.214.0.0/24", net)
+    first = host.run("-d", "--network", net, "--ip", "10.214.0.10", "--", "sleep", "120")
+    host.remember()
+    marker = f"/tmp/ran-{os.urandom(4).hex()}"
+    r = host.run("--name", "second", "--network", net, "--ip", "10.214.0.10", "-v",
+                 "/tmp:/hosttmp", "--", "touch", "/hosttmp" + marker[4:], check=False)
+    assert r.returncode == 125, r.stderr
+    assert r.stderr.strip().splitlines()[0] == \
+        f"nutshell: address 10.214.0.10 is already in use on network {net}"
+    assert not os.path.exists(marker), "the payload ran without its network"
+    st = host.inspect("second")["State"]
+    assert st["Status"] == "created" and "already in use" in st["Error"], st
+    assert host.inspect("second")["NetworkSettings"]["IPAddress"] in ("", None)
+    r = host.run("--rm", "--network", net, "--ip", "10.214.0.10", "--", "true", check=False)
+    assert r.returncode == 125 and "already in use" in r.stderr
+    names = host.ns("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    assert len(names) == 2 and "second" in names, names
+    store = host.engine._netops.store
+    assert {c["Id"] for c in store.containers()} == {first.stdout.strip()}
+    eps = host.engine.network_inspect(net)["Containers"]
+    assert list(eps) == [first.stdout.strip()]
+    assert len(os.listdir(host.engine.paths.netns)) == 1
+    host.ns("rm", "-f", "second", first.stdout.strip())
+    host.ns("network", "rm", net)

@@ -68,3 +68,46 @@ def test_close_fds_except():
     assert os.read(keep_r, 1) == b"1"
     for fd in (r, w, keep_r):
         os.close(fd)
+
+
+@pytest.mark.parametrize("said, error", [
+    (b"G", None),
+    (b"Xaddress 10.0.0.9 is already in use", "address 10.0.0.9 is already in use"),
+    (b"", "container start aborted: its starter went away"),  # the starter died
+])
+def test_the_init_waits_for_the_starters_go(said, error, monkeypatch):
+    r, w = os.pipe()
+    os.write(w, said)
+    os.close(w)
+    monkeypatch.setitem(init._go, "fd", r)
+    if error is None:
+        init.await_go()
+    else:
+        with pytest.raises(init.InitError, match=error) as e:
+            init.await_go()
+        assert e.value.code == 125
+    assert init._go["fd"] is None
+    with pytest.raises(OSError):
+        os.fstat(r)  # closed either way
+    init.await_go()  # once only: a second call does not read again
+
+
+def test_a_failing_init_reports_the_starters_abort_not_its_own_error(monkeypatch):
+    """An init that failed (e.g. the netns the starter removed while aborting) waits for
+    the starter and reports the starter's reason: that is the cause."""
+    sync_r, sync_w = os.pipe()
+    go_r, go_w = os.pipe()
+    os.write(go_w, b"Xno free address left in network web")
+    os.close(go_w)
+
+    def boom(spec, sync_fd, stdio):
+        raise FileNotFoundError(2, "No such file or directory", "/run/netns/x")
+
+    monkeypatch.setattr(init, "_init", boom)
+    monkeypatch.setattr(init.os, "_exit", lambda code: (_ for _ in ()).throw(SystemExit(code)))
+    with pytest.raises(SystemExit) as e:
+        init.run({"go_fd": go_r}, sync_w, (None, None, None))
+    assert e.value.code == 125
+    os.close(sync_w)
+    assert os.read(sync_r, 4096) == b"E125 no free address left in network web"
+    os.close(sync_r)
