@@ -64,8 +64,9 @@ class ContainerOps:
         """Remove a container; ``volumes`` removes its anonymous volumes too (``rm -v``)."""
         return self._runtime.rm(ref, force=force, volumes=volumes)
 
-    def container_prune(self) -> dict:
-        return self._runtime.prune()
+    def container_prune(self, filters: list[str] | None = None) -> dict:
+        """Remove stopped containers; ``filters``: ``until=``, ``label=``, ``label!=``."""
+        return self._runtime.prune(filters)
 
     def rename(self, ref: str, new_name: str) -> str:
         return self._runtime.rename(ref, new_name)

@@ -536,9 +536,13 @@ class Runtime:
             self._remove_volumes(cfg)
         return cid
 
-    def prune(self) -> dict:
+    def prune(self, filters: list[str] | None = None) -> dict:
+        """Remove stopped containers (``filters``: ``until=``, ``label=``, ``label!=``)."""
+        from .. import prunefilter
         from ..fsutil import dir_size
+        from .logs import parse_rfc3339
 
+        want = prunefilter.parse(filters)
         deleted, space = [], 0
         for cid in self.records.ids():
             try:
@@ -547,6 +551,14 @@ class Runtime:
                 continue
             if st.get("Status") in ("running", "paused"):
                 continue
+            if want:
+                try:
+                    cfg = self.records.read_config(cid)
+                except (NotFound, OSError, ValueError):
+                    continue
+                if not prunefilter.matches(want, parse_rfc3339(cfg.get("Created") or ""),
+                                           (cfg.get("Config") or {}).get("Labels")):
+                    continue
             space += dir_size(os.path.join(self.paths.container(cid), "upper"))
             try:
                 self.rm(cid)

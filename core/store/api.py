@@ -134,14 +134,23 @@ class ImageOps:
         out.append({"Deleted": img.id})
         return out
 
-    def image_prune(self, all: bool = False) -> dict:
-        """Remove dangling images (``all``: every image no container uses)."""
+    def image_prune(self, all: bool = False, filters: list[str] | None = None) -> dict:
+        """Remove dangling images (``all``: every image no container uses);
+        ``filters``: ``until=``, ``label=``, ``label!=``."""
+        from .. import prunefilter
+        from ..runtime.logs import parse_rfc3339
+
+        want = prunefilter.parse(filters)
         using = self.store.containers_using()
         deleted = []
         for img in self.store.images():
             if img.id in using:
                 continue
             if img.repo_tags and not all:
+                continue
+            if want and not prunefilter.matches(
+                    want, parse_rfc3339(img.created or ""),
+                    (img.config.get("config") or {}).get("Labels")):
                 continue
             for t in img.repo_tags:
                 self.store.untag(parse(t))

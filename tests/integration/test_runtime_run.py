@@ -457,3 +457,42 @@ def test_container_group_forms(rt):
     assert rt.cli("container", "ls", "-a", "-q").returncode == 0
     p = rt.cli("container", "inspect", "nope")
     assert p.returncode == 1 and p.stderr.strip() == "nutshell: No such container: nope"
+
+
+def test_container_prune_filters_remove_only_what_they_select(rt):
+    tag = os.urandom(3).hex()
+    keep = rt.cli("create", "--network", "none", "-l", f"t={tag}", "-l", "keep=1", IMAGE, "true",
+                  check=True).stdout.strip()
+    old = rt.cli("create", "--network", "none", "-l", f"t={tag}", IMAGE, "true",
+                 check=True).stdout.strip()
+    other = rt.cli("create", "--network", "none", "-l", "t=other", IMAGE, "true",
+                   check=True).stdout.strip()
+    p = rt.cli("container", "prune", "-f", "--filter", f"label=t={tag}", "--filter",
+               "label!=keep", check=True)
+    assert old in p.stdout and keep not in p.stdout and other not in p.stdout
+    left = rt.cli("ps", "-aq", "--no-trunc", check=True).stdout.split()
+    assert keep in left and other in left and old not in left
+    # until: nothing here is an hour old
+    p = rt.cli("container", "prune", "-f", "--filter", "until=1h", check=True)
+    assert keep not in p.stdout and other not in p.stdout
+    # a filter we do not know is refused, not ignored: nothing is removed
+    p = rt.cli("container", "prune", "-f", "--filter", "dangling=true")
+    assert p.returncode == 1 and p.stderr.startswith("nutshell: invalid filter 'dangling'")
+    assert len(p.stderr.strip().splitlines()) == 2  # the line and its hint
+    assert {keep, other} <= set(rt.cli("ps", "-aq", "--no-trunc", check=True).stdout.split())
+    rt.cli("rm", keep, other, check=True)
+
+
+def test_bad_detach_keys_are_a_usage_error_everywhere(rt):
+    cid = rt.run("-d", IMAGE, "sleep", "30", check=True).stdout.strip()
+    try:
+        # attach and start exit 1 on every error, as Docker's do; run 125
+        for code, args in ((1, ["attach", "--detach-keys", "ctrl-", cid]),
+                           (1, ["start", "-a", "--detach-keys", "ctrl-", cid]),
+                           (125, ["run", "--network", "none", "--detach-keys", "ctrl-", IMAGE,
+                                  "true"])):
+            p = rt.cli(*args)
+            assert p.returncode == code, (args, p.stderr)
+            assert p.stderr == "nutshell: invalid detach key: ctrl-\n", p.stderr
+    finally:
+        rt.cli("rm", "-f", cid)

@@ -313,3 +313,23 @@ def test_system_df_counts_images(root, busybox_rootfs):
     rows = {json.loads(l)["Type"]: json.loads(l) for l in p.stdout.decode().splitlines()}
     assert rows["Images"]["TotalCount"] == 1
     assert rows["Images"]["Size"].endswith("MB")
+
+
+def test_image_prune_filters(tmp_path, root):
+    src = tmp_path / "tree"
+    src.mkdir()
+    (src / "f").write_bytes(b"x")
+    for ref, change in (("pr/a:1", "LABEL team=a"), ("pr/b:1", "LABEL team=b"),
+                        ("pr/c:1", "ENV X=1")):
+        (src / "f").write_bytes(ref.encode())  # a distinct image each
+        run_cli(root, "import", str(src), ref, "-c", change, check=True)
+    tags = lambda: sorted(t for i in Engine(root).images() for t in i.repo_tags)  # noqa: E731
+    p = run_cli(root, "image", "prune", "-a", "-f", "--filter", "until=1h", check=True)
+    assert tags() == ["docker.io/pr/a:1", "docker.io/pr/b:1", "docker.io/pr/c:1"], p.stdout
+    run_cli(root, "image", "prune", "-a", "-f", "--filter", "label=team=a", check=True)
+    assert tags() == ["docker.io/pr/b:1", "docker.io/pr/c:1"]
+    run_cli(root, "image", "prune", "-a", "-f", "--filter", "label!=team", check=True)
+    assert tags() == ["docker.io/pr/b:1"]
+    p = run_cli(root, "image", "prune", "-a", "-f", "--filter", "dangling=false")
+    assert p.returncode == 125 and b"invalid filter 'dangling'" in p.stderr
+    assert tags() == ["docker.io/pr/b:1"]

@@ -168,10 +168,10 @@ def register(sub, group) -> None:
 
     p = container.add_parser("prune", help="Remove all stopped containers")
     p.add_argument("-f", "--force", action="store_true",
-                   help="accepted for Docker compatibility; ignored (prune never prompts)")
-    p.add_argument("--filter", action="append", default=[],
-                   help="accepted for Docker compatibility; ignored (every stopped "
-                        "container is removed)")
+                   help="do not prompt for confirmation (a prompt needs a terminal on stdin)")
+    p.add_argument("--filter", action="append", default=[], metavar="FILTER",
+                   help="until=TIME|DURATION, label=KEY[=VALUE] or label!=KEY[=VALUE]; "
+                        "repeatable, all must hold")
     p.set_defaults(func=cmd_prune)
 
 
@@ -344,18 +344,22 @@ def cmd_create(engine, args) -> int:
     return 0
 
 
-def cmd_run(engine, args) -> int:
+def _detach_keys(spec: str | None) -> bytes:
+    """--detach-keys as bytes; a bad value is a usage error (exit 125), not a crash."""
+    from core.errors import UsageError
     from core.runtime.attach import parse_detach_keys
 
+    try:
+        return parse_detach_keys(spec)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def cmd_run(engine, args) -> int:
     if args.tty and args.interactive and not args.detach and not sys.stdin.isatty():
         sys.stderr.write("nutshell: the input device is not a TTY\n")
         return 1
-    try:
-        keys = parse_detach_keys(args.detach_keys)
-    except ValueError as e:
-        from core.errors import UsageError
-
-        raise UsageError(str(e)) from None
+    keys = _detach_keys(args.detach_keys)
     cid = _create(engine, args)
     rows, cols = _term_size() if args.tty else (24, 80)
     if args.detach:
@@ -373,19 +377,19 @@ def cmd_run(engine, args) -> int:
 @_exit1
 def cmd_start(engine, args) -> int:
     from core.errors import NutshellError
-    from core.runtime.attach import parse_detach_keys
 
     if args.attach or args.interactive:
         if len(args.containers) > 1:
             sys.stderr.write("nutshell: you cannot start and attach multiple containers at once\n")
             return 1
+        keys = _detach_keys(args.detach_keys)
         st = engine.container_inspect(args.containers[0])
         tty = bool(st["Config"].get("Tty"))
         rows, cols = _term_size() if tty else (24, 80)
         cid, client = engine.start(args.containers[0], attach=True, rows=rows, cols=cols)
         code = pump_attach(engine, cid, client, tty=tty,
                            stdin=args.interactive and bool(st["Config"].get("OpenStdin")),
-                           detach_keys=parse_detach_keys(args.detach_keys), sig_proxy=not tty)
+                           detach_keys=keys, sig_proxy=not tty)
         return 0 if code is None else code
     failed = False
     for ref in args.containers:
@@ -651,8 +655,7 @@ def cmd_exec(engine, args) -> int:
 
 @_exit1
 def cmd_attach(engine, args) -> int:
-    from core.runtime.attach import parse_detach_keys
-
+    keys = _detach_keys(args.detach_keys)  # before attaching: a bad value leaves nothing open
     client = engine.attach(args.container)
     tty = bool(client.hello.get("tty"))
     stdin = not args.no_stdin and bool(client.hello.get("stdin"))
@@ -662,8 +665,7 @@ def cmd_attach(engine, args) -> int:
         return 1
     cid = engine.container(args.container)
     code = pump_attach(engine, cid, client, tty=tty, stdin=stdin,
-                       detach_keys=parse_detach_keys(args.detach_keys),
-                       sig_proxy=args.sig_proxy and not tty)
+                       detach_keys=keys, sig_proxy=args.sig_proxy and not tty)
     return 0 if code is None else code
 
 
@@ -700,7 +702,11 @@ def cmd_inspect(engine, args) -> int:
 
 @_exit1
 def cmd_prune(engine, args) -> int:
-    res = engine.container_prune()
+    from .output import confirm
+
+    if not confirm("This will remove all stopped containers.", args.force):
+        return 0
+    res = engine.container_prune(filters=args.filter)
     if res["ContainersDeleted"]:
         print("Deleted Containers:")
         for cid in res["ContainersDeleted"]:

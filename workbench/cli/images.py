@@ -66,7 +66,11 @@ def register(sub, group) -> None:
 
     p = image.add_parser("prune", help="Remove unused images")
     p.add_argument("-a", "--all", action="store_true", help="all images without containers, not just dangling ones")
-    p.add_argument("-f", "--force", action="store_true", help="do not prompt")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="do not prompt for confirmation (a prompt needs a terminal on stdin)")
+    p.add_argument("--filter", action="append", default=[], metavar="FILTER",
+                   help="until=TIME|DURATION, label=KEY[=VALUE] or label!=KEY[=VALUE]; "
+                        "repeatable, all must hold")
     p.set_defaults(func=cmd_image_prune)
 
     for s, name in ((sub, "load"), (image, "load")):
@@ -277,7 +281,13 @@ def cmd_inspect(engine, args) -> int:
 
 
 def cmd_image_prune(engine, args) -> int:
-    res = engine.image_prune(all=args.all)
+    from .output import confirm
+
+    warning = ("This will remove all images without at least one container associated to them."
+               if args.all else "This will remove all dangling images.")
+    if not confirm(warning, args.force):
+        return 0
+    res = engine.image_prune(all=args.all, filters=args.filter)
     if res["ImagesDeleted"]:
         print("Deleted Images:")
         for line in res["ImagesDeleted"]:

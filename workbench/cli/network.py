@@ -57,7 +57,8 @@ def register(sub, group) -> None:
     p.set_defaults(func=cmd_disconnect)
 
     p = network.add_parser("prune", help="Remove all networks no container uses")
-    p.add_argument("-f", "--force", action="store_true", help="do not prompt")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="do not prompt for confirmation (a prompt needs a terminal on stdin)")
     p.set_defaults(func=cmd_prune)
 
     container = group("container", "Manage containers")
@@ -235,6 +236,11 @@ def cmd_disconnect(engine, args) -> int:
 
 
 def cmd_prune(engine, args) -> int:
+    from .output import confirm
+
+    if not confirm("This will remove all custom networks not used by at least one container.",
+                   args.force):
+        return 0
     removed = engine.network_prune()
     if removed:
         print("Deleted Networks:")

@@ -12,6 +12,17 @@ from typing import Any, Iterable, Sequence
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB"]
 
 
+def confirm(warning: str, force: bool) -> bool:
+    """Docker's prune prompt: ``WARNING! ...`` then ``[y/N]``, answered on a terminal.
+    Without a terminal on stdin (scripts, CI) there is nobody to ask and the command goes
+    ahead, as ``-f`` does."""
+    if force or not sys.stdin.isatty():
+        return True
+    sys.stderr.write(f"WARNING! {warning}\nAre you sure you want to continue? [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
 def human_size(size: float, precision: int = 3) -> str:
     """Docker's units.HumanSizeWithPrecision: decimal units, 3 significant digits."""
     size = float(size)
