@@ -257,6 +257,8 @@ class _Frozen:
             self.cg = cgroups.Cgroup.open(f"nutshell/{cid}")
 
     def __enter__(self):
+        if self.cg is not None and self.cg.is_frozen():
+            self.cg = None  # paused by the user: read it as it is, leave it paused
         if self.cg is not None:
             try:
                 self.cg.freeze()

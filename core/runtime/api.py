@@ -68,6 +68,13 @@ class ContainerOps:
         """Remove stopped containers; ``filters``: ``until=``, ``label=``, ``label!=``."""
         return self._runtime.prune(filters)
 
+    def pause(self, ref: str) -> str:
+        """Freeze every process of a running container (cgroup freezer)."""
+        return self._runtime.pause(ref)
+
+    def unpause(self, ref: str) -> str:
+        return self._runtime.unpause(ref)
+
     def rename(self, ref: str, new_name: str) -> str:
         return self._runtime.rename(ref, new_name)
 

@@ -15,7 +15,7 @@ import signal as _signal
 import socket
 import time
 
-from ..errors import Conflict, NotFound, NutshellError, UsageError
+from ..errors import Conflict, NotFound, NutshellError, RuntimeFailure, UsageError
 from . import spec as _spec
 from .attach import AttachClient
 from .state import Records, init_alive, kill_verified, now_rfc3339, shim_alive, wait_gone
@@ -472,9 +472,11 @@ class Runtime:
             client = self._connect(cid)
             if timeout != 0 and sig != _signal.SIGKILL:
                 kill_verified(st["Pid"], st.get("PidStartTime"), sig)
+                self._thaw_if_paused(cid, st)  # a paused container gets to handle it
                 if self._wait_exit(cid, st, client, None if timeout < 0 else float(timeout)):
                     return cid
             kill_verified(st["Pid"], st.get("PidStartTime"), _signal.SIGKILL)
+            self._thaw_if_paused(cid, st)  # v1 frozen tasks die only once thawed
             self._wait_exit(cid, st, client, 30.0)
             if client is not None:
                 client.close()
@@ -488,7 +490,70 @@ class Runtime:
         sig = _signal_number(signal)
         if not kill_verified(st["Pid"], st.get("PidStartTime"), sig):
             raise Conflict(f"Cannot kill container: {ref}: container {cid} is not running")
+        if sig == _signal.SIGKILL:
+            self._thaw_if_paused(cid, st)  # other signals wait for unpause, as in Docker
         return cid
+
+    # ================================================================ pause / unpause
+    def pause(self, ref: str) -> str:
+        """Freeze every process of a running container with the cgroup freezer (v1
+        ``freezer.state``, v2 ``cgroup.freeze``), as ``docker pause``."""
+        from . import cgroups as _cg
+
+        cid = self.resolve(ref)
+        with self.records.oplock(cid):
+            st = self.state(cid)
+            if st.get("Status") == "paused":
+                raise Conflict(f"Container {cid} is already paused")
+            if st.get("Status") != "running" or not init_alive(st):
+                raise Conflict(f"Container {cid} is not running")
+            cg = _cg.Cgroup.open(f"nutshell/{cid}")
+            if cg is None:
+                raise RuntimeFailure(f"the cgroup of container {cid[:12]} is gone")
+            cg.freeze()
+            if not self._set_paused(cid, True):  # it exited meanwhile
+                cg.thaw()
+                raise Conflict(f"Container {cid} is not running")
+        return cid
+
+    def unpause(self, ref: str) -> str:
+        from . import cgroups as _cg
+
+        cid = self.resolve(ref)
+        with self.records.oplock(cid):
+            st = self.state(cid)
+            if st.get("Status") != "paused":
+                raise Conflict(f"Container {cid} is not paused")
+            cg = _cg.Cgroup.open(f"nutshell/{cid}")
+            if cg is not None:
+                cg.thaw()
+            self._set_paused(cid, False)
+        return cid
+
+    def _set_paused(self, cid: str, paused: bool) -> bool:
+        """Record paused/running in state.json under the lock the shim writes it with;
+        False when the container is no longer running (the shim recorded its exit)."""
+        with self.records.lock(cid):
+            st = self.records.read_state_raw(cid)
+            if st.get("Status") not in ("running", "paused"):
+                return False
+            st["Status"] = "paused" if paused else "running"
+            st["Paused"] = paused
+            self.records.write_state(cid, st)
+        return True
+
+    def _thaw_if_paused(self, cid: str, st: dict) -> None:
+        if st.get("Status") != "paused":
+            return
+        from . import cgroups as _cg
+
+        cg = _cg.Cgroup.open(f"nutshell/{cid}")
+        try:
+            if cg is not None and cg.is_frozen():
+                cg.thaw()
+        except NutshellError:
+            pass
+        self._set_paused(cid, False)
 
     def restart(self, ref: str, timeout: int | None = None) -> str:
         cid = self.stop(ref, timeout)
@@ -527,6 +592,7 @@ class Runtime:
                                    "running: stop the container before removing or force remove")
                 client = self._connect(cid)
                 kill_verified(st["Pid"], st.get("PidStartTime"), _signal.SIGKILL)
+                self._thaw_if_paused(cid, st)
                 self._wait_exit(cid, st, client, 30.0)
                 if client is not None:
                     client.close()
@@ -611,6 +677,8 @@ class Runtime:
             raise UsageError("exec requires at least 1 command argument")
         cid = self.resolve(ref)
         st = self.state(cid)
+        if st.get("Status") == "paused":
+            raise Conflict(f"Container {cid} is paused, unpause the container before exec")
         if st.get("Status") != "running" or not init_alive(st):
             raise Conflict(f"container {cid} is not running")
         cfg = self.records.read_config(cid)

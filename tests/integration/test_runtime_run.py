@@ -496,3 +496,57 @@ def test_bad_detach_keys_are_a_usage_error_everywhere(rt):
             assert p.stderr == "nutshell: invalid detach key: ctrl-\n", p.stderr
     finally:
         rt.cli("rm", "-f", cid)
+
+
+def _counter(rt, cid) -> int:
+    """The loop's count in its upper dir; -1 while the file is being rewritten."""
+    try:
+        with open(os.path.join(rt.engine.paths.container(cid), "upper", "n")) as f:
+            words = f.read().split()
+    except FileNotFoundError:
+        return -1
+    return int(words[-1]) if words else -1
+
+
+def test_pause_freezes_the_container_and_unpause_resumes_it(rt):
+    cid = rt.run("-d", IMAGE, "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /n; "
+                 "usleep 20000; done", check=True).stdout.strip()
+    try:
+        wait_for(lambda: _counter(rt, cid) > 2)
+        assert rt.cli("pause", cid, check=True).stdout.strip() == cid
+        st = rt.inspect(cid)["State"]
+        assert st["Status"] == "paused" and st["Paused"] and st["Running"]
+        ps = rt.cli("ps", "--filter", f"id={cid}", "--format", "{{.Status}}", check=True)
+        assert ps.stdout.strip().endswith("(Paused)"), ps.stdout
+        frozen = _counter(rt, cid)
+        time.sleep(0.3)
+        assert _counter(rt, cid) == frozen, "a paused container went on running"
+        # exec and a second pause are refused with one line; unpause of a running one too
+        p = rt.cli("exec", cid, "true")
+        assert p.returncode == 1 and "is paused, unpause the container before exec" in p.stderr
+        p = rt.cli("pause", cid)
+        assert p.returncode == 1 and p.stderr == f"nutshell: Container {cid} is already paused\n"
+        # commit reads a paused container as it is and leaves it paused
+        rt.cli("commit", cid, f"paused/commit:{cid[:6]}", check=True)
+        assert rt.inspect(cid)["State"]["Status"] == "paused"
+        assert _counter(rt, cid) == frozen
+        assert rt.cli("unpause", cid, check=True).stdout.strip() == cid
+        assert rt.inspect(cid)["State"]["Status"] == "running"
+        wait_for(lambda: _counter(rt, cid) > frozen)
+        p = rt.cli("unpause", cid)
+        assert p.returncode == 1 and p.stderr == f"nutshell: Container {cid} is not paused\n"
+        # a paused container can be stopped (the signal is handled once thawed) ...
+        rt.cli("pause", cid, check=True)
+        rt.cli("stop", "-t", "5", cid, check=True)
+        st = rt.inspect(cid)["State"]
+        assert st["Status"] == "exited" and not st["Paused"]
+        # ... and removed by force
+        rt.cli("start", cid, check=True)
+        rt.cli("pause", cid, check=True)
+        rt.cli("rm", "-f", cid, check=True)
+        assert not leftovers(rt, cid)
+    finally:
+        rt.cli("rm", "-f", cid)
+        rt.cli("rmi", f"paused/commit:{cid[:6]}")
+    p = rt.cli("pause", "no-such-container")
+    assert p.returncode == 1 and p.stderr == "nutshell: No such container: no-such-container\n"

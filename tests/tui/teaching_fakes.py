@@ -151,6 +151,15 @@ class FakeEngine:
         self.calls.append(("restart", ref))
         return self._set(ref, "running")
 
+    def pause(self, ref: str) -> str:
+        self.calls.append(("pause", ref))
+        self._check("pause")
+        return self._set(ref, "paused")
+
+    def unpause(self, ref: str) -> str:
+        self.calls.append(("unpause", ref))
+        return self._set(ref, "running")
+
     def kill(self, ref: str, signal="KILL") -> str:
         self.calls.append(("kill", ref, signal))
         cid = self.container(ref)

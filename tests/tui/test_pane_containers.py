@@ -168,6 +168,13 @@ async def test_lifecycle_actions_confirmations_and_errors():
         assert await wait_for(pilot, lambda: ("nutshell start web", True, None) in app.commands)
         await pilot.press("r")
         assert await wait_for(pilot, lambda: ("nutshell restart web", True, None) in app.commands)
+        # p pauses a running container and unpauses a paused one
+        await pilot.press("p")
+        assert await wait_for(pilot, lambda: ("nutshell pause web", True, None) in app.commands)
+        assert await wait_for(pilot, lambda: pane.items[web].get("State") == "paused")
+        await pilot.press("p")
+        assert await wait_for(pilot, lambda: ("nutshell unpause web", True, None) in app.commands)
+        assert ("pause", web) in engine.calls and ("unpause", web) in engine.calls
         # kill asks first; "n" keeps the container
         await pilot.press("K")
         assert await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")

@@ -69,6 +69,14 @@ def register(sub, group) -> None:
         p.add_argument("containers", nargs="+")
         p.set_defaults(func=cmd_restart)
 
+    for p in both("pause", "Pause all processes within one or more containers"):
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(func=cmd_pause)
+
+    for p in both("unpause", "Unpause all processes within one or more containers"):
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(func=cmd_unpause)
+
     for p in both("kill", "Kill one or more running containers"):
         p.add_argument("-s", "--signal", default="KILL", help="signal to send (default KILL)")
         p.add_argument("containers", nargs="+")
@@ -586,6 +594,14 @@ def cmd_restart(engine, args) -> int:
 
 def cmd_kill(engine, args) -> int:
     return _each(args.containers, lambda r: (engine.kill(r, args.signal), r)[1])
+
+
+def cmd_pause(engine, args) -> int:
+    return _each(args.containers, lambda r: (engine.pause(r), r)[1])
+
+
+def cmd_unpause(engine, args) -> int:
+    return _each(args.containers, lambda r: (engine.unpause(r), r)[1])
 
 
 def cmd_rm(engine, args) -> int:

@@ -44,7 +44,7 @@ class ContainersPane(PaneBase):
     PANE_TITLE = "Containers"
     PANE_KEY = "3"
     MUTATING = frozenset({"start", "stop", "restart", "kill", "remove", "commit", "exec",
-                          "attach"})
+                          "attach", "pause"})
 
     DEFAULT_CSS = """
     ContainersPane { layout: vertical; }
@@ -67,6 +67,7 @@ class ContainersPane(PaneBase):
         Binding("x", "stop", "Stop", id="containers.stop"),
         Binding("r", "restart", "Restart", id="containers.restart"),
         Binding("K", "kill", "Kill", id="containers.kill"),
+        Binding("p", "pause", "Pause/unpause", show=False, id="containers.pause"),
         Binding("d", "remove", "Remove", id="containers.rm"),
         Binding("c", "commit", "Commit", id="containers.commit"),
         Binding("e", "exec", "Exec shell", id="containers.exec"),
@@ -515,6 +516,16 @@ class ContainersPane(PaneBase):
 
     def action_restart(self) -> None:
         self._lifecycle("restart", lambda cid: self.engine.restart(cid))
+
+    def action_pause(self) -> None:
+        """Pause a running container, unpause a paused one (the cgroup freezer)."""
+        c = self._need()
+        if c is None:
+            return
+        if c.get("State") == "paused":
+            self._lifecycle("unpause", lambda cid: self.engine.unpause(cid))
+        else:
+            self._lifecycle("pause", lambda cid: self.engine.pause(cid))
 
     def action_kill(self) -> None:
         c = self._need()
