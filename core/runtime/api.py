@@ -68,6 +68,10 @@ class ContainerOps:
         """Remove stopped containers; ``filters``: ``until=``, ``label=``, ``label!=``."""
         return self._runtime.prune(filters)
 
+    def container_size(self, ref: str) -> dict:
+        """``{"SizeRw": bytes the container wrote, "SizeRootFs": that plus its image}``."""
+        return self._runtime.size(ref)
+
     def pause(self, ref: str) -> str:
         """Freeze every process of a running container (cgroup freezer)."""
         return self._runtime.pause(ref)

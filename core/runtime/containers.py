@@ -767,6 +767,24 @@ class Runtime:
         out.sort(key=lambda s: s["Created"], reverse=True)
         return out
 
+    def size(self, ref: str) -> dict:
+        """Docker's ``SizeRw`` (bytes in the container's upper dir: what it wrote) and
+        ``SizeRootFs`` (that plus its image)."""
+        from ..fsutil import dir_size
+
+        cid = self.resolve(ref)
+        cfg = self.records.read_config(cid)
+        rw = dir_size(os.path.join(self.paths.container(cid), "upper"))
+        base = 0
+        if cfg.get("ImageID"):
+            try:
+                base = int(self.engine.store.image(cfg["ImageID"]).size or 0)
+            except NutshellError:
+                base = 0
+        else:
+            base = sum(dir_size(d) for d in cfg.get("LowerDirs") or [] if os.path.isdir(d))
+        return {"SizeRw": rw, "SizeRootFs": base + rw}
+
     def inspect(self, ref: str) -> dict:
         cid = self.resolve(ref)
         cfg = self.records.read_config(cid)

@@ -550,3 +550,29 @@ def test_pause_freezes_the_container_and_unpause_resumes_it(rt):
         rt.cli("rmi", f"paused/commit:{cid[:6]}")
     p = rt.cli("pause", "no-such-container")
     assert p.returncode == 1 and p.stderr == "nutshell: No such container: no-such-container\n"
+
+
+def test_sizes_with_ps_s_and_inspect_s_and_stats_no_trunc(rt):
+    cid = rt.run("-d", IMAGE, "sh", "-c", "head -c 123456 /dev/zero > /big; sleep 60",
+                 check=True).stdout.strip()
+    try:
+        wait_for(lambda: os.path.exists(os.path.join(rt.engine.paths.container(cid), "upper", "big"))
+                 and os.path.getsize(os.path.join(rt.engine.paths.container(cid), "upper", "big"))
+                 == 123456)
+        image_size = rt.engine.store.image(rt.engine.container_inspect(cid)["Image"]).size
+        obj = json.loads(rt.cli("container", "inspect", "-s", cid, check=True).stdout)[0]
+        assert obj["SizeRw"] >= 123456 and obj["SizeRw"] < 123456 + 4096  # + hosts files
+        assert obj["SizeRootFs"] == image_size + obj["SizeRw"]
+        assert "SizeRw" not in json.loads(rt.cli("inspect", cid, check=True).stdout)[0]
+        assert rt.cli("inspect", "-s", "-f", "{{.SizeRw}}", cid, check=True).stdout.strip() == \
+            str(obj["SizeRw"])
+        p = rt.cli("ps", "-s", "--filter", f"id={cid}", check=True)
+        head, row = p.stdout.splitlines()
+        assert head.split()[-1] == "SIZE" and row.endswith(")") and "(virtual " in row
+        assert row.split()[-3].endswith("kB")
+        p = rt.cli("stats", "--no-stream", "--no-trunc", "--format", "{{.ID}}", cid, check=True)
+        assert p.stdout.strip() == cid
+        p = rt.cli("stats", "--no-stream", "--format", "{{.ID}}", cid, check=True)
+        assert p.stdout.strip() == cid[:12]
+    finally:
+        rt.cli("rm", "-f", cid)

@@ -150,7 +150,8 @@ def register(sub, group) -> None:
                        help="show the N latest created containers (any state)")
         p.add_argument("--no-trunc", action="store_true", help="do not truncate IDs and commands")
         p.add_argument("-s", "--size", action="store_true",
-                       help="accepted for Docker compatibility; ignored")
+                       help="display total file sizes: written by the container (virtual: "
+                            "with its image)")
         p.add_argument("-f", "--filter", action="append", default=[],
                        help="status=, name=, id=, label=, ancestor=, exited=")
         p.add_argument("--format", help="json, table, or a {{.Field}} template")
@@ -161,8 +162,7 @@ def register(sub, group) -> None:
                        help="all containers (default: running ones)")
         p.add_argument("--no-stream", action="store_true",
                        help="print one sample and exit")
-        p.add_argument("--no-trunc", action="store_true",
-                       help="accepted for Docker compatibility; ignored")
+        p.add_argument("--no-trunc", action="store_true", help="do not truncate container IDs")
         p.add_argument("--format", help="json, table, or a {{.Field}} template")
         p.add_argument("containers", nargs="*")
         p.set_defaults(func=cmd_stats)
@@ -171,7 +171,7 @@ def register(sub, group) -> None:
     p.add_argument("containers", nargs="+")
     p.add_argument("-f", "--format", help="a {{.Field}} template")
     p.add_argument("-s", "--size", action="store_true",
-                   help="accepted for Docker compatibility; ignored")
+                   help="add SizeRw and SizeRootFs (bytes written; with the image)")
     p.set_defaults(func=cmd_inspect)
 
     p = container.add_parser("prune", help="Remove all stopped containers")
@@ -704,7 +704,10 @@ def cmd_inspect(engine, args) -> int:
     objs, failed = [], False
     for ref in args.containers:
         try:
-            objs.append(engine.container_inspect(ref))
+            obj = engine.container_inspect(ref)
+            if args.size:
+                obj.update(engine.container_size(obj["Id"]))
+            objs.append(obj)
         except NotFound as e:
             sys.stderr.write(f"nutshell: {e}\n")
             failed = True
@@ -779,6 +782,8 @@ def _ports_of(engine, item: dict) -> str:
 
 
 def cmd_ps(engine, args) -> int:
+    from core.errors import NutshellError
+
     items = engine.ps(all=args.all or args.latest or args.last > 0 or any(
         f.startswith(("status=", "exited=")) for f in args.filter))
     items = _ps_filter(items, args.filter)
@@ -791,6 +796,15 @@ def cmd_ps(engine, args) -> int:
             print(i["Id"] if args.no_trunc else i["ID"])
         return 0
     rows = []
+    sizes = {}
+    if args.size or (args.format and ".Size" in args.format):
+        for i in items:
+            try:
+                z = engine.container_size(i["Id"])
+                sizes[i["Id"]] = (f"{human_size(z['SizeRw'])} "
+                                  f"(virtual {human_size(z['SizeRootFs'])})")
+            except NutshellError:
+                sizes[i["Id"]] = "0B"
     for i in items:
         cmd = i["Command"]
         if not args.no_trunc and len(cmd) > 20:
@@ -803,14 +817,19 @@ def cmd_ps(engine, args) -> int:
             "Command": f'"{cmd}"', "CreatedAt": _docker_time(created), "ID": i["Id"] if args.no_trunc else i["ID"],
             "Image": i["Image"] or "<none>", "Labels": labels, "LocalVolumes": "0", "Mounts": "",
             "Names": i["Names"], "Networks": i["Networks"], "Ports": _ports_of(engine, i),
-            "RunningFor": ago(i["Created"]), "Size": "0B", "State": i["State"],
+            "RunningFor": ago(i["Created"]), "Size": sizes.get(i["Id"], "0B"), "State": i["State"],
             "Status": i["Status"],
         })
     if emit_formatted(args.format, rows):
         return 0
-    print_table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
-                [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"], r["Ports"],
-                  r["Names"]] for r in rows])
+    headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+    table = [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"], r["Ports"],
+              r["Names"]] for r in rows]
+    if args.size:
+        headers.append("SIZE")
+        for r, line in zip(rows, table):
+            line.append(r["Size"])
+    print_table(headers, table)
     return 0
 
 
@@ -824,7 +843,7 @@ def _docker_time(t: float | None) -> str:
 
 # ---------------------------------------------------------------- stats
 
-def _stats_rows(engine, refs, prev: dict) -> list[dict]:
+def _stats_rows(engine, refs, prev: dict, no_trunc: bool = False) -> list[dict]:
     import time
 
     from core.errors import NotFound
@@ -849,7 +868,8 @@ def _stats_rows(engine, refs, prev: dict) -> list[dict]:
         limit = s.get("memory_limit") or _host_memory()
         net = s.get("Network") or {}
         rows.append({
-            "ID": s["Id"][:12], "Container": s["Id"][:12], "Name": s["Name"],
+            "ID": s["Id"] if no_trunc else s["Id"][:12],
+            "Container": s["Id"] if no_trunc else s["Id"][:12], "Name": s["Name"],
             "CPUPerc": f"{min(cpu_pct, 100.0 * ncpu):.2f}%",
             "MemUsage": f"{_ibytes(used)} / {_ibytes(limit)}",
             "MemPerc": f"{(used / limit * 100.0) if limit else 0:.2f}%",
@@ -886,10 +906,10 @@ def cmd_stats(engine, args) -> int:
     prev: dict = {}
     headers = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O",
                "BLOCK I/O", "PIDS"]
-    _stats_rows(engine, refs, prev)
+    _stats_rows(engine, refs, prev, args.no_trunc)
     time.sleep(0.5)
     while True:
-        rows = _stats_rows(engine, refs, prev)
+        rows = _stats_rows(engine, refs, prev, args.no_trunc)
         if not args.no_stream and sys.stdout.isatty():
             sys.stdout.write("\033[2J\033[H")
         if not emit_formatted(args.format, rows):

@@ -61,7 +61,7 @@ def register(sub, group) -> None:
     p.add_argument("--type", choices=["container", "image", "network", "volume"],
                    help="only look for objects of this type")
     p.add_argument("-s", "--size", action="store_true",
-                   help="accepted for Docker compatibility; ignored")
+                   help="containers: add SizeRw and SizeRootFs (bytes written; with the image)")
     p.set_defaults(func=cmd_inspect)
 
     p = image.add_parser("prune", help="Remove unused images")
@@ -266,7 +266,10 @@ def cmd_inspect(engine, args) -> int:
                 continue
             try:
                 obj = fn(n)
-                objs.append(obj[0] if isinstance(obj, list) and len(obj) == 1 else obj)
+                obj = obj[0] if isinstance(obj, list) and len(obj) == 1 else obj
+                if k == "container" and args.size and hasattr(engine, "container_size"):
+                    obj.update(engine.container_size(obj["Id"]))
+                objs.append(obj)
                 break
             except NotFound:
                 continue
