@@ -386,6 +386,22 @@ class NutshellApp(App):
         pane.post_message(fwd)
 
     # ------------------------------------------------------------------ app actions
+    # Keys a focused terminal takes for itself: the footer must not offer them meanwhile.
+    _TERMINAL_SHADOWED = frozenset({"quit", "help", "history"})
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in self._TERMINAL_SHADOWED and self._terminal_focused():
+            return False  # hidden from the footer; the key goes to the terminal
+        return True
+
+    def _terminal_focused(self) -> bool:
+        focused = self.focused
+        if focused is None:
+            return False
+        from workbench.terminal.widget import Terminal
+
+        return isinstance(focused, Terminal)
+
     def action_help(self) -> None:
         from workbench.screens.help import HelpScreen
 

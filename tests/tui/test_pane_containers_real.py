@@ -72,6 +72,9 @@ def test_every_action_on_a_real_container(real_engine):  # noqa: F811
             await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
             await pilot.press("y")
             await wait_for(pilot, lambda: state(real_engine, cid) == "exited", timeout=20)
+            # the list must have caught up, or rm would (rightly) be rm -f of a running one
+            await wait_for(pilot, lambda: cell_text(table.row(cid)[4]) == "exited",
+                           what="the list shows exited after kill")
             await pilot.press("d")
             await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
             await pilot.press("y")

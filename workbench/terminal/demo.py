@@ -52,6 +52,13 @@ class TerminalDemo(App):
         self.env = env
         self._count = 0
 
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        # a focused terminal takes these keys itself: do not offer them in the footer
+        if action in ("quit", "new_tab", "close_tab", "enter_terminal") and \
+                isinstance(self.focused, Terminal):
+            return False
+        return True
+
     def compose(self) -> ComposeResult:
         with TabbedContent(id="tabs"):
             for command in self.commands:
