@@ -576,3 +576,37 @@ def test_sizes_with_ps_s_and_inspect_s_and_stats_no_trunc(rt):
         assert p.stdout.strip() == cid[:12]
     finally:
         rt.cli("rm", "-f", cid)
+
+
+def test_system_df_verbose_lists_images_containers_and_volumes(rt):
+    from workbench.cli.output import human_size
+
+    vol = f"dfvol{os.urandom(3).hex()}"
+    cid = rt.run("-d", "-v", f"{vol}:/data", IMAGE, "sh", "-c",
+                 "echo hi > /data/f; head -c 50000 /dev/zero > /w; sleep 60",
+                 check=True).stdout.strip()
+    second = f"dfv/second:{cid[:6]}"
+    try:
+        wait_for(lambda: os.path.exists(os.path.join(rt.engine.paths.container(cid), "upper", "w"))
+                 and os.path.getsize(os.path.join(rt.engine.paths.container(cid), "upper", "w"))
+                 == 50000)
+        rt.cli("commit", cid, second, check=True)
+        out = rt.cli("system", "df", "-v", check=True).stdout
+        sections = out.split("\n\n")
+        assert sections[0] == "Images space usage:" and "Containers space usage:" in out
+        assert "Local Volumes space usage:" in out and "\nBuild cache usage: " in out
+        base = rt.engine.store.image(IMAGE)
+        base_size = human_size(sum(l.size for l in base.layers))
+        images = {tuple(l.split()[:2]): l.split() for l in sections[1].splitlines()[1:]}
+        row = images[tuple(IMAGE.split(":"))]
+        # the committed image shares the base layer: SHARED SIZE is that layer
+        assert row[-3] == base_size and row[-1] == "1", row
+        assert images[tuple(second.split(":"))][-3] == base_size
+        containers = [l for l in sections[3].splitlines() if l.startswith(cid[:12])]
+        assert len(containers) == 1 and " 1 " in containers[0] and "kB" in containers[0]
+        vols = [l.split() for l in sections[5].splitlines() if l.startswith(vol)]
+        assert vols and vols[0][1] == "1", sections[5]
+    finally:
+        rt.cli("rm", "-f", cid)
+        rt.cli("rmi", second)
+        rt.cli("volume", "rm", vol)

@@ -28,7 +28,8 @@ def register(sub, group) -> None:
         p = s.add_parser(name, help="Show the history of an image")
         p.add_argument("image")
         p.add_argument("-H", "--human", action="store_true", default=True,
-                       help="accepted for Docker compatibility; ignored (always human-readable)")
+                       help="sizes and dates for people (the default; -H=false is not "
+                            "supported)")
         p.add_argument("--no-trunc", action="store_true",
                        help="do not truncate IDs and CREATED BY")
         p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
@@ -100,7 +101,7 @@ def register(sub, group) -> None:
     p = system.add_parser("df", help="Show disk usage")
     p.add_argument("--format", help="json, table, or a {{.Field}} template")
     p.add_argument("-v", "--verbose", action="store_true",
-                   help="accepted for Docker compatibility; ignored")
+                   help="show space usage per image, container and volume")
     p.set_defaults(func=cmd_df)
 
     for s, name in ((sub, "version"), (system, "version")):
@@ -345,7 +346,57 @@ def cmd_import(engine, args) -> int:
     return 0
 
 
+def _df_verbose(engine) -> int:
+    """``system df -v``: Docker's four sections. An image's SHARED SIZE is the bytes of
+    its layers that another stored image also has (each layer is stored once)."""
+    from collections import Counter
+
+    from core.reference import parse
+
+    images = engine.images()
+    layer_users = Counter(layer.chain_id for img in images for layer in img.layers)
+    using = engine.store.containers_using()
+    print("Images space usage:\n")
+    rows = []
+    for img in images:
+        shared = sum(layer.size or 0 for layer in img.layers if layer_users[layer.chain_id] > 1)
+        size = sum(layer.size or 0 for layer in img.layers)
+        names = [(r.familiar_name, r.tag or "<none>") for r in map(parse, img.repo_tags)]
+        for repo, tag in names or [("<none>", "<none>")]:
+            rows.append([repo, tag, short_id(img.id), ago(img.created), human_size(size),
+                         human_size(shared), human_size(size - shared),
+                         len(using.get(img.id, []))])
+    print_table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE",
+                 "UNIQUE SIZE", "CONTAINERS"], rows)
+    print("\nContainers space usage:\n")
+    rows = []
+    ps = getattr(engine, "ps", None)
+    for c in (ps(all=True) if ps else []):
+        try:
+            size = human_size(engine.container_size(c["Id"])["SizeRw"])
+            mounts = engine.container_inspect(c["Id"]).get("Mounts") or []
+        except Exception:  # noqa: BLE001 - removed meanwhile
+            continue
+        vols = sum(1 for m in mounts if m.get("Type") == "volume")
+        cmd = c["Command"] if len(c["Command"]) <= 20 else c["Command"][:19] + "…"
+        rows.append([c["ID"], c["Image"] or "<none>", f'"{cmd}"', vols, size,
+                     ago(c["Created"]), c["Status"], c["Names"]])
+    print_table(["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED",
+                 "STATUS", "NAMES"], rows)
+    print("\nLocal Volumes space usage:\n")
+    rows = []
+    for v in (engine.volumes() if hasattr(engine, "volumes") else []):
+        usage = engine.volume_inspect(v["Name"]).get("UsageData") or {}
+        rows.append([v["Name"], usage.get("RefCount", 0), human_size(usage.get("Size", 0))])
+    print_table(["VOLUME NAME", "LINKS", "SIZE"], rows)
+    cache = engine.system_df()["BuildCache"]
+    print(f"\nBuild cache usage: {human_size(cache['Size'])}")
+    return 0
+
+
 def cmd_df(engine, args) -> int:
+    if args.verbose and not args.format:
+        return _df_verbose(engine)
     df = engine.system_df()
     rows = []
     for label, key in (("Images", "Images"), ("Containers", "Containers"), ("Local Volumes", "Volumes"),
