@@ -8,7 +8,7 @@ import time
 
 import pytest
 from textual import events
-from textual.widgets import Tabs
+from textual.widgets import Footer, Tabs
 
 from workbench.terminal.demo import TerminalDemo
 from workbench.terminal.widget import Terminal
@@ -152,13 +152,20 @@ def test_leave_chord_gives_the_keyboard_back_and_shows_in_footer():
         keys = {binding.key for binding in active}
         displays = {binding.key_display for binding in active}
         assert keys == {"ctrl+right_square_bracket"} and displays == {"^]"}
+        # keys the terminal takes for itself are not offered while it has focus
+        footer = app.query_one(Footer)
+        shown = lambda: {b.binding.action for b in app.screen.active_bindings.values()  # noqa: E731
+                         if b.binding.show and b.enabled}
+        assert not footer.show_command_palette and "quit" not in shown()
         await pilot.press("ctrl+right_square_bracket")
         await pilot.pause(0.1)
         assert app.focused is not term
         assert isinstance(app.focused, Tabs)
+        assert footer.show_command_palette and "quit" in shown()
         await pilot.press("enter")  # the demo's way back in
         await pilot.pause(0.1)
         assert app.focused is term
+        assert not footer.show_command_palette and "quit" not in shown()
 
     run(scenario)
 

@@ -647,12 +647,24 @@ class Terminal(Widget, can_focus=True):
     def on_focus(self, event: events.Focus) -> None:
         if self.emulator.screen.focus_events:
             self.send(encode_focus(True), user=False)
+        self._palette_hint(False)  # ctrl+p belongs to the program now
         self._schedule_frame()
 
     def on_blur(self, event: events.Blur) -> None:
         if self.emulator.screen.focus_events:
             self.send(encode_focus(False), user=False)
+        self._palette_hint(True)
         self._schedule_frame()
+
+    def _palette_hint(self, show: bool) -> None:
+        """The footer's ``^p Palette`` while the terminal does or does not take ctrl+p."""
+        from textual.widgets import Footer
+
+        try:
+            for footer in self.screen.query(Footer):
+                footer.show_command_palette = show
+        except Exception:  # noqa: BLE001 - no screen (unmounting): nothing to show
+            pass
 
     def _mouse(self, kind: str, event: events.MouseEvent) -> bool:
         """Report a mouse event to the program if it asked; True if it did."""
