@@ -276,4 +276,50 @@ def test_read_only_flag_reaches_the_app_and_leaves_run_alone(monkeypatch):
     assert args.read_only is True and args.app_read_only is False
 
 
+
+
+async def test_a_selection_settles_across_containers_and_stats():
+    """Choosing a container in one pane while another pane's table is still announcing
+    its own first row must settle on the choice: a highlight that is stale by the time it
+    is handled is ignored (it used to make the Containers and Stats panes flip-flop)."""
+    from tests.tui.teaching_fakes import FakeEngine as TeachingEngine
+    from workbench.widgets.table import FilterTable
+
+    engine = TeachingEngine()
+    app = make_app(engine, panes=["containers", "stats"])
+    async with app.run_test(size=(140, 40)) as pilot:
+        containers, stats = app.pane("containers"), app.pane("stats")
+        await wait_for(pilot, lambda: containers.items and stats.series, what="both lists")
+        announced: list = []
+        original = app.on_container_selected
+
+        def spy(message):
+            if not getattr(message, "_nutshell_forwarded", False):
+                announced.append(message.container_id)
+            original(message)
+
+        app.on_container_selected = spy
+        table = containers.query_one("#containers-table", FilterTable)
+        ids = [k for k, _ in table.rows]
+        assert len(ids) >= 2
+        for target in (ids[1], ids[0], ids[1]):  # quick changes, messages still in flight
+            table.select(target)
+            await pilot.pause(0)
+        await wait_for(pilot, lambda: containers.container_id == ids[1] == stats.container_id
+                       == app.selected_container, what="the choice everywhere")
+        # a highlight that arrives after the cursor moved on is ignored by both panes
+        from workbench.teaching.linetable import LineTable
+
+        stale_stats = LineTable.Highlighted(stats.query_one("#stats-table", LineTable), ids[0])
+        stats.post_message(stale_stats)
+        containers.post_message(FilterTable.Highlighted(table, ids[0]))
+        await pilot.pause(0.3)
+        assert containers.container_id == ids[1] == stats.container_id
+        await pilot.pause(1.5)  # a few stats samples later, still there, and quiet
+        settled = len(announced)
+        await pilot.pause(1.0)
+        assert containers.container_id == stats.container_id == app.selected_container == ids[1]
+        assert len(announced) == settled, announced[settled:]
+
+
 sync_all(globals())

@@ -207,6 +207,8 @@ class ContainersPane(PaneBase):
             message.stop()
             return
         message.stop()
+        if message.key != message.table.selected_key:
+            return  # stale: the cursor moved again since (see StatsPane)
         if message.key is not None:
             self.choose_container(message.key)
 

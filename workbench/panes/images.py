@@ -185,6 +185,8 @@ class ImagesPane(Pane):
     @on(FilterTable.Highlighted, "#images-table")
     def _highlighted(self, event: FilterTable.Highlighted) -> None:
         event.stop()
+        if event.key != event.table.selected_key:
+            return  # stale: the cursor moved again since
         row = self.rows.get(event.key) if event.key else None
         self.post_message(ImageSelected(row.image_id if row else None))
         self._load_details(event.key)

@@ -346,6 +346,9 @@ class StatsPane(PaneBase):
     # ------------------------------------------------------------------ selection
     def on_line_table_highlighted(self, message) -> None:
         message.stop()
+        if message.key != message.table.selected_key:
+            return  # stale: the cursor moved again since (e.g. another pane's selection);
+            # acting on it would announce an old choice and make the panes flip-flop
         if message.key is not None:
             self.choose_container(message.key)
         self._render_detail()
