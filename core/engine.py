@@ -60,6 +60,65 @@ class Engine(ImageOps, ContainerOps, RegistryOps, NetworkOps, BuildOps):
         }
 
 
+    def info(self) -> dict:
+        """System-wide facts like ``docker info``: counts, storage, cgroups, host."""
+        import os
+        import platform
+
+        from . import __version__
+        from .errors import NutshellError
+
+        states = {"running": 0, "paused": 0, "stopped": 0}
+        containers = self.ps(all=True)
+        for c in containers:
+            st = c.get("State")
+            states[st if st in ("running", "paused") else "stopped"] += 1
+        try:
+            from .runtime import cgroups
+
+            cg_version = {"v2": "2", "hybrid": "1 (hybrid: v2 mounted at unified/)",
+                          "v1": "1"}[cgroups.detect()]
+        except NutshellError as e:
+            cg_version = f"unavailable ({e})"
+        try:
+            from .network.nat import nft_binary
+
+            nft = nft_binary()
+        except ImportError:
+            nft = None
+        mem = 0
+        try:
+            with open("/proc/meminfo") as f:
+                for line in f:
+                    if line.startswith("MemTotal:"):
+                        mem = int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            pass
+        os_name = ""
+        try:
+            with open("/etc/os-release") as f:
+                for line in f:
+                    if line.startswith("PRETTY_NAME="):
+                        os_name = line.split("=", 1)[1].strip().strip('"')
+        except OSError:
+            pass
+        return {
+            "Containers": len(containers), "ContainersRunning": states["running"],
+            "ContainersPaused": states["paused"], "ContainersStopped": states["stopped"],
+            "Images": len(self.images()),
+            "Driver": "overlay", "LoggingDriver": "json-file",
+            "CgroupDriver": "cgroupfs", "CgroupVersion": cg_version,
+            "NetworkTool": nft or "none (no nft: no NAT or published ports)",
+            "ServerVersion": __version__, "KernelVersion": platform.release(),
+            "OperatingSystem": os_name, "OSType": "linux", "Architecture": platform.machine(),
+            "NCPU": os.cpu_count() or 1, "MemTotal": mem,
+            "Name": platform.node(), "DockerRootDir": self.paths.root,
+            "RuntimeDir": self.paths.run, "PythonVersion": platform.python_version(),
+            "Runtime": "nutshell (one python -I -S shim per container, no daemon)",
+        }
+
+
 def _paths_arch() -> str:
     import platform
 

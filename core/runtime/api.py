@@ -72,6 +72,13 @@ class ContainerOps:
         """``{"SizeRw": bytes the container wrote, "SizeRootFs": that plus its image}``."""
         return self._runtime.size(ref)
 
+    def update(self, ref: str, memory: int | None = None, memory_swap: int | None = None,
+               cpus: float | None = None, pids_limit: int | None = None) -> tuple[str, list[str]]:
+        """Change a container's memory, CPU and pids limits (live when it runs);
+        (id, warnings)."""
+        return self._runtime.update(ref, memory=memory, memory_swap=memory_swap, cpus=cpus,
+                                    pids_limit=pids_limit)
+
     def pause(self, ref: str) -> str:
         """Freeze every process of a running container (cgroup freezer)."""
         return self._runtime.pause(ref)

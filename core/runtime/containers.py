@@ -494,6 +494,52 @@ class Runtime:
             self._thaw_if_paused(cid, st)  # other signals wait for unpause, as in Docker
         return cid
 
+    # ================================================================ update
+    def update(self, ref: str, memory: int | None = None, memory_swap: int | None = None,
+               cpus: float | None = None, pids_limit: int | None = None) -> tuple[str, list[str]]:
+        """``docker update``: change resource limits. A running (or paused) container's
+        cgroup is changed at once, and the config too, so they hold after a restart.
+        None leaves a limit as it is; ``memory``/``pids_limit`` <= 0 and ``cpus`` 0 lift
+        it. Returns (id, warnings)."""
+        from . import cgroups as _cg
+
+        if memory is not None and 0 < memory < 6 * 1024 * 1024:
+            raise UsageError("Minimum memory limit allowed is 6MB")
+        if cpus is not None and cpus < 0:
+            raise UsageError(f"invalid value {cpus} for --cpus: must be >= 0")
+        if all(v is None for v in (memory, memory_swap, cpus, pids_limit)):
+            raise UsageError("you must provide one or more flags when using this command")
+        cid = self.resolve(ref)
+        warnings: list[str] = []
+        with self.records.oplock(cid):
+            cfg = self.records.read_config(cid)
+            hc = cfg["HostConfig"]
+            new = dict(hc)
+            if memory is not None:
+                new["Memory"] = max(memory, 0)
+                if memory_swap is None:
+                    new["MemorySwap"] = 0 if memory <= 0 else 2 * memory
+            if memory_swap is not None:
+                new["MemorySwap"] = memory_swap
+            if cpus is not None:
+                new["NanoCpus"] = int(round(cpus * 1e9))
+            if pids_limit is not None:
+                new["PidsLimit"] = pids_limit if pids_limit > 0 else None
+            st = self.state(cid)
+            if st.get("Status") in ("running", "paused"):
+                cg = _cg.Cgroup.open(f"nutshell/{cid}")
+                if cg is None:
+                    raise RuntimeFailure(f"the cgroup of container {cid[:12]} is gone")
+                try:
+                    cg.set_limits(memory=memory, memory_swap=memory_swap, cpus=cpus,
+                                  pids_limit=pids_limit)
+                except RuntimeFailure as e:
+                    raise RuntimeFailure(f"Cannot update container {cid[:12]}: {e}") from None
+                warnings = list(cg.warnings)
+            cfg["HostConfig"] = new
+            self.records.write_config(cid, cfg)
+        return cid, warnings
+
     # ================================================================ pause / unpause
     def pause(self, ref: str) -> str:
         """Freeze every process of a running container with the cgroup freezer (v1

@@ -610,3 +610,61 @@ def test_system_df_verbose_lists_images_containers_and_volumes(rt):
         rt.cli("rm", "-f", cid)
         rt.cli("rmi", second)
         rt.cli("volume", "rm", vol)
+
+
+def test_update_changes_limits_live_and_for_the_next_start(rt):
+    read = ("cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || "
+            "cat /sys/fs/cgroup/memory.max; "
+            "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || "
+            "cut -d' ' -f1 /sys/fs/cgroup/cpu.max; "
+            "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max")
+    cid = rt.run("-d", "-m", "64m", "--cpus", "0.5", "--pids-limit", "50", IMAGE,
+                 "sleep", "120", check=True).stdout.strip()
+    try:
+        def limits():
+            return rt.cli("exec", cid, "sh", "-c", read, check=True).stdout.split()
+
+        assert limits() == [str(64 << 20), "50000", "50"]
+        p = rt.cli("update", "-m", "128m", "--cpus", "1.5", "--pids-limit", "80", cid,
+                   check=True)
+        assert p.stdout.strip() == cid
+        assert limits() == [str(128 << 20), "150000", "80"]  # live, in the cgroup
+        hc = rt.inspect(cid)["HostConfig"]
+        assert (hc["Memory"], hc["NanoCpus"], hc["PidsLimit"]) == (128 << 20, 1_500_000_000, 80)
+        # kept across a restart (the config changed too)
+        rt.cli("restart", "-t", "0", cid, check=True)
+        assert limits() == [str(128 << 20), "150000", "80"]
+        # bad input: one line each, nothing changed
+        p = rt.cli("update", "-m", "1m", cid)
+        assert p.returncode == 1 and p.stderr == "nutshell: Minimum memory limit allowed is 6MB\n"
+        p = rt.cli("update", cid)
+        assert p.returncode == 1 and "provide one or more flags" in p.stderr
+        p = rt.cli("update", "-m", "lots", cid)
+        assert p.returncode == 125 and p.stderr.startswith("nutshell: invalid value 'lots'")
+        p = rt.cli("update", "--pids-limit", "9", "no-such-container")
+        assert p.returncode == 1 and p.stderr == "nutshell: No such container: no-such-container\n"
+        assert limits() == [str(128 << 20), "150000", "80"]
+        # a stopped container: only its config
+        rt.cli("stop", "-t", "0", cid, check=True)
+        rt.cli("update", "--pids-limit", "0", cid, check=True)
+        assert rt.inspect(cid)["HostConfig"]["PidsLimit"] in (None, 0)
+        rt.cli("start", cid, check=True)
+        assert limits()[2] == "max"
+    finally:
+        rt.cli("rm", "-f", cid)
+
+
+def test_info_counts_and_host_facts(rt):
+    cid = rt.run("-d", IMAGE, "sleep", "60", check=True).stdout.strip()
+    try:
+        i = json.loads(rt.cli("info", "--format", "json", check=True).stdout)
+        assert i["ContainersRunning"] >= 1 and i["Containers"] >= 1
+        assert i["Containers"] == i["ContainersRunning"] + i["ContainersPaused"] + \
+            i["ContainersStopped"]
+        assert i["Images"] >= 1 and i["NCPU"] == os.cpu_count()
+        assert i["DockerRootDir"] == rt.root and i["Driver"] == "overlay"
+        assert i["CgroupVersion"].startswith(("1", "2"))
+        text = rt.cli("system", "info", check=True).stdout
+        assert text.startswith("Containers: ") and f"Root Dir: {rt.root}\n" in text
+    finally:
+        rt.cli("rm", "-f", cid)

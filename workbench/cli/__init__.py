@@ -33,10 +33,11 @@ class ArgumentParser(argparse.ArgumentParser):
 # that every entry names the area that really registers the verb.
 FAST_VERBS = {
     **dict.fromkeys(("run", "create", "start", "stop", "kill", "restart", "rm", "ps", "exec",
-                     "logs", "wait", "attach", "top", "rename", "stats", "pause", "unpause"),
+                     "logs", "wait", "attach", "top", "rename", "stats", "pause", "unpause",
+                     "update"),
                     "containers"),
     **dict.fromkeys(("images", "history", "tag", "rmi", "load", "save", "import", "inspect",
-                     "version"), "images"),
+                     "version", "info"), "images"),
     **dict.fromkeys(("pull", "push", "login", "logout"), "registry"),
     "port": "network",
     "build": "buildverb",

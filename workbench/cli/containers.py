@@ -69,6 +69,16 @@ def register(sub, group) -> None:
         p.add_argument("containers", nargs="+")
         p.set_defaults(func=cmd_restart)
 
+    for p in both("update", "Update the resource limits of one or more containers"):
+        p.add_argument("-m", "--memory", help="memory limit, e.g. 512m (minimum 6m; -1: none)")
+        p.add_argument("--memory-swap",
+                       help="memory plus swap limit (-1: unlimited swap; default: twice --memory)")
+        p.add_argument("--cpus", type=float, help="number of CPUs, e.g. 1.5 (0: no limit)")
+        p.add_argument("--pids-limit", type=int,
+                       help="maximum number of processes (0 or -1: unlimited)")
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(func=cmd_update)
+
     for p in both("pause", "Pause all processes within one or more containers"):
         p.add_argument("containers", nargs="+")
         p.set_defaults(func=cmd_pause)
@@ -594,6 +604,22 @@ def cmd_restart(engine, args) -> int:
 
 def cmd_kill(engine, args) -> int:
     return _each(args.containers, lambda r: (engine.kill(r, args.signal), r)[1])
+
+
+def cmd_update(engine, args) -> int:
+    from core.runtime.spec import parse_bytes
+
+    memory = parse_bytes(args.memory, "memory")
+    swap = parse_bytes(args.memory_swap, "memory-swap")
+
+    def one(ref):
+        _cid, warnings = engine.update(ref, memory=memory, memory_swap=swap, cpus=args.cpus,
+                                       pids_limit=args.pids_limit)
+        for w in warnings:
+            sys.stderr.write(f"WARNING: {w}\n")
+        return ref
+
+    return _each(args.containers, one)
 
 
 def cmd_pause(engine, args) -> int:

@@ -104,6 +104,11 @@ def register(sub, group) -> None:
                    help="show space usage per image, container and volume")
     p.set_defaults(func=cmd_df)
 
+    for s, name in ((sub, "info"), (system, "info")):
+        p = s.add_parser(name, help="Display system-wide information")
+        p.add_argument("-f", "--format", help="json or a {{.Field}} template")
+        p.set_defaults(func=cmd_info)
+
     for s, name in ((sub, "version"), (system, "version")):
         p = s.add_parser(name, help="Show version information")
         p.add_argument("-f", "--format", help="json, or a {{.Field}} template")
@@ -409,6 +414,41 @@ def cmd_df(engine, args) -> int:
         return 0
     print_table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
                 [[r["Type"], r["TotalCount"], r["Active"], r["Size"], r["Reclaimable"]] for r in rows])
+    return 0
+
+
+def cmd_info(engine, args) -> int:
+    i = engine.info()
+    if args.format:
+        if args.format == "json":
+            print(json.dumps(i))
+        else:
+            from .output import render_template
+
+            print(render_template(args.format, i))
+        return 0
+    print(f"""Containers: {i['Containers']}
+ Running: {i['ContainersRunning']}
+ Paused: {i['ContainersPaused']}
+ Stopped: {i['ContainersStopped']}
+Images: {i['Images']}
+Version: {i['ServerVersion']}
+Storage Driver: {i['Driver']}
+Logging Driver: {i['LoggingDriver']}
+Cgroup Driver: {i['CgroupDriver']}
+Cgroup Version: {i['CgroupVersion']}
+Runtime: {i['Runtime']}
+NAT: {i['NetworkTool']}
+Kernel Version: {i['KernelVersion']}
+Operating System: {i['OperatingSystem']}
+OSType: {i['OSType']}
+Architecture: {i['Architecture']}
+CPUs: {i['NCPU']}
+Total Memory: {human_size(i['MemTotal'])}
+Name: {i['Name']}
+Root Dir: {i['DockerRootDir']}
+Runtime Dir: {i['RuntimeDir']}
+Python: {i['PythonVersion']}""")
     return 0
 
 
