@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import threading
 import time
 from typing import Any
@@ -395,12 +396,10 @@ class NutshellApp(App):
         return True
 
     def _terminal_focused(self) -> bool:
-        focused = self.focused
-        if focused is None:
-            return False
-        from workbench.terminal.widget import Terminal
-
-        return isinstance(focused, Terminal)
+        # no import: the footer asks at the first frame, before the Terminals pane (and
+        # pyte) is loaded; until then no terminal can have focus
+        module = sys.modules.get("workbench.terminal.widget")
+        return module is not None and isinstance(self.focused, module.Terminal)
 
     def action_help(self) -> None:
         from workbench.screens.help import HelpScreen

@@ -18,7 +18,7 @@ import time
 from ..errors import Conflict, NotFound, NutshellError, RuntimeFailure, UsageError
 from . import spec as _spec
 from .attach import AttachClient
-from .state import Records, init_alive, kill_verified, now_rfc3339, shim_alive, wait_gone
+from .state import Records, init_alive, kill_verified, now_rfc3339, wait_gone
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 

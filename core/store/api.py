@@ -7,7 +7,7 @@ from typing import BinaryIO
 
 from ..errors import Conflict, NotFound
 from ..events import ProgressFn
-from ..reference import parse, try_parse
+from ..reference import parse
 from .image import Image
 
 
