@@ -230,6 +230,10 @@ class Runtime:
 
         hc, c = cfg["HostConfig"], cfg["Config"]
         cdir = self.paths.container(cid)
+        try:
+            os.unlink(os.path.join(cdir, "stopped"))  # a start undoes a user's stop
+        except FileNotFoundError:
+            pass
         lower = self._lower_dirs(cfg)
         rows = rows or 24
         cols = cols or 80
@@ -288,7 +292,8 @@ class Runtime:
                 tty=bool(c.get("Tty")), stdin_open=bool(c.get("OpenStdin")),
                 auto_remove=bool(hc.get("AutoRemove")),
                 network_teardown=net["mode"] == "bridge", rows=rows, cols=cols,
-                volume_root=self.paths.volumes, remove_volumes=_anonymous_volumes(cfg))
+                volume_root=self.paths.volumes, remove_volumes=_anonymous_volumes(cfg),
+                restart=_restart_arg(cfg))
             if attach:
                 client_end, shim_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
                 client = client_end
@@ -459,6 +464,7 @@ class Runtime:
 
     def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> str:
         cid = self.resolve(ref)
+        self._mark_stopped(cid)  # no --restart after a stop, also one waiting to happen
         with self.records.oplock(cid):
             st = self.state(cid)
             if st.get("Status") not in ("running", "paused"):
@@ -488,10 +494,37 @@ class Runtime:
         if st.get("Status") not in ("running", "paused"):
             raise Conflict(f"Cannot kill container: {ref}: container {cid} is not running")
         sig = _signal_number(signal)
+        if sig in (_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT):
+            self._mark_stopped(cid)  # Docker: a kill by the user is not restarted either
         if not kill_verified(st["Pid"], st.get("PidStartTime"), sig):
             raise Conflict(f"Cannot kill container: {ref}: container {cid} is not running")
         if sig == _signal.SIGKILL:
             self._thaw_if_paused(cid, st)  # other signals wait for unpause, as in Docker
+        return cid
+
+    # ================================================================ restart policies
+    def _mark_stopped(self, cid: str) -> None:
+        """The user stopped it: the shim and the restart helper leave it stopped."""
+        try:
+            with open(os.path.join(self.paths.container(cid), "stopped"), "w"):
+                pass
+        except OSError:
+            pass
+
+    def restart_by_policy(self, cid: str) -> str:
+        """The restart helper's start (core/runtime/restart.py): only if the container is
+        still exited and was not stopped by the user; counts ``RestartCount``."""
+        cid = self.resolve(cid)
+        with self.records.oplock(cid):
+            if os.path.exists(os.path.join(self.paths.container(cid), "stopped")):
+                raise Conflict(f"container {cid[:12]} was stopped by the user")
+            st = self.state(cid)
+            if st.get("Status") != "exited":
+                raise Conflict(f"container {cid[:12]} is {st.get('Status')}, not exited")
+            cfg = self.records.read_config(cid)
+            cfg["RestartCount"] = int(cfg.get("RestartCount") or 0) + 1
+            self.records.write_config(cid, cfg)
+            self._launch(cid, cfg, False, None, None)
         return cid
 
     # ================================================================ update
@@ -856,7 +889,7 @@ class Runtime:
             "State": state, "Image": cfg.get("ImageID", ""),
             "ResolvConfPath": cfg["ResolvConfPath"], "HostnamePath": cfg["HostnamePath"],
             "HostsPath": cfg["HostsPath"], "LogPath": cfg["LogPath"], "Name": cfg["Name"],
-            "RestartCount": 0, "Driver": "overlay", "Platform": "linux", "MountLabel": "",
+            "RestartCount": int(cfg.get("RestartCount") or 0), "Driver": "overlay", "Platform": "linux", "MountLabel": "",
             "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
             "HostConfig": cfg["HostConfig"],
             "GraphDriver": {"Name": "overlay", "Data": {
@@ -986,3 +1019,12 @@ def _ps_row(pid: int) -> list[str] | None:
     cmd = cmdline.replace(b"\0", b" ").decode(errors="replace").strip() or f"[{comm}]"
     return [user, str(pid), ppid, "0", time.strftime("%H:%M", time.localtime(start)), tty,
             "%02d:%02d:%02d" % (cpu // 3600, cpu // 60 % 60, cpu % 60), cmd]
+
+
+def _restart_arg(cfg: dict) -> str:
+    """The shim's ``restart=`` argument: policy, maximum retries, restarts so far."""
+    rp = cfg.get("HostConfig", {}).get("RestartPolicy") or {}
+    name = rp.get("Name") or "no"
+    if name == "no":
+        return ""
+    return f"{name}:{int(rp.get('MaximumRetryCount') or 0)}:{int(cfg.get('RestartCount') or 0)}"

@@ -58,6 +58,7 @@ class LaunchRequest:
     network_teardown: bool
     rows: int = 24
     cols: int = 80
+    restart: str = ""                     # "<policy>:<max retries>:<restarts so far>"
     volume_root: str = ""                 # $ROOT/volumes
     remove_volumes: list | None = None    # anonymous volume names to remove with --rm
 
@@ -202,6 +203,8 @@ def _launch_direct(req: LaunchRequest, attach_fd: int | None, before_go=None) ->
                     f"cgroups={':'.join(req.cgroup_procs + req.cgroup_optional)}",
                     f"memcg={req.memory_cgroup or ''}", f"net={int(req.network_teardown)}",
                     f"pkg={PKG_ROOT}", f"root={req.state_root}", f"runroot={req.runtime_root}"]
+            if req.restart:
+                args.append(f"restart={req.restart}")
             if req.auto_remove and req.remove_volumes:
                 args += [f"volroot={req.volume_root}", f"rmvols={','.join(req.remove_volumes)}"]
             args += [f"{k}={v}" for k, v in shim_io.items()]

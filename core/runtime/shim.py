@@ -136,6 +136,7 @@ class Shim:
         self.stdin_closing = False
         self.clients = {}
         self.exec_error = None     # (code, message) from the init
+        self.started_wall = 0.0    # when execve worked (for the restart back-off)
         self.exec_done = False
         self.exit_status = None
         self.state = None
@@ -349,6 +350,7 @@ class Shim:
                 return
 
     def mark_running(self):
+        self.started_wall = time.time()
         self.state = {
             "Status": "running", "Running": True, "Paused": False, "Restarting": False,
             "OOMKilled": False, "Dead": False, "Pid": self.init_pid, "ExitCode": 0,
@@ -526,6 +528,7 @@ class Shim:
             self.remove_volumes()
         else:
             self.write_state()
+            self.maybe_restart(code)
         if self.exec_error is not None:
             self.report("err %d %s\n" % self.exec_error)
         else:
@@ -550,6 +553,40 @@ class Shim:
                 c.sock.close()
             except OSError:
                 pass
+
+    def maybe_restart(self, code):
+        """--restart: hand the container to a detached helper that starts it again after
+        Docker's back-off (0.1 s doubling per restart, at most a minute; back to 0.1 s once
+        it ran 10 s), unless the user stopped it (``stopped`` marker) meanwhile."""
+        name, _, rest = self.a.get("restart", "").partition(":")
+        if name not in ("always", "unless-stopped", "on-failure") or self.exec_error:
+            return
+        limit, _, count = rest.partition(":")
+        limit, count = int(limit or 0), int(count or 0)
+        if os.path.exists(os.path.join(self.cdir, "stopped")):
+            return
+        if name == "on-failure" and (code == 0 or (limit and count >= limit)):
+            return
+        ran = time.time() - self.started_wall if self.started_wall else 0
+        delay = 0.1 if ran >= 10 else min(60.0, 0.1 * (2 ** count))
+        _own_pid_namespace_for_children()
+        try:
+            pid = os.fork()
+        except OSError as e:
+            sys.stderr.write("shim %s: cannot restart: %s\n" % (self.cid[:12], e))
+            return
+        if pid == 0:
+            try:
+                os.setsid()
+                if os.fork() != 0:
+                    os._exit(0)
+                os.closerange(3, 1 << 16)
+                os.chdir(self.a["pkg"])
+                os.execv(sys.executable, [sys.executable, "-m", "core.runtime.restart",
+                                          self.a["root"], self.cid, "%.3f" % delay])
+            finally:
+                os._exit(127)
+        os.waitpid(pid, 0)
 
     def remove_volumes(self):
         """--rm: the container's anonymous volumes go with it, unless another container's
@@ -586,6 +623,24 @@ class Shim:
             network.teardown_from_shim(self.a["root"], self.cid, self.a.get("runroot") or None)
         except Exception as e:  # noqa: BLE001 - logged; rm will try again
             sys.stderr.write("shim %s: network teardown: %s\n" % (self.cid[:12], e))
+
+
+def _own_pid_namespace_for_children():
+    """Our child (the container's init) was PID 1 of a namespace that is dead now: a fork
+    would fail with ENOMEM until new children go back to our own PID namespace."""
+    try:
+        if os.stat("/proc/self/ns/pid_for_children").st_ino == os.stat("/proc/self/ns/pid").st_ino:
+            return
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            libc.setns(fd, 0x20000000)  # CLONE_NEWPID
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
 
 
 def main(argv):

@@ -59,6 +59,7 @@ class RunOptions:
     labels: dict[str, str] = field(default_factory=dict)
     stop_signal: str | None = None
     stop_timeout: int | None = None
+    restart: str | None = None              # no | always | unless-stopped | on-failure[:N]
     rootfs: str | None = None               # a directory used as the only (read-only) layer
     # mounts, as the CLI gives them (parsed by core.volumes.mounts at create):
     volumes: list[str] = field(default_factory=list)  # -v NAME:/path[:ro], -v /host:/path, -v /path
@@ -69,6 +70,20 @@ class RunOptions:
 # --- parsing helpers shared by the CLI and the app ----------------------------------------
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def parse_restart(value: str | None) -> dict:
+    """Docker's --restart: ``{"Name": "no"|"always"|"unless-stopped"|"on-failure",
+    "MaximumRetryCount": N}`` (N only for on-failure)."""
+    name, _, count = (value or "no").partition(":")
+    if name not in ("no", "always", "unless-stopped", "on-failure"):
+        raise UsageError(f"invalid restart policy {value!r}",
+                         hint="no, always, unless-stopped or on-failure[:max-retries]")
+    if count and name != "on-failure":
+        raise UsageError(f"maximum retry count cannot be used with restart policy '{name}'")
+    if count and (not count.isdigit()):
+        raise UsageError(f"invalid restart policy {value!r}: bad maximum retry count")
+    return {"Name": name, "MaximumRetryCount": int(count or 0)}
 
 
 def parse_bytes(value: str | int | None, what: str = "memory") -> int | None:
@@ -183,6 +198,9 @@ def build_config(cid: str, name: str, opts: RunOptions, image_cfg: dict, *, imag
     if workdir and not workdir.startswith("/"):
         raise UsageError(f"the working directory '{workdir}' is invalid, it needs to be an "
                          "absolute path")
+    restart_policy = parse_restart(opts.restart)
+    if opts.auto_remove and restart_policy["Name"] != "no":
+        raise UsageError("Conflicting options: --restart and --rm")
     if opts.pids_limit is not None and opts.pids_limit <= 0:
         pids_limit = None
     else:
@@ -233,6 +251,7 @@ def build_config(cid: str, name: str, opts: RunOptions, image_cfg: dict, *, imag
             "NetworkMode": network,
             "NetworkOptions": dict(opts.network_options or {}),
             "AutoRemove": opts.auto_remove,
+            "RestartPolicy": restart_policy,
             "Memory": opts.memory or 0,
             "MemorySwap": opts.memory_swap or 0,
             "NanoCpus": int(round((opts.cpus or 0) * 1e9)),

@@ -668,3 +668,48 @@ def test_info_counts_and_host_facts(rt):
         assert text.startswith("Containers: ") and f"Root Dir: {rt.root}\n" in text
     finally:
         rt.cli("rm", "-f", cid)
+
+
+def test_restart_policies(rt):
+    # on-failure:2 -> the first run and two restarts, then it stays exited
+    cid = rt.run("-d", "--restart", "on-failure:2", IMAGE, "sh", "-c", "echo run; exit 3",
+                 check=True).stdout.strip()
+    always = None
+    try:
+        wait_for(lambda: rt.inspect(cid)["RestartCount"] == 2 and
+                 rt.inspect(cid)["State"]["Status"] == "exited", timeout=15)
+        time.sleep(1.0)  # a third restart would have come by now (back-off 0.4 s)
+        info = rt.inspect(cid)
+        assert info["RestartCount"] == 2 and info["State"]["ExitCode"] == 3
+        assert info["HostConfig"]["RestartPolicy"] == {"Name": "on-failure",
+                                                       "MaximumRetryCount": 2}
+        assert rt.cli("logs", cid, check=True).stdout == "run\nrun\nrun\n"
+        # on-failure does not restart a clean exit
+        ok = rt.run("-d", "--restart", "on-failure", IMAGE, "true", check=True).stdout.strip()
+        wait_for(lambda: rt.inspect(ok)["State"]["Status"] == "exited")
+        time.sleep(0.5)
+        assert rt.inspect(ok)["RestartCount"] == 0
+        rt.cli("rm", ok, check=True)
+        # always: restarts until the user stops it, also when stopped between two runs
+        always = rt.run("-d", "--restart", "always", IMAGE, "sh", "-c", "sleep 0.2",
+                        check=True).stdout.strip()
+        wait_for(lambda: rt.inspect(always)["RestartCount"] >= 2, timeout=15)
+        rt.cli("stop", "-t", "1", always, check=True)
+        count = rt.inspect(always)["RestartCount"]
+        time.sleep(2.0)
+        info = rt.inspect(always)
+        assert info["RestartCount"] == count and info["State"]["Status"] == "exited"
+        rt.cli("start", always, check=True)  # a start brings the policy back
+        wait_for(lambda: rt.inspect(always)["RestartCount"] > count, timeout=15)
+    finally:
+        rt.cli("rm", "-f", cid)
+        if always:
+            rt.cli("rm", "-f", always)
+    # bad input: one line, exit 125, nothing created
+    before = rt.cli("ps", "-aq", check=True).stdout
+    for args, msg in ((["--rm", "--restart", "always"], "Conflicting options: --restart and --rm"),
+                      (["--restart", "sometimes"], "invalid restart policy 'sometimes'"),
+                      (["--restart", "always:3"], "maximum retry count cannot be used")):
+        p = rt.run(*args, IMAGE, "true")
+        assert p.returncode == 125 and p.stderr.startswith(f"nutshell: {msg}"), p.stderr
+    assert rt.cli("ps", "-aq", check=True).stdout == before

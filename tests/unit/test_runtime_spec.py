@@ -69,3 +69,16 @@ def test_build_config_validates():
         _build(RunOptions(cap_add=["nope"]))
     assert _build(RunOptions(pids_limit=0))["HostConfig"]["PidsLimit"] is None
     assert _build(RunOptions(cpus=1.5))["HostConfig"]["NanoCpus"] == 1_500_000_000
+
+
+def test_parse_restart():
+    from core.errors import UsageError
+    from core.runtime.spec import parse_restart
+
+    assert parse_restart(None) == {"Name": "no", "MaximumRetryCount": 0}
+    assert parse_restart("always") == {"Name": "always", "MaximumRetryCount": 0}
+    assert parse_restart("unless-stopped")["Name"] == "unless-stopped"
+    assert parse_restart("on-failure:5") == {"Name": "on-failure", "MaximumRetryCount": 5}
+    for bad in ("sometimes", "always:2", "on-failure:x", "on-failure:-1"):
+        with pytest.raises(UsageError):
+            parse_restart(bad)

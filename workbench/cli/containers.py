@@ -259,6 +259,9 @@ def _add_create_flags(p) -> None:
                                          "else SIGTERM)")
     p.add_argument("--stop-timeout", type=int,
                    help="seconds stop waits before killing (-1: forever; default 10)")
+    p.add_argument("--restart", metavar="POLICY",
+                   help="no (default), always, unless-stopped or on-failure[:max-retries]: "
+                        "start it again when it exits, unless stopped by the user")
     p.add_argument("--cidfile", help="write the container id to this file")
     p.add_argument("--pull", default="missing", choices=["missing", "always", "never"],
                    help="pull the image: missing (default), always, or never")
@@ -312,7 +315,7 @@ def _options(args):
         memory_swap=parse_bytes(args.memory_swap, "memory-swap"), cpus=args.cpus,
         pids_limit=args.pids_limit, read_only=args.read_only, cap_add=list(args.cap_add),
         cap_drop=list(args.cap_drop), network=nets[0], network_options=net_kw, labels=labels,
-        stop_signal=args.stop_signal, stop_timeout=args.stop_timeout,
+        stop_signal=args.stop_signal, stop_timeout=args.stop_timeout, restart=args.restart,
         volumes=list(args.volume), mounts=list(args.mount), tmpfs=list(args.tmpfs))
 
 
