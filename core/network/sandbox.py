@@ -780,23 +780,13 @@ def teardown_after_exit(root: str, cid: str, run: str | None = None) -> bool:
 
 
 def _children_in_own_pid_namespace() -> None:
-    """The shim unshared CLONE_NEWPID so that its child is the container's PID 1; once
-    that init is dead, every fork() of the shim fails with ENOMEM (its children would be
-    born in a dead PID namespace). Removing port rules runs ``nft``: point the children
-    back at the shim's own PID namespace first."""
-    try:
-        if os.stat("/proc/self/ns/pid_for_children").st_ino == os.stat("/proc/self/ns/pid").st_ino:
-            return
-    except OSError:
-        return
-    fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        netns.setns(fd, CLONE_NEWPID)
-    finally:
-        os.close(fd)
+    """Removing port rules runs ``nft`` from the shim: see
+    ``core.runtime.linux.own_pid_namespace_for_children``."""
+    from core.runtime import linux
+
+    linux.own_pid_namespace_for_children()
 
 
-CLONE_NEWPID = 0x20000000
 
 
 class _BarePaths:

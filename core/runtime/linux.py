@@ -238,3 +238,21 @@ def set_loopback_up() -> None:
         fcntl.ioctl(s.fileno(), 0x8914, ifr)  # SIOCSIFFLAGS
     finally:
         s.close()
+
+
+def own_pid_namespace_for_children() -> None:
+    """Point this process's future children back at its own PID namespace.
+
+    The shim unshared CLONE_NEWPID so that its first child is the container's PID 1; once
+    that init is dead, every fork() fails with ENOMEM (children would be born in a dead
+    namespace). The shim's clean-up (``nft``) and restart helper need a fork."""
+    try:
+        if os.stat("/proc/self/ns/pid_for_children").st_ino == os.stat("/proc/self/ns/pid").st_ino:
+            return
+    except OSError:
+        return
+    fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns(fd, CLONE_NEWPID)
+    finally:
+        os.close(fd)

@@ -569,8 +569,12 @@ class Shim:
             return
         ran = time.time() - self.started_wall if self.started_wall else 0
         delay = 0.1 if ran >= 10 else min(60.0, 0.1 * (2 ** count))
-        _own_pid_namespace_for_children()
         try:
+            if self.a["pkg"] not in sys.path:
+                sys.path.insert(0, self.a["pkg"])
+            from core.runtime import linux
+
+            linux.own_pid_namespace_for_children()
             pid = os.fork()
         except OSError as e:
             sys.stderr.write("shim %s: cannot restart: %s\n" % (self.cid[:12], e))
@@ -623,24 +627,6 @@ class Shim:
             network.teardown_from_shim(self.a["root"], self.cid, self.a.get("runroot") or None)
         except Exception as e:  # noqa: BLE001 - logged; rm will try again
             sys.stderr.write("shim %s: network teardown: %s\n" % (self.cid[:12], e))
-
-
-def _own_pid_namespace_for_children():
-    """Our child (the container's init) was PID 1 of a namespace that is dead now: a fork
-    would fail with ENOMEM until new children go back to our own PID namespace."""
-    try:
-        if os.stat("/proc/self/ns/pid_for_children").st_ino == os.stat("/proc/self/ns/pid").st_ino:
-            return
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            libc.setns(fd, 0x20000000)  # CLONE_NEWPID
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
 
 
 def main(argv):

@@ -417,15 +417,22 @@ def cmd_df(engine, args) -> int:
     return 0
 
 
+def _print_formatted(obj: dict, fmt: str | None) -> bool:
+    """``--format json`` or a ``{{.Field}}`` template of one object; False without one."""
+    if not fmt:
+        return False
+    if fmt == "json":
+        print(json.dumps(obj))
+    else:
+        from .output import render_template
+
+        print(render_template(fmt, obj))
+    return True
+
+
 def cmd_info(engine, args) -> int:
     i = engine.info()
-    if args.format:
-        if args.format == "json":
-            print(json.dumps(i))
-        else:
-            from .output import render_template
-
-            print(render_template(args.format, i))
+    if _print_formatted(i, args.format):
         return 0
     print(f"""Containers: {i['Containers']}
  Running: {i['ContainersRunning']}
@@ -454,13 +461,7 @@ Python: {i['PythonVersion']}""")
 
 def cmd_version(engine, args) -> int:
     v = engine.version()
-    if args.format:
-        if args.format == "json":
-            print(json.dumps(v))
-        else:
-            from .output import render_template
-
-            print(render_template(args.format, v))
+    if _print_formatted(v, args.format):
         return 0
     print("Nutshell:")
     for k in ("Version", "ApiVersion", "Os", "Arch", "KernelVersion", "PythonVersion", "Root", "RuntimeDir"):
