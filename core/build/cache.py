@@ -32,6 +32,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from .. import fsutil
+from ..paths import private_dir
 
 __all__ = ["CacheLayer", "CacheEntry", "BuildCache", "step_key", "gc_roots", "CACHE_VERSION"]
 
@@ -109,7 +110,12 @@ class BuildCache:
         return entry
 
     def put(self, entry: CacheEntry) -> None:
-        os.makedirs(self.dir, exist_ok=True)
+        if not os.path.isdir(self.dir):
+            # build-cache/ is the owner's only, like every dir at the state root (which
+            # the builder has made private already: Store.ensure, core/paths.py)
+            os.makedirs(os.path.dirname(self.root), mode=0o700, exist_ok=True)
+            private_dir(self.root)
+            private_dir(self.dir)
         fsutil.atomic_write_json(self._path(entry.key), entry.to_json(), sync=False)
 
     def _scan(self) -> list[tuple[str, CacheEntry | None]]:

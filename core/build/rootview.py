@@ -188,7 +188,7 @@ def container_view(engine, ref: str, write: bool = False, live: bool = True) -> 
             if st.get("Status") in ("running", "paused"):
                 raise Conflict(f"container {cid[:12]} started meanwhile; try again")
             work = os.path.join(cdir, "work")
-            os.makedirs(work, exist_ok=True)
+            os.makedirs(work, mode=0o700, exist_ok=True)
             try:
                 fd = detached_overlay(list(reversed(lower)) if lower else [], upper, work)
             except OSError as e:

@@ -94,7 +94,7 @@ def create(path: str, ns_id: str | None = None) -> str:
     a loopback device, down (see :func:`loopback_up`). Raises FileExistsError when
     ``path`` exists.
     """
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
     os.close(fd)
     try:

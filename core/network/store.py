@@ -84,10 +84,19 @@ class NetworkStore:
         self.dir = paths.networks
         self.cdir = os.path.join(paths.networks, "containers")
 
+    def _ensure_dirs(self) -> None:
+        """networks/ and networks/containers/, the owner's only like the whole root."""
+        if not os.path.isdir(self.cdir):
+            from ..paths import ensure_root, private_dir
+
+            ensure_root(self.paths)
+            private_dir(self.dir)
+            private_dir(self.cdir)
+
     # --- locking ------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        os.makedirs(self.cdir, exist_ok=True)
+        self._ensure_dirs()
         with _locked(os.path.join(self.dir, ".lock")):
             yield
 
@@ -113,7 +122,7 @@ class NetworkStore:
             return None
 
     def save(self, net: dict) -> None:
-        os.makedirs(self.dir, exist_ok=True)
+        self._ensure_dirs()
         _write_json(self.path(net["Name"]), net)
 
     def remove(self, name: str) -> None:
@@ -160,7 +169,7 @@ class NetworkStore:
             return None
 
     def save_container(self, rec: dict) -> None:
-        os.makedirs(self.cdir, exist_ok=True)
+        self._ensure_dirs()
         _write_json(self.cpath(rec["Id"]), rec)
 
     def remove_container(self, cid: str) -> None:

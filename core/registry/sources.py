@@ -13,6 +13,7 @@ import json
 import os
 
 from .. import fsutil
+from ..paths import private_dir
 
 MAX_PER_BLOB = 8
 
@@ -43,7 +44,9 @@ def record(root: str, digests: list[str], repository: str) -> None:
     """Remember that ``repository`` (``domain/path``) holds each of ``digests``."""
     if not digests:
         return
-    os.makedirs(_dir(root), exist_ok=True)
+    if not os.path.isdir(_dir(root)):
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        private_dir(_dir(root))         # the owner's only, as every dir at the root
     with fsutil.locked(os.path.join(_dir(root), ".lock")):
         data = load(root)
         for d in digests:

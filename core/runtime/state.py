@@ -62,7 +62,10 @@ class Records:
         return locked(os.path.join(self.dir(cid), "oplock"))
 
     def global_lock(self):
-        os.makedirs(self.paths.containers, exist_ok=True)
+        from ..paths import ensure_root, private_dir
+
+        ensure_root(self.paths)
+        private_dir(self.paths.containers)
         return locked(os.path.join(self.paths.containers, ".lock"))
 
     def ids(self) -> list[str]:

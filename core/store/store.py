@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .unpack import UnpackResult
 
 from .. import fsutil
+from .. import paths as _paths
 from ..errors import (Conflict, DigestMismatch, InvalidReference, NotFound, NutshellError,
                       StoreError, UnsafeLayer)
 from ..events import ProgressFn, emit
@@ -140,11 +141,15 @@ class Store:
 
     # ------------------------------------------------------------------ layout & locks
     def ensure(self) -> None:
+        """Create the layout, and keep it private: the root, our top-level dirs and the
+        runtime dir 0700 (core/paths.py: one stat each when they already are)."""
         if self._ready:
             return
         p = self.paths
-        for d in (p.root, p.blobs, p.layers, p.tmp, p.containers):
-            os.makedirs(d, exist_ok=True)
+        _paths.ensure_root(p)
+        _paths.ensure_run_dir(p)
+        for d in (os.path.dirname(p.blobs), p.blobs, p.layers, p.tmp, p.containers):
+            _paths.private_dir(d)
         if not os.path.exists(p.oci_layout) or not os.path.exists(p.index):
             with self.lock():
                 if not os.path.exists(p.oci_layout):
@@ -156,7 +161,8 @@ class Store:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """The store lock: held while index.json is read-modified-written."""
-        os.makedirs(self.paths.root, exist_ok=True)
+        if not self._ready:
+            _paths.ensure_root(self.paths)
         with fsutil.locked(self.paths.store_lock):
             yield
 
@@ -512,7 +518,10 @@ class Store:
     def _staging(self) -> str:
         self.ensure()
         d = os.path.join(self.paths.layers, f".staging-{os.getpid()}-{os.urandom(6).hex()}")
-        os.makedirs(os.path.join(d, "diff"), mode=0o700)
+        # layers/<id> is the owner's only; its diff/ becomes a container's "/" and takes
+        # the mode the layer gives "./" (0755 when it gives none)
+        _paths.private_dir(d)
+        os.mkdir(os.path.join(d, "diff"), 0o700)
         os.chmod(os.path.join(d, "diff"), 0o755)
         return d
 

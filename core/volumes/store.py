@@ -23,6 +23,7 @@ import time
 
 from ..errors import Conflict, NotFound, UsageError
 from ..fsutil import atomic_write_json, dir_size, locked
+from ..paths import ensure_root, private_dir
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 META = "volume.json"
@@ -58,8 +59,8 @@ class Volumes:
     @contextlib.contextmanager
     def lock(self):
         """Containers' global lock, then the volumes lock (always in this order)."""
-        os.makedirs(self.paths.containers, exist_ok=True)
-        os.makedirs(self.paths.root, exist_ok=True)
+        ensure_root(self.paths)
+        private_dir(self.paths.containers)
         with locked(os.path.join(self.paths.containers, ".lock")):
             with locked(os.path.join(self.paths.root, "volumes.lock")):
                 yield
@@ -67,7 +68,7 @@ class Volumes:
     @contextlib.contextmanager
     def volumes_lock(self):
         """Only the volumes lock (for callers already holding the containers' lock)."""
-        os.makedirs(self.paths.root, exist_ok=True)
+        ensure_root(self.paths)
         with locked(os.path.join(self.paths.root, "volumes.lock")):
             yield
 
@@ -133,9 +134,12 @@ class Volumes:
         if self.exists(name):
             return name, False
         d = os.path.join(self.base, name)
-        os.makedirs(self.base, mode=0o701, exist_ok=True)
-        tmp = os.path.join(self.base, f".new-{os.getpid()}-{os.urandom(4).hex()}")
-        os.makedirs(os.path.join(tmp, "_data"), mode=0o755)
+        # volumes/ and volumes/<name> are the owner's only (a container's root can put a
+        # setuid file or a device node in _data); _data itself is what the container
+        # sees at the mount point, 0755 until the image's directory is copied in
+        private_dir(self.base)
+        tmp = private_dir(os.path.join(self.base, f".new-{os.getpid()}-{os.urandom(4).hex()}"))
+        os.mkdir(os.path.join(tmp, "_data"), 0o755)
         os.chmod(os.path.join(tmp, "_data"), 0o755)
         atomic_write_json(os.path.join(tmp, META), {
             "Name": name, "Driver": "local", "CreatedAt": _now(), "Labels": dict(labels or {}),
