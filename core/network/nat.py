@@ -1,7 +1,7 @@
 """Outbound NAT, published ports and isolation rules, in an nftables table of our own.
 
 Each state root owns one table (``ip nutshell``, or ``ip nutshell_<hash>`` for another
-root) with five base chains::
+root) with five base chains and one regular chain::
 
     guard        filter  prerouting  raw (-300)  drop 127.0.0.0/8 arriving from our bridges
     prerouting   nat     prerouting  dstnat      published ports (traffic from outside,
@@ -10,10 +10,33 @@ root) with five base chains::
                                                  127.0.0.1 included
     postrouting  nat     postrouting srcnat      masquerade: outbound, 127.0.0.1 -> bridge,
                                                  hairpin
-    forward      filter  forward     0           --internal networks cannot route out
+    forward      filter  forward     0           --internal networks cannot route out;
+                                                 every other network jumps to isolation
+                                                 for traffic leaving or entering its bridge
+    isolation    (regular chain)                 drop what goes between two different
+                                                 bridges of ours or Docker's
 
-Every rule carries a comment naming its owner, ``n:<network id[:12]>`` or
-``c:<container id[:12]>``; removing an owner deletes exactly its rules by handle.
+Isolation between networks works as Docker's DOCKER-ISOLATION-STAGE-1/2: stage 1 is
+one pair of rules per network in ``forward`` (``iifname BR oifname != BR jump
+isolation`` and the same inbound), stage 2 is the ``isolation`` chain, the same in every
+root's table. It recognises the other side by *name*: our bridges are ``nsbr-*`` and
+``nutshell0`` in every state root, Docker's are ``docker0`` and ``br-<id>``. Matching
+the prefix rather than keeping a set of our bridges means nothing is shared between
+roots (nft sets cannot be referenced from another table, so a shared set would mean a
+shared table that some root must create and the last one delete): isolation holds
+between bridges of different roots, of roots whose records a crash lost, of older
+versions, and as long as *either* side's table exists. The price: a bridge someone else
+names ``nsbr-*`` counts as ours, and a Linux bridge named ``br-*`` as Docker's. Traffic
+with conntrack's DNAT status is let through (``ct status dnat return``): a published
+port is open to anyone who can reach the host's address -- the outside world included --
+so a container on another network may use it too (Docker with its userland proxy
+behaves so); reaching the container's own address across networks stays dropped.
+
+Every rule of a network or container carries a comment naming its owner,
+``n:<network id[:12]>`` or ``c:<container id[:12]>``; removing an owner deletes exactly
+its rules by handle. The ``isolation`` chain's rules have no owner: every script that
+(re)creates the table flushes and rewrites them in the same atomic batch, and they go
+with the table (``network_reset``).
 
 Why DNAT for 127.0.0.1 and not a userland proxy: Nutshell has no daemon, so a proxy
 would be one more process per published port to keep alive (and to copy every byte),
@@ -24,6 +47,8 @@ does it: no process, and the ``guard`` chain keeps containers from abusing
 
 We drive the ``nft`` command (one exec per change, a few ms) rather than a netlink
 library: its batch input is atomic, and it is what users read in ``nft list ruleset``.
+A host firewall in *another* table (iptables' FORWARD DROP under Docker) is handled by
+``core/network/iptables.py``: an accept here cannot override a drop there.
 """
 
 from __future__ import annotations
@@ -43,6 +68,19 @@ CHAINS = (
     ("forward", "type filter hook forward priority 0; policy accept;"),
 )
 
+# Bridges by name: ours in every state root (store.bridge_name), and Docker's.
+OUR_BRIDGES = ("nsbr-*", "nutshell0")
+DOCKER_BRIDGES = ("docker0", "br-*")
+
+# Stage 2 of the isolation (see the module docstring). Reached only for packets where
+# one side is a bridge of ours and the other side is a different interface.
+ISOLATION = (
+    "ct status dnat return",
+    "iifname {ours} oifname {ours} drop",
+    'iifname {docker} meta iifkind "bridge" drop',
+    'oifname {docker} meta oifkind "bridge" drop',
+)
+
 MISSING = ("nft not found: outbound NAT and published ports are disabled "
            "(container-to-container networking still works)")
 MISSING_HINT = "install nftables (apt-get install nftables)"
@@ -55,6 +93,15 @@ def nft_binary() -> str | None:
         _nft_path.append(shutil.which("nft") or next(
             (p for p in ("/usr/sbin/nft", "/sbin/nft") if os.path.exists(p)), None))
     return _nft_path[0]
+
+
+def _names(names: tuple[str, ...]) -> str:
+    return "{ " + ", ".join(f'"{n}"' for n in names) + " }"
+
+
+def isolation_rules() -> list[str]:
+    return [r.format(ours=_names(OUR_BRIDGES), docker=_names(DOCKER_BRIDGES))
+            for r in ISOLATION]
 
 
 def network_tag(net_id: str) -> str:
@@ -84,9 +131,14 @@ class Nft:
                                  hint=" ".join(err[1:3]) or None)
 
     def _table_script(self) -> str:
+        """The table and its chains (idempotent), and the isolation chain's rules
+        rewritten in the same batch: nft applies a batch atomically, so no packet ever
+        sees the chain empty."""
         t = self.table
         lines = [f"add table ip {t}"]
         lines += [f"add chain ip {t} {name} {{ {spec} }}" for name, spec in CHAINS]
+        lines += [f"add chain ip {t} isolation", f"flush chain ip {t} isolation"]
+        lines += [f"add rule ip {t} isolation {rule}" for rule in isolation_rules()]
         return "\n".join(lines) + "\n"
 
     # --- networks -------------------------------------------------------------------------
@@ -103,6 +155,10 @@ class Nft:
             ]
         else:
             rules += [
+                f'add rule ip {t} forward iifname "{bridge}" oifname != "{bridge}" '
+                f'jump isolation comment "{c}"',
+                f'add rule ip {t} forward oifname "{bridge}" iifname != "{bridge}" '
+                f'jump isolation comment "{c}"',
                 f'add rule ip {t} postrouting ip saddr {subnet} oifname != "{bridge}" '
                 f'masquerade comment "{c}"',
             ]

@@ -54,6 +54,7 @@ ipam = _Lazy(".ipam")
 names = _Lazy(".names")
 portsmod = _Lazy(".ports")
 nat = _Lazy(".nat")
+iptables = _Lazy(".iptables")
 
 DEFAULT_MTU = 1500
 
@@ -214,7 +215,15 @@ class Networks:
             self.nft.add_network(net["Id"], net["Bridge"], net["Subnet"], net["Internal"])
             if not net["Internal"]:
                 _sysctl("/proc/sys/net/ipv4/ip_forward", "1")
+        self._let_through([net])
         return link["index"]
+
+    @staticmethod
+    def _let_through(nets: list[dict]) -> None:
+        """Accept rules for these networks in iptables' FORWARD, on hosts where it drops
+        (dockerd's policy): see core/network/iptables.py. Checked for every container
+        set-up too, so a firewall reload is repaired by the next start."""
+        iptables.ensure([(n["Id"], n["Bridge"], bool(n["Internal"])) for n in nets])
 
     def _ensure_bridge(self, net: dict, r) -> dict:
         link = r.link(net["Bridge"])
@@ -227,6 +236,7 @@ class Networks:
     def _bridge_down(self, net: dict) -> None:
         if self.nft.available:
             self.nft.delete_tagged(nat.network_tag(net["Id"]))
+        iptables.remove(net["Id"])
         with _rtnl() as r:
             r.delete_link(net["Bridge"])
 
@@ -391,6 +401,7 @@ class Networks:
                 endpoints = self._allocate(cid, rec, nets, ip)
                 with _rtnl() as host:
                     self._wire(host, netns_path, nets, endpoints, first=True)
+                self._let_through(nets)
                 if wanted:
                     target = next(n for n in nets if not n["Internal"])
                     rec["Ports"] = self._publish(
@@ -681,6 +692,7 @@ class Networks:
         try:
             with _rtnl() as host:
                 self._wire(host, rec["Netns"], [net], endpoints, first=False)
+            self._let_through([net])
         except BaseException:
             self._release(cid, net["Name"])
             raise
