@@ -16,6 +16,7 @@ import socket
 import time
 
 from ..errors import Conflict, NotFound, NutshellError, RuntimeFailure, UsageError
+from . import security as _security
 from . import spec as _spec
 from .attach import AttachClient
 from .state import Records, init_alive, kill_verified, now_rfc3339, wait_gone
@@ -154,7 +155,6 @@ class Runtime:
             from ..volumes.mounts import parse_all
 
             requested = parse_all(opts.volumes, opts.mounts, opts.tmpfs)
-        os.makedirs(self.paths.containers, exist_ok=True)
         with self.records.global_lock():
             if opts.name:
                 name = opts.name.lstrip("/")
@@ -183,7 +183,7 @@ class Runtime:
                 if anon:
                     config["Config"]["Volumes"] = dict(config["Config"].get("Volumes") or {},
                                                        **anon)
-            os.makedirs(cdir, mode=0o710)
+            os.mkdir(cdir, 0o700)
             try:
                 for d in ("upper", "work", "merged"):
                     os.mkdir(os.path.join(cdir, d), 0o755)
@@ -223,7 +223,14 @@ class Runtime:
                 return lower
         raise NotFound(f"the image layers of container {cfg['Id'][:12]} are gone")
 
+    def _seccomp_filter(self, cfg: dict, conf) -> tuple[bytes, dict] | None:
+        """The container's compiled seccomp filter and its load options (None:
+        unconfined); compiled filters are cached in the runtime dir (root's only)."""
+        return _security.seccomp_filter(conf, list(cfg.get("Capabilities") or []),
+                                        os.path.join(self.paths.run, "seccomp"))
+
     def _launch(self, cid: str, cfg: dict, attach: bool, rows, cols) -> AttachClient | None:
+        from ..paths import ensure_run_dir
         from . import cgroups as _cg
         from .caps import mask as caps_mask
         from .launch import LaunchRequest, launch
@@ -235,29 +242,26 @@ class Runtime:
         except FileNotFoundError:
             pass
         lower = self._lower_dirs(cfg)
+        ensure_run_dir(self.paths)  # /run is emptied at boot: made private again here
         rows = rows or 24
         cols = cols or 80
+        conf = _security.confinement(hc)
+        bpf = self._seccomp_filter(cfg, conf)
         cg = _cg.Cgroup.create(f"nutshell/{cid}", memory=hc.get("Memory") or None,
                                memory_swap=hc.get("MemorySwap") or None,
                                cpus=(hc.get("NanoCpus") or 0) / 1e9 or None,
-                               pids_limit=hc.get("PidsLimit"))
+                               pids_limit=hc.get("PidsLimit"),
+                               devices_default=not conf.privileged)
         client = shim_end = None
         shim_started = False
         try:
             net, finish_net = self._setup_network(cid, cfg)
             caps = caps_mask(cfg.get("Capabilities") or [])
-            if not cg.devices_enforced:
+            if not cg.devices_enforced and not conf.privileged:
                 # no device cgroup (v2 without eBPF): mknod of host disks must not work
                 caps &= ~(1 << 27)
             paths = cg.paths
-            required, optional = [], []
-            seen = set()
-            for key, d in paths.items():
-                real = os.path.realpath(d)
-                if real in seen:
-                    continue
-                seen.add(real)
-                (optional if key == "unified" and cg.version == "hybrid" else required).append(d)
+            required, optional = _cgroup_dirs(cg)
             init_spec = {
                 "rootfs": {"lower": lower, "upper": os.path.join(cdir, "upper"),
                            "work": os.path.join(cdir, "work"),
@@ -279,8 +283,12 @@ class Runtime:
                     ("etc/resolv.conf", os.path.join(cdir, "resolv.conf")))
                     if "/" + k not in {m.get("Destination") for m in cfg.get("Mounts") or []}},
                 "cgroup_version": cg.version,
-                "masked_paths": hc.get("MaskedPaths") or _spec.MASKED_PATHS,
-                "readonly_paths": hc.get("ReadonlyPaths") or _spec.READONLY_PATHS,
+                "masked_paths": _paths_or_default(hc, "MaskedPaths", _spec.MASKED_PATHS),
+                "readonly_paths": _paths_or_default(hc, "ReadonlyPaths", _spec.READONLY_PATHS),
+                "privileged": conf.privileged,
+                "devices": _security.host_devices() if conf.privileged else [],
+                "no_new_privs": conf.no_new_privileges,
+                "seccomp": bpf,  # (BPF, load options) or None
                 "mounts": cfg.get("Mounts") or [],
                 "cgroups": {"required": required, "optional": optional},
                 "mountpoints_file": os.path.join(cdir, "mountpoints"),
@@ -766,23 +774,22 @@ class Runtime:
         if tty and not any(e.startswith("TERM=") for e in envs):
             envs.append("TERM=xterm")
         cg = _cg.Cgroup.open(f"nutshell/{cid}")
-        dirs = []
-        if cg is not None:
-            seen = set()
-            for d in cg.paths.values():
-                if os.path.realpath(d) not in seen:
-                    seen.add(os.path.realpath(d))
-                    dirs.append(d)
+        if cg is None:  # never run an exec'd process outside the container's limits
+            raise RuntimeFailure(f"cannot exec in container {cid[:12]}: its cgroup is gone")
+        required, optional = _cgroup_dirs(cg)
         caps = mask(NAMES if privileged else (cfg.get("Capabilities") or []))
-        if cg is not None and not cg.devices_enforced:
+        if not cg.devices_enforced and not cfg["HostConfig"].get("Privileged"):
             caps &= ~(1 << 27)
         if workdir and not workdir.startswith("/"):
             raise UsageError(f"the working directory '{workdir}' is invalid, it needs to be an "
                              "absolute path")
-        return exec_in(cid, st["Pid"], st.get("PidStartTime"), dirs, list(cmd), envs,
+        conf = _security.confinement(cfg["HostConfig"])
+        return exec_in(cid, st["Pid"], st.get("PidStartTime"), required, list(cmd), envs,
                        user if user is not None else (c.get("User") or ""),
                        workdir or c.get("WorkingDir") or "/", caps, tty=tty,
-                       interactive=interactive, detach=detach, rows=rows, cols=cols)
+                       interactive=interactive, detach=detach, rows=rows, cols=cols,
+                       cgroups_optional=optional, no_new_privs=conf.no_new_privileges,
+                       seccomp=self._seccomp_filter(cfg, conf))
 
     def logs(self, ref: str, *, follow: bool = False, tail: int | None = None,
              since: str | None = None, until: str | None = None, stop=None):
@@ -937,6 +944,28 @@ class Runtime:
                 except Exception:  # noqa: BLE001
                     pass
         return out
+
+
+def _paths_or_default(hc: dict, key: str, default: list[str]) -> list[str]:
+    """Masked/read-only paths: the config's list, even empty (--privileged,
+    systempaths=unconfined); Docker's defaults for a config from before the key."""
+    value = hc.get(key)
+    return list(default) if value is None else list(value)
+
+
+def _cgroup_dirs(cg) -> tuple[list[str], list[str]]:
+    """(dirs a container process must join, dirs it joins if it can): every hierarchy's
+    dir once; a hybrid host's unified dir is optional (it may hold no controllers)."""
+    required: list[str] = []
+    optional: list[str] = []
+    seen = set()
+    for key, d in cg.paths.items():
+        real = os.path.realpath(d)
+        if real in seen:
+            continue
+        seen.add(real)
+        (optional if key == "unified" and cg.version == "hybrid" else required).append(d)
+    return required, optional
 
 
 def _anonymous_volumes(cfg: dict) -> list[str]:

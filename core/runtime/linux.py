@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
+
 
 # --- namespaces (linux/sched.h) ---------------------------------------------------------
 CLONE_NEWTIME = 0x00000080
@@ -77,8 +77,9 @@ _SYSCALLS = {
     "openat2": (437, 437),
     "capget": (125, 90),
     "capset": (126, 91),
+    "rt_sigaction": (13, 134),
 }
-_GENERIC = platform.machine() not in ("x86_64", "AMD64")
+_GENERIC = os.uname().machine not in ("x86_64", "AMD64")
 
 
 def _nr(name: str) -> int:
@@ -165,6 +166,15 @@ def openat2(dirfd: int, path, flags: int, mode: int = 0, resolve: int = 0) -> in
     if fd < 0:
         _fail("openat2", path)
     return fd
+
+
+def default_signal_action(sig: int) -> None:
+    """rt_sigaction(sig, SIG_DFL) straight to the kernel: the C library refuses to touch
+    the two real-time signals it keeps for itself (32, 33), and posix_spawn leaves them
+    ignored, which execve would pass on to a container."""
+    zero = ctypes.create_string_buffer(32)  # handler SIG_DFL, no flags, empty mask
+    if _libc.syscall(_nr("rt_sigaction"), ctypes.c_int(sig), zero, None, ctypes.c_size_t(8)) != 0:
+        _fail(f"rt_sigaction({sig})")
 
 
 # --- capabilities (linux/capability.h, version 3: two 32-bit words) ------------------------

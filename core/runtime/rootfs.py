@@ -140,7 +140,7 @@ def mount_overlay(lower_dirs: list[str], upper: str, work: str, merged: str,
                  ",redirect_dir=off,metacopy=off,index=off")
     data = "lowerdir=" + ":".join(_escape(r) for r in rel) + opts_tail
     if len(data) >= 4000:
-        os.makedirs(link_dir, exist_ok=True)
+        os.makedirs(link_dir, mode=0o700, exist_ok=True)
         rel = []
         for i, p in enumerate(top_first):
             link = os.path.join(link_dir, str(i))
@@ -162,17 +162,20 @@ def mount_proc(rootfd: int) -> None:
     mount_in_root(rootfd, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
-def mount_sys(rootfd: int) -> None:
-    mount_in_root(rootfd, "sys", "sysfs", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
+def mount_sys(rootfd: int, writable: bool = False) -> None:
+    """/sys, read-only (writable only for --privileged, as Docker)."""
+    mount_in_root(rootfd, "sys", "sysfs", "sysfs",
+                  MS_NOSUID | MS_NODEV | MS_NOEXEC | (0 if writable else MS_RDONLY))
 
 
-def mount_cgroupfs(rootfd: int, version: str) -> None:
-    """/sys/fs/cgroup, read-only, showing the container's own cgroup (cgroup namespace).
+def mount_cgroupfs(rootfd: int, version: str, writable: bool = False) -> None:
+    """/sys/fs/cgroup, read-only (writable for --privileged), showing the container's own
+    cgroup (cgroup namespace).
 
-    v2: one cgroup2 mount. v1/hybrid: a tmpfs with one read-only mount per hierarchy
-    the init belongs to, as Docker does.
+    v2: one cgroup2 mount. v1/hybrid: a tmpfs with one mount per hierarchy the init
+    belongs to, as Docker does.
     """
-    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (0 if writable else MS_RDONLY)
     if version == "v2":
         mount_in_root(rootfd, "sys/fs/cgroup", "cgroup2", "cgroup2", flags)
         return
@@ -231,6 +234,43 @@ def create_device_nodes(rootfd: int) -> None:
             os.symlink(target, name, dir_fd=dfd)
     finally:
         os.close(dfd)
+
+
+def create_host_devices(rootfd: int, devices: list) -> None:
+    """--privileged: the host's device nodes (security.host_devices) on the container's
+    /dev tmpfs, same paths, modes and owners; the standard ones already there stay."""
+    dfd = linux.openat2(rootfd, "dev", O_PATH | os.O_DIRECTORY, resolve=_RESOLVE)
+    try:
+        old = os.umask(0)
+        try:
+            for rel, mode, rdev, uid, gid in devices:
+                parent, name = os.path.split(rel)
+                pfd = _dev_subdir(dfd, parent)
+                try:
+                    os.mknod(name, mode, rdev, dir_fd=pfd)
+                    os.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)
+                except FileExistsError:
+                    pass
+                finally:
+                    os.close(pfd)
+        finally:
+            os.umask(old)
+    finally:
+        os.close(dfd)
+
+
+def _dev_subdir(dfd: int, rel: str) -> int:
+    """A handle on /dev/``rel`` (created 0755 if missing), resolved inside /dev."""
+    if not rel:
+        return os.dup(dfd)
+    parts = rel.split("/")
+    for i in range(len(parts)):
+        sub = "/".join(parts[: i + 1])
+        try:
+            os.mkdir(sub, 0o755, dir_fd=dfd)
+        except FileExistsError:
+            pass
+    return linux.openat2(dfd, rel, O_PATH | os.O_DIRECTORY, resolve=_RESOLVE)
 
 
 def mount_devpts(rootfd: int) -> None:

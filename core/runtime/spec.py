@@ -52,6 +52,8 @@ class RunOptions:
     read_only: bool = False
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
+    privileged: bool = False                # Docker's --privileged (see docs/security.md)
+    security_opt: list[str] = field(default_factory=list)  # seccomp=..., no-new-privileges
     network: str = "default"                # default: bridge when networking is available
     # more keyword arguments for Engine.setup_container_network (the network area's
     # ``network_kwargs``): networks (all of them), ports, publish_all, aliases, dns, ip...
@@ -169,7 +171,14 @@ def build_config(cid: str, name: str, opts: RunOptions, image_cfg: dict, *, imag
     """The container's config.json (Docker's inspect shape plus our runtime's needs)."""
     if not opts.network:
         raise UsageError("invalid network mode: \"\"")
-    cap_names = _caps.resolve(opts.cap_add, opts.cap_drop)
+    from . import security
+
+    security_opt = security.normalize(opts.security_opt)
+    if opts.privileged:  # every capability; --cap-add/--cap-drop do not apply (Docker)
+        cap_names = _caps.resolve(["ALL"], [])
+    else:
+        cap_names = _caps.resolve(opts.cap_add, opts.cap_drop)
+    system_paths = not opts.privileged and "systempaths=unconfined" not in security_opt
     entrypoint, cmd, argv = command_for(opts, image_cfg)
     env = []
     for f in opts.env_files:
@@ -259,8 +268,10 @@ def build_config(cid: str, name: str, opts: RunOptions, image_cfg: dict, *, imag
             "ReadonlyRootfs": opts.read_only,
             "CapAdd": [c for c in (_caps.normalize(x) for x in opts.cap_add)] or None,
             "CapDrop": [c for c in (_caps.normalize(x) for x in opts.cap_drop)] or None,
-            "MaskedPaths": list(MASKED_PATHS),
-            "ReadonlyPaths": list(READONLY_PATHS),
+            "Privileged": bool(opts.privileged),
+            "SecurityOpt": security_opt or None,
+            "MaskedPaths": list(MASKED_PATHS) if system_paths else [],
+            "ReadonlyPaths": list(READONLY_PATHS) if system_paths else [],
             "LogConfig": {"Type": "json-file", "Config": {}},
             "Binds": list(opts.volumes) or None,
             "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in opts.tmpfs} or None,

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from core.runtime import init
+from core.runtime import init, process
 
 
 @pytest.fixture
@@ -14,19 +14,19 @@ def fake_db(monkeypatch):
         "/etc/group": [["root", "x", "0", ""], ["tty", "x", "5", ""],
                        ["users", "x", "100", "app"], ["app", "x", "1000", ""]],
     }
-    monkeypatch.setattr(init, "_read_db", lambda path: dbs.get(path, []))
+    monkeypatch.setattr(process, "_read_db", lambda path: dbs.get(path, []))
 
 
 def test_lookup_user(fake_db):
-    assert init.lookup_user("") == (0, 0, [], "/root")
-    assert init.lookup_user("app") == (1000, 1000, [1000, 100], "/home/app")
-    assert init.lookup_user("1000") == (1000, 1000, [1000, 100], "/home/app")
-    assert init.lookup_user("app:tty") == (1000, 5, [5, 100], "/home/app")
-    assert init.lookup_user("4242:4343") == (4242, 4343, [4343], "/")
-    with pytest.raises(init.InitError, match="unable to find user ghost"):
-        init.lookup_user("ghost")
-    with pytest.raises(init.InitError, match="unable to find group nogrp"):
-        init.lookup_user("app:nogrp")
+    assert process.lookup_user("") == (0, 0, [], "/root")
+    assert process.lookup_user("app") == (1000, 1000, [1000, 100], "/home/app")
+    assert process.lookup_user("1000") == (1000, 1000, [1000, 100], "/home/app")
+    assert process.lookup_user("app:tty") == (1000, 5, [5, 100], "/home/app")
+    assert process.lookup_user("4242:4343") == (4242, 4343, [4343], "/")
+    with pytest.raises(process.InitError, match="unable to find user ghost"):
+        process.lookup_user("ghost")
+    with pytest.raises(process.InitError, match="unable to find group nogrp"):
+        process.lookup_user("app:nogrp")
 
 
 def test_lookup_command(tmp_path):
@@ -34,18 +34,18 @@ def test_lookup_command(tmp_path):
     (tmp_path / "exe").chmod(0o755)
     (tmp_path / "noexec").write_text("x")
     env = [f"PATH=/nonexistent:{tmp_path}"]
-    assert init.lookup_command("exe", env) == str(tmp_path / "exe")
-    assert init.lookup_command("/abs/thing", env) == "/abs/thing"
-    with pytest.raises(init.InitError) as e:
-        init.lookup_command("noexec", env)
+    assert process.lookup_command("exe", env) == str(tmp_path / "exe")
+    assert process.lookup_command("/abs/thing", env) == "/abs/thing"
+    with pytest.raises(process.InitError) as e:
+        process.lookup_command("noexec", env)
     assert e.value.code == 127 and "executable file not found in $PATH" in e.value.message
 
 
 def test_exec_error_codes():
-    assert init.exec_error("x", "/x", OSError(errno.ENOENT, "")).code == 127
-    assert init.exec_error("x", "/x", OSError(errno.EACCES, "")).code == 126
-    assert init.exec_error("x", "/x", OSError(errno.ENOEXEC, "")).code == 126
-    assert init.exec_error("x", "/x", OSError(errno.E2BIG, "too big")).code == 125
+    assert process.exec_error("x", "/x", OSError(errno.ENOENT, "")).code == 127
+    assert process.exec_error("x", "/x", OSError(errno.EACCES, "")).code == 126
+    assert process.exec_error("x", "/x", OSError(errno.ENOEXEC, "")).code == 126
+    assert process.exec_error("x", "/x", OSError(errno.E2BIG, "too big")).code == 125
 
 
 def test_close_fds_except():
@@ -53,7 +53,7 @@ def test_close_fds_except():
     keep_r, keep_w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        init._close_fds_except({keep_w})
+        process.close_fds_except({keep_w})
         ok = True
         for fd in (r, w, keep_r):
             try:
@@ -83,7 +83,7 @@ def test_the_init_waits_for_the_starters_go(said, error, monkeypatch):
     if error is None:
         init.await_go()
     else:
-        with pytest.raises(init.InitError, match=error) as e:
+        with pytest.raises(process.InitError, match=error) as e:
             init.await_go()
         assert e.value.code == 125
     assert init._go["fd"] is None

@@ -253,6 +253,12 @@ def _add_create_flags(p) -> None:
                    help="add a Linux capability (ALL for every one)")
     p.add_argument("--cap-drop", action="append", default=[],
                    help="drop a Linux capability (ALL for every one)")
+    p.add_argument("--privileged", action="store_true",
+                   help="give the container every capability and host device, no seccomp "
+                        "and no masked paths (root on the host: see docs/security.md)")
+    p.add_argument("--security-opt", action="append", default=[], metavar="OPT",
+                   help="seccomp=PROFILE.json|unconfined|builtin, no-new-privileges, "
+                        "systempaths=unconfined, apparmor=unconfined, label=disable")
     p.add_argument("-l", "--label", action="append", default=[],
                    help="set a label on the container (KEY=VALUE)")
     p.add_argument("--stop-signal", help="signal that stops the container (default: the image's, "
@@ -314,7 +320,8 @@ def _options(args):
         auto_remove=args.rm, memory=parse_bytes(args.memory, "memory"),
         memory_swap=parse_bytes(args.memory_swap, "memory-swap"), cpus=args.cpus,
         pids_limit=args.pids_limit, read_only=args.read_only, cap_add=list(args.cap_add),
-        cap_drop=list(args.cap_drop), network=nets[0], network_options=net_kw, labels=labels,
+        cap_drop=list(args.cap_drop), privileged=args.privileged,
+        security_opt=list(args.security_opt), network=nets[0], network_options=net_kw, labels=labels,
         stop_signal=args.stop_signal, stop_timeout=args.stop_timeout, restart=args.restart,
         volumes=list(args.volume), mounts=list(args.mount), tmpfs=list(args.tmpfs))
 

@@ -1,0 +1,131 @@
+"""The first process of a container start that runs from the sealed interpreter (seal.py).
+
+    caller ──posix_spawn──> B (this module, sealed python): setsid, fork, exit
+                             └─> C: child subreaper, unshare(CLONE_NEWPID), sockets
+                                  ├─fork─> init (PID 1 of the new PID namespace):
+                                  │        init.run(): joins its cgroup, sets the
+                                  │        container up, execs the payload
+                                  └─ execs ``python -I -S -c "...shim.main()"``: C
+                                     *becomes* the shim, still the init's parent
+
+The init is forked from here, so its /proc/self/exe is the sealed interpreter, never the
+host's binary. The shim does not enter the container (it stays in the host's PID and
+mount namespaces), so it is started from the interpreter's usual path, and the sealed
+handle is gone from every process once the init has exec'd.
+
+The request (see launch.py ``LaunchRequest``) arrives marshalled on fd 0. Failures before
+the shim runs are written to the ready pipe as ``fail <code> <message>``.
+"""
+
+import os
+import sys
+
+PKG_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# the shim is imported as a module (its .pyc is cached; a script would be compiled each time)
+SHIM_BOOT = (f"import sys; sys.path.insert(0, {PKG_ROOT!r}); "
+             "from core.runtime.shim import main; main(sys.argv)")
+
+
+def main() -> None:
+    from .seal import read_request
+
+    req = read_request()
+    ready_w = req["fds"]["ready"]
+    try:
+        _start(req)
+    except BaseException as e:  # noqa: BLE001 - reported to the caller
+        try:
+            os.write(ready_w, f"fail 125 starting the container: {e}\n".encode())
+        except OSError:
+            pass
+    os._exit(1)
+
+
+def _start(req: dict) -> None:
+    import _socket  # not socket.py: it imports enum and selectors (~3 ms on this path)
+
+    from . import init as _init  # everything the init needs, loaded before the fork
+    from . import linux
+
+    fds = req["fds"]
+    ready_w, attach_fd, go_r = fds["ready"], fds.get("attach"), fds.get("go")
+    os.setsid()  # (stdin and stdout are /dev/null, stderr the shim's log: see seal.spawn)
+    if os.fork() != 0:
+        os._exit(0)  # the caller waits for this exit: the shim-to-be is detached now
+
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+    linux.unshare(linux.CLONE_NEWPID)
+    os.makedirs(req["run_dir"], mode=0o700, exist_ok=True)
+    sock_path = os.path.join(req["run_dir"], "attach.sock")
+    try:
+        os.unlink(sock_path)
+    except FileNotFoundError:
+        pass
+    listen = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+    old = os.umask(0o177)
+    try:
+        listen.bind(sock_path)
+    finally:
+        os.umask(old)
+    listen.listen(64)
+    sync_shim, sync_init = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0)
+    stdio: tuple = (None, None, None)
+    shim_io: dict[str, int] = {}
+    if not req["tty"]:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        in_r = None
+        if req["stdin_open"]:
+            in_r, in_w = os.pipe()
+            shim_io["in"] = in_w
+        stdio = (in_r, out_w, err_w)
+        shim_io.update(out=out_r, err=err_r)
+
+    spec = req["spec"]
+    spec["go_fd"] = go_r
+    from .process import preload
+
+    preload(spec)
+    init_pid = os.fork()
+    if init_pid == 0:
+        for fd in (listen.fileno(), sync_shim.fileno(), ready_w, *shim_io.values()):
+            os.close(fd)
+        if attach_fd is not None:
+            os.close(attach_fd)
+        _init.run(spec, sync_init.fileno(), stdio)
+        os._exit(125)  # not reached
+    sync_init.close()
+    if go_r is not None:
+        os.close(go_r)
+    for fd in stdio:
+        if fd is not None:
+            os.close(fd)
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("-999")  # the monitor should outlive its container under OOM
+    except OSError:
+        pass
+    keep = [sync_shim.fileno(), ready_w, listen.fileno(), *shim_io.values()]
+    if attach_fd is not None:
+        keep.append(attach_fd)
+    for fd in keep:
+        os.set_inheritable(fd, True)
+    args = [f"id={req['cid']}", f"dir={req['container_dir']}", f"run={req['run_dir']}",
+            f"init={init_pid}", f"sync={sync_shim.fileno()}", f"ready={ready_w}",
+            f"listen={listen.fileno()}", f"tty={int(req['tty'])}",
+            f"stdin={int(req['stdin_open'])}", f"rm={int(req['auto_remove'])}",
+            f"rows={req['rows']}", f"cols={req['cols']}",
+            f"cgroups={':'.join(req['cgroup_procs'] + req['cgroup_optional'])}",
+            f"memcg={req['memory_cgroup'] or ''}", f"net={int(req['network_teardown'])}",
+            f"pkg={PKG_ROOT}", f"root={req['state_root']}",
+            f"runroot={req['runtime_root']}"]
+    if req["restart"]:
+        args.append(f"restart={req['restart']}")
+    if req["auto_remove"] and req["remove_volumes"]:
+        args += [f"volroot={req['volume_root']}", f"rmvols={','.join(req['remove_volumes'])}"]
+    args += [f"{k}={v}" for k, v in shim_io.items()]
+    if attach_fd is not None:
+        args.append(f"attach={attach_fd}")
+    # the shim stays outside the container: the interpreter's usual path is fine for it
+    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", SHIM_BOOT] + args)
+

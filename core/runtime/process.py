@@ -1,0 +1,319 @@
+"""Becoming the container's process: the steps the init and exec's child share, in runc's
+order (standard_init_linux.go / setns_init_linux.go), ending in execve.
+
+    user and groups looked up inside the container (after pivot_root or setns)
+    console (a PTY from the container's own devpts) or stdio, in a new session
+    capability bounding set limited          (needs CAP_SETPCAP: still root here)
+    no_new_privs                              (--security-opt no-new-privileges)
+    seccomp, when no_new_privs is off         (loading needs CAP_SYS_ADMIN: before the drop)
+    groups, gid, uid (capabilities kept across the switch), then the capability sets
+    wait for the starter (the init's go pipe), close every fd but the sync socket
+    cwd, verified to be inside the container (CVE-2024-21626)
+    look the command up in the container's $PATH
+    seccomp, when no_new_privs is on          (as close to execve as possible)
+    every signal disposition back to default, the signal mask emptied
+    execve
+
+The process reports a failure over ``sync_fd`` (``E<code> <message>``, see init.py) and
+exits with Docker's code: 127 not found, 126 not executable, 125 anything else.
+
+This runs in a freshly forked, single-threaded child of a sealed interpreter (seal.py),
+after it entered the container's mount namespace: nothing can be imported from the host
+any more, so every module used here is imported with this one (``preload``).
+"""
+
+from __future__ import annotations
+
+import _signal
+import _socket
+import errno
+import fcntl
+import os
+import stat
+import struct
+
+from . import caps as _caps
+from . import linux
+
+TIOCSCTTY = 0x540E
+TIOCSWINSZ = 0x5414
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+TIOCGPTPEER = 0x5441
+
+
+class InitError(Exception):
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def report(sync_fd: int, code: int, message: str) -> None:
+    try:
+        os.write(sync_fd, b"E%d %s" % (code, message.encode(errors="replace")[:4000]))
+    except OSError:
+        pass
+
+
+def close_fds_except(keep: set[int]) -> None:
+    """Close every fd from 3 up except ``keep`` (stdio stays)."""
+    hi = 3
+    for fd in sorted(keep | {2}):
+        if fd > hi:
+            os.closerange(hi, fd)
+        hi = max(hi, fd + 1)
+    os.closerange(hi, 1 << 20)
+
+
+def become(spec: dict, sync_fd: int, stdio: tuple, *, console_bind: bool,
+           before_close=None) -> None:
+    """Turn this process into the container's process described by ``spec`` and execve
+    it. Raises InitError (or OSError) on failure; never returns otherwise.
+
+    ``spec``: user, env, cwd, args, tty, rows, cols, caps (mask), no_new_privs, seccomp
+    ((BPF bytes, load options) or None). ``stdio``: (stdin, stdout, stderr) fds when there is no TTY
+    (None: /dev/null). ``console_bind``: bind the PTY slave on /dev/console (the init).
+    ``before_close``: called once the identity is set, before the fds are closed (the
+    init waits for its starter there).
+    """
+    uid, gid, groups, home = lookup_user(spec.get("user") or "")
+    env = list(spec["env"])
+    if not any(e.startswith("HOME=") for e in env):
+        env.append(f"HOME={home}")
+
+    # console or stdio, in a new session
+    os.setsid()
+    if spec.get("tty"):
+        slave = open_console(sync_fd, spec.get("rows") or 24, spec.get("cols") or 80,
+                             console_bind)
+        os.fchown(slave, uid, -1)
+        for i in (0, 1, 2):
+            os.dup2(slave, i)
+        if slave > 2:
+            os.close(slave)
+    else:
+        _stdio_onto_0_1_2(stdio, uid, gid)
+
+    # capabilities, no_new_privs, seccomp, identity
+    keep = _caps.limit_bounding(int(spec["caps"]))
+    nnp = bool(spec.get("no_new_privs"))
+    bpf = spec.get("seccomp")  # (BPF, load options) or None
+    if nnp:
+        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    elif bpf:
+        install_seccomp(bpf)
+    if uid != 0 or gid != 0 or groups:
+        linux.prctl(linux.PR_SET_KEEPCAPS, 1)
+        os.setgroups(groups)
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+        linux.prctl(linux.PR_SET_KEEPCAPS, 0)
+    else:
+        os.setgroups([])
+    _caps.set_caps(keep)
+
+    if before_close is not None:
+        before_close()
+    close_fds_except({sync_fd})
+    cwd = spec.get("cwd") or "/"
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise InitError(126 if e.errno == errno.EACCES else 125,
+                        f"chdir to cwd (\"{cwd}\") set in config.json failed: "
+                        f"{e.strerror.lower()}") from None
+    try:
+        real = os.getcwd()
+    except OSError as e:  # e.g. a seccomp profile that refuses getcwd
+        raise InitError(125, f"verifying the working directory: getcwd: {e.strerror}") from None
+    if not real.startswith("/") or "(unreachable)" in real:
+        raise InitError(125, "current working directory is outside of the container")
+
+    args = list(spec["args"])
+    path = lookup_command(args[0], env)
+    if nnp and bpf:
+        install_seccomp(bpf)
+    reset_signals()
+    try:
+        os.execve(path, args, env_dict(env))
+    except OSError as e:
+        raise exec_error(args[0], path, e) from None
+
+
+def _stdio_onto_0_1_2(stdio: tuple, uid: int, gid: int) -> None:
+    null = None
+    if any(fd is None for fd in stdio):
+        null = os.open("/dev/null", os.O_RDWR)
+    targets = [fd if fd is not None else null for fd in stdio]
+    for target, fd in enumerate(targets):
+        os.dup2(fd, target)
+    for fd in {*targets}:
+        if fd is not None and fd > 2:
+            os.close(fd)
+    for i in (0, 1, 2):
+        try:
+            os.fchown(i, uid, gid)
+        except OSError:
+            pass
+
+
+def preload(spec: dict) -> None:
+    """Import now what ``become`` will need once the host's files are out of reach."""
+    if spec.get("seccomp"):
+        from .seccomp import load  # noqa: F401
+
+
+def install_seccomp(seccomp) -> None:
+    """Load the container's filter: ``seccomp`` is (BPF bytes, load options)."""
+    from .seccomp.load import install
+
+    bpf, options = seccomp
+    try:
+        install(bpf, **options)
+    except OSError as e:
+        raise InitError(125, f"loading the seccomp filter: {e.strerror or e}") from None
+
+
+def reset_signals() -> None:
+    """Every disposition back to default and nothing blocked: an interpreter ignores
+    SIGPIPE and SIGXFSZ, and execve keeps what is ignored, so a container's ``yes | head``
+    would never end (Docker's and Podman's containers start with SigIgn 0)."""
+    for n in range(1, _signal.NSIG):
+        if n in (_signal.SIGKILL, _signal.SIGSTOP):
+            continue
+        try:
+            _signal.signal(n, _signal.SIG_DFL)
+        except (OSError, ValueError, RuntimeError):
+            linux.default_signal_action(n)  # one the C library keeps for itself
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
+
+
+def env_dict(env: list[str]) -> dict[str, str]:
+    out = {}
+    for item in env:
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out
+
+
+def exec_error(name: str, path: str, e: OSError) -> InitError:
+    if e.errno in (errno.ENOENT, errno.ENOTDIR):
+        return InitError(127, f'exec: "{name}": stat {path}: no such file or directory')
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EISDIR):
+        return InitError(126, f'exec: "{name}": permission denied')
+    if e.errno == errno.ENOEXEC:
+        return InitError(126, f'exec: "{name}": exec format error')
+    return InitError(125, f'exec: "{name}": {e.strerror}')
+
+
+def lookup_command(name: str, env: list[str]) -> str:
+    """Go's exec.LookPath in the container: a name with a slash is used as is, others are
+    searched in the container's $PATH for an executable regular file."""
+    if "/" in name:
+        return name
+    path = next((e[5:] for e in env if e.startswith("PATH=")), "")
+    for d in path.split(":"):
+        cand = os.path.join(d or ".", name)
+        try:
+            st = os.stat(cand)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+            return cand
+    raise InitError(127, f'exec: "{name}": executable file not found in $PATH')
+
+
+def _read_db(path: str) -> list[list[str]]:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(4 << 20)
+    except OSError:
+        return []
+    out = []
+    for line in data.decode("utf-8", "replace").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            out.append(line.split(":"))
+    return out
+
+
+def lookup_user(spec: str) -> tuple[int, int, list[int], str]:
+    """runc's GetExecUser: ``name|uid[:group|gid]`` against the container's /etc/passwd
+    and /etc/group (read inside the container, after pivot_root)."""
+    user, _, group = spec.partition(":")
+    uid, gid, home, uname = 0, 0, "/", "root"
+    passwd = _read_db("/etc/passwd")
+    if user:
+        entry = next((p for p in passwd if len(p) >= 6 and (p[0] == user or
+                      (user.isdigit() and p[2] == user))), None)
+        if entry is not None:
+            uid, gid, home, uname = int(entry[2]), int(entry[3]), entry[5] or "/", entry[0]
+        elif user.isdigit():
+            uid, uname = int(user), ""
+        else:
+            raise InitError(125, f"unable to find user {user}: no matching entries in passwd file")
+    else:
+        entry = next((p for p in passwd if len(p) >= 6 and p[2] == "0"), None)
+        if entry is not None:
+            home = entry[5] or "/"
+    groups_db = _read_db("/etc/group")
+    if group:
+        g = next((e for e in groups_db if len(e) >= 3 and (e[0] == group or
+                  (group.isdigit() and e[2] == group))), None)
+        if g is not None:
+            gid = int(g[2])
+        elif group.isdigit():
+            gid = int(group)
+        else:
+            raise InitError(125, f"unable to find group {group}: no matching entries in group file")
+    extra = []
+    if uname:
+        for e in groups_db:
+            if len(e) >= 4 and uname in e[3].split(",") and e[2].isdigit():
+                g = int(e[2])
+                if g != gid and g not in extra:
+                    extra.append(g)
+    if uid != 0 or extra:
+        groups = [gid] + extra if gid not in extra else extra
+    else:
+        groups = []
+    return uid, gid, groups, home
+
+
+def open_console(sync_fd: int, rows: int, cols: int, bind_dev_console: bool) -> int:
+    """A PTY from the container's own devpts (as runc does): the master goes to the
+    parent over ``sync_fd`` (b"P" + SCM_RIGHTS), the slave becomes our controlling
+    terminal and, for the init, /dev/console. Returns the slave."""
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+    try:
+        slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        n = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, struct.pack("I", 0)))[0]
+        slave = os.open(f"/dev/pts/{n}", os.O_RDWR | os.O_NOCTTY)
+    st = os.fstat(slave)
+    if not stat.S_ISCHR(st.st_mode):
+        raise OSError(errno.EPERM, "pty slave is not a character device")
+    fcntl.ioctl(slave, TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    if bind_dev_console:
+        from . import rootfs
+
+        root = os.open("/", os.O_PATH | os.O_CLOEXEC)
+        try:
+            console = rootfs.open_file_in_root(root, "dev/console")
+        finally:
+            os.close(root)
+        try:
+            linux.mount(f"/proc/self/fd/{slave}", f"/proc/self/fd/{console}", None,
+                        linux.MS_BIND)
+        finally:
+            os.close(console)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, sync_fd)
+    try:
+        sock.sendmsg([b"P"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", master))])
+    finally:
+        sock.detach()
+    os.close(master)
+    fcntl.ioctl(slave, TIOCSCTTY, 0)
+    return slave

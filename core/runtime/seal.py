@@ -1,0 +1,214 @@
+"""The only interpreter a container can ever see: a sealed view of our Python binary.
+
+The process that calls execve for a container's payload (its init, and the child of
+``exec``) is a Python process. Until execve, ``/proc/self/exe`` of that process is the
+interpreter it was started from, and the kernel resolves ``/proc/self/exe`` *during*
+execve, in that process: an image whose entrypoint is ``/proc/self/exe``, whose
+``/bin/sh`` is a symlink to it, or whose script says ``#!/proc/self/exe`` runs our
+interpreter inside the container, where its root (CAP_FOWNER) could chmod it setuid, or
+change its owner or xattrs, on the host (CVE-2019-5736 is the same attack on runc).
+
+So those processes are never started from the host's binary. They are started from one
+of these, in this order of preference:
+
+1. a **detached read-only mount** of the binary: ``open_tree(OPEN_TREE_CLONE)`` clones
+   the binary's mount into a mount attached nowhere, ``mount_setattr`` makes it
+   read-only (and nosuid, nodev). Executing through that handle makes
+   ``/proc/self/exe`` point into the read-only mount: chmod, chown, setxattr and
+   writes fail with EROFS, and no path in any namespace leads to it. No copy, no memory:
+   the cost is two system calls (runc's overlayfs "exeseal" works on the same idea).
+   Needs Linux >= 5.12.
+2. a **sealed memfd copy** (older kernels): the binary copied into a memfd, sealed
+   against writes, growing and shrinking. A container can only change its own copy.
+   It costs the binary's size in memory while the process lives (a few KiB for a
+   Python linked to libpython, ~7 MB for a static one).
+
+If neither works the container is not started (never the host's binary instead).
+
+Only the binary is exposed this way: the libraries it maps (libpython, libc) are
+reachable only through /proc/<pid>/map_files, which needs CAP_SYS_ADMIN in the
+initial user namespace, and after execve nothing of them is left.
+
+``spawn(module, request, fds)`` starts ``python -I -S`` from the sealed binary, running
+``module.main()``, with ``request`` (a marshal-able dict) readable on its fd 0 and the
+given fds passed at fresh numbers. It uses ``os.posix_spawn`` (vfork + exec, no Python
+code in the child), so callers with threads (the app) may use it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_SYS_OPEN_TREE = 428       # the same number on every architecture but alpha
+_SYS_MOUNT_SETATTR = 442
+_OPEN_TREE_CLONE = 1
+_AT_FDCWD = -100
+_AT_EMPTY_PATH = 0x1000
+_MOUNT_ATTR_RDONLY, _MOUNT_ATTR_NOSUID, _MOUNT_ATTR_NODEV = 0x1, 0x2, 0x4
+_ST_RDONLY = 1
+
+PKG_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+_sealed: dict = {}
+
+
+class SealError(OSError):
+    pass
+
+
+def interpreter() -> str:
+    """The real binary of this interpreter (a venv's python is a symlink to it)."""
+    return os.path.realpath(sys.executable)
+
+
+def _detached_readonly(path: str) -> int:
+    """An O_PATH handle on ``path`` through a read-only mount attached nowhere."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    fd = libc.syscall(ctypes.c_long(_SYS_OPEN_TREE), ctypes.c_int(_AT_FDCWD),
+                      os.fsencode(path), ctypes.c_uint(_OPEN_TREE_CLONE | os.O_CLOEXEC))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise SealError(err, f"open_tree {path}: {os.strerror(err)}")
+    attr = (ctypes.c_uint64 * 4)(_MOUNT_ATTR_RDONLY | _MOUNT_ATTR_NOSUID | _MOUNT_ATTR_NODEV,
+                                 0, 0, 0)
+    rc = libc.syscall(ctypes.c_long(_SYS_MOUNT_SETATTR), ctypes.c_int(fd), b"",
+                      ctypes.c_uint(_AT_EMPTY_PATH), ctypes.byref(attr),
+                      ctypes.c_size_t(ctypes.sizeof(attr)))
+    if rc < 0:
+        err = ctypes.get_errno()
+        os.close(fd)
+        raise SealError(err, f"mount_setattr: {os.strerror(err)}")
+    # trust, but verify: the handle must really be on a read-only mount now
+    if not os.statvfs(f"/proc/self/fd/{fd}").f_flag & _ST_RDONLY:
+        os.close(fd)
+        raise SealError(0, "the detached mount is not read-only")
+    return fd
+
+
+def _memfd_copy(path: str) -> int:
+    import fcntl
+
+    src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
+        try:
+            fd = os.memfd_create("nutshell-python", flags | 0x10)  # MFD_EXEC (Linux 6.3)
+        except OSError:
+            fd = os.memfd_create("nutshell-python", flags)
+        try:
+            size = os.fstat(src).st_size
+            done = 0
+            while done < size:
+                n = os.sendfile(fd, src, done, size - done)
+                if n <= 0:
+                    raise SealError(0, f"short copy of {path}")
+                done += n
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK
+                        | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+    finally:
+        os.close(src)
+
+
+def sealed_interpreter() -> tuple[int, str]:
+    """(fd, how): a close-on-exec handle to execute instead of our interpreter, and
+    ``"read-only mount"`` or ``"sealed memfd"``. Made once per process."""
+    if "fd" in _sealed:
+        return _sealed["fd"], _sealed["how"]
+    path = interpreter()
+    errors = []
+    try:
+        fd, how = _detached_readonly(path), "read-only mount"
+    except OSError as e:
+        errors.append(str(e))
+        try:
+            fd, how = _memfd_copy(path), "sealed memfd"
+        except OSError as e2:
+            errors.append(str(e2))
+            from ..errors import RuntimeFailure
+
+            raise RuntimeFailure("cannot seal the interpreter a container would see: "
+                                 + "; ".join(errors),
+                                 hint="Nutshell needs Linux >= 5.12 (open_tree, "
+                                      "mount_setattr) or memfd sealing") from None
+    _sealed.update(fd=fd, how=how)
+    return fd, how
+
+
+def child_fd_numbers(fds: list[int]) -> list[int]:
+    """The numbers ``spawn`` gives ``fds`` in the child, in order: above every fd passed
+    and the sealed handle, so that no dup2 overwrites a source still to be used. A caller
+    puts them in the request it gives ``spawn``."""
+    base = max([2, sealed_interpreter()[0], *fds]) + 1
+    return list(range(base, base + len(fds)))
+
+
+def spawn(module: str, request: dict, fds: list[int], *, stderr_path: str | None = None) -> int:
+    """Start ``module.main()`` in ``python -I -S`` run from the sealed interpreter; its pid.
+
+    ``request`` (marshal-able) is written to a memfd that becomes the child's fd 0 (see
+    ``read_request``); each of ``fds`` is passed at ``child_fd_numbers(fds)``. Everything
+    else of ours is close-on-exec. Standard output is /dev/null; standard error is
+    appended to ``stderr_path`` (a log for tracebacks), else /dev/null too.
+    """
+    import marshal
+
+    sealed, _how = sealed_interpreter()
+    data = marshal.dumps(request)
+    mfd = os.memfd_create("nutshell-request", os.MFD_CLOEXEC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(mfd, view):]
+        os.lseek(mfd, 0, os.SEEK_SET)
+        actions: list[tuple] = [
+            (os.POSIX_SPAWN_DUP2, mfd, 0),
+            (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 2, stderr_path or os.devnull,
+             os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)]
+        actions += [(os.POSIX_SPAWN_DUP2, src, dst)
+                    for src, dst in zip(fds, child_fd_numbers(fds))]
+        boot = (f"import sys; sys.path.insert(0, {PKG_ROOT!r}); "
+                f"from {module} import main; main()")
+        # argv[0] is the interpreter's usual path: it finds its standard library from it.
+        # The path /proc/self/fd/N is resolved before close-on-exec closes N.
+        return os.posix_spawn(f"/proc/self/fd/{sealed}",
+                              [sys.executable, "-I", "-S", "-c", boot],
+                              dict(os.environ), file_actions=actions)
+    finally:
+        os.close(mfd)
+
+
+def read_request() -> dict:
+    """In the spawned child: the request, from fd 0 (which then becomes /dev/null).
+
+    Every fd passed to us is made close-on-exec again (dup2 cleared the flag): a
+    container's payload must not inherit a sync socket or a pipe by accident. The
+    process that hands one on makes that one inheritable on purpose."""
+    import marshal
+
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass  # the directory's own fd, closed by now
+
+    chunks = []
+    while True:
+        b = os.read(0, 1 << 20)
+        if not b:
+            break
+        chunks.append(b)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    return marshal.loads(b"".join(chunks))
