@@ -58,7 +58,8 @@ from .dockerfile import (DEFAULT_SHELL, Dockerfile, DockerfileSyntaxError, Instr
 __all__ = [
     "BuildOptions", "BuildResult", "StepReport", "BuildError", "RunFailed", "build",
     "apply_config", "history_entry", "created_by", "run_argv", "resolve_workdir",
-    "parse_chown", "parse_chmod", "prune_cache", "BUILDER_VERSION",
+    "parse_chown", "parse_chmod", "prune_cache", "BUILDER_VERSION", "ENTITLEMENTS",
+    "check_entitlements",
 ]
 
 #: Part of every cache key: bump it when a step's result would change for the same input.
@@ -87,11 +88,37 @@ class RunFailed(BuildError):
 
 # --------------------------------------------------------------------------- data
 
+#: Build entitlements (``--allow``), BuildKit's names: what a Dockerfile may only ask
+#: for with the user's consent. ``RUN --network=host`` needs ``network.host``,
+#: ``RUN --security=insecure`` (a privileged step) needs ``security.insecure``.
+ENTITLEMENTS = ("network.host", "security.insecure")
+
+#: ``RUN --security`` values (BuildKit's instructions/commands_runsecurity.go).
+RUN_SECURITY = ("sandbox", "insecure")
+
+
+def check_entitlements(allow) -> list[str]:
+    """The ``--allow`` values, validated (one-line :class:`UsageError` otherwise)."""
+    if isinstance(allow, str):
+        allow = [allow]
+    out: list[str] = []
+    for value in allow or []:
+        if value not in ENTITLEMENTS:
+            # buildx's wording (util/buildflags/entitlements.go ParseEntitlements)
+            raise UsageError(f"invalid entitlement: {value} (expected "
+                             f"{' or '.join(ENTITLEMENTS)})")
+        if value not in out:
+            out.append(value)
+    return out
+
+
 @dataclass
 class BuildOptions:
     """What ``nutshell build`` takes. ``dockerfile``: a path (absolute, or relative to
     the context; default ``<context>/Dockerfile``); ``dockerfile_text`` replaces the file
-    (``-f -``). ``network``: what RUN steps get (``none`` by default, ``host``...)."""
+    (``-f -``). ``network``: what RUN steps get (``none`` by default, ``host``...; the
+    user's own choice, so ``host`` here also grants ``network.host``, as buildx does).
+    ``allow``: entitlements the Dockerfile may use (:data:`ENTITLEMENTS`)."""
 
     context: str = "."
     dockerfile: str | None = None
@@ -104,6 +131,7 @@ class BuildOptions:
     network: str = "none"
     labels: dict[str, str] = field(default_factory=dict)
     compression: str = "gzip"
+    allow: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -815,6 +843,11 @@ class Builder:
             self.tags.append(ref)
         if not opts.network:
             raise UsageError("invalid network mode \"\" for RUN steps")
+        self.allowed = set(check_entitlements(opts.allow))
+        if opts.network == "host":
+            # `--network host` is the user's own consent: buildx grants network.host
+            # with it (build/opt.go), and so does dockerd's builder (builder-next)
+            self.allowed.add("network.host")
         context = opts.context
         if not os.path.isdir(context):
             raise ContextError(f"unable to prepare context: path {context!r} not found")
@@ -858,12 +891,22 @@ class Builder:
         where = f"{self.df.filename}:{ins.line}"
         flags = ins.flags
         if ins.cmd == "RUN":
-            for name in ("mount", "security"):
-                if flags.get(name):
-                    raise BuildError(f"{where}: RUN --{name} is not supported by this builder")
+            if flags.get("mount"):
+                raise BuildError(f"{where}: RUN --mount is not supported by this builder")
             net = flags.get("network")
             if net and net not in ("default", "none", "host"):
                 raise BuildError(f"{where}: RUN --network={net}: expected default, none or host")
+            security = flags.get("security")
+            if security is not None and security not in RUN_SECURITY:
+                raise BuildError(f'{where}: security "{security}" is not valid',
+                                 hint="RUN --security takes sandbox (the default) or insecure")
+            # BuildKit refuses these when it loads the build graph, before any step runs
+            # (solver/llbsolver/vertex.go ValidateEntitlements -> util/entitlements
+            # Set.Check: "network.host is not allowed")
+            if net == "host":
+                self._require("network.host", where)
+            if security == "insecure":
+                self._require("security.insecure", where)
         elif ins.cmd in ("COPY", "ADD"):
             for name in ("parents", "exclude"):
                 if flags.get(name):
@@ -872,11 +915,18 @@ class Builder:
                 raise BuildError(f"{where}: ADD --checksum needs a URL source, and this "
                                  "builder does not download")
 
+    def _require(self, entitlement: str, where: str) -> None:
+        if entitlement not in self.allowed:
+            raise BuildError(f"{where}: {entitlement} is not allowed",
+                             hint=f"grant it with --allow {entitlement} if you trust this "
+                                  "Dockerfile")
+
     # -- the run --------------------------------------------------------------------------
     def run(self) -> BuildResult:
         started = time.monotonic()
         self._prepare()
         self.store.ensure()
+        self._check_base_triggers()
         self.tmp = os.path.join(self.paths.tmp, f"build-{os.getpid()}-{uuid.uuid4().hex[:12]}")
         os.makedirs(self.tmp, mode=0o700)
         try:
@@ -895,6 +945,18 @@ class Builder:
         return BuildResult(image_id=image.id, manifest_digest=image.manifest_digest,
                            tags=tagged, steps=self.reports, warnings=self.warnings,
                            seconds=time.monotonic() - started)
+
+    def _check_base_triggers(self) -> None:
+        """The ONBUILD triggers of every base image are checked like the Dockerfile's own
+        instructions before the first step runs: an image must not reach the host
+        network or a privileged step without the user's --allow either."""
+        for stage in self.stages:
+            if stage.base_stage is not None or stage.scratch:
+                continue
+            img = self._image(stage.base)
+            for text in ((img.config or {}).get("config") or {}).get("OnBuild") or []:
+                self._check_instruction(parse_instruction(text, stage.instruction.line,
+                                                          self.df.escape))
 
     def _next(self) -> int:
         self.step_no += 1
@@ -996,8 +1058,10 @@ class Builder:
         if ins.cmd == "ARG":
             parts["pairs"] = [[k, v] for k, v in step.pairs]
         elif ins.cmd == "RUN":
+            network, privileged = self._run_sandbox(step)
             parts.update(env=sorted(step.run_env.items()), shell=list(shell),
-                         user=cfg.get("User") or "", workdir=cfg.get("WorkingDir") or "")
+                         user=cfg.get("User") or "", workdir=cfg.get("WorkingDir") or "",
+                         network=network, privileged=privileged)
         elif ins.cmd in ("CMD", "ENTRYPOINT") and not ins.json_form:
             parts["shell"] = list(shell)
         elif ins.cmd in ("COPY", "ADD"):
@@ -1109,15 +1173,13 @@ class Builder:
         if not lower:
             raise BuildError(f"{where}: RUN needs a file system with a shell; this stage has "
                              "no layers (FROM scratch)")
-        network = step.flags.get("network") or "default"
-        if network == "default":
-            network = self.opts.network
+        network, privileged = self._run_sandbox(step)
         cfg = state.config
         options = RunOptions(
             rootfs=lower[-1], command=argv, entrypoint=[],
             env=[f"{k}={v}" for k, v in step.run_env.items()],
             workdir=cfg.get("WorkingDir") or None, user=cfg.get("User") or None,
-            network=network, labels={BUILD_LABEL: str(n)})
+            network=network, privileged=privileged, labels={BUILD_LABEL: str(n)})
         cid = None
         try:
             cid = self.engine.create(options)
@@ -1148,6 +1210,22 @@ class Builder:
                 with contextlib.suppress(Exception):
                     self.engine.rm(cid, force=True)
                 self._emit(n, "Removed", cid[:12], container=cid)
+
+    def _run_sandbox(self, step: Step) -> tuple[str, bool]:
+        """(network, privileged) of a RUN: ``RUN --network`` or the build's ``--network``;
+        privileged for ``RUN --security=insecure``. Both are part of the step's cache key
+        (a sandboxed result is never reused for a privileged step or the reverse), as
+        they are of BuildKit's ExecOp digest."""
+        network = step.flags.get("network") or "default"
+        if network == "default":
+            network = self.opts.network
+        privileged = step.flags.get("security") == "insecure"
+        where = f"{self.df.filename}:{step.line}"
+        if network == "host":                   # checked up front too: never reached
+            self._require("network.host", where)
+        if privileged:
+            self._require("security.insecure", where)
+        return network, privileged
 
     def _use_layers(self, cid: str, lower: list[str], chains: list[str]) -> None:
         """Point the new container at the build's layers (base first).

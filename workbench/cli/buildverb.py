@@ -19,6 +19,10 @@ in one of three ways:
 ``-q`` prints only the image ID. Exit codes follow Docker: 1 when the build fails, the
 RUN's own code when a RUN fails (classic ``docker build`` does the same), 125 for bad
 flags.
+
+``--allow network.host`` / ``--allow security.insecure`` are buildx's entitlements: without
+them a Dockerfile's ``RUN --network=host`` / ``RUN --security=insecure`` is refused before
+anything runs (core/build/builder.py).
 """
 
 from __future__ import annotations
@@ -45,6 +49,9 @@ def _add_build_args(p) -> None:
                    help="auto: classic Docker lines; plain: BuildKit lines; tty: live view")
     p.add_argument("--network", default="none",
                    help="network for RUN steps: none (default), host, or bridge")
+    p.add_argument("--allow", action="append", default=[], metavar="ENTITLEMENT",
+                   help="let the Dockerfile use network.host (RUN --network=host) or "
+                        "security.insecure (RUN --security=insecure); repeatable")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                    help="set a label on the image")
     p.set_defaults(func=cmd_build)
@@ -255,9 +262,10 @@ def _pairs(items: list[str], what: str, from_env: bool) -> dict[str, str]:
 
 
 def cmd_build(engine, args) -> int:
-    from core.build.builder import BuildOptions, RunFailed
+    from core.build.builder import BuildOptions, RunFailed, check_entitlements
     from core.errors import NutshellError, UsageError
 
+    allow = check_entitlements(args.allow)     # a bad flag: exit 125, before anything
     if args.context == "-":
         raise UsageError("building from a tar stream on stdin is not supported",
                          hint="give a context directory")
@@ -275,7 +283,7 @@ def cmd_build(engine, args) -> int:
         context=os.path.abspath(args.context), dockerfile=dockerfile, dockerfile_text=text,
         tags=list(args.tag), build_args=_pairs(args.build_arg, "--build-arg", True),
         target=args.target, no_cache=args.no_cache, pull=args.pull, network=args.network,
-        labels=_pairs(args.label, "--label", False))
+        labels=_pairs(args.label, "--label", False), allow=allow)
     printer = None if args.quiet else _printer(args.progress)
     try:
         result = engine.build(options, progress=printer)
