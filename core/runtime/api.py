@@ -160,6 +160,12 @@ class ContainerOps:
 
         return network(self, ref)
 
+    def container_security(self, ref: str):
+        """SecurityView: capabilities, no_new_privs, seccomp mode and what it refuses."""
+        from .introspect import security
+
+        return security(self, ref)
+
     def container_stats_sampler(self):
         """A StatsSampler: ``sample(ids)`` -> {id: container_stats dict or None}, for
         callers that sample many containers every second (the app's Stats pane)."""

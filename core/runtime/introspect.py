@@ -9,6 +9,7 @@ the same thing on the host, so a teacher can prove the view is not made up.
     overlay(engine, ref)     lowerdir entries mapped to image layers; upper, work, whiteouts
     cgroup(engine, ref)      the cgroup files holding limits, beside the files holding usage
     network(engine, ref)     eth0 <-> host veth <-> bridge, addresses, routes
+    security(engine, ref)    capabilities, no_new_privs, seccomp and what it refuses
 
 Everything is read from /proc, /sys and the container's directory; nothing is changed.
 "The host" is PID 1 when we may look at its namespaces, else this process (we then say
@@ -771,3 +772,62 @@ class StatsSampler:
             except Exception:  # noqa: BLE001 - no network numbers is not an error
                 pass
         return out
+
+
+# ---------------------------------------------------------------------------- security
+
+
+@dataclass
+class SecurityView(_Dict):
+    container_id: str
+    name: str
+    pid: int
+    privileged: bool
+    profile: str                   # "Docker's default", "custom", "unconfined", ...
+    seccomp: str                   # /proc/<pid>/status: "2" (filter), "0" (none)
+    seccomp_filters: int | None
+    no_new_privs: bool | None
+    cap_eff: str                   # CapEff, hex, as /proc shows it
+    capabilities: list[str]        # its names
+    cap_bounding: int              # how many capabilities the bounding set keeps
+    caps_known: int                # how many this kernel has
+    summary: object | None         # core.runtime.seccomp.SeccompSummary (None: no filter)
+    masked_paths: list[str]
+    readonly_paths: list[str]
+    commands: list[str] = field(default_factory=list)
+
+
+def security(engine, ref: str) -> SecurityView:
+    """What holds the container's root in, read from /proc and the container's config:
+    its capabilities, no_new_privs, its seccomp mode and what the profile refuses."""
+    from . import caps as _caps
+    from . import security as _sec
+
+    cid, cfg, st = _running_state(engine, ref)
+    pid = int(st["Pid"])
+    hc = cfg.get("HostConfig") or {}
+    conf = _sec.confinement(hc)
+    status = _status_fields(pid)
+    eff = int(status.get("CapEff", "0") or "0", 16)
+    bnd = int(status.get("CapBnd", "0") or "0", 16)
+    filters = status.get("Seccomp_filters")
+    summary = None
+    if conf.seccomp == "unconfined":
+        profile = "unconfined (--privileged)" if conf.privileged else "unconfined"
+    else:
+        from . import seccomp
+
+        chosen = conf.seccomp_profile if conf.seccomp == "custom" else seccomp.default_profile()
+        profile = "custom" if conf.seccomp == "custom" else "Docker's default"
+        summary = seccomp.describe(chosen, list(cfg.get("Capabilities") or []))
+    name = _name(cfg)
+    return SecurityView(
+        cid, name, pid, conf.privileged, profile, status.get("Seccomp", "?"),
+        int(filters) if filters and filters.isdigit() else None,
+        {"1": True, "0": False}.get(status.get("NoNewPrivs", "")),
+        f"{eff:016x}", _caps.names_of(eff), bin(bnd).count("1"), _caps.last_cap() + 1,
+        summary, list(hc.get("MaskedPaths") or []), list(hc.get("ReadonlyPaths") or []),
+        commands=[f"grep -E 'Cap|NoNewPrivs|Seccomp' /proc/{pid}/status",
+                  f"nutshell inspect -f '{{{{json .HostConfig.SecurityOpt}}}}' {name}",
+                  f"nutshell exec {name} unshare -U true       # refused by seccomp",
+                  f"nutshell exec {name} cat /proc/kcore       # masked: /dev/null"])

@@ -322,6 +322,19 @@ class FakeEngine:
                                                "ContainerPort": 80, "Protocol": "tcp"}],
                              ["ip netns exec nutshell-x ip addr"])
 
+    def container_security(self, ref: str) -> I.SecurityView:
+        from core.runtime import seccomp
+        from core.runtime.caps import DOCKER_DEFAULT, mask
+        from core.runtime.spec import MASKED_PATHS, READONLY_PATHS
+
+        cid, c = self._running(ref)
+        pid = c["Pid"]
+        summary = seccomp.describe(seccomp.default_profile(), list(DOCKER_DEFAULT))
+        return I.SecurityView(cid, c["Names"], pid, False, "Docker's default", "2", 1, False,
+                              f"{mask(DOCKER_DEFAULT):016x}", sorted(DOCKER_DEFAULT), 14, 41,
+                              summary, list(MASKED_PATHS), list(READONLY_PATHS),
+                              [f"grep -E 'Cap|NoNewPrivs|Seccomp' /proc/{pid}/status"])
+
 
 class PaneApp(App):
     """One pane, standalone, with a Footer; records the messages panes post to the app."""

@@ -81,6 +81,21 @@ async def test_views_show_the_engine_data():
                        "iflink 2", "0.0.0.0:8080 → 80/tcp", "default via 10.88.0.1 dev eth0"):
             assert needle in d, needle
         assert "nsv0123456789ab" in text(pane, "learn-net-explain")
+        # security: seccomp mode, what the profile refuses and why, capabilities
+        await pilot.press("s")
+        assert pane.query_one("#learn-tabs", TabbedContent).active == "learn-sec"
+        summary = text(pane, "learn-sec-summary")
+        for needle in ("seccomp       filter", "Seccomp: 2", "profile: Docker's default",
+                       "unlisted call ERRNO(EPERM)", "no_new_privs  off",
+                       "capabilities: 14 of 41 (CapEff 00000000a80425fb)"):
+            assert needle in summary, needle
+        sec = pane.query_one("#learn-sec-table", DataTable)
+        assert "allowed with CAP_SYS_ADMIN" in cells(sec, "mount")[1]
+        assert "namespace flags" in cells(sec, "clone")[1]
+        assert "ENOSYS" in cells(sec, "clone3")[1]
+        assert "keyctl" in [str(k.value) for k in sec.rows]
+        assert "/proc/kcore" in text(pane, "learn-sec-note")
+        assert "keeps 14 of the 41" in text(pane, "learn-sec-explain")
 
 
 @sync

@@ -1,5 +1,5 @@
-"""SVG snapshots of the Learn pane: every teaching view at 100x30, and the namespace matrix
-and the network diagram at 160x48 (fake engine: fixed inodes, pids, layers, limits)."""
+"""SVG snapshots of the Learn pane: every teaching view at 100x30, and the namespace matrix,
+the overlay, the network diagram and the security view at 160x48 (fake engine: fixed inodes, pids, layers, limits)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from tests.tui.teaching_snapshots import app, deterministic, settle, show, size_
 pytestmark = pytest.mark.tui
 
 VIEWS = [("namespaces", (100, 30)), ("processes", (100, 30)), ("overlay", (100, 30)),
-         ("cgroup", (100, 30)), ("network", (100, 30)), ("namespaces", (160, 48)),
-         ("overlay", (160, 48)), ("network", (160, 48))]
+         ("cgroup", (100, 30)), ("network", (100, 30)), ("security", (100, 30)),
+         ("namespaces", (160, 48)), ("overlay", (160, 48)), ("network", (160, 48)),
+         ("security", (160, 48))]
 
 
 @pytest.mark.parametrize("view,size", VIEWS, ids=[f"{v}-{size_ids(s)}" for v, s in VIEWS])

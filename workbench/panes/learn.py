@@ -8,10 +8,12 @@ For the container selected in Containers (or the first running one):
   the upper and work dirs, and what upper holds now (added, modified, whiteouts).
 - Cgroups: the files that hold the limits beside the files that hold usage.
 - Network: eth0 <-> veth <-> bridge <-> IP, routes, published ports.
+- Security: what holds a root process in: capabilities, no_new_privs, the seccomp mode
+  and the calls its profile refuses (and why), masked paths.
 
 Each tab has an explanation to read aloud (filled in with the real numbers) and the host
 commands that show the same thing, so nothing on screen has to be taken on trust. Data
-comes from ``Engine.container_namespaces/processes/overlay/cgroup/network``
+comes from ``Engine.container_namespaces/processes/overlay/cgroup/network/security``
 (core/runtime/introspect.py), loaded in a thread worker on selection, on EngineChanged
 and on ``r``; never on a timer.
 """
@@ -25,7 +27,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Static, TabbedContent, TabPane, Tabs
 
 from workbench.messages import EngineChanged, OpenTerminal
 from workbench.teaching import texts
@@ -33,9 +35,9 @@ from workbench.teaching.base import PaneBase, error_text
 from workbench.teaching.format import bar, ibytes
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-SECTIONS = ("namespaces", "processes", "overlay", "cgroup", "network")
+SECTIONS = ("namespaces", "processes", "overlay", "cgroup", "network", "security")
 TAB_IDS = {"namespaces": "learn-ns", "processes": "learn-pid", "overlay": "learn-overlay",
-           "cgroup": "learn-cgroup", "network": "learn-net"}
+           "cgroup": "learn-cgroup", "network": "learn-net", "security": "learn-sec"}
 KIND_STYLE = {"added": "green", "modified": "yellow", "deleted": "red bold",
               "opaque": "magenta bold", "mount-target": "dim"}
 KIND_LABEL = {"added": "added", "modified": "modified", "deleted": "deleted (whiteout)",
@@ -76,6 +78,7 @@ class LearnPane(PaneBase):
         Binding("o", "show('overlay')", "Overlay", id="learn.overlay"),
         Binding("g", "show('cgroup')", "Cgroups", id="learn.cgroups"),
         Binding("w", "show('network')", "Network", id="learn.network"),
+        Binding("s", "show('security')", "Security", id="learn.security"),
         Binding("r", "refresh", "Refresh", id="learn.refresh"),
         Binding("left_square_bracket", "cycle(-1)", "Prev container", show=False, id="learn.prev"),
         Binding("right_square_bracket", "cycle(1)", "Next container", show=False, id="learn.next"),
@@ -125,6 +128,13 @@ class LearnPane(PaneBase):
                     yield Static("", classes="explain", id="learn-net-explain")
                     yield Static("", classes="diagram", id="learn-net-diagram")
                     yield Static("", classes="commands", id="learn-net-commands")
+            with TabPane("Security", id="learn-sec"):
+                with VerticalScroll():
+                    yield Static("", classes="explain", id="learn-sec-explain")
+                    yield Static("", classes="diagram", id="learn-sec-summary")
+                    yield DataTable(id="learn-sec-table", cursor_type="row")
+                    yield Static("", classes="note", id="learn-sec-note")
+                    yield Static("", classes="commands", id="learn-sec-commands")
 
     def on_mount(self) -> None:
         self._header()
@@ -134,7 +144,8 @@ class LearnPane(PaneBase):
         tabs = self.query_one("#learn-tabs", TabbedContent)
         pane = tabs.active_pane
         target = pane.query(DataTable).first() if pane is not None and pane.query(DataTable) else None
-        (target or tabs).focus()
+        # a view without a table (Network): its tab bar, so the pane's keys keep working
+        (target or tabs.query_one(Tabs)).focus()
 
     def on_show(self) -> None:
         self._visible = True
@@ -196,6 +207,7 @@ class LearnPane(PaneBase):
         self._render_overlay()
         self._render_cgroup()
         self._render_network()
+        self._render_security()
 
     def _header(self) -> None:
         header = self.query_one("#learn-header", Static)
@@ -393,6 +405,45 @@ class LearnPane(PaneBase):
         explain.update(texts.network(n))
         diagram.update(network_diagram(n))
         cmds.update(_commands(n.commands))
+
+    def _render_security(self) -> None:
+        explain = self.query_one("#learn-sec-explain", Static)
+        summary = self.query_one("#learn-sec-summary", Static)
+        note = self.query_one("#learn-sec-note", Static)
+        cmds = self.query_one("#learn-sec-commands", Static)
+        table = self._reset("learn-sec-table", ["SYSTEM CALL", "WHAT THE CONTAINER GETS"])
+        err = self._error("security")
+        if err is not None:
+            for w in (summary, note, cmds):
+                w.update("")
+            explain.update(err)
+            return
+        v = self.data["security"]
+        explain.update(texts.security(v))
+        mode = {"2": ("filter", "green"), "0": ("disabled", "red bold"),
+                "1": ("strict", "yellow")}.get(v.seccomp, (v.seccomp, "yellow"))
+        dot = (" · ", "dim")
+        t = Text.assemble(("seccomp       ", "bold"), mode,
+                          (f" (Seccomp: {v.seccomp}"
+                           + (f", {v.seccomp_filters} filter)" if v.seccomp_filters else ")"),
+                           "dim"), dot, f"profile: {v.profile}")
+        if v.summary is not None:
+            t.append_text(Text.assemble(("\nunlisted call ", "bold"), v.summary.default_action,
+                                        dot, f"{v.summary.allowed} names allowed", dot,
+                                        f"newer calls: {v.summary.newer_syscalls or '-'}"))
+        nnp = {True: ("on", "green"), False: ("off", "yellow"), None: ("?", "dim")}[v.no_new_privs]
+        t.append_text(Text.assemble(("\nno_new_privs  ", "bold"), nnp, dot,
+                                    f"capabilities: {len(v.capabilities)} of {v.caps_known} "
+                                    f"(CapEff {v.cap_eff})"))
+        summary.update(t)
+        for syscall, reason in (v.summary.blocked if v.summary is not None else []):
+            table.add_row(Text(syscall, style="bold"), reason, key=syscall)
+        caps = ", ".join(v.capabilities) if len(v.capabilities) < v.caps_known else "all"
+        masked = ", ".join(v.masked_paths) or "none"
+        note.update(Text.assemble(("capabilities ", "bold"), caps, ("\nmasked ", "bold"),
+                                  masked, ("\nread-only ", "bold"),
+                                  ", ".join(v.readonly_paths) or "none"))
+        cmds.update(_commands(v.commands))
 
     # ------------------------------------------------------------------ actions
     def action_show(self, section: str) -> None:

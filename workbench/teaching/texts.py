@@ -95,3 +95,26 @@ def network(n) -> str:
             f"the container's default gateway. The host end's iflink ({link.peer_ifindex}) is "
             f"the ifindex of {link.interface} inside: that is how the two ends are paired. "
             f"Published ports are NAT rules on the host.")
+
+
+def security(s) -> str:
+    if s.privileged:
+        return (f"{s.name} runs --privileged: every capability, every host device, no seccomp "
+                f"filter, nothing masked. Root in it is root on the host, with nothing in the "
+                f"way: use it only for what needs it.")
+    text = (f"Root in {s.name} is root on the host (no user namespace), so three things hold it "
+            f"in. Capabilities: it keeps {len(s.capabilities)} of the {s.caps_known} pieces of "
+            f"root's power (CapEff {s.cap_eff}); CAP_SYS_ADMIN, CAP_SYS_MODULE and the rest are "
+            f"gone from its bounding set for good. ")
+    if s.summary is None:
+        text += "Seccomp: none (unconfined), every system call reaches the kernel. "
+    else:
+        text += (f"Seccomp: a BPF filter ({s.profile} profile) checks every system call before "
+                 f"the kernel runs it; {s.summary.allowed} are allowed and anything else gets "
+                 f"{s.summary.default_action}, even for root: the table lists the ones worth "
+                 f"knowing. ")
+    text += ("Masked paths: files under /proc and /sys that would leak the host's secrets "
+             "(kernel memory, keys, timers) are covered by /dev/null or an empty directory.")
+    if s.no_new_privs:
+        text += " no_new_privs is on: a setuid binary gives its user nothing."
+    return text
