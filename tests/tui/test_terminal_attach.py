@@ -81,7 +81,10 @@ def test_attach_type_vi_resize_detach_then_exec(rt):  # noqa: F811
                 assert await wait_for(pilot, lambda: "20 70" in term.emulator.display()), screen(term)
                 await type_line(pilot, term, "vi /tmp/in-container.txt")
                 assert await wait_for(pilot, lambda: term.emulator.screen.alt_active), screen(term)
-                await pilot.press("i", *"typed", "escape", ":", "q", "!", "enter")
+                await pilot.press("i", *"typed", "escape")
+                # as a person types: ESC and ':' in one read are an Alt+: sequence to vi
+                await pilot.pause(0.2)
+                await pilot.press(":", "q", "!", "enter")
                 assert await wait_for(pilot, lambda: not term.emulator.screen.alt_active), screen(term)
                 assert await wait_for(pilot, lambda: "20 70" in term.emulator.display())  # main screen back
             # Leaving the app unmounted the pane: a detach.

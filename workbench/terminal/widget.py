@@ -275,6 +275,14 @@ class Terminal(Widget, can_focus=True):
         self._loop = asyncio.get_running_loop()
         if self.backend is not None:
             self._attach_backend(self.backend)
+        elif self._factory is not None:
+            # a tab opened behind another never gets a size until shown: its program
+            # starts anyway, at the emulator's size, and is resized when first shown
+            self.call_after_refresh(self._start_unsized)
+
+    def _start_unsized(self) -> None:
+        if self.backend is None and self._factory is not None:
+            self._start_backend(self.emulator.rows, self.emulator.cols)
 
     def on_unmount(self) -> None:
         self.close()
@@ -332,17 +340,20 @@ class Terminal(Widget, can_focus=True):
         if self.backend is not None:
             self._resize_backend(rows, cols)
         elif self._factory is not None:
-            try:
-                backend = self._factory(rows, cols)
-                self._sent_size = (rows, cols)
-            except Exception as error:  # no such command, container not running, ...
-                self.emulator.feed(f"\x1b[31m{error}\x1b[0m\r\n".encode())
-                self._factory = None
-                self._finish(None)
-            else:
-                self._attach_backend(backend)
+            self._start_backend(rows, cols)
         self._strips.clear()
         self.refresh()
+
+    def _start_backend(self, rows: int, cols: int) -> None:
+        try:
+            backend = self._factory(rows, cols)
+            self._sent_size = (rows, cols)
+        except Exception as error:  # no such command, container not running, ...
+            self.emulator.feed(f"\x1b[31m{error}\x1b[0m\r\n".encode())
+            self._factory = None
+            self._finish(None)
+        else:
+            self._attach_backend(backend)
 
     # ---- reading and parsing -------------------------------------------------------------------
 
