@@ -81,7 +81,10 @@ def main() -> int:
     venv_py = sys.executable
     nutshell = os.path.join(os.path.dirname(venv_py), "nutshell")
     cli = [nutshell] if os.path.exists(nutshell) else [venv_py, "-m", "workbench"]
-    env = dict(os.environ, NUTSHELL_ROOT=root)
+    # this checkout's code, also through the console script (an editable install may
+    # point at another checkout)
+    env = dict(os.environ, NUTSHELL_ROOT=root,
+               PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")])))
     # bytecode caches as a user has them: with PYTHONDONTWRITEBYTECODE (set in some
     # sandboxes) every edited module would be compiled on each start
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -151,8 +154,8 @@ def bench_peers(rootfs: str, tmp: str, runs: int) -> dict[str, object]:
             continue
         bundle = os.path.join(tmp, f"bundle-{rt}")
         os.makedirs(bundle, exist_ok=True)
-        if not os.path.exists(os.path.join(bundle, "rootfs")):
-            os.symlink(rootfs, os.path.join(bundle, "rootfs"))
+        if not os.path.exists(os.path.join(bundle, "rootfs")):  # runc refuses a symlink
+            shutil.copytree(rootfs, os.path.join(bundle, "rootfs"), symlinks=True)
         subprocess.run([exe, "spec"], cwd=bundle, check=False)
         import json
 
@@ -165,18 +168,26 @@ def bench_peers(rootfs: str, tmp: str, runs: int) -> dict[str, object]:
             json.dump(cfg, f)
         out[f"{rt} run --bundle B true"] = timed(
             [exe, "run", "--bundle", bundle, f"bench-{os.getpid()}"], runs)
+    tarball = os.path.join(tmp, "rootfs.tar")
+    subprocess.run(["tar", "-C", rootfs, "-cf", tarball, "."], check=True)
     for engine in ("podman", "docker"):
         exe = shutil.which(engine)
+        label = f"{engine} run --rm --network none busybox true"
         if not exe:
-            out[f"{engine} run --rm --network none busybox true"] = "not installed"
+            out[label] = "not installed"
             continue
-        probe = subprocess.run([exe, "image", "inspect", "busybox"], capture_output=True)
+        # the same busybox rootfs as ours, imported into the peer's store
+        image = "localhost/nutshell-bench/busybox:latest"
+        probe = subprocess.run([exe, "import", tarball, image], capture_output=True)
         if probe.returncode != 0:
-            out[f"{engine} run --rm --network none busybox true"] = (
-                "not usable here: " + probe.stderr.decode(errors="replace").strip()[:160])
+            out[label] = ("not usable here: "
+                          + probe.stderr.decode(errors="replace").strip()[:160])
             continue
-        out[f"{engine} run --rm --network none busybox true"] = timed(
-            [exe, "run", "--rm", "--network", "none", "busybox", "true"], runs)
+        try:
+            timed([exe, "run", "--rm", "--network", "none", image, "true"], 2)  # warm up
+            out[label] = timed([exe, "run", "--rm", "--network", "none", image, "true"], runs)
+        finally:
+            subprocess.run([exe, "rmi", "-f", image], capture_output=True)
     return out
 
 
