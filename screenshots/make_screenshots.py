@@ -13,7 +13,7 @@ Everything it started is removed at the end unless --keep.
 Files: images.svg, images-100x30.svg, images-run.svg, layers.svg, layers-100x30.svg,
 layers-wasted.svg, layers-file.svg, layers-diff.svg, containers.svg, networks.svg,
 stats.svg, terminals.svg, learn-namespaces.svg, learn-pids.svg, learn-overlay.svg,
-learn-cgroups.svg, learn-network.svg, help.svg, history.svg, palette.svg.
+learn-cgroups.svg, learn-network.svg, learn-security.svg, help.svg, history.svg, palette.svg.
 """
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ async def shoot(engine, out: str, ids: dict) -> list[str]:
         inner = list(learn.query(TabbedContent)) if learn is not None else []
         for tab_id, name in (("learn-ns", "learn-namespaces"), ("learn-pid", "learn-pids"),
                              ("learn-overlay", "learn-overlay"), ("learn-cgroup", "learn-cgroups"),
-                             ("learn-net", "learn-network")):
+                             ("learn-net", "learn-network"), ("learn-sec", "learn-security")):
             if inner:
                 inner[0].active = tab_id
             await pilot.pause(1.5)

@@ -2,7 +2,7 @@
 
 The kernel objects Nutshell makes are recognisable by name: bridges ``nsbr-*`` /
 ``nutshell0``, host veths ``nsv*``, nft tables ``nutshell*``, ``/run/netns/nutshell-*``
-links, netns bind mounts under ``/run/nutshell``, cgroups below ``nutshell/`` in every
+links, ``NUTSHELL-*`` iptables chains (nft and legacy backends), netns bind mounts under ``/run/nutshell``, cgroups below ``nutshell/`` in every
 hierarchy, and shim processes. A snapshot is taken when the session starts; the last
 test compares (tests/test_zz_leaks.py).
 """
@@ -33,6 +33,22 @@ def _nft() -> set[str]:
     except OSError:
         return set()
     return {f"nft {line.strip()}" for line in out.splitlines() if "nutshell" in line}
+
+
+def _iptables() -> set[str]:
+    out = set()
+    for tool in ("iptables-save", "iptables-legacy-save"):
+        try:
+            text = subprocess.run([tool], capture_output=True, text=True).stdout
+        except OSError:
+            continue
+        table = ""
+        for line in text.splitlines():
+            if line.startswith("*"):
+                table = line[1:]
+            elif line.startswith(":NUTSHELL"):
+                out.add(f"iptables {tool} {table} {line[1:].split()[0]}")
+    return out
 
 
 def _netns() -> set[str]:
@@ -77,7 +93,7 @@ def _shims() -> set[str]:
 def snapshot() -> set[str]:
     if os.geteuid() != 0:
         return set()
-    return _links() | _nft() | _netns() | _mounts() | _cgroups() | _shims()
+    return _links() | _nft() | _iptables() | _netns() | _mounts() | _cgroups() | _shims()
 
 
 def remove(objects: set[str]) -> None:
@@ -92,6 +108,18 @@ def remove(objects: set[str]) -> None:
             elif kind == "nft":
                 fam_tbl = name.split()[1:]
                 subprocess.run(["nft", "delete", "table", *fam_tbl], capture_output=True)
+            elif kind == "iptables":
+                tool, table, chain = name.split()
+                base = tool.removesuffix("-save")
+                # unhook it from whatever jumps to it, then flush and delete it
+                rules = subprocess.run([tool, "-t", table], capture_output=True,
+                                       text=True).stdout.splitlines()
+                for rule in rules:
+                    if rule.startswith("-A ") and f"-j {chain}" in rule:
+                        subprocess.run([base, "-t", table, "-D", *rule.split()[1:]],
+                                       capture_output=True)
+                subprocess.run([base, "-t", table, "-F", chain], capture_output=True)
+                subprocess.run([base, "-t", table, "-X", chain], capture_output=True)
             elif kind == "netns":
                 os.unlink(os.path.join("/run/netns", name))
             elif kind == "mount":
