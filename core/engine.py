@@ -2,11 +2,13 @@
 
 The methods live in one mixin per area so the areas can grow in their own modules:
 
-    core/store/api.py      ImageOps      images, load/save/import, tag, rmi, history, df
-    core/runtime/api.py    ContainerOps  create/start/run/stop/kill/rm/exec/attach/logs/...
-    core/registry/api.py   RegistryOps   pull, push, login, logout
-    core/network/api.py    NetworkOps    network create/ls/inspect/rm/connect/...
-    core/build/api.py      BuildOps      commit, diff, cp, export, volumes, build
+    core/store/api.py       ImageOps      images, load/save/import, tag, rmi, history, commit, df
+    core/runtime/api.py     ContainerOps  create/start/run/stop/kill/rm/exec/attach/logs/...
+    core/registry/api.py    RegistryOps   pull, push, login, logout
+    core/network/api.py     NetworkOps    network create/ls/inspect/rm/connect/...
+    core/volumes/api.py     VolumeOps     volume create/ls/inspect/rm/prune
+    core/fs/api.py          FsOps         diff, cp, export
+    core/dockerfile/api.py  BuildOps      build, builder prune
 
 Every method returns plain dataclasses or dicts and reports progress through a
 callback (see core/events.py). Nothing here prints.
@@ -15,14 +17,16 @@ callback (see core/events.py). Nothing here prints.
 from __future__ import annotations
 
 from . import paths as _paths
-from .build.api import BuildOps
+from .dockerfile.api import BuildOps
+from .fs.api import FsOps
 from .network.api import NetworkOps
 from .registry.api import RegistryOps
 from .runtime.api import ContainerOps
 from .store.api import ImageOps
+from .volumes.api import VolumeOps
 
 
-class Engine(ImageOps, ContainerOps, RegistryOps, NetworkOps, BuildOps):
+class Engine(ImageOps, ContainerOps, RegistryOps, NetworkOps, VolumeOps, FsOps, BuildOps):
     """Entry point of the runtime library.
 
     ``Engine(root=None)``: the state root is ``root``, else ``$NUTSHELL_ROOT``, else the

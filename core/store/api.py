@@ -162,6 +162,16 @@ class ImageOps:
         return {"ImagesDeleted": deleted, "SpaceReclaimed": removed["bytes"]}
 
     # ---------------------------------------------------------------- archives
+    def commit(self, container: str, ref: str | None = None, message: str | None = None,
+               author: str | None = None, changes: list[str] | None = None, pause: bool = True,
+               compression: str = "gzip", progress=None) -> Image:
+        """The container's upper dir as a new layer on its image; returns the new Image
+        (tagged ``ref`` when given). Running containers are frozen while it is read."""
+        from .commit import commit
+
+        return commit(self, container, ref, message=message, author=author, changes=changes,
+                      pause=pause, compression=compression, progress=progress)
+
     def load(self, source: str | BinaryIO, progress: ProgressFn = None):
         """Load a docker-archive or OCI archive (path or readable stream)."""
         from ..errors import ArchiveError

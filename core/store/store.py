@@ -711,9 +711,9 @@ class Store:
         for recs in self.containers_using().values():
             for r in recs:
                 keep_layers.update(r["Layers"])
-        # build cache (core/build/cache.py): what cached build steps made stays until
+        # build cache (core/dockerfile/cache.py): what cached build steps made stays until
         # `builder prune` drops their entries
-        from ..build.cache import gc_roots
+        from ..dockerfile.cache import gc_roots
         cache_blobs, cache_layers = gc_roots(self.paths)
         keep_blobs |= cache_blobs
         keep_layers |= cache_layers
@@ -797,8 +797,8 @@ class Store:
         for recs in self.containers_using().values():
             for r in recs:
                 keep_layers.update(r["Layers"])
-        # build cache (core/build/cache.py): a failed command keeps cached build layers
-        from ..build.cache import gc_roots
+        # build cache (core/dockerfile/cache.py): a failed command keeps cached build layers
+        from ..dockerfile.cache import gc_roots
         cache_blobs, cache_layers = gc_roots(self.paths)
         keep |= cache_blobs
         keep_layers |= cache_layers

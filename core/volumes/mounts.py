@@ -265,8 +265,8 @@ def seed(targets: list[tuple[str, str]], lower_dirs: list[str]) -> None:
     """Copy the image's content at each container path into the (empty) volume dir."""
     import stat
 
-    from ..build.cp import copy_tree, resolve
-    from ..build.rootview import layers_view
+    from ..fs.cp import copy_tree, resolve
+    from ..fs.rootview import layers_view
 
     rootfd = layers_view(lower_dirs)
     try:

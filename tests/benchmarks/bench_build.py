@@ -56,7 +56,7 @@ def _peer() -> str | None:
 
 
 def main() -> int:
-    from core.build.builder import BuildOptions
+    from core.dockerfile.builder import BuildOptions
     from tests.rootfs import make_busybox_rootfs
 
     ap = argparse.ArgumentParser()

@@ -136,9 +136,9 @@ def main() -> int:
     if args.patched_tarwriter:
         patch_tarwriter()
 
-    import core.build.compress as comp
-    from core.build import commit as cm
-    from core.build.compress import pigz_path
+    import core.store.compress as comp
+    from core.store import commit as cm
+    from core.store.compress import pigz_path
     from core.engine import Engine
     from core.runtime.spec import RunOptions
     from workbench.default_image import make_busybox_rootfs

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from core.build.builder import BuildOptions
+from core.dockerfile.builder import BuildOptions
 from tests.integration.test_build_fixtures import (BASE, FIXTURES, collect, extract_image,
                                                    make_engine, steps_by_state)
 

@@ -18,8 +18,8 @@ import subprocess
 
 import pytest
 
-from core.build.builder import BuildError, BuildOptions
-from core.build.cache import BuildCache
+from core.dockerfile.builder import BuildError, BuildOptions
+from core.dockerfile.cache import BuildCache
 from core.errors import NotFound, UsageError
 from tests.integration.test_build_fixtures import BASE, collect, make_engine
 

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from core.build.builder import BuildError, BuildOptions, RunFailed
-from core.build.context import ContextError
+from core.dockerfile.builder import BuildError, BuildOptions, RunFailed
+from core.dockerfile.context import ContextError
 from core.errors import NotFound
 from tests.integration.test_build_fixtures import BASE, FIXTURES, collect, make_engine
 

@@ -15,7 +15,7 @@ import tarfile
 
 import pytest
 
-from core.build.builder import BuildError, BuildOptions
+from core.dockerfile.builder import BuildError, BuildOptions
 from tests.integration.test_build_fixtures import BASE, collect, extract_image, make_engine
 
 pytestmark = pytest.mark.integration

@@ -17,8 +17,8 @@ import subprocess
 
 import pytest
 
-from core.build.builder import BuildOptions
-from core.build.dockerfile import DockerfileSyntaxError
+from core.dockerfile.builder import BuildOptions
+from core.dockerfile.parser import DockerfileSyntaxError
 from core.engine import Engine
 
 pytestmark = pytest.mark.integration

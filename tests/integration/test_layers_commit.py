@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from core.build.rootview import container_view, image_view
+from core.fs.rootview import container_view, image_view
 from tests.imagebuild import snapshot
 
 pytestmark = pytest.mark.integration
@@ -219,7 +219,7 @@ def test_commit_pauses_a_running_container_and_thaws_it(lt):
 
 
 def test_commit_thaws_even_when_writing_the_layer_fails(lt, monkeypatch):
-    from core.build import commit as cm
+    from core.store import commit as cm
     from core.runtime import cgroups
 
     cid = lt.run("-d", IMAGE, "sleep", "600").strip()

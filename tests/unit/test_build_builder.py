@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from core.build import builder as b
-from core.build.cache import BuildCache, CacheEntry, CacheLayer, gc_roots, step_key
-from core.build.dockerfile import parse
+from core.dockerfile import builder as b
+from core.dockerfile.cache import BuildCache, CacheEntry, CacheLayer, gc_roots, step_key
+from core.dockerfile.parser import parse
 from core.events import Progress
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "build")
@@ -210,7 +210,7 @@ def test_upper_has_changes(tmp_path):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
 def test_writer_stays_inside_its_root(tmp_path):
-    from core.build.context import BuildContext
+    from core.dockerfile.context import BuildContext
 
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)

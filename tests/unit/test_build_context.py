@@ -1,4 +1,4 @@
-"""Build context walking, COPY source resolution and cache keys (core.build.context)."""
+"""Build context walking, COPY source resolution and cache keys (core.dockerfile.context)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import tarfile
 
 import pytest
 
-from core.build.context import (
+from core.dockerfile.context import (
     BuildContext,
     ContextError,
     archive_format,
@@ -21,7 +21,7 @@ from core.build.context import (
     is_url,
     walk,
 )
-from core.build.dockerfile import parse
+from core.dockerfile.parser import parse
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "build")
 

@@ -1,4 +1,4 @@
-"""Dockerfile parser, variable expansion and per-step environment (core.build.dockerfile)."""
+"""Dockerfile parser, variable expansion and per-step environment (core.dockerfile.parser)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from core.build import dockerfile as dfmod
-from core.build.dockerfile import (
+from core.dockerfile import parser as dfmod
+from core.dockerfile.parser import (
     DockerfileSyntaxError,
     HealthCheck,
     expand,

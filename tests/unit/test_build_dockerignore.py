@@ -1,10 +1,10 @@
-""".dockerignore reading and matching (core.build.dockerignore)."""
+""".dockerignore reading and matching (core.dockerfile.dockerignore)."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.build.dockerignore import (
+from core.dockerfile.dockerignore import (
     BadPattern,
     PatternMatcher,
     clean,

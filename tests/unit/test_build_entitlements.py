@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from core.build import builder as b
+from core.dockerfile import builder as b
 from core.errors import UsageError
 from core.paths import Paths
 

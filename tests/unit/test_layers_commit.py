@@ -13,8 +13,8 @@ import tarfile
 
 import pytest
 
-from core.build import commit as cm
-from core.build.compress import PigzOutput, ThreadedOutput, open_output
+from core.store import commit as cm
+from core.store.compress import PigzOutput, ThreadedOutput, open_output
 from core.store.store import Store
 from core.paths import resolve
 from core.store.tarwriter import LayerOutput, write_tree

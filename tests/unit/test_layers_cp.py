@@ -9,7 +9,7 @@ import stat
 
 import pytest
 
-from core.build.cp import (CopyError, Extractor, pipe_copy, prepare_destination, resolve,
+from core.fs.cp import (CopyError, Extractor, pipe_copy, prepare_destination, resolve,
                            split_path, write_entry)
 from core.errors import UnsafeLayer
 from tests.imagebuild import TarBuilder

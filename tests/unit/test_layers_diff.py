@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from core.build.diff import (KIND_ADDED as A, KIND_DELETED as D, KIND_MODIFIED as C, LowerView,
+from core.fs.diff import (KIND_ADDED as A, KIND_DELETED as D, KIND_MODIFIED as C, LowerView,
                              change_exclusions, upper_changes)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="whiteouts and trusted.* xattrs need root")

@@ -1,7 +1,7 @@
 """CLI verbs for Dockerfile builds: ``build`` (also ``image build``, ``builder build``)
 and ``builder prune``.
 
-Progress comes from core.events.Progress events (see core/build/builder.py) and is drawn
+Progress comes from core.events.Progress events (see core/dockerfile/builder.py) and is drawn
 in one of three ways:
 
 * ``--progress auto`` (default): Docker's classic builder lines::
@@ -22,7 +22,7 @@ flags.
 
 ``--allow network.host`` / ``--allow security.insecure`` are buildx's entitlements: without
 them a Dockerfile's ``RUN --network=host`` / ``RUN --security=insecure`` is refused before
-anything runs (core/build/builder.py).
+anything runs (core/dockerfile/builder.py).
 """
 
 from __future__ import annotations
@@ -262,7 +262,7 @@ def _pairs(items: list[str], what: str, from_env: bool) -> dict[str, str]:
 
 
 def cmd_build(engine, args) -> int:
-    from core.build.builder import BuildOptions, RunFailed, check_entitlements
+    from core.dockerfile.builder import BuildOptions, RunFailed, check_entitlements
     from core.errors import NutshellError, UsageError
 
     allow = check_entitlements(args.allow)     # a bad flag: exit 125, before anything

@@ -24,7 +24,7 @@ import subprocess
 import threading
 from typing import BinaryIO
 
-from ..store.tarwriter import LayerOutput
+from core.store.tarwriter import LayerOutput
 
 BATCH = 1 << 20
 GZIP_LEVEL = int(os.environ.get("NUTSHELL_GZIP_LEVEL", "6"))

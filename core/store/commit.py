@@ -1,6 +1,6 @@
 """``commit``: a container's changes become a new image.
 
-The pieces are separate so the Dockerfile builder (core/build/builder.py) can reuse
+The pieces are separate so the Dockerfile builder (core/dockerfile/builder.py) can reuse
 them for every step:
 
     write_layer(store, path, overlay=True, exclude=..., compression="gzip")
@@ -28,15 +28,15 @@ import json
 import os
 from typing import Callable
 
-from ..errors import Conflict, NotFound, NutshellError, RuntimeFailure, UsageError
-from ..events import ProgressFn, emit
-from ..store import media
-from ..store.archive import apply_changes, host_arch
-from ..store.image import Image
-from ..store.store import now_rfc3339
-from ..store.tarwriter import write_tree
-from .compress import open_output
-from .diff import change_exclusions, excluded
+from core.errors import Conflict, NotFound, NutshellError, RuntimeFailure, UsageError
+from core.events import ProgressFn, emit
+from core.store import media
+from core.store.archive import apply_changes, host_arch
+from core.store.image import Image
+from core.store.store import now_rfc3339
+from core.store.tarwriter import write_tree
+from core.store.compress import open_output
+from core.fs.diff import change_exclusions, excluded
 
 #: image-level keys of a config's "config" section (OCI + Docker's additions)
 IMAGE_CONFIG_KEYS = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir",
@@ -252,7 +252,7 @@ class _Frozen:
     def __init__(self, cid: str, enabled: bool):
         self.cg = None
         if enabled:
-            from ..runtime import cgroups
+            from core.runtime import cgroups
 
             self.cg = cgroups.Cgroup.open(f"nutshell/{cid}")
 
@@ -277,7 +277,7 @@ def commit(engine, container: str, ref: str | None = None, message: str | None =
            compression: str = "gzip", progress: ProgressFn = None,
            on_layer: Callable[[dict], None] | None = None) -> Image:
     """Commit a container's changes as a new image (see the module docstring)."""
-    from ..reference import parse
+    from core.reference import parse
 
     if compression not in COMPRESSIONS:
         raise UsageError(f"unknown compression {compression!r} (use gzip, zstd or none)")

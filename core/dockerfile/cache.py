@@ -4,7 +4,7 @@ A step's key is a digest of everything its result depends on (see :func:`step_ke
 the key of the state it starts from (a base image's config digest, never a tag, or the
 key of the previous step), the instruction with its arguments expanded, the ARG/ENV
 values a RUN sees, the SHELL, USER and WORKDIR in force where they matter, and for
-COPY/ADD the content hash of what is copied (core.build.context). The value is the
+COPY/ADD the content hash of what is copied (core.dockerfile.context). The value is the
 layer the step produced (blob digest, DiffID, media type, size, chain ID) or none
 (metadata steps, RUNs that changed nothing) and the time it was made, so a fully
 cached rebuild produces a byte-identical image config and the same image ID.
@@ -31,8 +31,8 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 
-from .. import fsutil
-from ..paths import private_dir
+from core import fsutil
+from core.paths import private_dir
 
 __all__ = ["CacheLayer", "CacheEntry", "BuildCache", "step_key", "gc_roots", "CACHE_VERSION"]
 

@@ -29,9 +29,9 @@ import threading
 from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
-from ..errors import NotFound, NutshellError, UnsafeLayer
-from ..store.tarwriter import CHUNK, _pax, _xattrs, write_tree
-from ..store.unpack import (RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
+from core.errors import NotFound, NutshellError, UnsafeLayer
+from core.store.tarwriter import CHUNK, _pax, _xattrs, write_tree
+from core.store.unpack import (RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
                             RESOLVE_NO_SYMLINKS, _CappedTarInfo, clean_name, openat2)
 
 IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
@@ -593,7 +593,7 @@ def _root_for(view, path: str, write: bool):
 def copy_from_container(engine, ref: str, path: str, follow_link: bool = False) -> ArchiveStream:
     """A tar stream of ``path`` in the container (top entry named after it, like Docker's
     archive API); ``.stat`` says what it is."""
-    from .rootview import container_view
+    from core.fs.rootview import container_view
 
     clean, contents, asserts_dir = split_path(path)
     stack = contextlib.ExitStack()
@@ -629,7 +629,7 @@ def copy_to_container(engine, ref: str, path: str, source, archive: bool = False
     """Copy into the container at ``path``: ``source`` is a host path (Docker's rules for
     where it lands) or a readable tar stream (extracted into ``path``, which must be an
     existing directory). Owners are 0:0 unless ``archive``. Returns {"entries": n}."""
-    from .rootview import container_view
+    from core.fs.rootview import container_view
 
     clean, _contents, asserts_dir = split_path(path)
     owners = "keep" if archive else "root"
@@ -707,7 +707,7 @@ def copy_to_host(engine, ref: str, path: str, dest: str, archive: bool = False,
 def export_container(engine, ref: str, out: BinaryIO) -> int:
     """``export``: the container's merged file system (layers + its changes, without the
     runtime's mounts or volumes) as one tar; no whiteouts. Returns the entry count."""
-    from .rootview import container_view
+    from core.fs.rootview import container_view
 
     with container_view(engine, ref, write=False, live=False) as view:
         fd = openat2(view.rootfd, ".", os.O_RDONLY | os.O_DIRECTORY, BENEATH)

@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from ..errors import Conflict, NotFound, RuntimeFailure
+from core.errors import Conflict, NotFound, RuntimeFailure
 
 SYS_OPEN_TREE = 428
 SYS_FSOPEN = 430
@@ -153,7 +153,7 @@ def container_view(engine, ref: str, write: bool = False, live: bool = True) -> 
     dir — read-only unless ``write``; writing a stopped container holds its operation
     lock so it cannot start meanwhile.
     """
-    from ..runtime.linux import proc_start_time
+    from core.runtime.linux import proc_start_time
 
     rt = engine._runtime
     cid = rt.resolve(ref)

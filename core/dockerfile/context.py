@@ -36,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
-from core.build.dockerignore import BadPattern, PatternMatcher, has_wildcards, load, match
+from core.dockerfile.dockerignore import BadPattern, PatternMatcher, has_wildcards, load, match
 from core.errors import NutshellError
 
 __all__ = [

@@ -4,7 +4,7 @@ Two matchers live here, because Docker uses two:
 
 * :func:`match` is Go's ``path/filepath.Match``: ``*`` and ``?`` never match ``/``,
   ``[a-z]``/``[^a-z]`` classes, backslash escapes. COPY/ADD sources are globbed with it
-  (see core.build.context).
+  (see core.dockerfile.context).
 * :class:`PatternMatcher` is moby/patternmatcher, used for ``.dockerignore``: the same
   syntax plus ``**`` (any number of directories, including none), patterns cleaned like
   paths, a path excluded when it *or one of its parent directories* matches, ``!``

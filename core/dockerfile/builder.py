@@ -6,7 +6,7 @@
    Dockerfile (``dockerfile.parse``); pick the target stage and the stages it needs;
 2. for each of those stages, in file order: the base (``FROM scratch``, an earlier
    stage, or an image, pulled if missing through ``Engine.ensure_image``), then one
-   step per instruction, each with a cache key (core/build/cache.py). A hit reuses the
+   step per instruction, each with a cache key (core/dockerfile/cache.py). A hit reuses the
    stored layer; a miss runs the step:
 
    * RUN starts a real container of the runtime on the current layers (network
@@ -48,11 +48,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from ..errors import CannotInvoke, CommandNotFound, NotFound, NutshellError, UsageError
-from ..events import ProgressFn, emit
-from .cache import BuildCache, CacheEntry, CacheLayer, step_key
-from .context import BuildContext, ContextError, Source, hash_sources
-from .dockerfile import (DEFAULT_SHELL, Dockerfile, DockerfileSyntaxError, Instruction, Stage,
+from core.errors import CannotInvoke, CommandNotFound, NotFound, NutshellError, UsageError
+from core.events import ProgressFn, emit
+from core.dockerfile.cache import BuildCache, CacheEntry, CacheLayer, step_key
+from core.dockerfile.context import BuildContext, ContextError, Source, hash_sources
+from core.dockerfile.parser import (DEFAULT_SHELL, Dockerfile, DockerfileSyntaxError, Instruction, Stage,
                          Step, parse, parse_instruction)
 
 __all__ = [
@@ -395,7 +395,7 @@ def _in_private_mounts(fn: Callable[[], object]) -> object:
     Mounts made there are invisible to the rest of the host and vanish with the thread
     (unshare(CLONE_NEWNS) is per thread; CLONE_FS comes with it, so chdir is too).
     """
-    from ..runtime import linux
+    from core.runtime import linux
 
     box: dict = {}
 
@@ -426,7 +426,7 @@ def _mount_overlay(lower: list[str], merged: str, links: str, upper: str | None 
     Lower dirs are named through short symlinks ``links/<n>`` so a deep image never
     exceeds the one-page option limit. Without ``upper`` the mount is read-only.
     """
-    from ..runtime import linux
+    from core.runtime import linux
 
     os.makedirs(links, exist_ok=True)
     names = []
@@ -453,7 +453,7 @@ def _mount_overlay(lower: list[str], merged: str, links: str, upper: str | None 
 
 
 def _umount(path: str) -> None:
-    from ..runtime import linux
+    from core.runtime import linux
 
     with contextlib.suppress(OSError):
         linux.umount2(path, linux.MNT_DETACH)
@@ -490,7 +490,7 @@ class _Writer:
         return BuildError(f"{self.what} failed: {message}")
 
     def _openat2(self, dirfd: int, path: str, flags: int, resolve: int) -> int:
-        from ..runtime import linux
+        from core.runtime import linux
 
         return linux.openat2(dirfd, path, flags | os.O_CLOEXEC, resolve=resolve)
 
@@ -690,8 +690,8 @@ class _Writer:
         (no path may climb out; nothing is written through a symlink)."""
         import tarfile
 
-        from ..errors import UnsafeLayer
-        from ..store.unpack import DEFAULT_MAX_LAYER_BYTES, LayerApplier, _CappedTarInfo
+        from core.errors import UnsafeLayer
+        from core.store.unpack import DEFAULT_MAX_LAYER_BYTES, LayerApplier, _CappedTarInfo
 
         dfd = self.ensure_dir(dest)
         try:
@@ -756,7 +756,7 @@ class _limited:
         return data
 
     def _limit_text(self) -> str:
-        from ..store.unpack import DEFAULT_MAX_LAYER_BYTES
+        from core.store.unpack import DEFAULT_MAX_LAYER_BYTES
 
         return f"{DEFAULT_MAX_LAYER_BYTES} bytes"
 
@@ -832,7 +832,7 @@ class Builder:
 
     # -- preparation --------------------------------------------------------------------
     def _prepare(self) -> None:
-        from ..reference import parse as parse_ref
+        from core.reference import parse as parse_ref
 
         opts = self.opts
         self.tags = []
@@ -1028,7 +1028,7 @@ class Builder:
             state = self.states[stage.base_stage].copy()
             shown = "stage " + (self.df.stages[stage.base_stage].name or str(stage.base_stage))
         elif stage.scratch:
-            from ..store.archive import host_arch
+            from core.store.archive import host_arch
 
             state = _State(key=step_key("scratch", {"v": BUILDER_VERSION}), layers=[], config={},
                            history=[], platform={"architecture": host_arch(), "os": "linux"})
@@ -1102,7 +1102,7 @@ class Builder:
                 layer = None
             created = _now()
             if layer is not None:
-                from ..store.image import chain_id
+                from core.store.image import chain_id
 
                 parent = state.layers[-1].chain_id if state.layers else None
                 layer.chain_id = chain_id(parent or None, layer.diff_id)
@@ -1126,7 +1126,7 @@ class Builder:
     # -- layers on disk ---------------------------------------------------------------------
     def _lower_dirs(self, state: _State) -> list[str]:
         """The state's layers unpacked in the store (base first), unpacking what is missing."""
-        from ..store.image import chain_ids
+        from core.store.image import chain_ids
 
         chains = chain_ids(state.diff_ids)
         for i, chain in enumerate(chains):
@@ -1151,7 +1151,7 @@ class Builder:
         exclude = exclude or set()
         if not _upper_has_changes(upper, lower, exclude):
             return None
-        from ..store.tarwriter import layer_from_dir
+        from core.store.tarwriter import layer_from_dir
 
         self._emit(n, "Writing", "layer")
         out = layer_from_dir(self.store, upper, overlay=True, compression=self.opts.compression,
@@ -1162,7 +1162,7 @@ class Builder:
 
     # -- RUN ----------------------------------------------------------------------------------
     def _run(self, step: Step, state: _State, shell: list[str], n: int):
-        from ..runtime.spec import RunOptions
+        from core.runtime.spec import RunOptions
 
         argv = run_argv(step, shell)
         where = f"{self.df.filename}:{step.line}"
@@ -1440,7 +1440,7 @@ class Builder:
 
     # -- the image ----------------------------------------------------------------------------
     def _write_image(self, state: _State):
-        from ..store import media
+        from core.store import media
 
         config = _copy.deepcopy(state.config)
         if self.opts.labels:

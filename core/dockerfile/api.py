@@ -1,0 +1,26 @@
+"""Engine methods for ``build`` and the build cache (core/dockerfile/builder.py, cache.py)."""
+
+from __future__ import annotations
+
+
+class BuildOps:
+    """Mixed into core.engine.Engine; `self.paths` and `self.store` are available."""
+
+    def build(self, options=None, progress=None, **kw):
+        """Build an image from a Dockerfile: ``build(BuildOptions(...), progress)`` or
+        ``build(context=..., tags=[...], build_args={...})``. Returns a BuildResult."""
+        from .builder import BuildOptions, build
+
+        return build(self, options if options is not None else BuildOptions(**kw), progress)
+
+    def build_cache_prune(self, all: bool = True, older_than: float | None = None) -> dict:
+        """``builder prune``: drop build-cache entries and the blobs only they kept."""
+        from .builder import prune_cache
+
+        return prune_cache(self, all=all, older_than=older_than)
+
+    def build_cache_usage(self) -> dict:
+        """``{"Entries", "Layers", "Size"}`` of the build cache (for ``system df``)."""
+        from .builder import cache_usage
+
+        return cache_usage(self)

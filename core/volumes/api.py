@@ -1,0 +1,29 @@
+"""Engine methods for named volumes: create, ls, inspect, rm, prune (core/volumes/store.py)."""
+
+from __future__ import annotations
+
+
+class VolumeOps:
+    """Mixed into core.engine.Engine; `self.paths` is available."""
+
+    @property
+    def _volumes(self):
+        from .store import Volumes
+
+        return Volumes(self.paths)
+
+    def volume_create(self, name: str | None = None, labels: dict | None = None,
+                      driver: str = "local", options: dict | None = None) -> dict:
+        return self._volumes.create(name, labels, driver, options)
+
+    def volumes(self, filters: dict | None = None) -> list[dict]:
+        return self._volumes.list(filters)
+
+    def volume_inspect(self, name: str) -> dict:
+        return self._volumes.inspect(name, usage=True)
+
+    def volume_rm(self, name: str, force: bool = False) -> None:
+        self._volumes.remove(name, force)
+
+    def volume_prune(self, all: bool = False, filters: dict | None = None) -> dict:
+        return self._volumes.prune(all, filters)
