@@ -2,6 +2,7 @@
 # Nutshell set-up for a fresh Debian/Ubuntu machine, as root.
 #   ./setup.sh run            install what is needed, make the offline default image, open the app
 #   ./setup.sh test [ARGS]    install what is needed and run the test suite (pytest ARGS)
+#   ./setup.sh lint           install what is needed and run the linters (ruff, mypy, import contracts)
 set -eu
 cd "$(dirname "$0")"
 
@@ -22,7 +23,7 @@ PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ] || [ ! -f .venv/.stamp ] || [ pyproject.toml -nt .venv/.stamp ]; then
     "$PY" -m venv .venv
     .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
-    .venv/bin/pip install -q -e '.[test]' --config-settings editable_mode=compat
+    .venv/bin/pip install -q -e '.[test,lint]' --config-settings editable_mode=compat
     touch .venv/.stamp
 fi
 # this environment may set PYTHONDONTWRITEBYTECODE: compile once so every command starts fast
@@ -38,8 +39,14 @@ case "$cmd" in
     test)
         exec .venv/bin/python -m pytest "$@"
         ;;
+    lint)
+        # the rules docs/architecture.md lists, each checked by a tool
+        .venv/bin/ruff check .
+        .venv/bin/mypy core
+        .venv/bin/lint-imports
+        ;;
     *)
-        echo "usage: $0 run | test [pytest args]" >&2
+        echo "usage: $0 run | test [pytest args] | lint" >&2
         exit 2
         ;;
 esac
