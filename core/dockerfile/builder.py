@@ -50,6 +50,7 @@ from typing import Callable
 
 from core.errors import CannotInvoke, CommandNotFound, NotFound, NutshellError, UsageError
 from core.events import ProgressFn, emit
+from core.types import BuildCachePruneReport, BuildCacheUsage
 from core.dockerfile.cache import BuildCache, CacheEntry, CacheLayer, step_key
 from core.dockerfile.context import BuildContext, ContextError, Source, hash_sources
 from core.dockerfile.parser import (DEFAULT_SHELL, Dockerfile, DockerfileSyntaxError, Instruction, Stage,
@@ -1475,7 +1476,8 @@ def build(engine, options: BuildOptions, progress: ProgressFn = None) -> BuildRe
     return Builder(engine, options, progress).run()
 
 
-def prune_cache(engine, all: bool = True, older_than: float | None = None) -> dict:
+def prune_cache(engine, all: bool = True,
+                older_than: float | None = None) -> BuildCachePruneReport:
     """Remove build-cache entries, then let the store collect what only they kept.
 
     Returns ``{"CachesDeleted": [keys], "SpaceReclaimed": bytes}`` (Docker's shape).
@@ -1488,7 +1490,7 @@ def prune_cache(engine, all: bool = True, older_than: float | None = None) -> di
     return {"CachesDeleted": [e.key for e in removed], "SpaceReclaimed": reclaimed}
 
 
-def cache_usage(engine) -> dict:
+def cache_usage(engine) -> BuildCacheUsage:
     """What the build cache holds, for ``system df``: entries, layers, and the bytes of
     the layer blobs it keeps (each blob counted once)."""
     entries = BuildCache(engine.paths).entries()

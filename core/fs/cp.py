@@ -27,9 +27,10 @@ import stat
 import tarfile
 import threading
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, cast
 
 from core.errors import NotFound, NutshellError, UnsafeLayer
+from core.types import CopyResult, PathStat
 from core.store.tarwriter import CHUNK, _pax, _xattrs, write_tree
 from core.store.unpack import (RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
                             RESOLVE_NO_SYMLINKS, _CappedTarInfo, clean_name, openat2)
@@ -139,7 +140,7 @@ def _tarinfo(name: str, st: os.stat_result) -> tarfile.TarInfo:
     return ti
 
 
-def path_stat(r: Resolved, name: str, link_target: str = "") -> dict:
+def path_stat(r: Resolved, name: str, link_target: str = "") -> PathStat:
     st = r.st
     return {"name": name, "size": st.st_size, "mode": st.st_mode, "mtime": int(st.st_mtime),
             "linkTarget": link_target, "isDir": stat.S_ISDIR(st.st_mode)}
@@ -464,7 +465,7 @@ class ArchiveStream:
     """A readable tar stream produced by a thread (``copy_from_container``); ``stat``
     describes the source. ``close()`` waits for the producer and re-raises its error."""
 
-    def __init__(self, stat_: dict, produce: Callable[[BinaryIO], None],
+    def __init__(self, stat_: PathStat, produce: Callable[[BinaryIO], object],
                  cleanup: Callable[[], None] | None = None):
         self.stat = stat_
         r, w = os.pipe()
@@ -505,9 +506,9 @@ class ArchiveStream:
         self.close()
 
 
-def pipe_copy(produce: Callable[[BinaryIO], None], consume: Callable[[BinaryIO], object]):
+def pipe_copy(produce: Callable[[BinaryIO], object], consume: Callable[[BinaryIO], object]):
     """Run ``produce(writer)`` in a thread and ``consume(reader)`` here, over a pipe."""
-    stream = ArchiveStream({}, produce)
+    stream = ArchiveStream(cast(PathStat, {}), produce)
     try:
         result = consume(stream)
         while stream.read(CHUNK):     # drain: let the producer finish
@@ -625,7 +626,7 @@ def copy_from_container(engine, ref: str, path: str, follow_link: bool = False) 
 
 
 def copy_to_container(engine, ref: str, path: str, source, archive: bool = False,
-                      follow_link: bool = False) -> dict:
+                      follow_link: bool = False) -> CopyResult:
     """Copy into the container at ``path``: ``source`` is a host path (Docker's rules for
     where it lands) or a readable tar stream (extracted into ``path``, which must be an
     existing directory). Owners are 0:0 unless ``archive``. Returns {"entries": n}."""
@@ -679,7 +680,7 @@ def copy_to_container(engine, ref: str, path: str, source, archive: bool = False
 
 
 def copy_to_host(engine, ref: str, path: str, dest: str, archive: bool = False,
-                 follow_link: bool = False) -> dict:
+                 follow_link: bool = False) -> CopyResult:
     """``cp CONTAINER:PATH HOSTDEST`` with Docker's rules; files are owned by the caller
     unless ``archive``."""
     dclean, _c, dasserts = split_path(os.path.abspath(dest) + ("/" if dest.endswith("/") else ""))
