@@ -7,7 +7,20 @@ import fcntl
 import json
 import os
 import tempfile
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol
+
+
+class Readable(Protocol):
+    """Anything with ``read(n) -> bytes``: a file, a pipe, a decompressing or hashing
+    reader, a registry blob reader."""
+
+    def read(self, n: int = ..., /) -> bytes: ...
+
+
+class Writable(Protocol):
+    """Anything with ``write(data) -> int``: a file or a blob writer."""
+
+    def write(self, data: bytes, /) -> int: ...
 
 
 def fsync_dir(path: str) -> None:

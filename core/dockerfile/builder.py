@@ -46,7 +46,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import BinaryIO, Callable, cast
 
 from core.errors import CannotInvoke, CommandNotFound, NotFound, NutshellError, UsageError
 from core.events import ProgressFn, emit
@@ -330,7 +330,8 @@ def created_by(step: Step, shell: list[str]) -> str:
 
 
 def history_entry(step: Step, shell: list[str], created: str, empty: bool) -> dict:
-    entry = {"created": created, "created_by": created_by(step, shell), "comment": HISTORY_COMMENT}
+    entry: dict[str, str | bool] = {"created": created, "created_by": created_by(step, shell),
+                                    "comment": HISTORY_COMMENT}
     if empty:
         entry["empty_layer"] = True
     return entry
@@ -699,7 +700,7 @@ class _Writer:
             stream = _limited(_decompressing(f, kind), DEFAULT_MAX_LAYER_BYTES, name)
             applier = LayerApplier(f"/proc/self/fd/{dfd}")
             try:
-                with tarfile.open(fileobj=stream, mode="r|", tarinfo=_CappedTarInfo,
+                with tarfile.open(fileobj=cast(BinaryIO, stream), mode="r|", tarinfo=_CappedTarInfo,
                                   encoding="utf-8", errors="surrogateescape") as tf:
                     for member in tf:
                         if self.owner is not None:

@@ -441,9 +441,9 @@ class BuildContext:
                         if match(comp, name) and (last or entry.type == "dir"):
                             found.append(entry.path)
                 else:
-                    entry = self._lookup(_join(directory, _unescape(comp)))
-                    if entry is not None and (last or entry.type == "dir"):
-                        found.append(entry.path)
+                    hit = self._lookup(_join(directory, _unescape(comp)))
+                    if hit is not None and (last or hit.type == "dir"):
+                        found.append(hit.path)
             current = found
         return sorted(current)
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Callable, cast
 
 from core.errors import NotFound, NutshellError, UnsafeLayer
+from core.fsutil import Readable
 from core.types import CopyResult, PathStat
 from core.store.tarwriter import CHUNK, _pax, _xattrs, write_tree
 from core.store.unpack import (RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
@@ -142,6 +143,7 @@ def _tarinfo(name: str, st: os.stat_result) -> tarfile.TarInfo:
 
 def path_stat(r: Resolved, name: str, link_target: str = "") -> PathStat:
     st = r.st
+    assert st is not None           # callers stat an existing path
     return {"name": name, "size": st.st_size, "mode": st.st_mode, "mtime": int(st.st_mtime),
             "linkTarget": link_target, "isDir": stat.S_ISDIR(st.st_mode)}
 
@@ -151,6 +153,7 @@ def write_entry(r: Resolved, name: str, out: BinaryIO,
     """Write what ``r`` names as a tar on ``out``, its top entry called ``name`` (``.``
     for a directory's contents). Returns the number of entries."""
     st = r.st
+    assert st is not None           # callers copy an existing path
     if stat.S_ISDIR(st.st_mode):
         dfd = r.open(os.O_RDONLY | os.O_DIRECTORY)
         try:
@@ -256,7 +259,7 @@ class Extractor:
         self.created: dict[str, bool] = {}       # rel -> is_dir (made by this archive)
         self.dir_attrs: dict[str, tuple[int, int, int, int]] = {}
 
-    def _name(self, raw: str) -> str | None:
+    def _name(self, raw: str) -> str:
         name = raw.lstrip("/")
         rel = clean_name(name)
         if self.rebase:
@@ -441,9 +444,9 @@ class Extractor:
             finally:
                 os.close(fd)
 
-    def run(self, stream: BinaryIO) -> int:
+    def run(self, stream: Readable) -> int:
         try:
-            with tarfile.open(fileobj=stream, mode="r|*", tarinfo=_CappedTarInfo,
+            with tarfile.open(fileobj=cast(BinaryIO, stream), mode="r|*", tarinfo=_CappedTarInfo,
                               encoding="utf-8", errors="surrogateescape",
                               bufsize=CHUNK) as tf:
                 for m in tf:
@@ -506,7 +509,7 @@ class ArchiveStream:
         self.close()
 
 
-def pipe_copy(produce: Callable[[BinaryIO], object], consume: Callable[[BinaryIO], object]):
+def pipe_copy(produce: Callable[[BinaryIO], object], consume: Callable[[ArchiveStream], object]):
     """Run ``produce(writer)`` in a thread and ``consume(reader)`` here, over a pipe."""
     stream = ArchiveStream(cast(PathStat, {}), produce)
     try:

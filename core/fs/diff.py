@@ -62,13 +62,13 @@ class LowerView:
         if rel in self._dirs:
             return self._dirs[rel]
         if rel == "":
-            out = []
+            top: list[str] = []
             for layer in self.top_first:
-                out.append(layer)
+                top.append(layer)
                 if is_opaque(layer):
                     break
-            self._dirs[rel] = out
-            return out
+            self._dirs[rel] = top
+            return top
         parent = self._layers_for_dir(os.path.dirname(rel))
         out: list[str] = []
         for layer in parent or []:

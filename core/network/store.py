@@ -130,7 +130,7 @@ class NetworkStore:
             os.unlink(self.path(name))
 
     def all(self) -> list[dict]:
-        out = []
+        out: list[dict] = []
         try:
             names = sorted(os.listdir(self.dir))
         except FileNotFoundError:
@@ -177,7 +177,7 @@ class NetworkStore:
             os.unlink(self.cpath(cid))
 
     def containers(self) -> list[dict]:
-        out = []
+        out: list[dict] = []
         try:
             names = os.listdir(self.cdir)
         except FileNotFoundError:

@@ -92,7 +92,9 @@ def pull_image(store, root: str, client: RegistryClient, ref: Reference, *,
     except NutshellError:
         previous = None
 
-    top = client.get_manifest(repo, ref.digest or ref.tag, what)
+    reference = ref.digest or ref.tag
+    assert reference is not None       # parse() gives every reference a tag or a digest
+    top = client.get_manifest(repo, reference, what)
     index_digest = None
     desc_platform = None
     if top.is_index:

@@ -22,7 +22,7 @@ import queue
 import shutil
 import subprocess
 import threading
-from typing import BinaryIO
+from typing import IO, BinaryIO, cast
 
 from core.store.tarwriter import LayerOutput
 
@@ -111,13 +111,17 @@ class PigzOutput:
         self.proc = subprocess.Popen([binary or pigz_path() or "pigz", f"-{level}", "-n", "-T", "-c"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, bufsize=0)
+        # the three pipes asked for above
+        self._stdin, self._stdout, self._stderr = (cast(IO[bytes], self.proc.stdin),
+                                                   cast(IO[bytes], self.proc.stdout),
+                                                   cast(IO[bytes], self.proc.stderr))
         self._t = threading.Thread(target=self._pump, name="pigz-out", daemon=True)
         self._t.start()
 
     def _pump(self) -> None:
         try:
             while True:
-                data = self.proc.stdout.read(BATCH)
+                data = self._stdout.read(BATCH)
                 if not data:
                     break
                 self.blob_hash.update(data)
@@ -133,7 +137,7 @@ class PigzOutput:
         view = memoryview(data)
         try:
             while view:                   # an unbuffered pipe write may be partial
-                view = view[self.proc.stdin.write(view):]
+                view = view[self._stdin.write(view):]
         except BrokenPipeError:
             self._t.join()
             raise self._error or OSError("pigz exited early") from None
@@ -152,9 +156,9 @@ class PigzOutput:
     def close(self) -> None:
         if self._buf:
             self._send()
-        self.proc.stdin.close()
+        self._stdin.close()
         self._t.join()
-        err = self.proc.stderr.read().decode(errors="replace").strip()
+        err = self._stderr.read().decode(errors="replace").strip()
         code = self.proc.wait()
         if self._error is not None:
             raise self._error

@@ -529,6 +529,7 @@ def diff_trees(a: ImageTree, b: ImageTree) -> list[DiffEntry]:
     for p in sorted(set(ma) | set(mb)):
         ea, eb = ma.get(p), mb.get(p)
         if ea is None:
+            assert eb is not None               # p is in one of the two views
             out.append(DiffEntry(p, ADDED, eb.kind, 0, eb.size))
             continue
         if eb is None:

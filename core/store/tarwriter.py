@@ -20,7 +20,10 @@ import stat
 import tarfile
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from ..fsutil import Writable
 
 OVERLAY_PREFIXES = ("trusted.overlay.", "user.overlay.")
 CHUNK = 1 << 20
@@ -30,8 +33,9 @@ class LayerOutput:
     """A write-only stream: hashes the uncompressed tar (DiffID), compresses (gzip/zstd/
     none), hashes what it writes (the blob digest) and passes it on to ``out``."""
 
-    def __init__(self, out: BinaryIO, compression: str = "none", level: int | None = None):
+    def __init__(self, out: Writable, compression: str = "none", level: int | None = None):
         self.out = out
+        self._c: Any
         self.compression = compression
         self.diff_hash = hashlib.sha256()
         self.blob_hash = hashlib.sha256()
@@ -85,7 +89,7 @@ class TreeStats:
 
 
 def _xattrs(path_or_fd, follow: bool = False) -> dict[str, bytes]:
-    out = {}
+    out: dict[str, bytes] = {}
     try:
         names = os.listxattr(path_or_fd, follow_symlinks=follow) if isinstance(path_or_fd, str) \
             else os.listxattr(path_or_fd)

@@ -37,9 +37,22 @@ import stat
 import tarfile
 import zlib
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Union
 
 from ..errors import DigestMismatch, UnsafeLayer
+from ..fsutil import Readable
+
+if TYPE_CHECKING:
+    from .tarreader import Entry
+
+#: a tar header as tarfile or core.store.tarreader reads it (the same attribute names)
+Member = Union[tarfile.TarInfo, "Entry"]
+
+
+class MemberSource(Protocol):
+    """What hands out the data of a regular file entry: a TarFile or a TarReader."""
+
+    def extractfile(self, member: Any, /) -> Readable | None: ...
 
 # --------------------------------------------------------------------------------------
 # openat2
@@ -150,7 +163,7 @@ def detect_compression(head: bytes) -> str:
 class HashingReader:
     """Reads from ``src``, hashing and counting everything that passes through."""
 
-    def __init__(self, src: BinaryIO, on_bytes: Callable[[int], None] | None = None):
+    def __init__(self, src: Readable, on_bytes: Callable[[int], None] | None = None):
         self.src = src
         self.hash = hashlib.sha256()
         self.count = 0
@@ -201,7 +214,7 @@ class DecompressingReader:
         self.count = 0
         self._buf = bytearray()
         self._eof = False
-        self._dobj = None
+        self._dobj: Any = None         # zlib or zstandard decompressobj of the current member
         self._member_done = True
         self._zstd = None
 
@@ -500,7 +513,7 @@ class LayerApplier:
             self.created.pop(rel, None)
 
     # -- entries --------------------------------------------------------------------------
-    def apply(self, tf: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+    def apply(self, tf: MemberSource, member: Member) -> None:
         self.entries += 1
         if self.entries > self.max_entries:
             raise UnsafeLayer(f"layer has more than {self.max_entries} entries")
@@ -554,6 +567,7 @@ class LayerApplier:
                          0o600, dir_fd=pfd)
             try:
                 src = tf.extractfile(member)
+                assert src is not None      # a regular file entry has a data stream
                 remaining = member.size
                 while remaining > 0:
                     chunk = src.read(min(CHUNK, remaining))
@@ -602,7 +616,7 @@ class LayerApplier:
             return
         self.created[rel] = False
 
-    def _whiteout(self, parent: str, base: str, member: tarfile.TarInfo, rel: str) -> None:
+    def _whiteout(self, parent: str, base: str, member: Member, rel: str) -> None:
         pfd = self._open_dir(parent)
         if base == OPAQUE_MARKER:
             os.setxattr(f"/proc/self/fd/{pfd}", "trusted.overlay.opaque", b"y")
@@ -627,7 +641,7 @@ class LayerApplier:
         self.created[trel] = False
 
     # -- xattrs -------------------------------------------------------------------------------
-    def _xattrs(self, member: tarfile.TarInfo) -> list[tuple[str, bytes]]:
+    def _xattrs(self, member: Member) -> list[tuple[str, bytes]]:
         out = []
         for key, value in (member.pax_headers or {}).items():
             if key.startswith("SCHILY.xattr."):
@@ -650,14 +664,14 @@ class LayerApplier:
             out.append((name, raw))
         return out
 
-    def _set_xattrs_fd(self, fd: int, member: tarfile.TarInfo) -> None:
+    def _set_xattrs_fd(self, fd: int, member: Member) -> None:
         for name, value in self._xattrs(member):
             try:
                 os.setxattr(fd, name, value)
             except OSError as exc:
                 self.warnings.append(f"could not set xattr {name} on {member.name!r}: {exc.strerror}")
 
-    def _set_xattrs_path(self, dirfd: int, base: str | None, member: tarfile.TarInfo) -> None:
+    def _set_xattrs_path(self, dirfd: int, base: str | None, member: Member) -> None:
         xs = self._xattrs(member)
         if not xs:
             return
@@ -682,12 +696,12 @@ class LayerApplier:
                 os.close(fd)
 
 
-def _kind(m: tarfile.TarInfo) -> str:
+def _kind(m: Member) -> str:
     return ("symlink" if m.issym() else "hardlink" if m.islnk() else "file" if m.isreg()
             else "device" if (m.ischr() or m.isblk()) else "fifo" if m.isfifo() else "entry")
 
 
-def _mtime_ns(m: tarfile.TarInfo) -> int:
+def _mtime_ns(m: Member) -> int:
     try:
         return int(float(m.mtime) * 1_000_000_000)
     except (TypeError, ValueError, OverflowError):
@@ -715,7 +729,7 @@ def _rmtree_fd(dirfd: int) -> None:
             os.unlink(entry.name, dir_fd=dirfd)
 
 
-def unpack_layer(src: BinaryIO, dest: str, expected_digest: str | None = None,
+def unpack_layer(src: Readable, dest: str, expected_digest: str | None = None,
                  expected_diff_id: str | None = None, max_bytes: int = DEFAULT_MAX_LAYER_BYTES,
                  on_bytes: Callable[[int], None] | None = None) -> UnpackResult:
     """Unpack one layer read from ``src`` (compressed or not) into the empty dir ``dest``.

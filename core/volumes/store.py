@@ -14,8 +14,6 @@ create and the write of its config.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import builtins
 import contextlib
 import json
@@ -23,6 +21,7 @@ import os
 import re
 import shutil
 import time
+from typing import TYPE_CHECKING
 
 from ..errors import Conflict, NotFound, UsageError
 from ..fsutil import atomic_write_json, dir_size, locked
