@@ -29,13 +29,15 @@ import contextlib
 import importlib
 import os
 import time
-from typing import cast
 
 from core.errors import Conflict, NotFound, RuntimeFailure, UsageError
-from core.types import NetStats, NetworkSettings
 
 from . import netns
 from .store import DEFAULT_NETWORK, NetworkStore, new_id, now_rfc3339, validate_name
+
+TYPE_CHECKING = False          # typing is not imported: the shim loads this module
+if TYPE_CHECKING:
+    from core.types import NetStats, NetworkSettings
 
 
 class _Lazy:
@@ -100,7 +102,9 @@ class PendingNetwork:
         if self._finish is not None:
             fn, self._finish = self._finish, None
             self._settings = fn()
-        return cast(NetworkSettings, self._settings)   # set by one or the other
+        settings = self._settings
+        assert settings is not None     # given at construction, or made by finish()
+        return settings
 
 
 class Networks:
