@@ -693,7 +693,8 @@ class _Writer:
         import tarfile
 
         from core.errors import UnsafeLayer
-        from core.store.unpack import DEFAULT_MAX_LAYER_BYTES, LayerApplier, _CappedTarInfo
+        from core.fs.extract import _CappedTarInfo
+        from core.store.unpack import DEFAULT_MAX_LAYER_BYTES, LayerApplier
 
         dfd = self.ensure_dir(dest)
         try:

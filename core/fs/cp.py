@@ -30,14 +30,21 @@ from dataclasses import dataclass
 from typing import BinaryIO, Callable, cast
 
 from core.errors import NotFound, NutshellError, UnsafeLayer
+from core.fs.extract import (
+    BENEATH,
+    RESOLVE_IN_ROOT,
+    RESOLVE_NO_MAGICLINKS,
+    Member,
+    SafeExtractor,
+    _CappedTarInfo,
+    clean_name,
+    openat2,
+)
 from core.fsutil import Readable
-from core.types import CopyResult, PathStat
 from core.store.tarwriter import CHUNK, _pax, _xattrs, write_tree
-from core.store.unpack import (RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
-                            RESOLVE_NO_SYMLINKS, _CappedTarInfo, clean_name, openat2)
+from core.types import CopyResult, PathStat
 
 IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
-BENEATH = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
 MAX_LINK_HOPS = 40
 MAX_ENTRIES = 5_000_000
 PSEUDO_FS = {"proc", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue", "securityfs", "debugfs",
@@ -236,8 +243,10 @@ def _skip_under(base_path: str, mounts: list[str]) -> Callable[[str], bool] | No
 # ---------------------------------------------------------------------- tar in
 
 
-class Extractor:
-    """Creates the entries of a tar stream below one directory fd, never outside it.
+class Extractor(SafeExtractor):
+    """core/fs/extract.py's SafeExtractor with cp's policy: entries go below one
+    directory fd that may already hold files (a file is replaced, a directory kept; a
+    directory never replaces a file or the reverse), errors are a cp's.
 
     ``owners``: "keep" (the tar's uid/gid), "root" (0:0, Docker's cp into a container
     without -a) or "self" (do not chown: the caller owns them, Docker's cp to the host).
@@ -247,17 +256,15 @@ class Extractor:
     layer: the next commit would turn them into deletions).
     """
 
+    what = "archive"
+    resolve = BENEATH                # a container's root may hold mounts (volumes)
+
     def __init__(self, dirfd: int, owners: str = "keep", rebase: tuple[str, str] | None = None,
                  no_whiteout_names: bool = False, max_entries: int = MAX_ENTRIES):
-        self.rootfd = dirfd
+        super().__init__(dirfd, max_entries)
         self.owners = owners
         self.rebase = rebase
         self.no_wh = no_whiteout_names
-        self.max_entries = max_entries
-        self.entries = 0
-        self.bytes = 0
-        self.created: dict[str, bool] = {}       # rel -> is_dir (made by this archive)
-        self.dir_attrs: dict[str, tuple[int, int, int, int]] = {}
 
     def _name(self, raw: str) -> str:
         name = raw.lstrip("/")
@@ -274,31 +281,49 @@ class Extractor:
             rel = clean_name(rel)
         return rel
 
-    def _dir(self, rel: str) -> int:
-        """An fd on directory ``rel`` below the root, creating missing parts 0755."""
-        if not rel:
-            return os.dup(self.rootfd)
+    # -- SafeExtractor's policy hooks
+    def entry_name(self, raw: str) -> str:
         try:
-            return openat2(self.rootfd, rel, os.O_PATH | os.O_DIRECTORY, BENEATH)
-        except FileNotFoundError:
-            parent, _, base = rel.rpartition("/")
-            pfd = self._dir(parent)
-            try:
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(base, 0o755, dir_fd=pfd)
-                    self.created[rel] = True
-                return openat2(pfd, base, os.O_PATH | os.O_DIRECTORY, BENEATH)
-            except OSError as e:
-                self._refuse(e, rel)
-                raise
-            finally:
-                os.close(pfd)
-        except OSError as e:
-            self._refuse(e, rel)
-            raise
+            return self._name(raw)
+        except UnsafeLayer as e:
+            raise UnsafeLayer(f"refusing archive entry {raw!r}: {e.message}") from None
 
-    @staticmethod
-    def _refuse(e: OSError, rel: str) -> None:
+    def link_target(self, raw: str) -> str:
+        return self._name(raw)
+
+    def root_entry(self, m: Member) -> None:
+        return        # the destination directory itself: leave it as it is
+
+    def special_name(self, parent: str, base: str, m: Member, rel: str) -> bool:
+        if self.no_wh and base.startswith(".wh."):
+            raise CopyError(f"cannot copy {rel!r} into a container: names starting with .wh. "
+                            "are whiteouts in image layers")
+        return False
+
+    def clear_slot(self, pfd: int, base: str, rel: str, m: Member) -> bool:
+        try:
+            old = os.stat(base, dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        old_dir = stat.S_ISDIR(old.st_mode)
+        if old_dir and not m.isdir():
+            raise CopyError(f"cannot overwrite directory {rel!r} with non-directory")
+        if not old_dir and m.isdir():
+            raise CopyError(f"cannot overwrite non-directory {rel!r} with directory")
+        if not old_dir:
+            os.unlink(base, dir_fd=pfd)
+        return old_dir
+
+    def owner(self, m: Member) -> tuple[int, int] | None:
+        if self.owners == "self":
+            return None
+        return (m.uid, m.gid) if self.owners == "keep" else (0, 0)
+
+    def mtime_ns(self, m: Member) -> int:
+        return int(m.mtime) * 1_000_000_000 if isinstance(m.mtime, (int, float)) else 0
+
+    def refuse_dir(self, exc: OSError, rel: str) -> None:
+        e = exc
         if e.errno in (errno.ELOOP, errno.EXDEV):
             raise UnsafeLayer(f"refusing to write through the symbolic link at {rel!r}") from None
         if e.errno == errno.ENOTDIR:
@@ -306,158 +331,33 @@ class Extractor:
         if e.errno == errno.EROFS:
             raise CopyError(f"cannot copy to {rel!r}: read-only file system") from None
 
-    def _chown(self, fd_or_name, m: tarfile.TarInfo, dir_fd: int | None = None) -> None:
-        if self.owners == "self":
-            return
-        uid, gid = (m.uid, m.gid) if self.owners == "keep" else (0, 0)
-        if dir_fd is None:
-            os.chown(fd_or_name, uid, gid)
-        else:
-            os.chown(fd_or_name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+    def refuse_entry(self, exc: OSError, rel: str) -> None:
+        self.refuse_dir(exc, rel)
 
-    def _xattrs(self, m: tarfile.TarInfo) -> list[tuple[str, bytes]]:
-        out = []
-        for key, value in (m.pax_headers or {}).items():
-            if key.startswith("SCHILY.xattr."):
-                name = key[len("SCHILY.xattr."):]
-                if name.startswith(OVERLAY_XATTRS):
-                    continue
-                raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
-                out.append((name, raw))
-        return out
+    def truncated(self, rel: str) -> Exception:
+        return CopyError(f"archive ends inside {rel!r}")
 
-    def apply(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
-        self.entries += 1
-        if self.entries > self.max_entries:
-            raise UnsafeLayer(f"archive has more than {self.max_entries} entries")
-        try:
-            rel = self._name(m.name)
-        except UnsafeLayer as e:
-            raise UnsafeLayer(f"refusing archive entry {m.name!r}: {e.message}") from None
-        parent, _, base = rel.rpartition("/")
-        if rel == "":
-            return        # the destination directory itself: leave it as it is
-        if self.no_wh and base.startswith(".wh."):
-            raise CopyError(f"cannot copy {rel!r} into a container: names starting with .wh. "
-                            "are whiteouts in image layers")
-        pfd = self._dir(parent)
-        try:
-            self._apply_at(tf, m, pfd, base, rel)
-        except OSError as e:
-            self._refuse(e, rel)
-            raise
-        finally:
-            os.close(pfd)
-
-    def _apply_at(self, tf, m: tarfile.TarInfo, pfd: int, base: str, rel: str) -> None:
-        try:
-            old = os.stat(base, dir_fd=pfd, follow_symlinks=False)
-        except FileNotFoundError:
-            old = None
-        if old is not None:
-            old_dir = stat.S_ISDIR(old.st_mode)
-            if old_dir and not m.isdir():
-                raise CopyError(f"cannot overwrite directory {rel!r} with non-directory")
-            if not old_dir and m.isdir():
-                raise CopyError(f"cannot overwrite non-directory {rel!r} with directory")
-            if not old_dir:
-                os.unlink(base, dir_fd=pfd)
-        mtime = int(m.mtime) if isinstance(m.mtime, (int, float)) else 0
-        if m.isdir():
-            if old is None:
-                os.mkdir(base, 0o700, dir_fd=pfd)
-            dfd = openat2(pfd, base, os.O_RDONLY | os.O_DIRECTORY, BENEATH)
-            try:
-                self._chown(dfd, m)
-                for k, v in self._xattrs(m):
-                    with contextlib.suppress(OSError):
-                        os.setxattr(dfd, k, v)
-            finally:
-                os.close(dfd)
-            self.created[rel] = True
-            self.dir_attrs[rel] = (stat.S_IMODE(m.mode), mtime, 0, 0)
-            return
-        if m.isreg():
-            fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         0o600, dir_fd=pfd)
-            try:
-                src = tf.extractfile(m)
-                left = m.size
-                while left > 0:
-                    chunk = src.read(min(CHUNK, left))
-                    if not chunk:
-                        raise CopyError(f"archive ends inside {rel!r}")
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view):]
-                    left -= len(chunk)
-                self._chown(fd, m)
-                os.chmod(fd, stat.S_IMODE(m.mode))
-                for k, v in self._xattrs(m):
-                    with contextlib.suppress(OSError):
-                        os.setxattr(fd, k, v)
-                os.utime(fd, (mtime, mtime))
-                self.bytes += m.size
-            finally:
-                os.close(fd)
-        elif m.issym():
-            os.symlink(m.linkname, base, dir_fd=pfd)
-            self._chown(base, m, dir_fd=pfd)
-            os.utime(base, (mtime, mtime), dir_fd=pfd, follow_symlinks=False)
-        elif m.islnk():
-            target = self._name(m.linkname)
-            if not target or self.created.get(target) is not False:
-                raise UnsafeLayer(f"refusing hardlink {rel!r} to {m.linkname!r}: not a file "
-                                  "of this archive")
-            tparent, _, tbase = target.rpartition("/")
-            tpfd = self._dir(tparent)
-            try:
-                os.link(tbase, base, src_dir_fd=tpfd, dst_dir_fd=pfd, follow_symlinks=False)
-            finally:
-                os.close(tpfd)
-        elif m.ischr() or m.isblk() or m.isfifo():
-            kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
-            dev = 0 if m.isfifo() else os.makedev(m.devmajor, m.devminor)
-            os.mknod(base, kind | 0o600, dev, dir_fd=pfd)
-            self._chown(base, m, dir_fd=pfd)
-            fd = openat2(pfd, base, os.O_PATH, BENEATH)
-            try:
-                os.chmod(f"/proc/self/fd/{fd}", stat.S_IMODE(m.mode))
-            finally:
-                os.close(fd)
-            os.utime(base, (mtime, mtime), dir_fd=pfd, follow_symlinks=False)
-        else:
-            return            # sockets and unknown types are skipped
-        self.created[rel] = False
-
-    def finish(self) -> None:
-        """Directory modes and mtimes, deepest first."""
-        for rel in sorted(self.dir_attrs, key=lambda p: p.count("/"), reverse=True):
-            mode, mtime, _, _ = self.dir_attrs[rel]
-            try:
-                fd = openat2(self.rootfd, rel, os.O_RDONLY | os.O_DIRECTORY, BENEATH)
-            except OSError:
-                continue
-            try:
-                os.chmod(fd, mode)
-                os.utime(fd, (mtime, mtime))
-            finally:
-                os.close(fd)
+    def bad_hardlink(self, rel: str, m: Member) -> Exception:
+        return UnsafeLayer(f"refusing hardlink {rel!r} to {m.linkname!r}: not a file "
+                           "of this archive")
 
     def run(self, stream: Readable) -> int:
+        """Extract a whole tar stream (plain or compressed); returns the entry count."""
         try:
             with tarfile.open(fileobj=cast(BinaryIO, stream), mode="r|*", tarinfo=_CappedTarInfo,
                               encoding="utf-8", errors="surrogateescape",
                               bufsize=CHUNK) as tf:
                 for m in tf:
                     self.apply(tf, m)
+            self.finish(skip_missing=True)
         except tarfile.ReadError as e:
             if self.entries == 0:
                 raise CopyError(f"not a tar archive: {e}") from None
             raise CopyError(f"corrupt archive: {e}") from None
         except (tarfile.HeaderError, EOFError, tarfile.StreamError) as e:
             raise CopyError(f"corrupt or truncated archive: {e}") from None
-        self.finish()
+        finally:
+            self.close()
         return self.entries
 
 

@@ -608,7 +608,7 @@ class FileContent:
 
 def open_in_layer(layer_dir: str, path: str) -> int:
     """A read-only fd of ``path`` inside ``layer_dir``; symlinks anywhere refuse (ELOOP)."""
-    from .unpack import STRICT, openat2
+    from ..fs.extract import STRICT, openat2
 
     dfd = os.open(layer_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
