@@ -41,7 +41,7 @@ from core.fs.extract import (
     openat2,
 )
 from core.fsutil import Readable
-from core.store.tarwriter import CHUNK, _pax, _xattrs, write_tree
+from core.store.tarwriter import CHUNK, write_entry_at, write_tree
 from core.types import CopyResult, PathStat
 
 IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
@@ -49,7 +49,6 @@ MAX_LINK_HOPS = 40
 MAX_ENTRIES = 5_000_000
 PSEUDO_FS = {"proc", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue", "securityfs", "debugfs",
              "tracefs", "configfs", "fusectl", "pstore", "bpf", "devtmpfs", "binfmt_misc"}
-OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
 
 
 class CopyError(NutshellError):
@@ -139,15 +138,6 @@ def resolve(rootfd: int, path: str, follow: bool) -> Resolved:
 # ---------------------------------------------------------------------- tar out
 
 
-def _tarinfo(name: str, st: os.stat_result) -> tarfile.TarInfo:
-    ti = tarfile.TarInfo(name)
-    ti.mode = stat.S_IMODE(st.st_mode)
-    ti.uid, ti.gid = st.st_uid, st.st_gid
-    ti.uname = ti.gname = ""
-    ti.mtime = int(st.st_mtime)
-    return ti
-
-
 def path_stat(r: Resolved, name: str, link_target: str = "") -> PathStat:
     st = r.st
     assert st is not None           # callers stat an existing path
@@ -158,53 +148,24 @@ def path_stat(r: Resolved, name: str, link_target: str = "") -> PathStat:
 def write_entry(r: Resolved, name: str, out: BinaryIO,
                 filter: Callable[[str], bool] | None = None) -> int:
     """Write what ``r`` names as a tar on ``out``, its top entry called ``name`` (``.``
-    for a directory's contents). Returns the number of entries."""
+    for a directory's contents), with the store's tar writer. Returns the number of
+    entries."""
     st = r.st
     assert st is not None           # callers copy an existing path
     if stat.S_ISDIR(st.st_mode):
         dfd = r.open(os.O_RDONLY | os.O_DIRECTORY)
         try:
-            top = _tarinfo(name.rstrip("/") + "/", os.fstat(dfd))
-            top.type = tarfile.DIRTYPE
-            xa = _xattrs(dfd)
-            if xa:
-                top.pax_headers = _pax({k: v for k, v in xa.items()
-                                        if not k.startswith(OVERLAY_XATTRS)})
-            out.write(top.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
-            prefix = "" if name in (".", "") else name.rstrip("/") + "/"
-            if name == ".":
-                prefix = "./"
-            stats = write_tree(f"/proc/self/fd/{dfd}", out, prefix=prefix, filter=filter)
+            prefix = "./" if name == "." else "" if name == "" else name.rstrip("/") + "/"
+            return write_tree(f"/proc/self/fd/{dfd}", out, prefix=prefix, filter=filter,
+                              top=name.rstrip("/")).entries
         finally:
             os.close(dfd)
-        return stats.entries + 1
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8",
-                      errors="surrogateescape", bufsize=tarfile.RECORDSIZE) as tf:
-        ti = _tarinfo(name, st)
-        if stat.S_ISREG(st.st_mode):
-            fd = r.open(os.O_RDONLY)
-            try:
-                fst = os.fstat(fd)
-                ti = _tarinfo(name, fst)
-                ti.size = fst.st_size
-                with os.fdopen(os.dup(fd), "rb") as f:
-                    tf.addfile(ti, f)
-            finally:
-                os.close(fd)
-        elif stat.S_ISLNK(st.st_mode):
-            ti.type = tarfile.SYMTYPE
-            ti.linkname = os.readlink(r.base, dir_fd=r.parent_fd)
-            tf.addfile(ti)
-        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-            ti.type = tarfile.CHRTYPE if stat.S_ISCHR(st.st_mode) else tarfile.BLKTYPE
-            ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-            tf.addfile(ti)
-        elif stat.S_ISFIFO(st.st_mode):
-            ti.type = tarfile.FIFOTYPE
-            tf.addfile(ti)
-        else:
-            raise CopyError(f"cannot copy {r.path}: unsupported file type (a socket?)")
-    return 1
+    if stat.S_IFMT(st.st_mode) not in _TAR_TYPES:
+        raise CopyError(f"cannot copy {r.path}: unsupported file type (a socket?)")
+    return write_entry_at(r.parent_fd, r.base, name, out)
+
+
+_TAR_TYPES = (stat.S_IFREG, stat.S_IFLNK, stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO)
 
 
 def pseudo_mounts(pid: int) -> list[str]:
