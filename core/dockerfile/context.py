@@ -36,8 +36,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
-from core.dockerfile.dockerignore import BadPattern, PatternMatcher, has_wildcards, load, match
+from core.dockerfile.dockerignore import (
+    BadPattern,
+    PatternMatcher,
+    has_wildcards,
+    load,
+    match,
+)
 from core.errors import NutshellError
+from core.fsutil import file_kind
 
 __all__ = [
     "ContextError",
@@ -117,19 +124,8 @@ class Source:
 
 
 def _entry_type(mode: int) -> str | None:
-    if stat.S_ISREG(mode):
-        return "file"
-    if stat.S_ISDIR(mode):
-        return "dir"
-    if stat.S_ISLNK(mode):
-        return "symlink"
-    if stat.S_ISFIFO(mode):
-        return "fifo"
-    if stat.S_ISCHR(mode):
-        return "char"
-    if stat.S_ISBLK(mode):
-        return "block"
-    return None  # sockets and the unknown are not part of a context
+    kind = file_kind(mode)
+    return None if kind in ("socket", "unknown") else kind  # not part of a context
 
 
 def _join(parent: str, name: str) -> str:

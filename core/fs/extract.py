@@ -60,8 +60,8 @@ RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
+libc = ctypes.CDLL(None, use_errno=True)     # also core/fs/rootview.py's mount calls
+libc.syscall.restype = ctypes.c_long
 
 
 class _OpenHow(ctypes.Structure):
@@ -76,7 +76,7 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> i
     global _HAVE_OPENAT2
     if _HAVE_OPENAT2 is not False:
         how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
-        fd = _libc.syscall(SYS_openat2, dirfd, os.fsencode(path), ctypes.byref(how),
+        fd = libc.syscall(SYS_openat2, dirfd, os.fsencode(path), ctypes.byref(how),
                            ctypes.sizeof(how))
         if fd >= 0:
             _HAVE_OPENAT2 = True

@@ -1,4 +1,4 @@
-"""Engine methods for networks, IPAM, published ports, names (issue: networks).
+"""Engine methods for networks, IPAM, published ports, names.
 
 The user-facing verbs (``network create/ls/inspect/rm/connect/disconnect/prune``, ``port``)
 and the calls the runtime makes around a container's life:

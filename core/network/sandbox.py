@@ -169,16 +169,7 @@ class Networks:
         with self.store.lock(), self.store.host_lock():
             if self.store.load(name) is not None:
                 raise Conflict(f"network with name {name} already exists")
-            net = self._new_network(name, subnet, gateway, internal, labels, mtu)
-            self.store.save(net)
-            try:
-                with _rtnl() as r:
-                    self._bridge_up(net, r)
-            except BaseException:
-                self._bridge_down(net)
-                self.store.remove(name)
-                raise
-        return net
+            return self._make(name, subnet, gateway, internal, labels, mtu)
 
     def default(self) -> dict:
         """The default ``bridge`` network, created on first use -- record *and* bridge
@@ -190,15 +181,22 @@ class Networks:
         with self.store.lock(), self.store.host_lock():
             net = self.store.load(DEFAULT_NETWORK)
             if net is None:
-                net = self._new_network(DEFAULT_NETWORK, None, None, False, {}, None)
-                self.store.save(net)
-                try:
-                    with _rtnl() as r:
-                        self._bridge_up(net, r)
-                except BaseException:
-                    self._bridge_down(net)
-                    self.store.remove(DEFAULT_NETWORK)
-                    raise
+                net = self._make(DEFAULT_NETWORK, None, None, False, {}, None)
+        return net
+
+    def _make(self, name: str, subnet: str | None, gateway: str | None, internal: bool,
+              labels: dict | None, mtu: int | None) -> dict:
+        """A new network's record and bridge (the caller holds the store and host locks);
+        on failure both are undone."""
+        net = self._new_network(name, subnet, gateway, internal, labels, mtu)
+        self.store.save(net)
+        try:
+            with _rtnl() as r:
+                self._bridge_up(net, r)
+        except BaseException:
+            self._bridge_down(net)
+            self.store.remove(name)
+            raise
         return net
 
     def _bridge_up(self, net: dict, r) -> int:

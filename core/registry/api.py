@@ -1,4 +1,4 @@
-"""Engine methods for pull, push, login, logout (issue: registry).
+"""Engine methods for pull, push, login, logout.
 
 ``ensure_image(ref, policy, progress)`` is what ``run``/``create`` call for
 ``--pull missing|always|never``.

@@ -24,7 +24,7 @@ import subprocess
 import threading
 from typing import IO, BinaryIO, cast
 
-from core.store.tarwriter import LayerOutput
+from core.store.tarwriter import HashedOutput, LayerOutput
 
 BATCH = 1 << 20
 GZIP_LEVEL = int(os.environ.get("NUTSHELL_GZIP_LEVEL", "6"))
@@ -96,7 +96,7 @@ class ThreadedOutput:
     blob_size = property(lambda self: self.inner.blob_size)
 
 
-class PigzOutput:
+class PigzOutput(HashedOutput):
     """gzip through ``pigz -n -T`` (no name, no time: the same input gives the same blob):
     the tar is hashed here and piped in; a thread hashes what comes out and writes it."""
 
@@ -169,14 +169,6 @@ class PigzOutput:
         self.proc.kill()
         self._t.join()
         self.proc.wait()
-
-    @property
-    def diff_id(self) -> str:
-        return "sha256:" + self.diff_hash.hexdigest()
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self.blob_hash.hexdigest()
 
 
 def open_output(out: BinaryIO, compression: str = "gzip", level: int | None = None,

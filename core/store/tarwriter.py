@@ -29,7 +29,23 @@ OVERLAY_PREFIXES = ("trusted.overlay.", "user.overlay.")
 CHUNK = 1 << 20
 
 
-class LayerOutput:
+class HashedOutput:
+    """``diff_id`` (sha256 of the tar written in) and ``digest`` (sha256 of the blob
+    written out) of a layer output that keeps ``diff_hash`` and ``blob_hash``."""
+
+    diff_hash: Any
+    blob_hash: Any
+
+    @property
+    def diff_id(self) -> str:
+        return "sha256:" + self.diff_hash.hexdigest()
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self.blob_hash.hexdigest()
+
+
+class LayerOutput(HashedOutput):
     """A write-only stream: hashes the uncompressed tar (DiffID), compresses (gzip/zstd/
     none), hashes what it writes (the blob digest) and passes it on to ``out``."""
 
@@ -72,14 +88,6 @@ class LayerOutput:
 
     def flush(self) -> None:
         pass
-
-    @property
-    def diff_id(self) -> str:
-        return "sha256:" + self.diff_hash.hexdigest()
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self.blob_hash.hexdigest()
 
 
 @dataclass

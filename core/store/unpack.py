@@ -69,7 +69,25 @@ def detect_compression(head: bytes) -> str:
 # --------------------------------------------------------------------------------------
 
 
-class HashingReader:
+class _Hashed:
+    """A reader that hashes what passes through it: ``digest``, and ``drain()`` to read
+    (and hash) the rest."""
+
+    hash: Any
+
+    def read(self, n: int = CHUNK) -> bytes:
+        raise NotImplementedError
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self.hash.hexdigest()
+
+
+class HashingReader(_Hashed):
     """Reads from ``src``, hashing and counting everything that passes through."""
 
     def __init__(self, src: Readable, on_bytes: Callable[[int], None] | None = None):
@@ -99,16 +117,8 @@ class HashingReader:
                 self.on_bytes(len(data))
         return data
 
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
 
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self.hash.hexdigest()
-
-
-class DecompressingReader:
+class DecompressingReader(_Hashed):
     """File-like ``read(n)`` of the uncompressed layer: gzip (multi-member), zstd
     (multi-frame, skippable frames, i.e. zstd:chunked) or plain. Hashes the output
     (the DiffID) and refuses to produce more than ``limit`` bytes (decompression bombs)."""
@@ -215,14 +225,6 @@ class DecompressingReader:
         data = bytes(self._buf[:want])
         del self._buf[:want]
         return data
-
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self.hash.hexdigest()
 
 
 class PrefetchReader:
