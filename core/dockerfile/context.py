@@ -325,17 +325,20 @@ class BuildContext:
             return entry
         return replace(entry, sha256=self.digest(entry.path))
 
-    def digest(self, rel: str) -> str:
-        """sha256 (hex) of regular file ``rel``, read without following symlinks."""
+    def _open_file(self, rel: str) -> int:
+        """An fd on ``rel`` (``_O_FILE``: never through a symlink)."""
         parent, _, name = rel.rpartition("/")
         dfd = self._open_dir(parent)
         try:
-            try:
-                fd = os.open(name, _O_FILE, dir_fd=dfd)
-            except OSError as exc:
-                raise ContextError(f"cannot read {rel} from the build context: {exc.strerror}") from None
+            return os.open(name, _O_FILE, dir_fd=dfd)
+        except OSError as exc:
+            raise ContextError(f"cannot read {rel} from the build context: {exc.strerror}") from None
         finally:
             os.close(dfd)
+
+    def digest(self, rel: str) -> str:
+        """sha256 (hex) of regular file ``rel``, read without following symlinks."""
+        fd = self._open_file(rel)
         try:
             st = os.fstat(fd)
             known = self._stats.get(rel)
@@ -362,14 +365,7 @@ class BuildContext:
 
     def open(self, rel: str) -> BinaryIO:
         """Open regular file ``rel`` for reading, never through a symlink."""
-        parent, _, name = rel.rpartition("/")
-        dfd = self._open_dir(parent)
-        try:
-            fd = os.open(name, _O_FILE, dir_fd=dfd)
-        except OSError as exc:
-            raise ContextError(f"cannot read {rel} from the build context: {exc.strerror}") from None
-        finally:
-            os.close(dfd)
+        fd = self._open_file(rel)
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise ContextError(f"{rel} is not a regular file")
