@@ -10,11 +10,14 @@ The methods live in one mixin per area so the areas can grow in their own module
     core/fs/api.py          FsOps         diff, cp, export
     core/dockerfile/api.py  BuildOps      build, builder prune
 
-Every method returns plain dataclasses or dicts and reports progress through a
+Every method returns a dataclass or a Docker-shaped dict typed in core/types.py, and
+reports progress through a
 callback (see core/events.py). Nothing here prints.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from . import paths as _paths
 from .dockerfile.api import BuildOps
@@ -24,6 +27,10 @@ from .registry.api import RegistryOps
 from .runtime.api import ContainerOps
 from .store.api import ImageOps
 from .volumes.api import VolumeOps
+
+if TYPE_CHECKING:
+    from .store.store import Store
+    from .types import Info, Version
 
 
 class Engine(ImageOps, ContainerOps, RegistryOps, NetworkOps, VolumeOps, FsOps, BuildOps):
@@ -36,10 +43,10 @@ class Engine(ImageOps, ContainerOps, RegistryOps, NetworkOps, VolumeOps, FsOps, 
 
     def __init__(self, root: str | None = None):
         self.paths = _paths.resolve(root)
-        self._store = None
+        self._store: Store | None = None
 
     @property
-    def store(self):
+    def store(self) -> Store:
         """The image store (core.store.Store), opened lazily."""
         if self._store is None:
             from .store.store import Store
@@ -47,7 +54,7 @@ class Engine(ImageOps, ContainerOps, RegistryOps, NetworkOps, VolumeOps, FsOps, 
             self._store = Store(self.paths)
         return self._store
 
-    def version(self) -> dict:
+    def version(self) -> Version:
         import platform
 
         from . import __version__
@@ -64,7 +71,7 @@ class Engine(ImageOps, ContainerOps, RegistryOps, NetworkOps, VolumeOps, FsOps, 
         }
 
 
-    def info(self) -> dict:
+    def info(self) -> Info:
         """System-wide facts like ``docker info``: counts, storage, cgroups, host."""
         import os
         import platform

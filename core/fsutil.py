@@ -6,8 +6,37 @@ import contextlib
 import fcntl
 import json
 import os
+import stat
 import tempfile
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol
+
+
+class Readable(Protocol):
+    """Anything with ``read(n) -> bytes``: a file, a pipe, a decompressing or hashing
+    reader, a registry blob reader."""
+
+    def read(self, n: int = ..., /) -> bytes: ...
+
+
+class Writable(Protocol):
+    """Anything with ``write(data) -> int``: a file or a blob writer."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
+_KINDS = ((stat.S_ISREG, "file"), (stat.S_ISDIR, "dir"), (stat.S_ISLNK, "symlink"),
+          (stat.S_ISFIFO, "fifo"), (stat.S_ISCHR, "char"), (stat.S_ISBLK, "block"),
+          (stat.S_ISSOCK, "socket"))
+
+
+def file_kind(mode: int) -> str:
+    """``file``, ``dir``, ``symlink``, ``fifo``, ``char``, ``block``, ``socket`` or
+    ``unknown``: what an ``st_mode`` is, by the names the build context and the layer
+    tree use."""
+    for test, name in _KINDS:
+        if test(mode):
+            return name
+    return "unknown"
 
 
 def fsync_dir(path: str) -> None:

@@ -49,7 +49,8 @@ def matches(filters: dict[str, list[str]] | None, created: float | None,
         from .runtime.logs import parse_since
 
         for v in filters["until"]:
-            if created is None or created >= parse_since(v, now):
+            until = parse_since(v, now)      # never None: parse() refuses an empty value
+            if created is None or (until is not None and created >= until):
                 return False
     for spec in filters.get("label", []):
         key, sep, value = spec.partition("=")

@@ -46,10 +46,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import BinaryIO, Callable, cast
 
 from core.errors import CannotInvoke, CommandNotFound, NotFound, NutshellError, UsageError
 from core.events import ProgressFn, emit
+from core.types import BuildCachePruneReport, BuildCacheUsage
 from core.dockerfile.cache import BuildCache, CacheEntry, CacheLayer, step_key
 from core.dockerfile.context import BuildContext, ContextError, Source, hash_sources
 from core.dockerfile.parser import (DEFAULT_SHELL, Dockerfile, DockerfileSyntaxError, Instruction, Stage,
@@ -329,7 +330,8 @@ def created_by(step: Step, shell: list[str]) -> str:
 
 
 def history_entry(step: Step, shell: list[str], created: str, empty: bool) -> dict:
-    entry = {"created": created, "created_by": created_by(step, shell), "comment": HISTORY_COMMENT}
+    entry: dict[str, str | bool] = {"created": created, "created_by": created_by(step, shell),
+                                    "comment": HISTORY_COMMENT}
     if empty:
         entry["empty_layer"] = True
     return entry
@@ -691,14 +693,15 @@ class _Writer:
         import tarfile
 
         from core.errors import UnsafeLayer
-        from core.store.unpack import DEFAULT_MAX_LAYER_BYTES, LayerApplier, _CappedTarInfo
+        from core.fs.extract import _CappedTarInfo
+        from core.store.unpack import DEFAULT_MAX_LAYER_BYTES, LayerApplier
 
         dfd = self.ensure_dir(dest)
         try:
             stream = _limited(_decompressing(f, kind), DEFAULT_MAX_LAYER_BYTES, name)
             applier = LayerApplier(f"/proc/self/fd/{dfd}")
             try:
-                with tarfile.open(fileobj=stream, mode="r|", tarinfo=_CappedTarInfo,
+                with tarfile.open(fileobj=cast(BinaryIO, stream), mode="r|", tarinfo=_CappedTarInfo,
                                   encoding="utf-8", errors="surrogateescape") as tf:
                     for member in tf:
                         if self.owner is not None:
@@ -1475,7 +1478,8 @@ def build(engine, options: BuildOptions, progress: ProgressFn = None) -> BuildRe
     return Builder(engine, options, progress).run()
 
 
-def prune_cache(engine, all: bool = True, older_than: float | None = None) -> dict:
+def prune_cache(engine, all: bool = True,
+                older_than: float | None = None) -> BuildCachePruneReport:
     """Remove build-cache entries, then let the store collect what only they kept.
 
     Returns ``{"CachesDeleted": [keys], "SpaceReclaimed": bytes}`` (Docker's shape).
@@ -1488,7 +1492,7 @@ def prune_cache(engine, all: bool = True, older_than: float | None = None) -> di
     return {"CachesDeleted": [e.key for e in removed], "SpaceReclaimed": reclaimed}
 
 
-def cache_usage(engine) -> dict:
+def cache_usage(engine) -> BuildCacheUsage:
     """What the build cache holds, for ``system df``: entries, layers, and the bytes of
     the layer blobs it keeps (each blob counted once)."""
     entries = BuildCache(engine.paths).entries()

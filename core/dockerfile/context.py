@@ -36,8 +36,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
-from core.dockerfile.dockerignore import BadPattern, PatternMatcher, has_wildcards, load, match
+from core.dockerfile.dockerignore import (
+    BadPattern,
+    PatternMatcher,
+    has_wildcards,
+    load,
+    match,
+)
 from core.errors import NutshellError
+from core.fsutil import file_kind
 
 __all__ = [
     "ContextError",
@@ -117,19 +124,8 @@ class Source:
 
 
 def _entry_type(mode: int) -> str | None:
-    if stat.S_ISREG(mode):
-        return "file"
-    if stat.S_ISDIR(mode):
-        return "dir"
-    if stat.S_ISLNK(mode):
-        return "symlink"
-    if stat.S_ISFIFO(mode):
-        return "fifo"
-    if stat.S_ISCHR(mode):
-        return "char"
-    if stat.S_ISBLK(mode):
-        return "block"
-    return None  # sockets and the unknown are not part of a context
+    kind = file_kind(mode)
+    return None if kind in ("socket", "unknown") else kind  # not part of a context
 
 
 def _join(parent: str, name: str) -> str:
@@ -329,17 +325,20 @@ class BuildContext:
             return entry
         return replace(entry, sha256=self.digest(entry.path))
 
-    def digest(self, rel: str) -> str:
-        """sha256 (hex) of regular file ``rel``, read without following symlinks."""
+    def _open_file(self, rel: str) -> int:
+        """An fd on ``rel`` (``_O_FILE``: never through a symlink)."""
         parent, _, name = rel.rpartition("/")
         dfd = self._open_dir(parent)
         try:
-            try:
-                fd = os.open(name, _O_FILE, dir_fd=dfd)
-            except OSError as exc:
-                raise ContextError(f"cannot read {rel} from the build context: {exc.strerror}") from None
+            return os.open(name, _O_FILE, dir_fd=dfd)
+        except OSError as exc:
+            raise ContextError(f"cannot read {rel} from the build context: {exc.strerror}") from None
         finally:
             os.close(dfd)
+
+    def digest(self, rel: str) -> str:
+        """sha256 (hex) of regular file ``rel``, read without following symlinks."""
+        fd = self._open_file(rel)
         try:
             st = os.fstat(fd)
             known = self._stats.get(rel)
@@ -366,14 +365,7 @@ class BuildContext:
 
     def open(self, rel: str) -> BinaryIO:
         """Open regular file ``rel`` for reading, never through a symlink."""
-        parent, _, name = rel.rpartition("/")
-        dfd = self._open_dir(parent)
-        try:
-            fd = os.open(name, _O_FILE, dir_fd=dfd)
-        except OSError as exc:
-            raise ContextError(f"cannot read {rel} from the build context: {exc.strerror}") from None
-        finally:
-            os.close(dfd)
+        fd = self._open_file(rel)
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise ContextError(f"{rel} is not a regular file")
@@ -441,9 +433,9 @@ class BuildContext:
                         if match(comp, name) and (last or entry.type == "dir"):
                             found.append(entry.path)
                 else:
-                    entry = self._lookup(_join(directory, _unescape(comp)))
-                    if entry is not None and (last or entry.type == "dir"):
-                        found.append(entry.path)
+                    hit = self._lookup(_join(directory, _unescape(comp)))
+                    if hit is not None and (last or hit.type == "dir"):
+                        found.append(hit.path)
             current = found
         return sorted(current)
 

@@ -11,19 +11,26 @@ The machinery lives in core/fs/{diff,cp,rootview}.py; every module is imported o
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+from ..enginebase import EngineBase
+
+if TYPE_CHECKING:
+    from ..types import ContainerChange, CopyResult
+    from .cp import ArchiveStream
 
 
-class FsOps:
+class FsOps(EngineBase):
     """Mixed into core.engine.Engine; `self.paths` and `self.store` are available."""
 
-    def container_diff(self, ref: str) -> list[dict]:
+    def container_diff(self, ref: str) -> list[ContainerChange]:
         """The container's changes: [{"Path", "Kind"}], Kind 0 = C, 1 = A, 2 = D."""
         from .diff import container_changes
 
         return container_changes(self, ref)
 
-    def copy_from_container(self, ref: str, path: str, follow_link: bool = False):
+    def copy_from_container(self, ref: str, path: str,
+                            follow_link: bool = False) -> ArchiveStream:
         """A tar stream (core.fs.cp.ArchiveStream: read(), close(), .stat) of ``path``
         in the container, resolved inside its root."""
         from .cp import copy_from_container
@@ -31,14 +38,14 @@ class FsOps:
         return copy_from_container(self, ref, path, follow_link)
 
     def copy_to_container(self, ref: str, path: str, source: str | BinaryIO,
-                          archive: bool = False, follow_link: bool = False) -> dict:
+                          archive: bool = False, follow_link: bool = False) -> CopyResult:
         """Copy a host path (Docker's cp rules) or a tar stream into the container."""
         from .cp import copy_to_container
 
         return copy_to_container(self, ref, path, source, archive, follow_link)
 
     def copy_to_host(self, ref: str, path: str, dest: str, archive: bool = False,
-                     follow_link: bool = False) -> dict:
+                     follow_link: bool = False) -> CopyResult:
         """``cp CONTAINER:PATH DEST`` onto the host (Docker's cp rules)."""
         from .cp import copy_to_host
 

@@ -27,20 +27,28 @@ import stat
 import tarfile
 import threading
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, cast
 
 from core.errors import NotFound, NutshellError, UnsafeLayer
-from core.store.tarwriter import CHUNK, _pax, _xattrs, write_tree
-from core.store.unpack import (RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
-                            RESOLVE_NO_SYMLINKS, _CappedTarInfo, clean_name, openat2)
+from core.fs.extract import (
+    BENEATH,
+    RESOLVE_IN_ROOT,
+    RESOLVE_NO_MAGICLINKS,
+    Member,
+    SafeExtractor,
+    _CappedTarInfo,
+    clean_name,
+    openat2,
+)
+from core.fsutil import Readable
+from core.store.tarwriter import CHUNK, write_entry_at, write_tree
+from core.types import CopyResult, PathStat
 
 IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
-BENEATH = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
 MAX_LINK_HOPS = 40
 MAX_ENTRIES = 5_000_000
 PSEUDO_FS = {"proc", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue", "securityfs", "debugfs",
              "tracefs", "configfs", "fusectl", "pstore", "bpf", "devtmpfs", "binfmt_misc"}
-OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
 
 
 class CopyError(NutshellError):
@@ -130,17 +138,9 @@ def resolve(rootfd: int, path: str, follow: bool) -> Resolved:
 # ---------------------------------------------------------------------- tar out
 
 
-def _tarinfo(name: str, st: os.stat_result) -> tarfile.TarInfo:
-    ti = tarfile.TarInfo(name)
-    ti.mode = stat.S_IMODE(st.st_mode)
-    ti.uid, ti.gid = st.st_uid, st.st_gid
-    ti.uname = ti.gname = ""
-    ti.mtime = int(st.st_mtime)
-    return ti
-
-
-def path_stat(r: Resolved, name: str, link_target: str = "") -> dict:
+def path_stat(r: Resolved, name: str, link_target: str = "") -> PathStat:
     st = r.st
+    assert st is not None           # callers stat an existing path
     return {"name": name, "size": st.st_size, "mode": st.st_mode, "mtime": int(st.st_mtime),
             "linkTarget": link_target, "isDir": stat.S_ISDIR(st.st_mode)}
 
@@ -148,52 +148,24 @@ def path_stat(r: Resolved, name: str, link_target: str = "") -> dict:
 def write_entry(r: Resolved, name: str, out: BinaryIO,
                 filter: Callable[[str], bool] | None = None) -> int:
     """Write what ``r`` names as a tar on ``out``, its top entry called ``name`` (``.``
-    for a directory's contents). Returns the number of entries."""
+    for a directory's contents), with the store's tar writer. Returns the number of
+    entries."""
     st = r.st
+    assert st is not None           # callers copy an existing path
     if stat.S_ISDIR(st.st_mode):
         dfd = r.open(os.O_RDONLY | os.O_DIRECTORY)
         try:
-            top = _tarinfo(name.rstrip("/") + "/", os.fstat(dfd))
-            top.type = tarfile.DIRTYPE
-            xa = _xattrs(dfd)
-            if xa:
-                top.pax_headers = _pax({k: v for k, v in xa.items()
-                                        if not k.startswith(OVERLAY_XATTRS)})
-            out.write(top.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
-            prefix = "" if name in (".", "") else name.rstrip("/") + "/"
-            if name == ".":
-                prefix = "./"
-            stats = write_tree(f"/proc/self/fd/{dfd}", out, prefix=prefix, filter=filter)
+            prefix = "./" if name == "." else "" if name == "" else name.rstrip("/") + "/"
+            return write_tree(f"/proc/self/fd/{dfd}", out, prefix=prefix, filter=filter,
+                              top=name.rstrip("/")).entries
         finally:
             os.close(dfd)
-        return stats.entries + 1
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8",
-                      errors="surrogateescape", bufsize=tarfile.RECORDSIZE) as tf:
-        ti = _tarinfo(name, st)
-        if stat.S_ISREG(st.st_mode):
-            fd = r.open(os.O_RDONLY)
-            try:
-                fst = os.fstat(fd)
-                ti = _tarinfo(name, fst)
-                ti.size = fst.st_size
-                with os.fdopen(os.dup(fd), "rb") as f:
-                    tf.addfile(ti, f)
-            finally:
-                os.close(fd)
-        elif stat.S_ISLNK(st.st_mode):
-            ti.type = tarfile.SYMTYPE
-            ti.linkname = os.readlink(r.base, dir_fd=r.parent_fd)
-            tf.addfile(ti)
-        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-            ti.type = tarfile.CHRTYPE if stat.S_ISCHR(st.st_mode) else tarfile.BLKTYPE
-            ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-            tf.addfile(ti)
-        elif stat.S_ISFIFO(st.st_mode):
-            ti.type = tarfile.FIFOTYPE
-            tf.addfile(ti)
-        else:
-            raise CopyError(f"cannot copy {r.path}: unsupported file type (a socket?)")
-    return 1
+    if stat.S_IFMT(st.st_mode) not in _TAR_TYPES:
+        raise CopyError(f"cannot copy {r.path}: unsupported file type (a socket?)")
+    return write_entry_at(r.parent_fd, r.base, name, out)
+
+
+_TAR_TYPES = (stat.S_IFREG, stat.S_IFLNK, stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO)
 
 
 def pseudo_mounts(pid: int) -> list[str]:
@@ -232,8 +204,10 @@ def _skip_under(base_path: str, mounts: list[str]) -> Callable[[str], bool] | No
 # ---------------------------------------------------------------------- tar in
 
 
-class Extractor:
-    """Creates the entries of a tar stream below one directory fd, never outside it.
+class Extractor(SafeExtractor):
+    """core/fs/extract.py's SafeExtractor with cp's policy: entries go below one
+    directory fd that may already hold files (a file is replaced, a directory kept; a
+    directory never replaces a file or the reverse), errors are a cp's.
 
     ``owners``: "keep" (the tar's uid/gid), "root" (0:0, Docker's cp into a container
     without -a) or "self" (do not chown: the caller owns them, Docker's cp to the host).
@@ -243,19 +217,17 @@ class Extractor:
     layer: the next commit would turn them into deletions).
     """
 
+    what = "archive"
+    resolve = BENEATH                # a container's root may hold mounts (volumes)
+
     def __init__(self, dirfd: int, owners: str = "keep", rebase: tuple[str, str] | None = None,
                  no_whiteout_names: bool = False, max_entries: int = MAX_ENTRIES):
-        self.rootfd = dirfd
+        super().__init__(dirfd, max_entries)
         self.owners = owners
         self.rebase = rebase
         self.no_wh = no_whiteout_names
-        self.max_entries = max_entries
-        self.entries = 0
-        self.bytes = 0
-        self.created: dict[str, bool] = {}       # rel -> is_dir (made by this archive)
-        self.dir_attrs: dict[str, tuple[int, int, int, int]] = {}
 
-    def _name(self, raw: str) -> str | None:
+    def _name(self, raw: str) -> str:
         name = raw.lstrip("/")
         rel = clean_name(name)
         if self.rebase:
@@ -270,31 +242,49 @@ class Extractor:
             rel = clean_name(rel)
         return rel
 
-    def _dir(self, rel: str) -> int:
-        """An fd on directory ``rel`` below the root, creating missing parts 0755."""
-        if not rel:
-            return os.dup(self.rootfd)
+    # -- SafeExtractor's policy hooks
+    def entry_name(self, raw: str) -> str:
         try:
-            return openat2(self.rootfd, rel, os.O_PATH | os.O_DIRECTORY, BENEATH)
-        except FileNotFoundError:
-            parent, _, base = rel.rpartition("/")
-            pfd = self._dir(parent)
-            try:
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(base, 0o755, dir_fd=pfd)
-                    self.created[rel] = True
-                return openat2(pfd, base, os.O_PATH | os.O_DIRECTORY, BENEATH)
-            except OSError as e:
-                self._refuse(e, rel)
-                raise
-            finally:
-                os.close(pfd)
-        except OSError as e:
-            self._refuse(e, rel)
-            raise
+            return self._name(raw)
+        except UnsafeLayer as e:
+            raise UnsafeLayer(f"refusing archive entry {raw!r}: {e.message}") from None
 
-    @staticmethod
-    def _refuse(e: OSError, rel: str) -> None:
+    def link_target(self, raw: str) -> str:
+        return self._name(raw)
+
+    def root_entry(self, m: Member) -> None:
+        return        # the destination directory itself: leave it as it is
+
+    def special_name(self, parent: str, base: str, m: Member, rel: str) -> bool:
+        if self.no_wh and base.startswith(".wh."):
+            raise CopyError(f"cannot copy {rel!r} into a container: names starting with .wh. "
+                            "are whiteouts in image layers")
+        return False
+
+    def clear_slot(self, pfd: int, base: str, rel: str, m: Member) -> bool:
+        try:
+            old = os.stat(base, dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        old_dir = stat.S_ISDIR(old.st_mode)
+        if old_dir and not m.isdir():
+            raise CopyError(f"cannot overwrite directory {rel!r} with non-directory")
+        if not old_dir and m.isdir():
+            raise CopyError(f"cannot overwrite non-directory {rel!r} with directory")
+        if not old_dir:
+            os.unlink(base, dir_fd=pfd)
+        return old_dir
+
+    def owner(self, m: Member) -> tuple[int, int] | None:
+        if self.owners == "self":
+            return None
+        return (m.uid, m.gid) if self.owners == "keep" else (0, 0)
+
+    def mtime_ns(self, m: Member) -> int:
+        return int(m.mtime) * 1_000_000_000 if isinstance(m.mtime, (int, float)) else 0
+
+    def refuse_dir(self, exc: OSError, rel: str) -> None:
+        e = exc
         if e.errno in (errno.ELOOP, errno.EXDEV):
             raise UnsafeLayer(f"refusing to write through the symbolic link at {rel!r}") from None
         if e.errno == errno.ENOTDIR:
@@ -302,158 +292,33 @@ class Extractor:
         if e.errno == errno.EROFS:
             raise CopyError(f"cannot copy to {rel!r}: read-only file system") from None
 
-    def _chown(self, fd_or_name, m: tarfile.TarInfo, dir_fd: int | None = None) -> None:
-        if self.owners == "self":
-            return
-        uid, gid = (m.uid, m.gid) if self.owners == "keep" else (0, 0)
-        if dir_fd is None:
-            os.chown(fd_or_name, uid, gid)
-        else:
-            os.chown(fd_or_name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+    def refuse_entry(self, exc: OSError, rel: str) -> None:
+        self.refuse_dir(exc, rel)
 
-    def _xattrs(self, m: tarfile.TarInfo) -> list[tuple[str, bytes]]:
-        out = []
-        for key, value in (m.pax_headers or {}).items():
-            if key.startswith("SCHILY.xattr."):
-                name = key[len("SCHILY.xattr."):]
-                if name.startswith(OVERLAY_XATTRS):
-                    continue
-                raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
-                out.append((name, raw))
-        return out
+    def truncated(self, rel: str) -> Exception:
+        return CopyError(f"archive ends inside {rel!r}")
 
-    def apply(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
-        self.entries += 1
-        if self.entries > self.max_entries:
-            raise UnsafeLayer(f"archive has more than {self.max_entries} entries")
+    def bad_hardlink(self, rel: str, m: Member) -> Exception:
+        return UnsafeLayer(f"refusing hardlink {rel!r} to {m.linkname!r}: not a file "
+                           "of this archive")
+
+    def run(self, stream: Readable) -> int:
+        """Extract a whole tar stream (plain or compressed); returns the entry count."""
         try:
-            rel = self._name(m.name)
-        except UnsafeLayer as e:
-            raise UnsafeLayer(f"refusing archive entry {m.name!r}: {e.message}") from None
-        parent, _, base = rel.rpartition("/")
-        if rel == "":
-            return        # the destination directory itself: leave it as it is
-        if self.no_wh and base.startswith(".wh."):
-            raise CopyError(f"cannot copy {rel!r} into a container: names starting with .wh. "
-                            "are whiteouts in image layers")
-        pfd = self._dir(parent)
-        try:
-            self._apply_at(tf, m, pfd, base, rel)
-        except OSError as e:
-            self._refuse(e, rel)
-            raise
-        finally:
-            os.close(pfd)
-
-    def _apply_at(self, tf, m: tarfile.TarInfo, pfd: int, base: str, rel: str) -> None:
-        try:
-            old = os.stat(base, dir_fd=pfd, follow_symlinks=False)
-        except FileNotFoundError:
-            old = None
-        if old is not None:
-            old_dir = stat.S_ISDIR(old.st_mode)
-            if old_dir and not m.isdir():
-                raise CopyError(f"cannot overwrite directory {rel!r} with non-directory")
-            if not old_dir and m.isdir():
-                raise CopyError(f"cannot overwrite non-directory {rel!r} with directory")
-            if not old_dir:
-                os.unlink(base, dir_fd=pfd)
-        mtime = int(m.mtime) if isinstance(m.mtime, (int, float)) else 0
-        if m.isdir():
-            if old is None:
-                os.mkdir(base, 0o700, dir_fd=pfd)
-            dfd = openat2(pfd, base, os.O_RDONLY | os.O_DIRECTORY, BENEATH)
-            try:
-                self._chown(dfd, m)
-                for k, v in self._xattrs(m):
-                    with contextlib.suppress(OSError):
-                        os.setxattr(dfd, k, v)
-            finally:
-                os.close(dfd)
-            self.created[rel] = True
-            self.dir_attrs[rel] = (stat.S_IMODE(m.mode), mtime, 0, 0)
-            return
-        if m.isreg():
-            fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         0o600, dir_fd=pfd)
-            try:
-                src = tf.extractfile(m)
-                left = m.size
-                while left > 0:
-                    chunk = src.read(min(CHUNK, left))
-                    if not chunk:
-                        raise CopyError(f"archive ends inside {rel!r}")
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view):]
-                    left -= len(chunk)
-                self._chown(fd, m)
-                os.chmod(fd, stat.S_IMODE(m.mode))
-                for k, v in self._xattrs(m):
-                    with contextlib.suppress(OSError):
-                        os.setxattr(fd, k, v)
-                os.utime(fd, (mtime, mtime))
-                self.bytes += m.size
-            finally:
-                os.close(fd)
-        elif m.issym():
-            os.symlink(m.linkname, base, dir_fd=pfd)
-            self._chown(base, m, dir_fd=pfd)
-            os.utime(base, (mtime, mtime), dir_fd=pfd, follow_symlinks=False)
-        elif m.islnk():
-            target = self._name(m.linkname)
-            if not target or self.created.get(target) is not False:
-                raise UnsafeLayer(f"refusing hardlink {rel!r} to {m.linkname!r}: not a file "
-                                  "of this archive")
-            tparent, _, tbase = target.rpartition("/")
-            tpfd = self._dir(tparent)
-            try:
-                os.link(tbase, base, src_dir_fd=tpfd, dst_dir_fd=pfd, follow_symlinks=False)
-            finally:
-                os.close(tpfd)
-        elif m.ischr() or m.isblk() or m.isfifo():
-            kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
-            dev = 0 if m.isfifo() else os.makedev(m.devmajor, m.devminor)
-            os.mknod(base, kind | 0o600, dev, dir_fd=pfd)
-            self._chown(base, m, dir_fd=pfd)
-            fd = openat2(pfd, base, os.O_PATH, BENEATH)
-            try:
-                os.chmod(f"/proc/self/fd/{fd}", stat.S_IMODE(m.mode))
-            finally:
-                os.close(fd)
-            os.utime(base, (mtime, mtime), dir_fd=pfd, follow_symlinks=False)
-        else:
-            return            # sockets and unknown types are skipped
-        self.created[rel] = False
-
-    def finish(self) -> None:
-        """Directory modes and mtimes, deepest first."""
-        for rel in sorted(self.dir_attrs, key=lambda p: p.count("/"), reverse=True):
-            mode, mtime, _, _ = self.dir_attrs[rel]
-            try:
-                fd = openat2(self.rootfd, rel, os.O_RDONLY | os.O_DIRECTORY, BENEATH)
-            except OSError:
-                continue
-            try:
-                os.chmod(fd, mode)
-                os.utime(fd, (mtime, mtime))
-            finally:
-                os.close(fd)
-
-    def run(self, stream: BinaryIO) -> int:
-        try:
-            with tarfile.open(fileobj=stream, mode="r|*", tarinfo=_CappedTarInfo,
+            with tarfile.open(fileobj=cast(BinaryIO, stream), mode="r|*", tarinfo=_CappedTarInfo,
                               encoding="utf-8", errors="surrogateescape",
                               bufsize=CHUNK) as tf:
                 for m in tf:
                     self.apply(tf, m)
+            self.finish(skip_missing=True)
         except tarfile.ReadError as e:
             if self.entries == 0:
                 raise CopyError(f"not a tar archive: {e}") from None
             raise CopyError(f"corrupt archive: {e}") from None
         except (tarfile.HeaderError, EOFError, tarfile.StreamError) as e:
             raise CopyError(f"corrupt or truncated archive: {e}") from None
-        self.finish()
+        finally:
+            self.close()
         return self.entries
 
 
@@ -464,7 +329,7 @@ class ArchiveStream:
     """A readable tar stream produced by a thread (``copy_from_container``); ``stat``
     describes the source. ``close()`` waits for the producer and re-raises its error."""
 
-    def __init__(self, stat_: dict, produce: Callable[[BinaryIO], None],
+    def __init__(self, stat_: PathStat, produce: Callable[[BinaryIO], object],
                  cleanup: Callable[[], None] | None = None):
         self.stat = stat_
         r, w = os.pipe()
@@ -505,9 +370,9 @@ class ArchiveStream:
         self.close()
 
 
-def pipe_copy(produce: Callable[[BinaryIO], None], consume: Callable[[BinaryIO], object]):
+def pipe_copy(produce: Callable[[BinaryIO], object], consume: Callable[[ArchiveStream], object]):
     """Run ``produce(writer)`` in a thread and ``consume(reader)`` here, over a pipe."""
-    stream = ArchiveStream({}, produce)
+    stream = ArchiveStream(cast(PathStat, {}), produce)
     try:
         result = consume(stream)
         while stream.read(CHUNK):     # drain: let the producer finish
@@ -625,7 +490,7 @@ def copy_from_container(engine, ref: str, path: str, follow_link: bool = False) 
 
 
 def copy_to_container(engine, ref: str, path: str, source, archive: bool = False,
-                      follow_link: bool = False) -> dict:
+                      follow_link: bool = False) -> CopyResult:
     """Copy into the container at ``path``: ``source`` is a host path (Docker's rules for
     where it lands) or a readable tar stream (extracted into ``path``, which must be an
     existing directory). Owners are 0:0 unless ``archive``. Returns {"entries": n}."""
@@ -679,7 +544,7 @@ def copy_to_container(engine, ref: str, path: str, source, archive: bool = False
 
 
 def copy_to_host(engine, ref: str, path: str, dest: str, archive: bool = False,
-                 follow_link: bool = False) -> dict:
+                 follow_link: bool = False) -> CopyResult:
     """``cp CONTAINER:PATH HOSTDEST`` with Docker's rules; files are owned by the caller
     unless ``archive``."""
     dclean, _c, dasserts = split_path(os.path.abspath(dest) + ("/" if dest.endswith("/") else ""))

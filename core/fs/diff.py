@@ -23,6 +23,8 @@ import os
 import stat
 from typing import Iterable
 
+from core.types import ContainerChange
+
 KIND_MODIFIED, KIND_ADDED, KIND_DELETED = 0, 1, 2
 KIND_LETTER = {KIND_MODIFIED: "C", KIND_ADDED: "A", KIND_DELETED: "D"}
 OPAQUE_XATTR = "trusted.overlay.opaque"
@@ -60,13 +62,13 @@ class LowerView:
         if rel in self._dirs:
             return self._dirs[rel]
         if rel == "":
-            out = []
+            top: list[str] = []
             for layer in self.top_first:
-                out.append(layer)
+                top.append(layer)
                 if is_opaque(layer):
                     break
-            self._dirs[rel] = out
-            return out
+            self._dirs[rel] = top
+            return top
         parent = self._layers_for_dir(os.path.dirname(rel))
         out: list[str] = []
         for layer in parent or []:
@@ -163,7 +165,7 @@ def excluded(rel: str, exclude: set[str]) -> bool:
 
 
 def upper_changes(upper: str, lower_base_first: list[str],
-                  exclude: Iterable[str] = ()) -> list[dict]:
+                  exclude: Iterable[str] = ()) -> list[ContainerChange]:
     """Docker's change list of an overlay upper dir: [{"Path": "/x", "Kind": 0|1|2}],
     sorted by path."""
     lower = LowerView(lower_base_first)
@@ -211,7 +213,7 @@ def upper_changes(upper: str, lower_base_first: list[str],
     return [{"Path": "/" + rel, "Kind": kinds[rel]} for rel in sorted(kinds)]
 
 
-def container_changes(engine, ref: str) -> list[dict]:
+def container_changes(engine, ref: str) -> list[ContainerChange]:
     """``diff CONTAINER``: the container's changes against its image."""
     rt = engine._runtime
     cid = rt.resolve(ref)

@@ -22,9 +22,10 @@ import ctypes
 import errno
 import os
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from core.errors import Conflict, NotFound, RuntimeFailure
+from core.fs.extract import libc
 
 SYS_OPEN_TREE = 428
 SYS_FSOPEN = 430
@@ -40,12 +41,10 @@ MOUNT_ATTR_RDONLY = 0x1
 MOUNT_ATTR_NOSUID = 0x2
 MOUNT_ATTR_NODEV = 0x4
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
 
 
 def _sys(nr: int, *args) -> int:
-    r = _libc.syscall(nr, *args)
+    r = libc.syscall(nr, *args)
     if r < 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
@@ -189,21 +188,24 @@ def container_view(engine, ref: str, write: bool = False, live: bool = True) -> 
                 raise Conflict(f"container {cid[:12]} started meanwhile; try again")
             work = os.path.join(cdir, "work")
             os.makedirs(work, mode=0o700, exist_ok=True)
-            try:
-                fd = detached_overlay(list(reversed(lower)) if lower else [], upper, work)
-            except OSError as e:
-                raise RuntimeFailure(f"cannot mount the file system of {cid[:12]}: {e.strerror or e}") from None
-            try:
+            with _mounted(cid, lambda: detached_overlay(list(reversed(lower)) if lower else [],
+                                                        upper, work)) as fd:
                 yield ContainerView(cid, fd, False, True, mounts)
-            finally:
-                os.close(fd)
         return
+    with _mounted(cid, lambda: layers_view(lower, upper)) as fd:
+        yield ContainerView(cid, fd, running, False, mounts)
+
+
+@contextlib.contextmanager
+def _mounted(cid: str, mount: Callable[[], int]) -> Iterator[int]:
+    """The fd ``mount()`` returns, closed (so unmounted) on leaving; a failure to mount
+    is a RuntimeFailure naming the container."""
     try:
-        fd = layers_view(lower, upper)
+        fd = mount()
     except OSError as e:
         raise RuntimeFailure(f"cannot mount the file system of {cid[:12]}: {e.strerror or e}") from None
     try:
-        yield ContainerView(cid, fd, running, False, mounts)
+        yield fd
     finally:
         os.close(fd)
 

@@ -41,11 +41,11 @@ def _install_lazy_package() -> None:
         if not state["initialised"]:
             state["initialised"] = True
             del pkg.__dict__["__getattr__"]
-            spec.loader.exec_module(pkg)
+            spec.loader.exec_module(pkg)  # type: ignore[union-attr]  # find_spec found it
             return getattr(pkg, name)
         raise AttributeError(name)
 
-    pkg.__getattr__ = __getattr__
+    pkg.__getattr__ = __getattr__  # type: ignore[method-assign]  # PEP 562 module __getattr__
     sys.modules["pyroute2"] = pkg
 
 

@@ -1,4 +1,4 @@
-"""Engine methods for networks, IPAM, published ports, names (issue: networks).
+"""Engine methods for networks, IPAM, published ports, names.
 
 The user-facing verbs (``network create/ls/inspect/rm/connect/disconnect/prune``, ``port``)
 and the calls the runtime makes around a container's life:
@@ -17,12 +17,20 @@ import it at all (see core/network/rtnl.py for what the bridge path loads and wh
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-class NetworkOps:
+from ..enginebase import EngineBase
+
+if TYPE_CHECKING:
+    from ..types import NetStats, NetworkInspect, NetworkSettings, NetworkSummary
+    from .sandbox import Networks, PendingNetwork
+
+
+class NetworkOps(EngineBase):
     """Mixed into core.engine.Engine; `self.paths` and `self.store` are available."""
 
     @property
-    def _netops(self):
+    def _netops(self) -> Networks:
         n = self.__dict__.get("_netops_impl")
         if n is None:
             from .sandbox import Networks
@@ -33,7 +41,7 @@ class NetworkOps:
     # --- network verbs ---------------------------------------------------------------
     def network_create(self, name: str, subnet: str | None = None, gateway: str | None = None,
                        internal: bool = False, labels: dict | None = None,
-                       driver: str = "bridge", mtu: int | None = None) -> dict:
+                       driver: str = "bridge", mtu: int | None = None) -> NetworkInspect:
         """Create a user-defined bridge network (its own bridge, subnet, NAT rules)."""
         if driver != "bridge":
             from core.errors import UsageError
@@ -43,7 +51,7 @@ class NetworkOps:
                                     labels=labels, mtu=mtu)
         return self._network_view(net)
 
-    def networks(self) -> list[dict]:
+    def networks(self) -> list[NetworkSummary]:
         """Every network of this root, the default ``bridge`` first (created if missing),
         plus the pseudo networks ``host`` and ``none``."""
         from .store import DEFAULT_NETWORK
@@ -60,7 +68,7 @@ class NetworkOps:
                         "Bridge": "", "CreatedAt": ""})
         return out
 
-    def network_inspect(self, ref: str) -> dict:
+    def network_inspect(self, ref: str) -> NetworkInspect:
         from .store import DEFAULT_NETWORK
 
         net = (self._netops.default() if ref == DEFAULT_NETWORK
@@ -76,7 +84,7 @@ class NetworkOps:
         return self._netops.prune()
 
     def network_connect(self, network: str, container: str, aliases: list[str] | None = None,
-                        ip: str | None = None) -> dict:
+                        ip: str | None = None) -> NetworkSettings:
         """Attach a running container to one more network (next ethN inside)."""
         return self._netops.connect(network, container, aliases=aliases, ip=ip)
 
@@ -101,7 +109,7 @@ class NetworkOps:
                                 hosts_path: str | None = None,
                                 resolv_path: str | None = None,
                                 ip: str | None = None,
-                                netns_path: str | None = None) -> dict:
+                                netns_path: str | None = None) -> NetworkSettings:
         """Give container ``cid`` its network before its init starts.
 
         ``networks``: ``["bridge"]`` (default), user network names, or one of ``["none"]``,
@@ -123,7 +131,7 @@ class NetworkOps:
             dns_options=dns_options, add_hosts=add_hosts, hostname=hostname,
             hosts_path=hosts_path, resolv_path=resolv_path, ip=ip, netns_path=netns_path)
 
-    def prepare_container_network(self, cid: str, **kw):
+    def prepare_container_network(self, cid: str, **kw) -> PendingNetwork:
         """:meth:`setup_container_network` in two halves, to overlap with the init.
 
         Takes the same arguments and refuses the same bad input; returns a
@@ -143,7 +151,7 @@ class NetworkOps:
         """Crash reconciliation: the same as teardown, safe on any partial state."""
         return self._netops.teardown(cid)
 
-    def container_network_settings(self, cid: str) -> dict | None:
+    def container_network_settings(self, cid: str) -> NetworkSettings | None:
         """NetworkSettings of a container set up on bridge networks, or None."""
         rec = self._netops.store.container(cid)
         return self._netops._settings(rec) if rec else None
@@ -163,7 +171,7 @@ class NetworkOps:
         except NotFound:
             return []
 
-    def container_net_stats(self, cid: str, pid: int | None = None) -> dict:
+    def container_net_stats(self, cid: str, pid: int | None = None) -> NetStats:
         """rx/tx bytes and packets: ``{"Interfaces": {ifname: counters}, "rx_bytes", ...}``.
 
         With ``pid`` (any process of the container) it reads /proc/<pid>/net/dev, which
@@ -172,13 +180,13 @@ class NetworkOps:
         return self._netops.stats(cid, pid=pid)
 
     # --- views ------------------------------------------------------------------------
-    def _network_summary(self, net: dict) -> dict:
+    def _network_summary(self, net: dict) -> NetworkSummary:
         return {"ID": net["Id"][:12], "Name": net["Name"], "Driver": net["Driver"],
                 "Scope": net["Scope"], "Subnet": net["Subnet"], "Gateway": net["Gateway"],
                 "Internal": net["Internal"], "Containers": len(net["Endpoints"]),
                 "Bridge": net["Bridge"], "CreatedAt": net["Created"]}
 
-    def _network_view(self, net: dict) -> dict:
+    def _network_view(self, net: dict) -> NetworkInspect:
         """Docker's ``network inspect`` shape."""
         containers = {}
         for cid, ep in net["Endpoints"].items():

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Sequence
 
 from core.errors import UsageError
 
@@ -49,9 +50,9 @@ def parse_add_host(spec: str) -> tuple[str, str]:
     return name, ip
 
 
-def render_hosts(own: list[tuple[str, list[str]]] = (),
-                 peers: list[tuple[str, list[str]]] = (),
-                 extra: list[tuple[str, str]] = (),
+def render_hosts(own: Sequence[tuple[str, list[str]]] = (),
+                 peers: Sequence[tuple[str, list[str]]] = (),
+                 extra: Sequence[tuple[str, str]] = (),
                  base: str = LOCALHOST) -> str:
     """The whole hosts file: localhost block, ``--add-host`` entries, the container's own
     addresses, then its peers on shared user networks (one line per address)."""

@@ -205,7 +205,7 @@ class Rtnl:
     def msg_veth(self, name: str, peer: str, peer_netns_fd: int | None = None,
                  master: int | None = None, mtu: int | None = None,
                  peer_mac: str | None = None):
-        peer_attrs = [("IFLA_IFNAME", peer)]
+        peer_attrs: list[tuple[str, str | int]] = [("IFLA_IFNAME", peer)]
         if peer_netns_fd is not None:
             peer_attrs.append(("IFLA_NET_NS_FD", peer_netns_fd))
         if mtu:

@@ -35,6 +35,10 @@ from core.errors import Conflict, NotFound, RuntimeFailure, UsageError
 from . import netns
 from .store import DEFAULT_NETWORK, NetworkStore, new_id, now_rfc3339, validate_name
 
+TYPE_CHECKING = False          # typing is not imported: the shim loads this module
+if TYPE_CHECKING:
+    from core.types import NetStats, NetworkSettings
+
 
 class _Lazy:
     """A module imported on first attribute access."""
@@ -88,16 +92,19 @@ class PendingNetwork:
     namespace to join, None for none/host/container modes) and ``finish()``, which
     completes it and returns the NetworkSettings (at most once)."""
 
-    def __init__(self, netns: str | None, finish=None, settings: dict | None = None):
+    def __init__(self, netns: str | None, finish=None,
+                 settings: NetworkSettings | None = None):
         self.netns = netns
         self._finish = finish
         self._settings = settings
 
-    def finish(self) -> dict:
+    def finish(self) -> NetworkSettings:
         if self._finish is not None:
             fn, self._finish = self._finish, None
             self._settings = fn()
-        return self._settings
+        settings = self._settings
+        assert settings is not None     # given at construction, or made by finish()
+        return settings
 
 
 class Networks:
@@ -162,16 +169,7 @@ class Networks:
         with self.store.lock(), self.store.host_lock():
             if self.store.load(name) is not None:
                 raise Conflict(f"network with name {name} already exists")
-            net = self._new_network(name, subnet, gateway, internal, labels, mtu)
-            self.store.save(net)
-            try:
-                with _rtnl() as r:
-                    self._bridge_up(net, r)
-            except BaseException:
-                self._bridge_down(net)
-                self.store.remove(name)
-                raise
-        return net
+            return self._make(name, subnet, gateway, internal, labels, mtu)
 
     def default(self) -> dict:
         """The default ``bridge`` network, created on first use -- record *and* bridge
@@ -183,15 +181,22 @@ class Networks:
         with self.store.lock(), self.store.host_lock():
             net = self.store.load(DEFAULT_NETWORK)
             if net is None:
-                net = self._new_network(DEFAULT_NETWORK, None, None, False, {}, None)
-                self.store.save(net)
-                try:
-                    with _rtnl() as r:
-                        self._bridge_up(net, r)
-                except BaseException:
-                    self._bridge_down(net)
-                    self.store.remove(DEFAULT_NETWORK)
-                    raise
+                net = self._make(DEFAULT_NETWORK, None, None, False, {}, None)
+        return net
+
+    def _make(self, name: str, subnet: str | None, gateway: str | None, internal: bool,
+              labels: dict | None, mtu: int | None) -> dict:
+        """A new network's record and bridge (the caller holds the store and host locks);
+        on failure both are undone."""
+        net = self._new_network(name, subnet, gateway, internal, labels, mtu)
+        self.store.save(net)
+        try:
+            with _rtnl() as r:
+                self._bridge_up(net, r)
+        except BaseException:
+            self._bridge_down(net)
+            self.store.remove(name)
+            raise
         return net
 
     def _bridge_up(self, net: dict, r) -> int:
@@ -316,7 +321,7 @@ class Networks:
     # ======================================================================================
     # container sandboxes
     # ======================================================================================
-    def setup(self, cid: str, **kw) -> dict:
+    def setup(self, cid: str, **kw) -> NetworkSettings:
         """Give ``cid`` its network: :meth:`prepare` then its ``finish()``."""
         return self.prepare(cid, **kw).finish()
 
@@ -352,7 +357,7 @@ class Networks:
                 cid, mode, hostname, extra, dns, dns_search, dns_options, hosts_path,
                 resolv_path))
 
-        wanted = []
+        wanted: list[dict] = []
         for p in ports or []:
             wanted += portsmod.parse_publish(p) if isinstance(p, str) else [dict(p)]
         if publish_all:
@@ -396,7 +401,7 @@ class Networks:
                 self.teardown(cid)
             raise
 
-        def finish() -> dict:
+        def finish() -> NetworkSettings:
             try:
                 endpoints = self._allocate(cid, rec, nets, ip)
                 with _rtnl() as host:
@@ -426,7 +431,7 @@ class Networks:
         return hosts_path, resolv_path
 
     def _setup_files_only(self, cid, mode, hostname, extra, dns, dns_search, dns_options,
-                          hosts_path, resolv_path) -> dict:
+                          hosts_path, resolv_path) -> NetworkSettings:
         """none / host / container:ID: no interfaces of ours, only the name files."""
         hosts_path, resolv_path = self._default_files(cid, hosts_path, resolv_path)
         if mode.startswith("container:"):
@@ -597,7 +602,7 @@ class Networks:
                         names.write_in_place(rec["HostsPath"], self._hosts_for(rec, nets, {}))
 
     # --- settings as the runtime and inspect see them -----------------------------------
-    def _settings(self, rec: dict, warnings: list[str] | None = None) -> dict:
+    def _settings(self, rec: dict, warnings: list[str] | None = None) -> NetworkSettings:
         nets = {n["Name"]: n for n in self.store.all()}
         out_nets = {}
         for nname in rec.get("Networks", []):
@@ -675,7 +680,7 @@ class Networks:
 
     # --- connect / disconnect ---------------------------------------------------------
     def connect(self, ref: str, container: str, aliases: list[str] | None = None,
-                ip: str | None = None) -> dict:
+                ip: str | None = None) -> NetworkSettings:
         net = self.default() if ref == DEFAULT_NETWORK else self.store.find(ref)
         rec = self.store.find_container(container)
         cid = rec["Id"]
@@ -741,7 +746,7 @@ class Networks:
         self._refresh_peers([net["Name"]], exclude=cid)
 
     # --- stats ------------------------------------------------------------------------
-    def stats(self, cid: str, pid: int | None = None) -> dict:
+    def stats(self, cid: str, pid: int | None = None) -> NetStats:
         """rx/tx bytes and packets per interface of the container, plus totals (lo left
         out of the totals, like Docker's NET I/O)."""
         ifaces: dict[str, dict] = {}
@@ -763,7 +768,9 @@ class Networks:
                 continue
             for k in totals:
                 totals[k] += c.get(k, 0)
-        return {"Interfaces": ifaces, **totals}
+        return {"Interfaces": ifaces, "rx_bytes": totals["rx_bytes"],
+                "tx_bytes": totals["tx_bytes"], "rx_packets": totals["rx_packets"],
+                "tx_packets": totals["tx_packets"]}
 
 
 def docker_ports(ports: list[dict] | None) -> dict:

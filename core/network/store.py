@@ -78,6 +78,30 @@ def _write_json(path: str, obj) -> None:
         raise
 
 
+def _read_json(path: str) -> dict | None:
+    """A record, or None when there is none."""
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read())
+    except FileNotFoundError:
+        return None
+
+
+def _read_all(directory: str) -> list[dict]:
+    """Every ``*.json`` record of ``directory``, by file name."""
+    out: list[dict] = []
+    try:
+        names = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return out
+    for fn in names:
+        if fn.endswith(".json") and not fn.startswith("."):
+            rec = _read_json(os.path.join(directory, fn))
+            if rec is not None:
+                out.append(rec)
+    return out
+
+
 class NetworkStore:
     def __init__(self, paths):
         self.paths = paths
@@ -115,11 +139,7 @@ class NetworkStore:
         return os.path.join(self.dir, f"{name}.json")
 
     def load(self, name: str) -> dict | None:
-        try:
-            with open(self.path(name), "rb") as f:
-                return json.loads(f.read())
-        except FileNotFoundError:
-            return None
+        return _read_json(self.path(name))
 
     def save(self, net: dict) -> None:
         self._ensure_dirs()
@@ -130,17 +150,7 @@ class NetworkStore:
             os.unlink(self.path(name))
 
     def all(self) -> list[dict]:
-        out = []
-        try:
-            names = sorted(os.listdir(self.dir))
-        except FileNotFoundError:
-            return out
-        for fn in names:
-            if fn.endswith(".json") and not fn.startswith("."):
-                net = self.load(fn[:-5])
-                if net is not None:
-                    out.append(net)
-        return out
+        return _read_all(self.dir)
 
     def find(self, ref: str) -> dict:
         """A network by name, full id or unique id prefix."""
@@ -162,11 +172,7 @@ class NetworkStore:
         return os.path.join(self.cdir, f"{cid}.json")
 
     def container(self, cid: str) -> dict | None:
-        try:
-            with open(self.cpath(cid), "rb") as f:
-                return json.loads(f.read())
-        except FileNotFoundError:
-            return None
+        return _read_json(self.cpath(cid))
 
     def save_container(self, rec: dict) -> None:
         self._ensure_dirs()
@@ -177,17 +183,7 @@ class NetworkStore:
             os.unlink(self.cpath(cid))
 
     def containers(self) -> list[dict]:
-        out = []
-        try:
-            names = os.listdir(self.cdir)
-        except FileNotFoundError:
-            return out
-        for fn in sorted(names):
-            if fn.endswith(".json") and not fn.startswith("."):
-                rec = self.container(fn[:-5])
-                if rec is not None:
-                    out.append(rec)
-        return out
+        return _read_all(self.cdir)
 
     def find_container(self, ref: str) -> dict:
         """A container sandbox by full id, unique id prefix or name."""

@@ -1,4 +1,4 @@
-"""Engine methods for pull, push, login, logout (issue: registry).
+"""Engine methods for pull, push, login, logout.
 
 ``ensure_image(ref, policy, progress)`` is what ``run``/``create`` call for
 ``--pull missing|always|never``.
@@ -6,23 +6,32 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from ..enginebase import EngineBase
 from ..errors import InvalidReference, NotFound, NutshellError, UsageError
 from ..events import ProgressFn, emit
 from ..reference import parse
 
+if TYPE_CHECKING:
+    from ..store.image import Image
+    from ..types import LoginResult, LogoutResult
+    from .client import RegistryClient, RetryPolicy
+    from .hosts import RegistryConfig
+
 PULL_POLICIES = ("missing", "always", "never")
 
 
-class RegistryOps:
+class RegistryOps(EngineBase):
     """Mixed into core.engine.Engine; `self.paths` and `self.store` are available."""
 
     #: retry/backoff settings for every registry client this engine makes (tests shorten them)
-    registry_retry = None   # a core.registry.client.RetryPolicy
+    registry_retry: RetryPolicy | None = None
     #: layers fetched (pull) or uploaded (push) at once
     registry_max_parallel: int = 3
 
     # --- plumbing -------------------------------------------------------------------
-    def registry_config(self):
+    def registry_config(self) -> RegistryConfig:
         cfg = getattr(self, "_registry_cfg", None)
         if cfg is None:
             from .hosts import RegistryConfig
@@ -31,7 +40,8 @@ class RegistryOps:
             self._registry_cfg = cfg
         return cfg
 
-    def registry_client(self, domain: str, insecure: bool = False, credential=True):
+    def registry_client(self, domain: str, insecure: bool = False,
+                        credential=True) -> RegistryClient:
         """A client for one registry (credentials from config.json unless given)."""
         from .client import RegistryClient  # http.client/ssl only when a registry is used
 
@@ -40,7 +50,7 @@ class RegistryOps:
 
     # --- pull -----------------------------------------------------------------------
     def pull(self, ref: str, platform: str | None = None, progress: ProgressFn = None,
-             insecure: bool = False):
+             insecure: bool = False) -> Image:
         """Pull an image (``busybox``, ``host:5000/x:tag``, ``name@sha256:...``).
 
         Returns the store's Image. ``platform`` is ``os/arch[/variant]`` (default: this
@@ -57,7 +67,7 @@ class RegistryOps:
             client.close()
 
     def ensure_image(self, ref: str, policy: str = "missing", progress: ProgressFn = None,
-                     platform: str | None = None):
+                     platform: str | None = None) -> Image:
         """The image ``ref`` names, pulling it as ``policy`` says (``run --pull``).
 
         ``missing``: pull only when it is not stored; ``always``: pull (a registry failure
@@ -110,7 +120,7 @@ class RegistryOps:
 
     # --- login / logout ---------------------------------------------------------------
     def login(self, registry: str | None, username: str, password: str,
-              insecure: bool = False) -> dict:
+              insecure: bool = False) -> LoginResult:
         """Check the credentials against the registry, then store them (config.json or
         the configured credential helper). Returns ``{"Status": "Login Succeeded", ...}``."""
         from . import credentials
@@ -144,7 +154,7 @@ class RegistryOps:
         return {"Status": "Login Succeeded", "ServerAddress": credentials.auth_key(domain),
                 "Stored": where}
 
-    def logout(self, registry: str | None = None) -> dict:
+    def logout(self, registry: str | None = None) -> LogoutResult:
         """Remove stored credentials. ``{"Removed": bool, "ServerAddress": key}``."""
         from . import credentials
         from .hosts import normalize_registry

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
-from ..errors import NotFound, RegistryError
+from ..errors import NotFound, NutshellError, RegistryError
 from ..reference import DIGEST_RE, validate_digest
 from . import credentials as _credentials
 from .auth import Authenticator, AuthError, TokenServerError, _error_detail, scope_for
@@ -237,7 +237,7 @@ class RegistryClient:
         return AuthError(f"{self.domain}: unauthorized: incorrect username or password, or no access"
                          + (f" ({detail})" if detail else ""))
 
-    def fail(self, r: Response, what: str) -> RegistryError:
+    def fail(self, r: Response, what: str) -> NutshellError:
         """The error for an unexpected response (its body is read and the connection freed)."""
         detail = _error_detail(r.drain(ERROR_BODY_LIMIT))
         return _status_error(r.status, r.reason, what, detail)
@@ -256,6 +256,7 @@ class RegistryClient:
                 raise NotFound(f"manifest for {what} not found" + (f": {detail}" if detail else ""))
             raise self.fail(r, f"manifest for {what}")
         raw = r.read_limited(MANIFEST_LIMIT, f"manifest for {what}")
+        expected: str | None
         if by_digest:
             expected = reference
         else:
@@ -410,7 +411,7 @@ def is_insecure(config: RegistryConfig, host: str) -> bool:
     return config.is_insecure(host)
 
 
-def _status_error(status: int, reason: str, what: str, detail: str) -> RegistryError:
+def _status_error(status: int, reason: str, what: str, detail: str) -> NutshellError:
     suffix = f": {detail}" if detail else ""
     if status == 404:
         return NotFound(f"{what}: not found{suffix}")

@@ -111,6 +111,17 @@ class Manifest:
         return self.data.get("manifests") or []
 
 
+def json_object(raw: bytes, what: str) -> dict:
+    """``raw`` parsed as a JSON object; a ManifestError naming ``what`` otherwise."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ManifestError(f"{what} is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ManifestError(f"{what} is not a JSON object")
+    return data
+
+
 def check_descriptor(desc, what: str, limit: int | None = None) -> dict:
     if not isinstance(desc, dict):
         raise ManifestError(f"{what}: descriptor is not an object")
@@ -146,12 +157,7 @@ def parse_manifest(raw: bytes, content_type: str | None, digest: str | None,
     if ctype in SCHEMA1_TYPES:
         raise ManifestError(f"{what} uses Docker image manifest schema 1, which is not supported",
                             hint="it was removed in Docker 27; re-push the image with a current client")
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ManifestError(f"{what} is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ManifestError(f"{what} is not a JSON object")
+    data = json_object(raw, what)
     if data.get("schemaVersion") == 1 or "fsLayers" in data:
         raise ManifestError(f"{what} uses Docker image manifest schema 1, which is not supported",
                             hint="it was removed in Docker 27; re-push the image with a current client")

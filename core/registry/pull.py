@@ -19,7 +19,6 @@ Order of work (nothing becomes visible as an image until the very end):
 
 from __future__ import annotations
 
-import json
 import threading
 
 from ..errors import NutshellError, RegistryError
@@ -28,7 +27,8 @@ from ..reference import Reference, validate_digest
 from . import sources
 from .client import RegistryClient
 from .manifest import (CONFIG_LIMIT, MANIFEST_TYPES, ManifestError, Platform, check_image_manifest,
-                       host_platform, is_foreign, normalize_arch, parse_platform, select_platform)
+                       host_platform, is_foreign, json_object, normalize_arch, parse_platform,
+                       select_platform)
 from .parallel import run_all
 from .reader import BlobReader, RestartLayer, short_id
 
@@ -45,12 +45,7 @@ def _chain_ids(diff_ids: list[str]) -> list[str]:
 
 
 def _check_config(config_bytes: bytes, n_layers: int, what: str) -> dict:
-    try:
-        config = json.loads(config_bytes)
-    except (ValueError, UnicodeDecodeError):
-        raise ManifestError(f"{what}: image config is not valid JSON") from None
-    if not isinstance(config, dict):
-        raise ManifestError(f"{what}: image config is not a JSON object")
+    config = json_object(config_bytes, f"{what}: image config")
     rootfs = config.get("rootfs")
     diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     if not isinstance(diff_ids, list):
@@ -92,7 +87,9 @@ def pull_image(store, root: str, client: RegistryClient, ref: Reference, *,
     except NutshellError:
         previous = None
 
-    top = client.get_manifest(repo, ref.digest or ref.tag, what)
+    reference = ref.digest or ref.tag
+    assert reference is not None       # parse() gives every reference a tag or a digest
+    top = client.get_manifest(repo, reference, what)
     index_digest = None
     desc_platform = None
     if top.is_index:

@@ -155,6 +155,7 @@ def push_image(store, root: str, client: RegistryClient, image, dest: Reference,
         for attempt in range(attempts):
             if location is None:
                 _mounted, location = client.start_upload(repo)
+            assert location is not None     # no mount asked: the registry gave an upload URL
             try:
                 _upload_blob(client, store, repo, desc, location, progress, cancel,
                              chunk_size if size > monolithic_max else None)

@@ -26,7 +26,7 @@ import time
 
 from ..errors import NotFound, RegistryError
 from ..events import ProgressFn, emit
-from .transport import TRANSIENT_ERRORS, ConnectionDropped
+from .transport import TRANSIENT_ERRORS, ConnectionDropped, Response
 
 PROGRESS_STEP = 256 * 1024
 PROGRESS_INTERVAL = 0.1
@@ -55,7 +55,7 @@ class BlobReader:
         self.size: int = int(descriptor["size"])
         self.offset = 0
         self.resumes = 0
-        self._resp = None
+        self._resp: Response | None = None
         self._progress = progress
         self._pid = progress_id or short_id(self.digest)
         self._cancel = cancel
@@ -121,8 +121,10 @@ class BlobReader:
         while True:
             if self._resp is None:
                 self._open()
+            resp = self._resp
+            assert resp is not None          # _open() sets it or raises
             try:
-                data = self._resp.read(want)
+                data = resp.read(want)
             except (*TRANSIENT_ERRORS, ssl.SSLError, OSError) as exc:
                 self._dropped(f"{type(exc).__name__}: {exc}".rstrip(": "))
                 continue

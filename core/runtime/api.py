@@ -17,6 +17,34 @@ use so that ``import core.engine`` stays cheap.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ..types import (
+        ContainerInspect,
+        ContainerPruneReport,
+        ContainerSize,
+        ContainerState,
+        ContainerStats,
+        ContainerSummary,
+        ContainerTop,
+    )
+    from .attach import AttachClient
+    from .exec import ExecProcess
+    from .introspect import (
+        CgroupView,
+        NamespaceMatrix,
+        NetworkView,
+        OverlayView,
+        ProcessTable,
+        SecurityView,
+        StatsSampler,
+    )
+    from .logs import LogEntry
+    from .spec import RunOptions
+
 
 class ContainerOps:
     """Mixed into core.engine.Engine; `self.paths` and `self.store` are available."""
@@ -31,19 +59,19 @@ class ContainerOps:
         return rt
 
     # --- lifecycle -----------------------------------------------------------------------
-    def create(self, options) -> str:
+    def create(self, options: RunOptions) -> str:
         """Create a container from ``RunOptions`` (core.runtime.spec); returns its id."""
         return self._runtime.create(options)
 
     def start(self, ref: str, attach: bool = False, rows: int | None = None,
-              cols: int | None = None):
+              cols: int | None = None) -> tuple[str, AttachClient | None]:
         """Start a container; returns (id, AttachClient or None). With ``attach`` the client
         is connected before the payload runs. Raises CommandNotFound (127), CannotInvoke
         (126) or another NutshellError (125) if the command cannot start."""
         return self._runtime.start(ref, attach=attach, rows=rows, cols=cols)
 
-    def run(self, options, attach: bool = False, rows: int | None = None,
-            cols: int | None = None):
+    def run(self, options: RunOptions, attach: bool = False, rows: int | None = None,
+            cols: int | None = None) -> tuple[str, AttachClient | None]:
         """create + start; returns (id, AttachClient or None)."""
         cid = self.create(options)
         return self.start(cid, attach=attach, rows=rows, cols=cols)
@@ -64,11 +92,11 @@ class ContainerOps:
         """Remove a container; ``volumes`` removes its anonymous volumes too (``rm -v``)."""
         return self._runtime.rm(ref, force=force, volumes=volumes)
 
-    def container_prune(self, filters: list[str] | None = None) -> dict:
+    def container_prune(self, filters: list[str] | None = None) -> ContainerPruneReport:
         """Remove stopped containers; ``filters``: ``until=``, ``label=``, ``label!=``."""
         return self._runtime.prune(filters)
 
-    def container_size(self, ref: str) -> dict:
+    def container_size(self, ref: str) -> ContainerSize:
         """``{"SizeRw": bytes the container wrote, "SizeRootFs": that plus its image}``."""
         return self._runtime.size(ref)
 
@@ -90,24 +118,25 @@ class ContainerOps:
         return self._runtime.rename(ref, new_name)
 
     # --- streams -------------------------------------------------------------------------
-    def attach(self, ref: str):
+    def attach(self, ref: str) -> AttachClient:
         """An AttachClient on a running container (raises Conflict if it is not running)."""
         return self._runtime.attach(ref)
 
     attach_client = attach
 
-    def exec(self, ref: str, cmd: list[str], **kw):
+    def exec(self, ref: str, cmd: list[str], **kw) -> ExecProcess:
         """Start ``cmd`` in a running container: tty, interactive, env, user, workdir,
         detach, rows, cols. Returns core.runtime.exec.ExecProcess."""
         return self._runtime.exec(ref, cmd, **kw)
 
     def logs(self, ref: str, follow: bool = False, tail: int | None = None,
-             since: str | None = None, until: str | None = None, stop=None):
+             since: str | None = None, until: str | None = None,
+             stop=None) -> Iterator[LogEntry]:
         return self._runtime.logs(ref, follow=follow, tail=tail, since=since, until=until,
                                   stop=stop)
 
     # --- views ---------------------------------------------------------------------------
-    def ps(self, all: bool = False) -> list[dict]:
+    def ps(self, all: bool = False) -> list[ContainerSummary]:
         return self._runtime.ps(all=all)
 
     containers = ps
@@ -116,57 +145,57 @@ class ContainerOps:
         """The full id of a container given by name, id or id prefix."""
         return self._runtime.resolve(ref)
 
-    def container_state(self, ref: str) -> dict:
+    def container_state(self, ref: str) -> ContainerState:
         rt = self._runtime
         return rt.state(rt.resolve(ref))
 
-    def container_inspect(self, ref: str) -> dict:
+    def container_inspect(self, ref: str) -> ContainerInspect:
         return self._runtime.inspect(ref)
 
-    def top(self, ref: str) -> dict:
+    def top(self, ref: str) -> ContainerTop:
         return self._runtime.top(ref)
 
-    def container_stats(self, ref: str) -> dict:
+    def container_stats(self, ref: str) -> ContainerStats:
         return self._runtime.stats(ref)
 
     # --- teaching views (core/runtime/introspect.py) -------------------------------------
-    def container_namespaces(self, ref: str):
+    def container_namespaces(self, ref: str) -> NamespaceMatrix:
         """NamespaceMatrix: the init's 8 namespaces vs the host's, shared or new."""
         from .introspect import namespaces
 
         return namespaces(self, ref)
 
-    def container_processes(self, ref: str):
+    def container_processes(self, ref: str) -> ProcessTable:
         """ProcessTable: every process with its host PID and container PID (NSpid)."""
         from .introspect import processes
 
         return processes(self, ref)
 
-    def container_overlay(self, ref: str):
+    def container_overlay(self, ref: str) -> OverlayView:
         """OverlayView: lowerdir entries mapped to image layers, upper/work, whiteouts."""
         from .introspect import overlay
 
         return overlay(self, ref)
 
-    def container_cgroup(self, ref: str):
+    def container_cgroup(self, ref: str) -> CgroupView:
         """CgroupView: the cgroup files holding limits, beside the ones holding usage."""
         from .introspect import cgroup
 
         return cgroup(self, ref)
 
-    def container_network(self, ref: str):
+    def container_network(self, ref: str) -> NetworkView:
         """NetworkView: eth0 <-> host veth <-> bridge, addresses and routes."""
         from .introspect import network
 
         return network(self, ref)
 
-    def container_security(self, ref: str):
+    def container_security(self, ref: str) -> SecurityView:
         """SecurityView: capabilities, no_new_privs, seccomp mode and what it refuses."""
         from .introspect import security
 
         return security(self, ref)
 
-    def container_stats_sampler(self):
+    def container_stats_sampler(self) -> StatsSampler:
         """A StatsSampler: ``sample(ids)`` -> {id: container_stats dict or None}, for
         callers that sample many containers every second (the app's Stats pane)."""
         from .introspect import StatsSampler

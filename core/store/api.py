@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import os
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
+from ..enginebase import EngineBase
 from ..errors import Conflict, NotFound
 from ..events import ProgressFn
 from ..reference import parse
 from .image import Image
 
+if TYPE_CHECKING:
+    from ..types import HistoryRow, ImageInspect, ImagePruneReport, RmiEntry, SystemDf
+    from ..watch import Watcher
+    from .archive import LoadResult
+    from .layertree import DiffEntry, FileContent, ImageTree
 
-class ImageOps:
+
+class ImageOps(EngineBase):
     """Mixed into core.engine.Engine; ``self.paths`` and ``self.store`` are available."""
 
     # ---------------------------------------------------------------- queries
@@ -41,10 +48,10 @@ class ImageOps:
     def image(self, name: str) -> Image:
         return self.store.image(name)
 
-    def image_inspect(self, name: str) -> dict:
+    def image_inspect(self, name: str) -> ImageInspect:
         return self.store.image(name).inspect()
 
-    def history(self, name: str) -> list[dict]:
+    def history(self, name: str) -> list[HistoryRow]:
         return self.store.image(name).history()
 
     def image_layer_dirs(self, name: str, progress: ProgressFn = None) -> list[str]:
@@ -53,27 +60,27 @@ class ImageOps:
 
     # ---------------------------------------------------------------- layer trees
     # (the app's Layers pane; the analysis lives in core/store/layertree.py)
-    def image_tree(self, name: str, progress: ProgressFn = None):
+    def image_tree(self, name: str, progress: ProgressFn = None) -> ImageTree:
         """Per-layer file changes, merged view and wasted space of an image (layertree.ImageTree)."""
         from .layertree import analyze_cached
 
         img = self.store.image(name)
         return analyze_cached(self.store.layer_dirs(img, progress), img)
 
-    def image_diff(self, a: str, b: str, progress: ProgressFn = None) -> list:
+    def image_diff(self, a: str, b: str, progress: ProgressFn = None) -> list[DiffEntry]:
         """How image ``b``'s file system differs from ``a``'s (layertree.DiffEntry list)."""
         from .layertree import diff_trees
 
         return diff_trees(self.image_tree(a, progress), self.image_tree(b, progress))
 
     def image_file(self, name: str, path: str, layer: int | None = None,
-                   limit: int = 256 * 1024):
+                   limit: int = 256 * 1024) -> FileContent:
         """The first ``limit`` bytes of a file of an image (merged view, or one layer)."""
         from .layertree import read_file
 
         return read_file(self.image_tree(name), path, layer, limit)
 
-    def watcher(self, fallback: bool = False):
+    def watcher(self, fallback: bool = False) -> Watcher:
         """A core.watch.Watcher on this root: ``wait(timeout) -> Changes(kinds, ids)``."""
         from ..watch import Watcher
 
@@ -83,9 +90,9 @@ class ImageOps:
     def tag(self, source: str, target: str) -> Image:
         return self.store.tag(source, target)
 
-    def rmi(self, names: list[str], force: bool = False, prune: bool = True) -> list[dict]:
+    def rmi(self, names: list[str], force: bool = False, prune: bool = True) -> list[RmiEntry]:
         """Remove images (Docker semantics). Returns [{"Untagged": ref} | {"Deleted": id}]."""
-        report: list[dict] = []
+        report: list[RmiEntry] = []
         errors: list[Exception] = []
         for name in names:
             try:
@@ -101,19 +108,19 @@ class ImageOps:
             raise type(errors[0])("; ".join(str(e) for e in errors))
         return report
 
-    def _rmi_one(self, name: str, force: bool) -> list[dict]:
+    def _rmi_one(self, name: str, force: bool) -> list[RmiEntry]:
         img = self.store.image(name)
         using = self.store.containers_using().get(img.id, [])
         ref = self.store.tag_of(name, img)
         by_tag = ref is not None
-        out: list[dict] = []
-        if by_tag and len(img.repo_tags) > 1:
+        out: list[RmiEntry] = []
+        if ref is not None and len(img.repo_tags) > 1:
             self.store.untag(ref)
             return [{"Untagged": ref.familiar()}]
         if by_tag and using and not force:
             raise Conflict(f'conflict: unable to remove repository reference "{name}" (must force) '
                            f"- container {using[0]['Id'][:12]} is using its referenced image {img.short_id}")
-        if by_tag and using:
+        if ref is not None and using:
             self.store.untag(ref)
             return [{"Untagged": ref.familiar()}]
         if not by_tag and len(img.repo_tags) > 1 and not force:
@@ -134,7 +141,7 @@ class ImageOps:
         out.append({"Deleted": img.id})
         return out
 
-    def image_prune(self, all: bool = False, filters: list[str] | None = None) -> dict:
+    def image_prune(self, all: bool = False, filters: list[str] | None = None) -> ImagePruneReport:
         """Remove dangling images (``all``: every image no container uses);
         ``filters``: ``until=``, ``label=``, ``label!=``."""
         from .. import prunefilter
@@ -142,7 +149,7 @@ class ImageOps:
 
         want = prunefilter.parse(filters)
         using = self.store.containers_using()
-        deleted = []
+        deleted: list[RmiEntry] = []
         for img in self.store.images():
             if img.id in using:
                 continue
@@ -164,7 +171,7 @@ class ImageOps:
     # ---------------------------------------------------------------- archives
     def commit(self, container: str, ref: str | None = None, message: str | None = None,
                author: str | None = None, changes: list[str] | None = None, pause: bool = True,
-               compression: str = "gzip", progress=None) -> Image:
+               compression: str = "gzip", progress: ProgressFn = None) -> Image:
         """The container's upper dir as a new layer on its image; returns the new Image
         (tagged ``ref`` when given). Running containers are frozen while it is read."""
         from .commit import commit
@@ -172,7 +179,7 @@ class ImageOps:
         return commit(self, container, ref, message=message, author=author, changes=changes,
                       pause=pause, compression=compression, progress=progress)
 
-    def load(self, source: str | BinaryIO, progress: ProgressFn = None):
+    def load(self, source: str | BinaryIO, progress: ProgressFn = None) -> LoadResult:
         """Load a docker-archive or OCI archive (path or readable stream)."""
         from ..errors import ArchiveError
         from .archive import load
@@ -202,7 +209,7 @@ class ImageOps:
         return import_image(self.store, source, ref, changes, message, platform, progress)
 
     # ---------------------------------------------------------------- disk usage
-    def system_df(self) -> dict:
+    def system_df(self) -> SystemDf:
         """Disk usage like ``docker system df``: images, containers, volumes, build cache."""
         from ..fsutil import dir_size
 

@@ -23,7 +23,7 @@ import re
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 from ..errors import ArchiveError, InvalidReference, NutshellError, NotFound, UnsafeLayer
 from ..events import ProgressFn, emit
@@ -100,7 +100,8 @@ def _read_members(store: Store, src: BinaryIO, progress: ProgressFn) -> _Members
     members = _Members()
     count = 0
     try:
-        with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape",
+        with tarfile.open(fileobj=cast(BinaryIO, stream), mode="r|", encoding="utf-8",
+                          errors="surrogateescape",
                           bufsize=CHUNK) as tf:
             for m in tf:
                 name = _norm(m.name)
@@ -114,6 +115,7 @@ def _read_members(store: Store, src: BinaryIO, progress: ProgressFn) -> _Members
                     continue
                 count += 1
                 f = tf.extractfile(m)
+                assert f is not None            # a regular file entry has a data stream
                 blob = BLOB_NAME.match(name)
                 if blob or m.size > SMALL or name.endswith(".tar") or name.endswith(".tar.gz"):
                     expected = "sha256:" + blob.group(1) if blob else None
@@ -348,9 +350,10 @@ def save(store: Store, names: list[str], dest: str, fmt: str = "docker",
             written: set[str] = set()
             _dir(tf, "blobs/")
             _dir(tf, "blobs/sha256/")
-            index = {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": []}
-            docker_manifest = []
-            repositories: dict[str, dict[str, str]] = {}
+            index: dict[str, Any] = {"schemaVersion": 2, "mediaType": media.OCI_INDEX,
+                                     "manifests": []}
+            docker_manifest: list[dict] = []
+            repositories: dict[str, dict[str | None, str]] = {}
             for img, refs in picked:
                 blobs = [img.manifest_digest, img.id] + [layer.digest for layer in img.layers]
                 for d in blobs:
@@ -523,6 +526,7 @@ def import_image(store: Store, source: str | BinaryIO, ref: str | None = None,
                     out.close()
                 layer_digest = w.digest
             else:
+                f: BinaryIO
                 if isinstance(source, str):
                     try:
                         f = open(source, "rb")

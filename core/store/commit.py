@@ -32,6 +32,7 @@ from core.errors import Conflict, NotFound, NutshellError, RuntimeFailure, Usage
 from core.events import ProgressFn, emit
 from core.store import media
 from core.store.archive import apply_changes, host_arch
+from core.reference import Reference
 from core.store.image import Image
 from core.store.store import now_rfc3339
 from core.store.tarwriter import write_tree
@@ -205,7 +206,8 @@ def _layer_descriptor(d: dict) -> dict:
 
 
 def create_image(store, parent: Image | None, config_section: dict, layers: list[dict],
-                 history: list[dict], ref: str | None = None, author: str | None = None,
+                 history: list[dict], ref: str | Reference | None = None,
+                 author: str | None = None,
                  created: str | None = None, base_config: dict | None = None) -> Image:
     """Register a new image: ``parent``'s layers + ``layers`` (write_layer results), the
     given "config" section and ``history`` entries appended to the parent's. An entry

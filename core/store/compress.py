@@ -22,9 +22,9 @@ import queue
 import shutil
 import subprocess
 import threading
-from typing import BinaryIO
+from typing import IO, BinaryIO, cast
 
-from core.store.tarwriter import LayerOutput
+from core.store.tarwriter import HashedOutput, LayerOutput
 
 BATCH = 1 << 20
 GZIP_LEVEL = int(os.environ.get("NUTSHELL_GZIP_LEVEL", "6"))
@@ -96,7 +96,7 @@ class ThreadedOutput:
     blob_size = property(lambda self: self.inner.blob_size)
 
 
-class PigzOutput:
+class PigzOutput(HashedOutput):
     """gzip through ``pigz -n -T`` (no name, no time: the same input gives the same blob):
     the tar is hashed here and piped in; a thread hashes what comes out and writes it."""
 
@@ -111,13 +111,17 @@ class PigzOutput:
         self.proc = subprocess.Popen([binary or pigz_path() or "pigz", f"-{level}", "-n", "-T", "-c"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, bufsize=0)
+        # the three pipes asked for above
+        self._stdin, self._stdout, self._stderr = (cast(IO[bytes], self.proc.stdin),
+                                                   cast(IO[bytes], self.proc.stdout),
+                                                   cast(IO[bytes], self.proc.stderr))
         self._t = threading.Thread(target=self._pump, name="pigz-out", daemon=True)
         self._t.start()
 
     def _pump(self) -> None:
         try:
             while True:
-                data = self.proc.stdout.read(BATCH)
+                data = self._stdout.read(BATCH)
                 if not data:
                     break
                 self.blob_hash.update(data)
@@ -133,7 +137,7 @@ class PigzOutput:
         view = memoryview(data)
         try:
             while view:                   # an unbuffered pipe write may be partial
-                view = view[self.proc.stdin.write(view):]
+                view = view[self._stdin.write(view):]
         except BrokenPipeError:
             self._t.join()
             raise self._error or OSError("pigz exited early") from None
@@ -152,9 +156,9 @@ class PigzOutput:
     def close(self) -> None:
         if self._buf:
             self._send()
-        self.proc.stdin.close()
+        self._stdin.close()
         self._t.join()
-        err = self.proc.stderr.read().decode(errors="replace").strip()
+        err = self._stderr.read().decode(errors="replace").strip()
         code = self.proc.wait()
         if self._error is not None:
             raise self._error
@@ -165,14 +169,6 @@ class PigzOutput:
         self.proc.kill()
         self._t.join()
         self.proc.wait()
-
-    @property
-    def diff_id(self) -> str:
-        return "sha256:" + self.diff_hash.hexdigest()
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self.blob_hash.hexdigest()
 
 
 def open_output(out: BinaryIO, compression: str = "gzip", level: int | None = None,

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from . import media
+
+if TYPE_CHECKING:
+    from ..types import HistoryRow, ImageInspect
 
 
 def chain_ids(diff_ids: list[str]) -> list[str]:
@@ -89,12 +93,12 @@ class Image:
             p += "/" + self.config["variant"]
         return p
 
-    def history(self) -> list[dict]:
+    def history(self) -> list[HistoryRow]:
         """History entries newest first, each with the size of the layer it made (Docker order)."""
         hist = list(self.config.get("history") or [])
         layer_sizes = [(layer.size if layer.size is not None else layer.compressed_size)
                        for layer in self.layers]
-        rows = []
+        rows: list[HistoryRow] = []
         li = 0
         if not hist:
             hist = [{"created": self.created, "created_by": ""} for _ in self.layers]
@@ -116,7 +120,7 @@ class Image:
             r["Tags"] = [] if i else list(self.repo_tags)
         return rows
 
-    def inspect(self) -> dict:
+    def inspect(self) -> ImageInspect:
         """``docker image inspect``-shaped dict."""
         from ..reference import parse
 

@@ -41,6 +41,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Iterator
 
+from ..fsutil import file_kind
+
 OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
 DEFAULT_READ_LIMIT = 256 * 1024
 
@@ -163,19 +165,10 @@ def _is_opaque(path: str) -> bool:
 
 
 def _kind(st_mode: int, rdev: int) -> str:
-    if stat.S_ISREG(st_mode):
-        return "file"
-    if stat.S_ISDIR(st_mode):
-        return "dir"
-    if stat.S_ISLNK(st_mode):
-        return "symlink"
-    if stat.S_ISCHR(st_mode):
-        return "whiteout" if rdev == 0 else "char"
-    if stat.S_ISBLK(st_mode):
-        return "block"
-    if stat.S_ISFIFO(st_mode):
-        return "fifo"
-    return "socket"
+    if stat.S_ISCHR(st_mode) and rdev == 0:
+        return "whiteout"
+    kind = file_kind(st_mode)
+    return "socket" if kind == "unknown" else kind
 
 
 def scan_layer(layer_dir: str, index: int = 0) -> list[FileEntry]:
@@ -529,6 +522,7 @@ def diff_trees(a: ImageTree, b: ImageTree) -> list[DiffEntry]:
     for p in sorted(set(ma) | set(mb)):
         ea, eb = ma.get(p), mb.get(p)
         if ea is None:
+            assert eb is not None               # p is in one of the two views
             out.append(DiffEntry(p, ADDED, eb.kind, 0, eb.size))
             continue
         if eb is None:
@@ -607,7 +601,7 @@ class FileContent:
 
 def open_in_layer(layer_dir: str, path: str) -> int:
     """A read-only fd of ``path`` inside ``layer_dir``; symlinks anywhere refuse (ELOOP)."""
-    from .unpack import STRICT, openat2
+    from ..fs.extract import STRICT, openat2
 
     dfd = os.open(layer_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:

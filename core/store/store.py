@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, TypedDict
 
 if TYPE_CHECKING:
     from .unpack import UnpackResult
@@ -115,6 +115,14 @@ class BlobWriter:
             self.f.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.tmp)
+
+
+class GcReport(TypedDict):
+    """What :meth:`Store.gc` removed: blob digests, layer chain IDs, bytes freed."""
+
+    blobs: list[str]
+    layers: list[str]
+    bytes: int
 
 
 class _TeeReader:
@@ -425,7 +433,7 @@ class Store:
         mdigest = self.put_blob(manifest_bytes)
         if isinstance(ref, str):
             ref = parse(ref)
-        desc = {
+        desc: dict[str, Any] = {
             "mediaType": manifest.get("mediaType") or media.OCI_MANIFEST,
             "digest": mdigest,
             "size": len(manifest_bytes),
@@ -696,14 +704,14 @@ class Store:
             out.setdefault(cfg.get("ImageID", ""), []).append(rec)
         return out
 
-    def gc(self, progress: ProgressFn = None) -> dict:
+    def gc(self, progress: ProgressFn = None) -> GcReport:
         """Delete blobs and layer dirs nothing refers to. Returns what was removed.
 
         Blobs are only collected when no ingest holds the GC lease; layers are kept while
         an image or a container (any state) refers to them.
         """
         self.ensure()
-        removed = {"blobs": [], "layers": [], "bytes": 0}
+        removed: GcReport = {"blobs": [], "layers": [], "bytes": 0}
         keep_blobs: set[str] = set()
         keep_layers: set[str] = set()
         for desc in self.read_index()["manifests"]:

@@ -61,6 +61,17 @@ def _text(b: bytes) -> str:
 class Entry:
     __slots__ = ("name", "type", "mode", "uid", "gid", "size", "mtime", "linkname",
                  "devmajor", "devminor", "pax_headers")
+    name: str
+    type: bytes
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    mtime: float
+    linkname: str
+    devmajor: int
+    devminor: int
+    pax_headers: dict[str, str]
 
     def isreg(self) -> bool:
         return self.type in (REGTYPE, AREGTYPE, CONTTYPE)
@@ -169,7 +180,7 @@ class TarReader:
         self._left -= len(data)
         return data
 
-    def extractfile(self, entry):   # tarfile-compatible spelling used by the applier
+    def extractfile(self, entry) -> TarReader:   # tarfile's spelling, used by the applier
         return self
 
     def read(self, n: int = -1) -> bytes:

@@ -20,18 +20,38 @@ import stat
 import tarfile
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from ..fsutil import Writable
 
 OVERLAY_PREFIXES = ("trusted.overlay.", "user.overlay.")
 CHUNK = 1 << 20
 
 
-class LayerOutput:
+class HashedOutput:
+    """``diff_id`` (sha256 of the tar written in) and ``digest`` (sha256 of the blob
+    written out) of a layer output that keeps ``diff_hash`` and ``blob_hash``."""
+
+    diff_hash: Any
+    blob_hash: Any
+
+    @property
+    def diff_id(self) -> str:
+        return "sha256:" + self.diff_hash.hexdigest()
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self.blob_hash.hexdigest()
+
+
+class LayerOutput(HashedOutput):
     """A write-only stream: hashes the uncompressed tar (DiffID), compresses (gzip/zstd/
     none), hashes what it writes (the blob digest) and passes it on to ``out``."""
 
-    def __init__(self, out: BinaryIO, compression: str = "none", level: int | None = None):
+    def __init__(self, out: Writable, compression: str = "none", level: int | None = None):
         self.out = out
+        self._c: Any
         self.compression = compression
         self.diff_hash = hashlib.sha256()
         self.blob_hash = hashlib.sha256()
@@ -69,14 +89,6 @@ class LayerOutput:
     def flush(self) -> None:
         pass
 
-    @property
-    def diff_id(self) -> str:
-        return "sha256:" + self.diff_hash.hexdigest()
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self.blob_hash.hexdigest()
-
 
 @dataclass
 class TreeStats:
@@ -85,7 +97,7 @@ class TreeStats:
 
 
 def _xattrs(path_or_fd, follow: bool = False) -> dict[str, bytes]:
-    out = {}
+    out: dict[str, bytes] = {}
     try:
         names = os.listxattr(path_or_fd, follow_symlinks=follow) if isinstance(path_or_fd, str) \
             else os.listxattr(path_or_fd)
@@ -108,24 +120,48 @@ def _pax(xattrs: dict[str, bytes]) -> dict[str, str]:
 
 def write_tree(root: str, out, overlay: bool = False, prefix: str = "",
                filter: Callable[[str], bool] | None = None,
-               on_entry: Callable[[str, int], None] | None = None) -> TreeStats:
+               on_entry: Callable[[str, int], None] | None = None,
+               top: str | None = None) -> TreeStats:
     """Write the tree under ``root`` as a tar into ``out`` (any object with write()).
 
     ``filter(relpath) -> bool`` may skip entries (True keeps). Paths in the tar are
-    relative (``etc/passwd``, directories ``etc/``), prefixed by ``prefix``.
+    relative (``etc/passwd``, directories ``etc/``), prefixed by ``prefix``. ``top``:
+    also write ``root`` itself first, as the directory entry ``top/`` (cp's archives).
     """
     stats = TreeStats()
     inodes: dict[tuple[int, int], str] = {}
-    tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8",
-                      errors="surrogateescape", bufsize=tarfile.RECORDSIZE)
-    # (a large bufsize makes tarfile's write buffer re-copy itself on every append)
+    tf = _open_writer(out)
     rootfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        _walk(rootfd, "", tf, inodes, stats, overlay, prefix, filter, on_entry, top=True)
+        if top is not None:
+            _add_dir(rootfd, "", top, os.fstat(rootfd), tf, inodes, stats, overlay, prefix,
+                     filter, None)
+        else:
+            _walk(rootfd, "", tf, inodes, stats, overlay, prefix, filter, on_entry)
     finally:
         os.close(rootfd)
         tf.close()
     return stats
+
+
+def write_entry_at(dirfd: int, name: str, tname: str, out) -> int:
+    """Write the one non-directory entry ``name`` of directory ``dirfd`` (not followed if
+    a symlink) as a whole tar into ``out``, named ``tname``. Returns the entry count (0
+    for a socket, which tar does not carry)."""
+    stats = TreeStats()
+    tf = _open_writer(out)
+    try:
+        st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+        _add(dirfd, name, name, tname, st, tf, {}, stats, False, "", None, None)
+    finally:
+        tf.close()
+    return stats.entries
+
+
+def _open_writer(out) -> tarfile.TarFile:
+    # (a large bufsize makes tarfile's write buffer re-copy itself on every append)
+    return tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8",
+                        errors="surrogateescape", bufsize=tarfile.RECORDSIZE)
 
 
 def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:
@@ -138,7 +174,7 @@ def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:
 
 
 def _walk(dirfd: int, rel: str, tf: tarfile.TarFile, inodes, stats, overlay, prefix, filter,
-          on_entry, top=False) -> None:
+          on_entry) -> None:
     try:
         names = sorted(os.listdir(dirfd))
     except OSError:
@@ -151,96 +187,108 @@ def _walk(dirfd: int, rel: str, tf: tarfile.TarFile, inodes, stats, overlay, pre
             st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
         except FileNotFoundError:
             continue
-        mode = st.st_mode
-        tname = prefix + path
-        if stat.S_ISCHR(mode) and overlay and st.st_rdev == 0:
-            parent, _, base = tname.rpartition("/")
-            ti = _info((parent + "/" if parent else "") + ".wh." + base, st)
-            ti.type = tarfile.REGTYPE
-            ti.size = 0
-            ti.mode = 0o600
-            tf.addfile(ti)
-            stats.entries += 1
-            continue
-        if stat.S_ISDIR(mode):
-            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
-            try:
-                xa = _xattrs(fd)
-                opaque = False
-                if overlay:
-                    try:
-                        opaque = os.getxattr(fd, "trusted.overlay.opaque") == b"y"
-                    except OSError:
-                        opaque = False
-                ti = _info(tname + "/", st)
-                ti.type = tarfile.DIRTYPE
-                if xa:
-                    ti.pax_headers = _pax(xa)
-                tf.addfile(ti)
-                stats.entries += 1
-                if on_entry:
-                    on_entry(path, 0)
-                if opaque:
-                    wh = _info(tname + "/.wh..wh..opq", st)
-                    wh.type = tarfile.REGTYPE
-                    wh.mode = 0o600
-                    wh.size = 0
-                    tf.addfile(wh)
-                    stats.entries += 1
-                _walk(fd, path, tf, inodes, stats, overlay, prefix, filter, on_entry)
-            finally:
-                os.close(fd)
-            continue
-        if stat.S_ISSOCK(mode):
-            continue  # sockets are not carried by tar layers
-        key = (st.st_dev, st.st_ino)
-        if not stat.S_ISDIR(mode) and st.st_nlink > 1 and key in inodes:
-            ti = _info(tname, st)
-            ti.type = tarfile.LNKTYPE
-            ti.linkname = inodes[key]
-            tf.addfile(ti)
-            stats.entries += 1
-            continue
-        if st.st_nlink > 1:
-            inodes[key] = tname
-        if stat.S_ISREG(mode):
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
-            try:
-                fst = os.fstat(fd)
-                if not stat.S_ISREG(fst.st_mode) or (fst.st_dev, fst.st_ino) != key:
-                    continue  # swapped under us
-                ti = _info(tname, fst)
-                ti.size = fst.st_size
-                xa = _xattrs(fd)
-                if xa:
-                    ti.pax_headers = _pax(xa)
-                with os.fdopen(os.dup(fd), "rb") as f:
-                    tf.addfile(ti, _Exact(f, fst.st_size))
-                stats.bytes += fst.st_size
-            finally:
-                os.close(fd)
-        elif stat.S_ISLNK(mode):
-            ti = _info(tname, st)
-            ti.type = tarfile.SYMTYPE
-            ti.linkname = os.readlink(name, dir_fd=dirfd)
-            xa = _xattrs(f"/proc/self/fd/{dirfd}/{name}")
+        _add(dirfd, name, path, prefix + path, st, tf, inodes, stats, overlay, prefix, filter,
+             on_entry)
+
+
+def _add_dir(fd: int, path: str, tname: str, st: os.stat_result, tf: tarfile.TarFile, inodes,
+             stats, overlay, prefix, filter, on_entry) -> None:
+    """The directory open as ``fd`` (entry ``tname/``), then everything under it."""
+    xa = _xattrs(fd)
+    opaque = False
+    if overlay:
+        try:
+            opaque = os.getxattr(fd, "trusted.overlay.opaque") == b"y"
+        except OSError:
+            opaque = False
+    ti = _info(tname + "/", st)
+    ti.type = tarfile.DIRTYPE
+    if xa:
+        ti.pax_headers = _pax(xa)
+    tf.addfile(ti)
+    stats.entries += 1
+    if on_entry:
+        on_entry(path, 0)
+    if opaque:
+        wh = _info(tname + "/.wh..wh..opq", st)
+        wh.type = tarfile.REGTYPE
+        wh.mode = 0o600
+        wh.size = 0
+        tf.addfile(wh)
+        stats.entries += 1
+    _walk(fd, path, tf, inodes, stats, overlay, prefix, filter, on_entry)
+
+
+def _add(dirfd: int, name: str, path: str, tname: str, st: os.stat_result, tf: tarfile.TarFile,
+         inodes, stats, overlay, prefix, filter, on_entry) -> None:
+    """Entry ``name`` of ``dirfd`` (``path`` below the tree's root), written as ``tname``."""
+    mode = st.st_mode
+    if stat.S_ISCHR(mode) and overlay and st.st_rdev == 0:
+        parent, _, base = tname.rpartition("/")
+        ti = _info((parent + "/" if parent else "") + ".wh." + base, st)
+        ti.type = tarfile.REGTYPE
+        ti.size = 0
+        ti.mode = 0o600
+        tf.addfile(ti)
+        stats.entries += 1
+        return
+    if stat.S_ISDIR(mode):
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
+        try:
+            _add_dir(fd, path, tname, st, tf, inodes, stats, overlay, prefix, filter, on_entry)
+        finally:
+            os.close(fd)
+        return
+    if stat.S_ISSOCK(mode):
+        return  # sockets are not carried by tar layers
+    key = (st.st_dev, st.st_ino)
+    if st.st_nlink > 1 and key in inodes:
+        ti = _info(tname, st)
+        ti.type = tarfile.LNKTYPE
+        ti.linkname = inodes[key]
+        tf.addfile(ti)
+        stats.entries += 1
+        return
+    if st.st_nlink > 1:
+        inodes[key] = tname
+    if stat.S_ISREG(mode):
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
+        try:
+            fst = os.fstat(fd)
+            if not stat.S_ISREG(fst.st_mode) or (fst.st_dev, fst.st_ino) != key:
+                return  # swapped under us
+            ti = _info(tname, fst)
+            ti.size = fst.st_size
+            xa = _xattrs(fd)
             if xa:
                 ti.pax_headers = _pax(xa)
-            tf.addfile(ti)
-        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-            ti = _info(tname, st)
-            ti.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
-            ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-            tf.addfile(ti)
-        elif stat.S_ISFIFO(mode):
-            ti = _info(tname, st)
-            ti.type = tarfile.FIFOTYPE
-            tf.addfile(ti)
-        else:
-            continue
-        stats.entries += 1
-        if on_entry:
-            on_entry(path, st.st_size if stat.S_ISREG(mode) else 0)
+            with os.fdopen(os.dup(fd), "rb") as f:
+                tf.addfile(ti, _Exact(f, fst.st_size))
+            stats.bytes += fst.st_size
+        finally:
+            os.close(fd)
+    elif stat.S_ISLNK(mode):
+        ti = _info(tname, st)
+        ti.type = tarfile.SYMTYPE
+        ti.linkname = os.readlink(name, dir_fd=dirfd)
+        xa = _xattrs(f"/proc/self/fd/{dirfd}/{name}")
+        if xa:
+            ti.pax_headers = _pax(xa)
+        tf.addfile(ti)
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        ti = _info(tname, st)
+        ti.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+        ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        tf.addfile(ti)
+    elif stat.S_ISFIFO(mode):
+        ti = _info(tname, st)
+        ti.type = tarfile.FIFOTYPE
+        tf.addfile(ti)
+    else:
+        return
+    stats.entries += 1
+    if on_entry:
+        on_entry(path, st.st_size if stat.S_ISREG(mode) else 0)
 
 
 class _Exact:

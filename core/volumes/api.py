@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-class VolumeOps:
+from ..enginebase import EngineBase
+
+if TYPE_CHECKING:
+    from ..types import Volume, VolumePruneReport
+    from .store import Volumes
+
+
+class VolumeOps(EngineBase):
     """Mixed into core.engine.Engine; `self.paths` is available."""
 
     @property
-    def _volumes(self):
+    def _volumes(self) -> Volumes:
         from .store import Volumes
 
         return Volumes(self.paths)
 
     def volume_create(self, name: str | None = None, labels: dict | None = None,
-                      driver: str = "local", options: dict | None = None) -> dict:
+                      driver: str = "local", options: dict | None = None) -> Volume:
         return self._volumes.create(name, labels, driver, options)
 
-    def volumes(self, filters: dict | None = None) -> list[dict]:
+    def volumes(self, filters: dict | None = None) -> list[Volume]:
         return self._volumes.list(filters)
 
-    def volume_inspect(self, name: str) -> dict:
+    def volume_inspect(self, name: str) -> Volume:
         return self._volumes.inspect(name, usage=True)
 
     def volume_rm(self, name: str, force: bool = False) -> None:
         self._volumes.remove(name, force)
 
-    def volume_prune(self, all: bool = False, filters: dict | None = None) -> dict:
+    def volume_prune(self, all: bool = False, filters: dict | None = None) -> VolumePruneReport:
         return self._volumes.prune(all, filters)

@@ -14,16 +14,21 @@ create and the write of its config.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import os
 import re
 import shutil
 import time
+from typing import TYPE_CHECKING
 
 from ..errors import Conflict, NotFound, UsageError
 from ..fsutil import atomic_write_json, dir_size, locked
 from ..paths import ensure_root, private_dir
+
+if TYPE_CHECKING:
+    from ..types import Volume, VolumePruneReport
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 META = "volume.json"
@@ -94,9 +99,9 @@ class Volumes:
         except ValueError:
             return {"Name": name, "Driver": "local"}
 
-    def inspect(self, name: str, usage: bool = False) -> dict:
+    def inspect(self, name: str, usage: bool = False) -> Volume:
         meta = self._meta(name)
-        out = {
+        out: Volume = {
             "CreatedAt": meta.get("CreatedAt", ""),
             "Driver": meta.get("Driver", "local"),
             "Labels": meta.get("Labels") or None,
@@ -150,12 +155,12 @@ class Volumes:
         return name, True
 
     def create(self, name: str | None = None, labels: dict | None = None,
-               driver: str = "local", options: dict | None = None) -> dict:
+               driver: str = "local", options: dict | None = None) -> Volume:
         with self.lock():
             name, _ = self._create_locked(name, labels, name is None, driver, options)
         return self.inspect(name)
 
-    def list(self, filters: dict | None = None) -> list[dict]:
+    def list(self, filters: dict | None = None) -> builtins.list[Volume]:
         out = []
         users = self.users() if filters and "dangling" in filters else {}
         for n in self.names():
@@ -179,9 +184,9 @@ class Volumes:
         return out
 
     # --- who uses what ---------------------------------------------------------------------
-    def users(self) -> dict[str, list[str]]:
+    def users(self) -> dict[str, builtins.list[str]]:
         """volume name -> ids of containers whose config mounts it."""
-        out: dict[str, list[str]] = {}
+        out: dict[str, builtins.list[str]] = {}
         base = self.paths.containers
         try:
             ids = os.listdir(base)
@@ -223,7 +228,7 @@ class Volumes:
                                     "a container's anonymous volumes with it)")
             self._remove_locked(name)
 
-    def remove_unused(self, names: list[str]) -> list[str]:
+    def remove_unused(self, names: builtins.list[str]) -> builtins.list[str]:
         """Remove the given volumes that no container uses any more (``rm -v``)."""
         removed = []
         with self.lock():
@@ -234,7 +239,7 @@ class Volumes:
                     removed.append(n)
         return removed
 
-    def prune(self, all: bool = False, filters: dict | None = None) -> dict:
+    def prune(self, all: bool = False, filters: dict | None = None) -> VolumePruneReport:
         """Remove unused volumes: anonymous ones, or every unused one with ``all``
         (Docker 23+)."""
         deleted, space = [], 0
