@@ -13,7 +13,9 @@ import json
 import os
 import sys
 
-from .output import emit_formatted, human_size, print_table
+from workbench.format import human_size
+
+from .output import emit_formatted, print_table
 
 
 def register(sub, group) -> None:

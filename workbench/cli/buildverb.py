@@ -31,7 +31,7 @@ import os
 import sys
 import time
 
-from .output import human_size
+from workbench.format import human_size
 
 
 def _add_build_args(p) -> None:

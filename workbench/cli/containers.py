@@ -14,7 +14,9 @@ import argparse
 import os
 import sys
 
-from .output import ago, emit_formatted, human_size, print_table, render_template
+from workbench.format import ago, cpu_percent, human_size, parse_time, ports_column
+
+from .output import emit_formatted, print_table, render_template
 
 
 def register(sub, group) -> None:
@@ -800,23 +802,6 @@ def _ps_filter(items: list[dict], filters: list[str]) -> list[dict]:
     return out
 
 
-def _ports_of(engine, item: dict) -> str:
-    if item["Networks"] in ("none", "host", "") or item["State"] != "running":
-        return ""
-    getter = getattr(engine, "container_ports", None)
-    if getter is None:
-        return ""
-    try:
-        ports = getter(item["Id"])
-        if not ports:
-            return ""
-        from .network import format_ports
-
-        return format_ports(ports)
-    except Exception:  # noqa: BLE001
-        return ""
-
-
 def cmd_ps(engine, args) -> int:
     from core.errors import NutshellError
 
@@ -845,14 +830,12 @@ def cmd_ps(engine, args) -> int:
         cmd = i["Command"]
         if not args.no_trunc and len(cmd) > 20:
             cmd = cmd[:19] + "…"
-        from .output import parse_time
-
         created = parse_time(i["Created"])
         labels = ",".join(f"{k}={v}" for k, v in sorted(i["Labels"].items()))
         rows.append({
             "Command": f'"{cmd}"', "CreatedAt": _docker_time(created), "ID": i["Id"] if args.no_trunc else i["ID"],
             "Image": i["Image"] or "<none>", "Labels": labels, "LocalVolumes": "0", "Mounts": "",
-            "Names": i["Names"], "Networks": i["Networks"], "Ports": _ports_of(engine, i),
+            "Names": i["Names"], "Networks": i["Networks"], "Ports": ports_column(engine, i),
             "RunningFor": ago(i["Created"]), "Size": sizes.get(i["Id"], "0B"), "State": i["State"],
             "Status": i["Status"],
         })
@@ -893,11 +876,7 @@ def _stats_rows(engine, refs, prev: dict, no_trunc: bool = False) -> list[dict]:
             continue
         now = time.monotonic()
         cpu = s.get("cpu_usage_ns")
-        cpu_pct = 0.0
-        if cpu is not None and ref in prev:
-            pcpu, pt = prev[ref]
-            if now > pt:
-                cpu_pct = (cpu - pcpu) / ((now - pt) * 1e9) * 100.0
+        cpu_pct = (cpu_percent(cpu, now, *prev[ref]) if ref in prev else None) or 0.0
         if cpu is not None:
             prev[ref] = (cpu, now)
         used = s.get("memory_used") or 0

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import sys
 
-from .output import ago, emit_formatted, human_size, print_table, short_id
+from workbench.format import ago, human_size
+
+from .output import emit_formatted, print_table, short_id
 
 
 def register(sub, group) -> None:

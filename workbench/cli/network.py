@@ -120,13 +120,6 @@ def network_kwargs(args, exposed: list[str] | None = None) -> dict:
     }
 
 
-def format_ports(ports, exposed=None) -> str:
-    """The PORTS column of ``ps``: ``0.0.0.0:18080->80/tcp``."""
-    from core.network.ports import format_ports as fmt
-
-    return fmt(ports, exposed)
-
-
 # --- handlers ----------------------------------------------------------------------------
 def _kv(items: list[str]) -> dict:
     out = {}

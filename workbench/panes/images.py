@@ -19,21 +19,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
+from workbench.format import ago as _ago
+from workbench.format import human_size
 from workbench.messages import ImageSelected, OpenTerminal
 from workbench.panes.base import Pane, error_text, now, quote
 from workbench.widgets.progress import ProgressPanel
 from workbench.widgets.table import Col, FilterTable, SortCell
 
 
-def human_size(n: float) -> str:
-    from workbench.cli.output import human_size as hs
-
-    return hs(n)
-
-
 def ago(value: Any) -> str:
-    from workbench.cli.output import ago as _ago
-
     return _ago(value, now=now())
 
 
