@@ -12,18 +12,11 @@ import argparse
 import os
 import sys
 
+from workbench.runopts import ArgumentParser
+
 # Verb modules, imported when the parser is built. Keep their top-level imports light:
 # `nutshell ps` must not pay for the TUI, rich or netlink.
 AREAS = ("images", "containers", "registry", "network", "build", "buildverb")
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse that raises instead of printing usage: one line, exit 125 like Docker."""
-
-    def error(self, message: str):  # noqa: D401
-        from core.errors import UsageError
-
-        raise UsageError(message, hint=f"See '{self.prog} --help'.")
 
 
 # Top-level verbs whose parser lives in one area module: for these only that module is

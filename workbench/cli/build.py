@@ -14,6 +14,7 @@ import os
 import sys
 
 from workbench.format import human_size
+from workbench.runopts import parse_bool
 
 from .output import emit_formatted, print_table
 
@@ -33,7 +34,7 @@ def register(sub, group) -> None:
         p.add_argument("-a", "--author", help='author (e.g. "Jane <jane@example.com>")')
         p.add_argument("-c", "--change", action="append", default=[],
                        help="apply a Dockerfile instruction (CMD, ENV, LABEL, ...)")
-        p.add_argument("-p", "--pause", type=_bool, nargs="?", const=True, default=True,
+        p.add_argument("-p", "--pause", type=parse_bool, nargs="?", const=True, default=True,
                        metavar="BOOL", help="pause the container while committing (default true)")
         p.add_argument("--compression", default="gzip", choices=["gzip", "zstd", "none"],
                        help="layer compression (default gzip)")
@@ -89,14 +90,7 @@ def register(sub, group) -> None:
     p.set_defaults(func=cmd_volume_prune)
 
 
-def _bool(v: str) -> bool:
-    import argparse
 
-    if str(v).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(v).lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean value {v!r}")
 
 
 def _filters(items: list[str]) -> dict:

@@ -15,6 +15,7 @@ import os
 import sys
 
 from workbench.format import ago, cpu_percent, human_size, parse_time, ports_column
+from workbench.runopts import add_create_flags, add_run_flags, parse_bool, run_options
 
 from .output import emit_formatted, print_table, render_template
 
@@ -33,17 +34,11 @@ def register(sub, group) -> None:
         return parsers
 
     for p in both("run", "Create and run a new container from an image", add_help=False):
-        _add_create_flags(p)
-        p.add_argument("-d", "--detach", action="store_true", help="run in the background, print the id")
-        p.add_argument("--detach-keys", help="override the detach keys (default ctrl-p,ctrl-q)")
-        p.add_argument("--sig-proxy", type=_bool, default=True, metavar="BOOL",
-                       help="proxy received signals to the container (non-TTY)")
-        p.add_argument("image")
-        p.add_argument("command", nargs=argparse.REMAINDER)
+        add_run_flags(p)
         p.set_defaults(func=cmd_run)
 
     for p in both("create", "Create a new container", add_help=False):
-        _add_create_flags(p)
+        add_create_flags(p)
         p.add_argument("image")
         p.add_argument("command", nargs=argparse.REMAINDER)
         p.set_defaults(func=cmd_create)
@@ -136,7 +131,7 @@ def register(sub, group) -> None:
 
     for p in both("attach", "Attach to a running container's input and output"):
         p.add_argument("--no-stdin", action="store_true", help="do not attach stdin")
-        p.add_argument("--sig-proxy", type=_bool, default=True, metavar="BOOL",
+        p.add_argument("--sig-proxy", type=parse_bool, default=True, metavar="BOOL",
                        help="proxy received signals to the container (non-TTY)")
         p.add_argument("--detach-keys", help="override the detach keys (default ctrl-p,ctrl-q)")
         p.add_argument("container")
@@ -220,118 +215,15 @@ def _exit1(fn):
     return wrapper
 
 
-def _bool(v: str) -> bool:
-    if v.lower() in ("1", "true", "yes", "on"):
-        return True
-    if v.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean value {v!r}")
 
-
-def _add_create_flags(p) -> None:
-    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
-    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
-    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
-    p.add_argument("--name", help="assign a name to the container")
-    p.add_argument("-e", "--env", action="append", default=[],
-                   help="set an environment variable (KEY alone takes it from the environment)")
-    p.add_argument("--env-file", action="append", default=[],
-                   help="read environment variables from a file of KEY=VALUE lines")
-    p.add_argument("-w", "--workdir", help="working directory inside the container (absolute)")
-    p.add_argument("-u", "--user", help="user to run as: name or UID, optionally :group or GID")
-    p.add_argument("-h", "--hostname",
-                   help="container host name (default: the short ID; the host's with --network host)")
-    p.add_argument("--entrypoint",
-                   help='override the image\'s ENTRYPOINT (drops its CMD too; "" for none)')
-    p.add_argument("-m", "--memory", help="memory limit, e.g. 512m (minimum 6m)")
-    p.add_argument("--memory-swap",
-                   help="memory plus swap limit (-1: unlimited swap; default: twice --memory)")
-    p.add_argument("--cpus", type=float, help="number of CPUs, e.g. 1.5")
-    p.add_argument("--pids-limit", type=int,
-                   help="maximum number of processes (0 or -1: unlimited)")
-    p.add_argument("--read-only", action="store_true",
-                   help="mount the container's root file system read-only")
-    p.add_argument("--cap-add", action="append", default=[],
-                   help="add a Linux capability (ALL for every one)")
-    p.add_argument("--cap-drop", action="append", default=[],
-                   help="drop a Linux capability (ALL for every one)")
-    p.add_argument("--privileged", action="store_true",
-                   help="give the container every capability and host device, no seccomp "
-                        "and no masked paths (root on the host: see docs/security.md)")
-    p.add_argument("--security-opt", action="append", default=[], metavar="OPT",
-                   help="seccomp=PROFILE.json|unconfined|builtin, no-new-privileges, "
-                        "systempaths=unconfined, apparmor=unconfined, label=disable")
-    p.add_argument("-l", "--label", action="append", default=[],
-                   help="set a label on the container (KEY=VALUE)")
-    p.add_argument("--stop-signal", help="signal that stops the container (default: the image's, "
-                                         "else SIGTERM)")
-    p.add_argument("--stop-timeout", type=int,
-                   help="seconds stop waits before killing (-1: forever; default 10)")
-    p.add_argument("--restart", metavar="POLICY",
-                   help="no (default), always, unless-stopped or on-failure[:max-retries]: "
-                        "start it again when it exits, unless stopped by the user")
-    p.add_argument("--cidfile", help="write the container id to this file")
-    p.add_argument("--pull", default="missing", choices=["missing", "always", "never"],
-                   help="pull the image: missing (default), always, or never")
-    p.add_argument("-q", "--quiet", action="store_true", help="no pull output")
-    p.add_argument("--rootfs", action="store_true",
-                   help="IMAGE is a directory used as the (read-only) root file system")
-    p.add_argument("-v", "--volume", action="append", default=[], dest="volume",
-                   help="NAME:/path[:ro], /host/dir:/path[:ro] or /path (anonymous volume)")
-    p.add_argument("--mount", action="append", default=[],
-                   help="type=bind|volume|tmpfs,source=...,target=...[,readonly]")
-    p.add_argument("--tmpfs", action="append", default=[], help="/path[:options]")
-    try:
-        from .network import add_run_arguments
-    except ImportError:  # pragma: no cover - the network area provides the flags
-        p.add_argument("--network", "--net", dest="network", action="append",
-                       help="bridge (default), a network name, none, host, container:ID")
-    else:
-        add_run_arguments(p)
 
 
 # ---------------------------------------------------------------- run / create / start
 
-def _options(args):
-    from core.runtime.spec import RunOptions, parse_bytes
-
-    nets = args.network or ["default"]
-    if isinstance(nets, str):
-        nets = [nets]
-    net_kw: dict = {}
-    try:
-        from .network import network_kwargs
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        net_kw = network_kwargs(args)
-    net_kw["networks"] = nets
-    labels = {}
-    for item in args.label:
-        k, _, v = item.partition("=")
-        labels[k] = v
-    entrypoint = None
-    if args.entrypoint is not None:
-        entrypoint = [args.entrypoint] if args.entrypoint else []
-    return RunOptions(
-        image="" if args.rootfs else args.image,
-        rootfs=args.image if args.rootfs else None,
-        command=list(args.command) or None, entrypoint=entrypoint, env=list(args.env),
-        env_files=list(args.env_file), workdir=args.workdir, user=args.user,
-        hostname=args.hostname, name=args.name, tty=args.tty, interactive=args.interactive,
-        auto_remove=args.rm, memory=parse_bytes(args.memory, "memory"),
-        memory_swap=parse_bytes(args.memory_swap, "memory-swap"), cpus=args.cpus,
-        pids_limit=args.pids_limit, read_only=args.read_only, cap_add=list(args.cap_add),
-        cap_drop=list(args.cap_drop), privileged=args.privileged,
-        security_opt=list(args.security_opt), network=nets[0], network_options=net_kw, labels=labels,
-        stop_signal=args.stop_signal, stop_timeout=args.stop_timeout, restart=args.restart,
-        volumes=list(args.volume), mounts=list(args.mount), tmpfs=list(args.tmpfs))
-
-
 def _create(engine, args) -> str:
     from core.runtime.containers import ImageMissing
 
-    opts = _options(args)
+    opts = run_options(args)
     if args.cidfile and os.path.exists(args.cidfile):
         from core.errors import UsageError
 
