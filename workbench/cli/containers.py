@@ -245,9 +245,9 @@ def _create(engine, args) -> str:
 
 
 def _pull(engine, args, policy: str) -> None:
-    from .progress import ProgressPrinter
+    from .progress import RegistryProgress
 
-    with ProgressPrinter(quiet=args.quiet) as pp:
+    with RegistryProgress(sys.stderr, quiet=args.quiet) as pp:
         engine.ensure_image(args.image, policy=policy, progress=pp)
 
 
