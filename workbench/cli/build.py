@@ -242,21 +242,9 @@ def cmd_volume_ls(engine, args) -> int:
 
 
 def cmd_volume_inspect(engine, args) -> int:
-    from core.errors import NotFound
+    from .output import print_inspected
 
-    out, missing = [], []
-    for n in args.names:
-        try:
-            out.append(engine.volume_inspect(n))
-        except NotFound:
-            missing.append(n)
-    if args.format:
-        from .output import render_template
-
-        for v in out:
-            print(render_template(args.format, v))
-    else:
-        print(json.dumps(out, indent=4))
+    missing = print_inspected(args.names, engine.volume_inspect, args.format)
     for m in missing:
         sys.stderr.write(f"nutshell: no such volume: {m}\n")
     return 1 if missing else 0
@@ -277,18 +265,11 @@ def cmd_volume_rm(engine, args) -> int:
 
 
 def cmd_volume_prune(engine, args) -> int:
-    if not args.force and sys.stdin.isatty():
-        what = "all local volumes" if args.all else "anonymous local volumes"
-        sys.stderr.write(f"WARNING! This will remove {what} not used by at least one container.\n"
-                         "Are you sure you want to continue? [y/N] ")
-        sys.stderr.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    from .output import confirm, print_pruned
+
+    what = "all local volumes" if args.all else "anonymous local volumes"
+    if not confirm(f"This will remove {what} not used by at least one container.", args.force):
+        return 0
     res = engine.volume_prune(all=args.all, filters=_filters(args.filter) or None)
-    if res["VolumesDeleted"]:
-        print("Deleted Volumes:")
-        for n in res["VolumesDeleted"]:
-            print(n)
-        print()
-    print(f"Total reclaimed space: {human_size(res['SpaceReclaimed'])}")
+    print_pruned("Volumes", res["VolumesDeleted"], res["SpaceReclaimed"])
     return 0

@@ -318,25 +318,18 @@ def _duration(text: str) -> float:
 def cmd_builder_prune(engine, args) -> int:
     from core.errors import UsageError
 
+    from .output import confirm, print_pruned
+
     older = None
     for f in args.filter:
         key, _, value = f.partition("=")
         if key != "until" or not value:
             raise UsageError(f"invalid filter {f!r}: only until=DURATION is supported")
         older = _duration(value)
-    if not args.force:
-        sys.stdout.write("WARNING! This will remove the build cache.\n"
-                         "Are you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        answer = sys.stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
-            print("Total reclaimed space: 0B")
-            return 0
+    if not confirm("This will remove the build cache.", args.force):
+        print("Total reclaimed space: 0B")
+        return 0
     result = engine.build_cache_prune(all=older is None, older_than=older)
-    if result["CachesDeleted"]:
-        print("Deleted build cache objects:")
-        for key in result["CachesDeleted"]:
-            print(key.split(":", 1)[-1][:25])
-        print()
-    print(f"Total reclaimed space: {human_size(result['SpaceReclaimed'])}")
+    print_pruned("build cache objects", [key.split(":", 1)[-1][:25] for key in result["CachesDeleted"]],
+                 result["SpaceReclaimed"])
     return 0

@@ -651,17 +651,12 @@ def cmd_inspect(engine, args) -> int:
 
 @_exit1
 def cmd_prune(engine, args) -> int:
-    from .output import confirm
+    from .output import confirm, print_pruned
 
     if not confirm("This will remove all stopped containers.", args.force):
         return 0
     res = engine.container_prune(filters=args.filter)
-    if res["ContainersDeleted"]:
-        print("Deleted Containers:")
-        for cid in res["ContainersDeleted"]:
-            print(cid)
-        print()
-    print(f"Total reclaimed space: {human_size(res['SpaceReclaimed'])}")
+    print_pruned("Containers", res["ContainersDeleted"], res["SpaceReclaimed"])
     return 0
 
 

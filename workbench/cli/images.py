@@ -8,7 +8,7 @@ import sys
 
 from workbench.format import ago, human_size
 
-from .output import emit_formatted, print_table, short_id
+from .output import emit_formatted, print_objects, print_table, short_id
 
 
 def register(sub, group) -> None:
@@ -228,26 +228,10 @@ def cmd_rmi(engine, args) -> int:
     return rc
 
 
-def _print_objects(objs: list, fmt: str | None) -> None:
-    if fmt:
-        from .output import render_template
-
-        for o in objs:
-            print(render_template(fmt, o))
-    else:
-        print(json.dumps(objs, indent=4))
-
-
 def cmd_image_inspect(engine, args) -> int:
-    from core.errors import NotFound
+    from .output import print_inspected
 
-    objs, missing = [], []
-    for n in args.names:
-        try:
-            objs.append(engine.image_inspect(n))
-        except NotFound:
-            missing.append(n)
-    _print_objects(objs, args.format)
+    missing = print_inspected(args.names, engine.image_inspect, args.format)
     if missing:
         for m in missing:
             sys.stderr.write(f"nutshell: no such image: {m}\n")
@@ -283,7 +267,7 @@ def cmd_inspect(engine, args) -> int:
                 continue
         else:
             missing.append(n)
-    _print_objects(objs, args.format)
+    print_objects(objs, args.format)
     if missing:
         for m in missing:
             sys.stderr.write(f"nutshell: no such object: {m}\n")
@@ -292,20 +276,18 @@ def cmd_inspect(engine, args) -> int:
 
 
 def cmd_image_prune(engine, args) -> int:
-    from .output import confirm
+    from .output import confirm, print_pruned
 
     warning = ("This will remove all images without at least one container associated to them."
                if args.all else "This will remove all dangling images.")
     if not confirm(warning, args.force):
         return 0
     res = engine.image_prune(all=args.all, filters=args.filter)
-    if res["ImagesDeleted"]:
-        print("Deleted Images:")
-        for line in res["ImagesDeleted"]:
-            k, v = next(iter(line.items()))
-            print(f"{k.lower()}: {v}")
-        print()
-    print(f"Total reclaimed space: {human_size(res['SpaceReclaimed'])}")
+    deleted = []
+    for line in res["ImagesDeleted"]:
+        k, v = next(iter(line.items()))   # {"Untagged": ref} or {"Deleted": id}
+        deleted.append(f"{k.lower()}: {v}")
+    print_pruned("Images", deleted, res["SpaceReclaimed"])
     return 0
 
 

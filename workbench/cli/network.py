@@ -3,10 +3,9 @@ port. The networking flags of run/create are in workbench/runopts.py with the ot
 
 from __future__ import annotations
 
-import json
 import sys
 
-from .output import emit_formatted, print_table, render_template
+from .output import emit_formatted, print_table
 
 
 def register(sub, group) -> None:
@@ -130,19 +129,9 @@ def cmd_ls(engine, args) -> int:
 
 
 def cmd_inspect(engine, args) -> int:
-    from core.errors import NotFound
+    from .output import print_inspected
 
-    objs, missing = [], []
-    for name in args.names:
-        try:
-            objs.append(engine.network_inspect(name))
-        except NotFound:
-            missing.append(name)
-    if args.format:
-        for o in objs:
-            print(render_template(args.format, o))
-    else:
-        print(json.dumps(objs, indent=4))
+    missing = print_inspected(args.names, engine.network_inspect, args.format)
     for m in missing:
         sys.stderr.write(f"nutshell: network {m} not found\n")
     return 125 if missing else 0

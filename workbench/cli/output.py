@@ -8,6 +8,8 @@ import re
 import sys
 from typing import Any, Iterable, Sequence
 
+from workbench.format import human_size
+
 
 def confirm(warning: str, force: bool) -> bool:
     """Docker's prune prompt: ``WARNING! ...`` then ``[y/N]``, answered on a terminal.
@@ -18,6 +20,42 @@ def confirm(warning: str, force: bool) -> bool:
     sys.stderr.write(f"WARNING! {warning}\nAre you sure you want to continue? [y/N] ")
     sys.stderr.flush()
     return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def print_pruned(title: str, removed: Iterable[str], reclaimed: int) -> None:
+    """The end of a prune: ``Deleted <title>:``, one line each and a blank line when
+    anything went, then ``Total reclaimed space: ...``."""
+    removed = list(removed)
+    if removed:
+        print(f"Deleted {title}:")
+        for line in removed:
+            print(line)
+        print()
+    print(f"Total reclaimed space: {human_size(reclaimed)}")
+
+
+def print_objects(objs: list, fmt: str | None) -> None:
+    """``inspect`` output: one ``--format`` line per object, else one indented JSON array."""
+    if fmt:
+        for o in objs:
+            print(render_template(fmt, o))
+    else:
+        print(json.dumps(objs, indent=4))
+
+
+def print_inspected(names: Iterable[str], inspect, fmt: str | None) -> list[str]:
+    """``inspect`` of one kind of object: ``inspect(name)`` for each name, printed with
+    :func:`print_objects`. Returns the names not found, for the caller to report."""
+    from core.errors import NotFound
+
+    objs, missing = [], []
+    for n in names:
+        try:
+            objs.append(inspect(n))
+        except NotFound:
+            missing.append(n)
+    print_objects(objs, fmt)
+    return missing
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out=None) -> None:
