@@ -1,5 +1,6 @@
 """CLI verbs for images: images, image ls/inspect/history/rm/prune/tag/load/save/import,
-history, tag, rmi, load, save, import, inspect, system df, version."""
+history, tag, rmi, load, save, import, commit (also ``container commit``), inspect,
+system df, version."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import json
 import sys
 
 from workbench.format import ago, human_size
+from workbench.runopts import parse_bool
 
 from .output import emit_formatted, print_objects, print_table, short_id
 
 
 def register(sub, group) -> None:
     image = group("image", "Manage images")
+    container = group("container", "Manage containers")
     system = group("system", "Manage Nutshell")
 
     for s, name in ((sub, "images"), (image, "ls"), (image, "list")):
@@ -115,6 +118,21 @@ def register(sub, group) -> None:
         p = s.add_parser(name, help="Show version information")
         p.add_argument("-f", "--format", help="json, or a {{.Field}} template")
         p.set_defaults(func=cmd_version)
+
+    for s in (sub, container):
+        p = s.add_parser("commit", help="Create a new image from a container's changes")
+        p.add_argument("-m", "--message", help="commit message")
+        p.add_argument("-a", "--author", help='author (e.g. "Jane <jane@example.com>")')
+        p.add_argument("-c", "--change", action="append", default=[],
+                       help="apply a Dockerfile instruction (CMD, ENV, LABEL, ...)")
+        p.add_argument("-p", "--pause", type=parse_bool, nargs="?", const=True, default=True,
+                       metavar="BOOL", help="pause the container while committing (default true)")
+        p.add_argument("--compression", default="gzip", choices=["gzip", "zstd", "none"],
+                       help="layer compression (default gzip)")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        p.add_argument("container")
+        p.add_argument("reference", nargs="?", help="REPOSITORY[:TAG] for the new image")
+        p.set_defaults(func=cmd_commit)
 
 
 # ---------------------------------------------------------------- helpers
@@ -324,6 +342,15 @@ def cmd_save(engine, args) -> int:
     fmt = args.format
     with _progress(quiet=dest == "-") as pp:
         engine.save(args.images, dest, fmt, progress=pp)
+    return 0
+
+
+def cmd_commit(engine, args) -> int:
+    with _progress(args.quiet) as pp:
+        img = engine.commit(args.container, args.reference, message=args.message,
+                            author=args.author, changes=args.change, pause=args.pause,
+                            compression=args.compression, progress=pp)
+    print(img.id)
     return 0
 
 

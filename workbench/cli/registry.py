@@ -10,6 +10,7 @@ import argparse
 import re
 import sys
 
+
 def _tls_verify(value: str) -> bool:
     v = value.strip().lower()
     if v in ("true", "1", "yes", "on"):
