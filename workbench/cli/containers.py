@@ -17,7 +17,7 @@ import sys
 from workbench.format import ago, cpu_percent, human_size, parse_time, ports_column
 from workbench.runopts import add_create_flags, add_run_flags, parse_bool, run_options
 
-from .output import emit_formatted, print_table, render_template
+from .output import add_prune_flags, emit_formatted, print_table, render_template
 
 
 def register(sub, group) -> None:
@@ -182,11 +182,7 @@ def register(sub, group) -> None:
     p.set_defaults(func=cmd_inspect)
 
     p = container.add_parser("prune", help="Remove all stopped containers")
-    p.add_argument("-f", "--force", action="store_true",
-                   help="do not prompt for confirmation (a prompt needs a terminal on stdin)")
-    p.add_argument("--filter", action="append", default=[], metavar="FILTER",
-                   help="until=TIME|DURATION, label=KEY[=VALUE] or label!=KEY[=VALUE]; "
-                        "repeatable, all must hold")
+    add_prune_flags(p)
     p.set_defaults(func=cmd_prune)
 
 

@@ -89,9 +89,7 @@ def cmd_cp(engine, args) -> int:
             return 0
         res = engine.copy_to_host(src_c, src, dst, archive=args.archive,
                                   follow_link=args.follow_link)
-        if not args.quiet and sys.stderr.isatty():
-            sys.stderr.write(f"Successfully copied {human_size(res['bytes'])} to {dst}\n")
-        return 0
+        return _copied(args, res, dst)
     if src == "-":
         if sys.stdin.isatty():
             raise UsageError("a tar archive is expected on stdin")
@@ -99,8 +97,13 @@ def cmd_cp(engine, args) -> int:
         return 0
     res = engine.copy_to_container(dst_c, dst, src, archive=args.archive,
                                    follow_link=args.follow_link)
+    return _copied(args, res, f"{dst_c}:{dst}")
+
+
+def _copied(args, res: dict, dest: str) -> int:
+    """Docker's summary line, on a terminal only and not with -q."""
     if not args.quiet and sys.stderr.isatty():
-        sys.stderr.write(f"Successfully copied {human_size(res['bytes'])} to {dst_c}:{dst}\n")
+        sys.stderr.write(f"Successfully copied {human_size(res['bytes'])} to {dest}\n")
     return 0
 
 

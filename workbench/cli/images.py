@@ -10,7 +10,7 @@ import sys
 from workbench.format import ago, human_size
 from workbench.runopts import parse_bool
 
-from .output import emit_formatted, print_objects, print_table, short_id
+from .output import add_prune_flags, emit_formatted, print_listing, print_table, short_id
 
 
 def register(sub, group) -> None:
@@ -72,11 +72,7 @@ def register(sub, group) -> None:
 
     p = image.add_parser("prune", help="Remove unused images")
     p.add_argument("-a", "--all", action="store_true", help="all images without containers, not just dangling ones")
-    p.add_argument("-f", "--force", action="store_true",
-                   help="do not prompt for confirmation (a prompt needs a terminal on stdin)")
-    p.add_argument("--filter", action="append", default=[], metavar="FILTER",
-                   help="until=TIME|DURATION, label=KEY[=VALUE] or label!=KEY[=VALUE]; "
-                        "repeatable, all must hold")
+    add_prune_flags(p)
     p.set_defaults(func=cmd_image_prune)
 
     for s, name in ((sub, "load"), (image, "load")):
@@ -184,22 +180,11 @@ def cmd_images(engine, args) -> int:
             raise UsageError(f"invalid filter {k!r} (supported: dangling, reference)")
     imgs = engine.images(all=args.all, dangling=dangling, reference=ref)
     rows = image_rows(imgs, args.no_trunc, args.digests)
-    if args.quiet:
-        seen = []
-        for r in rows:
-            if r["ID"] not in seen:
-                seen.append(r["ID"])
-        for i in seen:
-            print(i)
-        return 0
-    if emit_formatted(args.format, rows):
-        return 0
+    columns = [("REPOSITORY", "Repository"), ("TAG", "Tag"), ("IMAGE ID", "ID"),
+               ("CREATED", "CreatedSince"), ("SIZE", "Size")]
     if args.digests:
-        print_table(["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"],
-                    [[r["Repository"], r["Tag"], r["Digest"], r["ID"], r["CreatedSince"], r["Size"]] for r in rows])
-    else:
-        print_table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
-                    [[r["Repository"], r["Tag"], r["ID"], r["CreatedSince"], r["Size"]] for r in rows])
+        columns.insert(2, ("DIGEST", "Digest"))
+    print_listing(rows, args.quiet, args.format, "ID", columns, unique=True)
     return 0
 
 
@@ -215,14 +200,9 @@ def cmd_history(engine, args) -> int:
             ident = short_id(ident)
         items.append({"ID": ident, "CreatedAt": r["Created"] or "", "CreatedSince": ago(r["Created"]),
                       "CreatedBy": created_by, "Size": human_size(r["Size"]), "Comment": r["Comment"]})
-    if args.quiet:
-        for it in items:
-            print(it["ID"])
-        return 0
-    if emit_formatted(args.format, items):
-        return 0
-    print_table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
-                [[i["ID"], i["CreatedSince"], i["CreatedBy"], i["Size"], i["Comment"]] for i in items])
+    print_listing(items, args.quiet, args.format, "ID",
+                  [("IMAGE", "ID"), ("CREATED", "CreatedSince"), ("CREATED BY", "CreatedBy"),
+                   ("SIZE", "Size"), ("COMMENT", "Comment")])
     return 0
 
 
@@ -249,17 +229,15 @@ def cmd_rmi(engine, args) -> int:
 def cmd_image_inspect(engine, args) -> int:
     from .output import print_inspected
 
-    missing = print_inspected(args.names, engine.image_inspect, args.format)
-    if missing:
-        for m in missing:
-            sys.stderr.write(f"nutshell: no such image: {m}\n")
-        return 125
-    return 0
+    return 125 if print_inspected(args.names, engine.image_inspect, args.format,
+                                  "no such image: {}") else 0
 
 
 def cmd_inspect(engine, args) -> int:
     """Generic inspect: containers first, then images (then networks, volumes)."""
     from core.errors import NotFound
+
+    from .output import print_inspected
 
     kinds = [args.type] if args.type else ["container", "image", "network", "volume"]
     lookups = {
@@ -268,29 +246,23 @@ def cmd_inspect(engine, args) -> int:
         "network": getattr(engine, "network_inspect", None),
         "volume": getattr(engine, "volume_inspect", None),
     }
-    objs, missing = [], []
-    for n in args.names:
+
+    def find(name: str):
         for k in kinds:
             fn = lookups.get(k)
             if fn is None:
                 continue
             try:
-                obj = fn(n)
-                obj = obj[0] if isinstance(obj, list) and len(obj) == 1 else obj
-                if k == "container" and args.size and hasattr(engine, "container_size"):
-                    obj.update(engine.container_size(obj["Id"]))
-                objs.append(obj)
-                break
+                obj = fn(name)
             except NotFound:
                 continue
-        else:
-            missing.append(n)
-    print_objects(objs, args.format)
-    if missing:
-        for m in missing:
-            sys.stderr.write(f"nutshell: no such object: {m}\n")
-        return 125
-    return 0
+            obj = obj[0] if isinstance(obj, list) and len(obj) == 1 else obj
+            if k == "container" and args.size and hasattr(engine, "container_size"):
+                obj.update(engine.container_size(obj["Id"]))
+            return obj
+        raise NotFound(f"no such object: {name}")
+
+    return 125 if print_inspected(args.names, find, args.format, "no such object: {}") else 0
 
 
 def cmd_image_prune(engine, args) -> int:

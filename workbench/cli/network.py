@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from .output import emit_formatted, print_table
+from .output import add_prune_flags, print_listing
 
 
 def register(sub, group) -> None:
@@ -56,8 +56,7 @@ def register(sub, group) -> None:
     p.set_defaults(func=cmd_disconnect)
 
     p = network.add_parser("prune", help="Remove all networks no container uses")
-    p.add_argument("-f", "--force", action="store_true",
-                   help="do not prompt for confirmation (a prompt needs a terminal on stdin)")
+    add_prune_flags(p, filters=False)
     p.set_defaults(func=cmd_prune)
 
     container = group("container", "Manage containers")
@@ -117,24 +116,16 @@ def cmd_ls(engine, args) -> int:
         for n in nets:
             if n["Name"] not in ("host", "none"):
                 n["ID"] = engine.network_inspect(n["Name"])["Id"]
-    if args.quiet:
-        for n in nets:
-            print(n["ID"])
-        return 0
-    if emit_formatted(args.format, nets):
-        return 0
-    print_table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
-                [[n["ID"], n["Name"], n["Driver"], n["Scope"]] for n in nets])
+    print_listing(nets, args.quiet, args.format, "ID",
+                  [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")])
     return 0
 
 
 def cmd_inspect(engine, args) -> int:
     from .output import print_inspected
 
-    missing = print_inspected(args.names, engine.network_inspect, args.format)
-    for m in missing:
-        sys.stderr.write(f"nutshell: network {m} not found\n")
-    return 125 if missing else 0
+    return 125 if print_inspected(args.names, engine.network_inspect, args.format,
+                                  "network {} not found") else 0
 
 
 def cmd_rm(engine, args) -> int:

@@ -11,6 +11,17 @@ from typing import Any, Iterable, Sequence
 from workbench.format import human_size
 
 
+def add_prune_flags(p, filters: bool = True) -> None:
+    """``-f`` (see :func:`confirm`) and, with ``filters``, the ``--filter`` of
+    core/prunefilter.py: what container, image and network prune accept."""
+    p.add_argument("-f", "--force", action="store_true",
+                   help="do not prompt for confirmation (a prompt needs a terminal on stdin)")
+    if filters:
+        p.add_argument("--filter", action="append", default=[], metavar="FILTER",
+                       help="until=TIME|DURATION, label=KEY[=VALUE] or label!=KEY[=VALUE]; "
+                            "repeatable, all must hold")
+
+
 def confirm(warning: str, force: bool) -> bool:
     """Docker's prune prompt: ``WARNING! ...`` then ``[y/N]``, answered on a terminal.
     Without a terminal on stdin (scripts, CI) there is nobody to ask and the command goes
@@ -43,9 +54,10 @@ def print_objects(objs: list, fmt: str | None) -> None:
         print(json.dumps(objs, indent=4))
 
 
-def print_inspected(names: Iterable[str], inspect, fmt: str | None) -> list[str]:
-    """``inspect`` of one kind of object: ``inspect(name)`` for each name, printed with
-    :func:`print_objects`. Returns the names not found, for the caller to report."""
+def print_inspected(names: Iterable[str], inspect, fmt: str | None, not_found: str) -> bool:
+    """``inspect``: ``inspect(name)`` for each name, printed with :func:`print_objects`;
+    then ``nutshell: <not_found with the name>`` on stderr for each one that raised
+    NotFound. True when any was missing (the caller picks the exit code)."""
     from core.errors import NotFound
 
     objs, missing = [], []
@@ -55,7 +67,24 @@ def print_inspected(names: Iterable[str], inspect, fmt: str | None) -> list[str]
         except NotFound:
             missing.append(n)
     print_objects(objs, fmt)
-    return missing
+    for m in missing:
+        sys.stderr.write(f"nutshell: {not_found.format(m)}\n")
+    return bool(missing)
+
+
+def print_listing(rows: list[dict], quiet: bool, fmt: str | None, quiet_key: str,
+                  columns: Sequence[tuple[str, str]], unique: bool = False) -> None:
+    """What a listing verb prints: with ``-q`` the ``quiet_key`` of each row (each value
+    once when ``unique``), with ``--format`` what :func:`emit_formatted` makes of the rows,
+    else a table of ``columns`` (header, key)."""
+    if quiet:
+        values = [r[quiet_key] for r in rows]
+        for v in (dict.fromkeys(values) if unique else values):
+            print(v)
+        return
+    if emit_formatted(fmt, rows):
+        return
+    print_table([h for h, _ in columns], [[r[k] for _, k in columns] for r in rows])
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out=None) -> None:

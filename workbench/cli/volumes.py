@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from .output import emit_formatted, print_table
+from .output import print_listing
 
 
 def register(sub, group) -> None:
@@ -71,26 +71,18 @@ def cmd_volume_create(engine, args) -> int:
 
 def cmd_volume_ls(engine, args) -> int:
     vols = engine.volumes(_filters(args.filter) or None)
-    if args.quiet:
-        for v in vols:
-            print(v["Name"])
-        return 0
     rows = [{"Driver": v["Driver"], "Name": v["Name"], "Mountpoint": v["Mountpoint"],
              "Labels": ",".join(f"{k}={val}" for k, val in (v.get("Labels") or {}).items()),
              "Scope": v["Scope"], "CreatedAt": v["CreatedAt"]} for v in vols]
-    if emit_formatted(args.format, rows):
-        return 0
-    print_table(["DRIVER", "VOLUME NAME"], [[r["Driver"], r["Name"]] for r in rows])
+    print_listing(rows, args.quiet, args.format, "Name", [("DRIVER", "Driver"), ("VOLUME NAME", "Name")])
     return 0
 
 
 def cmd_volume_inspect(engine, args) -> int:
     from .output import print_inspected
 
-    missing = print_inspected(args.names, engine.volume_inspect, args.format)
-    for m in missing:
-        sys.stderr.write(f"nutshell: no such volume: {m}\n")
-    return 1 if missing else 0
+    return 1 if print_inspected(args.names, engine.volume_inspect, args.format,
+                                "no such volume: {}") else 0
 
 
 def cmd_volume_rm(engine, args) -> int:
