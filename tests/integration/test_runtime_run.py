@@ -579,7 +579,7 @@ def test_sizes_with_ps_s_and_inspect_s_and_stats_no_trunc(rt):
 
 
 def test_system_df_verbose_lists_images_containers_and_volumes(rt):
-    from workbench.cli.output import human_size
+    from workbench.format import human_size
 
     vol = f"dfvol{os.urandom(3).hex()}"
     cid = rt.run("-d", "-v", f"{vol}:/data", IMAGE, "sh", "-c",

@@ -163,7 +163,7 @@ async def test_load_an_archive(engine):
 
 async def test_run_form_builds_the_cli_options(engine):
     from workbench.cli import build_parser
-    from workbench.cli.containers import _options
+    from workbench.runopts import run_options
 
     app = make_app(engine, panes=["images"])
     async with app.run_test(size=(160, 48)) as pilot:
@@ -185,7 +185,7 @@ async def test_run_form_builds_the_cli_options(engine):
         await wait_for(pilot, lambda: engine.called("start"))
         argv = ["run", "-d", "--rm", "--name", "web", "-e", "A=1", "-e", "B=two words", "-p", "8080:80",
                 "-m", "64m", "--cpus", "0.5", "localhost/busybox:latest", "httpd", "-f", "-p", "80"]
-        expected = _options(build_parser(("containers",), only_verb="run").parse_args(argv))
+        expected = run_options(build_parser(("containers",), only_verb="run").parse_args(argv))
         assert engine.called("create")[0].args[0] == expected
         assert expected.memory == 64 << 20 and expected.cpus == 0.5 and expected.auto_remove
         assert app.history[0].command == "nutshell " + " ".join(

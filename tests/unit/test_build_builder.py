@@ -261,7 +261,7 @@ def _events():
 
 
 def test_classic_printer():
-    from workbench.cli.buildverb import ClassicPrinter
+    from workbench.cli.build import ClassicPrinter
 
     out = io.StringIO()
     p = ClassicPrinter(out, io.StringIO())
@@ -276,7 +276,7 @@ def test_classic_printer():
 
 
 def test_plain_printer():
-    from workbench.cli.buildverb import PlainPrinter
+    from workbench.cli.build import PlainPrinter
 
     out = io.StringIO()
     p = PlainPrinter(out, io.StringIO())

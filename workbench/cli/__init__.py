@@ -1,9 +1,10 @@
 """The headless CLI: ``nutshell <verb>``, Docker-compatible verbs, flags and exit codes.
 
 argparse -> core.Engine -> tables / JSON / progress. Each area registers its verbs from
-its own module (images.py, containers.py, registry.py, network.py, build.py). Errors
-print one line (``nutshell: no such image: foo:latest``) and exit with the error's code
-(125 engine, 126 cannot invoke, 127 not found); ``--debug`` shows the traceback.
+its own module (images.py, containers.py, registry.py, network.py, files.py, volumes.py,
+build.py). Errors print one line (``nutshell: no such image: foo:latest``) and exit with
+the error's code (125 engine, 126 cannot invoke, 127 not found); ``--debug`` shows the
+traceback.
 """
 
 from __future__ import annotations
@@ -12,18 +13,11 @@ import argparse
 import os
 import sys
 
+from workbench.runopts import ArgumentParser
+
 # Verb modules, imported when the parser is built. Keep their top-level imports light:
 # `nutshell ps` must not pay for the TUI, rich or netlink.
-AREAS = ("images", "containers", "registry", "network", "build", "buildverb")
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse that raises instead of printing usage: one line, exit 125 like Docker."""
-
-    def error(self, message: str):  # noqa: D401
-        from core.errors import UsageError
-
-        raise UsageError(message, hint=f"See '{self.prog} --help'.")
+AREAS = ("images", "containers", "registry", "network", "files", "volumes", "build")
 
 
 # Top-level verbs whose parser lives in one area module: for these only that module is
@@ -40,7 +34,7 @@ FAST_VERBS = {
                      "version", "info"), "images"),
     **dict.fromkeys(("pull", "push", "login", "logout"), "registry"),
     "port": "network",
-    "build": "buildverb",
+    "build": "build",
 }
 
 

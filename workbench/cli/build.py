@@ -1,298 +1,335 @@
-"""CLI verbs for layers out: ``diff``, ``commit``, ``cp``, ``export`` (also as ``container
-<verb>``) and ``volume create/ls/inspect/rm/prune``.
+"""CLI verbs for Dockerfile builds: ``build`` (also ``image build``, ``builder build``)
+and ``builder prune``.
 
-The ``build`` verb is NOT here: it belongs to the Dockerfile builder and lives in
-workbench/cli/buildverb.py (registered as its own area in workbench/cli/__init__.py).
-``run``/``create``'s ``-v/--volume``, ``--mount`` and ``--tmpfs`` flags are in
-workbench/cli/containers.py with the other create flags.
+Progress comes from core.events.Progress events (see core/dockerfile/builder.py) and is drawn
+in one of three ways:
+
+* ``--progress auto`` (default): Docker's classic builder lines::
+
+      Step 4/9 : RUN sh hello.sh > /src/greeting.txt
+       ---> Running in 3f2a1b0c9d8e
+      Removing intermediate container 3f2a1b0c9d8e
+       ---> 1c72eb8b58ed
+
+* ``--progress plain``: BuildKit's plain lines (``#4 [builder 4/4] RUN ...``,
+  ``#4 CACHED``, ``#4 0.105 <output>``, ``#4 DONE 0.1s``);
+* ``--progress tty``: a live view of the steps (rich) when stdout is a terminal, else
+  plain.
+
+``-q`` prints only the image ID. Exit codes follow Docker: 1 when the build fails, the
+RUN's own code when a RUN fails (classic ``docker build`` does the same), 125 for bad
+flags.
+
+``--allow network.host`` / ``--allow security.insecure`` are buildx's entitlements: without
+them a Dockerfile's ``RUN --network=host`` / ``RUN --security=insecure`` is refused before
+anything runs (core/dockerfile/builder.py).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+import time
 
-from .output import emit_formatted, human_size, print_table
+from workbench.format import human_size
+
+
+def _add_build_args(p) -> None:
+    p.add_argument("context", metavar="PATH", help="the build context directory")
+    p.add_argument("-t", "--tag", action="append", default=[],
+                   help="name and optionally a tag (name:tag); repeatable")
+    p.add_argument("-f", "--file", help="the Dockerfile (default: PATH/Dockerfile; - reads stdin)")
+    p.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a build-time variable (KEY alone takes it from the environment)")
+    p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
+    p.add_argument("--target", help="build this stage (and the stages it needs) only")
+    p.add_argument("--pull", action="store_true", help="always pull the base images")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the image ID")
+    p.add_argument("--progress", choices=("auto", "plain", "tty"), default="auto",
+                   help="auto: classic Docker lines; plain: BuildKit lines; tty: live view")
+    p.add_argument("--network", default="none",
+                   help="network for RUN steps: none (default), host, or bridge")
+    p.add_argument("--allow", action="append", default=[], metavar="ENTITLEMENT",
+                   help="let the Dockerfile use network.host (RUN --network=host) or "
+                        "security.insecure (RUN --security=insecure); repeatable")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a label on the image")
+    p.set_defaults(func=cmd_build)
 
 
 def register(sub, group) -> None:
-    container = group("container", "Manage containers")
-    volume = group("volume", "Manage volumes")
-
-    for s in (sub, container):
-        p = s.add_parser("diff", help="Show the changes to a container's file system")
-        p.add_argument("container")
-        p.add_argument("--format", help="json for one {Path, Kind} object per line")
-        p.set_defaults(func=cmd_diff)
-
-        p = s.add_parser("commit", help="Create a new image from a container's changes")
-        p.add_argument("-m", "--message", help="commit message")
-        p.add_argument("-a", "--author", help='author (e.g. "Jane <jane@example.com>")')
-        p.add_argument("-c", "--change", action="append", default=[],
-                       help="apply a Dockerfile instruction (CMD, ENV, LABEL, ...)")
-        p.add_argument("-p", "--pause", type=_bool, nargs="?", const=True, default=True,
-                       metavar="BOOL", help="pause the container while committing (default true)")
-        p.add_argument("--compression", default="gzip", choices=["gzip", "zstd", "none"],
-                       help="layer compression (default gzip)")
-        p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-        p.add_argument("container")
-        p.add_argument("reference", nargs="?", help="REPOSITORY[:TAG] for the new image")
-        p.set_defaults(func=cmd_commit)
-
-        p = s.add_parser("cp", help="Copy files between a container and the host")
-        p.add_argument("-a", "--archive", action="store_true", help="keep uid/gid")
-        p.add_argument("-L", "--follow-link", action="store_true",
-                       help="follow a symbolic link given as the source")
-        p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
-        p.add_argument("src", help="CONTAINER:SRC_PATH, a host path, or - (a tar on stdin)")
-        p.add_argument("dest", help="CONTAINER:DEST_PATH, a host path, or - (a tar on stdout)")
-        p.set_defaults(func=cmd_cp)
-
-        p = s.add_parser("export", help="Export a container's file system as a tar archive")
-        p.add_argument("-o", "--output", help="write to a file instead of stdout")
-        p.add_argument("container")
-        p.set_defaults(func=cmd_export)
-
-    p = volume.add_parser("create", help="Create a volume")
-    p.add_argument("name", nargs="?")
-    p.add_argument("--label", "-l", action="append", default=[], help="key=value")
-    p.add_argument("-d", "--driver", default="local", help="only 'local'")
-    p.add_argument("-o", "--opt", action="append", default=[], help="(local driver options are not supported)")
-    p.set_defaults(func=cmd_volume_create)
-
-    for name in ("ls", "list"):
-        p = volume.add_parser(name, help="List volumes")
-        p.add_argument("-q", "--quiet", action="store_true", help="only names")
-        p.add_argument("-f", "--filter", action="append", default=[],
-                       help="dangling=true|false, name=, label=")
-        p.add_argument("--format", help="json, or a {{.Field}} template")
-        p.set_defaults(func=cmd_volume_ls)
-
-    p = volume.add_parser("inspect", help="Show details of volumes")
-    p.add_argument("names", nargs="+")
-    p.add_argument("-f", "--format", help="a {{.Field}} template")
-    p.set_defaults(func=cmd_volume_inspect)
-
-    for name in ("rm", "remove"):
-        p = volume.add_parser(name, help="Remove volumes (refused while a container uses them)")
-        p.add_argument("-f", "--force", action="store_true", help="no error for a missing volume")
-        p.add_argument("names", nargs="+")
-        p.set_defaults(func=cmd_volume_rm)
-
-    p = volume.add_parser("prune", help="Remove unused anonymous volumes (-a: all unused)")
-    p.add_argument("-a", "--all", action="store_true", help="named volumes too")
-    p.add_argument("-f", "--force", action="store_true", help="do not prompt")
-    p.add_argument("--filter", action="append", default=[], help="label=")
-    p.set_defaults(func=cmd_volume_prune)
+    image = group("image", "Manage images")
+    builder = group("builder", "Manage builds")
+    for s, name in ((sub, "build"), (image, "build"), (builder, "build")):
+        _add_build_args(s.add_parser(name, help="Build an image from a Dockerfile"))
+    p = builder.add_parser("prune", help="Remove the build cache")
+    p.add_argument("-a", "--all", action="store_true", help="remove all of it (the default here)")
+    p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--filter", action="append", default=[], metavar="until=DURATION",
+                   help="only entries not used for DURATION (e.g. until=24h)")
+    p.set_defaults(func=cmd_builder_prune)
 
 
-def _bool(v: str) -> bool:
-    import argparse
+# --------------------------------------------------------------------------- printers
 
-    if str(v).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(v).lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean value {v!r}")
+class ClassicPrinter:
+    """Docker's classic builder output (``Step 3/9 : ...``, `` ---> Using cache``)."""
+
+    def __init__(self, out=None, err=None):
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self._from: set[str] = set()
+
+    def _line(self, text: str, stream=None) -> None:
+        s = stream or self.out
+        s.write(text + "\n")
+        s.flush()
+
+    def __call__(self, ev) -> None:
+        a = ev.action
+        if a == "Step":
+            if ev.detail.get("instruction") == "FROM":
+                self._from.add(ev.id)
+            self._line(f"Step {ev.current}/{ev.total} : {ev.message}")
+        elif a == "CACHED":
+            if ev.id not in self._from:
+                self._line(" ---> Using cache")
+        elif a == "Running":
+            self._line(f" ---> Running in {ev.message}")
+        elif a == "Output":
+            self._line(ev.message)
+        elif a == "Removed":
+            self._line(f"Removing intermediate container {ev.message}")
+        elif a == "Done":
+            self._line(f" ---> {ev.message}")
+        elif a == "Warning":
+            self._line(ev.message, self.err)
+        elif a in ("Built", "Tagged", "Writing"):
+            return
+        elif ev.id and a not in ("Downloading", "Extracting"):
+            self._line(f"{ev.id}: {a}" + (f" {ev.message}" if ev.message else ""))
+
+    def close(self) -> None:
+        pass
 
 
-def _filters(items: list[str]) -> dict:
-    out = {}
-    for f in items:
-        k, _, v = f.partition("=")
-        out[k.strip()] = v.strip()
+class PlainPrinter:
+    """BuildKit's ``--progress plain`` lines."""
+
+    def __init__(self, out=None, err=None):
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.started: dict[str, float] = {}
+        self.cached: set[str] = set()
+        self.last = 0
+        self.export_started = None
+
+    def _line(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def __call__(self, ev) -> None:
+        a = ev.action
+        if a == "Step":
+            self.started[ev.id] = time.monotonic()
+            self.last = max(self.last, ev.current)
+            stage = ev.detail.get("stage") or ""
+            pos = f"{ev.detail.get('stage_step')}/{ev.detail.get('stage_steps')}"
+            self._line(f"#{ev.id} [{stage + ' ' if stage else ''}{pos}] {ev.message}")
+        elif a == "CACHED":
+            self.cached.add(ev.id)
+            self._line(f"#{ev.id} CACHED")
+        elif a == "Output":
+            elapsed = time.monotonic() - self.started.get(ev.id, time.monotonic())
+            self._line(f"#{ev.id} {elapsed:.3f} {ev.message}")
+        elif a == "Running":
+            self._line(f"#{ev.id} running in container {ev.message}")
+        elif a == "Writing" and ev.id != "build" and ev.message.startswith("sha256:"):
+            self._line(f"#{ev.id} writing layer {ev.message[:19]} {human_size(ev.detail.get('size', 0))}")
+        elif a == "Done" and ev.id not in self.cached:
+            self._line(f"#{ev.id} DONE {ev.detail.get('seconds', 0):.1f}s")
+        elif a == "Writing" and ev.id == "build":
+            n = self.last + 1
+            self.export_started = time.monotonic()
+            self._line(f"#{n} exporting to image")
+            self._line(f"#{n} writing {ev.message} done")
+        elif a == "Tagged":
+            self._line(f"#{self.last + 1} naming to {ev.message} done")
+        elif a == "Built":
+            secs = time.monotonic() - (self.export_started or time.monotonic())
+            self._line(f"#{self.last + 1} DONE {secs:.1f}s")
+        elif a == "Warning":
+            self.err.write(ev.message + "\n")
+
+    def close(self) -> None:
+        pass
+
+
+class TtyPrinter:
+    """A live view (rich): one line per step with its state, the running step's last
+    output lines under it. Falls back to :class:`PlainPrinter` off a terminal."""
+
+    TAIL = 6
+
+    def __init__(self, out=None):
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console(file=out or sys.stdout)
+        self.steps: dict[str, dict] = {}
+        self.order: list[str] = []
+        self.started = time.monotonic()
+        self.total = 0
+        self.live = Live(self._render(), console=self.console, refresh_per_second=8,
+                         transient=False)
+        self.live.start()
+
+    def _render(self):
+        from rich.text import Text
+
+        done = sum(1 for s in self.steps.values() if s["state"] in ("done", "cached"))
+        text = Text()
+        text.append(f"[+] Building {time.monotonic() - self.started:.1f}s ({done}/{self.total})\n",
+                    style="bold")
+        for sid in self.order:
+            s = self.steps[sid]
+            secs = (s.get("end") or time.monotonic()) - s["start"]
+            status = {"cached": "CACHED", "done": f"{secs:.1f}s", "running": f"{secs:.1f}s"}[s["state"]]
+            style = "blue" if s["state"] != "running" else "yellow"
+            text.append(f" => {s['label']} {s['text']}"[: max(20, self.console.width - 10)], style=style)
+            text.append(f"  {status}\n", style="dim")
+            if s["state"] == "running":
+                for line in s["tail"][-self.TAIL:]:
+                    text.append(f"    {line}"[: self.console.width - 1] + "\n", style="dim")
+        return text
+
+    def __call__(self, ev) -> None:
+        a = ev.action
+        if a == "Step":
+            self.total = max(self.total, ev.total)
+            stage = ev.detail.get("stage") or ""
+            label = f"[{stage + ' ' if stage else ''}{ev.detail.get('stage_step')}/{ev.detail.get('stage_steps')}]"
+            self.steps[ev.id] = {"label": label, "text": ev.message, "state": "running",
+                                 "start": time.monotonic(), "tail": []}
+            self.order.append(ev.id)
+        elif ev.id in self.steps:
+            s = self.steps[ev.id]
+            if a == "CACHED":
+                s["state"] = "cached"
+                s["end"] = time.monotonic()
+            elif a == "Output":
+                s["tail"].append(ev.message)
+            elif a == "Done" and s["state"] != "cached":
+                s["state"] = "done"
+                s["end"] = time.monotonic()
+        elif a == "Warning":
+            self.console.print(ev.message, style="yellow")
+        self.live.update(self._render())
+
+    def close(self) -> None:
+        self.live.update(self._render())
+        self.live.stop()
+
+
+def _printer(mode: str):
+    if mode == "tty":
+        if sys.stdout.isatty():
+            return TtyPrinter()
+        return PlainPrinter()
+    if mode == "plain":
+        return PlainPrinter()
+    return ClassicPrinter()
+
+
+# --------------------------------------------------------------------------- verbs
+
+def _pairs(items: list[str], what: str, from_env: bool) -> dict[str, str]:
+    from core.errors import UsageError
+
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise UsageError(f"invalid {what}: {item!r} (expected KEY=VALUE)")
+        if sep:
+            out[key] = value
+        elif from_env:
+            if key in os.environ:
+                out[key] = os.environ[key]
+        else:
+            out[key] = ""
     return out
 
 
-# ---------------------------------------------------------------- diff / commit
+def cmd_build(engine, args) -> int:
+    from core.dockerfile.builder import BuildOptions, RunFailed, check_entitlements
+    from core.errors import NutshellError, UsageError
 
-def cmd_diff(engine, args) -> int:
-    changes = engine.container_diff(args.container)
-    if args.format == "json":
-        for c in changes:
-            print(json.dumps(c))
-        return 0
-    letters = {0: "C", 1: "A", 2: "D"}
-    for c in changes:
-        print(f"{letters[c['Kind']]} {c['Path']}")
-    return 0
-
-
-def cmd_commit(engine, args) -> int:
-    from .progress import ProgressPrinter
-
-    with ProgressPrinter(quiet=args.quiet) as pp:
-        img = engine.commit(args.container, args.reference, message=args.message,
-                            author=args.author, changes=args.change, pause=args.pause,
-                            compression=args.compression, progress=pp)
-    print(img.id)
-    return 0
-
-
-# ---------------------------------------------------------------- cp
-
-def _split(arg: str) -> tuple[str | None, str]:
-    """Docker's splitCpArg: ``name:path`` is a container path unless the part before the
-    colon looks like a local path (starts with / or ., or is a Windows-less plain path)."""
-    if arg == "-" or arg.startswith(("/", ".")):
-        return None, arg
-    name, sep, path = arg.partition(":")
-    if not sep:
-        return None, arg
-    return name, path
-
-
-def cmd_cp(engine, args) -> int:
-    from core.errors import UsageError
-
-    src_c, src = _split(args.src)
-    dst_c, dst = _split(args.dest)
-    if src_c and dst_c:
-        raise UsageError("copying between containers is not supported")
-    if not src_c and not dst_c:
-        raise UsageError("must specify at least one container source")
-    if src_c and not src:
-        raise UsageError("source path cannot be empty")
-    if dst_c and not dst:
-        raise UsageError("destination path cannot be empty")
-    if src_c:
-        if dst == "-":
-            with engine.copy_from_container(src_c, src, args.follow_link) as tar:
-                out = sys.stdout.buffer
-                while True:
-                    chunk = tar.read(1 << 20)
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                out.flush()
-            return 0
-        res = engine.copy_to_host(src_c, src, dst, archive=args.archive,
-                                  follow_link=args.follow_link)
-        if not args.quiet and sys.stderr.isatty():
-            sys.stderr.write(f"Successfully copied {human_size(res['bytes'])} to {dst}\n")
-        return 0
-    if src == "-":
-        if sys.stdin.isatty():
-            raise UsageError("a tar archive is expected on stdin")
-        engine.copy_to_container(dst_c, dst, sys.stdin.buffer, archive=args.archive)
-        return 0
-    res = engine.copy_to_container(dst_c, dst, src, archive=args.archive,
-                                   follow_link=args.follow_link)
-    if not args.quiet and sys.stderr.isatty():
-        sys.stderr.write(f"Successfully copied {human_size(res['bytes'])} to {dst_c}:{dst}\n")
-    return 0
-
-
-# ---------------------------------------------------------------- export
-
-def cmd_export(engine, args) -> int:
-    from core.errors import UsageError
-
-    if args.output:
-        d = os.path.dirname(os.path.abspath(args.output))
-        import tempfile
-
-        fd, tmp = tempfile.mkstemp(prefix=".nutshell-export-", dir=d)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                engine.export_container(args.container, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, args.output)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return 0
-    if sys.stdout.isatty():
-        raise UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    out = os.fdopen(os.dup(1), "wb")
-    with out:
-        engine.export_container(args.container, out)
-    return 0
-
-
-# ---------------------------------------------------------------- volumes
-
-def cmd_volume_create(engine, args) -> int:
-    from core.errors import UsageError
-
-    labels = {}
-    for item in args.label:
-        k, _, v = item.partition("=")
-        labels[k] = v
-    if args.opt:
-        raise UsageError("volume options (-o) are not supported by the local driver here")
-    v = engine.volume_create(args.name, labels=labels, driver=args.driver)
-    print(v["Name"])
-    return 0
-
-
-def cmd_volume_ls(engine, args) -> int:
-    vols = engine.volumes(_filters(args.filter) or None)
+    allow = check_entitlements(args.allow)     # a bad flag: exit 125, before anything
+    if args.context == "-":
+        raise UsageError("building from a tar stream on stdin is not supported",
+                         hint="give a context directory")
+    text = None
+    dockerfile = None
+    if args.file == "-":
+        text = sys.stdin.read()
+    elif args.file:
+        dockerfile = os.path.abspath(args.file)
+        if not os.path.exists(dockerfile) and not os.path.isabs(args.file):
+            inside = os.path.join(args.context, args.file)   # friendlier than Docker
+            if os.path.exists(inside):
+                dockerfile = os.path.abspath(inside)
+    options = BuildOptions(
+        context=os.path.abspath(args.context), dockerfile=dockerfile, dockerfile_text=text,
+        tags=list(args.tag), build_args=_pairs(args.build_arg, "--build-arg", True),
+        target=args.target, no_cache=args.no_cache, pull=args.pull, network=args.network,
+        labels=_pairs(args.label, "--label", False), allow=allow)
+    printer = None if args.quiet else _printer(args.progress)
+    try:
+        result = engine.build(options, progress=printer)
+    except NutshellError as exc:
+        if not isinstance(exc, RunFailed):
+            exc.exit_code = 1          # docker build exits 1 for any failed build
+        raise
+    finally:
+        if printer is not None:
+            printer.close()
     if args.quiet:
-        for v in vols:
-            print(v["Name"])
+        print(result.image_id)
         return 0
-    rows = [{"Driver": v["Driver"], "Name": v["Name"], "Mountpoint": v["Mountpoint"],
-             "Labels": ",".join(f"{k}={val}" for k, val in (v.get("Labels") or {}).items()),
-             "Scope": v["Scope"], "CreatedAt": v["CreatedAt"]} for v in vols]
-    if emit_formatted(args.format, rows):
-        return 0
-    print_table(["DRIVER", "VOLUME NAME"], [[r["Driver"], r["Name"]] for r in rows])
+    print(f"Successfully built {result.short_id}")
+    for tag in result.tags:
+        print(f"Successfully tagged {tag}")
     return 0
 
 
-def cmd_volume_inspect(engine, args) -> int:
-    from core.errors import NotFound
+def _duration(text: str) -> float:
+    from core.errors import UsageError
 
-    out, missing = [], []
-    for n in args.names:
-        try:
-            out.append(engine.volume_inspect(n))
-        except NotFound:
-            missing.append(n)
-    if args.format:
-        from .output import render_template
-
-        for v in out:
-            print(render_template(args.format, v))
-    else:
-        print(json.dumps(out, indent=4))
-    for m in missing:
-        sys.stderr.write(f"nutshell: no such volume: {m}\n")
-    return 1 if missing else 0
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        if text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except (ValueError, IndexError):
+        raise UsageError(f"invalid duration {text!r} (e.g. 30m, 24h)") from None
 
 
-def cmd_volume_rm(engine, args) -> int:
-    from core.errors import NutshellError
+def cmd_builder_prune(engine, args) -> int:
+    from core.errors import UsageError
 
-    code = 0
-    for n in args.names:
-        try:
-            engine.volume_rm(n, force=args.force)
-            print(n)
-        except NutshellError as e:
-            sys.stderr.write(f"nutshell: {e}\n")
-            code = 1
-    return code
+    from .output import confirm, print_pruned
 
-
-def cmd_volume_prune(engine, args) -> int:
-    if not args.force and sys.stdin.isatty():
-        what = "all local volumes" if args.all else "anonymous local volumes"
-        sys.stderr.write(f"WARNING! This will remove {what} not used by at least one container.\n"
-                         "Are you sure you want to continue? [y/N] ")
-        sys.stderr.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
-    res = engine.volume_prune(all=args.all, filters=_filters(args.filter) or None)
-    if res["VolumesDeleted"]:
-        print("Deleted Volumes:")
-        for n in res["VolumesDeleted"]:
-            print(n)
-        print()
-    print(f"Total reclaimed space: {human_size(res['SpaceReclaimed'])}")
+    older = None
+    for f in args.filter:
+        key, _, value = f.partition("=")
+        if key != "until" or not value:
+            raise UsageError(f"invalid filter {f!r}: only until=DURATION is supported")
+        older = _duration(value)
+    if not confirm("This will remove the build cache.", args.force):
+        print("Total reclaimed space: 0B")
+        return 0
+    result = engine.build_cache_prune(all=older is None, older_than=older)
+    print_pruned("build cache objects", [key.split(":", 1)[-1][:25] for key in result["CachesDeleted"]],
+                 result["SpaceReclaimed"])
     return 0

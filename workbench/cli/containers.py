@@ -14,7 +14,10 @@ import argparse
 import os
 import sys
 
-from .output import ago, emit_formatted, human_size, print_table, render_template
+from workbench.format import ago, cpu_percent, human_size, parse_time, ports_column
+from workbench.runopts import add_create_flags, add_run_flags, parse_bool, run_options
+
+from .output import add_prune_flags, emit_formatted, print_table, render_template
 
 
 def register(sub, group) -> None:
@@ -31,17 +34,11 @@ def register(sub, group) -> None:
         return parsers
 
     for p in both("run", "Create and run a new container from an image", add_help=False):
-        _add_create_flags(p)
-        p.add_argument("-d", "--detach", action="store_true", help="run in the background, print the id")
-        p.add_argument("--detach-keys", help="override the detach keys (default ctrl-p,ctrl-q)")
-        p.add_argument("--sig-proxy", type=_bool, default=True, metavar="BOOL",
-                       help="proxy received signals to the container (non-TTY)")
-        p.add_argument("image")
-        p.add_argument("command", nargs=argparse.REMAINDER)
+        add_run_flags(p)
         p.set_defaults(func=cmd_run)
 
     for p in both("create", "Create a new container", add_help=False):
-        _add_create_flags(p)
+        add_create_flags(p)
         p.add_argument("image")
         p.add_argument("command", nargs=argparse.REMAINDER)
         p.set_defaults(func=cmd_create)
@@ -134,7 +131,7 @@ def register(sub, group) -> None:
 
     for p in both("attach", "Attach to a running container's input and output"):
         p.add_argument("--no-stdin", action="store_true", help="do not attach stdin")
-        p.add_argument("--sig-proxy", type=_bool, default=True, metavar="BOOL",
+        p.add_argument("--sig-proxy", type=parse_bool, default=True, metavar="BOOL",
                        help="proxy received signals to the container (non-TTY)")
         p.add_argument("--detach-keys", help="override the detach keys (default ctrl-p,ctrl-q)")
         p.add_argument("container")
@@ -185,11 +182,7 @@ def register(sub, group) -> None:
     p.set_defaults(func=cmd_inspect)
 
     p = container.add_parser("prune", help="Remove all stopped containers")
-    p.add_argument("-f", "--force", action="store_true",
-                   help="do not prompt for confirmation (a prompt needs a terminal on stdin)")
-    p.add_argument("--filter", action="append", default=[], metavar="FILTER",
-                   help="until=TIME|DURATION, label=KEY[=VALUE] or label!=KEY[=VALUE]; "
-                        "repeatable, all must hold")
+    add_prune_flags(p)
     p.set_defaults(func=cmd_prune)
 
 
@@ -218,118 +211,15 @@ def _exit1(fn):
     return wrapper
 
 
-def _bool(v: str) -> bool:
-    if v.lower() in ("1", "true", "yes", "on"):
-        return True
-    if v.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean value {v!r}")
 
-
-def _add_create_flags(p) -> None:
-    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
-    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
-    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
-    p.add_argument("--name", help="assign a name to the container")
-    p.add_argument("-e", "--env", action="append", default=[],
-                   help="set an environment variable (KEY alone takes it from the environment)")
-    p.add_argument("--env-file", action="append", default=[],
-                   help="read environment variables from a file of KEY=VALUE lines")
-    p.add_argument("-w", "--workdir", help="working directory inside the container (absolute)")
-    p.add_argument("-u", "--user", help="user to run as: name or UID, optionally :group or GID")
-    p.add_argument("-h", "--hostname",
-                   help="container host name (default: the short ID; the host's with --network host)")
-    p.add_argument("--entrypoint",
-                   help='override the image\'s ENTRYPOINT (drops its CMD too; "" for none)')
-    p.add_argument("-m", "--memory", help="memory limit, e.g. 512m (minimum 6m)")
-    p.add_argument("--memory-swap",
-                   help="memory plus swap limit (-1: unlimited swap; default: twice --memory)")
-    p.add_argument("--cpus", type=float, help="number of CPUs, e.g. 1.5")
-    p.add_argument("--pids-limit", type=int,
-                   help="maximum number of processes (0 or -1: unlimited)")
-    p.add_argument("--read-only", action="store_true",
-                   help="mount the container's root file system read-only")
-    p.add_argument("--cap-add", action="append", default=[],
-                   help="add a Linux capability (ALL for every one)")
-    p.add_argument("--cap-drop", action="append", default=[],
-                   help="drop a Linux capability (ALL for every one)")
-    p.add_argument("--privileged", action="store_true",
-                   help="give the container every capability and host device, no seccomp "
-                        "and no masked paths (root on the host: see docs/security.md)")
-    p.add_argument("--security-opt", action="append", default=[], metavar="OPT",
-                   help="seccomp=PROFILE.json|unconfined|builtin, no-new-privileges, "
-                        "systempaths=unconfined, apparmor=unconfined, label=disable")
-    p.add_argument("-l", "--label", action="append", default=[],
-                   help="set a label on the container (KEY=VALUE)")
-    p.add_argument("--stop-signal", help="signal that stops the container (default: the image's, "
-                                         "else SIGTERM)")
-    p.add_argument("--stop-timeout", type=int,
-                   help="seconds stop waits before killing (-1: forever; default 10)")
-    p.add_argument("--restart", metavar="POLICY",
-                   help="no (default), always, unless-stopped or on-failure[:max-retries]: "
-                        "start it again when it exits, unless stopped by the user")
-    p.add_argument("--cidfile", help="write the container id to this file")
-    p.add_argument("--pull", default="missing", choices=["missing", "always", "never"],
-                   help="pull the image: missing (default), always, or never")
-    p.add_argument("-q", "--quiet", action="store_true", help="no pull output")
-    p.add_argument("--rootfs", action="store_true",
-                   help="IMAGE is a directory used as the (read-only) root file system")
-    p.add_argument("-v", "--volume", action="append", default=[], dest="volume",
-                   help="NAME:/path[:ro], /host/dir:/path[:ro] or /path (anonymous volume)")
-    p.add_argument("--mount", action="append", default=[],
-                   help="type=bind|volume|tmpfs,source=...,target=...[,readonly]")
-    p.add_argument("--tmpfs", action="append", default=[], help="/path[:options]")
-    try:
-        from .network import add_run_arguments
-    except ImportError:  # pragma: no cover - the network area provides the flags
-        p.add_argument("--network", "--net", dest="network", action="append",
-                       help="bridge (default), a network name, none, host, container:ID")
-    else:
-        add_run_arguments(p)
 
 
 # ---------------------------------------------------------------- run / create / start
 
-def _options(args):
-    from core.runtime.spec import RunOptions, parse_bytes
-
-    nets = args.network or ["default"]
-    if isinstance(nets, str):
-        nets = [nets]
-    net_kw: dict = {}
-    try:
-        from .network import network_kwargs
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        net_kw = network_kwargs(args)
-    net_kw["networks"] = nets
-    labels = {}
-    for item in args.label:
-        k, _, v = item.partition("=")
-        labels[k] = v
-    entrypoint = None
-    if args.entrypoint is not None:
-        entrypoint = [args.entrypoint] if args.entrypoint else []
-    return RunOptions(
-        image="" if args.rootfs else args.image,
-        rootfs=args.image if args.rootfs else None,
-        command=list(args.command) or None, entrypoint=entrypoint, env=list(args.env),
-        env_files=list(args.env_file), workdir=args.workdir, user=args.user,
-        hostname=args.hostname, name=args.name, tty=args.tty, interactive=args.interactive,
-        auto_remove=args.rm, memory=parse_bytes(args.memory, "memory"),
-        memory_swap=parse_bytes(args.memory_swap, "memory-swap"), cpus=args.cpus,
-        pids_limit=args.pids_limit, read_only=args.read_only, cap_add=list(args.cap_add),
-        cap_drop=list(args.cap_drop), privileged=args.privileged,
-        security_opt=list(args.security_opt), network=nets[0], network_options=net_kw, labels=labels,
-        stop_signal=args.stop_signal, stop_timeout=args.stop_timeout, restart=args.restart,
-        volumes=list(args.volume), mounts=list(args.mount), tmpfs=list(args.tmpfs))
-
-
 def _create(engine, args) -> str:
     from core.runtime.containers import ImageMissing
 
-    opts = _options(args)
+    opts = run_options(args)
     if args.cidfile and os.path.exists(args.cidfile):
         from core.errors import UsageError
 
@@ -351,9 +241,9 @@ def _create(engine, args) -> str:
 
 
 def _pull(engine, args, policy: str) -> None:
-    from .progress import ProgressPrinter
+    from .progress import RegistryProgress
 
-    with ProgressPrinter(quiet=args.quiet) as pp:
+    with RegistryProgress(sys.stderr, quiet=args.quiet) as pp:
         engine.ensure_image(args.image, policy=policy, progress=pp)
 
 
@@ -757,17 +647,12 @@ def cmd_inspect(engine, args) -> int:
 
 @_exit1
 def cmd_prune(engine, args) -> int:
-    from .output import confirm
+    from .output import confirm, print_pruned
 
     if not confirm("This will remove all stopped containers.", args.force):
         return 0
     res = engine.container_prune(filters=args.filter)
-    if res["ContainersDeleted"]:
-        print("Deleted Containers:")
-        for cid in res["ContainersDeleted"]:
-            print(cid)
-        print()
-    print(f"Total reclaimed space: {human_size(res['SpaceReclaimed'])}")
+    print_pruned("Containers", res["ContainersDeleted"], res["SpaceReclaimed"])
     return 0
 
 
@@ -800,23 +685,6 @@ def _ps_filter(items: list[dict], filters: list[str]) -> list[dict]:
     return out
 
 
-def _ports_of(engine, item: dict) -> str:
-    if item["Networks"] in ("none", "host", "") or item["State"] != "running":
-        return ""
-    getter = getattr(engine, "container_ports", None)
-    if getter is None:
-        return ""
-    try:
-        ports = getter(item["Id"])
-        if not ports:
-            return ""
-        from .network import format_ports
-
-        return format_ports(ports)
-    except Exception:  # noqa: BLE001
-        return ""
-
-
 def cmd_ps(engine, args) -> int:
     from core.errors import NutshellError
 
@@ -845,14 +713,12 @@ def cmd_ps(engine, args) -> int:
         cmd = i["Command"]
         if not args.no_trunc and len(cmd) > 20:
             cmd = cmd[:19] + "…"
-        from .output import parse_time
-
         created = parse_time(i["Created"])
         labels = ",".join(f"{k}={v}" for k, v in sorted(i["Labels"].items()))
         rows.append({
             "Command": f'"{cmd}"', "CreatedAt": _docker_time(created), "ID": i["Id"] if args.no_trunc else i["ID"],
             "Image": i["Image"] or "<none>", "Labels": labels, "LocalVolumes": "0", "Mounts": "",
-            "Names": i["Names"], "Networks": i["Networks"], "Ports": _ports_of(engine, i),
+            "Names": i["Names"], "Networks": i["Networks"], "Ports": ports_column(engine, i),
             "RunningFor": ago(i["Created"]), "Size": sizes.get(i["Id"], "0B"), "State": i["State"],
             "Status": i["Status"],
         })
@@ -893,11 +759,7 @@ def _stats_rows(engine, refs, prev: dict, no_trunc: bool = False) -> list[dict]:
             continue
         now = time.monotonic()
         cpu = s.get("cpu_usage_ns")
-        cpu_pct = 0.0
-        if cpu is not None and ref in prev:
-            pcpu, pt = prev[ref]
-            if now > pt:
-                cpu_pct = (cpu - pcpu) / ((now - pt) * 1e9) * 100.0
+        cpu_pct = (cpu_percent(cpu, now, *prev[ref]) if ref in prev else None) or 0.0
         if cpu is not None:
             prev[ref] = (cpu, now)
         used = s.get("memory_used") or 0

@@ -1,16 +1,21 @@
 """CLI verbs for images: images, image ls/inspect/history/rm/prune/tag/load/save/import,
-history, tag, rmi, load, save, import, inspect, system df, version."""
+history, tag, rmi, load, save, import, commit (also ``container commit``), inspect,
+system df, version."""
 
 from __future__ import annotations
 
 import json
 import sys
 
-from .output import ago, emit_formatted, human_size, print_table, short_id
+from workbench.format import ago, human_size
+from workbench.runopts import parse_bool
+
+from .output import add_prune_flags, emit_formatted, print_listing, print_table, short_id
 
 
 def register(sub, group) -> None:
     image = group("image", "Manage images")
+    container = group("container", "Manage containers")
     system = group("system", "Manage Nutshell")
 
     for s, name in ((sub, "images"), (image, "ls"), (image, "list")):
@@ -67,11 +72,7 @@ def register(sub, group) -> None:
 
     p = image.add_parser("prune", help="Remove unused images")
     p.add_argument("-a", "--all", action="store_true", help="all images without containers, not just dangling ones")
-    p.add_argument("-f", "--force", action="store_true",
-                   help="do not prompt for confirmation (a prompt needs a terminal on stdin)")
-    p.add_argument("--filter", action="append", default=[], metavar="FILTER",
-                   help="until=TIME|DURATION, label=KEY[=VALUE] or label!=KEY[=VALUE]; "
-                        "repeatable, all must hold")
+    add_prune_flags(p)
     p.set_defaults(func=cmd_image_prune)
 
     for s, name in ((sub, "load"), (image, "load")):
@@ -113,6 +114,21 @@ def register(sub, group) -> None:
         p = s.add_parser(name, help="Show version information")
         p.add_argument("-f", "--format", help="json, or a {{.Field}} template")
         p.set_defaults(func=cmd_version)
+
+    for s in (sub, container):
+        p = s.add_parser("commit", help="Create a new image from a container's changes")
+        p.add_argument("-m", "--message", help="commit message")
+        p.add_argument("-a", "--author", help='author (e.g. "Jane <jane@example.com>")')
+        p.add_argument("-c", "--change", action="append", default=[],
+                       help="apply a Dockerfile instruction (CMD, ENV, LABEL, ...)")
+        p.add_argument("-p", "--pause", type=parse_bool, nargs="?", const=True, default=True,
+                       metavar="BOOL", help="pause the container while committing (default true)")
+        p.add_argument("--compression", default="gzip", choices=["gzip", "zstd", "none"],
+                       help="layer compression (default gzip)")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        p.add_argument("container")
+        p.add_argument("reference", nargs="?", help="REPOSITORY[:TAG] for the new image")
+        p.set_defaults(func=cmd_commit)
 
 
 # ---------------------------------------------------------------- helpers
@@ -164,22 +180,11 @@ def cmd_images(engine, args) -> int:
             raise UsageError(f"invalid filter {k!r} (supported: dangling, reference)")
     imgs = engine.images(all=args.all, dangling=dangling, reference=ref)
     rows = image_rows(imgs, args.no_trunc, args.digests)
-    if args.quiet:
-        seen = []
-        for r in rows:
-            if r["ID"] not in seen:
-                seen.append(r["ID"])
-        for i in seen:
-            print(i)
-        return 0
-    if emit_formatted(args.format, rows):
-        return 0
+    columns = [("REPOSITORY", "Repository"), ("TAG", "Tag"), ("IMAGE ID", "ID"),
+               ("CREATED", "CreatedSince"), ("SIZE", "Size")]
     if args.digests:
-        print_table(["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"],
-                    [[r["Repository"], r["Tag"], r["Digest"], r["ID"], r["CreatedSince"], r["Size"]] for r in rows])
-    else:
-        print_table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
-                    [[r["Repository"], r["Tag"], r["ID"], r["CreatedSince"], r["Size"]] for r in rows])
+        columns.insert(2, ("DIGEST", "Digest"))
+    print_listing(rows, args.quiet, args.format, "ID", columns, unique=True)
     return 0
 
 
@@ -195,14 +200,9 @@ def cmd_history(engine, args) -> int:
             ident = short_id(ident)
         items.append({"ID": ident, "CreatedAt": r["Created"] or "", "CreatedSince": ago(r["Created"]),
                       "CreatedBy": created_by, "Size": human_size(r["Size"]), "Comment": r["Comment"]})
-    if args.quiet:
-        for it in items:
-            print(it["ID"])
-        return 0
-    if emit_formatted(args.format, items):
-        return 0
-    print_table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
-                [[i["ID"], i["CreatedSince"], i["CreatedBy"], i["Size"], i["Comment"]] for i in items])
+    print_listing(items, args.quiet, args.format, "ID",
+                  [("IMAGE", "ID"), ("CREATED", "CreatedSince"), ("CREATED BY", "CreatedBy"),
+                   ("SIZE", "Size"), ("COMMENT", "Comment")])
     return 0
 
 
@@ -226,36 +226,18 @@ def cmd_rmi(engine, args) -> int:
     return rc
 
 
-def _print_objects(objs: list, fmt: str | None) -> None:
-    if fmt:
-        from .output import render_template
-
-        for o in objs:
-            print(render_template(fmt, o))
-    else:
-        print(json.dumps(objs, indent=4))
-
-
 def cmd_image_inspect(engine, args) -> int:
-    from core.errors import NotFound
+    from .output import print_inspected
 
-    objs, missing = [], []
-    for n in args.names:
-        try:
-            objs.append(engine.image_inspect(n))
-        except NotFound:
-            missing.append(n)
-    _print_objects(objs, args.format)
-    if missing:
-        for m in missing:
-            sys.stderr.write(f"nutshell: no such image: {m}\n")
-        return 125
-    return 0
+    return 125 if print_inspected(args.names, engine.image_inspect, args.format,
+                                  "no such image: {}") else 0
 
 
 def cmd_inspect(engine, args) -> int:
     """Generic inspect: containers first, then images (then networks, volumes)."""
     from core.errors import NotFound
+
+    from .output import print_inspected
 
     kinds = [args.type] if args.type else ["container", "image", "network", "volume"]
     lookups = {
@@ -264,46 +246,38 @@ def cmd_inspect(engine, args) -> int:
         "network": getattr(engine, "network_inspect", None),
         "volume": getattr(engine, "volume_inspect", None),
     }
-    objs, missing = [], []
-    for n in args.names:
+
+    def find(name: str):
         for k in kinds:
             fn = lookups.get(k)
             if fn is None:
                 continue
             try:
-                obj = fn(n)
-                obj = obj[0] if isinstance(obj, list) and len(obj) == 1 else obj
-                if k == "container" and args.size and hasattr(engine, "container_size"):
-                    obj.update(engine.container_size(obj["Id"]))
-                objs.append(obj)
-                break
+                obj = fn(name)
             except NotFound:
                 continue
-        else:
-            missing.append(n)
-    _print_objects(objs, args.format)
-    if missing:
-        for m in missing:
-            sys.stderr.write(f"nutshell: no such object: {m}\n")
-        return 125
-    return 0
+            obj = obj[0] if isinstance(obj, list) and len(obj) == 1 else obj
+            if k == "container" and args.size and hasattr(engine, "container_size"):
+                obj.update(engine.container_size(obj["Id"]))
+            return obj
+        raise NotFound(f"no such object: {name}")
+
+    return 125 if print_inspected(args.names, find, args.format, "no such object: {}") else 0
 
 
 def cmd_image_prune(engine, args) -> int:
-    from .output import confirm
+    from .output import confirm, print_pruned
 
     warning = ("This will remove all images without at least one container associated to them."
                if args.all else "This will remove all dangling images.")
     if not confirm(warning, args.force):
         return 0
     res = engine.image_prune(all=args.all, filters=args.filter)
-    if res["ImagesDeleted"]:
-        print("Deleted Images:")
-        for line in res["ImagesDeleted"]:
-            k, v = next(iter(line.items()))
-            print(f"{k.lower()}: {v}")
-        print()
-    print(f"Total reclaimed space: {human_size(res['SpaceReclaimed'])}")
+    deleted = []
+    for line in res["ImagesDeleted"]:
+        k, v = next(iter(line.items()))   # {"Untagged": ref} or {"Deleted": id}
+        deleted.append(f"{k.lower()}: {v}")
+    print_pruned("Images", deleted, res["SpaceReclaimed"])
     return 0
 
 
@@ -340,6 +314,15 @@ def cmd_save(engine, args) -> int:
     fmt = args.format
     with _progress(quiet=dest == "-") as pp:
         engine.save(args.images, dest, fmt, progress=pp)
+    return 0
+
+
+def cmd_commit(engine, args) -> int:
+    with _progress(args.quiet) as pp:
+        img = engine.commit(args.container, args.reference, message=args.message,
+                            author=args.author, changes=args.change, pause=args.pause,
+                            compression=args.compression, progress=pp)
+    print(img.id)
     return 0
 
 

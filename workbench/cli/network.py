@@ -1,12 +1,11 @@
 """CLI verbs for the network area: network create/ls/inspect/rm/connect/disconnect/prune,
-port; plus the run/create flags of networking for the containers module to reuse."""
+port. The networking flags of run/create are in workbench/runopts.py with the others."""
 
 from __future__ import annotations
 
-import json
 import sys
 
-from .output import emit_formatted, print_table, render_template
+from .output import add_prune_flags, print_listing
 
 
 def register(sub, group) -> None:
@@ -57,8 +56,7 @@ def register(sub, group) -> None:
     p.set_defaults(func=cmd_disconnect)
 
     p = network.add_parser("prune", help="Remove all networks no container uses")
-    p.add_argument("-f", "--force", action="store_true",
-                   help="do not prompt for confirmation (a prompt needs a terminal on stdin)")
+    add_prune_flags(p, filters=False)
     p.set_defaults(func=cmd_prune)
 
     container = group("container", "Manage containers")
@@ -67,64 +65,6 @@ def register(sub, group) -> None:
         p.add_argument("container")
         p.add_argument("private_port", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
         p.set_defaults(func=cmd_port)
-
-
-# --- run/create flags (for workbench/cli/containers.py) ----------------------------------
-def add_run_arguments(parser) -> None:
-    """Add the networking flags of ``run``/``create`` (any already defined are skipped)."""
-    have = set(getattr(parser, "_option_string_actions", {}))
-
-    def add(*flags, **kw):
-        if not have.intersection(flags):
-            parser.add_argument(*flags, **kw)
-
-    add("--network", "--net", dest="network", action="append", default=None,
-        metavar="NETWORK", help="bridge (default), a network name, none, host, container:ID")
-    add("--network-alias", "--net-alias", dest="network_alias", action="append", default=[],
-        metavar="ALIAS", help="a name other containers on the network resolve to this one")
-    add("-p", "--publish", dest="publish", action="append", default=[],
-        metavar="[IP:][HOSTPORT:]PORT[/PROTO]", help="publish a container port on the host")
-    add("-P", "--publish-all", dest="publish_all", action="store_true",
-        help="publish every exposed port on a random host port")
-    add("--expose", dest="expose", action="append", default=[], metavar="PORT[/PROTO]",
-        help="expose a port (for -P)")
-    add("--dns", dest="dns", action="append", default=[], help="a nameserver for the container")
-    add("--dns-search", dest="dns_search", action="append", default=None,
-        help="a DNS search domain")
-    add("--dns-option", "--dns-opt", dest="dns_option", action="append", default=None,
-        help="a resolv.conf option")
-    add("--add-host", dest="add_host", action="append", default=[], metavar="HOST:IP",
-        help="an extra /etc/hosts line (IP may be host-gateway)")
-    add("--ip", dest="ip", help="IPv4 address on the first network")
-
-
-def network_kwargs(args, exposed: list[str] | None = None) -> dict:
-    """``setup_container_network`` keyword arguments from parsed run/create flags.
-
-    ``exposed``: the image's ExposedPorts keys; ``--expose`` values are added."""
-    nets = getattr(args, "network", None) or ["bridge"]
-    if isinstance(nets, str):
-        nets = [nets]
-    nets = ["bridge" if n == "default" else n for n in nets]
-    return {
-        "networks": nets,
-        "aliases": list(getattr(args, "network_alias", None) or []),
-        "ports": list(getattr(args, "publish", None) or []),
-        "publish_all": bool(getattr(args, "publish_all", False)),
-        "exposed": list(exposed or []) + list(getattr(args, "expose", None) or []),
-        "dns": list(getattr(args, "dns", None) or []),
-        "dns_search": getattr(args, "dns_search", None),
-        "dns_options": getattr(args, "dns_option", None),
-        "add_hosts": list(getattr(args, "add_host", None) or []),
-        "ip": getattr(args, "ip", None),
-    }
-
-
-def format_ports(ports, exposed=None) -> str:
-    """The PORTS column of ``ps``: ``0.0.0.0:18080->80/tcp``."""
-    from core.network.ports import format_ports as fmt
-
-    return fmt(ports, exposed)
 
 
 # --- handlers ----------------------------------------------------------------------------
@@ -176,34 +116,16 @@ def cmd_ls(engine, args) -> int:
         for n in nets:
             if n["Name"] not in ("host", "none"):
                 n["ID"] = engine.network_inspect(n["Name"])["Id"]
-    if args.quiet:
-        for n in nets:
-            print(n["ID"])
-        return 0
-    if emit_formatted(args.format, nets):
-        return 0
-    print_table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
-                [[n["ID"], n["Name"], n["Driver"], n["Scope"]] for n in nets])
+    print_listing(nets, args.quiet, args.format, "ID",
+                  [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")])
     return 0
 
 
 def cmd_inspect(engine, args) -> int:
-    from core.errors import NotFound
+    from .output import print_inspected
 
-    objs, missing = [], []
-    for name in args.names:
-        try:
-            objs.append(engine.network_inspect(name))
-        except NotFound:
-            missing.append(name)
-    if args.format:
-        for o in objs:
-            print(render_template(args.format, o))
-    else:
-        print(json.dumps(objs, indent=4))
-    for m in missing:
-        sys.stderr.write(f"nutshell: network {m} not found\n")
-    return 125 if missing else 0
+    return 125 if print_inspected(args.names, engine.network_inspect, args.format,
+                                  "network {} not found") else 0
 
 
 def cmd_rm(engine, args) -> int:

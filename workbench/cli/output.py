@@ -1,15 +1,25 @@
-"""Output helpers for the headless CLI: Docker-style tables, sizes, times, --format."""
+"""Output helpers for the headless CLI: Docker-style tables, --format templates, the prune
+prompt. Sizes and times are in workbench/format.py (shared with the app)."""
 
 from __future__ import annotations
 
 import json
 import re
 import sys
-import time
-from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
-_UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB"]
+from workbench.format import human_size
+
+
+def add_prune_flags(p, filters: bool = True) -> None:
+    """``-f`` (see :func:`confirm`) and, with ``filters``, the ``--filter`` of
+    core/prunefilter.py: what container, image and network prune accept."""
+    p.add_argument("-f", "--force", action="store_true",
+                   help="do not prompt for confirmation (a prompt needs a terminal on stdin)")
+    if filters:
+        p.add_argument("--filter", action="append", default=[], metavar="FILTER",
+                       help="until=TIME|DURATION, label=KEY[=VALUE] or label!=KEY[=VALUE]; "
+                            "repeatable, all must hold")
 
 
 def confirm(warning: str, force: bool) -> bool:
@@ -23,78 +33,58 @@ def confirm(warning: str, force: bool) -> bool:
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
-def human_size(size: float, precision: int = 3) -> str:
-    """Docker's units.HumanSizeWithPrecision: decimal units, 3 significant digits."""
-    size = float(size)
-    i = 0
-    while size >= 1000.0 and i < len(_UNITS) - 1:
-        size /= 1000.0
-        i += 1
-    text = f"{size:.{precision}g}"
-    if "e" in text:
-        text = f"{size:.0f}"
-    return f"{text}{_UNITS[i]}"
+def print_pruned(title: str, removed: Iterable[str], reclaimed: int) -> None:
+    """The end of a prune: ``Deleted <title>:``, one line each and a blank line when
+    anything went, then ``Total reclaimed space: ...``."""
+    removed = list(removed)
+    if removed:
+        print(f"Deleted {title}:")
+        for line in removed:
+            print(line)
+        print()
+    print(f"Total reclaimed space: {human_size(reclaimed)}")
 
 
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
-
-
-def parse_time(value: str | float | int | None) -> float | None:
-    """RFC 3339 (with nanoseconds) or epoch seconds -> epoch seconds."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    v = value.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", v):
-        return float(v)
-    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?", v)
-    if not m:
-        return None
-    base = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")
-    tz = m.group(3) or "Z"
-    if tz == "Z":
-        base = base.replace(tzinfo=timezone.utc)
+def print_objects(objs: list, fmt: str | None) -> None:
+    """``inspect`` output: one ``--format`` line per object, else one indented JSON array."""
+    if fmt:
+        for o in objs:
+            print(render_template(fmt, o))
     else:
-        sign = 1 if tz[0] == "+" else -1
-        from datetime import timedelta
-
-        base = base.replace(tzinfo=timezone(sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))))
-    frac = float("0" + m.group(2)) if m.group(2) else 0.0
-    return base.timestamp() + frac
+        print(json.dumps(objs, indent=4))
 
 
-def ago(value: str | float | None, now: float | None = None) -> str:
-    t = parse_time(value)
-    if t is None or t <= 0:
-        return "N/A"
-    now = time.time() if now is None else now
-    return human_duration(max(0.0, now - t)) + " ago"
+def print_inspected(names: Iterable[str], inspect, fmt: str | None, not_found: str) -> bool:
+    """``inspect``: ``inspect(name)`` for each name, printed with :func:`print_objects`;
+    then ``nutshell: <not_found with the name>`` on stderr for each one that raised
+    NotFound. True when any was missing (the caller picks the exit code)."""
+    from core.errors import NotFound
+
+    objs, missing = [], []
+    for n in names:
+        try:
+            objs.append(inspect(n))
+        except NotFound:
+            missing.append(n)
+    print_objects(objs, fmt)
+    for m in missing:
+        sys.stderr.write(f"nutshell: {not_found.format(m)}\n")
+    return bool(missing)
+
+
+def print_listing(rows: list[dict], quiet: bool, fmt: str | None, quiet_key: str,
+                  columns: Sequence[tuple[str, str]], unique: bool = False) -> None:
+    """What a listing verb prints: with ``-q`` the ``quiet_key`` of each row (each value
+    once when ``unique``), with ``--format`` what :func:`emit_formatted` makes of the rows,
+    else a table of ``columns`` (header, key)."""
+    if quiet:
+        values = [r[quiet_key] for r in rows]
+        for v in (dict.fromkeys(values) if unique else values):
+            print(v)
+        return
+    if emit_formatted(fmt, rows):
+        return
+    print_table([h for h, _ in columns], [[r[k] for _, k in columns] for r in rows])
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out=None) -> None:

@@ -1,13 +1,20 @@
 """Turning core.events.Progress streams into output.
 
 On a terminal: rich progress bars, one per id (layer, file, step). Otherwise: one plain
-line per finished item, so logs and pipes stay readable. ``quiet`` prints nothing.
-Use as a context manager; pass the instance as the ``progress=`` callback.
+line per state change of an item, so logs and pipes stay readable. ``quiet`` prints
+nothing. Use as a context manager; pass the instance as the ``progress=`` callback.
+
+- ProgressPrinter: load, save, import, commit (on stderr).
+- RegistryProgress: pull and push, and ``run``/``create`` when they pull a missing image:
+  Docker's pull output (``abc123def456: Pull complete``, ``Digest: ...``,
+  ``Status: ...``), bars per layer (``abc123def456  Downloading  ━━━━━  3.1/9.8 MB``).
 """
 
 from __future__ import annotations
 
+import re
 import sys
+import threading
 
 from core.events import Progress
 
@@ -15,6 +22,20 @@ from core.events import Progress
 _MOVING = {"Downloading", "Extracting", "Pushing", "Loading", "Writing", "Copying", "Compressing"}
 # per-item completions that are noise in plain (non-terminal) output
 _QUIET_PLAIN = {"Loaded", "Written", "Extracted", "Copied"}
+_LAYER_ID = re.compile(r"^[0-9a-f]{12}$")
+# registry events that only move a layer's bar
+_LAYER_MOVING = {"Downloading", "Pushing", "Extracting"}
+
+
+def _plain_line(last: dict[str, str], ev: Progress, key: str) -> str | None:
+    """``id: Action message``, unless ``key`` is what this id last printed (None then)."""
+    if last.get(ev.id) == key:
+        return None
+    last[ev.id] = key
+    line = f"{ev.id}: {ev.action}" if ev.id else ev.action
+    if ev.message:
+        line += f" {ev.message}"
+    return line
 
 
 class ProgressPrinter:
@@ -61,12 +82,117 @@ class ProgressPrinter:
             return
         if ev.action in _MOVING or ev.action in _QUIET_PLAIN:
             return
-        key = f"{ev.id}:{ev.action}"
-        if self._last.get(ev.id) == key:
+        line = _plain_line(self._last, ev, f"{ev.id}:{ev.action}")
+        if line is None:
             return
-        self._last[ev.id] = key
-        line = f"{ev.id}: {ev.action}" if ev.id else ev.action
-        if ev.message:
-            line += f" {ev.message}"
         self.stream.write(line + "\n")
         self.stream.flush()
+
+
+def _header_line(ev) -> str | None:
+    """Lines that are about the whole image, not a layer."""
+    a = ev.action
+    if a == "Pulling from":
+        return f"{ev.id}: Pulling from {ev.message}"
+    if a == "The push refers to repository":
+        return f"The push refers to repository {ev.message}"
+    if a in ("Digest", "Status"):
+        return f"{a}: {ev.message}"
+    if a == "Pushed manifest":
+        return ev.message
+    if a == "Unable to find image locally":
+        return f"Unable to find image '{ev.id}' locally"
+    return None
+
+
+class RegistryProgress:
+    """A ``progress=`` callback for pull/push; a context manager around the rich display.
+
+    Thread-safe: pull and push report from worker threads.
+    """
+
+    def __init__(self, stream=None, quiet: bool = False, tty: bool | None = None):
+        self.stream = stream or sys.stdout
+        self.quiet = quiet
+        self.tty = (hasattr(self.stream, "isatty") and self.stream.isatty()) if tty is None else tty
+        self.digest: str | None = None
+        self._lock = threading.Lock()
+        self._rich = None
+        self._tasks: dict[str, int] = {}
+        self._last: dict[str, str] = {}
+        self._after: list[str] = []   # summary lines printed below the bars at the end
+
+    def __enter__(self) -> "RegistryProgress":
+        if self.tty and not self.quiet:
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+            self._rich = Progress(
+                TextColumn("{task.fields[sid]}"),
+                TextColumn("{task.description:<22}"),
+                BarColumn(bar_width=36),
+                DownloadColumn(),
+                console=Console(file=self.stream, highlight=False),
+                transient=False,
+                refresh_per_second=8,
+            )
+            self._rich.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._rich is not None:
+            self._rich.stop()
+            self._rich = None
+            for line in self._after:
+                self._write(line)
+            self._after.clear()
+
+    def _write(self, line: str, err: bool = False) -> None:
+        if self._rich is not None:
+            self._rich.console.print(line, markup=False)
+            return
+        out = sys.stderr if err else self.stream
+        out.write(line + "\n")
+        out.flush()
+
+    def __call__(self, ev) -> None:
+        with self._lock:
+            if ev.action == "Digest":
+                self.digest = ev.message
+            if ev.action == "Pushed manifest":
+                self.digest = ev.detail.get("digest") or self.digest
+            if self.quiet:
+                if ev.action == "Warning":
+                    sys.stderr.write(f"WARNING: {ev.message}\n")
+                return
+            header = _header_line(ev)
+            if header is not None:
+                if self._rich is not None and ev.action in ("Digest", "Status", "Pushed manifest"):
+                    self._after.append(header)  # Docker prints these under the bars
+                else:
+                    self._write(header)
+                return
+            if ev.action == "Warning":
+                self._write(f"WARNING: {ev.message}", err=True)
+                return
+            if self._rich is not None and _LAYER_ID.match(ev.id or ""):
+                self._bar(ev)
+                return
+            if ev.action in _LAYER_MOVING:
+                return
+            line = _plain_line(self._last, ev, f"{ev.action}|{ev.message}")
+            if line is not None:
+                self._write(line)
+
+    def _bar(self, ev) -> None:
+        tid = self._tasks.get(ev.id)
+        total = ev.total or None
+        desc = ev.action + (f" {ev.message}" if ev.action == "Mounted from" and ev.message else "")
+        if tid is None:
+            tid = self._rich.add_task(desc, sid=ev.id, total=total, completed=ev.current)
+            self._tasks[ev.id] = tid
+        else:
+            self._rich.update(tid, description=desc, completed=ev.current,
+                              **({"total": total} if total else {}))
+        if ev.action == "Retrying" and ev.message:
+            self._rich.console.print(f"{ev.id}: {ev.message}", markup=False)

@@ -1,9 +1,7 @@
 """CLI verbs for the registry area: pull, push, login, logout (and ``image pull|push``).
 
-Progress: on a terminal, rich bars, one per layer (``abc123def456  Downloading  ━━━━━  3.1/9.8 MB``);
-otherwise one plain line per layer state change (``abc123def456: Pull complete``), like
-``docker pull`` in a log; ``-q`` prints only the digest. The same callback serves
-``run``/``create`` when they pull a missing image: see :func:`registry_progress`.
+Progress is workbench/cli/progress.py's RegistryProgress, the display ``run``/``create``
+also use when they pull a missing image; ``-q`` prints only the digest.
 """
 
 from __future__ import annotations
@@ -11,11 +9,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import threading
-
-_LAYER_ID = re.compile(r"^[0-9a-f]{12}$")
-# events that only move a bar
-_MOVING = {"Downloading", "Pushing", "Extracting"}
 
 
 def _tls_verify(value: str) -> bool:
@@ -27,128 +20,11 @@ def _tls_verify(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean {value!r}")
 
 
-def _header_line(ev) -> str | None:
-    """Lines that are about the whole image, not a layer."""
-    a = ev.action
-    if a == "Pulling from":
-        return f"{ev.id}: Pulling from {ev.message}"
-    if a == "The push refers to repository":
-        return f"The push refers to repository {ev.message}"
-    if a in ("Digest", "Status"):
-        return f"{a}: {ev.message}"
-    if a == "Pushed manifest":
-        return ev.message
-    if a == "Unable to find image locally":
-        return f"Unable to find image '{ev.id}' locally"
-    return None
-
-
-class RegistryProgress:
-    """A ``progress=`` callback for pull/push; a context manager around the rich display.
-
-    Thread-safe: pull and push report from worker threads.
-    """
-
-    def __init__(self, stream=None, quiet: bool = False, tty: bool | None = None):
-        self.stream = stream or sys.stdout
-        self.quiet = quiet
-        self.tty = (hasattr(self.stream, "isatty") and self.stream.isatty()) if tty is None else tty
-        self.digest: str | None = None
-        self._lock = threading.Lock()
-        self._rich = None
-        self._tasks: dict[str, int] = {}
-        self._last: dict[str, str] = {}
-        self._after: list[str] = []   # summary lines printed below the bars at the end
-
-    def __enter__(self) -> "RegistryProgress":
-        if self.tty and not self.quiet:
-            from rich.console import Console
-            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-
-            self._rich = Progress(
-                TextColumn("{task.fields[sid]}"),
-                TextColumn("{task.description:<22}"),
-                BarColumn(bar_width=36),
-                DownloadColumn(),
-                console=Console(file=self.stream, highlight=False),
-                transient=False,
-                refresh_per_second=8,
-            )
-            self._rich.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._rich is not None:
-            self._rich.stop()
-            self._rich = None
-            for line in self._after:
-                self._write(line)
-            self._after.clear()
-
-    def _write(self, line: str, err: bool = False) -> None:
-        if self._rich is not None:
-            self._rich.console.print(line, markup=False)
-            return
-        out = sys.stderr if err else self.stream
-        out.write(line + "\n")
-        out.flush()
-
-    def __call__(self, ev) -> None:
-        with self._lock:
-            if ev.action == "Digest":
-                self.digest = ev.message
-            if ev.action == "Pushed manifest":
-                self.digest = ev.detail.get("digest") or self.digest
-            if self.quiet:
-                if ev.action == "Warning":
-                    sys.stderr.write(f"WARNING: {ev.message}\n")
-                return
-            header = _header_line(ev)
-            if header is not None:
-                if self._rich is not None and ev.action in ("Digest", "Status", "Pushed manifest"):
-                    self._after.append(header)  # Docker prints these under the bars
-                else:
-                    self._write(header)
-                return
-            if ev.action == "Warning":
-                self._write(f"WARNING: {ev.message}", err=True)
-                return
-            if self._rich is not None and _LAYER_ID.match(ev.id or ""):
-                self._bar(ev)
-                return
-            if ev.action in _MOVING:
-                return
-            key = f"{ev.action}|{ev.message}"
-            if self._last.get(ev.id) == key:
-                return
-            self._last[ev.id] = key
-            line = f"{ev.id}: {ev.action}" if ev.id else ev.action
-            if ev.message:
-                line += f" {ev.message}"
-            self._write(line)
-
-    def _bar(self, ev) -> None:
-        tid = self._tasks.get(ev.id)
-        total = ev.total or None
-        desc = ev.action + (f" {ev.message}" if ev.action == "Mounted from" and ev.message else "")
-        if tid is None:
-            tid = self._rich.add_task(desc, sid=ev.id, total=total, completed=ev.current)
-            self._tasks[ev.id] = tid
-        else:
-            self._rich.update(tid, description=desc, completed=ev.current,
-                              **({"total": total} if total else {}))
-        if ev.action == "Retrying" and ev.message:
-            self._rich.console.print(f"{ev.id}: {ev.message}", markup=False)
-
-
-def registry_progress(stream=None, quiet: bool = False) -> RegistryProgress:
-    """The progress display ``run``/``create`` use when they pull (write to stderr)."""
-    return RegistryProgress(stream or sys.stderr, quiet=quiet)
-
-
 # --- verbs --------------------------------------------------------------------------------
 def cmd_pull(engine, args) -> int:
     from core.reference import parse
+
+    from .progress import RegistryProgress
 
     ref = parse(args.image)  # fail early on a bad reference, before any output
     insecure = not args.tls_verify
@@ -162,6 +38,8 @@ def cmd_pull(engine, args) -> int:
 
 
 def cmd_push(engine, args) -> int:
+    from .progress import RegistryProgress
+
     insecure = not args.tls_verify
     chunk = None
     if args.chunk_size:

@@ -27,6 +27,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ContentSwitcher, Input, Static
 
+from workbench.format import ports_column
 from workbench.messages import EngineChanged, OpenTerminal
 from workbench.teaching.base import PaneBase
 from workbench.teaching.format import command as nutshell_command
@@ -163,18 +164,8 @@ class ContainersPane(PaneBase):
 
         def work() -> list[dict]:
             items = engine.ps(all=True)
-            ports_of = getattr(engine, "container_ports", None)
             for c in items:
-                c["_ports"] = ""
-                if ports_of is not None and c.get("State") == "running":
-                    try:
-                        ports = ports_of(c["Id"])
-                        if ports:
-                            from workbench.cli.network import format_ports
-
-                            c["_ports"] = format_ports(ports)
-                    except Exception:  # noqa: BLE001 - a column is not worth an error
-                        pass
+                c["_ports"] = ports_column(engine, c)
             return items
 
         self.load(work, self._apply, group="containers")

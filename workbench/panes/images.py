@@ -19,21 +19,16 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
+from workbench.format import ago as _ago
+from workbench.format import human_size
 from workbench.messages import ImageSelected, OpenTerminal
 from workbench.panes.base import Pane, error_text, now, quote
+from workbench.runopts import parse_run
 from workbench.widgets.progress import ProgressPanel
 from workbench.widgets.table import Col, FilterTable, SortCell
 
 
-def human_size(n: float) -> str:
-    from workbench.cli.output import human_size as hs
-
-    return hs(n)
-
-
 def ago(value: Any) -> str:
-    from workbench.cli.output import ago as _ago
-
     return _ago(value, now=now())
 
 
@@ -93,13 +88,8 @@ def run_argv(image: str, v: dict) -> list[str]:
 
 
 def run_options(argv: list[str]):
-    """RunOptions exactly as ``nutshell <argv>`` would build them (the CLI's parser)."""
-    from workbench.cli import build_parser
-    from workbench.cli.containers import _options
-
-    parser = build_parser(("containers",), only_verb="run")
-    args = parser.parse_args(argv)
-    return _options(args), args
+    """RunOptions exactly as ``nutshell <argv>`` would build them (the CLI's own flags)."""
+    return parse_run(argv)
 
 
 # ---------------------------------------------------------------------- the pane

@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static, Tree
 
+from workbench.format import human_size as hs
 from workbench.messages import ImageSelected
 from workbench.panes.base import Pane, error_text
 from workbench.widgets.filetree import FileTree
@@ -24,12 +25,6 @@ from workbench.widgets.table import Col, FilterTable, SortCell
 
 MERGED = "merged"
 CHANGES = {"added", "modified", "deleted"}
-
-
-def hs(n: float) -> str:
-    from workbench.cli.output import human_size
-
-    return human_size(n)
 
 
 class LayersPane(Pane):

@@ -27,6 +27,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from workbench.format import cpu_percent
 from workbench.messages import EngineChanged
 from workbench.teaching.base import PaneBase
 from workbench.teaching.format import bar, chart, dbytes, ibytes, pct, sparkline
@@ -48,10 +49,7 @@ class Series:
 
     def add(self, s: dict) -> None:
         cpu_ns, t = s.get("cpu_usage_ns"), s.get("timestamp")
-        value = None
-        if cpu_ns is not None and t is not None and self.last_cpu_ns is not None \
-                and self.last_time is not None and t > self.last_time:
-            value = max(cpu_ns - self.last_cpu_ns, 0) / ((t - self.last_time) * 1e9) * 100.0
+        value = cpu_percent(cpu_ns, t, self.last_cpu_ns, self.last_time)
         if cpu_ns is not None:
             self.last_cpu_ns, self.last_time = cpu_ns, t
         if self.last_time is not None and value is None and self.cpu:

@@ -17,6 +17,8 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from workbench.format import human_size
+
 EXPAND_LIMIT = 3000
 
 MARKS = {
@@ -25,12 +27,6 @@ MARKS = {
     "deleted": ("-", "red"),
     "unchanged": (" ", ""),
 }
-
-
-def _size(n: int) -> str:
-    from workbench.cli.output import human_size
-
-    return human_size(n)
 
 
 def entry_label(e: Any, size: int | None = None) -> Text:
@@ -55,7 +51,7 @@ def entry_label(e: Any, size: int | None = None) -> Text:
         t.append(f"  (hard link to /{e.link})", style="dim")
     n = e.size if size is None else size
     if n:
-        t.append(f"  {_size(n)}", style="dim")
+        t.append(f"  {human_size(n)}", style="dim")
     return t
 
 
@@ -90,7 +86,7 @@ class FileTree(Tree):
         self.node_count = 0
         self.clear()
         self.root.data = None
-        self.root.set_label(Text(f"/  {_size(self._sizes.get('', 0))}"))
+        self.root.set_label(Text(f"/  {human_size(self._sizes.get('', 0))}"))
         self._populate(self.root, "")
         self.root.expand()
         if expand:

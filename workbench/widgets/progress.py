@@ -18,16 +18,10 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import ProgressBar, Static
 
+from workbench.format import human_size
+
 DONE_ACTIONS = {"Pull complete", "Already exists", "Pushed", "Layer already exists", "Done",
                 "Loaded", "Download complete", "Mounted from"}
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.3g}{unit}" if unit != "B" else f"{int(n)}B"
-        n /= 1000
-    return f"{n}"
 
 
 class ProgressRow(Vertical):
@@ -49,7 +43,7 @@ class ProgressRow(Vertical):
         label = Text(f"{self.ident[:12]}  ", style="bold")
         label.append(action)
         if total:
-            label.append(f"  {_human(current)}/{_human(total)}", style="dim")
+            label.append(f"  {human_size(current)}/{human_size(total)}", style="dim")
         elif message:
             label.append(f"  {message}", style="dim")
         self.query_one(".progress-label", Static).update(label)
