@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import glob
 import os
-import time
 
 import pytest
 
 from core.errors import Conflict
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -55,23 +55,13 @@ def run(engine, name: str, cmd: str, network: str | None = None, **kw) -> str:
     return cid
 
 
-def wait_for(pred, timeout: float = 10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.05)
-    return pred()
-
-
 @pytest.fixture(scope="module")
 def web(engine):
     """A bridge-networked container with limits that changed its file system."""
     cid = run(engine, "web", "mkdir /newdir; echo data > /newdir/file; rm -rf /home; "
               "echo changed >> /etc/group; exec sleep 300",
               memory=64 * 1024 * 1024, pids_limit=50, cpus=0.5)
-    assert wait_for(lambda: os.path.exists(engine.container_overlay(cid).upper + "/newdir/file"))
+    wait_for(lambda: os.path.exists(engine.container_overlay(cid).upper + "/newdir/file"))
     return cid
 
 
@@ -111,8 +101,7 @@ def test_processes_host_and_container_pids(engine, web):
     proc = engine.exec(web, ["sleep", "123"], detach=True)
     try:
         table = wait_for(lambda: (lambda t: t if len(t.rows) >= 2 else None)(
-            engine.container_processes(web)))
-        assert table, "the exec'd process never showed up"
+            engine.container_processes(web)), what="the exec'd process to show up")
         init = table.rows[0]
         assert init.host_pid == table.init_pid and init.container_pid == 1
         assert init.container_ppid == 0  # the shim is outside

@@ -15,6 +15,7 @@ import sys
 import time
 
 import pytest
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -71,16 +72,6 @@ def leftovers(rt: RT, cid: str) -> list[str]:
             if cid in line:
                 out.append("mount: " + line.split()[4])
     return out
-
-
-def wait_for(pred, timeout: float = 10.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(interval)
-    return pred()
 
 
 @pytest.fixture(scope="module")
@@ -288,7 +279,7 @@ def test_rm_leaves_nothing_exact(rt):
     p = rt.run("-d", "--rm", "--name", "gone3", IMAGE, "sleep", "0.3", check=True)
     cid = p.stdout.strip()
     assert rt.cli("wait", cid).returncode in (0, 1)
-    assert wait_for(lambda: not leftovers(rt, cid), 10), leftovers(rt, cid)
+    wait_for(lambda: not leftovers(rt, cid), 10, what=lambda: leftovers(rt, cid))
 
 
 # ---------------------------------------------------------------- image config
@@ -413,7 +404,7 @@ def test_exec_flags(rt):
     p = rt.cli("exec", "-i", "ex", "cat", input="piped\n", check=True)
     assert p.stdout == "piped\n"
     rt.cli("exec", "-d", "ex", "sh", "-c", "echo detached > /tmp/d", check=True)
-    assert wait_for(lambda: rt.cli("exec", "ex", "cat", "/tmp/d").stdout == "detached\n")
+    wait_for(lambda: rt.cli("exec", "ex", "cat", "/tmp/d").stdout == "detached\n")
     # exec'd processes are in the container's cgroup and pid namespace
     p = rt.cli("exec", "ex", "sh", "-c", "cat /proc/self/cgroup; ls /proc | grep -c '^[0-9]'",
                check=True)
@@ -532,7 +523,7 @@ def test_pause_freezes_the_container_and_unpause_resumes_it(rt):
         assert _counter(rt, cid) == frozen
         assert rt.cli("unpause", cid, check=True).stdout.strip() == cid
         assert rt.inspect(cid)["State"]["Status"] == "running"
-        wait_for(lambda: _counter(rt, cid) > frozen)
+        wait_for(lambda: _counter(rt, cid) > frozen, what="the counter to move on after unpause")
         p = rt.cli("unpause", cid)
         assert p.returncode == 1 and p.stderr == f"nutshell: Container {cid} is not paused\n"
         # a paused container can be stopped (the signal is handled once thawed) ...
@@ -700,7 +691,8 @@ def test_restart_policies(rt):
         info = rt.inspect(always)
         assert info["RestartCount"] == count and info["State"]["Status"] == "exited"
         rt.cli("start", always, check=True)  # a start brings the policy back
-        wait_for(lambda: rt.inspect(always)["RestartCount"] > count, timeout=15)
+        wait_for(lambda: rt.inspect(always)["RestartCount"] > count, timeout=15,
+                 what="the restart policy to run the container again after start")
     finally:
         rt.cli("rm", "-f", cid)
         if always:

@@ -5,9 +5,10 @@ the end and checked gone (cgroups, mounts)."""
 from __future__ import annotations
 
 import glob
-import time
 
 import pytest
+
+from tests.waiting import pilot_wait_for
 
 PREFIX = "nsteach-tui"
 IMAGE = "localhost/busybox:latest"
@@ -52,21 +53,9 @@ def state(engine, cid: str) -> str:
     return engine.container_state(cid).get("Status", "")
 
 
-def wait_until(pred, timeout: float = 10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    return pred()
-
-
 async def pane_of(pilot, app, name: str):
     """The app's pane ``name`` once it is mounted (the workbench may mount panes lazily,
     after its first frame)."""
-    from tests.tui.app_helpers import wait_for
-
-    await wait_for(pilot, lambda: app.pane(name) is not None and app.pane(name).is_mounted,
+    await pilot_wait_for(pilot, lambda: app.pane(name) is not None and app.pane(name).is_mounted,
                    what=f"the {name} pane")
     return app.pane(name)

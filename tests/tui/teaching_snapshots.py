@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.app_helpers import make_app, wait_for
+from tests.tui.app_helpers import make_app
 from tests.tui.teaching_fakes import FakeEngine
+from tests.waiting import pilot_wait_for
 
 SIZES = [(100, 30), (160, 48)]
 PANES = ["containers", "stats", "terminals", "teaching"]
@@ -39,10 +40,10 @@ def fake(pilot) -> FakeEngine:
 
 async def show(pilot, name: str):
     app = pilot.app
-    await wait_for(pilot, lambda: app.pane(name) is not None and app.pane(name).is_mounted,
+    await pilot_wait_for(pilot, lambda: app.pane(name) is not None and app.pane(name).is_mounted,
                    what=f"the {name} pane")  # the workbench may mount panes lazily
     app.action_show_tab(name)
-    await wait_for(pilot, lambda: app.query_one("#tabs").active == f"tab-{name}")
+    await pilot_wait_for(pilot, lambda: app.query_one("#tabs").active == f"tab-{name}")
     return app.pane(name)
 
 
