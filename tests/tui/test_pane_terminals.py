@@ -64,6 +64,9 @@ async def test_attach_to_stopped_container_is_an_error_notification():
         pane.open_terminal("attach", engine.container("old"))
         text = "You cannot attach to a stopped container, start it first"
         await pilot_wait_for(pilot, lambda: any(n.message == text for n in app._notifications))
+        # the notification is shown at once; the CommandRun message reaches the app after
+        # the pane handled it: wait for it rather than read app.commands right away
+        await pilot_wait_for(pilot, lambda: app.commands, what="the failed attach recorded")
         assert not pane.terminals
         assert app.commands[-1] == ("nutshell attach old", False, text)
 
