@@ -3,7 +3,15 @@ import os
 import pytest
 
 from tests import leaks
+from tests.registry_servers import (
+    HTPASSWD_BIN,
+    OPENSSL_BIN,
+    REGISTRY_BIN,
+    RegistryServer,
+    tar_from_dir,
+)
 from tests.rootfs import make_busybox_rootfs
+from tests.runtime_root import IMAGE, RT, leftovers
 
 
 def _xdist_worker(config) -> bool:
@@ -68,3 +76,85 @@ def root(tmp_path) -> str:
     d = tmp_path / "root"
     d.mkdir()
     return str(d)
+
+
+@pytest.fixture(scope="module")
+def rt(tmp_path_factory, busybox_rootfs):
+    """tests/runtime_root.py's RT on a fresh root of this test module."""
+    root = str(tmp_path_factory.mktemp("rt") / "root")
+    os.makedirs(root)
+    r = RT(root)
+    r.engine.import_image(busybox_rootfs, IMAGE, changes=['CMD ["sh"]'])
+    yield r
+    ids = [c["Id"] for c in r.engine.ps(all=True)]
+    for cid in ids:
+        r.engine.rm(cid, force=True)
+    left = [x for cid in ids for x in leftovers(r, cid)]
+    assert not left, f"left behind: {left}"
+
+
+# --- registries (tests/registry_servers.py) ---------------------------------------------
+@pytest.fixture(scope="session")
+def registry():
+    """An anonymous registry (plain HTTP on loopback)."""
+    if not os.path.exists(REGISTRY_BIN):
+        pytest.skip("docker-registry is not installed")
+    srv = RegistryServer("anonymous").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def basic_registry():
+    """A registry with htpasswd (bcrypt) Basic auth; users in USERS."""
+    if not os.path.exists(REGISTRY_BIN) or HTPASSWD_BIN is None:
+        pytest.skip("docker-registry or htpasswd is not installed")
+    srv = RegistryServer("basic").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def token_registry():
+    """A registry in token mode with its token server (anonymous pull, users push)."""
+    if not os.path.exists(REGISTRY_BIN) or OPENSSL_BIN is None:
+        pytest.skip("docker-registry or openssl is not installed")
+    srv = RegistryServer("token").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_registry():
+    """An anonymous registry over HTTPS with a self-signed certificate."""
+    if not os.path.exists(REGISTRY_BIN) or OPENSSL_BIN is None:
+        pytest.skip("docker-registry or openssl is not installed")
+    srv = RegistryServer("tls").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def docker_config(tmp_path, monkeypatch):
+    """An empty $DOCKER_CONFIG so tests never read or write the real ~/.docker."""
+    d = tmp_path / "docker-config"
+    d.mkdir()
+    monkeypatch.setenv("DOCKER_CONFIG", str(d))
+    return str(d)
+
+
+@pytest.fixture
+def registry_env(tmp_path, monkeypatch):
+    """Private $DOCKER_CONFIG and Nutshell config dir: tests never touch the user's."""
+    dc = tmp_path / "docker-config"
+    dc.mkdir()
+    nc = tmp_path / "nutshell-config"
+    nc.mkdir()
+    monkeypatch.setenv("DOCKER_CONFIG", str(dc))
+    monkeypatch.setenv("NUTSHELL_CONFIG_DIR", str(nc))
+    return {"DOCKER_CONFIG": str(dc), "NUTSHELL_CONFIG_DIR": str(nc)}
+
+
+@pytest.fixture(scope="session")
+def busybox_layer_tar(busybox_rootfs) -> bytes:
+    return tar_from_dir(busybox_rootfs)

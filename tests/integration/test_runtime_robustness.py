@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from core.runtime.linux import proc_start_time
-from tests.integration.test_runtime_run import IMAGE, leftovers, rt  # noqa: F401
+from tests.runtime_root import IMAGE, leftovers
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,6 @@ test names its containers uniquely and the module checks that nothing is left be
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import subprocess
@@ -15,77 +14,13 @@ import sys
 import time
 
 import pytest
+
+from tests.runtime_root import IMAGE, RT, leftovers
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
-IMAGE = "nutshell-rt-test/busybox:latest"
 DOCKER_CAPEFF = 0xA80425FB
-CGROUP_ROOT = "/sys/fs/cgroup"
-
-
-class RT:
-    """A state root with the test image, and a way to call the CLI on it."""
-
-    def __init__(self, root: str):
-        self.root = root
-        from core.engine import Engine
-
-        self.engine = Engine(root)
-
-    def cli(self, *args: str, input: str | None = None, timeout: float = 60,
-            check: bool = False) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "workbench", "--root", self.root, *args],
-                              input=input, capture_output=True, text=True, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"nutshell {' '.join(args)} -> {proc.returncode}\n"
-                                 f"stdout: {proc.stdout}\nstderr: {proc.stderr}")
-        return proc
-
-    def run(self, *args: str, **kw) -> subprocess.CompletedProcess:
-        """``nutshell run --network none ...`` (flags before the image, Docker style)."""
-        return self.cli("run", "--network", "none", *args, **kw)
-
-    def inspect(self, ref: str) -> dict:
-        return self.engine.container_inspect(ref)
-
-
-def leftovers(rt: RT, cid: str) -> list[str]:
-    """Everything of container ``cid`` still on the host."""
-    out = []
-    if os.path.exists(rt.engine.paths.container(cid)):
-        out.append(rt.engine.paths.container(cid))
-    if os.path.exists(rt.engine.paths.run_container(cid)):
-        out.append(rt.engine.paths.run_container(cid))
-    out += glob.glob(f"{CGROUP_ROOT}/*/nutshell/{cid}")
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if f"id={cid}".encode() in f.read():
-                    out.append(f"shim pid {pid}")
-        except OSError:
-            continue
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            if cid in line:
-                out.append("mount: " + line.split()[4])
-    return out
-
-
-@pytest.fixture(scope="module")
-def rt(tmp_path_factory, busybox_rootfs):
-    root = str(tmp_path_factory.mktemp("rt") / "root")
-    os.makedirs(root)
-    r = RT(root)
-    r.engine.import_image(busybox_rootfs, IMAGE, changes=['CMD ["sh"]'])
-    yield r
-    ids = [c["Id"] for c in r.engine.ps(all=True)]
-    for cid in ids:
-        r.engine.rm(cid, force=True)
-    left = [x for cid in ids for x in leftovers(r, cid)]
-    assert not left, f"left behind: {left}"
 
 
 def cid_of(rt: RT, name: str) -> str:

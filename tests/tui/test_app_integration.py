@@ -14,12 +14,11 @@ import sys
 import pytest
 
 from tests.imagebuild import TarBuilder, docker_archive, image_config, sha
-from tests.registry_fixtures import docker_config, registry  # noqa: F401 (fixtures)
 from tests.tui.app_helpers import make_app, screen_text, sync_all
+from tests.waiting import pilot_wait_for
 from workbench.default_image import ensure_default_image
 from workbench.widgets.filetree import FileTree
 from workbench.widgets.table import FilterTable
-from tests.waiting import pilot_wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.tui]
 

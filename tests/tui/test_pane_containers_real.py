@@ -9,11 +9,11 @@ import asyncio
 import pytest
 
 from tests.tui.app_helpers import make_app
-from tests.tui.teaching_real import pane_of, PREFIX, real_engine, run, state  # noqa: F401
+from tests.tui.teaching_real import PREFIX, pane_of, run, state
+from tests.waiting import pilot_wait_for
 from workbench.teaching.jsontree import JsonTree
 from workbench.teaching.logview import LogView
 from workbench.widgets.table import FilterTable, cell_text
-from tests.waiting import pilot_wait_for
 
 pytestmark = [pytest.mark.tui, pytest.mark.integration]
 

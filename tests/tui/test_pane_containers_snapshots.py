@@ -4,11 +4,12 @@ of the highlighted container with a search highlighted, and the diff view."""
 from __future__ import annotations
 
 import pytest
-from tests.tui.teaching_snapshots import SIZES, app, deterministic, settle, show, size_ids  # noqa: F401
-from workbench.teaching.logview import LogView
-from tests.waiting import pilot_wait_for
 
-pytestmark = pytest.mark.tui
+from tests.tui.teaching_snapshots import SIZES, app, settle, show, size_ids
+from tests.waiting import pilot_wait_for
+from workbench.teaching.logview import LogView
+
+pytestmark = [pytest.mark.tui, pytest.mark.usefixtures("deterministic")]
 
 
 @pytest.mark.parametrize("size", SIZES, ids=size_ids)

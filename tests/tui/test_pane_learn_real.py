@@ -11,9 +11,9 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from tests.tui.app_helpers import make_app
-from tests.tui.teaching_real import pane_of, PREFIX, real_engine, run  # noqa: F401
-from workbench.widgets.table import FilterTable
+from tests.tui.teaching_real import PREFIX, pane_of, run
 from tests.waiting import pilot_wait_for
+from workbench.widgets.table import FilterTable
 
 pytestmark = [pytest.mark.tui, pytest.mark.integration]
 

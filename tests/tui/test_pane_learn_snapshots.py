@@ -4,10 +4,11 @@ the overlay, the network diagram and the security view at 160x48 (fake engine: f
 from __future__ import annotations
 
 import pytest
-from tests.tui.teaching_snapshots import app, deterministic, settle, show, size_ids  # noqa: F401
+
+from tests.tui.teaching_snapshots import app, settle, show, size_ids
 from tests.waiting import pilot_wait_for
 
-pytestmark = pytest.mark.tui
+pytestmark = [pytest.mark.tui, pytest.mark.usefixtures("deterministic")]
 
 VIEWS = [("namespaces", (100, 30)), ("processes", (100, 30)), ("overlay", (100, 30)),
          ("cgroup", (100, 30)), ("network", (100, 30)), ("security", (100, 30)),

@@ -4,10 +4,11 @@ scripted counters, taken by hand (no timer), so the numbers and sparklines are f
 from __future__ import annotations
 
 import pytest
-from tests.tui.teaching_snapshots import SIZES, app, deterministic, settle, show, size_ids  # noqa: F401
+
+from tests.tui.teaching_snapshots import SIZES, app, settle, show, size_ids
 from tests.waiting import pilot_wait_for
 
-pytestmark = pytest.mark.tui
+pytestmark = [pytest.mark.tui, pytest.mark.usefixtures("deterministic")]
 
 
 @pytest.mark.parametrize("size", SIZES, ids=size_ids)

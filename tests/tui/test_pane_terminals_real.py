@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from tests.tui.app_helpers import make_app
-from tests.tui.teaching_real import pane_of, real_engine, run, state  # noqa: F401
-from workbench.widgets.table import FilterTable
+from tests.tui.teaching_real import pane_of, run, state
 from tests.waiting import pilot_wait_for, wait_for
+from workbench.widgets.table import FilterTable
 
 pytestmark = [pytest.mark.tui, pytest.mark.integration]
 

@@ -4,11 +4,12 @@ what is typed) and the help line with the leave chord."""
 from __future__ import annotations
 
 import pytest
-from tests.tui.teaching_snapshots import SIZES, app, deterministic, settle, show, size_ids  # noqa: F401
-from workbench.messages import OpenTerminal
-from tests.waiting import pilot_wait_for
 
-pytestmark = pytest.mark.tui
+from tests.tui.teaching_snapshots import SIZES, app, settle, show, size_ids
+from tests.waiting import pilot_wait_for
+from workbench.messages import OpenTerminal
+
+pytestmark = [pytest.mark.tui, pytest.mark.usefixtures("deterministic")]
 
 
 @pytest.mark.parametrize("size", SIZES, ids=size_ids)

@@ -12,10 +12,10 @@ import time
 import pytest
 from textual.app import App, ComposeResult
 
-from tests.integration.test_runtime_run import IMAGE, rt  # noqa: F401  (module fixture)
+from tests.runtime_root import IMAGE
+from tests.waiting import pilot_wait_for
 from workbench.terminal.backend import attach_backend, exec_backend_factory
 from workbench.terminal.widget import Terminal
-from tests.waiting import pilot_wait_for
 
 pytestmark = [pytest.mark.tui, pytest.mark.integration]
 

@@ -9,12 +9,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from core.errors import NotFound, RegistryError
-from core.registry.auth import AuthError, Authenticator, merge_scopes, parse_challenges
+from core.registry.auth import Authenticator, AuthError, merge_scopes, parse_challenges
 from core.registry.client import RegistryClient, RetryPolicy, TooManyRequests
 from core.registry.credentials import Credential
 from core.registry.hosts import RegistryConfig
 from core.registry.transport import Transport
-from tests.registry_fixtures import ScriptedServer
+from tests.registry_servers import ScriptedServer
 
 FAST = RetryPolicy(attempts=4, base_delay=0.001, max_delay=0.01, resume_delay=0.0)
 

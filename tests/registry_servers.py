@@ -15,7 +15,8 @@ Also here: builders for offline test images (tar layers from a directory or a di
 gzip / zstd / zstd:chunked / uncompressed; OCI or Docker media types; configs, manifests,
 indexes; OCI layout dirs for skopeo) and a small cutting proxy for fault tests.
 
-Tests import the fixtures they use: ``from tests.registry_fixtures import registry``.
+The fixtures that start these servers are in tests/conftest.py (``registry``,
+``basic_registry``, ``token_registry``, ``tls_registry``, ...).
 """
 
 from __future__ import annotations
@@ -389,55 +390,6 @@ class RegistryServer:
 
 def unique_repo(prefix: str = "t") -> str:
     return f"nutshell-test/{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture(scope="session")
-def registry():
-    """An anonymous registry (plain HTTP on loopback)."""
-    if not os.path.exists(REGISTRY_BIN):
-        pytest.skip("docker-registry is not installed")
-    srv = RegistryServer("anonymous").start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="session")
-def basic_registry():
-    """A registry with htpasswd (bcrypt) Basic auth; users in USERS."""
-    if not os.path.exists(REGISTRY_BIN) or HTPASSWD_BIN is None:
-        pytest.skip("docker-registry or htpasswd is not installed")
-    srv = RegistryServer("basic").start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="session")
-def token_registry():
-    """A registry in token mode with its token server (anonymous pull, users push)."""
-    if not os.path.exists(REGISTRY_BIN) or OPENSSL_BIN is None:
-        pytest.skip("docker-registry or openssl is not installed")
-    srv = RegistryServer("token").start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="session")
-def tls_registry():
-    """An anonymous registry over HTTPS with a self-signed certificate."""
-    if not os.path.exists(REGISTRY_BIN) or OPENSSL_BIN is None:
-        pytest.skip("docker-registry or openssl is not installed")
-    srv = RegistryServer("tls").start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def docker_config(tmp_path, monkeypatch):
-    """An empty $DOCKER_CONFIG so tests never read or write the real ~/.docker."""
-    d = tmp_path / "docker-config"
-    d.mkdir()
-    monkeypatch.setenv("DOCKER_CONFIG", str(d))
-    return str(d)
 
 
 # --- offline test images -----------------------------------------------------------------
@@ -909,39 +861,12 @@ def fast_retry():
                        resume_delay=0.01, max_resumes=3, layer_attempts=2)
 
 
-@pytest.fixture
-def registry_env(tmp_path, monkeypatch):
-    """Private $DOCKER_CONFIG and Nutshell config dir: tests never touch the user's."""
-    dc = tmp_path / "docker-config"
-    dc.mkdir()
-    nc = tmp_path / "nutshell-config"
-    nc.mkdir()
-    monkeypatch.setenv("DOCKER_CONFIG", str(dc))
-    monkeypatch.setenv("NUTSHELL_CONFIG_DIR", str(nc))
-    return {"DOCKER_CONFIG": str(dc), "NUTSHELL_CONFIG_DIR": str(nc)}
-
-
-@pytest.fixture
-def engine(root, registry_env):
-    """An Engine on a fresh root with short registry retry delays."""
-    from core.engine import Engine
-
-    e = Engine(root)
-    e.registry_retry = fast_retry()
-    return e
-
-
 def new_engine(root: str):
     from core.engine import Engine
 
     e = Engine(root)
     e.registry_retry = fast_retry()
     return e
-
-
-@pytest.fixture(scope="session")
-def busybox_layer_tar(busybox_rootfs) -> bytes:
-    return tar_from_dir(busybox_rootfs)
 
 
 def login_file(docker_config_dir: str, host: str, user: str, password: str) -> None:
