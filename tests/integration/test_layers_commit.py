@@ -15,6 +15,7 @@ import pytest
 
 from core.fs.rootview import container_view, image_view
 from tests.imagebuild import snapshot
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -193,6 +194,9 @@ def test_commit_pauses_a_running_container_and_thaws_it(lt):
     cid = lt.run("-d", IMAGE, "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /c.tmp; "
                  "mv /c.tmp /counter; usleep 10000; done").strip()
     try:
+        # the image must hold a counter: let the loop write its first one
+        wait_for(lambda: lt.cli("exec", cid, "test", "-e", "/counter", check=False).returncode == 0,
+                 what="the container's first /counter")
         states = []
 
         def progress(ev):
