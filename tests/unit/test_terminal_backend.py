@@ -193,12 +193,12 @@ class FakeEngine:
         self.present = present
         self.calls: list[tuple[list[str], dict]] = []
 
-    def exec(self, ref, argv, **kw):
+    def exec(self, ref, cmd, **kw):
         from core.errors import CommandNotFound
 
-        self.calls.append((list(argv), kw))
-        if argv[0] not in self.present:
-            raise CommandNotFound(f"{argv[0]}: not found")
+        self.calls.append((list(cmd), kw))
+        if cmd[0] not in self.present:
+            raise CommandNotFound(f"{cmd[0]}: not found")
         return FakeExec(["/bin/sh", "-c", "echo shell-here; exec sleep 60"])
 
 
