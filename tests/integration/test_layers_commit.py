@@ -223,8 +223,8 @@ def test_commit_pauses_a_running_container_and_thaws_it(lt):
 
 
 def test_commit_thaws_even_when_writing_the_layer_fails(lt, monkeypatch):
-    from core.runtime import cgroups
     from core.store import commit as cm
+    from core.runtime import cgroups
 
     cid = lt.run("-d", IMAGE, "sleep", "600").strip()
     try:
@@ -278,12 +278,7 @@ def test_bad_input(lt):
 
 @pytest.mark.registry
 def test_commit_push_pull_into_an_empty_store_run(lt, changed, tmp_path, monkeypatch):
-    from tests.registry_servers import (
-        REGISTRY_BIN,
-        RegistryServer,
-        new_engine,
-        unique_repo,
-    )
+    from tests.registry_servers import REGISTRY_BIN, RegistryServer, new_engine, unique_repo
 
     if not os.path.exists(REGISTRY_BIN):
         pytest.skip("docker-registry is not installed")

@@ -7,12 +7,7 @@ import json
 import pytest
 
 from core.errors import UsageError
-from core.registry.hosts import (
-    RegistryConfig,
-    is_loopback,
-    normalize_registry,
-    split_host_port,
-)
+from core.registry.hosts import RegistryConfig, is_loopback, normalize_registry, split_host_port
 from core.registry.transport import RegistryUnreachable, Transport
 from tests.registry_servers import ScriptedServer
 
