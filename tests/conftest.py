@@ -89,44 +89,37 @@ def rt(tmp_path_factory, busybox_rootfs):
 
 
 # --- registries (tests/registry_servers.py) ---------------------------------------------
+def _registry_server(mode: str, tools: dict):
+    """Start a RegistryServer in ``mode`` for the session, or skip when a tool is missing."""
+    if not (os.path.exists(REGISTRY_BIN) and all(tools.values())):
+        pytest.skip(" or ".join(["docker-registry", *tools]) + " is not installed")
+    srv = RegistryServer(mode).start()
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture(scope="session")
 def registry():
     """An anonymous registry (plain HTTP on loopback)."""
-    if not os.path.exists(REGISTRY_BIN):
-        pytest.skip("docker-registry is not installed")
-    srv = RegistryServer("anonymous").start()
-    yield srv
-    srv.stop()
+    yield from _registry_server("anonymous", {})
 
 
 @pytest.fixture(scope="session")
 def basic_registry():
     """A registry with htpasswd (bcrypt) Basic auth; users in USERS."""
-    if not os.path.exists(REGISTRY_BIN) or HTPASSWD_BIN is None:
-        pytest.skip("docker-registry or htpasswd is not installed")
-    srv = RegistryServer("basic").start()
-    yield srv
-    srv.stop()
+    yield from _registry_server("basic", {"htpasswd": HTPASSWD_BIN is not None})
 
 
 @pytest.fixture(scope="session")
 def token_registry():
     """A registry in token mode with its token server (anonymous pull, users push)."""
-    if not os.path.exists(REGISTRY_BIN) or OPENSSL_BIN is None:
-        pytest.skip("docker-registry or openssl is not installed")
-    srv = RegistryServer("token").start()
-    yield srv
-    srv.stop()
+    yield from _registry_server("token", {"openssl": OPENSSL_BIN is not None})
 
 
 @pytest.fixture(scope="session")
 def tls_registry():
     """An anonymous registry over HTTPS with a self-signed certificate."""
-    if not os.path.exists(REGISTRY_BIN) or OPENSSL_BIN is None:
-        pytest.skip("docker-registry or openssl is not installed")
-    srv = RegistryServer("tls").start()
-    yield srv
-    srv.stop()
+    yield from _registry_server("tls", {"openssl": OPENSSL_BIN is not None})
 
 
 @pytest.fixture

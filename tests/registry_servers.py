@@ -101,7 +101,31 @@ class JWTSigner:
 
 
 # --- the token server ------------------------------------------------------------------
-class TokenServer:
+class LoopbackHTTP:
+    """An ``http.server`` on 127.0.0.1 (a free port) served by a daemon thread."""
+
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def _serve(self, handler, name: str):
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True, name=name)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+class TokenServer(LoopbackHTTP):
     """A tiny distribution token server (GET with Basic or anonymous; OAuth POST)."""
 
     def __init__(self, workdir: str, users: dict[str, str] | None = None,
@@ -227,18 +251,7 @@ class TokenServer:
                     out["refresh_token"] = rt
                 self._json(200, out)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
-                                        name="test-token-server")
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        return self._serve(Handler, "test-token-server")
 
 
 # --- the registry ----------------------------------------------------------------------
@@ -641,7 +654,7 @@ def busybox_layer(rootfs: str) -> bytes:
 
 
 # --- a proxy that breaks things --------------------------------------------------------
-class CuttingProxy:
+class CuttingProxy(LoopbackHTTP):
     """An HTTP proxy in front of a registry that can cut blob bodies mid-stream.
 
     ``cut_after``: bytes of a blob body to pass before the connection is dropped;
@@ -664,10 +677,6 @@ class CuttingProxy:
         self.redirect_blobs: str | None = None  # base URL: answer blob GETs with a 307 there
         self.fail_status: list[tuple[str, int, dict]] = []   # (path substring, status, headers)
         self._server = None
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> "CuttingProxy":
         import http.client
@@ -762,16 +771,7 @@ class CuttingProxy:
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True, name="cutting-proxy").start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        return self._serve(Handler, "cutting-proxy")
 
 
 # --- a scripted HTTP server for unit tests ---------------------------------------------
@@ -783,7 +783,7 @@ class Req:
     body: bytes
 
 
-class ScriptedServer:
+class ScriptedServer(LoopbackHTTP):
     """An HTTP/1.1 server on 127.0.0.1 that answers with ``handler(req)``.
 
     ``handler`` returns ``(status, headers: dict, body: bytes)``; every request is kept in
@@ -795,10 +795,6 @@ class ScriptedServer:
         self.requests: list[Req] = []
         self.connections = 0
         self._server = None
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def url(self) -> str:
@@ -835,16 +831,7 @@ class ScriptedServer:
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _any
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True, name="scripted-http").start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        return self._serve(Handler, "scripted-http")
 
     def __enter__(self):
         return self.start()

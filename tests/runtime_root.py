@@ -1,6 +1,7 @@
-"""A state root with the runtime tests' busybox image, and the CLI on it (the ``rt``
-fixture in tests/conftest.py): ``rt.cli(...)``, ``rt.run(...)``, ``rt.inspect(...)``;
-``leftovers`` lists what a container still has on the host."""
+"""State roots for tests on real containers. ``RT``: the runtime tests' busybox image and
+the CLI on it (the ``rt`` fixture in tests/conftest.py): ``rt.cli(...)``, ``rt.run(...)``,
+``rt.inspect(...)``; ``leftovers`` lists what a container still has on the host.
+``default_image_engine``: an Engine with the offline default image, cleaned up after."""
 
 from __future__ import annotations
 
@@ -61,3 +62,31 @@ def leftovers(rt: RT, cid: str) -> list[str]:
             if cid in line:
                 out.append("mount: " + line.split()[4])
     return out
+
+
+def default_image_engine(root: str):
+    """An Engine on ``root`` with the offline default image (a fixture's generator:
+    ``yield from``); afterwards every container is removed and checked gone (cgroups,
+    mounts)."""
+    from core.engine import Engine
+    from workbench.default_image import ensure_default_image
+
+    eng = Engine(root)
+    ensure_default_image(eng)
+    yield eng
+    ids = [c["Id"] for c in eng.ps(all=True)]
+    for cid in ids:
+        try:
+            eng.rm(cid, force=True)
+        except Exception:  # noqa: BLE001
+            pass
+    try:
+        eng.network_reset()
+    except Exception:  # noqa: BLE001
+        pass
+    left = []
+    for cid in ids:
+        left += glob.glob(f"{CGROUP_ROOT}/*/nutshell/{cid}")
+        with open("/proc/self/mountinfo") as f:
+            left += [line for line in f if cid in line]
+    assert not left, left

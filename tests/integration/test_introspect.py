@@ -6,12 +6,12 @@ independently of core/runtime/introspect.py."""
 
 from __future__ import annotations
 
-import glob
 import os
 
 import pytest
 
 from core.errors import Conflict
+from tests.runtime_root import default_image_engine
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -21,29 +21,7 @@ PREFIX = "nsteach-intro"
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    from core.engine import Engine
-    from workbench.default_image import ensure_default_image
-
-    root = str(tmp_path_factory.mktemp("introspect-root"))
-    eng = Engine(root)
-    ensure_default_image(eng)
-    yield eng
-    ids = [c["Id"] for c in eng.ps(all=True)]
-    for cid in ids:
-        try:
-            eng.rm(cid, force=True)
-        except Exception:  # noqa: BLE001
-            pass
-    try:
-        eng.network_reset()
-    except Exception:  # noqa: BLE001
-        pass
-    leftovers = []
-    for cid in ids:
-        leftovers += glob.glob(f"/sys/fs/cgroup/*/nutshell/{cid}")
-        with open("/proc/self/mountinfo") as f:
-            leftovers += [line for line in f if cid in line]
-    assert not leftovers, leftovers
+    yield from default_image_engine(str(tmp_path_factory.mktemp("introspect-root")))
 
 
 def run(engine, name: str, cmd: str, network: str | None = None, **kw) -> str:

@@ -4,6 +4,7 @@ pausing, --change, zstd."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -72,9 +73,11 @@ def leftovers(lt: LT, ids: list[str]) -> list[str]:
     return out
 
 
-@pytest.fixture(scope="module")
-def lt(tmp_path_factory, busybox_rootfs):
-    root = str(tmp_path_factory.mktemp("lt-commit") / "root")
+@contextlib.contextmanager
+def lt_root(tmp_path_factory, busybox_rootfs, name: str, volumes: bool = False):
+    """A state root with IMAGE for one test module; afterwards every container (and with
+    ``volumes`` every volume) is removed and nothing of them may be left."""
+    root = str(tmp_path_factory.mktemp(name) / "root")
     os.makedirs(root)
     r = LT(root)
     r.engine.import_image(busybox_rootfs, IMAGE, changes=['CMD ["sh"]'])
@@ -82,8 +85,19 @@ def lt(tmp_path_factory, busybox_rootfs):
     ids = [c["Id"] for c in r.engine.ps(all=True)]
     for cid in ids:
         r.engine.rm(cid, force=True, volumes=True)
+    if volumes:
+        for v in r.engine.volumes():
+            r.engine.volume_rm(v["Name"])
     left = leftovers(r, ids)
     assert not left, f"left behind: {left}"
+    if volumes:
+        assert r.engine.volumes() == []
+
+
+@pytest.fixture(scope="module")
+def lt(tmp_path_factory, busybox_rootfs):
+    with lt_root(tmp_path_factory, busybox_rootfs, "lt-commit") as r:
+        yield r
 
 
 @pytest.fixture(scope="module")
