@@ -101,6 +101,15 @@ class JWTSigner:
 
 
 # --- the token server ------------------------------------------------------------------
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing and sends small writes at once."""
+
+    disable_nagle_algorithm = True
+
+    def log_message(self, *a):
+        pass
+
+
 class LoopbackHTTP:
     """An ``http.server`` on 127.0.0.1 (a free port) served by a daemon thread."""
 
@@ -178,12 +187,7 @@ class TokenServer(LoopbackHTTP):
     def start(self) -> "TokenServer":
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            disable_nagle_algorithm = True
-
-            def log_message(self, *a):  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def _json(self, status, obj):
                 body = json.dumps(obj).encode()
                 self.send_response(status)
@@ -683,12 +687,8 @@ class CuttingProxy(LoopbackHTTP):
 
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *a):
-                pass
 
             def _forward(self):
                 owner.requests.append((self.command, self.path))
@@ -803,12 +803,8 @@ class ScriptedServer(LoopbackHTTP):
     def start(self) -> "ScriptedServer":
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *a):
-                pass
 
             def setup(self):
                 super().setup()

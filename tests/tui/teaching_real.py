@@ -26,5 +26,5 @@ async def pane_of(pilot, app, name: str):
     """The app's pane ``name`` once it is mounted (the workbench may mount panes lazily,
     after its first frame)."""
     await pilot_wait_for(pilot, lambda: app.pane(name) is not None and app.pane(name).is_mounted,
-                   what=f"the {name} pane")
+                         what=f"the {name} pane")
     return app.pane(name)

@@ -30,7 +30,7 @@ def fake(pilot) -> FakeEngine:
 async def show(pilot, name: str):
     app = pilot.app
     await pilot_wait_for(pilot, lambda: app.pane(name) is not None and app.pane(name).is_mounted,
-                   what=f"the {name} pane")  # the workbench may mount panes lazily
+                         what=f"the {name} pane")  # the workbench may mount panes lazily
     app.action_show_tab(name)
     await pilot_wait_for(pilot, lambda: app.query_one("#tabs").active == f"tab-{name}")
     return app.pane(name)

@@ -35,7 +35,7 @@ async def test_tabs_keys_and_placeholder(monkeypatch):
         # the focus follows the tab: the images table takes keys again after "1"
         await pilot.press("1")
         await pilot_wait_for(pilot, lambda: app.focused is not None and
-                       app.focused.parent.id == "images-table")
+                             app.focused.parent.id == "images-table")
 
 
 def test_load_pane_class_reports_broken_modules(monkeypatch, tmp_path):
@@ -221,14 +221,14 @@ async def test_lazy_panes_mount_after_the_first_frame_and_get_the_selection():
     app = make_app(engine, panes=["images", "layers", "networks"], lazy=True)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot_wait_for(pilot, lambda: app.pane("layers") is not None and app.pane("networks") is not None,
-                       what="lazy panes mounted")
+                             what="lazy panes mounted")
         images = app.pane("images")
         await pilot_wait_for(pilot, lambda: images.rows)
         await pilot.press("down")                          # me/app:1.0
         await pilot.press("2")
         layers = app.pane("layers")
         await pilot_wait_for(pilot, lambda: layers.tree_data is not None and
-                       layers.tree_data.image_id == "sha256:" + "c" * 64, what="selected image")
+                             layers.tree_data.image_id == "sha256:" + "c" * 64, what="selected image")
 
 
 
@@ -238,7 +238,7 @@ async def test_a_tab_key_pressed_while_panes_mount_is_not_lost():
         await pilot.press("4")             # possibly before the Networks pane exists
         await pilot_wait_for(pilot, lambda: app.query_one("#tabs").active == "tab-networks")
         await pilot_wait_for(pilot, lambda: app.focused is not None and
-                       app.focused.parent.id == "networks-table", what="focus in Networks")
+                             app.focused.parent.id == "networks-table", what="focus in Networks")
 
 
 
@@ -307,7 +307,7 @@ async def test_a_selection_settles_across_containers_and_stats():
             table.select(target)
             await pilot.pause(0)
         await pilot_wait_for(pilot, lambda: containers.container_id == ids[1] == stats.container_id
-                       == app.selected_container, what="the choice everywhere")
+                             == app.selected_container, what="the choice everywhere")
         # a highlight that arrives after the cursor moved on is ignored by both panes
         from workbench.teaching.linetable import LineTable
 

@@ -149,7 +149,7 @@ async def test_layers_of_a_real_image(host):
         await pilot.press("enter")              # -> Layers for this image
         layers = app.pane("layers")
         await pilot_wait_for(pilot, lambda: layers.tree_data is not None and
-                       layers.image_label == "localhost/layered:1", timeout=10)
+                             layers.image_label == "localhost/layered:1", timeout=10)
         tree = layers.tree_data
         # big: 10000 (l0) and 20000 (l1) shadowed; motd 1000 deleted; a.so + b.so hidden by opaque
         assert [lc.wasted for lc in tree.layers] == [10000 + 1000 + 3000 + 2000, 20000, 0]
@@ -226,7 +226,7 @@ async def test_networks_and_liveness_from_another_process(host):
         host.cli("rm", "-f", cid)
         table.select("bridge")
         await pilot_wait_for(pilot, lambda: nets.details.get("bridge") is not None and
-                       cid not in nets.details["bridge"]["Containers"], timeout=5, what="member gone")
+                             cid not in nets.details["bridge"]["Containers"], timeout=5, what="member gone")
         table.select(name)
         await pilot.pause()
         await pilot.press("d")

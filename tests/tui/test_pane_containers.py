@@ -54,7 +54,7 @@ async def test_list_selection_and_logs():
         await pilot.press("down")
         await pilot_wait_for(pilot, lambda: app.selected[-1] == db)
         await pilot_wait_for(pilot, lambda: log_view(pane).lines and
-                              log_view(pane).lines[0][2] == "line 1 from db")
+                             log_view(pane).lines[0][2] == "line 1 from db")
         # another pane's selection moves the cursor, without an echo
         n = len(app.selected)
         pane.post_message(ContainerSelected(old))
@@ -66,7 +66,7 @@ async def test_list_selection_and_logs():
         loads = pane.loads
         pane.post_message(EngineChanged({"containers"}, {old}))
         await pilot_wait_for(pilot, lambda: pane.loads > loads and
-                              cell_text(table.row(old)[4]) == "running")
+                             cell_text(table.row(old)[4]) == "running")
 
 
 @sync

@@ -39,7 +39,7 @@ def test_every_action_on_a_real_container(real_engine):  # noqa: F811
             assert cell_text(table.row(cid)[4]) == "running"
             view = pane.query_one("#log-view", LogView)
             await pilot_wait_for(pilot, lambda: [t for _, _, t in view.lines] == ["one", "two", "oops"],
-                           what="the log")
+                                 what="the log")
             assert view.lines[2][0] == "stderr"
             view.set_search("TWO")
             assert view.matches() == [1]
@@ -55,7 +55,7 @@ def test_every_action_on_a_real_container(real_engine):  # noqa: F811
             await pilot.press("x")
             await pilot_wait_for(pilot, lambda: state(real_engine, cid) == "exited", timeout=20)
             await pilot_wait_for(pilot, lambda: cell_text(table.row(cid)[4]) == "exited",
-                           what="the list shows exited")
+                                 what="the list shows exited")
             await pilot.press("u")
             await pilot_wait_for(pilot, lambda: state(real_engine, cid) == "running", timeout=20)
             await pilot.press("r")
@@ -66,7 +66,7 @@ def test_every_action_on_a_real_container(real_engine):  # noqa: F811
             await pilot_wait_for(pilot, lambda: type(app.screen).__name__ == "FormScreen")
             await pilot.press(*"nsteach/committed:1", "ctrl+s")
             await pilot_wait_for(pilot, lambda: f"nutshell commit {name} nsteach/committed:1"
-                           in commands(app), timeout=30, what="the commit")
+                                 in commands(app), timeout=30, what="the commit")
             assert real_engine.image("nsteach/committed:1").id
             # kill (confirmed), then rm (confirmed)
             await pilot.press("K")
@@ -75,7 +75,7 @@ def test_every_action_on_a_real_container(real_engine):  # noqa: F811
             await pilot_wait_for(pilot, lambda: state(real_engine, cid) == "exited", timeout=20)
             # the list must have caught up, or rm would (rightly) be rm -f of a running one
             await pilot_wait_for(pilot, lambda: cell_text(table.row(cid)[4]) == "exited",
-                           what="the list shows exited after kill")
+                                 what="the list shows exited after kill")
             await pilot.press("d")
             await pilot_wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
             await pilot.press("y")
@@ -102,8 +102,8 @@ def test_error_is_the_cli_line(real_engine):  # noqa: F811
         async with app.run_test(size=(100, 30)) as pilot:
             pane = await pane_of(pilot, app, "containers")
             await pilot_wait_for(pilot, lambda: cid in pane.items and
-                           pane.items[cid]["State"] == "exited" or (pane.reload() and False),
-                           timeout=10)
+                                 pane.items[cid]["State"] == "exited" or (pane.reload() and False),
+                                 timeout=10)
             pane.query_one("#containers-table", FilterTable).select(cid)
             await pilot_wait_for(pilot, lambda: pane.container_id == cid)
             await pilot.press("K")

@@ -232,7 +232,7 @@ async def test_enter_selects_the_image_for_layers(engine):
         await pilot_wait_for(pilot, lambda: app.query_one("#tabs").active == "tab-layers")
         layers = app.pane("layers")
         await pilot_wait_for(pilot, lambda: layers.tree_data is not None and
-                       layers.tree_data.image_id == "sha256:" + "c" * 64, what="layers of me/app")
+                             layers.tree_data.image_id == "sha256:" + "c" * 64, what="layers of me/app")
 
 
 async def test_read_only_hides_and_refuses_changes(engine):

@@ -29,7 +29,7 @@ async def _layers_of_app(pilot, app):
     msg = ImageSelected(APP)
     pane.post_message(msg)
     await pilot_wait_for(pilot, lambda: pane.tree_data is not None and pane.tree_data.image_id == APP,
-                   what="tree of me/app")
+                         what="tree of me/app")
     await pilot_wait_for(pilot, lambda: pane.query_one("#layer-table", FilterTable).shown_keys[:1] == ["merged"])
     return pane
 

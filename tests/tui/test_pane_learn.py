@@ -113,7 +113,7 @@ async def test_follows_selection_and_explains_a_stopped_container():
         # [ and ] step through running containers and announce the choice
         await pilot.press("right_square_bracket")
         await pilot_wait_for(pilot, lambda: app.selected and pane.container_id in
-                              (engine.container("web"), engine.container("db")))
+                             (engine.container("web"), engine.container("db")))
 
 
 @sync

@@ -36,7 +36,7 @@ def test_teaching_views_of_a_real_container(real_engine):  # noqa: F811
             pane = await pane_of(pilot, app, "teaching")
             app.action_show_tab("teaching")
             await pilot_wait_for(pilot, lambda: pane.container_id == cid and "network" in pane.data,
-                           timeout=10, what="the teaching data")
+                                 timeout=10, what="the teaching data")
             ns = pane.query_one("#learn-ns-table", DataTable)
             assert cells(ns, "net")[1] == str(os.stat(f"/proc/{pid}/ns/net").st_ino)
             assert cells(ns, "mnt")[3].strip() == "new"

@@ -32,7 +32,7 @@ def test_cpu_memory_pids_from_cgroups(real_engine, monkeypatch):  # noqa: F811
             table = pane.query_one("#stats-table", LineTable)
             await pilot_wait_for(pilot, lambda: busy in dict(table.rows) and idle in dict(table.rows))
             await pilot_wait_for(pilot, lambda: len(pane.series[busy].cpu) >= 5, timeout=15,
-                           what="five samples")
+                                 what="five samples")
             recent = [v for v in list(pane.series[busy].cpu)[-3:] if v is not None]
             # throttled by cpu.max / cfs_quota to half a core: ~50 % (never 100 %)
             assert recent and all(25 <= v <= 65 for v in recent), recent
