@@ -16,6 +16,12 @@ from tests.waiting import pilot_wait_for
 pytestmark = pytest.mark.tui
 
 
+async def loaded(pilot, app) -> LearnPane:
+    """The pane once it has loaded its first container."""
+    await pilot_wait_for(pilot, lambda: app.pane.loads >= 1)
+    return app.pane
+
+
 def text(pane, wid: str) -> str:
     return str(pane.query_one(f"#{wid}", Static).render())
 
@@ -29,8 +35,7 @@ async def test_views_show_the_engine_data():
     engine = FakeEngine()
     app = PaneApp(lambda: LearnPane(engine, id="learn"))
     async with app.run_test(size=(160, 48)) as pilot:
-        pane: LearnPane = app.pane
-        await pilot_wait_for(pilot, lambda: pane.loads >= 1)
+        pane = await loaded(pilot, app)
         web = engine.container("web")
         assert pane.container_id == web  # the first running container, picked for the user
         assert "web" in text(pane, "learn-header") and "host PID 4000" in text(pane, "learn-header")
@@ -94,8 +99,7 @@ async def test_follows_selection_and_explains_a_stopped_container():
     engine = FakeEngine()
     app = PaneApp(lambda: LearnPane(engine, id="learn"))
     async with app.run_test(size=(100, 30)) as pilot:
-        pane: LearnPane = app.pane
-        await pilot_wait_for(pilot, lambda: pane.loads >= 1)
+        pane = await loaded(pilot, app)
         n = pane.loads
         db = engine.container("db")
         pane.post_message(ContainerSelected(db))
@@ -121,8 +125,7 @@ async def test_reload_on_engine_changed_and_host_terminal():
     engine = FakeEngine()
     app = PaneApp(lambda: LearnPane(engine, id="learn"))
     async with app.run_test(size=(100, 30)) as pilot:
-        pane: LearnPane = app.pane
-        await pilot_wait_for(pilot, lambda: pane.loads >= 1)
+        pane = await loaded(pilot, app)
         n = pane.loads
         pane.post_message(EngineChanged({"images"}))
         await pilot.pause(0.2)

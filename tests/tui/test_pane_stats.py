@@ -29,6 +29,13 @@ async def sample(pilot, pane: StatsPane, n: int = 1) -> None:
         await pilot_wait_for(pilot, lambda: pane.samples_taken > before)
 
 
+async def shown(pilot, app) -> tuple[StatsPane, LineTable]:
+    """The pane and its table once the two running containers are in it."""
+    table = app.pane.query_one("#stats-table", LineTable)
+    await pilot_wait_for(pilot, lambda: len(table.rows) == 2)
+    return app.pane, table
+
+
 def text_of(pane, selector: str) -> str:
     return str(pane.query_one(selector, Static).render())
 
@@ -38,9 +45,7 @@ async def test_rows_cpu_memory_limits():
     engine = FakeEngine()
     app = PaneApp(lambda: ManualStats(engine, id="stats"))
     async with app.run_test(size=(160, 40)) as pilot:
-        pane = app.pane
-        table = pane.query_one("#stats-table", LineTable)
-        await pilot_wait_for(pilot, lambda: len(table.rows) == 2)
+        pane, table = await shown(pilot, app)
         # the exited container is not sampled
         assert {c["Names"] for c in pane.running} == {"web", "db"}
         await sample(pilot, pane, 4)
@@ -66,9 +71,7 @@ async def test_selection_follows_and_announces():
     engine = FakeEngine()
     app = PaneApp(lambda: ManualStats(engine, id="stats"))
     async with app.run_test(size=(120, 36)) as pilot:
-        pane = app.pane
-        table = pane.query_one("#stats-table", LineTable)
-        await pilot_wait_for(pilot, lambda: len(table.rows) == 2)
+        pane, table = await shown(pilot, app)
         await sample(pilot, pane, 2)
         db = engine.container("db")
         # another pane selected db: the cursor follows, no echo back to the app
@@ -120,9 +123,7 @@ async def test_engine_changed_reloads_list():
     engine = FakeEngine()
     app = PaneApp(lambda: ManualStats(engine, id="stats"))
     async with app.run_test(size=(120, 36)) as pilot:
-        pane = app.pane
-        table = pane.query_one("#stats-table", LineTable)
-        await pilot_wait_for(pilot, lambda: len(table.rows) == 2)
+        pane, table = await shown(pilot, app)
         engine.start("old")
         pane.post_message(EngineChanged({"containers"}, {engine.container("old")}))
         await pilot_wait_for(pilot, lambda: len(table.rows) == 3)
