@@ -3,8 +3,11 @@
 The kernel objects Nutshell makes are recognisable by name: bridges ``nsbr-*`` /
 ``nutshell0``, host veths ``nsv*``, nft tables ``nutshell*``, ``/run/netns/nutshell-*``
 links, ``NUTSHELL-*`` iptables chains (nft and legacy backends), netns bind mounts under ``/run/nutshell``, cgroups below ``nutshell/`` in every
-hierarchy, and shim processes. A snapshot is taken when the session starts; the last
-test compares (tests/test_zz_leaks.py).
+hierarchy, and shim processes. A snapshot is taken when the session starts;
+``leftover`` compares at the end. tests/test_zz_leaks.py asks for that check: in a plain
+run it is the last test; under xdist each worker has its own session and the others may
+still be running, so the test only tells the controller, which checks once every
+worker has ended (tests/conftest.py) and fails the session with the list.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import glob
 import os
 import subprocess
+import time
 
 
 def _links() -> set[str]:
@@ -133,3 +137,20 @@ def remove(objects: set[str]) -> None:
                 os.rmdir(name)
             except OSError:
                 pass
+
+
+def leftover(before: set[str], grace: float = 5.0) -> set[str]:
+    """What appeared since ``before`` and is still there after ``grace`` seconds (shims of
+    --rm containers finish their teardown asynchronously); removed, best-effort."""
+    deadline = time.monotonic() + grace
+    while True:
+        leaked = snapshot() - before
+        if not leaked or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    remove(leaked)
+    return leaked
+
+
+def report(leaked: set[str]) -> str:
+    return "left behind by the test suite:\n" + "\n".join(sorted(leaked))

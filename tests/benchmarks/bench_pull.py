@@ -34,7 +34,7 @@ import zlib
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 
-from tests.registry_fixtures import RegistryServer, skopeo_copy  # noqa: E402
+from tests.registry_servers import RegistryServer, skopeo_copy  # noqa: E402
 from tests.rootfs import make_busybox_rootfs  # noqa: E402
 
 DEFAULT_DIRS = ["/usr/include", "/usr/lib/python3.11", "/usr/lib/python3"]

@@ -12,16 +12,14 @@ import pytest
 
 from core.dockerfile.builder import BuildOptions
 from tests.integration.test_build_fixtures import (BASE, FIXTURES, collect, extract_image,
-                                                   make_engine, steps_by_state)
+                                                   built_on, steps_by_state)
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def engine(root, busybox_rootfs):
-    eng = make_engine(root, busybox_rootfs)
-    yield eng
-    assert not eng.ps(all=True), "a build left a container behind"
+    yield from built_on(root, busybox_rootfs, state_clean=False)
 
 
 def _context(tmp_path, fixture: str) -> str:

@@ -10,18 +10,14 @@ import pytest
 from core.dockerfile.builder import BuildError, BuildOptions, RunFailed
 from core.dockerfile.context import ContextError
 from core.errors import NotFound
-from tests.integration.test_build_fixtures import BASE, FIXTURES, collect, make_engine
+from tests.integration.test_build_fixtures import BASE, FIXTURES, built_on, collect
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def engine(root, busybox_rootfs):
-    eng = make_engine(root, busybox_rootfs)
-    yield eng
-    assert not eng.ps(all=True), "a build left a container behind"
-    assert not [d for d in os.listdir(eng.paths.containers) if not d.startswith(".")]
-    assert not [d for d in os.listdir(eng.paths.tmp) if d.startswith("build-")]
+    yield from built_on(root, busybox_rootfs)
 
 
 def _context(tmp_path, dockerfile: str, files: dict | None = None) -> str:

@@ -16,16 +16,15 @@ import tarfile
 import pytest
 
 from core.dockerfile.builder import BuildError, BuildOptions
-from tests.integration.test_build_fixtures import BASE, collect, extract_image, make_engine
+from tests.integration.test_build_fixtures import BASE, built_on, collect, extract_image
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, busybox_rootfs):
-    eng = make_engine(str(tmp_path_factory.mktemp("build-features") / "root"), busybox_rootfs)
-    yield eng
-    assert not eng.ps(all=True), "a build left a container behind"
+    yield from built_on(str(tmp_path_factory.mktemp("build-features") / "root"), busybox_rootfs,
+                        state_clean=False)
 
 
 def _ctx(tmp_path, dockerfile: str, files: dict | None = None) -> str:

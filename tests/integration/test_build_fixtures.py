@@ -38,6 +38,17 @@ def make_engine(root: str, busybox_rootfs: str) -> Engine:
     return engine
 
 
+def built_on(root: str, busybox_rootfs: str, state_clean: bool = True):
+    """``make_engine`` for a fixture (``yield from``); afterwards no build may have left
+    a container behind, and with ``state_clean`` no container or build directory."""
+    eng = make_engine(root, busybox_rootfs)
+    yield eng
+    assert not eng.ps(all=True), "a build left a container behind"
+    if state_clean:
+        assert not [d for d in os.listdir(eng.paths.containers) if not d.startswith(".")]
+        assert not [d for d in os.listdir(eng.paths.tmp) if d.startswith("build-")]
+
+
 def collect():
     events = []
     return events, events.append
@@ -138,9 +149,7 @@ def _cases():
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, busybox_rootfs):
     root = str(tmp_path_factory.mktemp("build-fixtures") / "root")
-    eng = make_engine(root, busybox_rootfs)
-    yield eng
-    assert not eng.ps(all=True), "a build left a container behind"
+    yield from built_on(root, busybox_rootfs, state_clean=False)
 
 
 @pytest.mark.parametrize("fixture,case", _cases())

@@ -6,13 +6,13 @@ independently of core/runtime/introspect.py."""
 
 from __future__ import annotations
 
-import glob
 import os
-import time
 
 import pytest
 
 from core.errors import Conflict
+from tests.runtime_root import default_image_engine
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -21,29 +21,7 @@ PREFIX = "nsteach-intro"
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    from core.engine import Engine
-    from workbench.default_image import ensure_default_image
-
-    root = str(tmp_path_factory.mktemp("introspect-root"))
-    eng = Engine(root)
-    ensure_default_image(eng)
-    yield eng
-    ids = [c["Id"] for c in eng.ps(all=True)]
-    for cid in ids:
-        try:
-            eng.rm(cid, force=True)
-        except Exception:  # noqa: BLE001
-            pass
-    try:
-        eng.network_reset()
-    except Exception:  # noqa: BLE001
-        pass
-    leftovers = []
-    for cid in ids:
-        leftovers += glob.glob(f"/sys/fs/cgroup/*/nutshell/{cid}")
-        with open("/proc/self/mountinfo") as f:
-            leftovers += [line for line in f if cid in line]
-    assert not leftovers, leftovers
+    yield from default_image_engine(str(tmp_path_factory.mktemp("introspect-root")))
 
 
 def run(engine, name: str, cmd: str, network: str | None = None, **kw) -> str:
@@ -55,23 +33,13 @@ def run(engine, name: str, cmd: str, network: str | None = None, **kw) -> str:
     return cid
 
 
-def wait_for(pred, timeout: float = 10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.05)
-    return pred()
-
-
 @pytest.fixture(scope="module")
 def web(engine):
     """A bridge-networked container with limits that changed its file system."""
     cid = run(engine, "web", "mkdir /newdir; echo data > /newdir/file; rm -rf /home; "
               "echo changed >> /etc/group; exec sleep 300",
               memory=64 * 1024 * 1024, pids_limit=50, cpus=0.5)
-    assert wait_for(lambda: os.path.exists(engine.container_overlay(cid).upper + "/newdir/file"))
+    wait_for(lambda: os.path.exists(engine.container_overlay(cid).upper + "/newdir/file"))
     return cid
 
 
@@ -111,8 +79,7 @@ def test_processes_host_and_container_pids(engine, web):
     proc = engine.exec(web, ["sleep", "123"], detach=True)
     try:
         table = wait_for(lambda: (lambda t: t if len(t.rows) >= 2 else None)(
-            engine.container_processes(web)))
-        assert table, "the exec'd process never showed up"
+            engine.container_processes(web)), what="the exec'd process to show up")
         init = table.rows[0]
         assert init.host_pid == table.init_pid and init.container_pid == 1
         assert init.container_ppid == 0  # the shim is outside

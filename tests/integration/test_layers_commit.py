@@ -4,6 +4,7 @@ pausing, --change, zstd."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -15,6 +16,7 @@ import pytest
 
 from core.fs.rootview import container_view, image_view
 from tests.imagebuild import snapshot
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -71,9 +73,11 @@ def leftovers(lt: LT, ids: list[str]) -> list[str]:
     return out
 
 
-@pytest.fixture(scope="module")
-def lt(tmp_path_factory, busybox_rootfs):
-    root = str(tmp_path_factory.mktemp("lt-commit") / "root")
+@contextlib.contextmanager
+def lt_root(tmp_path_factory, busybox_rootfs, name: str, volumes: bool = False):
+    """A state root with IMAGE for one test module; afterwards every container (and with
+    ``volumes`` every volume) is removed and nothing of them may be left."""
+    root = str(tmp_path_factory.mktemp(name) / "root")
     os.makedirs(root)
     r = LT(root)
     r.engine.import_image(busybox_rootfs, IMAGE, changes=['CMD ["sh"]'])
@@ -81,8 +85,19 @@ def lt(tmp_path_factory, busybox_rootfs):
     ids = [c["Id"] for c in r.engine.ps(all=True)]
     for cid in ids:
         r.engine.rm(cid, force=True, volumes=True)
+    if volumes:
+        for v in r.engine.volumes():
+            r.engine.volume_rm(v["Name"])
     left = leftovers(r, ids)
     assert not left, f"left behind: {left}"
+    if volumes:
+        assert r.engine.volumes() == []
+
+
+@pytest.fixture(scope="module")
+def lt(tmp_path_factory, busybox_rootfs):
+    with lt_root(tmp_path_factory, busybox_rootfs, "lt-commit") as r:
+        yield r
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +208,9 @@ def test_commit_pauses_a_running_container_and_thaws_it(lt):
     cid = lt.run("-d", IMAGE, "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /c.tmp; "
                  "mv /c.tmp /counter; usleep 10000; done").strip()
     try:
+        # the image must hold a counter: let the loop write its first one
+        wait_for(lambda: lt.cli("exec", cid, "test", "-e", "/counter", check=False).returncode == 0,
+                 what="the container's first /counter")
         states = []
 
         def progress(ev):
@@ -274,7 +292,7 @@ def test_bad_input(lt):
 
 @pytest.mark.registry
 def test_commit_push_pull_into_an_empty_store_run(lt, changed, tmp_path, monkeypatch):
-    from tests.registry_fixtures import REGISTRY_BIN, RegistryServer, new_engine, unique_repo
+    from tests.registry_servers import REGISTRY_BIN, RegistryServer, new_engine, unique_repo
 
     if not os.path.exists(REGISTRY_BIN):
         pytest.skip("docker-registry is not installed")

@@ -12,7 +12,7 @@ import tarfile
 import pytest
 
 from tests.imagebuild import TarBuilder, snapshot
-from tests.integration.test_layers_commit import IMAGE, LT, leftovers, tree_of_container, tree_of_image
+from tests.integration.test_layers_commit import IMAGE, LT, lt_root, tree_of_container, tree_of_image
 
 pytestmark = pytest.mark.integration
 
@@ -25,18 +25,10 @@ chown -R 1000:1000 /srv/tree && ln /srv/tree/a /srv/tree/hard
 
 @pytest.fixture(scope="module")
 def lt(tmp_path_factory, busybox_rootfs):
-    root = str(tmp_path_factory.mktemp("lt-cp") / "root")
-    os.makedirs(root)
-    r = LT(root)
-    r.engine.import_image(busybox_rootfs, IMAGE, changes=['CMD ["sh"]'])
-    r.run("--name", "stopped", IMAGE, "sh", "-c", SETUP)
-    r.run("-d", "--name", "running", IMAGE, "sh", "-c", SETUP + "exec sleep 600")
-    yield r
-    ids = [c["Id"] for c in r.engine.ps(all=True)]
-    for cid in ids:
-        r.engine.rm(cid, force=True, volumes=True)
-    left = leftovers(r, ids)
-    assert not left, f"left behind: {left}"
+    with lt_root(tmp_path_factory, busybox_rootfs, "lt-cp") as r:
+        r.run("--name", "stopped", IMAGE, "sh", "-c", SETUP)
+        r.run("-d", "--name", "running", IMAGE, "sh", "-c", SETUP + "exec sleep 600")
+        yield r
 
 
 @pytest.fixture

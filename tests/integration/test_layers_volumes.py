@@ -9,26 +9,15 @@ import os
 
 import pytest
 
-from tests.integration.test_layers_commit import IMAGE, LT, leftovers
+from tests.integration.test_layers_commit import IMAGE, LT, lt_root
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def lt(tmp_path_factory, busybox_rootfs):
-    root = str(tmp_path_factory.mktemp("lt-vol") / "root")
-    os.makedirs(root)
-    r = LT(root)
-    r.engine.import_image(busybox_rootfs, IMAGE, changes=['CMD ["sh"]'])
-    yield r
-    ids = [c["Id"] for c in r.engine.ps(all=True)]
-    for cid in ids:
-        r.engine.rm(cid, force=True, volumes=True)
-    for v in r.engine.volumes():
-        r.engine.volume_rm(v["Name"])
-    left = leftovers(r, ids)
-    assert not left, f"left behind: {left}"
-    assert r.engine.volumes() == []
+    with lt_root(tmp_path_factory, busybox_rootfs, "lt-vol", volumes=True) as r:
+        yield r
 
 
 def names(lt: LT) -> set[str]:

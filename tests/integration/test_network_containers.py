@@ -11,98 +11,15 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import shutil
-import socket
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
+from tests.integration.netenv import FETCH, SERVE, free_port
+
 pytestmark = pytest.mark.integration
-
-NUTSHELL = [sys.executable, "-m", "workbench"]
-
-
-def _free_port(preferred: int | None = None) -> int:
-    cands = ([preferred] if preferred else []) + [random.randint(20000, 40000)
-                                                    for _ in range(100)]
-    for port in cands:
-        with socket.socket() as s:
-            try:
-                s.bind(("0.0.0.0", port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port")
-
-
-class Host:
-    def __init__(self, tmp_path, rootfs):
-        self.root = str(tmp_path / "root")
-        self.rootfs = rootfs
-        self.env = dict(os.environ, NUTSHELL_RUNTIME_DIR=str(tmp_path / "run"))
-        self.env.pop("NUTSHELL_ROOT", None)
-        from core.engine import Engine
-
-        os.environ["NUTSHELL_RUNTIME_DIR"] = self.env["NUTSHELL_RUNTIME_DIR"]
-        self.engine = Engine(self.root)
-        self.names: set[str] = set()
-
-    def ns(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-        p = subprocess.run(NUTSHELL + ["--root", self.root, *args], capture_output=True,
-                           text=True, env=self.env, timeout=timeout)
-        if check and p.returncode != 0:
-            raise AssertionError(f"nutshell {' '.join(args)} -> {p.returncode}\n{p.stderr}")
-        return p
-
-    def run(self, *args: str, **kw) -> subprocess.CompletedProcess:
-        """``run OPTIONS... --rootfs ROOTFS CMD...``: options before ``--``, command after."""
-        i = args.index("--")
-        return self.ns("run", *args[:i], "--rootfs", self.rootfs, *args[i + 1:], **kw)
-
-    def inspect(self, ref: str) -> dict:
-        return json.loads(self.ns("inspect", ref).stdout)[0]
-
-    def remember(self) -> None:
-        store = self.engine._netops.store
-        for net in store.all():
-            self.names.add(net["Bridge"])
-            for ep in net["Endpoints"].values():
-                self.names.add(ep["HostVeth"])
-
-    def close(self) -> None:
-        self.remember()
-        ids = self.ns("ps", "-aq", check=False).stdout.split()
-        if ids:
-            self.ns("rm", "-f", *ids, check=False)
-        table = self.engine._netops.store.nft_table
-        records = self.engine._netops.store.containers()
-        self.engine.network_reset()
-        links = set(os.listdir("/sys/class/net"))
-        assert not records, f"sandboxes left after rm -f: {[r['Id'][:12] for r in records]}"
-        assert not (self.names & links), f"leaked links: {self.names & links}"
-        netns_dir = self.engine.paths.netns
-        assert not (os.path.isdir(netns_dir) and os.listdir(netns_dir))
-        assert subprocess.run(["nft", "list", "table", "ip", table],
-                              capture_output=True).returncode != 0
-
-
-@pytest.fixture
-def host(tmp_path, busybox_rootfs, monkeypatch):
-    monkeypatch.setenv("NUTSHELL_RUNTIME_DIR", str(tmp_path / "run"))
-    h = Host(tmp_path, busybox_rootfs)
-    try:
-        yield h
-    finally:
-        h.close()
-
-
-SERVE = "mkdir -p /tmp/www && echo \"$0\" > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www"
-# busybox wget: no -T here (the Debian 1.35 static build crashes with it); retry instead
-FETCH = "for i in $(seq 100); do wget -q -O - \"$0\" 2>/dev/null && exit 0; sleep 0.1; done; exit 1"
 
 
 def test_two_containers_on_a_user_network_by_name_and_alias(host):
@@ -123,7 +40,7 @@ def test_two_containers_on_a_user_network_by_name_and_alias(host):
 
 
 def test_published_port_reachable_from_the_host_on_127_0_0_1(host):
-    port = _free_port(18080)
+    port = free_port(18080)
     cid = host.run("-d", "-p", f"{port}:80", "--", "sh", "-c", SERVE, "published").stdout.strip()
     host.remember()
     for _ in range(100):
@@ -190,7 +107,7 @@ def test_dns_add_host_and_resolv_conf(host):
 
 
 def test_run_rm_leaves_no_network_behind(host):
-    port = _free_port()
+    port = free_port()
     r = host.run("--rm", "-p", f"{port}:80", "--", "true")
     assert r.returncode == 0
     store = host.engine._netops.store
@@ -287,7 +204,7 @@ def test_network_connect_and_disconnect_a_running_container(host):
 
 def test_crashed_container_is_cleaned_by_rm(host):
     """kill -9 of the shim and the container: `rm -f` still removes every network piece."""
-    port = _free_port()
+    port = free_port()
     cid = host.run("-d", "-p", f"127.0.0.1:{port}:80", "--", "sleep", "120").stdout.strip()
     host.remember()
     pid = host.inspect(cid)["State"]["Pid"]

@@ -31,9 +31,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.integration.test_network_containers import FETCH, SERVE, host  # noqa: F401
-from tests.integration.test_network_namespaces import (  # noqa: F401
-    BUSYBOX, Env, _free_port, _netname, env)
+from tests.integration.netenv import BUSYBOX, FETCH, SERVE, Env, free_port, netname
 
 pytestmark = pytest.mark.integration
 
@@ -242,7 +240,7 @@ def second_root(tmp_path, monkeypatch, env):
 # ==========================================================================================
 @private
 def test_networks_are_isolated_from_each_other_within_and_across_roots(env, second_root, world):
-    one, two = _netname(), _netname()
+    one, two = netname(), netname()
     env.engine.network_create(one)
     env.engine.network_create(two)
     _, a1 = env.sandbox("a1", networks=[one])
@@ -250,7 +248,7 @@ def test_networks_are_isolated_from_each_other_within_and_across_roots(env, seco
     _, b = env.sandbox("b", networks=[two])
     _, both = env.sandbox("both", networks=[one, two])
     _, d = env.sandbox("d")  # the default bridge network
-    other = _netname()
+    other = netname()
     second_root.engine.network_create(other)
     _, e = second_root.sandbox("e", networks=[other])
     for name, s in (("a1", a1), ("b", b), ("d", d), ("e", e)):
@@ -279,7 +277,7 @@ def test_networks_are_isolated_from_each_other_within_and_across_roots(env, seco
 
 @private
 def test_docker_bridges_and_ours_do_not_reach_each_other(env, world, docker):
-    net = _netname()
+    net = netname()
     env.engine.network_create(net)
     _, x = env.sandbox("x", networks=[net])
     _, y = env.sandbox("y")  # default bridge
@@ -296,7 +294,7 @@ def test_docker_bridges_and_ours_do_not_reach_each_other(env, world, docker):
 
 @private
 def test_egress_to_the_outside_is_masqueraded(env, world, upstream):
-    net = _netname()
+    net = netname()
     env.engine.network_create(net)
     _, u = env.sandbox("u", networks=[net])
     _, d = env.sandbox("d")
@@ -307,10 +305,10 @@ def test_egress_to_the_outside_is_masqueraded(env, world, upstream):
 
 @private
 def test_a_published_port_is_open_to_other_networks_but_the_address_is_not(env, world):
-    one, two = _netname(), _netname()
+    one, two = netname(), netname()
     env.engine.network_create(one)
     env.engine.network_create(two)
-    port = _free_port()
+    port = free_port()
     _, p = env.sandbox("p", networks=[two], ports=[f"{port}:{PORT}"])
     _, c = env.sandbox("c", networks=[one])
     world.serve(p["SandboxKey"], "p")
@@ -322,7 +320,7 @@ def test_a_published_port_is_open_to_other_networks_but_the_address_is_not(env, 
 
 @private
 def test_real_containers_on_two_networks(host):
-    one, two = _netname(), _netname()
+    one, two = netname(), netname()
     host.ns("network", "create", one)
     host.ns("network", "create", two)
     w1, w2 = f"w1-{os.urandom(2).hex()}", f"w2-{os.urandom(2).hex()}"
@@ -349,7 +347,7 @@ def test_a_host_without_a_forward_firewall_gets_no_iptables_rules(env):
         return (legacy, sh("iptables-nft", "-S").stdout,
                 sh("nft", "list", "tables").stdout)
 
-    net = _netname()
+    net = netname()
     env.engine.network_create(net)
     env.sandbox("a", networks=[net])
     legacy, nft_rules, nft_tables = tables()
@@ -375,7 +373,7 @@ def _ours(binary: str) -> list[str]:
 def test_forward_accepts_follow_the_networks_and_survive_dockerd_restarts(env):
     ipt = _docker_binary()
     docker_rules = [l for l in sh(ipt, "-w", "-S").stdout.splitlines() if "NUTSHELL" not in l]
-    one, inner = _netname(), _netname()
+    one, inner = netname(), netname()
     env.engine.network_create(one)
     env.engine.network_create(inner, internal=True)
     ids = {n: env.engine.network_inspect(n)["Id"][:12] for n in (one, inner)}

@@ -15,9 +15,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import random
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,124 +23,14 @@ import pytest
 
 from core.engine import Engine
 from core.errors import Conflict, NotFound
+from tests.integration.netenv import BUSYBOX, free_port, net_links, netname
 
 pytestmark = pytest.mark.integration
-
-BUSYBOX = shutil.which("busybox") or "/bin/busybox"
-
-
-def _free_port() -> int:
-    for _ in range(100):
-        port = random.randint(20000, 40000)
-        with socket.socket() as s:
-            try:
-                s.bind(("0.0.0.0", port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port")
-
-
-def _links() -> set[str]:
-    return set(os.listdir("/sys/class/net"))
-
-
-class Env:
-    """An engine on a private root plus what its tests created, for the leak check."""
-
-    def __init__(self, tmp_path):
-        self.tmp = tmp_path
-        self.engine = Engine(str(tmp_path / "root"))
-        self.cids: list[str] = []
-        self.procs: list[subprocess.Popen] = []
-        self.kernel_names: set[str] = set()
-
-    def sandbox(self, name: str, **kw) -> tuple[str, dict]:
-        cid = os.urandom(32).hex()
-        self.cids.append(cid)
-        d = self.tmp / cid[:12]
-        d.mkdir()
-        kw.setdefault("hosts_path", str(d / "hosts"))
-        kw.setdefault("resolv_path", str(d / "resolv.conf"))
-        s = self.engine.setup_container_network(cid, name=name, **kw)
-        self.remember()
-        return cid, s
-
-    def remember(self) -> None:
-        store = self.engine._netops.store
-        for net in store.all():
-            self.kernel_names.add(net["Bridge"])
-            for ep in net["Endpoints"].values():
-                self.kernel_names.add(ep["HostVeth"])
-
-    def run_in(self, settings: dict, *argv: str, hosts: str | None = None,
-               timeout: float = 10) -> subprocess.CompletedProcess:
-        cmd = ["nsenter", f"--net={settings['SandboxKey']}", *argv]
-        if hosts:
-            script = 'mount --bind "$0" /etc/hosts && exec "$@"'
-            cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, hosts, *cmd]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-
-    def serve(self, settings: dict, text: str, port: int = 80) -> None:
-        www = self.tmp / f"www-{len(self.procs)}"
-        www.mkdir()
-        (www / "index.html").write_text(text)
-        p = subprocess.Popen(["nsenter", f"--net={settings['SandboxKey']}", BUSYBOX, "httpd",
-                              "-f", "-p", str(port), "-h", str(www)])
-        self.procs.append(p)
-        want = f":{port:04X} "
-        for _ in range(200):  # until it listens (nsenter execs httpd: same pid)
-            rows = []
-            for table in ("tcp", "tcp6"):  # httpd listens on [::] when it can
-                with open(f"/proc/{p.pid}/net/{table}") as f:
-                    rows += f.read().splitlines()[1:]
-            if any(r.split()[1].endswith(want.strip()) and r.split()[3] == "0A" for r in rows):
-                return
-            time.sleep(0.02)
-        raise AssertionError(f"httpd did not start in {settings['IPAddress']}")
-
-    def close(self) -> None:
-        for p in self.procs:
-            p.kill()
-            p.wait()
-        self.remember()
-        paths = self.engine.paths
-        table = self.engine._netops.store.nft_table
-        self.engine.network_reset()
-        leaked = self.kernel_names & _links()
-        assert not leaked, f"leaked links: {leaked}"
-        left = os.listdir(paths.netns) if os.path.isdir(paths.netns) else []
-        assert not left, f"leaked netns files: {left}"
-        published = [c for c in self.cids
-                     if os.path.lexists(f"/run/netns/nutshell-{c[:12]}")]
-        assert not published, f"leaked /run/netns entries: {published}"
-        mounts = open("/proc/self/mountinfo").read()
-        assert paths.netns not in mounts
-        assert subprocess.run(["nft", "list", "table", "ip", table],
-                              capture_output=True).returncode != 0, "leaked nft table"
-        nets_dir = paths.networks
-        if os.path.isdir(nets_dir):
-            assert not [f for f in os.listdir(nets_dir) if f.endswith(".json")]
-            assert not os.listdir(os.path.join(nets_dir, "containers"))
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("NUTSHELL_RUNTIME_DIR", str(tmp_path / "run"))
-    e = Env(tmp_path)
-    try:
-        yield e
-    finally:
-        e.close()
-
-
-def _netname() -> str:
-    return f"nstest-{os.urandom(3).hex()}"
 
 
 # ------------------------------------------------------------------------------------------
 def test_two_endpoints_on_a_user_network_reach_each_other_by_name_and_alias(env):
-    net = _netname()
+    net = netname()
     env.engine.network_create(net)
     web, ws = env.sandbox("web", networks=[net], aliases=["www"])
     cli, cs = env.sandbox("client", networks=[net])
@@ -169,7 +56,7 @@ def test_two_endpoints_on_a_user_network_reach_each_other_by_name_and_alias(env)
 
 
 def test_published_port_is_reachable_on_localhost_and_the_host_address(env):
-    port = _free_port()
+    port = free_port()
     cid, s = env.sandbox("pub", ports=[f"{port}:80"])
     assert s["PublishedPorts"] == [{"HostIp": "0.0.0.0", "HostPort": port, "ContainerPort": 80,
                                     "Protocol": "tcp"}]
@@ -193,7 +80,7 @@ def test_published_port_is_reachable_on_localhost_and_the_host_address(env):
 
 
 def test_port_bound_to_127_0_0_1_only(env):
-    port = _free_port()
+    port = free_port()
     cid, s = env.sandbox("lo-only", ports=[f"127.0.0.1:{port}:80"])
     env.serve(s, "local only\n")
     r = subprocess.run(["curl", "-s", "--max-time", "5", f"http://127.0.0.1:{port}/"],
@@ -215,7 +102,7 @@ def test_publish_all_and_port_conflicts(env):
 
 
 def test_internal_network_has_no_route_out(env):
-    net = _netname()
+    net = netname()
     env.engine.network_create(net, internal=True)
     cid, s = env.sandbox("inner", networks=[net])
     routes = env.run_in(s, "ip", "-j", "route").stdout
@@ -255,7 +142,7 @@ def test_sandbox_layout_mtu_mac_loopback_and_ip_netns(env):
 
 
 def test_connect_disconnect_and_network_rm_in_use(env):
-    net = _netname()
+    net = netname()
     env.engine.network_create(net, subnet="10.211.0.0/24")
     cid, s = env.sandbox("multi")
     with pytest.raises(Conflict, match="already exists"):
@@ -280,8 +167,8 @@ def test_connect_disconnect_and_network_rm_in_use(env):
 
 
 def test_network_create_pick_avoids_host_routes(env):
-    a = env.engine.network_create(_netname())
-    b = env.engine.network_create(_netname())
+    a = env.engine.network_create(netname())
+    b = env.engine.network_create(netname())
     import ipaddress
 
     na = ipaddress.ip_network(a["IPAM"]["Config"][0]["Subnet"])
@@ -311,14 +198,14 @@ def test_net_stats_count_traffic(env):
 
 
 def test_teardown_is_idempotent_and_survives_a_lost_record(env):
-    port = _free_port()
+    port = free_port()
     cid, s = env.sandbox("crashy", ports=[f"{port}:80"])
     store = env.engine._netops.store
     veth = s["Networks"]["bridge"]["HostVeth"]
     # a crash that lost the sandbox record: everything is still found from the id
     store.remove_container(cid)
     assert env.engine.cleanup_container(cid) is True
-    assert veth not in _links()
+    assert veth not in net_links()
     assert not os.path.exists(s["SandboxKey"])
     assert cid not in env.engine.network_inspect("bridge")["Containers"]
     table = store.nft_table
@@ -331,7 +218,7 @@ def test_teardown_is_idempotent_and_survives_a_lost_record(env):
 def _wait_gone(name: str, timeout: float = 5.0) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if name not in _links():
+        if name not in net_links():
             return True
         time.sleep(0.01)
     return False
@@ -351,7 +238,7 @@ def test_fast_teardown_after_exit_lets_the_kernel_remove_the_pair(env):
     assert teardown_after_exit(env.engine.paths.root, cid)
     s3 = env.engine.setup_container_network(cid, name="fast")
     assert s3["Networks"]["bridge"]["HostVeth"] == veth == s2["Networks"]["bridge"]["HostVeth"]
-    assert veth in _links()
+    assert veth in net_links()
 
 
 SHIM_PROBE = r"""
@@ -388,9 +275,9 @@ def test_sweep_removes_a_veth_whose_namespace_outlived_a_fast_teardown(env):
     try:
         teardown_after_exit(env.engine.paths.root, cid)
         time.sleep(0.2)
-        assert veth in _links()
+        assert veth in net_links()
         assert env.engine._netops.sweep() == [veth]
-        assert veth not in _links()
+        assert veth not in net_links()
     finally:
         os.close(holder)
 
@@ -416,7 +303,7 @@ def test_restart_replaces_a_leftover_veth_of_the_same_container(env):
 def test_setup_failure_leaves_nothing(env):
     with pytest.raises(NotFound):
         env.sandbox("nonet", networks=["nstest-does-not-exist"])
-    net = _netname()
+    net = netname()
     env.engine.network_create(net, subnet="10.212.0.0/30")  # one usable address
     env.sandbox("first", networks=[net])
     with pytest.raises(Conflict, match="no free address"):
@@ -436,7 +323,7 @@ def _attach_child(root: str, run: str, net: str, cid: str, q) -> None:
 
 @pytest.mark.slow
 def test_twenty_parallel_attaches_get_twenty_addresses(env):
-    net = _netname()
+    net = netname()
     env.engine.network_create(net)
     root, run = env.engine.paths.root, os.environ["NUTSHELL_RUNTIME_DIR"]
     ctx = multiprocessing.get_context("fork")
@@ -453,7 +340,7 @@ def test_twenty_parallel_attaches_get_twenty_addresses(env):
     ips = [ip for _, ip, _ in results]
     assert not [ip for ip in ips if ip.startswith("error")], ips
     assert len(set(ips)) == 20
-    links = _links()
+    links = net_links()
     for cid, ip, veth in results:
         assert veth in links
         out = subprocess.run(["ip", "-n", f"nutshell-{cid[:12]}", "-br", "addr", "show",
@@ -467,7 +354,7 @@ def test_without_nft_containers_still_talk_and_one_message_says_why(env, monkeyp
     from core.network import nat
 
     monkeypatch.setattr(nat, "_nft_path", [None])
-    net = _netname()
+    net = netname()
     env.engine.network_create(net)
     _, a = env.sandbox("a", networks=[net])
     _, b = env.sandbox("b", networks=[net])

@@ -13,9 +13,8 @@ import time
 
 import pytest
 
-from tests.registry_fixtures import (USERS, basic_registry, busybox_layer_tar,  # noqa: F401
-                                     free_port, make_image, push_with_skopeo, registry,
-                                     registry_env, tar_from_dict, unique_repo)
+from tests.registry_servers import (USERS, free_port, make_image, push_with_skopeo, tar_from_dict,
+                                    unique_repo)
 
 pytestmark = [pytest.mark.integration, pytest.mark.registry]
 

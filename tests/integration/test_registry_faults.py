@@ -18,9 +18,8 @@ import pytest
 
 from core.errors import DigestMismatch, NotFound, NutshellError, RegistryError
 from core.registry.transport import ConnectionDropped, RegistryUnreachable
-from tests.registry_fixtures import (CuttingProxy, basic_registry, busybox_layer_tar, engine,  # noqa: F401
-                                     free_port, make_image, new_engine, push_with_skopeo, registry,
-                                     registry_env, tar_from_dict, token_registry, unique_repo)
+from tests.registry_servers import (CuttingProxy, free_port, make_image, new_engine,
+                                    push_with_skopeo, tar_from_dict, unique_repo)
 
 pytestmark = [pytest.mark.integration, pytest.mark.registry]
 
@@ -78,7 +77,7 @@ def test_unknown_repo_and_tag(engine, registry, pushed):
 
 
 def test_not_a_registry(engine):
-    from tests.registry_fixtures import ScriptedServer
+    from tests.registry_servers import ScriptedServer
 
     with ScriptedServer(lambda req: (404, {}, b"not here")) as srv:
         with pytest.raises(RegistryError, match="does not look like a registry"):
@@ -241,7 +240,7 @@ def test_blob_redirect_to_another_host_never_gets_credentials(engine, basic_regi
                                                               tmp_path, registry_env):
     """containerd CVE-2020-15157: a registry (with Basic auth) redirects blob GETs to a
     'CDN' on another origin; the CDN must see no Authorization, and the pull must work."""
-    from tests.registry_fixtures import USERS, ScriptedServer, login_file
+    from tests.registry_servers import USERS, ScriptedServer, login_file
 
     repo = unique_repo("redirect")
     push_with_skopeo(str(tmp_path), basic_registry, repo, "v1", [big_image],

@@ -11,10 +11,8 @@ import pytest
 
 from core.errors import NotFound, RegistryError
 from core.registry.auth import AuthError
-from tests.registry_fixtures import (USERS, basic_registry, busybox_layer_tar, engine,  # noqa: F401
-                                     login_file, make_image, make_index, new_engine, push_with_skopeo,
-                                     registry, registry_env, sha256, tar_from_dict, tls_registry,
-                                     token_registry, unique_repo)
+from tests.registry_servers import (USERS, login_file, make_image, make_index, new_engine,
+                                    push_with_skopeo, sha256, tar_from_dict, unique_repo)
 
 pytestmark = [pytest.mark.integration, pytest.mark.registry]
 
@@ -265,7 +263,7 @@ def test_ensure_image_policies(engine, registry, bb_image, tmp_path):
 
 
 def test_foreign_layer_is_skipped_with_a_warning(engine, registry, busybox_layer_tar):
-    from tests.registry_fixtures import DOCKER_CONFIG, DOCKER_MANIFEST, compress, push_raw
+    from tests.registry_servers import DOCKER_CONFIG, DOCKER_MANIFEST, compress, push_raw
 
     base = compress(busybox_layer_tar, "gzip")
     foreign_tar = tar_from_dict({"Files/": None, "Files/windows.txt": "never fetched"})

@@ -10,10 +10,8 @@ import pytest
 
 from core.errors import NotFound, UsageError
 from core.registry.auth import AuthError
-from tests.registry_fixtures import (USERS, CuttingProxy, basic_registry,  # noqa: F401
-                                     busybox_layer_tar, engine, login_file, make_image,
-                                     new_engine, push_with_skopeo, registry, registry_env, sha256,
-                                     tar_from_dict, token_registry, unique_repo)
+from tests.registry_servers import (USERS, CuttingProxy, login_file, make_image, new_engine,
+                                    push_with_skopeo, sha256, tar_from_dict, unique_repo)
 
 pytestmark = [pytest.mark.integration, pytest.mark.registry]
 

@@ -14,7 +14,7 @@ import pytest
 
 pexpect = pytest.importorskip("pexpect")
 
-from tests.integration.test_runtime_run import IMAGE, leftovers, rt, wait_for  # noqa: E402,F401
+from tests.runtime_root import IMAGE, leftovers  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from core.runtime.linux import proc_start_time
-from tests.integration.test_runtime_run import IMAGE, leftovers, rt, wait_for  # noqa: F401
+from tests.runtime_root import IMAGE, leftovers
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +24,7 @@ def test_kill9_shim_then_ps_and_rm(rt):
     init_start = proc_start_time(init)
     assert shim > 0 and init > 0 and init_start is not None
     os.kill(shim, signal.SIGKILL)
-    assert wait_for(lambda: proc_start_time(shim) is None, 5)
+    wait_for(lambda: proc_start_time(shim) is None, 5)
     # any command reconciles: nothing stays "running" with a dead monitor
     p = rt.cli("ps", "-a", "--format", "{{.Names}} {{.State}} {{.Status}}", "--filter",
                "name=orphan", check=True)
@@ -31,21 +32,21 @@ def test_kill9_shim_then_ps_and_rm(rt):
     assert (name, state) == ("orphan", "exited") and status[:2] == ["Exited", "(137)"]
     assert rt.inspect(cid)["State"]["Error"] == "shim died"
     # the orphaned init was killed (it could no longer be logged, attached or waited for)
-    assert wait_for(lambda: proc_start_time(init) != init_start, 5)
+    wait_for(lambda: proc_start_time(init) != init_start, 5)
     assert rt.cli("ps", "-q", check=True).stdout.strip() == "" or \
         cid[:12] not in rt.cli("ps", "-q", check=True).stdout
     p = rt.cli("rm", "-f", "orphan", check=True)
     assert p.stdout.strip() == "orphan"
-    assert wait_for(lambda: leftovers(rt, cid) == [], 10), leftovers(rt, cid)
+    wait_for(lambda: leftovers(rt, cid) == [], 10, what=lambda: leftovers(rt, cid))
 
 
 def test_kill9_shim_of_auto_remove_container(rt):
     cid = rt.run("-d", "--rm", IMAGE, "sleep", "300", check=True).stdout.strip()
     shim = rt.inspect(cid)["Nutshell"]["ShimPid"]
     os.kill(shim, signal.SIGKILL)
-    assert wait_for(lambda: proc_start_time(shim) is None, 5)
+    wait_for(lambda: proc_start_time(shim) is None, 5)
     rt.cli("ps", "-a", check=True)   # reconciles, and --rm removes it
-    assert wait_for(lambda: leftovers(rt, cid) == [], 10), leftovers(rt, cid)
+    wait_for(lambda: leftovers(rt, cid) == [], 10, what=lambda: leftovers(rt, cid))
 
 
 @pytest.mark.slow
@@ -121,7 +122,7 @@ def test_run_survives_client_death(rt):
     proc = subprocess.Popen([sys.executable, "-m", "workbench", "--root", rt.root, "run",
                              "--network", "none", "--name", "lives", IMAGE, "sh", "-c",
                              "sleep 1; echo still-here"], stdout=subprocess.PIPE)
-    assert wait_for(lambda: any(c["Names"] == "lives" and c["State"] == "running"
+    wait_for(lambda: any(c["Names"] == "lives" and c["State"] == "running"
                                 for c in rt.engine.ps()), 10)
     proc.kill()
     proc.wait()

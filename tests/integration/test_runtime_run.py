@@ -7,7 +7,6 @@ test names its containers uniquely and the module checks that nothing is left be
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import subprocess
@@ -16,85 +15,12 @@ import time
 
 import pytest
 
+from tests.runtime_root import IMAGE, RT, leftovers
+from tests.waiting import wait_for
+
 pytestmark = pytest.mark.integration
 
-IMAGE = "nutshell-rt-test/busybox:latest"
 DOCKER_CAPEFF = 0xA80425FB
-CGROUP_ROOT = "/sys/fs/cgroup"
-
-
-class RT:
-    """A state root with the test image, and a way to call the CLI on it."""
-
-    def __init__(self, root: str):
-        self.root = root
-        from core.engine import Engine
-
-        self.engine = Engine(root)
-
-    def cli(self, *args: str, input: str | None = None, timeout: float = 60,
-            check: bool = False) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "workbench", "--root", self.root, *args],
-                              input=input, capture_output=True, text=True, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"nutshell {' '.join(args)} -> {proc.returncode}\n"
-                                 f"stdout: {proc.stdout}\nstderr: {proc.stderr}")
-        return proc
-
-    def run(self, *args: str, **kw) -> subprocess.CompletedProcess:
-        """``nutshell run --network none ...`` (flags before the image, Docker style)."""
-        return self.cli("run", "--network", "none", *args, **kw)
-
-    def inspect(self, ref: str) -> dict:
-        return self.engine.container_inspect(ref)
-
-
-def leftovers(rt: RT, cid: str) -> list[str]:
-    """Everything of container ``cid`` still on the host."""
-    out = []
-    if os.path.exists(rt.engine.paths.container(cid)):
-        out.append(rt.engine.paths.container(cid))
-    if os.path.exists(rt.engine.paths.run_container(cid)):
-        out.append(rt.engine.paths.run_container(cid))
-    out += glob.glob(f"{CGROUP_ROOT}/*/nutshell/{cid}")
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if f"id={cid}".encode() in f.read():
-                    out.append(f"shim pid {pid}")
-        except OSError:
-            continue
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            if cid in line:
-                out.append("mount: " + line.split()[4])
-    return out
-
-
-def wait_for(pred, timeout: float = 10.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(interval)
-    return pred()
-
-
-@pytest.fixture(scope="module")
-def rt(tmp_path_factory, busybox_rootfs):
-    root = str(tmp_path_factory.mktemp("rt") / "root")
-    os.makedirs(root)
-    r = RT(root)
-    r.engine.import_image(busybox_rootfs, IMAGE, changes=['CMD ["sh"]'])
-    yield r
-    ids = [c["Id"] for c in r.engine.ps(all=True)]
-    for cid in ids:
-        r.engine.rm(cid, force=True)
-    left = [x for cid in ids for x in leftovers(r, cid)]
-    assert not left, f"left behind: {left}"
 
 
 def cid_of(rt: RT, name: str) -> str:
@@ -288,7 +214,7 @@ def test_rm_leaves_nothing_exact(rt):
     p = rt.run("-d", "--rm", "--name", "gone3", IMAGE, "sleep", "0.3", check=True)
     cid = p.stdout.strip()
     assert rt.cli("wait", cid).returncode in (0, 1)
-    assert wait_for(lambda: not leftovers(rt, cid), 10), leftovers(rt, cid)
+    wait_for(lambda: not leftovers(rt, cid), 10, what=lambda: leftovers(rt, cid))
 
 
 # ---------------------------------------------------------------- image config
@@ -413,7 +339,7 @@ def test_exec_flags(rt):
     p = rt.cli("exec", "-i", "ex", "cat", input="piped\n", check=True)
     assert p.stdout == "piped\n"
     rt.cli("exec", "-d", "ex", "sh", "-c", "echo detached > /tmp/d", check=True)
-    assert wait_for(lambda: rt.cli("exec", "ex", "cat", "/tmp/d").stdout == "detached\n")
+    wait_for(lambda: rt.cli("exec", "ex", "cat", "/tmp/d").stdout == "detached\n")
     # exec'd processes are in the container's cgroup and pid namespace
     p = rt.cli("exec", "ex", "sh", "-c", "cat /proc/self/cgroup; ls /proc | grep -c '^[0-9]'",
                check=True)
@@ -532,7 +458,7 @@ def test_pause_freezes_the_container_and_unpause_resumes_it(rt):
         assert _counter(rt, cid) == frozen
         assert rt.cli("unpause", cid, check=True).stdout.strip() == cid
         assert rt.inspect(cid)["State"]["Status"] == "running"
-        wait_for(lambda: _counter(rt, cid) > frozen)
+        wait_for(lambda: _counter(rt, cid) > frozen, what="the counter to move on after unpause")
         p = rt.cli("unpause", cid)
         assert p.returncode == 1 and p.stderr == f"nutshell: Container {cid} is not paused\n"
         # a paused container can be stopped (the signal is handled once thawed) ...
@@ -700,7 +626,8 @@ def test_restart_policies(rt):
         info = rt.inspect(always)
         assert info["RestartCount"] == count and info["State"]["Status"] == "exited"
         rt.cli("start", always, check=True)  # a start brings the policy back
-        wait_for(lambda: rt.inspect(always)["RestartCount"] > count, timeout=15)
+        wait_for(lambda: rt.inspect(always)["RestartCount"] > count, timeout=15,
+                 what="the restart policy to run the container again after start")
     finally:
         rt.cli("rm", "-f", cid)
         if always:

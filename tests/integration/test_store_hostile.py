@@ -179,19 +179,19 @@ def test_decompression_bomb_is_stopped_at_the_limit(tmp_path):
 
 
 def test_decompression_bomb_via_cli_env_limit(tmp_path, root):
-    bomb = gzip.compress(ib.TarBuilder().file("zeros", bytes(32 << 20)).bytes(), compresslevel=9)
     arc = str(tmp_path / "bomb.tar")
     files = {}
-    info = ib.oci_layout(files, [ib.TarBuilder().file("zeros", bytes(32 << 20)).bytes()], "docker.io/b/omb:1")
+    ib.oci_layout(files, [ib.TarBuilder().file("zeros", bytes(32 << 20)).bytes()], "docker.io/b/omb:1")
     with tarfile.open(arc, "w") as tf:
         for name, data in files.items():
             ti = tarfile.TarInfo(name)
             ti.size = len(data)
             tf.addfile(ti, io.BytesIO(data))
+    # a bomb: the archive is far below the limit, only its unpacked layer is above it
+    assert os.path.getsize(arc) < 1 << 20
     p = run_cli(root, "load", "-i", arc, env={"NUTSHELL_MAX_LAYER_BYTES": str(4 << 20)})
     assert p.returncode == 125 and b"decompression bomb" in p.stderr
     assert Engine(root).images() == []
-    assert bomb  # built
 
 
 def test_huge_pax_header_is_refused(tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import time
 
 from workbench.app import NutshellApp
 from workbench.config import WorkbenchConfig
@@ -34,21 +33,6 @@ def make_app(engine, panes=None, read_only=False, watch=False, config=None,
     mounts all but the first after the first frame: see test_lazy_panes_*)."""
     return RecordingApp(engine, read_only=read_only, watch=watch,
                         config=config or WorkbenchConfig(), panes=panes, lazy=lazy)
-
-
-async def wait_for(pilot, predicate, timeout: float = 5.0, what: str = "condition") -> None:
-    """Pause the pilot until ``predicate()`` is true (workers finish in threads)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        await pilot.pause()
-        try:
-            if predicate():
-                return
-        except Exception:  # noqa: BLE001 - not there yet
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def screen_text(app) -> str:

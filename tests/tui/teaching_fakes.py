@@ -109,8 +109,6 @@ class FakeEngine:
         return [dict(c) for c in self.containers.values()
                 if all or c["State"] in ("running", "paused")]
 
-    containers_list = ps
-
     def container_ports(self, ref: str) -> list[dict]:
         if self.containers[self.container(ref)]["Names"] == "web":
             return [{"HostIp": "0.0.0.0", "HostPort": 8080, "ContainerPort": 80, "Protocol": "tcp"}]
@@ -167,7 +165,7 @@ class FakeEngine:
             raise Conflict(f"cannot kill container: {ref}: container {cid} is not running")
         return self._set(ref, "exited")
 
-    def rm(self, ref: str, force: bool = False) -> str:
+    def rm(self, ref: str, force: bool = False, volumes: bool = False) -> str:
         self.calls.append(("rm", ref, force))
         cid = self.container(ref)
         if self.containers[cid]["State"] == "running" and not force:
@@ -176,10 +174,10 @@ class FakeEngine:
         del self.containers[cid]
         return cid
 
-    def commit(self, ref: str, reference: str | None = None, **kw):
+    def commit(self, container: str, ref: str | None = None, **kw):
         if not self.commit_available:
             raise AttributeError("commit")
-        self.calls.append(("commit", ref, reference, kw))
+        self.calls.append(("commit", container, ref, kw))
         return {"Id": "sha256:" + "c" * 64}
 
     def container_diff(self, ref: str):

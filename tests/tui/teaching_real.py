@@ -4,40 +4,10 @@ the end and checked gone (cgroups, mounts)."""
 
 from __future__ import annotations
 
-import glob
-import time
-
-import pytest
+from tests.waiting import pilot_wait_for
 
 PREFIX = "nsteach-tui"
 IMAGE = "localhost/busybox:latest"
-
-
-@pytest.fixture(scope="module")
-def real_engine(tmp_path_factory):
-    from core.engine import Engine
-    from workbench.default_image import ensure_default_image
-
-    root = str(tmp_path_factory.mktemp("teach-tui-root"))
-    eng = Engine(root)
-    ensure_default_image(eng)
-    yield eng
-    ids = [c["Id"] for c in eng.ps(all=True)]
-    for cid in ids:
-        try:
-            eng.rm(cid, force=True)
-        except Exception:  # noqa: BLE001
-            pass
-    try:
-        eng.network_reset()
-    except Exception:  # noqa: BLE001
-        pass
-    left = []
-    for cid in ids:
-        left += glob.glob(f"/sys/fs/cgroup/*/nutshell/{cid}")
-        with open("/proc/self/mountinfo") as f:
-            left += [line for line in f if cid in line]
-    assert not left, left
 
 
 def run(engine, name: str, argv: list[str], **kw) -> str:
@@ -52,21 +22,9 @@ def state(engine, cid: str) -> str:
     return engine.container_state(cid).get("Status", "")
 
 
-def wait_until(pred, timeout: float = 10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    return pred()
-
-
 async def pane_of(pilot, app, name: str):
     """The app's pane ``name`` once it is mounted (the workbench may mount panes lazily,
     after its first frame)."""
-    from tests.tui.app_helpers import wait_for
-
-    await wait_for(pilot, lambda: app.pane(name) is not None and app.pane(name).is_mounted,
-                   what=f"the {name} pane")
+    await pilot_wait_for(pilot, lambda: app.pane(name) is not None and app.pane(name).is_mounted,
+                         what=f"the {name} pane")
     return app.pane(name)

@@ -7,23 +7,13 @@ Update after an intended UI change:
 
 from __future__ import annotations
 
-import pytest
-
-from tests.tui.app_helpers import make_app, wait_for
+from tests.tui.app_helpers import make_app
 from tests.tui.teaching_fakes import FakeEngine
+from tests.waiting import pilot_wait_for
 
 SIZES = [(100, 30), (160, 48)]
 PANES = ["containers", "stats", "terminals", "teaching"]
 size_ids = lambda s: f"{s[0]}x{s[1]}"  # noqa: E731
-
-
-@pytest.fixture(autouse=True)
-def deterministic(monkeypatch):
-    """No timer-driven samples, and the same core count on every machine."""
-    from workbench.panes import stats
-
-    monkeypatch.setattr(stats.StatsPane, "SAMPLE_INTERVAL", 3600)
-    monkeypatch.setattr(stats.os, "cpu_count", lambda: 2)
 
 
 def app(engine=None):
@@ -39,10 +29,10 @@ def fake(pilot) -> FakeEngine:
 
 async def show(pilot, name: str):
     app = pilot.app
-    await wait_for(pilot, lambda: app.pane(name) is not None and app.pane(name).is_mounted,
-                   what=f"the {name} pane")  # the workbench may mount panes lazily
+    await pilot_wait_for(pilot, lambda: app.pane(name) is not None and app.pane(name).is_mounted,
+                         what=f"the {name} pane")  # the workbench may mount panes lazily
     app.action_show_tab(name)
-    await wait_for(pilot, lambda: app.query_one("#tabs").active == f"tab-{name}")
+    await pilot_wait_for(pilot, lambda: app.query_one("#tabs").active == f"tab-{name}")
     return app.pane(name)
 
 

@@ -8,11 +8,12 @@ import pytest
 from textual.command import CommandPalette
 
 from tests.tui.app_fakes import FakeEngine
-from tests.tui.app_helpers import make_app, screen_text, sync_all, wait_for
+from tests.tui.app_helpers import make_app, screen_text, sync_all
 from workbench import app as app_module
 from workbench.commands import collect
 from workbench.config import load_config
 from workbench.messages import ContainerSelected, EngineChanged
+from tests.waiting import pilot_wait_for
 
 pytestmark = pytest.mark.tui
 
@@ -21,20 +22,20 @@ async def test_tabs_keys_and_placeholder(monkeypatch):
     monkeypatch.setattr(app_module, "PANES", app_module.PANES + [("nosuch", "8", "Nothing")])
     app = make_app(FakeEngine(), panes=["images", "layers", "networks", "nosuch"])
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, lambda: app.pane("images").rows)
+        await pilot_wait_for(pilot, lambda: app.pane("images").rows)
         assert [p.id for p in app.panes()] == ["pane-images", "pane-layers", "pane-networks", "pane-nosuch"]
         assert isinstance(app.pane("nosuch"), app_module.PlaceholderPane)
         tabs = app.query_one("#tabs")
         for key, tab in (("2", "tab-layers"), ("4", "tab-networks"), ("1", "tab-images")):
             await pilot.press(key)
-            await wait_for(pilot, lambda: tabs.active == tab, what=tab)
+            await pilot_wait_for(pilot, lambda: tabs.active == tab, what=tab)
         app.action_show_tab("nosuch")     # (the tab keys are bound for the real panes only)
-        await wait_for(pilot, lambda: tabs.active == "tab-nosuch")
+        await pilot_wait_for(pilot, lambda: tabs.active == "tab-nosuch")
         assert "Nothing: not available yet" in screen_text(app)
         # the focus follows the tab: the images table takes keys again after "1"
         await pilot.press("1")
-        await wait_for(pilot, lambda: app.focused is not None and
-                       app.focused.parent.id == "images-table")
+        await pilot_wait_for(pilot, lambda: app.focused is not None and
+                             app.focused.parent.id == "images-table")
 
 
 def test_load_pane_class_reports_broken_modules(monkeypatch, tmp_path):
@@ -52,18 +53,18 @@ async def test_liveness_reloads_panes_on_engine_changes():
     engine = FakeEngine()
     app = make_app(engine, panes=["images", "networks"], watch=True)
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, lambda: app.pane("images").rows and app.pane("networks").networks)
+        await pilot_wait_for(pilot, lambda: app.pane("images").rows and app.pane("networks").networks)
         images_calls = len(engine.called("images"))
         net_calls = len(engine.called("networks"))
         # another process tagged an image: the watcher reports "images"
         engine._images[0].repo_tags.append("docker.io/library/other:1")
         engine.watch_queue.put(({"images"}, set()))
-        await wait_for(pilot, lambda: "other:1" in app.pane("images").rows, what="other:1 listed")
+        await pilot_wait_for(pilot, lambda: "other:1" in app.pane("images").rows, what="other:1 listed")
         assert app.changes_seen == 1
         assert len(engine.called("images")) == images_calls + 1
         assert len(engine.called("networks")) == net_calls           # networks did not care
         engine.watch_queue.put(({"networks"}, {"abc"}))
-        await wait_for(pilot, lambda: len(engine.called("networks")) == net_calls + 1)
+        await pilot_wait_for(pilot, lambda: len(engine.called("networks")) == net_calls + 1)
     assert app._watch_thread is None                              # stopped on exit
 
 
@@ -74,19 +75,19 @@ async def test_keymap_and_theme_from_config(tmp_path):
     assert cfg.errors == [] and cfg.theme == "nutshell-light"
     app = make_app(FakeEngine(), panes=["images"], config=cfg)
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, lambda: app.pane("images").rows)
+        await pilot_wait_for(pilot, lambda: app.pane("images").rows)
         assert app.theme == "nutshell-light"
         await pilot.press("p")
         await pilot.pause()
         assert len(app.screen_stack) == 1           # p no longer pulls
         await pilot.press("ctrl+u")
-        await wait_for(pilot, lambda: len(app.screen_stack) == 2)
+        await pilot_wait_for(pilot, lambda: len(app.screen_stack) == 2)
         await pilot.press("escape")
         await pilot.press("f5")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "HistoryScreen")
+        await pilot_wait_for(pilot, lambda: type(app.screen).__name__ == "HistoryScreen")
         await pilot.press("escape")
         await pilot.press("question_mark")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+        await pilot_wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
         text = screen_text(app)
         assert "^u" in text and "images.pull" in text
         await pilot.press("escape")
@@ -103,7 +104,7 @@ async def test_broken_config_is_reported_not_fatal(tmp_path):
     assert "keys.x.y" in cfg.errors[0]
     app = make_app(FakeEngine(), panes=["images"], config=cfg)
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, lambda: app.pane("images").rows)
+        await pilot_wait_for(pilot, lambda: app.pane("images").rows)
         assert app.theme == "nutshell-dark"
         warnings = [m for sev, m in app.notifications_seen if sev == "warning"]
         assert any("keys.x.y" in m for m in warnings) and any("no-such-theme" in m for m in warnings)
@@ -113,17 +114,17 @@ async def test_palette_offers_every_pane_action_and_runs_it():
     engine = FakeEngine()
     app = make_app(engine, panes=["images", "layers", "networks"])
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, lambda: app.pane("images").rows)
+        await pilot_wait_for(pilot, lambda: app.pane("images").rows)
         titles = [t for t, _, _ in collect(app)]
         for want in ("Images: Pull", "Images: Run", "Images: Remove", "Layers: Wasted space",
                      "Layers: Diff images", "Networks: New network", "Go to Networks", "History", "Help"):
             assert want in titles, want
         await pilot.press("ctrl+p")
-        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot_wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
         await pilot.press(*"new network")
         await pilot.pause(0.3)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "FormScreen", what="create form")
+        await pilot_wait_for(pilot, lambda: type(app.screen).__name__ == "FormScreen", what="create form")
         assert app.query_one("#tabs").active == "tab-networks"
         await pilot.press("escape")
 
@@ -131,7 +132,7 @@ async def test_palette_offers_every_pane_action_and_runs_it():
 async def test_read_only_palette_and_footer():
     app = make_app(FakeEngine(), panes=["images", "layers", "networks"], read_only=True)
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, lambda: app.pane("images").rows)
+        await pilot_wait_for(pilot, lambda: app.pane("images").rows)
         titles = [t for t, _, _ in collect(app)]
         assert "Images: Pull" not in titles and "Networks: New network" not in titles
         assert "Layers: Wasted space" in titles and "Images: Layers" in titles
@@ -155,7 +156,7 @@ async def test_selection_is_forwarded_to_the_other_panes_only():
     seen: dict[str, list] = {}
     app = make_app(FakeEngine(), panes=["images", "layers", "networks"])
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, lambda: app.pane("images").rows)
+        await pilot_wait_for(pilot, lambda: app.pane("images").rows)
         for pane in app.panes():
             seen[pane.id] = []
             pane.post_message = (lambda p: (lambda m, _orig=p.post_message: (
@@ -165,7 +166,7 @@ async def test_selection_is_forwarded_to_the_other_panes_only():
         msg = ContainerSelected("c1" * 32)
         msg._sender = networks
         app.post_message(msg)
-        await wait_for(pilot, lambda: app.selected_container == "c1" * 32)
+        await pilot_wait_for(pilot, lambda: app.selected_container == "c1" * 32)
         await pilot.pause()
         assert seen["pane-images"] == ["c1" * 32]
         assert seen["pane-layers"] == ["c1" * 32]
@@ -176,13 +177,13 @@ async def test_command_history_status_line_and_quit():
     engine = FakeEngine()
     app = make_app(engine, panes=["images"])
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, lambda: app.pane("images").rows)
+        await pilot_wait_for(pilot, lambda: app.pane("images").rows)
         await pilot.press("t", *"z:9", "enter")
-        await wait_for(pilot, lambda: app.history)
+        await pilot_wait_for(pilot, lambda: app.history)
         assert "$ nutshell tag localhost/busybox:latest z:9" in screen_text(app).splitlines()[-2]
         engine.fail["tag"] = __import__("core.errors").errors.Conflict("tag z:9 exists")
         await pilot.press("t", *"z:9", "enter")
-        await wait_for(pilot, lambda: len(app.history) == 2)
+        await pilot_wait_for(pilot, lambda: len(app.history) == 2)
         assert "(failed)" in screen_text(app).splitlines()[-2]
         await pilot.press("q")
         await pilot.pause()
@@ -200,7 +201,7 @@ async def test_switching_tabs_with_a_filter_open_stays_switched():
     visible filter box, and TabbedContent then switched back to that pane."""
     app = make_app(FakeEngine(), panes=["images", "layers", "containers", "networks"])
     async with app.run_test(size=(160, 48)) as pilot:
-        await wait_for(pilot, lambda: app.pane("images").rows)
+        await pilot_wait_for(pilot, lambda: app.pane("images").rows)
         await pilot.press("slash", "b", "u", "enter")
         await pilot.pause()
         steps = [("2", "tab-layers"), ("1", "tab-images"), ("3", "tab-containers"),
@@ -219,15 +220,15 @@ async def test_lazy_panes_mount_after_the_first_frame_and_get_the_selection():
     engine = FakeEngine()
     app = make_app(engine, panes=["images", "layers", "networks"], lazy=True)
     async with app.run_test(size=(160, 48)) as pilot:
-        await wait_for(pilot, lambda: app.pane("layers") is not None and app.pane("networks") is not None,
-                       what="lazy panes mounted")
+        await pilot_wait_for(pilot, lambda: app.pane("layers") is not None and app.pane("networks") is not None,
+                             what="lazy panes mounted")
         images = app.pane("images")
-        await wait_for(pilot, lambda: images.rows)
+        await pilot_wait_for(pilot, lambda: images.rows)
         await pilot.press("down")                          # me/app:1.0
         await pilot.press("2")
         layers = app.pane("layers")
-        await wait_for(pilot, lambda: layers.tree_data is not None and
-                       layers.tree_data.image_id == "sha256:" + "c" * 64, what="selected image")
+        await pilot_wait_for(pilot, lambda: layers.tree_data is not None and
+                             layers.tree_data.image_id == "sha256:" + "c" * 64, what="selected image")
 
 
 
@@ -235,9 +236,9 @@ async def test_a_tab_key_pressed_while_panes_mount_is_not_lost():
     app = make_app(FakeEngine(), panes=["images", "layers", "networks"], lazy=True)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.press("4")             # possibly before the Networks pane exists
-        await wait_for(pilot, lambda: app.query_one("#tabs").active == "tab-networks")
-        await wait_for(pilot, lambda: app.focused is not None and
-                       app.focused.parent.id == "networks-table", what="focus in Networks")
+        await pilot_wait_for(pilot, lambda: app.query_one("#tabs").active == "tab-networks")
+        await pilot_wait_for(pilot, lambda: app.focused is not None and
+                             app.focused.parent.id == "networks-table", what="focus in Networks")
 
 
 
@@ -248,16 +249,16 @@ async def test_a_late_focus_message_does_not_switch_back():
 
     app = make_app(FakeEngine(), panes=["images", "layers", "networks"])
     async with app.run_test(size=(160, 48)) as pilot:
-        await wait_for(pilot, lambda: app.pane("images").rows)
+        await pilot_wait_for(pilot, lambda: app.pane("images").rows)
         await pilot.press("4")
-        await wait_for(pilot, lambda: app.focused is not None and app.focused.parent.id == "networks-table")
+        await pilot_wait_for(pilot, lambda: app.focused is not None and app.focused.parent.id == "networks-table")
         images_tab = app.query_one("#tab-images", TabPane)
         images_tab.post_message(TabPane.Focused(images_tab))      # stale: focus is elsewhere
         await pilot.pause(0.2)
         assert app.query_one("#tabs").active == "tab-networks"
         # a real focus inside a pane still switches to it (Textual's behaviour kept)
         app.pane("images").query_one("#images-table").focus()
-        await wait_for(pilot, lambda: app.query_one("#tabs").active == "tab-images")
+        await pilot_wait_for(pilot, lambda: app.query_one("#tabs").active == "tab-images")
 
 
 
@@ -289,7 +290,7 @@ async def test_a_selection_settles_across_containers_and_stats():
     app = make_app(engine, panes=["containers", "stats"])
     async with app.run_test(size=(140, 40)) as pilot:
         containers, stats = app.pane("containers"), app.pane("stats")
-        await wait_for(pilot, lambda: containers.items and stats.series, what="both lists")
+        await pilot_wait_for(pilot, lambda: containers.items and stats.series, what="both lists")
         announced: list = []
         original = app.on_container_selected
 
@@ -305,8 +306,8 @@ async def test_a_selection_settles_across_containers_and_stats():
         for target in (ids[1], ids[0], ids[1]):  # quick changes, messages still in flight
             table.select(target)
             await pilot.pause(0)
-        await wait_for(pilot, lambda: containers.container_id == ids[1] == stats.container_id
-                       == app.selected_container, what="the choice everywhere")
+        await pilot_wait_for(pilot, lambda: containers.container_id == ids[1] == stats.container_id
+                             == app.selected_container, what="the choice everywhere")
         # a highlight that arrives after the cursor moved on is ignored by both panes
         from workbench.teaching.linetable import LineTable
 

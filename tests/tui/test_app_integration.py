@@ -14,8 +14,8 @@ import sys
 import pytest
 
 from tests.imagebuild import TarBuilder, docker_archive, image_config, sha
-from tests.registry_fixtures import docker_config, registry  # noqa: F401 (fixtures)
-from tests.tui.app_helpers import make_app, screen_text, sync_all, wait_for
+from tests.tui.app_helpers import make_app, screen_text, sync_all
+from tests.waiting import pilot_wait_for
 from workbench.default_image import ensure_default_image
 from workbench.widgets.filetree import FileTree
 from workbench.widgets.table import FilterTable
@@ -90,19 +90,19 @@ async def test_images_load_tag_run_remove(host):
     app = make_app(host.engine, panes=["images", "layers", "networks"], watch=True)
     async with app.run_test(size=(160, 48)) as pilot:
         pane = app.pane("images")
-        await wait_for(pilot, lambda: "localhost/busybox:latest" in pane.rows, what="busybox")
+        await pilot_wait_for(pilot, lambda: "localhost/busybox:latest" in pane.rows, what="busybox")
         # load an archive through the form
         await pilot.press("l")
         await pilot.pause()
         app.screen.query_one("#field-path").value = archive
         await pilot.press("enter")
-        await wait_for(pilot, lambda: "localhost/layered:1" in pane.rows, timeout=20, what="loaded image")
+        await pilot_wait_for(pilot, lambda: "localhost/layered:1" in pane.rows, timeout=20, what="loaded image")
         assert app.history[-1].command == f"nutshell load -i {archive}"
         # tag it
         pane.table.select("localhost/layered:1")
         await pilot.pause()
         await pilot.press("t", *"localhost/layered:two", "enter")
-        await wait_for(pilot, lambda: "localhost/layered:two" in pane.rows, what="new tag")
+        await pilot_wait_for(pilot, lambda: "localhost/layered:two" in pane.rows, what="new tag")
         assert "localhost/layered:two" in host.cli("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
         # remove the tag (asks first)
         pane.table.select("localhost/layered:two")
@@ -110,7 +110,7 @@ async def test_images_load_tag_run_remove(host):
         await pilot.press("d")
         await pilot.pause()
         await pilot.press("y")
-        await wait_for(pilot, lambda: "localhost/layered:two" not in pane.rows, what="tag removed")
+        await pilot_wait_for(pilot, lambda: "localhost/layered:two" not in pane.rows, what="tag removed")
         # run busybox detached from the form: a real container
         pane.table.select("localhost/busybox:latest")
         await pilot.pause()
@@ -120,7 +120,7 @@ async def test_images_load_tag_run_remove(host):
         app.screen.query_one("#field-command").value = "sleep 300"
         app.screen.query_one("#field-memory").value = "32m"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: app.history[-1].command.startswith("nutshell run"), timeout=20)
+        await pilot_wait_for(pilot, lambda: app.history[-1].command.startswith("nutshell run"), timeout=20)
         assert app.history[-1].ok, app.history[-1].error
         assert app.history[-1].command == "nutshell run -d --name tui-web -m 32m localhost/busybox:latest sleep 300"
         ps = {c["Names"]: c for c in host.engine.ps()}
@@ -130,7 +130,7 @@ async def test_images_load_tag_run_remove(host):
         await pilot.press("d")
         await pilot.pause()
         await pilot.press("y")
-        await wait_for(pilot, lambda: not app.history[-1].ok, what="refused rmi")
+        await pilot_wait_for(pilot, lambda: not app.history[-1].ok, what="refused rmi")
         cli = host.cli("rmi", "localhost/busybox:latest", check=False)
         assert app.history[-1].error == cli.stderr.splitlines()[0].removeprefix("nutshell: ")
         assert ("error", app.history[-1].error) in app.notifications_seen
@@ -143,13 +143,13 @@ async def test_layers_of_a_real_image(host):
     app = make_app(host.engine, panes=["images", "layers"])
     async with app.run_test(size=(160, 48)) as pilot:
         images = app.pane("images")
-        await wait_for(pilot, lambda: "localhost/layered:1" in images.rows)
+        await pilot_wait_for(pilot, lambda: "localhost/layered:1" in images.rows)
         images.table.select("localhost/layered:1")
         await pilot.pause()
         await pilot.press("enter")              # -> Layers for this image
         layers = app.pane("layers")
-        await wait_for(pilot, lambda: layers.tree_data is not None and
-                       layers.image_label == "localhost/layered:1", timeout=10)
+        await pilot_wait_for(pilot, lambda: layers.tree_data is not None and
+                             layers.image_label == "localhost/layered:1", timeout=10)
         tree = layers.tree_data
         # big: 10000 (l0) and 20000 (l1) shadowed; motd 1000 deleted; a.so + b.so hidden by opaque
         assert [lc.wasted for lc in tree.layers] == [10000 + 1000 + 3000 + 2000, 20000, 0]
@@ -164,12 +164,12 @@ async def test_layers_of_a_real_image(host):
         assert ftree.reveal("app/run.sh")
         await pilot.pause()
         await pilot.press("enter")
-        await wait_for(pilot, lambda: len(app.screen_stack) == 2, timeout=10)
+        await pilot_wait_for(pilot, lambda: len(app.screen_stack) == 2, timeout=10)
         assert app.screen.query_one("TextArea").text == "#!/bin/sh\necho hi\n"
         await pilot.press("escape")
         # diff against busybox
         layers.show_diff(host.engine.image("localhost/busybox:latest").id)
-        await wait_for(pilot, lambda: len(app.screen_stack) == 2 and app.screen.query(FilterTable), timeout=10)
+        await pilot_wait_for(pilot, lambda: len(app.screen_stack) == 2 and app.screen.query(FilterTable), timeout=10)
         rows = {str(c[1]): str(c[0]) for _, c in app.screen.query_one(FilterTable).rows}
         assert rows["/app/run.sh"] == "removed" and rows["/bin/busybox"] == "added"
 
@@ -179,26 +179,26 @@ async def test_networks_and_liveness_from_another_process(host):
     async with app.run_test(size=(160, 48)) as pilot:
         app.action_show_tab("networks")
         nets = app.pane("networks")
-        await wait_for(pilot, lambda: "bridge" in nets.networks, timeout=10)
+        await pilot_wait_for(pilot, lambda: "bridge" in nets.networks, timeout=10)
         # a container started by the CLI in another process shows up on the bridge
         cid = host.cli("run", "-d", "--name", "from-cli", "localhost/busybox:latest", "sleep", "300").stdout.strip()
         host.remember()
         members = nets.query_one("#members", FilterTable)
-        await wait_for(pilot, lambda: cid in members.shown_keys, timeout=5, what="member from the CLI")
+        await pilot_wait_for(pilot, lambda: cid in members.shown_keys, timeout=5, what="member from the CLI")
         ep = host.engine.network_inspect("bridge")["Containers"][cid]
         text = screen_text(app)
         assert ep["HostVeth"] in text and ep["IPv4Address"] in text and "from-cli" in text
         assert os.path.exists(f"/sys/class/net/{ep['HostVeth']}")     # really there
         # an image tagged by the CLI shows up in the Images pane
         host.cli("tag", "localhost/busybox:latest", "localhost/seen:now")
-        await wait_for(pilot, lambda: "localhost/seen:now" in app.pane("images").rows, timeout=5)
+        await pilot_wait_for(pilot, lambda: "localhost/seen:now" in app.pane("images").rows, timeout=5)
         # a network created from the pane is a real bridge
         await pilot.press("n")
         await pilot.pause()
         name = f"tui{os.urandom(2).hex()}"
         app.screen.query_one("#field-name").value = name
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: name in nets.networks, timeout=10)
+        await pilot_wait_for(pilot, lambda: name in nets.networks, timeout=10)
         bridge = nets.networks[name]["Bridge"]
         host.links.add(bridge)
         assert os.path.exists(f"/sys/class/net/{bridge}")
@@ -210,7 +210,7 @@ async def test_networks_and_liveness_from_another_process(host):
         await pilot.pause()
         app.screen.query_one("#field-container").value = cid
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: cid in members.shown_keys, timeout=10, what="connected")
+        await pilot_wait_for(pilot, lambda: cid in members.shown_keys, timeout=10, what="connected")
         host.remember()
         ep2 = host.engine.network_inspect(name)["Containers"][cid]
         assert ep2["Interface"] == "eth1" and os.path.exists(f"/sys/class/net/{ep2['HostVeth']}")
@@ -220,19 +220,19 @@ async def test_networks_and_liveness_from_another_process(host):
         await pilot.press("X")
         await pilot.pause()
         await pilot.press("y")
-        await wait_for(pilot, lambda: cid not in members.shown_keys, timeout=10, what="disconnected")
+        await pilot_wait_for(pilot, lambda: cid not in members.shown_keys, timeout=10, what="disconnected")
         assert not os.path.exists(f"/sys/class/net/{ep2['HostVeth']}")
         # removed by the CLI: gone from the bridge's members
         host.cli("rm", "-f", cid)
         table.select("bridge")
-        await wait_for(pilot, lambda: nets.details.get("bridge") is not None and
-                       cid not in nets.details["bridge"]["Containers"], timeout=5, what="member gone")
+        await pilot_wait_for(pilot, lambda: nets.details.get("bridge") is not None and
+                             cid not in nets.details["bridge"]["Containers"], timeout=5, what="member gone")
         table.select(name)
         await pilot.pause()
         await pilot.press("d")
         await pilot.pause()
         await pilot.press("y")
-        await wait_for(pilot, lambda: name not in nets.networks, timeout=10)
+        await pilot_wait_for(pilot, lambda: name not in nets.networks, timeout=10)
         assert not os.path.exists(f"/sys/class/net/{bridge}")
         assert app.changes_seen >= 3
 
@@ -248,14 +248,14 @@ async def test_push_and_pull_through_a_real_registry(host, registry, docker_conf
     app = make_app(host.engine, panes=["images"], watch=True)
     async with app.run_test(size=(160, 48)) as pilot:
         pane = app.pane("images")
-        await wait_for(pilot, lambda: "localhost/busybox:latest" in pane.rows)
+        await pilot_wait_for(pilot, lambda: "localhost/busybox:latest" in pane.rows)
         pane.table.select("localhost/busybox:latest")
         await pilot.pause()
         await pilot.press("P")
         await pilot.pause()
         app.screen.query_one("#field-dest").value = dest
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: app.history, timeout=30, what="push")
+        await pilot_wait_for(pilot, lambda: app.history, timeout=30, what="push")
         assert app.history[-1].ok, app.history[-1].error
         assert app.history[-1].command == f"nutshell push localhost/busybox:latest {dest}"
         # pull it back under its registry name
@@ -263,9 +263,9 @@ async def test_push_and_pull_through_a_real_registry(host, registry, docker_conf
         await pilot.pause()
         app.screen.query_one("#field-ref").value = dest
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: len(app.history) == 2, timeout=30, what="pull")
+        await pilot_wait_for(pilot, lambda: len(app.history) == 2, timeout=30, what="pull")
         assert app.history[-1].ok, app.history[-1].error
-        await wait_for(pilot, lambda: any(k.startswith("127.0.0.1") for k in pane.rows), timeout=10)
+        await pilot_wait_for(pilot, lambda: any(k.startswith("127.0.0.1") for k in pane.rows), timeout=10)
         panel = app.query_one(ProgressPanel)
         assert panel.events_seen > 0 and panel.items
         assert host.engine.image(dest).id == host.engine.image("localhost/busybox:latest").id

@@ -9,9 +9,10 @@ from __future__ import annotations
 import pytest
 
 from tests.tui.app_fakes import FIXED_NOW, FakeEngine
-from tests.tui.app_helpers import make_app, wait_for
+from tests.tui.app_helpers import make_app
 from workbench.messages import ImageSelected
 from workbench.panes import base
+from tests.waiting import pilot_wait_for
 
 pytestmark = pytest.mark.tui
 
@@ -32,9 +33,9 @@ def _app():
 def test_images_pane(snap_compare, size):
     async def ready(pilot):
         app = pilot.app
-        await wait_for(pilot, lambda: app.pane("images").rows)
+        await pilot_wait_for(pilot, lambda: app.pane("images").rows)
         await pilot.press("down")    # me/app:1.0: entrypoint, ports, 3 layers of history
-        await wait_for(pilot, lambda: "entrypoint" in str(app.query_one("#image-info").render()))
+        await pilot_wait_for(pilot, lambda: "entrypoint" in str(app.query_one("#image-info").render()))
 
     assert snap_compare(_app(), terminal_size=size, run_before=ready)
 
@@ -46,9 +47,9 @@ def test_layers_pane(snap_compare, size):
         app.action_show_tab("layers")
         pane = app.pane("layers")
         pane.post_message(ImageSelected(APP))
-        await wait_for(pilot, lambda: pane.tree_data is not None and pane.tree_data.image_id == APP)
+        await pilot_wait_for(pilot, lambda: pane.tree_data is not None and pane.tree_data.image_id == APP)
         await pilot.press("down", "down", "down")          # layer 2: a modify, a whiteout, an add
-        await wait_for(pilot, lambda: pane.layer_key == "2")
+        await pilot_wait_for(pilot, lambda: pane.layer_key == "2")
         tree = pane.query_one("#file-tree")
         tree.reveal("usr/lib/old.so")
         tree.reveal("app/server")
@@ -63,14 +64,14 @@ def test_networks_pane(snap_compare, size):
         app = pilot.app
         app.action_show_tab("networks")
         pane = app.pane("networks")
-        await wait_for(pilot, lambda: pane.networks)
-        await wait_for(pilot, lambda: pane.query_one("#members").shown_keys)
+        await pilot_wait_for(pilot, lambda: pane.networks)
+        await pilot_wait_for(pilot, lambda: pane.query_one("#members").shown_keys)
 
     assert snap_compare(_app(), terminal_size=size, run_before=ready)
 
 
 def test_help_screen(snap_compare):
     async def ready(pilot):
-        await wait_for(pilot, lambda: pilot.app.pane("images").rows)
+        await pilot_wait_for(pilot, lambda: pilot.app.pane("images").rows)
 
     assert snap_compare(_app(), terminal_size=(100, 30), run_before=ready, press=["question_mark"])

@@ -5,7 +5,6 @@ and diff, errors as notifications, and read-only mode."""
 
 from __future__ import annotations
 
-import time
 
 import pytest
 from textual.widgets import Input, Static
@@ -17,23 +16,15 @@ from workbench.panes.containers import ContainersPane
 from workbench.teaching.jsontree import JsonTree
 from workbench.teaching.logview import LogView
 from workbench.widgets.table import FilterTable, cell_text
+from tests.waiting import pilot_wait_for
 
 pytestmark = pytest.mark.tui
 
 
-async def wait_for(pilot, pred, timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        await pilot.pause(0.02)
-    return pred()
-
-
 async def started(pilot, app) -> ContainersPane:
     pane = app.pane
-    assert await wait_for(pilot, lambda: pane.loads >= 1 and pane.container_id is not None)
-    assert await wait_for(pilot, lambda: isinstance(app.focused, type(pane.query_one(
+    await pilot_wait_for(pilot, lambda: pane.loads >= 1 and pane.container_id is not None)
+    await pilot_wait_for(pilot, lambda: isinstance(app.focused, type(pane.query_one(
         "#containers-table", FilterTable).table)))
     return pane
 
@@ -56,26 +47,26 @@ async def test_list_selection_and_logs():
         assert cell_text(table.row(old)[4]) == "exited"
         # the highlighted container is announced to the other panes, its log follows
         assert app.selected[-1] == web
-        assert await wait_for(pilot, lambda: len(log_view(pane).lines) == 30)
+        await pilot_wait_for(pilot, lambda: len(log_view(pane).lines) == 30)
         assert ("logs", web, True, 200, None) in engine.calls
         assert "following" in str(pane.query_one("#log-state", Static).render())
         # moving the cursor switches container (and log)
         await pilot.press("down")
-        assert await wait_for(pilot, lambda: app.selected[-1] == db)
-        assert await wait_for(pilot, lambda: log_view(pane).lines and
-                              log_view(pane).lines[0][2] == "line 1 from db")
+        await pilot_wait_for(pilot, lambda: app.selected[-1] == db)
+        await pilot_wait_for(pilot, lambda: log_view(pane).lines and
+                             log_view(pane).lines[0][2] == "line 1 from db")
         # another pane's selection moves the cursor, without an echo
         n = len(app.selected)
         pane.post_message(ContainerSelected(old))
-        assert await wait_for(pilot, lambda: table.selected_key == old)
+        await pilot_wait_for(pilot, lambda: table.selected_key == old)
         await pilot.pause(0.1)
         assert len(app.selected) == n
         # EngineChanged reloads the list
         engine.start("old")
         loads = pane.loads
         pane.post_message(EngineChanged({"containers"}, {old}))
-        assert await wait_for(pilot, lambda: pane.loads > loads and
-                              cell_text(table.row(old)[4]) == "running")
+        await pilot_wait_for(pilot, lambda: pane.loads > loads and
+                             cell_text(table.row(old)[4]) == "running")
 
 
 @sync
@@ -85,7 +76,7 @@ async def test_log_search_highlight_tail_since_and_follow():
     async with app.run_test(size=(120, 36)) as pilot:
         pane = await started(pilot, app)
         view = log_view(pane)
-        assert await wait_for(pilot, lambda: len(view.lines) == 30)
+        await pilot_wait_for(pilot, lambda: len(view.lines) == 30)
         # "/" in the list filters the list; in the log it searches the log
         view.focus()
         await pilot.press("slash")
@@ -112,22 +103,22 @@ async def test_log_search_highlight_tail_since_and_follow():
         since.focus()
         await pilot.press("enter")
         web = engine.container("web")
-        assert await wait_for(pilot, lambda: ("logs", web, True, 5, "10m") in engine.calls)
-        assert await wait_for(pilot, lambda: len(view.lines) == 5)
+        await pilot_wait_for(pilot, lambda: ("logs", web, True, 5, "10m") in engine.calls)
+        await pilot_wait_for(pilot, lambda: len(view.lines) == 5)
         assert ("nutshell logs -f --tail 5 --since 10m web", True, None) in app.commands
         # stop following: the reader ends
         view.focus()
         await pilot.press("f")
-        assert await wait_for(pilot, lambda: not pane.log_running)
+        await pilot_wait_for(pilot, lambda: not pane.log_running)
         assert "stopped" in str(pane.query_one("#log-state", Static).render())
         # hidden panes do not follow
         await pilot.press("f")
-        assert await wait_for(pilot, lambda: pane.log_running)
+        await pilot_wait_for(pilot, lambda: pane.log_running)
         # following again resumes from now on: what was shown stays
         assert ("nutshell logs -f --tail 0 web", True, None) in app.commands
         assert len(view.lines) == 5
         pane.display = False
-        assert await wait_for(pilot, lambda: not pane.log_running)
+        await pilot_wait_for(pilot, lambda: not pane.log_running)
 
 
 @sync
@@ -139,14 +130,14 @@ async def test_inspect_and_diff_views():
         web = engine.container("web")
         await pilot.press("i")
         tree = pane.query_one("#containers-inspect", JsonTree)
-        assert await wait_for(pilot, lambda: tree.document is not None)
+        await pilot_wait_for(pilot, lambda: tree.document is not None)
         assert tree.document["Id"] == web
         labels = [str(n.label.plain) for n in tree.root.children]
         assert "Name: \"/web\"" in labels and "State {4}" in labels
         assert ("nutshell inspect web", True, None) in app.commands
         await pilot.press("D")
         diff = pane.query_one("#diff-table", FilterTable)
-        assert await wait_for(pilot, lambda: len(diff.rows) == 4)
+        await pilot_wait_for(pilot, lambda: len(diff.rows) == 4)
         assert [cell_text(c) for c in diff.row("/home")] == ["D", "/home", "deleted"]
         assert [cell_text(c) for c in diff.row("/newdir")] == ["A", "/newdir", "added"]
         assert "1 added, 2 changed, 1 deleted" in str(
@@ -162,47 +153,47 @@ async def test_lifecycle_actions_confirmations_and_errors():
         pane = await started(pilot, app)
         web = engine.container("web")
         await pilot.press("x")
-        assert await wait_for(pilot, lambda: ("nutshell stop web", True, None) in app.commands)
+        await pilot_wait_for(pilot, lambda: ("nutshell stop web", True, None) in app.commands)
         assert ("stop", web) in engine.calls
         await pilot.press("u")
-        assert await wait_for(pilot, lambda: ("nutshell start web", True, None) in app.commands)
+        await pilot_wait_for(pilot, lambda: ("nutshell start web", True, None) in app.commands)
         await pilot.press("r")
-        assert await wait_for(pilot, lambda: ("nutshell restart web", True, None) in app.commands)
+        await pilot_wait_for(pilot, lambda: ("nutshell restart web", True, None) in app.commands)
         # p pauses a running container and unpauses a paused one
         await pilot.press("p")
-        assert await wait_for(pilot, lambda: ("nutshell pause web", True, None) in app.commands)
-        assert await wait_for(pilot, lambda: pane.items[web].get("State") == "paused")
+        await pilot_wait_for(pilot, lambda: ("nutshell pause web", True, None) in app.commands)
+        await pilot_wait_for(pilot, lambda: pane.items[web].get("State") == "paused")
         await pilot.press("p")
-        assert await wait_for(pilot, lambda: ("nutshell unpause web", True, None) in app.commands)
+        await pilot_wait_for(pilot, lambda: ("nutshell unpause web", True, None) in app.commands)
         assert ("pause", web) in engine.calls and ("unpause", web) in engine.calls
         # kill asks first; "n" keeps the container
         await pilot.press("K")
-        assert await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot_wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
         await pilot.press("n")
         await pilot.pause(0.1)
         assert not any(c[0] == "kill" for c in engine.calls)
         await pilot.press("K")
-        assert await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot_wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
         await pilot.press("y")
-        assert await wait_for(pilot, lambda: ("nutshell kill web", True, None) in app.commands)
+        await pilot_wait_for(pilot, lambda: ("nutshell kill web", True, None) in app.commands)
         assert ("kill", web, "KILL") in engine.calls
         # an engine error: the CLI's line as a notification, and in the history
         engine.fail["start"] = Conflict("cannot start: the image is gone")
         await pilot.press("u")
-        assert await wait_for(pilot, lambda: any(n.message == "cannot start: the image is gone"
+        await pilot_wait_for(pilot, lambda: any(n.message == "cannot start: the image is gone"
                                                  for n in app._notifications))
         assert ("nutshell start web", False, "cannot start: the image is gone") in app.commands
         # rm of a running container is rm -f, after a confirmation
         db = engine.container("db")
         pane.query_one("#containers-table", FilterTable).select(db)
-        assert await wait_for(pilot, lambda: pane.container_id == db)
+        await pilot_wait_for(pilot, lambda: pane.container_id == db)
         await pilot.press("d")
-        assert await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot_wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
         assert "RUNNING" in str(app.screen.query_one("#confirm-question", Static).render())
         await pilot.press("y")
-        assert await wait_for(pilot, lambda: ("nutshell rm -f db", True, None) in app.commands)
+        await pilot_wait_for(pilot, lambda: ("nutshell rm -f db", True, None) in app.commands)
         assert ("rm", db, True) in engine.calls and db not in engine.containers
-        assert await wait_for(pilot, lambda: db not in dict(
+        await pilot_wait_for(pilot, lambda: db not in dict(
             pane.query_one("#containers-table", FilterTable).rows))
 
 
@@ -214,18 +205,18 @@ async def test_commit_form_exec_attach():
         pane = await started(pilot, app)
         web = engine.container("web")
         await pilot.press("c")
-        assert await wait_for(pilot, lambda: type(app.screen).__name__ == "FormScreen")
+        await pilot_wait_for(pilot, lambda: type(app.screen).__name__ == "FormScreen")
         await pilot.press(*"snap:v1", "tab", *"added", "space", *"notes")
         preview = str(app.screen.query_one("#form-preview", Static).render())
         assert preview == "$ nutshell commit -m 'added notes' web snap:v1"
         await pilot.press("ctrl+s")
-        assert await wait_for(pilot, lambda: any(c[0] == "commit" for c in engine.calls))
+        await pilot_wait_for(pilot, lambda: any(c[0] == "commit" for c in engine.calls))
         call = next(c for c in engine.calls if c[0] == "commit")
         assert call[1:3] == (web, "snap:v1") and call[3]["message"] == "added notes"
-        assert await wait_for(pilot, lambda: (preview[2:], True, None) in app.commands)
+        await pilot_wait_for(pilot, lambda: (preview[2:], True, None) in app.commands)
         await pilot.press("e")
         await pilot.press("a")
-        assert await wait_for(pilot, lambda: app.terminals == [("exec", web, None),
+        await pilot_wait_for(pilot, lambda: app.terminals == [("exec", web, None),
                                                                ("attach", web, None)])
 
     class NoCommit:
@@ -245,7 +236,7 @@ async def test_commit_form_exec_attach():
     async with app.run_test(size=(100, 30)) as pilot:
         await started(pilot, app)
         await pilot.press("c")
-        assert await wait_for(pilot, lambda: any("not available" in n.message
+        await pilot_wait_for(pilot, lambda: any("not available" in n.message
                                                  for n in app._notifications))
 
 
@@ -268,4 +259,4 @@ async def test_read_only_hides_mutating_actions():
         assert not shown & {"u", "x", "r", "K", "d", "c", "e", "a"}
         # the views still work
         await pilot.press("i")
-        assert await wait_for(pilot, lambda: pane.query_one("#containers-inspect", JsonTree).document)
+        await pilot_wait_for(pilot, lambda: pane.query_one("#containers-inspect", JsonTree).document)

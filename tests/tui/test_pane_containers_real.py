@@ -8,8 +8,9 @@ import asyncio
 
 import pytest
 
-from tests.tui.app_helpers import make_app, wait_for
-from tests.tui.teaching_real import pane_of, PREFIX, real_engine, run, state  # noqa: F401
+from tests.tui.app_helpers import make_app
+from tests.tui.teaching_real import PREFIX, pane_of, run, state
+from tests.waiting import pilot_wait_for
 from workbench.teaching.jsontree import JsonTree
 from workbench.teaching.logview import LogView
 from workbench.widgets.table import FilterTable, cell_text
@@ -32,53 +33,53 @@ def test_every_action_on_a_real_container(real_engine):  # noqa: F811
         async with app.run_test(size=(120, 36)) as pilot:
             pane = await pane_of(pilot, app, "containers")
             table = pane.query_one("#containers-table", FilterTable)
-            await wait_for(pilot, lambda: cid in pane.items, what="listed")
+            await pilot_wait_for(pilot, lambda: cid in pane.items, what="listed")
             table.select(cid)
-            await wait_for(pilot, lambda: pane.container_id == cid)
+            await pilot_wait_for(pilot, lambda: pane.container_id == cid)
             assert cell_text(table.row(cid)[4]) == "running"
             view = pane.query_one("#log-view", LogView)
-            await wait_for(pilot, lambda: [t for _, _, t in view.lines] == ["one", "two", "oops"],
-                           what="the log")
+            await pilot_wait_for(pilot, lambda: [t for _, _, t in view.lines] == ["one", "two", "oops"],
+                                 what="the log")
             assert view.lines[2][0] == "stderr"
             view.set_search("TWO")
             assert view.matches() == [1]
             # diff and inspect
             await pilot.press("D")
             diff = pane.query_one("#diff-table", FilterTable)
-            await wait_for(pilot, lambda: "/made-here" in dict(diff.rows), what="the diff")
+            await pilot_wait_for(pilot, lambda: "/made-here" in dict(diff.rows), what="the diff")
             assert cell_text(diff.row("/root")[0]) == "D"
             await pilot.press("i")
             tree = pane.query_one("#containers-inspect", JsonTree)
-            await wait_for(pilot, lambda: tree.document and tree.document["Id"] == cid)
+            await pilot_wait_for(pilot, lambda: tree.document and tree.document["Id"] == cid)
             # stop, start, restart: the engine's state follows
             await pilot.press("x")
-            await wait_for(pilot, lambda: state(real_engine, cid) == "exited", timeout=20)
-            await wait_for(pilot, lambda: cell_text(table.row(cid)[4]) == "exited",
-                           what="the list shows exited")
+            await pilot_wait_for(pilot, lambda: state(real_engine, cid) == "exited", timeout=20)
+            await pilot_wait_for(pilot, lambda: cell_text(table.row(cid)[4]) == "exited",
+                                 what="the list shows exited")
             await pilot.press("u")
-            await wait_for(pilot, lambda: state(real_engine, cid) == "running", timeout=20)
+            await pilot_wait_for(pilot, lambda: state(real_engine, cid) == "running", timeout=20)
             await pilot.press("r")
-            await wait_for(pilot, lambda: f"nutshell restart {name}" in commands(app), timeout=20)
+            await pilot_wait_for(pilot, lambda: f"nutshell restart {name}" in commands(app), timeout=20)
             assert state(real_engine, cid) == "running"
             # commit through the form
             await pilot.press("c")
-            await wait_for(pilot, lambda: type(app.screen).__name__ == "FormScreen")
+            await pilot_wait_for(pilot, lambda: type(app.screen).__name__ == "FormScreen")
             await pilot.press(*"nsteach/committed:1", "ctrl+s")
-            await wait_for(pilot, lambda: f"nutshell commit {name} nsteach/committed:1"
-                           in commands(app), timeout=30, what="the commit")
+            await pilot_wait_for(pilot, lambda: f"nutshell commit {name} nsteach/committed:1"
+                                 in commands(app), timeout=30, what="the commit")
             assert real_engine.image("nsteach/committed:1").id
             # kill (confirmed), then rm (confirmed)
             await pilot.press("K")
-            await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+            await pilot_wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
             await pilot.press("y")
-            await wait_for(pilot, lambda: state(real_engine, cid) == "exited", timeout=20)
+            await pilot_wait_for(pilot, lambda: state(real_engine, cid) == "exited", timeout=20)
             # the list must have caught up, or rm would (rightly) be rm -f of a running one
-            await wait_for(pilot, lambda: cell_text(table.row(cid)[4]) == "exited",
-                           what="the list shows exited after kill")
+            await pilot_wait_for(pilot, lambda: cell_text(table.row(cid)[4]) == "exited",
+                                 what="the list shows exited after kill")
             await pilot.press("d")
-            await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+            await pilot_wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
             await pilot.press("y")
-            await wait_for(pilot, lambda: cid not in pane.items, timeout=20, what="removed")
+            await pilot_wait_for(pilot, lambda: cid not in pane.items, timeout=20, what="removed")
             for c in (f"nutshell stop {name}", f"nutshell start {name}", f"nutshell kill {name}",
                       f"nutshell rm {name}", f"nutshell diff {name}", f"nutshell inspect {name}"):
                 assert c in commands(app), c
@@ -100,15 +101,15 @@ def test_error_is_the_cli_line(real_engine):  # noqa: F811
         app = make_app(real_engine, panes=["containers"])
         async with app.run_test(size=(100, 30)) as pilot:
             pane = await pane_of(pilot, app, "containers")
-            await wait_for(pilot, lambda: cid in pane.items and
-                           pane.items[cid]["State"] == "exited" or (pane.reload() and False),
-                           timeout=10)
+            await pilot_wait_for(pilot, lambda: cid in pane.items and
+                                 pane.items[cid]["State"] == "exited" or (pane.reload() and False),
+                                 timeout=10)
             pane.query_one("#containers-table", FilterTable).select(cid)
-            await wait_for(pilot, lambda: pane.container_id == cid)
+            await pilot_wait_for(pilot, lambda: pane.container_id == cid)
             await pilot.press("K")
-            await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+            await pilot_wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
             await pilot.press("y")
-            await wait_for(pilot, lambda: any(not h.ok for h in app.history))
+            await pilot_wait_for(pilot, lambda: any(not h.ok for h in app.history))
             failed = next(h for h in app.history if not h.ok)
             try:
                 real_engine.kill(cid)

@@ -5,23 +5,23 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.app_helpers import wait_for
-from tests.tui.teaching_snapshots import SIZES, app, deterministic, settle, show, size_ids  # noqa: F401
+from tests.tui.teaching_snapshots import SIZES, app, settle, show, size_ids
+from tests.waiting import pilot_wait_for
 from workbench.teaching.logview import LogView
 
-pytestmark = pytest.mark.tui
+pytestmark = [pytest.mark.tui, pytest.mark.usefixtures("deterministic")]
 
 
 @pytest.mark.parametrize("size", SIZES, ids=size_ids)
 def test_containers_logs(snap_compare, size):
     async def ready(pilot):
         pane = await show(pilot, "containers")
-        await wait_for(pilot, lambda: pane.loads >= 1 and pane.container_id is not None)
+        await pilot_wait_for(pilot, lambda: pane.loads >= 1 and pane.container_id is not None)
         view = pane.query_one("#log-view", LogView)
-        await wait_for(pilot, lambda: len(view.lines) == 30, what="the log")
+        await pilot_wait_for(pilot, lambda: len(view.lines) == 30, what="the log")
         view.focus()
         await pilot.press("slash", *"error", "escape")
-        await wait_for(pilot, lambda: view.current == 20)
+        await pilot_wait_for(pilot, lambda: view.current == 20)
         await settle(pilot)
 
     assert snap_compare(app(), terminal_size=size, run_before=ready)
@@ -31,9 +31,9 @@ def test_containers_logs(snap_compare, size):
 def test_containers_diff(snap_compare, size):
     async def ready(pilot):
         pane = await show(pilot, "containers")
-        await wait_for(pilot, lambda: pane.loads >= 1 and pane.container_id is not None)
+        await pilot_wait_for(pilot, lambda: pane.loads >= 1 and pane.container_id is not None)
         await pilot.press("D")
-        await wait_for(pilot, lambda: pane.detail_loaded == ("diff", pane.container_id))
+        await pilot_wait_for(pilot, lambda: pane.detail_loaded == ("diff", pane.container_id))
         await settle(pilot)
 
     assert snap_compare(app(), terminal_size=size, run_before=ready)

@@ -7,10 +7,11 @@ import pytest
 
 from core.errors import NotFound
 from tests.tui.app_fakes import FIXED_NOW, FakeEngine
-from tests.tui.app_helpers import make_app, screen_text, sync_all, wait_for
+from tests.tui.app_helpers import make_app, screen_text, sync_all
 from workbench.panes import base
 from workbench.widgets.progress import ProgressPanel
 from workbench.widgets.table import FilterTable
+from tests.waiting import pilot_wait_for
 
 pytestmark = pytest.mark.tui
 
@@ -26,8 +27,8 @@ def engine():
 
 
 async def _started(pilot, app):
-    await wait_for(pilot, lambda: app.pane("images").rows, what="images listed")
-    await wait_for(pilot, lambda: "tags" in str(app.query_one("#image-info").render()), what="details")
+    await pilot_wait_for(pilot, lambda: app.pane("images").rows, what="images listed")
+    await pilot_wait_for(pilot, lambda: "tags" in str(app.query_one("#image-info").render()), what="details")
     return app.pane("images")
 
 
@@ -48,12 +49,12 @@ async def test_filter_and_details_follow_the_cursor(engine):
     async with app.run_test(size=(160, 48)) as pilot:
         pane = await _started(pilot, app)
         await pilot.press("slash", *"app")
-        await wait_for(pilot, lambda: pane.table.shown_keys == ["me/app:1.0", "me/app:latest"])
+        await pilot_wait_for(pilot, lambda: pane.table.shown_keys == ["me/app:1.0", "me/app:latest"])
         await pilot.press("enter")      # back to the table
-        await wait_for(pilot, lambda: "entrypoint /app/server" in str(app.query_one("#image-info").render()))
+        await pilot_wait_for(pilot, lambda: "entrypoint /app/server" in str(app.query_one("#image-info").render()))
         assert "8080/tcp" in str(app.query_one("#image-info").render())
         await pilot.press("escape")     # clears the filter
-        await wait_for(pilot, lambda: len(pane.table.shown_keys) == 4)
+        await pilot_wait_for(pilot, lambda: len(pane.table.shown_keys) == 4)
 
 
 async def test_pull_shows_layer_progress_and_records_the_command(engine):
@@ -63,10 +64,10 @@ async def test_pull_shows_layer_progress_and_records_the_command(engine):
         await pilot.press("p")
         await pilot.press(*"alpine:3")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: engine.called("pull"), what="pull called")
+        await pilot_wait_for(pilot, lambda: engine.called("pull"), what="pull called")
         panel = app.query_one(ProgressPanel)
-        await wait_for(pilot, lambda: set(panel.items) == {"aaaaaaaaaaaa", "bbbbbbbbbbbb"}, what="bars")
-        await wait_for(pilot, lambda: "alpine:3" in pane.rows, what="pulled image listed")
+        await pilot_wait_for(pilot, lambda: set(panel.items) == {"aaaaaaaaaaaa", "bbbbbbbbbbbb"}, what="bars")
+        await pilot_wait_for(pilot, lambda: "alpine:3" in pane.rows, what="pulled image listed")
         assert engine.called("pull")[0].args == ("alpine:3",)
         assert [h.command for h in app.history] == ["nutshell pull alpine:3"]
         assert panel.events_seen == 8
@@ -81,7 +82,7 @@ async def test_pull_with_tls_off(engine):
         await pilot.pause()
         app.screen.query_one("#field-ref").value = "reg:5000/x:1"
         await pilot.press("tab", "space", "ctrl+s")
-        await wait_for(pilot, lambda: app.history)
+        await pilot_wait_for(pilot, lambda: app.history)
         assert engine.called("pull")[0].kwargs == {"insecure": True}
         assert app.history[0].command == "nutshell pull --tls-verify=false reg:5000/x:1"
 
@@ -95,7 +96,7 @@ async def test_errors_are_the_cli_one_liner(engine):
         await pilot.pause()
         app.screen.query_one("#field-ref").value = "nosuch"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: app.history)
+        await pilot_wait_for(pilot, lambda: app.history)
         assert not app.history[0].ok
         assert app.history[0].error == "manifest unknown: nosuch:latest"
         assert ("error", "manifest unknown: nosuch:latest") in app.notifications_seen
@@ -106,7 +107,7 @@ async def test_tag(engine):
     async with app.run_test(size=(160, 48)) as pilot:
         pane = await _started(pilot, app)
         await pilot.press("t", *"mine:2", "enter")
-        await wait_for(pilot, lambda: "mine:2" in pane.rows, what="new tag listed")
+        await pilot_wait_for(pilot, lambda: "mine:2" in pane.rows, what="new tag listed")
         assert engine.called("tag")[0].args == ("localhost/busybox:latest", "mine:2")
         assert app.history[0].command == "nutshell tag localhost/busybox:latest mine:2"
 
@@ -124,12 +125,12 @@ async def test_remove_asks_first(engine):
         await pilot.press("d")
         await pilot.pause()
         await pilot.press("y")
-        await wait_for(pilot, lambda: engine.called("rmi"))
+        await pilot_wait_for(pilot, lambda: engine.called("rmi"))
         assert engine.called("rmi")[0].args == (["me/app:1.0"],)
         assert engine.called("rmi")[0].kwargs == {"force": False}
-        await wait_for(pilot, lambda: "me/app:1.0" not in pane.rows)
+        await pilot_wait_for(pilot, lambda: "me/app:1.0" not in pane.rows)
         await pilot.press("D", "y")          # force remove
-        await wait_for(pilot, lambda: len(engine.called("rmi")) == 2)
+        await pilot_wait_for(pilot, lambda: len(engine.called("rmi")) == 2)
         assert engine.called("rmi")[1].kwargs == {"force": True}
         assert [h.command.split()[:3] for h in app.history][-1] == ["nutshell", "rmi", "-f"]
 
@@ -143,7 +144,7 @@ async def test_push_to_another_destination(engine):
         dest = app.screen.query_one("#field-dest")
         dest.value = "127.0.0.1:5000/bb:1"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: app.history)
+        await pilot_wait_for(pilot, lambda: app.history)
         assert engine.called("push")[0].args == ("localhost/busybox:latest", "127.0.0.1:5000/bb:1")
         assert app.history[0].command == "nutshell push localhost/busybox:latest 127.0.0.1:5000/bb:1"
 
@@ -156,7 +157,7 @@ async def test_load_an_archive(engine):
         await pilot.pause()
         app.screen.query_one("#field-path").value = "/tmp/x.tar"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: "loaded:latest" in pane.rows)
+        await pilot_wait_for(pilot, lambda: "loaded:latest" in pane.rows)
         assert engine.called("load")[0].args == ("/tmp/x.tar",)
         assert app.history[0].command == "nutshell load -i /tmp/x.tar"
 
@@ -182,7 +183,7 @@ async def test_run_form_builds_the_cli_options(engine):
         preview = str(form.query_one("#form-preview").render())
         assert "nutshell run -d --rm --name web -e A=1 -e 'B=two words' -p 8080:80 -m 64m" in preview
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: engine.called("start"))
+        await pilot_wait_for(pilot, lambda: engine.called("start"))
         argv = ["run", "-d", "--rm", "--name", "web", "-e", "A=1", "-e", "B=two words", "-p", "8080:80",
                 "-m", "64m", "--cpus", "0.5", "localhost/busybox:latest", "httpd", "-f", "-p", "80"]
         expected = run_options(build_parser(("containers",), only_verb="run").parse_args(argv))
@@ -202,7 +203,7 @@ async def test_run_interactive_opens_an_attached_terminal(engine):
         app.screen.query_one("#field-mode").value = "it"
         await pilot.pause()
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: app.opened_terminals)
+        await pilot_wait_for(pilot, lambda: app.opened_terminals)
         assert app.opened_terminals == [("attach", "9" * 64, "999999999999")]
         assert app.history[0].command == "nutshell run -it localhost/busybox:latest"
         # no Terminals pane in this app: the user is told so
@@ -228,10 +229,10 @@ async def test_enter_selects_the_image_for_layers(engine):
     async with app.run_test(size=(160, 48)) as pilot:
         await _started(pilot, app)
         await pilot.press("down", "enter")
-        await wait_for(pilot, lambda: app.query_one("#tabs").active == "tab-layers")
+        await pilot_wait_for(pilot, lambda: app.query_one("#tabs").active == "tab-layers")
         layers = app.pane("layers")
-        await wait_for(pilot, lambda: layers.tree_data is not None and
-                       layers.tree_data.image_id == "sha256:" + "c" * 64, what="layers of me/app")
+        await pilot_wait_for(pilot, lambda: layers.tree_data is not None and
+                             layers.tree_data.image_id == "sha256:" + "c" * 64, what="layers of me/app")
 
 
 async def test_read_only_hides_and_refuses_changes(engine):
@@ -253,9 +254,9 @@ async def test_history_screen_lists_and_copies(engine):
     async with app.run_test(size=(160, 48)) as pilot:
         await _started(pilot, app)
         await pilot.press("t", *"a:1", "enter")
-        await wait_for(pilot, lambda: app.history)
+        await pilot_wait_for(pilot, lambda: app.history)
         await pilot.press("t", *"b:2", "enter")
-        await wait_for(pilot, lambda: len(app.history) == 2)
+        await pilot_wait_for(pilot, lambda: len(app.history) == 2)
         copied = []
         app.copy_to_clipboard = copied.append
         await pilot.press("H")

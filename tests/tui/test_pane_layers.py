@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 
 from tests.tui.app_fakes import FIXED_NOW, FakeEngine
-from tests.tui.app_helpers import make_app, screen_text, sync_all, wait_for
+from tests.tui.app_helpers import make_app, screen_text, sync_all
 from workbench.messages import ImageSelected
 from workbench.panes import base
 from workbench.widgets.filetree import FileTree
 from workbench.widgets.table import FilterTable
+from tests.waiting import pilot_wait_for
 
 pytestmark = pytest.mark.tui
 
@@ -27,9 +28,9 @@ async def _layers_of_app(pilot, app):
     app.action_show_tab("layers")
     msg = ImageSelected(APP)
     pane.post_message(msg)
-    await wait_for(pilot, lambda: pane.tree_data is not None and pane.tree_data.image_id == APP,
-                   what="tree of me/app")
-    await wait_for(pilot, lambda: pane.query_one("#layer-table", FilterTable).shown_keys[:1] == ["merged"])
+    await pilot_wait_for(pilot, lambda: pane.tree_data is not None and pane.tree_data.image_id == APP,
+                         what="tree of me/app")
+    await pilot_wait_for(pilot, lambda: pane.query_one("#layer-table", FilterTable).shown_keys[:1] == ["merged"])
     return pane
 
 
@@ -56,7 +57,7 @@ async def test_per_layer_changes_merged_and_toggles():
         # merged view: old.so is gone
         assert "usr/lib/old.so" not in pane.current_entries()
         await pilot.press("down", "down", "down")       # layer 2
-        await wait_for(pilot, lambda: pane.layer_key == "2")
+        await pilot_wait_for(pilot, lambda: pane.layer_key == "2")
         entries = pane.current_entries()
         assert entries["usr/lib/old.so"].status == "deleted"
         assert entries["app/server"].status == "modified"
@@ -89,10 +90,10 @@ async def test_sort_by_size_and_path_filter():
         assert tree.visible_paths()[:2] == ["app", "bin"]                   # 2.1MB, 1.1MB
         assert tree.visible_paths()[2] == "usr"                              # 400kB before etc
         await pilot.press("f", *"pass")
-        await wait_for(pilot, lambda: pane.path_filter == "pass")
+        await pilot_wait_for(pilot, lambda: pane.path_filter == "pass")
         assert tree.visible_paths() == ["etc", "etc/passwd"]
         await pilot.press("escape")
-        await wait_for(pilot, lambda: pane.path_filter == "")
+        await pilot_wait_for(pilot, lambda: pane.path_filter == "")
         assert "-filtering" not in pane.classes
 
 
@@ -106,7 +107,7 @@ async def test_view_a_file_text_and_binary():
         assert tree.reveal("etc/passwd")
         await pilot.pause()
         await pilot.press("enter")
-        await wait_for(pilot, lambda: len(app.screen_stack) == 2, what="viewer")
+        await pilot_wait_for(pilot, lambda: len(app.screen_stack) == 2, what="viewer")
         text = app.screen.query_one("TextArea").text
         assert text.startswith("root:x:0:0")
         assert engine.called("image_file")[-1].args == (APP, "etc/passwd")
@@ -115,7 +116,7 @@ async def test_view_a_file_text_and_binary():
         assert tree.reveal("app/server")
         await pilot.pause()
         await pilot.press("v")
-        await wait_for(pilot, lambda: len(app.screen_stack) == 2, what="viewer")
+        await pilot_wait_for(pilot, lambda: len(app.screen_stack) == 2, what="viewer")
         assert app.screen.query_one("TextArea").text.startswith("00000000  00 01 02 03")
         assert "binary" in screen_text(app)
         await pilot.press("escape")
@@ -126,7 +127,7 @@ async def test_wasted_list():
     async with app.run_test(size=(160, 48)) as pilot:
         await _layers_of_app(pilot, app)
         await pilot.press("w")
-        await wait_for(pilot, lambda: len(app.screen_stack) == 2)
+        await pilot_wait_for(pilot, lambda: len(app.screen_stack) == 2)
         table = app.screen.query_one(FilterTable)
         rows = [[str(c) for c in cells] for _, cells in table.rows]
         assert rows[0][:5] == ["2MB", "/app/server", "1", "2", "overwritten"]
@@ -144,7 +145,7 @@ async def test_diff_two_images():
         await pilot.pause()
         app.screen.query_one("#field-other").value = "sha256:" + "b" * 64
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: len(app.screen_stack) == 2 and app.screen.query(FilterTable))
+        await pilot_wait_for(pilot, lambda: len(app.screen_stack) == 2 and app.screen.query(FilterTable))
         assert engine.called("image_diff")[0].args == (APP, "sha256:" + "b" * 64)
         table = app.screen.query_one(FilterTable)
         got = {str(cells[1]): str(cells[0]) for _, cells in table.rows}
@@ -157,11 +158,11 @@ async def test_follows_image_selection_from_images_pane():
     app = make_app(engine, panes=["images", "layers"])
     async with app.run_test(size=(160, 48)) as pilot:
         images = app.pane("images")
-        await wait_for(pilot, lambda: images.rows)
+        await pilot_wait_for(pilot, lambda: images.rows)
         await pilot.press("down")          # me/app:1.0 highlighted -> ImageSelected
         await pilot.press("2")
         layers = app.pane("layers")
-        await wait_for(pilot, lambda: layers.tree_data is not None and layers.tree_data.image_id == APP)
+        await pilot_wait_for(pilot, lambda: layers.tree_data is not None and layers.tree_data.image_id == APP)
         # hidden tab: analysis deferred until shown
         await pilot.press("1")
         await pilot.pause()
@@ -170,7 +171,7 @@ async def test_follows_image_selection_from_images_pane():
         await pilot.pause(0.2)
         assert len(engine.called("image_tree")) == calls
         await pilot.press("2")
-        await wait_for(pilot, lambda: layers.tree_data.image_id == "sha256:" + "b" * 64)
+        await pilot_wait_for(pilot, lambda: layers.tree_data.image_id == "sha256:" + "b" * 64)
 
 
 
@@ -180,7 +181,7 @@ async def test_slash_in_the_tree_filters_paths():
         pane = await _layers_of_app(pilot, app)
         pane.query_one(FileTree).focus()
         await pilot.press("slash", *"/app")
-        await wait_for(pilot, lambda: pane.path_filter == "/app")
+        await pilot_wait_for(pilot, lambda: pane.path_filter == "/app")
         assert pane.query_one(FileTree).visible_paths() == ["app", "app/config.json", "app/server"]
 
 

@@ -4,7 +4,6 @@ the selected container, explains a stopped container, and opens a host terminal.
 
 from __future__ import annotations
 
-import time
 
 import pytest
 from textual.widgets import DataTable, Static, TabbedContent
@@ -12,17 +11,15 @@ from textual.widgets import DataTable, Static, TabbedContent
 from tests.tui.teaching_fakes import FakeEngine, PaneApp, sync
 from workbench.messages import ContainerSelected, EngineChanged
 from workbench.panes.learn import LearnPane, abbrev
+from tests.waiting import pilot_wait_for
 
 pytestmark = pytest.mark.tui
 
 
-async def wait_for(pilot, pred, timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        await pilot.pause(0.02)
-    return pred()
+async def loaded(pilot, app) -> LearnPane:
+    """The pane once it has loaded its first container."""
+    await pilot_wait_for(pilot, lambda: app.pane.loads >= 1)
+    return app.pane
 
 
 def text(pane, wid: str) -> str:
@@ -38,8 +35,7 @@ async def test_views_show_the_engine_data():
     engine = FakeEngine()
     app = PaneApp(lambda: LearnPane(engine, id="learn"))
     async with app.run_test(size=(160, 48)) as pilot:
-        pane: LearnPane = app.pane
-        assert await wait_for(pilot, lambda: pane.loads >= 1)
+        pane = await loaded(pilot, app)
         web = engine.container("web")
         assert pane.container_id == web  # the first running container, picked for the user
         assert "web" in text(pane, "learn-header") and "host PID 4000" in text(pane, "learn-header")
@@ -103,26 +99,25 @@ async def test_follows_selection_and_explains_a_stopped_container():
     engine = FakeEngine()
     app = PaneApp(lambda: LearnPane(engine, id="learn"))
     async with app.run_test(size=(100, 30)) as pilot:
-        pane: LearnPane = app.pane
-        assert await wait_for(pilot, lambda: pane.loads >= 1)
+        pane = await loaded(pilot, app)
         n = pane.loads
         db = engine.container("db")
         pane.post_message(ContainerSelected(db))
-        assert await wait_for(pilot, lambda: pane.loads > n and pane.container_id == db)
+        await pilot_wait_for(pilot, lambda: pane.loads > n and pane.container_id == db)
         assert "db" in text(pane, "learn-header")
         assert app.selected == []  # following is silent
         # the exited container: no namespaces, but its overlay (upper dir) is still there
         old = engine.container("old")
         n = pane.loads
         pane.post_message(ContainerSelected(old))
-        assert await wait_for(pilot, lambda: pane.loads > n)
+        await pilot_wait_for(pilot, lambda: pane.loads > n)
         assert "is not running" in text(pane, "learn-ns-explain")
         assert "exist only while the container runs" in text(pane, "learn-ns-explain")
         assert "nothing is mounted" in text(pane, "learn-overlay-explain")
         # [ and ] step through running containers and announce the choice
         await pilot.press("right_square_bracket")
-        assert await wait_for(pilot, lambda: app.selected and pane.container_id in
-                              (engine.container("web"), engine.container("db")))
+        await pilot_wait_for(pilot, lambda: app.selected and pane.container_id in
+                             (engine.container("web"), engine.container("db")))
 
 
 @sync
@@ -130,16 +125,15 @@ async def test_reload_on_engine_changed_and_host_terminal():
     engine = FakeEngine()
     app = PaneApp(lambda: LearnPane(engine, id="learn"))
     async with app.run_test(size=(100, 30)) as pilot:
-        pane: LearnPane = app.pane
-        assert await wait_for(pilot, lambda: pane.loads >= 1)
+        pane = await loaded(pilot, app)
         n = pane.loads
         pane.post_message(EngineChanged({"images"}))
         await pilot.pause(0.2)
         assert pane.loads == n  # images do not concern this pane
         pane.post_message(EngineChanged({"containers"}, {engine.container("web")}))
-        assert await wait_for(pilot, lambda: pane.loads == n + 1)
+        await pilot_wait_for(pilot, lambda: pane.loads == n + 1)
         await pilot.press("t")
-        assert await wait_for(pilot, lambda: app.terminals == [("host", None, None)])
+        await pilot_wait_for(pilot, lambda: app.terminals == [("host", None, None)])
 
     ro = PaneApp(lambda: LearnPane(engine, read_only=True, id="learn"))
     async with ro.run_test(size=(100, 30)) as pilot:

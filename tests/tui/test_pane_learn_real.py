@@ -10,8 +10,9 @@ import os
 import pytest
 from textual.widgets import DataTable, Static
 
-from tests.tui.app_helpers import make_app, wait_for
-from tests.tui.teaching_real import pane_of, PREFIX, real_engine, run  # noqa: F401
+from tests.tui.app_helpers import make_app
+from tests.tui.teaching_real import PREFIX, pane_of, run
+from tests.waiting import pilot_wait_for
 from workbench.widgets.table import FilterTable
 
 pytestmark = [pytest.mark.tui, pytest.mark.integration]
@@ -30,19 +31,19 @@ def test_teaching_views_of_a_real_container(real_engine):  # noqa: F811
         app = make_app(real_engine, panes=["containers", "teaching"])
         async with app.run_test(size=(160, 48)) as pilot:
             containers = await pane_of(pilot, app, "containers")
-            await wait_for(pilot, lambda: cid in containers.items)
+            await pilot_wait_for(pilot, lambda: cid in containers.items)
             containers.query_one("#containers-table", FilterTable).select(cid)
             pane = await pane_of(pilot, app, "teaching")
             app.action_show_tab("teaching")
-            await wait_for(pilot, lambda: pane.container_id == cid and "network" in pane.data,
-                           timeout=10, what="the teaching data")
+            await pilot_wait_for(pilot, lambda: pane.container_id == cid and "network" in pane.data,
+                                 timeout=10, what="the teaching data")
             ns = pane.query_one("#learn-ns-table", DataTable)
             assert cells(ns, "net")[1] == str(os.stat(f"/proc/{pid}/ns/net").st_ino)
             assert cells(ns, "mnt")[3].strip() == "new"
             pids = pane.query_one("#learn-pid-table", DataTable)
             assert cells(pids, str(pid))[:2] == [str(pid), "1"]
             upper = pane.query_one("#learn-upper", DataTable)
-            await wait_for(pilot, lambda: upper.row_count > 0)
+            await pilot_wait_for(pilot, lambda: upper.row_count > 0)
             assert cells(upper, "/home")[1] == "deleted (whiteout)"
             cg = pane.query_one("#learn-cgroup-table", DataTable)
             assert "32MiB (33554432)" == cells(cg, "memory")[2]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.app_helpers import wait_for
-from tests.tui.teaching_snapshots import app, deterministic, settle, show, size_ids  # noqa: F401
+from tests.tui.teaching_snapshots import app, settle, show, size_ids
+from tests.waiting import pilot_wait_for
 
-pytestmark = pytest.mark.tui
+pytestmark = [pytest.mark.tui, pytest.mark.usefixtures("deterministic")]
 
 VIEWS = [("namespaces", (100, 30)), ("processes", (100, 30)), ("overlay", (100, 30)),
          ("cgroup", (100, 30)), ("network", (100, 30)), ("security", (100, 30)),
@@ -20,7 +20,7 @@ VIEWS = [("namespaces", (100, 30)), ("processes", (100, 30)), ("overlay", (100, 
 def test_learn_view(snap_compare, view, size):
     async def ready(pilot):
         pane = await show(pilot, "teaching")
-        await wait_for(pilot, lambda: pane.loads >= 1 and pane.data.get("namespaces") is not None)
+        await pilot_wait_for(pilot, lambda: pane.loads >= 1 and pane.data.get("namespaces") is not None)
         pane.action_show(view)
         pane.focus_default()
         await settle(pilot)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from tests.tui.app_fakes import FakeEngine
-from tests.tui.app_helpers import make_app, screen_text, sync_all, wait_for
+from tests.tui.app_helpers import make_app, screen_text, sync_all
 from workbench.panes.networks import topology
 from workbench.widgets.table import FilterTable
+from tests.waiting import pilot_wait_for
 
 pytestmark = pytest.mark.tui
 
@@ -18,7 +19,7 @@ WEB, DB, CACHE = "c1" * 32, "c2" * 32, "c3" * 32
 async def _started(pilot, app):
     app.action_show_tab("networks")
     pane = app.pane("networks")
-    await wait_for(pilot, lambda: pane.networks, what="networks listed")
+    await pilot_wait_for(pilot, lambda: pane.networks, what="networks listed")
     return pane
 
 
@@ -29,17 +30,17 @@ async def test_networks_members_and_topology():
         table = pane.query_one("#networks-table", FilterTable)
         assert table.shown_keys == ["bridge", "backend", "host", "none"]
         members = pane.query_one("#members", FilterTable)
-        await wait_for(pilot, lambda: members.shown_keys == [WEB, DB])
+        await pilot_wait_for(pilot, lambda: members.shown_keys == [WEB, DB])
         text = screen_text(app)
         for needle in ("10.90.0.0/16", "nsbr-1eb397f82d", "10.90.0.1", "nsv35c73887fd1", "eth0",
                        "10.90.0.2/16", "web", "10.90.0.3/16", "db"):
             assert needle in text, needle
         await pilot.press("down")      # backend: internal, db on eth1
-        await wait_for(pilot, lambda: members.shown_keys == [DB])
+        await pilot_wait_for(pilot, lambda: members.shown_keys == [DB])
         text = screen_text(app)
         assert "internal" in text and "eth1" in text and "10.91.0.2/24" in text
         await pilot.press("down")      # host: no bridge
-        await wait_for(pilot, lambda: members.shown_keys == [])
+        await pilot_wait_for(pilot, lambda: members.shown_keys == [])
         assert "share the host's network namespace" in screen_text(app)
 
 
@@ -56,10 +57,10 @@ async def test_member_selection_is_shared():
     async with app.run_test(size=(160, 48)) as pilot:
         pane = await _started(pilot, app)
         members = pane.query_one("#members", FilterTable)
-        await wait_for(pilot, lambda: members.shown_keys == [WEB, DB])
+        await pilot_wait_for(pilot, lambda: members.shown_keys == [WEB, DB])
         members.focus()
         await pilot.press("down")
-        await wait_for(pilot, lambda: app.selected_container == DB)
+        await pilot_wait_for(pilot, lambda: app.selected_container == DB)
 
 
 async def test_create_and_remove_a_network():
@@ -74,7 +75,7 @@ async def test_create_and_remove_a_network():
         form.query_one("#field-subnet").value = "10.99.0.0/24"
         form.query_one("#field-internal").value = True
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: "front" in pane.networks, what="front listed")
+        await pilot_wait_for(pilot, lambda: "front" in pane.networks, what="front listed")
         assert engine.called("network_create")[0].kwargs == {"subnet": "10.99.0.0/24", "gateway": None,
                                                               "internal": True}
         assert app.history[-1].command == "nutshell network create --subnet 10.99.0.0/24 --internal front"
@@ -87,7 +88,7 @@ async def test_create_and_remove_a_network():
         await pilot.press("d")
         await pilot.pause()
         await pilot.press("y")
-        await wait_for(pilot, lambda: "front" not in pane.networks)
+        await pilot_wait_for(pilot, lambda: "front" not in pane.networks)
         assert app.history[-1].command == "nutshell network rm front"
 
 
@@ -104,21 +105,21 @@ async def test_connect_disconnect_prune():
         assert options == [WEB, CACHE]            # db is already a member
         select.value = CACHE
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: engine.called("network_connect"))
+        await pilot_wait_for(pilot, lambda: engine.called("network_connect"))
         assert engine.called("network_connect")[0].args == ("backend", CACHE)
         assert app.history[-1].command == "nutshell network connect backend cache"
         members = pane.query_one("#members", FilterTable)
-        await wait_for(pilot, lambda: CACHE in members.shown_keys)
+        await pilot_wait_for(pilot, lambda: CACHE in members.shown_keys)
         members.select(CACHE)
         await pilot.press("X")
         await pilot.pause()
         await pilot.press("y")
-        await wait_for(pilot, lambda: engine.called("network_disconnect"))
+        await pilot_wait_for(pilot, lambda: engine.called("network_disconnect"))
         assert app.history[-1].command == "nutshell network disconnect backend cache"
         await pilot.press("ctrl+x")
         await pilot.pause()
         await pilot.press("y")
-        await wait_for(pilot, lambda: engine.called("network_prune"))
+        await pilot_wait_for(pilot, lambda: engine.called("network_prune"))
         assert app.history[-1].command == "nutshell network prune -f"
 
 

@@ -3,10 +3,8 @@ limits, selection in step, sampling only while shown, pause."""
 
 from __future__ import annotations
 
-import time
 
 import pytest
-from textual.containers import Vertical
 from textual.widgets import Static
 
 from tests.tui.teaching_fakes import FakeEngine, PaneApp, sync
@@ -14,6 +12,7 @@ from workbench.messages import ContainerSelected, EngineChanged
 from workbench.panes.stats import StatsPane
 from workbench.teaching.linetable import LineTable
 from workbench.widgets.table import cell_text
+from tests.waiting import pilot_wait_for
 
 pytestmark = pytest.mark.tui
 PATTERN = [5, 40, 15, 70, 25, 55, 10, 90]
@@ -23,20 +22,18 @@ class ManualStats(StatsPane):
     SAMPLE_INTERVAL = 3600  # samples are taken by the test
 
 
-async def wait_for(pilot, pred, timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        await pilot.pause(0.02)
-    return pred()
-
-
 async def sample(pilot, pane: StatsPane, n: int = 1) -> None:
     for _ in range(n):
         before = pane.samples_taken
         pane.sample()
-        assert await wait_for(pilot, lambda: pane.samples_taken > before)
+        await pilot_wait_for(pilot, lambda: pane.samples_taken > before)
+
+
+async def shown(pilot, app) -> tuple[StatsPane, LineTable]:
+    """The pane and its table once the two running containers are in it."""
+    table = app.pane.query_one("#stats-table", LineTable)
+    await pilot_wait_for(pilot, lambda: len(table.rows) == 2)
+    return app.pane, table
 
 
 def text_of(pane, selector: str) -> str:
@@ -48,9 +45,7 @@ async def test_rows_cpu_memory_limits():
     engine = FakeEngine()
     app = PaneApp(lambda: ManualStats(engine, id="stats"))
     async with app.run_test(size=(160, 40)) as pilot:
-        pane = app.pane
-        table = pane.query_one("#stats-table", LineTable)
-        assert await wait_for(pilot, lambda: len(table.rows) == 2)
+        pane, table = await shown(pilot, app)
         # the exited container is not sampled
         assert {c["Names"] for c in pane.running} == {"web", "db"}
         await sample(pilot, pane, 4)
@@ -76,22 +71,20 @@ async def test_selection_follows_and_announces():
     engine = FakeEngine()
     app = PaneApp(lambda: ManualStats(engine, id="stats"))
     async with app.run_test(size=(120, 36)) as pilot:
-        pane = app.pane
-        table = pane.query_one("#stats-table", LineTable)
-        assert await wait_for(pilot, lambda: len(table.rows) == 2)
+        pane, table = await shown(pilot, app)
         await sample(pilot, pane, 2)
         db = engine.container("db")
         # another pane selected db: the cursor follows, no echo back to the app
         before = list(app.selected)
         sel = ContainerSelected(db)
         pane.post_message(sel)
-        assert await wait_for(pilot, lambda: table.selected_key == db)
+        await pilot_wait_for(pilot, lambda: table.selected_key == db)
         assert "db" in text_of(pane, "#stats-title")
         assert app.selected == before
         # moving the cursor here announces the container to the app
         table.focus()
         await pilot.press("up")
-        assert await wait_for(pilot, lambda: app.selected and app.selected[-1] == engine.container("web"))
+        await pilot_wait_for(pilot, lambda: app.selected and app.selected[-1] == engine.container("web"))
 
 
 @sync
@@ -104,7 +97,7 @@ async def test_samples_only_while_visible_and_not_paused():
     app = PaneApp(lambda: Fast(engine, id="stats"))
     async with app.run_test(size=(120, 36)) as pilot:
         pane = app.pane
-        assert await wait_for(pilot, lambda: pane.samples_taken >= 3)
+        await pilot_wait_for(pilot, lambda: pane.samples_taken >= 3)
         # hidden: the timer stops
         pane.display = False
         await pilot.pause(0.1)
@@ -114,7 +107,7 @@ async def test_samples_only_while_visible_and_not_paused():
         assert pane.samples_taken <= n + 1
         # shown again: it resumes
         pane.display = True
-        assert await wait_for(pilot, lambda: pane.samples_taken >= n + 3)
+        await pilot_wait_for(pilot, lambda: pane.samples_taken >= n + 3)
         # paused with p: nothing more
         pane.query_one("#stats-table", LineTable).focus()
         await pilot.press("p")
@@ -130,17 +123,15 @@ async def test_engine_changed_reloads_list():
     engine = FakeEngine()
     app = PaneApp(lambda: ManualStats(engine, id="stats"))
     async with app.run_test(size=(120, 36)) as pilot:
-        pane = app.pane
-        table = pane.query_one("#stats-table", LineTable)
-        assert await wait_for(pilot, lambda: len(table.rows) == 2)
+        pane, table = await shown(pilot, app)
         engine.start("old")
         pane.post_message(EngineChanged({"containers"}, {engine.container("old")}))
-        assert await wait_for(pilot, lambda: len(table.rows) == 3)
+        await pilot_wait_for(pilot, lambda: len(table.rows) == 3)
         engine.stop("web")
         # a container that stopped between list and sample is dropped at the next sample
         # (no EngineChanged here: the sample itself notices)
         web = engine.container("web")
-        assert await wait_for(pilot, lambda: pane.sample() or web not in dict(table.rows))
+        await pilot_wait_for(pilot, lambda: pane.sample() or web not in dict(table.rows))
 
 
 @sync

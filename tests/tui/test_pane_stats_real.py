@@ -8,8 +8,9 @@ import asyncio
 
 import pytest
 
-from tests.tui.app_helpers import make_app, wait_for
-from tests.tui.teaching_real import pane_of, real_engine, run  # noqa: F401
+from tests.tui.app_helpers import make_app
+from tests.tui.teaching_real import pane_of, run
+from tests.waiting import pilot_wait_for
 from workbench.panes import stats as stats_mod
 from workbench.teaching.linetable import LineTable
 from workbench.widgets.table import cell_text
@@ -29,9 +30,9 @@ def test_cpu_memory_pids_from_cgroups(real_engine, monkeypatch):  # noqa: F811
             pane = await pane_of(pilot, app, "stats")
             app.action_show_tab("stats")
             table = pane.query_one("#stats-table", LineTable)
-            await wait_for(pilot, lambda: busy in dict(table.rows) and idle in dict(table.rows))
-            await wait_for(pilot, lambda: len(pane.series[busy].cpu) >= 5, timeout=15,
-                           what="five samples")
+            await pilot_wait_for(pilot, lambda: busy in dict(table.rows) and idle in dict(table.rows))
+            await pilot_wait_for(pilot, lambda: len(pane.series[busy].cpu) >= 5, timeout=15,
+                                 what="five samples")
             recent = [v for v in list(pane.series[busy].cpu)[-3:] if v is not None]
             # throttled by cpu.max / cfs_quota to half a core: ~50 % (never 100 %)
             assert recent and all(25 <= v <= 65 for v in recent), recent
@@ -43,10 +44,10 @@ def test_cpu_memory_pids_from_cgroups(real_engine, monkeypatch):  # noqa: F811
             assert "no limit" in cell_text(table.row(idle)[3])
             # the container stops: the watcher reloads the list, the row goes
             real_engine.kill(idle)
-            await wait_for(pilot, lambda: idle not in dict(table.rows), timeout=10)
+            await pilot_wait_for(pilot, lambda: idle not in dict(table.rows), timeout=10)
             # hidden: no more samples
             app.action_show_tab("containers")
-            await wait_for(pilot, lambda: not pane.sampling)
+            await pilot_wait_for(pilot, lambda: not pane.sampling)
             n = pane.samples_taken
             await pilot.pause(1.5)
             assert pane.samples_taken <= n + 1

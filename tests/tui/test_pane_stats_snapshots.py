@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.app_helpers import wait_for
-from tests.tui.teaching_snapshots import SIZES, app, deterministic, settle, show, size_ids  # noqa: F401
+from tests.tui.teaching_snapshots import SIZES, app, settle, show, size_ids
+from tests.waiting import pilot_wait_for
 
-pytestmark = pytest.mark.tui
+pytestmark = [pytest.mark.tui, pytest.mark.usefixtures("deterministic")]
 
 
 @pytest.mark.parametrize("size", SIZES, ids=size_ids)
 def test_stats(snap_compare, size):
     async def ready(pilot):
         pane = await show(pilot, "stats")
-        await wait_for(pilot, lambda: len(pane.series) == 2 and not pane._sampling)
+        await pilot_wait_for(pilot, lambda: len(pane.series) == 2 and not pane._sampling)
         await settle(pilot)
         # start from zero: whatever the first show sampled is forgotten
         pilot.app.fake.stat_counts.clear()
@@ -26,7 +26,7 @@ def test_stats(snap_compare, size):
         for _ in range(12):
             n = pane.samples_taken
             pane.sample()
-            await wait_for(pilot, lambda: pane.samples_taken > n)
+            await pilot_wait_for(pilot, lambda: pane.samples_taken > n)
         await settle(pilot)
 
     assert snap_compare(app(), terminal_size=size, run_before=ready)

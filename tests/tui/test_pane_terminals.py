@@ -4,26 +4,17 @@ errors become notifications with the CLI's text, host commands run under a PTY."
 
 from __future__ import annotations
 
-import time
 
 import pytest
-from textual.widgets import Static, TabbedContent, Tabs
+from textual.widgets import Static, Tabs
 
 from tests.tui.teaching_fakes import FakeEngine, PaneApp, sync
 from workbench.messages import OpenTerminal
 from workbench.panes.terminals import TerminalsPane
 from workbench.terminal.widget import Terminal
+from tests.waiting import pilot_wait_for
 
 pytestmark = pytest.mark.tui
-
-
-async def wait_for(pilot, pred, timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        await pilot.pause(0.02)
-    return pred()
 
 
 def screen_text(term: Terminal) -> str:
@@ -39,25 +30,25 @@ async def test_attach_tab_typing_leave_close_detaches():
         assert pane.query_one("#terminals-empty", Static).display
         web = engine.container("web")
         pane.post_message(OpenTerminal("attach", web))
-        assert await wait_for(pilot, lambda: len(pane.terminals) == 1)
+        await pilot_wait_for(pilot, lambda: len(pane.terminals) == 1)
         term = pane.terminals[0]
-        assert await wait_for(pilot, lambda: app.focused is term)
+        await pilot_wait_for(pilot, lambda: app.focused is term)
         tab = pane.tabs.get_tab(pane.tabs.active)
         assert tab.label.plain == "attach web"
         assert ("nutshell attach web", True, None) in app.commands
         # keys go to the container (the fake echoes them), Tab and ctrl+c included
         await pilot.press(*"echo", "space", *"hi", "tab", "ctrl+c", "enter")
         client = engine.attaches[0]
-        assert await wait_for(pilot, lambda: "echo hi" in screen_text(term))
+        await pilot_wait_for(pilot, lambda: "echo hi" in screen_text(term))
         assert client.written == b"echo hi\t\x03\r"
         # the pane told the container its size
         assert client.resizes and client.resizes[-1] == (term.size.height, term.size.width)
         # ctrl+] leaves: the tab bar gets the keyboard and the footer shows pane keys
         await pilot.press("ctrl+right_square_bracket")
-        assert await wait_for(pilot, lambda: isinstance(app.focused, Tabs))
+        await pilot_wait_for(pilot, lambda: isinstance(app.focused, Tabs))
         # x closes the tab: the attach socket is closed (a detach), the container runs on
         await pilot.press("x")
-        assert await wait_for(pilot, lambda: not pane.terminals)
+        await pilot_wait_for(pilot, lambda: not pane.terminals)
         assert client.closed
         assert engine.containers[web]["State"] == "running"
         assert not any(c[0] in ("stop", "kill", "rm") for c in engine.calls)
@@ -72,7 +63,10 @@ async def test_attach_to_stopped_container_is_an_error_notification():
         pane = app.pane
         pane.open_terminal("attach", engine.container("old"))
         text = "You cannot attach to a stopped container, start it first"
-        assert await wait_for(pilot, lambda: any(n.message == text for n in app._notifications))
+        await pilot_wait_for(pilot, lambda: any(n.message == text for n in app._notifications))
+        # the notification is shown at once; the CommandRun message reaches the app after
+        # the pane handled it: wait for it rather than read app.commands right away
+        await pilot_wait_for(pilot, lambda: app.commands, what="the failed attach recorded")
         assert not pane.terminals
         assert app.commands[-1] == ("nutshell attach old", False, text)
 
@@ -84,7 +78,7 @@ async def test_exec_failure_is_shown_in_the_tab_and_recorded():
     async with app.run_test(size=(100, 30)) as pilot:
         pane = app.pane
         pane.post_message(OpenTerminal("exec", engine.container("web"), ["sh"]))
-        assert await wait_for(pilot, lambda: any(not ok for _, ok, _ in app.commands))
+        await pilot_wait_for(pilot, lambda: any(not ok for _, ok, _ in app.commands))
         cmd, ok, err = app.commands[-1]
         assert cmd == "nutshell exec -it web sh" and not ok and err == f"container {engine.container('web')} is not running"
         assert ("exec", engine.container("web"), ["sh"]) in engine.calls
@@ -99,29 +93,29 @@ async def test_host_command_tabs_and_read_only():
         pane.open_terminal("host", argv=["/bin/sh", "-c", "echo from-the-host; sleep 30"],
                            title="demo")
         pane.open_terminal("host", argv=["/bin/sh", "-c", "echo second; sleep 30"])
-        assert await wait_for(pilot, lambda: len(pane.terminals) == 2)
+        await pilot_wait_for(pilot, lambda: len(pane.terminals) == 2)
         t1, t2 = pane.terminals
-        assert await wait_for(pilot, lambda: "from-the-host" in screen_text(t1))
-        assert await wait_for(pilot, lambda: "second" in screen_text(t2))
+        await pilot_wait_for(pilot, lambda: "from-the-host" in screen_text(t1))
+        await pilot_wait_for(pilot, lambda: "second" in screen_text(t2))
         # a tab given a title keeps it; the other is named after its program
         assert pane.tabs.get_tab("term-1").label.plain == "demo"
         assert pane.tabs.get_tab("term-2").label.plain == "sh"
         assert pane.tabs.active == "term-2"
-        assert await wait_for(pilot, lambda: app.focused is t2)
+        await pilot_wait_for(pilot, lambda: app.focused is t2)
         # leave, go to the first tab with the arrow keys, enter it again
         await pilot.press("ctrl+right_square_bracket")
-        assert await wait_for(pilot, lambda: isinstance(app.focused, Tabs))
+        await pilot_wait_for(pilot, lambda: isinstance(app.focused, Tabs))
         await pilot.press("left")
-        assert await wait_for(pilot, lambda: pane.tabs.active == "term-1")
+        await pilot_wait_for(pilot, lambda: pane.tabs.active == "term-1")
         await pilot.press("enter")
-        assert await wait_for(pilot, lambda: app.focused is t1)
+        await pilot_wait_for(pilot, lambda: app.focused is t1)
         backend = t1.backend
         await pilot.press("ctrl+right_square_bracket")
-        assert await wait_for(pilot, lambda: isinstance(app.focused, Tabs))
+        await pilot_wait_for(pilot, lambda: isinstance(app.focused, Tabs))
         await pilot.press("x")
-        assert await wait_for(pilot, lambda: len(pane.terminals) == 1)
+        await pilot_wait_for(pilot, lambda: len(pane.terminals) == 1)
         # closing hung up the host command
-        assert await wait_for(pilot, lambda: backend.exit_code is not None or backend._status is not None)
+        await pilot_wait_for(pilot, lambda: backend.exit_code is not None or backend._status is not None)
 
     ro = PaneApp(lambda: TerminalsPane(engine, read_only=True, id="terms"))
     async with ro.run_test(size=(100, 30)) as pilot:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.app_helpers import make_app, wait_for
-from tests.tui.teaching_real import pane_of, real_engine, run, state, wait_until  # noqa: F401
+from tests.tui.app_helpers import make_app
+from tests.tui.teaching_real import pane_of, run, state
+from tests.waiting import pilot_wait_for, wait_for
 from workbench.widgets.table import FilterTable
 
 pytestmark = [pytest.mark.tui, pytest.mark.integration]
@@ -21,7 +22,7 @@ def screen(term) -> str:
 
 async def type_line(pilot, term, text: str) -> None:
     # busybox ash asks for the cursor position after each prompt: wait for the prompt first
-    await wait_for(pilot, lambda: screen(term).rstrip().endswith(PROMPT), what="the prompt")
+    await pilot_wait_for(pilot, lambda: screen(term).rstrip().endswith(PROMPT), what="the prompt")
     await pilot.press(*[{" ": "space"}.get(c, c) for c in text], "enter")
 
 
@@ -34,27 +35,27 @@ def test_attach_echo_hi_close_tab_container_keeps_running(real_engine):  # noqa:
         app = make_app(real_engine, panes=["containers", "terminals"])
         async with app.run_test(size=(100, 30)) as pilot:
             containers = await pane_of(pilot, app, "containers")
-            await wait_for(pilot, lambda: cid in containers.items, what="the container listed")
+            await pilot_wait_for(pilot, lambda: cid in containers.items, what="the container listed")
             containers.query_one("#containers-table", FilterTable).select(cid)
-            await wait_for(pilot, lambda: containers.container_id == cid)
+            await pilot_wait_for(pilot, lambda: containers.container_id == cid)
             await pilot.press("a")  # attach: the app switches to Terminals
             terms = await pane_of(pilot, app, "terminals")
-            await wait_for(pilot, lambda: len(terms.terminals) == 1, what="the attach tab")
+            await pilot_wait_for(pilot, lambda: len(terms.terminals) == 1, what="the attach tab")
             term = terms.terminals[0]
-            await wait_for(pilot, lambda: app.focused is term, what="the terminal focused")
+            await pilot_wait_for(pilot, lambda: app.focused is term, what="the terminal focused")
             await pilot.press("enter")  # the first prompt was printed before we attached
             await type_line(pilot, term, "echo hi")
-            await wait_for(pilot, lambda: "hi" in term.emulator.display(), what="hi")
+            await pilot_wait_for(pilot, lambda: "hi" in term.emulator.display(), what="hi")
             assert any(h.command == "nutshell attach nsteach-tui-attach" for h in app.history)
             backend = term.backend
             await pilot.press("ctrl+right_square_bracket")
-            await wait_for(pilot, lambda: app.focused is not term, what="leaving the terminal")
+            await pilot_wait_for(pilot, lambda: app.focused is not term, what="leaving the terminal")
             await pilot.press("x")
-            await wait_for(pilot, lambda: not terms.terminals, what="the tab closed")
+            await pilot_wait_for(pilot, lambda: not terms.terminals, what="the tab closed")
             assert backend._closed  # the attach socket is closed: a detach
 
     asyncio.run(scenario())
-    assert wait_until(lambda: state(real_engine, cid) == "running")
+    wait_for(lambda: state(real_engine, cid) == "running")
     # and it still works: attach again and see the shell answer
     client = real_engine.attach_client(cid)
     try:
@@ -82,20 +83,20 @@ def test_exec_shell_probe_and_exit(real_engine):  # noqa: F811
         app = make_app(real_engine, panes=["containers", "terminals"])
         async with app.run_test(size=(100, 30)) as pilot:
             containers = await pane_of(pilot, app, "containers")
-            await wait_for(pilot, lambda: cid in containers.items)
+            await pilot_wait_for(pilot, lambda: cid in containers.items)
             containers.query_one("#containers-table", FilterTable).select(cid)
-            await wait_for(pilot, lambda: containers.container_id == cid)
+            await pilot_wait_for(pilot, lambda: containers.container_id == cid)
             await pilot.press("e")
             terms = await pane_of(pilot, app, "terminals")
-            await wait_for(pilot, lambda: len(terms.terminals) == 1)
+            await pilot_wait_for(pilot, lambda: len(terms.terminals) == 1)
             term = terms.terminals[0]
-            await wait_for(pilot, lambda: PROMPT in screen(term), what="a shell prompt")
+            await pilot_wait_for(pilot, lambda: PROMPT in screen(term), what="a shell prompt")
             # busybox has no bash: the probe found ash
             assert any(h.command == "nutshell exec -it nsteach-tui-exec /bin/ash" for h in app.history)
             await type_line(pilot, term, "echo in-$((6*7))")
-            await wait_for(pilot, lambda: "in-42" in term.emulator.display())
+            await pilot_wait_for(pilot, lambda: "in-42" in term.emulator.display())
             await type_line(pilot, term, "exit 3")
-            await wait_for(pilot, lambda: term.exited, what="the shell to end")
+            await pilot_wait_for(pilot, lambda: term.exited, what="the shell to end")
             assert term.exit_code == 3
 
     asyncio.run(scenario())

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.app_helpers import wait_for
-from tests.tui.teaching_snapshots import SIZES, app, deterministic, settle, show, size_ids  # noqa: F401
+from tests.tui.teaching_snapshots import SIZES, app, settle, show, size_ids
+from tests.waiting import pilot_wait_for
 from workbench.messages import OpenTerminal
 
-pytestmark = pytest.mark.tui
+pytestmark = [pytest.mark.tui, pytest.mark.usefixtures("deterministic")]
 
 
 @pytest.mark.parametrize("size", SIZES, ids=size_ids)
@@ -18,11 +18,11 @@ def test_terminals_attach(snap_compare, size):
         a = pilot.app
         pane = await show(pilot, "terminals")
         a.pane("containers").post_message(OpenTerminal("attach", a.fake.container("web")))
-        await wait_for(pilot, lambda: len(pane.terminals) == 1)
+        await pilot_wait_for(pilot, lambda: len(pane.terminals) == 1)
         term = pane.terminals[0]
-        await wait_for(pilot, lambda: a.focused is term)
+        await pilot_wait_for(pilot, lambda: a.focused is term)
         await pilot.press(*"echo", "space", *"hi", "enter")
-        await wait_for(pilot, lambda: "echo hi" in "\n".join(term.emulator.display()))
+        await pilot_wait_for(pilot, lambda: "echo hi" in "\n".join(term.emulator.display()))
         await settle(pilot)
 
     assert snap_compare(app(), terminal_size=size, run_before=ready)

@@ -12,7 +12,8 @@ import time
 import pytest
 from textual.app import App, ComposeResult
 
-from tests.integration.test_runtime_run import IMAGE, rt  # noqa: F401  (module fixture)
+from tests.runtime_root import IMAGE
+from tests.waiting import pilot_wait_for
 from workbench.terminal.backend import attach_backend, exec_backend_factory
 from workbench.terminal.widget import Terminal
 
@@ -35,18 +36,9 @@ class OnePane(App):
         self.terminal.focus()
 
 
-async def wait_for(pilot, predicate, timeout: float = 15.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        await pilot.pause(0.03)
-    return predicate()
-
-
 async def type_line(pilot, term: Terminal, text: str) -> None:
     # busybox ash asks for the cursor position after each prompt: wait for the prompt first.
-    await wait_for(pilot, lambda: term.emulator.display()[term.emulator.cursor[1]].startswith(PROMPT))
+    await pilot_wait_for(pilot, lambda: term.emulator.display()[term.emulator.cursor[1]].startswith(PROMPT), timeout=15)
     await pilot.press(*[{" ": "space"}.get(c, c) for c in text], "enter")
 
 
@@ -70,23 +62,23 @@ def test_attach_type_vi_resize_detach_then_exec(rt):  # noqa: F811
             app = OnePane(term)
             async with app.run_test(size=(90, 26)) as pilot:
                 await pilot.press("enter")  # the first prompt was printed before we attached
-                assert await wait_for(pilot, lambda: PROMPT in "\n".join(term.emulator.display())), screen(term)
+                await pilot_wait_for(pilot, lambda: PROMPT in "\n".join(term.emulator.display()), timeout=15, what=lambda: screen(term))
                 await type_line(pilot, term, "echo hi")
-                assert await wait_for(pilot, lambda: "hi" in term.emulator.display()), screen(term)
+                await pilot_wait_for(pilot, lambda: "hi" in term.emulator.display(), timeout=15, what=lambda: screen(term))
                 await type_line(pilot, term, "stty size")
-                assert await wait_for(pilot, lambda: f"{term.size.height} {term.size.width}" in term.emulator.display()), screen(term)
+                await pilot_wait_for(pilot, lambda: f"{term.size.height} {term.size.width}" in term.emulator.display(), timeout=15, what=lambda: screen(term))
                 await pilot.resize_terminal(70, 20)
-                await wait_for(pilot, lambda: term.size.width == 70)
+                await pilot_wait_for(pilot, lambda: term.size.width == 70, timeout=15)
                 await type_line(pilot, term, "stty size")
-                assert await wait_for(pilot, lambda: "20 70" in term.emulator.display()), screen(term)
+                await pilot_wait_for(pilot, lambda: "20 70" in term.emulator.display(), timeout=15, what=lambda: screen(term))
                 await type_line(pilot, term, "vi /tmp/in-container.txt")
-                assert await wait_for(pilot, lambda: term.emulator.screen.alt_active), screen(term)
+                await pilot_wait_for(pilot, lambda: term.emulator.screen.alt_active, timeout=15, what=lambda: screen(term))
                 await pilot.press("i", *"typed", "escape")
                 # as a person types: ESC and ':' in one read are an Alt+: sequence to vi
                 await pilot.pause(0.2)
                 await pilot.press(":", "q", "!", "enter")
-                assert await wait_for(pilot, lambda: not term.emulator.screen.alt_active), screen(term)
-                assert await wait_for(pilot, lambda: "20 70" in term.emulator.display())  # main screen back
+                await pilot_wait_for(pilot, lambda: not term.emulator.screen.alt_active, timeout=15, what=lambda: screen(term))
+                await pilot_wait_for(pilot, lambda: "20 70" in term.emulator.display(), timeout=15)  # main screen back
             # Leaving the app unmounted the pane: a detach.
 
         asyncio.run(attach_scenario())
@@ -97,14 +89,14 @@ def test_attach_type_vi_resize_detach_then_exec(rt):  # noqa: F811
             term = Terminal(backend_factory=exec_backend_factory(rt.engine, cid))
             app = OnePane(term)
             async with app.run_test(size=(80, 24)) as pilot:
-                assert await wait_for(pilot, lambda: PROMPT in "\n".join(term.emulator.display())), screen(term)
+                await pilot_wait_for(pilot, lambda: PROMPT in "\n".join(term.emulator.display()), timeout=15, what=lambda: screen(term))
                 assert term.title.endswith(": ash") or term.title.endswith(": sh")
                 await type_line(pilot, term, "echo from-exec $((6*7))")
-                assert await wait_for(pilot, lambda: "from-exec 42" in term.emulator.display()), screen(term)
+                await pilot_wait_for(pilot, lambda: "from-exec 42" in term.emulator.display(), timeout=15, what=lambda: screen(term))
                 await type_line(pilot, term, "stty size")
-                assert await wait_for(pilot, lambda: "24 80" in term.emulator.display()), screen(term)
+                await pilot_wait_for(pilot, lambda: "24 80" in term.emulator.display(), timeout=15, what=lambda: screen(term))
                 await type_line(pilot, term, "exit 3")
-                assert await wait_for(pilot, lambda: term.exited), screen(term)
+                await pilot_wait_for(pilot, lambda: term.exited, timeout=15, what=lambda: screen(term))
                 assert term.exit_code == 3
 
         asyncio.run(exec_scenario())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 
 import pytest
 from textual import events
@@ -12,20 +11,12 @@ from textual.widgets import Footer, Tabs
 
 from workbench.terminal.demo import TerminalDemo
 from workbench.terminal.widget import Terminal
+from tests.waiting import pilot_wait_for
 
 pytestmark = pytest.mark.tui
 
 BUSYBOX = "/bin/busybox"
 ENV = {"PS1": "$ ", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
-
-
-async def wait_for(pilot, predicate, timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        await pilot.pause(0.02)
-    return predicate()
 
 
 def screen_text(term: Terminal) -> str:
@@ -37,7 +28,7 @@ def run(scenario, commands=(("/bin/sh",),), size=(100, 30)):
         app = TerminalDemo([list(c) for c in commands], env=dict(ENV))
         async with app.run_test(size=size) as pilot:
             terms = [app.query_one(f"#term-{i + 1}", Terminal) for i in range(len(commands))]
-            await wait_for(pilot, lambda: terms[0].backend is not None and "$" in screen_text(terms[0]))
+            await pilot_wait_for(pilot, lambda: terms[0].backend is not None and "$" in screen_text(terms[0]))
             await scenario(app, pilot, *terms)
 
     asyncio.run(main())
@@ -57,7 +48,7 @@ def test_echo_hi_shows_hi():
     async def scenario(app, pilot, term):
         assert app.focused is term
         await type_line(pilot, "echo hi")
-        assert await wait_for(pilot, lambda: "hi" in term.emulator.display())
+        await pilot_wait_for(pilot, lambda: "hi" in term.emulator.display())
         rows = term.emulator.display()
         assert rows[rows.index("hi") - 1].endswith("echo hi")
 
@@ -68,14 +59,14 @@ def test_echo_hi_shows_hi():
 def test_vi_then_quit_restores_the_main_screen():
     async def scenario(app, pilot, term):
         run_line(term, "seq 1 8")
-        assert await wait_for(pilot, lambda: "8" in term.emulator.display())
+        await pilot_wait_for(pilot, lambda: "8" in term.emulator.display())
         run_line(term, f"{BUSYBOX} vi /tmp/nutshell-terminal-test.txt")
-        assert await wait_for(pilot, lambda: term.emulator.screen.alt_active and "~" in term.emulator.display())
+        await pilot_wait_for(pilot, lambda: term.emulator.screen.alt_active and "~" in term.emulator.display())
         await pilot.press("i", *"typed in vi", "escape")
         await pilot.pause(0.2)  # ESC and ':' in one read are an Alt+: sequence to vi
         await pilot.press(":", "q", "!", "enter")
-        assert await wait_for(pilot, lambda: not term.emulator.screen.alt_active)
-        assert await wait_for(pilot, lambda: term.emulator.display().count("$") >= 1)
+        await pilot_wait_for(pilot, lambda: not term.emulator.screen.alt_active)
+        await pilot_wait_for(pilot, lambda: term.emulator.display().count("$") >= 1)
         rows = term.emulator.display()
         start = rows.index("$ seq 1 8")
         assert rows[start : start + 10] == ["$ seq 1 8", *[str(i) for i in range(1, 9)], f"$ {BUSYBOX} vi /tmp/nutshell-terminal-test.txt"]
@@ -87,15 +78,15 @@ def test_vi_then_quit_restores_the_main_screen():
 def test_less_on_alternate_screen_leaves_main_screen_intact():
     async def scenario(app, pilot, term):
         await type_line(pilot, "echo before-less")
-        await wait_for(pilot, lambda: "before-less" in term.emulator.display())
+        await pilot_wait_for(pilot, lambda: "before-less" in term.emulator.display())
         main = term.emulator.display()
         run_line(term, "seq 1 500 | less")
-        assert await wait_for(pilot, lambda: term.emulator.screen.alt_active and "1" in term.emulator.display())
+        await pilot_wait_for(pilot, lambda: term.emulator.screen.alt_active and "1" in term.emulator.display())
         await pilot.press("space")  # a page forward: less scrolls with its own sequences
-        assert await wait_for(pilot, lambda: any(r.strip().isdigit() and int(r) > 30 for r in term.emulator.display() if r.strip().isdigit()))
+        await pilot_wait_for(pilot, lambda: any(r.strip().isdigit() and int(r) > 30 for r in term.emulator.display() if r.strip().isdigit()))
         await pilot.press("q")
-        assert await wait_for(pilot, lambda: not term.emulator.screen.alt_active)
-        await wait_for(pilot, lambda: term.emulator.display()[len([r for r in main if r]) ].startswith("$"))
+        await pilot_wait_for(pilot, lambda: not term.emulator.screen.alt_active)
+        await pilot_wait_for(pilot, lambda: term.emulator.display()[len([r for r in main if r]) ].startswith("$"))
         after = term.emulator.display()
         lines_before = [r for r in main if r][:-1]  # the rows before the prompt we typed on
         assert after[: len(lines_before)] == lines_before
@@ -108,13 +99,13 @@ def test_resize_reaches_the_program():
     async def scenario(app, pilot, term):
         await type_line(pilot, "stty size")
         size = f"{term.size.height} {term.size.width}"
-        assert await wait_for(pilot, lambda: size in term.emulator.display())
+        await pilot_wait_for(pilot, lambda: size in term.emulator.display())
         await pilot.resize_terminal(72, 20)
-        await wait_for(pilot, lambda: term.size.width == 72)
+        await pilot_wait_for(pilot, lambda: term.size.width == 72)
         new_size = f"{term.size.height} {term.size.width}"
         assert new_size != size
         await type_line(pilot, "stty size")
-        assert await wait_for(pilot, lambda: new_size in term.emulator.display())
+        await pilot_wait_for(pilot, lambda: new_size in term.emulator.display())
         assert (term.emulator.rows, term.emulator.cols) == (term.size.height, term.size.width)
 
     run(scenario)
@@ -125,23 +116,23 @@ def test_tab_ctrl_c_ctrl_z_ctrl_d_reach_the_program():
         # Tab goes to the program (cat -A shows it as ^I) and focus stays in the terminal.
         await type_line(pilot, "cat -A")
         await pilot.press("a", "tab", "b", "enter")
-        assert await wait_for(pilot, lambda: "a^Ib$" in term.emulator.display())
+        await pilot_wait_for(pilot, lambda: "a^Ib$" in term.emulator.display())
         assert app.focused is term
         # Ctrl-D at the start of a line ends cat's input.
         await pilot.press("ctrl+d")
         run_line(term, "echo cat-ended-$?")
-        assert await wait_for(pilot, lambda: "cat-ended-0" in term.emulator.display())
+        await pilot_wait_for(pilot, lambda: "cat-ended-0" in term.emulator.display())
         # Ctrl-C interrupts the foreground program.
         await type_line(pilot, "sleep 30")
         await pilot.pause(0.2)
         await pilot.press("ctrl+c")
         run_line(term, "echo status-$?")
-        assert await wait_for(pilot, lambda: "status-130" in term.emulator.display())
+        await pilot_wait_for(pilot, lambda: "status-130" in term.emulator.display())
         # Ctrl-Z stops it (the shell reports a stopped job).
         await type_line(pilot, "sleep 31")
         await pilot.pause(0.2)
         await pilot.press("ctrl+z")
-        assert await wait_for(pilot, lambda: "Stopped" in screen_text(term))
+        await pilot_wait_for(pilot, lambda: "Stopped" in screen_text(term))
         run_line(term, "kill -9 %1")
         assert app.focused is term
 
@@ -175,14 +166,14 @@ def test_leave_chord_gives_the_keyboard_back_and_shows_in_footer():
 def test_two_tabs_run_separate_programs_and_title_follows_osc():
     async def scenario(app, pilot, one, two):
         run_line(one, "printf '\\033]2;first-tab\\007'; echo set")
-        assert await wait_for(pilot, lambda: one.title == "first-tab")
+        await pilot_wait_for(pilot, lambda: one.title == "first-tab")
         tabs = app.query_one("TabbedContent")
-        assert await wait_for(pilot, lambda: "first-tab" in str(tabs.get_tab("tab-1").label))  # TitleChanged
+        await pilot_wait_for(pilot, lambda: "first-tab" in str(tabs.get_tab("tab-1").label))  # TitleChanged
         tabs.active = "tab-2"
-        assert await wait_for(pilot, lambda: app.focused is two)
-        assert await wait_for(pilot, lambda: "$" in screen_text(two))
+        await pilot_wait_for(pilot, lambda: app.focused is two)
+        await pilot_wait_for(pilot, lambda: "$" in screen_text(two))
         run_line(two, "echo in-two")
-        assert await wait_for(pilot, lambda: "in-two" in two.emulator.display())
+        await pilot_wait_for(pilot, lambda: "in-two" in two.emulator.display())
         assert "in-two" not in screen_text(one)
 
     run(scenario, commands=(("/bin/sh",), ("/bin/sh",)))
@@ -200,16 +191,16 @@ def test_exit_posts_exited_with_code_and_closing_a_tab_hangs_up():
 
         app._exited = record  # the demo's handler is looked up per message
         await type_line(pilot, "exit 5")
-        assert await wait_for(pilot, lambda: one.exited)
+        await pilot_wait_for(pilot, lambda: one.exited)
         assert one.exit_code == 5
         assert "[exited with code 5]" in screen_text(one)
         # Closing a tab: the program in it is hung up.
         tabs = app.query_one("TabbedContent")
         tabs.active = "tab-2"
-        await wait_for(pilot, lambda: app.focused is two)
+        await pilot_wait_for(pilot, lambda: app.focused is two)
         pid = two.backend.pid
         await pilot.press("ctrl+right_square_bracket", "w")
-        assert await wait_for(pilot, lambda: not app.query("#term-2"))
+        await pilot_wait_for(pilot, lambda: not app.query("#term-2"))
 
         def gone():
             try:
@@ -218,7 +209,7 @@ def test_exit_posts_exited_with_code_and_closing_a_tab_hangs_up():
                 return True
             return False
 
-        assert await wait_for(pilot, gone, timeout=5)
+        await pilot_wait_for(pilot, gone, timeout=5)
 
     run(scenario, commands=(("/bin/sh",), ("/bin/sh",)))
 
@@ -231,10 +222,10 @@ def test_mouse_reporting_and_bracketed_paste_reach_the_program():
 
     async def scenario(app, pilot, term):
         term.send(program.encode() + b"\r")  # a long setup line: typing it key by key is slow
-        assert await wait_for(pilot, lambda: term.emulator.screen.mouse_tracking == 1000 and term.emulator.screen.bracketed_paste)
+        await pilot_wait_for(pilot, lambda: term.emulator.screen.mouse_tracking == 1000 and term.emulator.screen.bracketed_paste)
         await pilot.click(term, offset=(2, 3))  # press and release, SGR encoded: 9 + 9 bytes
         term.post_message(events.Paste("x\n"))  # ESC[200~ x CR ESC[201~: 14 bytes; 32 in all
-        assert await wait_for(pilot, lambda: not term.emulator.screen.bracketed_paste)  # the program ended
+        await pilot_wait_for(pilot, lambda: not term.emulator.screen.bracketed_paste)  # the program ended
         text = "".join(screen_text(term).split())  # od's columns, without the spacing
         assert "033[<0;3;4M033[<0;3;4m033[200~x\\r033[201~" in text
 
@@ -244,7 +235,7 @@ def test_mouse_reporting_and_bracketed_paste_reach_the_program():
 def test_scrollback_with_shift_page_up_and_idle_costs_nothing():
     async def scenario(app, pilot, term):
         await type_line(pilot, "seq 1 200")
-        assert await wait_for(pilot, lambda: "200" in term.emulator.display())
+        await pilot_wait_for(pilot, lambda: "200" in term.emulator.display())
         assert term.emulator.history_text()[:1] == ["$ seq 1 200"]
         await pilot.press("shift+pageup")
         assert term.scrollback == term.size.height - 1
@@ -267,7 +258,7 @@ def test_selection_copies_the_rendered_text():
 
     async def scenario(app, pilot, term):
         await type_line(pilot, "echo 'select me 中文 ok'")
-        assert await wait_for(pilot, lambda: "select me 中文 ok" in term.emulator.display())
+        await pilot_wait_for(pilot, lambda: "select me 中文 ok" in term.emulator.display())
         rows = term.emulator.display()
         y = len(term.emulator.screen.history) + rows.index("select me 中文 ok")
         text, _ = term.get_selection(Selection(Offset(7, y), Offset(14, y)))
@@ -289,7 +280,7 @@ def test_a_command_that_cannot_start_says_so_and_exits():
         app = One()
         async with app.run_test(size=(60, 10)) as pilot:
             term = app.query_one("#t", Terminal)
-            assert await wait_for(pilot, lambda: term.exited)
+            await pilot_wait_for(pilot, lambda: term.exited)
             assert term.exit_code is None
             assert "not found" in screen_text(term) and "[exited]" in screen_text(term)
 

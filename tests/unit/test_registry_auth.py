@@ -14,7 +14,7 @@ from core.registry.client import RegistryClient, RetryPolicy, TooManyRequests
 from core.registry.credentials import Credential
 from core.registry.hosts import RegistryConfig
 from core.registry.transport import Transport
-from tests.registry_fixtures import ScriptedServer
+from tests.registry_servers import ScriptedServer
 
 FAST = RetryPolicy(attempts=4, base_delay=0.001, max_delay=0.01, resume_delay=0.0)
 

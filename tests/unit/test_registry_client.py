@@ -14,7 +14,7 @@ from core.errors import DigestMismatch
 from core.reference import parse
 from core.registry.client import RegistryClient, RetryPolicy, _retry_after
 from core.registry.hosts import RegistryConfig
-from tests.registry_fixtures import ScriptedServer
+from tests.registry_servers import ScriptedServer
 
 
 class Stop(Exception):

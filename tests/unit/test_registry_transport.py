@@ -9,7 +9,7 @@ import pytest
 from core.errors import UsageError
 from core.registry.hosts import RegistryConfig, is_loopback, normalize_registry, split_host_port
 from core.registry.transport import RegistryUnreachable, Transport
-from tests.registry_fixtures import ScriptedServer
+from tests.registry_servers import ScriptedServer
 
 
 def transport(tmp_path) -> Transport:
@@ -93,7 +93,7 @@ def test_connections_are_reused(tmp_path):
 
 
 def test_connection_refused_is_one_clear_line(tmp_path):
-    from tests.registry_fixtures import free_port
+    from tests.registry_servers import free_port
 
     port = free_port()
     with pytest.raises(RegistryUnreachable, match=f"cannot connect to registry 127.0.0.1:{port}: connection refused"):

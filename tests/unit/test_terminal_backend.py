@@ -14,7 +14,9 @@ import pytest
 from workbench.terminal.backend import AttachBackend, ExecBackend, FdBackend, PtyBackend, TerminalBackend
 
 
-def read_until(backend, predicate, timeout: float = 5.0) -> bytes:
+def _read(backend, predicate, timeout: float) -> tuple[bytes, bool]:
+    """What the backend gives until ``predicate(out)``, end of file or ``timeout``; and
+    whether it was end of file."""
     out = b""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -22,22 +24,21 @@ def read_until(backend, predicate, timeout: float = 5.0) -> bytes:
         try:
             out += backend.read_available()
         except EOFError:
-            break
+            return out, True
         if predicate(out):
             break
-    return out
+    return out, False
+
+
+def read_until(backend, predicate, timeout: float = 5.0) -> bytes:
+    return _read(backend, predicate, timeout)[0]
 
 
 def read_to_eof(backend, timeout: float = 5.0) -> bytes:
-    out = b""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        select.select([backend.fileno()], [], [], 0.05)
-        try:
-            out += backend.read_available()
-        except EOFError:
-            return out
-    raise AssertionError(f"no EOF; got {out!r}")
+    out, eof = _read(backend, lambda _: False, timeout)
+    if not eof:
+        raise AssertionError(f"no EOF; got {out!r}")
+    return out
 
 
 def test_pty_backend_runs_a_command_and_reports_its_exit_code():
@@ -193,12 +194,12 @@ class FakeEngine:
         self.present = present
         self.calls: list[tuple[list[str], dict]] = []
 
-    def exec(self, ref, argv, **kw):
+    def exec(self, ref, cmd, **kw):
         from core.errors import CommandNotFound
 
-        self.calls.append((list(argv), kw))
-        if argv[0] not in self.present:
-            raise CommandNotFound(f"{argv[0]}: not found")
+        self.calls.append((list(cmd), kw))
+        if cmd[0] not in self.present:
+            raise CommandNotFound(f"{cmd[0]}: not found")
         return FakeExec(["/bin/sh", "-c", "echo shell-here; exec sleep 60"])
 
 

@@ -15,7 +15,8 @@ Also here: builders for offline test images (tar layers from a directory or a di
 gzip / zstd / zstd:chunked / uncompressed; OCI or Docker media types; configs, manifests,
 indexes; OCI layout dirs for skopeo) and a small cutting proxy for fault tests.
 
-Tests import the fixtures they use: ``from tests.registry_fixtures import registry``.
+The fixtures that start these servers are in tests/conftest.py (``registry``,
+``basic_registry``, ``token_registry``, ``tls_registry``, ...).
 """
 
 from __future__ import annotations
@@ -100,7 +101,40 @@ class JWTSigner:
 
 
 # --- the token server ------------------------------------------------------------------
-class TokenServer:
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing and sends small writes at once."""
+
+    disable_nagle_algorithm = True
+
+    def log_message(self, *a):
+        pass
+
+
+class LoopbackHTTP:
+    """An ``http.server`` on 127.0.0.1 (a free port) served by a daemon thread."""
+
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def _serve(self, handler, name: str):
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True, name=name)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+class TokenServer(LoopbackHTTP):
     """A tiny distribution token server (GET with Basic or anonymous; OAuth POST)."""
 
     def __init__(self, workdir: str, users: dict[str, str] | None = None,
@@ -153,12 +187,7 @@ class TokenServer:
     def start(self) -> "TokenServer":
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            disable_nagle_algorithm = True
-
-            def log_message(self, *a):  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def _json(self, status, obj):
                 body = json.dumps(obj).encode()
                 self.send_response(status)
@@ -226,18 +255,7 @@ class TokenServer:
                     out["refresh_token"] = rt
                 self._json(200, out)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
-                                        name="test-token-server")
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        return self._serve(Handler, "test-token-server")
 
 
 # --- the registry ----------------------------------------------------------------------
@@ -389,55 +407,6 @@ class RegistryServer:
 
 def unique_repo(prefix: str = "t") -> str:
     return f"nutshell-test/{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture(scope="session")
-def registry():
-    """An anonymous registry (plain HTTP on loopback)."""
-    if not os.path.exists(REGISTRY_BIN):
-        pytest.skip("docker-registry is not installed")
-    srv = RegistryServer("anonymous").start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="session")
-def basic_registry():
-    """A registry with htpasswd (bcrypt) Basic auth; users in USERS."""
-    if not os.path.exists(REGISTRY_BIN) or HTPASSWD_BIN is None:
-        pytest.skip("docker-registry or htpasswd is not installed")
-    srv = RegistryServer("basic").start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="session")
-def token_registry():
-    """A registry in token mode with its token server (anonymous pull, users push)."""
-    if not os.path.exists(REGISTRY_BIN) or OPENSSL_BIN is None:
-        pytest.skip("docker-registry or openssl is not installed")
-    srv = RegistryServer("token").start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="session")
-def tls_registry():
-    """An anonymous registry over HTTPS with a self-signed certificate."""
-    if not os.path.exists(REGISTRY_BIN) or OPENSSL_BIN is None:
-        pytest.skip("docker-registry or openssl is not installed")
-    srv = RegistryServer("tls").start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def docker_config(tmp_path, monkeypatch):
-    """An empty $DOCKER_CONFIG so tests never read or write the real ~/.docker."""
-    d = tmp_path / "docker-config"
-    d.mkdir()
-    monkeypatch.setenv("DOCKER_CONFIG", str(d))
-    return str(d)
 
 
 # --- offline test images -----------------------------------------------------------------
@@ -689,7 +658,7 @@ def busybox_layer(rootfs: str) -> bytes:
 
 
 # --- a proxy that breaks things --------------------------------------------------------
-class CuttingProxy:
+class CuttingProxy(LoopbackHTTP):
     """An HTTP proxy in front of a registry that can cut blob bodies mid-stream.
 
     ``cut_after``: bytes of a blob body to pass before the connection is dropped;
@@ -713,21 +682,13 @@ class CuttingProxy:
         self.fail_status: list[tuple[str, int, dict]] = []   # (path substring, status, headers)
         self._server = None
 
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self._server.server_address[1]}"
-
     def start(self) -> "CuttingProxy":
         import http.client
 
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *a):
-                pass
 
             def _forward(self):
                 owner.requests.append((self.command, self.path))
@@ -810,16 +771,7 @@ class CuttingProxy:
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True, name="cutting-proxy").start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        return self._serve(Handler, "cutting-proxy")
 
 
 # --- a scripted HTTP server for unit tests ---------------------------------------------
@@ -831,7 +783,7 @@ class Req:
     body: bytes
 
 
-class ScriptedServer:
+class ScriptedServer(LoopbackHTTP):
     """An HTTP/1.1 server on 127.0.0.1 that answers with ``handler(req)``.
 
     ``handler`` returns ``(status, headers: dict, body: bytes)``; every request is kept in
@@ -845,22 +797,14 @@ class ScriptedServer:
         self._server = None
 
     @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self._server.server_address[1]}"
-
-    @property
     def url(self) -> str:
         return f"http://{self.host}"
 
     def start(self) -> "ScriptedServer":
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *a):
-                pass
 
             def setup(self):
                 super().setup()
@@ -883,16 +827,7 @@ class ScriptedServer:
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _any
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True, name="scripted-http").start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        return self._serve(Handler, "scripted-http")
 
     def __enter__(self):
         return self.start()
@@ -909,39 +844,12 @@ def fast_retry():
                        resume_delay=0.01, max_resumes=3, layer_attempts=2)
 
 
-@pytest.fixture
-def registry_env(tmp_path, monkeypatch):
-    """Private $DOCKER_CONFIG and Nutshell config dir: tests never touch the user's."""
-    dc = tmp_path / "docker-config"
-    dc.mkdir()
-    nc = tmp_path / "nutshell-config"
-    nc.mkdir()
-    monkeypatch.setenv("DOCKER_CONFIG", str(dc))
-    monkeypatch.setenv("NUTSHELL_CONFIG_DIR", str(nc))
-    return {"DOCKER_CONFIG": str(dc), "NUTSHELL_CONFIG_DIR": str(nc)}
-
-
-@pytest.fixture
-def engine(root, registry_env):
-    """An Engine on a fresh root with short registry retry delays."""
-    from core.engine import Engine
-
-    e = Engine(root)
-    e.registry_retry = fast_retry()
-    return e
-
-
 def new_engine(root: str):
     from core.engine import Engine
 
     e = Engine(root)
     e.registry_retry = fast_retry()
     return e
-
-
-@pytest.fixture(scope="session")
-def busybox_layer_tar(busybox_rootfs) -> bytes:
-    return tar_from_dir(busybox_rootfs)
 
 
 def login_file(docker_config_dir: str, host: str, user: str, password: str) -> None:
