@@ -16,13 +16,11 @@ What the app does for its panes (the contract is workbench/messages.py):
   gets every key (Ctrl-P, Ctrl-Q included) until Ctrl-] gives the keyboard back.
 - Read-only mode hides every mutating action (panes' ``check_action``) and the palette's.
 
-Panes are imported by module (workbench/panes/<name>.py). A pane whose module is missing or
-fails to import shows a placeholder; the rest of the app works.
+The panes are the classes ``pane_class`` names, built in the order of ``PANES``.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import threading
@@ -33,7 +31,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.lazy import Lazy
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Footer, TabbedContent, TabPane
 
 from workbench.commands import NutshellCommands
 from workbench.config import THEME_CYCLE, WorkbenchConfig, load_config, register_themes
@@ -43,7 +41,7 @@ from workbench.panes.base import Pane
 from workbench.screens.history import HistoryEntry, HistoryScreen
 from workbench.widgets.status import StatusLine
 
-#: (module name, tab key, title used when the module is missing), in tab order
+#: (pane name, tab key, title), in tab order; the names are the panes' ids (``pane-<name>``)
 PANES: list[tuple[str, str, str]] = [
     ("images", "1", "Images"),
     ("layers", "2", "Layers"),
@@ -55,59 +53,23 @@ PANES: list[tuple[str, str, str]] = [
 ]
 
 
-#: other module names a pane may live in (the teaching views are also called "learn")
-ALIASES: dict[str, tuple[str, ...]] = {"teaching": ("learn",)}
+def pane_class(name: str) -> type[Pane]:
+    """The pane class for ``name`` (imported when the app composes, not when this module
+    is imported: ``nutshell`` with a verb never loads the panes)."""
+    from workbench.panes.containers import ContainersPane
+    from workbench.panes.images import ImagesPane
+    from workbench.panes.layers import LayersPane
+    from workbench.panes.learn import LearnPane
+    from workbench.panes.networks import NetworksPane
+    from workbench.panes.stats import StatsPane
+    from workbench.panes.terminals import TerminalsPane
 
-
-def load_pane_class(name: str) -> tuple[type | None, str | None]:
-    """The pane class of workbench/panes/<name>.py (or an alias module), or (None, why not)."""
-    cls, why = _load_pane_module(name, name)
-    for alt in ALIASES.get(name, ()):
-        if cls is not None:
-            break
-        cls2, why2 = _load_pane_module(alt, name)
-        if cls2 is not None or why == "not available yet":
-            cls, why = cls2, why2
-    return cls, why
-
-
-def _load_pane_module(module: str, name: str) -> tuple[type | None, str | None]:
-    modname = f"workbench.panes.{module}"
-    try:
-        mod = importlib.import_module(modname)
-    except ModuleNotFoundError as exc:
-        if exc.name == modname:
-            return None, "not available yet"
-        return None, f"cannot import {modname}: {exc}"
-    except Exception as exc:  # noqa: BLE001 - a broken pane must not stop the app
-        return None, f"cannot import {modname}: {type(exc).__name__}: {exc}"
-    expected = next((k for n, k, _ in PANES if n == name), None)
-    candidates = [obj for obj in vars(mod).values()
-                  if isinstance(obj, type) and getattr(obj, "__module__", "") == modname
-                  and getattr(obj, "PANE_KEY", None)]
-    for cls in candidates:
-        if str(cls.PANE_KEY) == expected:
-            return cls, None
-    if candidates:
-        return candidates[0], None
-    return None, f"{modname} defines no pane class (a widget with PANE_KEY)"
-
-
-class PlaceholderPane(Pane):
-    """Stands in for a pane whose module is missing or broken."""
-
-    def __init__(self, engine: Any, read_only: bool = False, *, id: str | None = None,
-                 title: str = "", key: str = "", reason: str = "") -> None:
-        super().__init__(engine, read_only, id=id)
-        self.PANE_TITLE = title  # type: ignore[misc]
-        self.PANE_KEY = key      # type: ignore[misc]
-        self.reason = reason
-
-    def compose(self) -> ComposeResult:
-        yield Static(f"{self.PANE_TITLE}: {self.reason}", classes="placeholder", markup=False)
-
-    def reload(self) -> None:
-        pass
+    classes: dict[str, type[Pane]] = {
+        "images": ImagesPane, "layers": LayersPane, "containers": ContainersPane,
+        "networks": NetworksPane, "stats": StatsPane, "terminals": TerminalsPane,
+        "teaching": LearnPane,
+    }
+    return classes[name]
 
 
 class MainTabs(TabbedContent):
@@ -203,19 +165,13 @@ class NutshellApp(App):
             for name, key, title in PANES:
                 if name not in self.pane_names:
                     continue
-                cls, why = load_pane_class(name)
-                if cls is None:
-                    pane = PlaceholderPane(self.engine, self.read_only, id=f"pane-{name}",
-                                           title=title, key=key, reason=why or "")
-                else:
-                    pane = cls(self.engine, read_only=self.read_only, id=f"pane-{name}")
-                    title = getattr(cls, "PANE_TITLE", title) or title
-                    key = str(getattr(cls, "PANE_KEY", key) or key)
+                pane = pane_class(name)(self.engine, read_only=self.read_only,
+                                        id=f"pane-{name}")
                 # only the first tab's pane is built before the first frame
                 yield TabPane(f"{key} {title}", pane if first or not self.lazy else LazyPane(pane),
                               id=f"tab-{name}")
                 first = False
-        root = getattr(getattr(self.engine, "paths", None), "root", "")
+        root = self.engine.paths.root
         yield StatusLine(root=root, read_only=self.read_only, id="status")
         yield Footer()
 
@@ -295,10 +251,7 @@ class NutshellApp(App):
     # ------------------------------------------------------------------ liveness
     def start_watching(self) -> None:
         """Watch the state root in a daemon thread; EngineChanged to every pane."""
-        watcher_factory = getattr(self.engine, "watcher", None)
-        if watcher_factory is None:
-            return
-        self._watcher = watcher_factory()
+        self._watcher = self.engine.watcher()
         self._watch_thread = threading.Thread(target=self._watch_loop, args=(self._watcher,),
                                               name="nutshell-watch", daemon=True)
         self._watch_thread.start()
@@ -377,7 +330,7 @@ class NutshellApp(App):
         if getattr(message, "_nutshell_forwarded", False):
             return
         pane = self.pane("terminals")
-        if pane is None or isinstance(pane, PlaceholderPane):
+        if pane is None:
             self.notify("the Terminals pane is not available", severity="warning")
             return
         self.show_pane(pane)

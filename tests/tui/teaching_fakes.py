@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.widgets import Footer
 
 from core.errors import Conflict, NotFound
+from core.paths import Paths
 from core.runtime import introspect as I
 from core.runtime.logs import LogEntry
 
@@ -76,8 +77,8 @@ class FakeEngine:
         self._add(_cid(90), "old", "exited", 90)
         self.stat_counts: dict[str, int] = {}
         self.attaches: list[FakeAttach] = []
-        self.commit_available = True
-        self.diff_available = True
+        # the status line shows no root for this fake (as the snapshots were made)
+        self.paths = Paths(root="", run="/run/nutshell-test", config="/nonexistent-config")
         self.fail: dict[str, Exception] = {}
 
     def _add(self, cid: str, name: str, state: str, i: int) -> None:
@@ -175,8 +176,6 @@ class FakeEngine:
         return cid
 
     def commit(self, container: str, ref: str | None = None, **kw):
-        if not self.commit_available:
-            raise AttributeError("commit")
         self.calls.append(("commit", container, ref, kw))
         return {"Id": "sha256:" + "c" * 64}
 
@@ -215,6 +214,9 @@ class FakeEngine:
         raise Conflict(f"container {self.container(ref)} is not running")
 
     # ------------------------------------------------------------------ stats
+    def container_stats_sampler(self) -> "FakeSampler":
+        return FakeSampler(self)
+
     def container_stats(self, ref: str) -> dict:
         cid = self.container(ref)
         c = self.containers[cid]
@@ -392,3 +394,23 @@ def sync(fn):
 
     wrapper.__signature__ = inspect.signature(fn)
     return wrapper
+
+
+class FakeSampler:
+    """The engine's batch sampler (core.runtime.introspect.StatsSampler) over the fake's
+    container_stats: None for a container that stopped or vanished."""
+
+    def __init__(self, engine: FakeEngine) -> None:
+        self.engine = engine
+
+    def forget(self, keep: set[str] | None = None) -> None:
+        pass
+
+    def sample(self, ids: list[str]) -> dict[str, dict | None]:
+        out: dict[str, dict | None] = {}
+        for cid in ids:
+            try:
+                out[cid] = self.engine.container_stats(cid)
+            except Exception:  # noqa: BLE001 - stopped or gone, as the real sampler says
+                out[cid] = None
+        return out

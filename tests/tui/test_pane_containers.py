@@ -13,8 +13,8 @@ from core.errors import Conflict
 from tests.tui.teaching_fakes import FakeEngine, PaneApp, sync
 from workbench.messages import ContainerSelected, EngineChanged
 from workbench.panes.containers import ContainersPane
-from workbench.teaching.jsontree import JsonTree
-from workbench.teaching.logview import LogView
+from workbench.widgets.jsontree import JsonTree
+from workbench.widgets.logview import LogView
 from workbench.widgets.table import FilterTable, cell_text
 from tests.waiting import pilot_wait_for
 
@@ -218,26 +218,6 @@ async def test_commit_form_exec_attach():
         await pilot.press("a")
         await pilot_wait_for(pilot, lambda: app.terminals == [("exec", web, None),
                                                                ("attach", web, None)])
-
-    class NoCommit:
-        """An engine from before commit existed: everything but ``commit``."""
-
-        def __init__(self, inner):
-            self._inner = inner
-
-        def __getattr__(self, name):
-            if name == "commit":
-                raise AttributeError(name)
-            return getattr(self._inner, name)
-
-    bare = NoCommit(FakeEngine())
-    assert not hasattr(bare, "commit")
-    app = PaneApp(lambda: ContainersPane(bare, id="containers"))
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot, app)
-        await pilot.press("c")
-        await pilot_wait_for(pilot, lambda: any("not available" in n.message
-                                                 for n in app._notifications))
 
 
 @sync

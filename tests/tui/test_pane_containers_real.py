@@ -11,8 +11,8 @@ import pytest
 from tests.tui.app_helpers import make_app
 from tests.tui.teaching_real import PREFIX, pane_of, run, state
 from tests.waiting import pilot_wait_for
-from workbench.teaching.jsontree import JsonTree
-from workbench.teaching.logview import LogView
+from workbench.widgets.jsontree import JsonTree
+from workbench.widgets.logview import LogView
 from workbench.widgets.table import FilterTable, cell_text
 
 pytestmark = [pytest.mark.tui, pytest.mark.integration]

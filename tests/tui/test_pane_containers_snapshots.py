@@ -7,7 +7,7 @@ import pytest
 
 from tests.tui.teaching_snapshots import SIZES, app, settle, show, size_ids
 from tests.waiting import pilot_wait_for
-from workbench.teaching.logview import LogView
+from workbench.widgets.logview import LogView
 
 pytestmark = [pytest.mark.tui, pytest.mark.usefixtures("deterministic")]
 

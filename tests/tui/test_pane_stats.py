@@ -10,7 +10,7 @@ from textual.widgets import Static
 from tests.tui.teaching_fakes import FakeEngine, PaneApp, sync
 from workbench.messages import ContainerSelected, EngineChanged
 from workbench.panes.stats import StatsPane
-from workbench.teaching.linetable import LineTable
+from workbench.widgets.linetable import LineTable
 from workbench.widgets.table import cell_text
 from tests.waiting import pilot_wait_for
 

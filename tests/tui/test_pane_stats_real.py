@@ -12,7 +12,7 @@ from tests.tui.app_helpers import make_app
 from tests.tui.teaching_real import pane_of, run
 from tests.waiting import pilot_wait_for
 from workbench.panes import stats as stats_mod
-from workbench.teaching.linetable import LineTable
+from workbench.widgets.linetable import LineTable
 from workbench.widgets.table import cell_text
 
 pytestmark = [pytest.mark.tui, pytest.mark.integration]

@@ -1,5 +1,5 @@
 """Unit tests of the teaching data's parsing and classification (core/runtime/introspect.py)
-and of the panes' pure helpers (workbench/teaching/format.py, texts.py): no containers."""
+and of the panes' pure helpers (workbench/format.py, texts.py): no containers."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import stat
 import pytest
 
 from core.runtime import introspect as I
-from workbench.teaching import format as F
-from workbench.teaching import texts
+from workbench import format as F
+from workbench.panes import learn_texts as texts
 
 MOUNTINFO = """\
 68 43 0:40 / / rw,relatime - overlay overlay rw,lowerdir=layers/aaa/diff:layers/bbb/diff,upperdir=containers/c1/upper,workdir=containers/c1/work,uuid=on

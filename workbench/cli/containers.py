@@ -230,7 +230,7 @@ def _create(engine, args) -> str:
     try:
         cid = engine.create(opts)
     except ImageMissing:
-        if args.pull == "never" or not hasattr(engine, "ensure_image"):
+        if args.pull == "never":
             raise
         _pull(engine, args, "missing")
         cid = engine.create(opts)

@@ -241,23 +241,21 @@ def cmd_inspect(engine, args) -> int:
 
     kinds = [args.type] if args.type else ["container", "image", "network", "volume"]
     lookups = {
-        "container": getattr(engine, "container_inspect", None),
+        "container": engine.container_inspect,
         "image": engine.image_inspect,
-        "network": getattr(engine, "network_inspect", None),
-        "volume": getattr(engine, "volume_inspect", None),
+        "network": engine.network_inspect,
+        "volume": engine.volume_inspect,
     }
 
     def find(name: str):
         for k in kinds:
-            fn = lookups.get(k)
-            if fn is None:
-                continue
+            fn = lookups[k]
             try:
                 obj = fn(name)
             except NotFound:
                 continue
             obj = obj[0] if isinstance(obj, list) and len(obj) == 1 else obj
-            if k == "container" and args.size and hasattr(engine, "container_size"):
+            if k == "container" and args.size:
                 obj.update(engine.container_size(obj["Id"]))
             return obj
         raise NotFound(f"no such object: {name}")
@@ -358,8 +356,7 @@ def _df_verbose(engine) -> int:
                  "UNIQUE SIZE", "CONTAINERS"], rows)
     print("\nContainers space usage:\n")
     rows = []
-    ps = getattr(engine, "ps", None)
-    for c in (ps(all=True) if ps else []):
+    for c in engine.ps(all=True):
         try:
             size = human_size(engine.container_size(c["Id"])["SizeRw"])
             mounts = engine.container_inspect(c["Id"]).get("Mounts") or []
@@ -373,7 +370,7 @@ def _df_verbose(engine) -> int:
                  "STATUS", "NAMES"], rows)
     print("\nLocal Volumes space usage:\n")
     rows = []
-    for v in (engine.volumes() if hasattr(engine, "volumes") else []):
+    for v in engine.volumes():
         usage = engine.volume_inspect(v["Name"]).get("UsageData") or {}
         rows.append([v["Name"], usage.get("RefCount", 0), human_size(usage.get("Size", 0))])
     print_table(["VOLUME NAME", "LINKS", "SIZE"], rows)

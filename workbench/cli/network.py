@@ -171,22 +171,11 @@ def cmd_prune(engine, args) -> int:
     return 0
 
 
-def _container_id(engine, ref: str) -> str:
-    """The runtime's lookup when it has one, else our own sandbox records."""
-    for name in ("container_resolve", "resolve_container"):
-        fn = getattr(engine, name, None)
-        if fn is not None:
-            found = fn(ref)
-            return found if isinstance(found, str) else found.get("Id", ref)
-    return ref
-
-
 def cmd_port(engine, args) -> int:
     from core.errors import NotFound
     from core.network.ports import port_lines
 
-    cid = _container_id(engine, args.container)
-    ports = engine.container_ports(cid)
+    ports = engine.container_ports(args.container)
     lines = port_lines(ports, args.private_port)
     if args.private_port and not lines:
         raise NotFound(f"no public port '{args.private_port}' published for {args.container}")

@@ -29,10 +29,10 @@ from textual.widgets import ContentSwitcher, Input, Static
 
 from workbench.format import ports_column
 from workbench.messages import EngineChanged, OpenTerminal
-from workbench.teaching.base import PaneBase
-from workbench.teaching.format import command as nutshell_command
-from workbench.teaching.jsontree import JsonTree
-from workbench.teaching.logview import LogView, split_entries
+from workbench.panes.base import Pane
+from workbench.format import command as nutshell_command
+from workbench.widgets.jsontree import JsonTree
+from workbench.widgets.logview import LogView, split_entries
 
 STATE_STYLE = {"running": "bold green", "paused": "cyan", "created": "yellow",
                "exited": "red", "dead": "bold red", "restarting": "yellow"}
@@ -41,7 +41,7 @@ LOG_BATCH = 500
 DEFAULT_TAIL = "200"
 
 
-class ContainersPane(PaneBase):
+class ContainersPane(Pane):
     PANE_TITLE = "Containers"
     PANE_KEY = "3"
     MUTATING = frozenset({"start", "stop", "restart", "kill", "remove", "commit", "exec",
@@ -168,7 +168,7 @@ class ContainersPane(PaneBase):
                 c["_ports"] = ports_column(engine, c)
             return items
 
-        self.load(work, self._apply, group="containers")
+        self.fetch(work, self._apply, group="containers")
 
     def _apply(self, items: list[dict]) -> None:
         from workbench.widgets.table import FilterTable
@@ -283,7 +283,7 @@ class ContainersPane(PaneBase):
             self.perform(nutshell_command("inspect", name),
                             lambda: self.engine.container_inspect(cid), done=apply)
         else:
-            self.load(lambda: self.engine.container_inspect(cid), apply, group="detail")
+            self.fetch(lambda: self.engine.container_inspect(cid), apply, group="detail")
 
     def _load_diff(self, c: dict, explicit: bool) -> None:
         from workbench.widgets.table import FilterTable
@@ -292,11 +292,7 @@ class ContainersPane(PaneBase):
         cid = c["Id"]
         note = self.query_one("#containers-diff-note", Static)
         table = self.query_one("#diff-table", FilterTable)
-        differ = getattr(self.engine, "container_diff", None)
-        if differ is None:
-            note.update("diff is not available in this version of the engine")
-            table.set_rows([])
-            return
+        differ = self.engine.container_diff
 
         def apply(changes: list[dict]) -> None:
             rows = []
@@ -316,7 +312,7 @@ class ContainersPane(PaneBase):
         if explicit:
             self.perform(nutshell_command("diff", name), lambda: differ(cid), done=apply)
         else:
-            self.load(lambda: differ(cid), apply, group="detail")
+            self.fetch(lambda: differ(cid), apply, group="detail")
 
     # ------------------------------------------------------------------ logs
     def _log_args(self) -> tuple[int | None, str | None]:
@@ -329,7 +325,7 @@ class ContainersPane(PaneBase):
             except ValueError:
                 from core.errors import UsageError
 
-                self.show_error(UsageError(f"invalid value for --tail: {tail_text!r}"))
+                self.notify_error(UsageError(f"invalid value for --tail: {tail_text!r}"))
                 tail = int(DEFAULT_TAIL)
         return tail, since
 
@@ -417,7 +413,7 @@ class ContainersPane(PaneBase):
         self.log_running = False
         self.detail_loaded = ("logs", self.container_id)
         if error is not None:
-            self.show_error(error)
+            self.notify_error(error)
         self._log_state()
 
     def stop_logs(self) -> None:
@@ -553,9 +549,6 @@ class ContainersPane(PaneBase):
     def action_commit(self) -> None:
         c = self._need()
         if c is None:
-            return
-        if not hasattr(self.engine, "commit"):
-            self.notify("commit is not available in this version of the engine", severity="warning")
             return
         from workbench.screens.form import Field, FormScreen
 

@@ -22,7 +22,7 @@ from textual.widgets import Static
 from workbench.format import ago as _ago
 from workbench.format import human_size
 from workbench.messages import ImageSelected, OpenTerminal
-from workbench.panes.base import Pane, error_text, now, quote
+from workbench.panes.base import ListPane, error_text, now, quote
 from workbench.runopts import parse_run
 from workbench.widgets.progress import ProgressPanel
 from workbench.widgets.table import Col, FilterTable, SortCell
@@ -94,7 +94,7 @@ def run_options(argv: list[str]):
 
 # ---------------------------------------------------------------------- the pane
 
-class ImagesPane(Pane):
+class ImagesPane(ListPane):
     PANE_TITLE = "Images"
     PANE_KEY = "1"
     WATCH = {"images", "containers"}

@@ -19,7 +19,7 @@ from textual.widgets import Input, Static, Tree
 
 from workbench.format import human_size as hs
 from workbench.messages import ImageSelected
-from workbench.panes.base import Pane, error_text
+from workbench.panes.base import ListPane, error_text
 from workbench.widgets.filetree import FileTree
 from workbench.widgets.table import Col, FilterTable, SortCell
 
@@ -27,7 +27,7 @@ MERGED = "merged"
 CHANGES = {"added", "modified", "deleted"}
 
 
-class LayersPane(Pane):
+class LayersPane(ListPane):
     PANE_TITLE = "Layers"
     PANE_KEY = "2"
     WATCH = {"images"}

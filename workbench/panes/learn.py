@@ -30,9 +30,9 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static, TabbedContent, TabPane, Tabs
 
 from workbench.messages import EngineChanged, OpenTerminal
-from workbench.teaching import texts
-from workbench.teaching.base import PaneBase, error_text
-from workbench.teaching.format import bar, ibytes
+from workbench.panes import learn_texts as texts
+from workbench.panes.base import Pane, error_text
+from workbench.format import bar, ibytes
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 SECTIONS = ("namespaces", "processes", "overlay", "cgroup", "network", "security")
@@ -53,7 +53,7 @@ def _commands(cmds: list[str]) -> Text:
     return t
 
 
-class LearnPane(PaneBase):
+class LearnPane(Pane):
     PANE_TITLE = "Learn"
     PANE_KEY = "7"
     MUTATING = frozenset({"host_terminal"})
@@ -192,7 +192,7 @@ class LearnPane(PaneBase):
                         errors[section] = exc
             return cid, running, data, errors
 
-        self.load(work, self._apply, group="learn")
+        self.fetch(work, self._apply, group="learn")
 
     def _apply(self, result) -> None:
         cid, running, data, errors = result

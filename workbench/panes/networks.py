@@ -17,8 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
-from workbench.messages import ContainerSelected
-from workbench.panes.base import Pane, error_text, quote
+from workbench.panes.base import ListPane, error_text, quote
 from workbench.widgets.table import Col, FilterTable
 
 PSEUDO = ("host", "none")
@@ -67,7 +66,7 @@ def topology(net: dict, names: dict[str, str] | None = None) -> Text:
     return t
 
 
-class NetworksPane(Pane):
+class NetworksPane(ListPane):
     PANE_TITLE = "Networks"
     PANE_KEY = "4"
     WATCH = {"networks", "containers"}
@@ -157,7 +156,7 @@ class NetworksPane(Pane):
     def _member(self, event: FilterTable.Highlighted) -> None:
         event.stop()
         if event.key:
-            self.post_message(ContainerSelected(event.key))
+            self.choose_container(event.key)
 
     def _show_details(self, name: str | None) -> None:
         net = self.details.get(name or "")

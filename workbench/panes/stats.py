@@ -29,9 +29,9 @@ from textual.widgets import Static
 
 from workbench.format import cpu_percent
 from workbench.messages import EngineChanged
-from workbench.teaching.base import PaneBase
-from workbench.teaching.format import bar, chart, dbytes, ibytes, pct, sparkline
-from workbench.teaching.linetable import Column, LineTable
+from workbench.panes.base import Pane
+from workbench.format import bar, chart, dbytes, ibytes, pct, sparkline
+from workbench.widgets.linetable import Column, LineTable
 
 HISTORY = 60  # samples kept per container (one a second: a minute)
 
@@ -63,7 +63,7 @@ class Series:
         return self.cpu[-1] if self.cpu else None
 
 
-class StatsPane(PaneBase):
+class StatsPane(Pane):
     PANE_TITLE = "Stats"
     PANE_KEY = "5"
     #: seconds between samples while visible (tests set it very large and sample by hand)
@@ -168,7 +168,7 @@ class StatsPane(PaneBase):
 
     def reload(self) -> None:
         """Re-read the list of running containers (then take a sample)."""
-        self.load(lambda: self.engine.ps(), self._apply_list, group="stats-list")
+        self.fetch(lambda: self.engine.ps(), self._apply_list, group="stats-list")
 
     def _apply_list(self, items: list[dict]) -> None:
         self.running = [c for c in items if c.get("State") == "running"]
@@ -191,28 +191,20 @@ class StatsPane(PaneBase):
             return
         self._sampling = True
         engine = self.engine
-        if self._sampler is None and hasattr(engine, "container_stats_sampler"):
+        if self._sampler is None:
             self._sampler = engine.container_stats_sampler()
         sampler = self._sampler
 
         def work() -> list[tuple[str, dict | None]]:
-            if sampler is not None:  # the engine's batch sampler: lookups done once
-                sampler.forget(set(ids))
-                got = sampler.sample(ids)
-                return [(cid, got.get(cid)) for cid in ids]
-            out = []
-            for cid in ids:
-                try:
-                    out.append((cid, engine.container_stats(cid)))
-                except Exception:  # noqa: BLE001 - it stopped or vanished: reload the list
-                    out.append((cid, None))
-            return out
+            sampler.forget(set(ids))  # the engine's batch sampler: lookups done once
+            got = sampler.sample(ids)
+            return [(cid, got.get(cid)) for cid in ids]
 
         def failed(exc: BaseException) -> None:
             self._sampling = False
-            self.show_error(exc)
+            self.notify_error(exc)
 
-        self.load(work, self._apply_samples, group="stats-sample", failed=failed)
+        self.fetch(work, self._apply_samples, group="stats-sample", failed=failed)
 
     def _apply_samples(self, results: list[tuple[str, dict | None]]) -> None:
         self._sampling = False

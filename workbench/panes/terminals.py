@@ -27,8 +27,8 @@ from textual.binding import Binding
 from textual.widgets import Static, TabbedContent, TabPane, Tabs
 
 from workbench.messages import CommandRun, OpenTerminal
-from workbench.teaching.base import PaneBase, error_text
-from workbench.teaching.format import command as nutshell_command
+from workbench.panes.base import Pane, error_text
+from workbench.format import command as nutshell_command
 from workbench.terminal.widget import Terminal
 
 HELP = ("[b]ctrl+][/b] leave the terminal · [b]enter[/b] back in · [b]x[/b] close tab "
@@ -40,7 +40,7 @@ def default_shell() -> list[str]:
     return [shell] if shell and os.path.exists(shell) else ["/bin/sh"]
 
 
-class TerminalsPane(PaneBase):
+class TerminalsPane(Pane):
     PANE_TITLE = "Terminals"
     PANE_KEY = "6"
     MUTATING = frozenset({"host_shell"})

@@ -383,13 +383,6 @@ class AttachBackend:
         self._title = title
         self.hello: dict = dict(getattr(client, "hello", None) or {})
 
-    @classmethod
-    def connect(cls, path: str, title: str = "") -> "AttachBackend":
-        from core.runtime.attach import AttachClient  # the runtime area's client
-
-        client = AttachClient.connect(path) if hasattr(AttachClient, "connect") else AttachClient(path)
-        return cls(client, title=title)
-
     def fileno(self) -> int:
         return self._client.fileno()
 

@@ -3,7 +3,7 @@ of the container on screen (so the words and the screen always agree)."""
 
 from __future__ import annotations
 
-from .format import ibytes
+from workbench.format import ibytes
 
 
 def namespaces(m) -> str:
