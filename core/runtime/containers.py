@@ -233,7 +233,7 @@ class Runtime:
         from ..paths import ensure_run_dir
         from . import cgroups as _cg
         from .caps import mask as caps_mask
-        from .launch import LaunchRequest, launch
+        from .start.launch import LaunchRequest, launch
 
         hc, c = cfg["HostConfig"], cfg["Config"]
         cdir = self.paths.container(cid)
@@ -758,7 +758,7 @@ class Runtime:
              detach: bool = False, rows: int = 24, cols: int = 80, privileged: bool = False):
         from . import cgroups as _cg
         from .caps import NAMES, mask
-        from .exec import exec_in
+        from .start.exec import exec_in
 
         if not cmd:
             raise UsageError("exec requires at least 1 command argument")

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from core.runtime import init, process
+from core.runtime.start import init, process
 
 
 @pytest.fixture

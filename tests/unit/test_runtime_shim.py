@@ -13,9 +13,9 @@ import socket
 import sys
 import time
 
-from core.runtime import launch
 from core.runtime.attach import AttachClient
-from core.runtime.shim import dumps, jstr, rfc3339, rmtree
+from core.runtime.start import launch
+from core.runtime.start.shim import dumps, jstr, rfc3339, rmtree
 
 
 class FakeContainer:

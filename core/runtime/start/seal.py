@@ -48,7 +48,9 @@ _AT_EMPTY_PATH = 0x1000
 _MOUNT_ATTR_RDONLY, _MOUNT_ATTR_NOSUID, _MOUNT_ATTR_NODEV = 0x1, 0x2, 0x4
 _ST_RDONLY = 1
 
-PKG_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# the directory holding the ``core`` package (this file is core/runtime/start/seal.py)
+_HERE = os.path.abspath(__file__)
+PKG_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(_HERE))))
 
 _sealed: dict = {}
 
@@ -132,7 +134,7 @@ def sealed_interpreter() -> tuple[int, str]:
             fd, how = _memfd_copy(path), "sealed memfd"
         except OSError as e2:
             errors.append(str(e2))
-            from ..errors import RuntimeFailure
+            from ...errors import RuntimeFailure
 
             raise RuntimeFailure("cannot seal the interpreter a container would see: "
                                  + "; ".join(errors),

@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
-from ..errors import CannotInvoke, CommandNotFound, NutshellError, RuntimeFailure
+from ...errors import CannotInvoke, CommandNotFound, NutshellError, RuntimeFailure
 from .boot import PKG_ROOT, SHIM_BOOT  # noqa: F401 - re-exported for the shim's tests
 
 SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim.py")
@@ -92,7 +92,7 @@ def launch(req: LaunchRequest, attach_fd: int | None = None, before_go=None) -> 
     numbers = seal.child_fd_numbers([passed[n] for n in names])
     request = dict(asdict(req), fds=dict(zip(names, numbers)))
     try:
-        pid = seal.spawn("core.runtime.boot", request, [passed[n] for n in names],
+        pid = seal.spawn("core.runtime.start.boot", request, [passed[n] for n in names],
                          stderr_path=os.path.join(req.container_dir, "shim.log"))
     except BaseException:
         for fd in (go_r, go_w, ready_r, ready_w):

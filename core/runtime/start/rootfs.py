@@ -17,8 +17,8 @@ import errno
 import os
 import stat
 
-from . import linux
-from .linux import (
+from .. import linux
+from ..linux import (
     MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
     MS_REMOUNT, MS_SLAVE, MS_STRICTATIME, O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
 )

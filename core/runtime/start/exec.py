@@ -99,7 +99,7 @@ def exec_in(cid: str, init_pid: int, init_start: int | None, cgroup_dirs: list[s
                  "no_new_privs": no_new_privs, "seccomp": seccomp},
     }
     try:
-        pid = seal.spawn("core.runtime.enter", request, passed)
+        pid = seal.spawn("core.runtime.start.enter", request, passed)
     except BaseException:
         sync_parent.close()
         for fd in list(ours.values()):

@@ -44,7 +44,8 @@ def main() -> None:
 def _enter(req: dict, sync_fd: int) -> int:
     import _signal
 
-    from . import linux, process
+    from .. import linux
+    from . import process
     from .process import InitError
 
     stdio = tuple(req["stdio"])

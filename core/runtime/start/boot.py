@@ -20,10 +20,11 @@ the shim runs are written to the ready pipe as ``fail <code> <message>``.
 import os
 import sys
 
-PKG_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from .seal import PKG_ROOT
+
 # the shim is imported as a module (its .pyc is cached; a script would be compiled each time)
 SHIM_BOOT = (f"import sys; sys.path.insert(0, {PKG_ROOT!r}); "
-             "from core.runtime.shim import main; main(sys.argv)")
+             "from core.runtime.start.shim import main; main(sys.argv)")
 
 
 def main() -> None:
@@ -44,8 +45,8 @@ def main() -> None:
 def _start(req: dict) -> None:
     import _socket  # not socket.py: it imports enum and selectors (~3 ms on this path)
 
+    from .. import linux
     from . import init as _init  # everything the init needs, loaded before the fork
-    from . import linux
 
     fds = req["fds"]
     ready_w, attach_fd, go_r = fds["ready"], fds.get("attach"), fds.get("go")

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import os
 
-from . import linux, rootfs
+from .. import linux
+from . import rootfs
 from .process import InitError, become, close_fds_except, report
 
 

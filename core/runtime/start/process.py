@@ -32,8 +32,8 @@ import os
 import stat
 import struct
 
-from . import caps as _caps
-from . import linux
+from .. import caps as _caps
+from .. import linux
 
 TIOCSCTTY = 0x540E
 TIOCSWINSZ = 0x5414
@@ -161,12 +161,12 @@ def _stdio_onto_0_1_2(stdio: tuple, uid: int, gid: int) -> None:
 def preload(spec: dict) -> None:
     """Import now what ``become`` will need once the host's files are out of reach."""
     if spec.get("seccomp"):
-        from .seccomp import load  # noqa: F401
+        from ..seccomp import load  # noqa: F401
 
 
 def install_seccomp(seccomp) -> None:
     """Load the container's filter: ``seccomp`` is (BPF bytes, load options)."""
-    from .seccomp.load import install
+    from ..seccomp.load import install
 
     bpf, options = seccomp
     try:
