@@ -52,11 +52,9 @@ class ExecProcess:
 
     def resize(self, rows: int, cols: int) -> None:
         if self.master_fd is not None:
-            import fcntl
-            import struct
+            from .console import set_size
 
-            TIOCSWINSZ = 0x5414
-            fcntl.ioctl(self.master_fd, TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+            set_size(self.master_fd, rows, cols)
 
     def close(self) -> None:
         for fd in (self.master_fd, self.stdin_fd, self.stdout_fd, self.stderr_fd):

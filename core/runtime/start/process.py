@@ -25,21 +25,13 @@ any more, so every module used here is imported with this one (``preload``).
 from __future__ import annotations
 
 import _signal
-import _socket
 import errno
-import fcntl
 import os
 import stat
-import struct
 
 from .. import caps as _caps
 from .. import linux
-
-TIOCSCTTY = 0x540E
-TIOCSWINSZ = 0x5414
-TIOCGPTN = 0x80045430
-TIOCSPTLCK = 0x40045431
-TIOCGPTPEER = 0x5441
+from . import console
 
 
 class InitError(Exception):
@@ -82,18 +74,9 @@ def become(spec: dict, sync_fd: int, stdio: tuple, *, console_bind: bool,
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={home}")
 
-    # console or stdio, in a new session
-    os.setsid()
-    if spec.get("tty"):
-        slave = open_console(sync_fd, spec.get("rows") or 24, spec.get("cols") or 80,
-                             console_bind)
-        os.fchown(slave, uid, -1)
-        for i in (0, 1, 2):
-            os.dup2(slave, i)
-        if slave > 2:
-            os.close(slave)
-    else:
-        _stdio_onto_0_1_2(stdio, uid, gid)
+    console.attach_stdio(sync_fd, stdio, uid, gid, tty=bool(spec.get("tty")),
+                         rows=spec.get("rows") or 24, cols=spec.get("cols") or 80,
+                         bind_dev_console=console_bind)
 
     # capabilities, no_new_privs, seccomp, identity
     keep = _caps.limit_bounding(int(spec["caps"]))
@@ -139,23 +122,6 @@ def become(spec: dict, sync_fd: int, stdio: tuple, *, console_bind: bool,
         os.execve(path, args, env_dict(env))
     except OSError as e:
         raise exec_error(args[0], path, e) from None
-
-
-def _stdio_onto_0_1_2(stdio: tuple, uid: int, gid: int) -> None:
-    null = None
-    if any(fd is None for fd in stdio):
-        null = os.open("/dev/null", os.O_RDWR)
-    targets = [fd if fd is not None else null for fd in stdio]
-    for target, fd in enumerate(targets):
-        os.dup2(fd, target)
-    for fd in {*targets}:
-        if fd is not None and fd > 2:
-            os.close(fd)
-    for i in (0, 1, 2):
-        try:
-            os.fchown(i, uid, gid)
-        except OSError:
-            pass
 
 
 def preload(spec: dict) -> None:
@@ -279,41 +245,3 @@ def lookup_user(spec: str) -> tuple[int, int, list[int], str]:
     else:
         groups = []
     return uid, gid, groups, home
-
-
-def open_console(sync_fd: int, rows: int, cols: int, bind_dev_console: bool) -> int:
-    """A PTY from the container's own devpts (as runc does): the master goes to the
-    parent over ``sync_fd`` (b"P" + SCM_RIGHTS), the slave becomes our controlling
-    terminal and, for the init, /dev/console. Returns the slave."""
-    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
-    try:
-        slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY)
-    except OSError:
-        n = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, struct.pack("I", 0)))[0]
-        slave = os.open(f"/dev/pts/{n}", os.O_RDWR | os.O_NOCTTY)
-    st = os.fstat(slave)
-    if not stat.S_ISCHR(st.st_mode):
-        raise OSError(errno.EPERM, "pty slave is not a character device")
-    fcntl.ioctl(slave, TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    if bind_dev_console:
-        from . import rootfs
-
-        root = os.open("/", os.O_PATH | os.O_CLOEXEC)
-        try:
-            console = rootfs.open_file_in_root(root, "dev/console")
-        finally:
-            os.close(root)
-        try:
-            linux.mount(f"/proc/self/fd/{slave}", f"/proc/self/fd/{console}", None,
-                        linux.MS_BIND)
-        finally:
-            os.close(console)
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, sync_fd)
-    try:
-        sock.sendmsg([b"P"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", master))])
-    finally:
-        sock.detach()
-    os.close(master)
-    fcntl.ioctl(slave, TIOCSCTTY, 0)
-    return slave
