@@ -233,7 +233,8 @@ class Runtime:
         from ..paths import ensure_run_dir
         from . import cgroups as _cg
         from .caps import mask as caps_mask
-        from .start.launch import LaunchRequest, launch
+        from .start.initspec import InitSpec
+        from .start.launch import launch
 
         hc, c = cfg["HostConfig"], cfg["Config"]
         cdir = self.paths.container(cid)
@@ -260,53 +261,40 @@ class Runtime:
             if not cg.devices_enforced and not conf.privileged:
                 # no device cgroup (v2 without eBPF): mknod of host disks must not work
                 caps &= ~(1 << 27)
-            paths = cg.paths
             required, optional = _cgroup_dirs(cg)
-            init_spec = {
-                "rootfs": {"lower": lower, "upper": os.path.join(cdir, "upper"),
-                           "work": os.path.join(cdir, "work"),
-                           "merged": os.path.join(cdir, "merged"),
-                           "links": os.path.join(cdir, "l"),
-                           "readonly": bool(hc.get("ReadonlyRootfs"))},
-                "hostname": c["Hostname"],
-                "args": [cfg["Path"]] + list(cfg.get("Args") or []),
-                "env": list(c.get("Env") or []),
-                "cwd": c.get("WorkingDir") or "",
-                "user": c.get("User") or "",
-                "caps": caps,
-                "tty": bool(c.get("Tty")),
-                "rows": rows, "cols": cols,
-                "network": net,
-                "etc_files": {k: v for k, v in (
+            spec = InitSpec(
+                args=[cfg["Path"]] + list(cfg.get("Args") or []),
+                env=list(c.get("Env") or []), user=c.get("User") or "",
+                cwd=c.get("WorkingDir") or "", caps=caps, tty=bool(c.get("Tty")),
+                rows=rows, cols=cols, no_new_privs=conf.no_new_privileges, seccomp=bpf,
+                cid=cid, container_dir=cdir, run_dir=self.paths.run_container(cid),
+                state_root=self.paths.root, runtime_root=self.paths.run,
+                hostname=c["Hostname"], network_mode=net["mode"], netns=net.get("netns"),
+                lower_dirs=lower, upper_dir=os.path.join(cdir, "upper"),
+                work_dir=os.path.join(cdir, "work"), merged_dir=os.path.join(cdir, "merged"),
+                links_dir=os.path.join(cdir, "l"),
+                readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
+                etc_files={k: v for k, v in (
                     ("etc/hosts", os.path.join(cdir, "hosts")),
                     ("etc/hostname", os.path.join(cdir, "hostname")),
                     ("etc/resolv.conf", os.path.join(cdir, "resolv.conf")))
                     if "/" + k not in {m.get("Destination") for m in cfg.get("Mounts") or []}},
-                "cgroup_version": cg.version,
-                "masked_paths": _paths_or_default(hc, "MaskedPaths", _spec.MASKED_PATHS),
-                "readonly_paths": _paths_or_default(hc, "ReadonlyPaths", _spec.READONLY_PATHS),
-                "privileged": conf.privileged,
-                "devices": _security.host_devices() if conf.privileged else [],
-                "no_new_privs": conf.no_new_privileges,
-                "seccomp": bpf,  # (BPF, load options) or None
-                "mounts": cfg.get("Mounts") or [],
-                "cgroups": {"required": required, "optional": optional},
-                "mountpoints_file": os.path.join(cdir, "mountpoints"),
-            }
-            req = LaunchRequest(
-                cid=cid, container_dir=cdir, run_dir=self.paths.run_container(cid),
-                state_root=self.paths.root, runtime_root=self.paths.run, spec=init_spec, cgroup_procs=required,
-                cgroup_optional=optional, memory_cgroup=paths.get("memory"),
-                tty=bool(c.get("Tty")), stdin_open=bool(c.get("OpenStdin")),
-                auto_remove=bool(hc.get("AutoRemove")),
-                network_teardown=net["mode"] == "bridge", rows=rows, cols=cols,
-                volume_root=self.paths.volumes, remove_volumes=_anonymous_volumes(cfg),
-                restart=_restart_arg(cfg))
+                mounts=cfg.get("Mounts") or [],
+                mountpoints_file=os.path.join(cdir, "mountpoints"),
+                masked_paths=_paths_or_default(hc, "MaskedPaths", _spec.MASKED_PATHS),
+                readonly_paths=_paths_or_default(hc, "ReadonlyPaths", _spec.READONLY_PATHS),
+                privileged=conf.privileged,
+                devices=_security.host_devices() if conf.privileged else [],
+                cgroup_version=cg.version, cgroups_required=required,
+                cgroups_optional=optional, memory_cgroup=cg.paths.get("memory"),
+                stdin_open=bool(c.get("OpenStdin")), auto_remove=bool(hc.get("AutoRemove")),
+                network_teardown=net["mode"] == "bridge", restart=_restart_arg(cfg),
+                volume_root=self.paths.volumes, remove_volumes=_anonymous_volumes(cfg))
             if attach:
                 client_end, shim_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
                 client = client_end
             try:
-                launch(req, attach_fd=shim_end.fileno() if shim_end else None,
+                launch(spec, attach_fd=shim_end.fileno() if shim_end else None,
                        before_go=finish_net)
             except BaseException as e:
                 shim_started = getattr(e, "from_shim", False)

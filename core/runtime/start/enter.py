@@ -13,12 +13,17 @@ M stays outside the container's cgroup (its interpreter's memory is not the
 container's to pay for); G joins before it runs anything of the container's. A cgroup
 that cannot be joined fails the exec: it never runs unlimited beside the container.
 
-The request arrives marshalled on fd 0 (see exec.py ``exec_in``); G reports failures
+The request arrives marshalled on fd 0: an ``ExecSpec`` (initspec.py) and the fds
+exec.py passed; G reports failures
 over the sync socket (``E<code> <message>``; end of file means execve worked), and so
 does M before G exists.
 """
 
+from __future__ import annotations
+
 import os
+
+from .initspec import ExecSpec
 
 NAMESPACES = ("cgroup", "ipc", "uts", "net", "pid", "mnt")
 
@@ -27,9 +32,9 @@ def main() -> None:
     from .seal import read_request
 
     req = read_request()
-    sync_fd = req["sync"]
+    sync_fd = req["fds"]["sync"]
     try:
-        code = _enter(req, sync_fd)
+        code = _enter(ExecSpec.from_wire(req["spec"]), sync_fd, tuple(req["fds"]["stdio"]))
     except BaseException as e:  # noqa: BLE001 - reported to the caller
         from .process import InitError, report
 
@@ -41,17 +46,16 @@ def main() -> None:
     os._exit(code)
 
 
-def _enter(req: dict, sync_fd: int) -> int:
+def _enter(spec: ExecSpec, sync_fd: int, stdio: tuple) -> int:
     import _signal
 
     from .. import linux
     from . import process
     from .process import InitError
 
-    stdio = tuple(req["stdio"])
     process.close_fds_except({sync_fd, *(fd for fd in stdio if fd is not None)})
     linux.prctl(linux.PR_SET_DUMPABLE, 0)
-    cid, pid = req["cid"], req["init_pid"]
+    cid, pid = spec.cid, spec.init_pid
 
     ns_fds = []
     for ns in NAMESPACES:
@@ -59,22 +63,22 @@ def _enter(req: dict, sync_fd: int) -> int:
             ns_fds.append(os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC))
         except OSError:
             raise InitError(125, f"container {cid[:12]} is not running") from None
-    if linux.proc_start_time(pid) != req["init_start"]:  # the pid was reused
+    if linux.proc_start_time(pid) != spec.init_start:  # the pid was reused
         raise InitError(125, f"container {cid[:12]} is not running")
     cgroup_fds = []
-    for d in req["cgroups"]:
+    for d in spec.cgroups_required or []:
         try:
             cgroup_fds.append(os.open(os.path.join(d, "cgroup.procs"),
                                       os.O_WRONLY | os.O_CLOEXEC))
         except OSError as e:
             raise InitError(125, f"joining cgroup {d}: {e.strerror}") from None
-    for d in req["cgroups_optional"]:  # a hybrid host's unified dir: best effort
+    for d in spec.cgroups_optional or []:  # a hybrid host's unified dir: best effort
         try:
             cgroup_fds.append(-1 - os.open(os.path.join(d, "cgroup.procs"),
                                            os.O_WRONLY | os.O_CLOEXEC))
         except OSError:
             pass
-    process.preload(req["spec"])
+    process.preload(spec)
     for fd in ns_fds:
         linux.setns(fd, 0)
         os.close(fd)
@@ -84,7 +88,7 @@ def _enter(req: dict, sync_fd: int) -> int:
         code = 125
         try:
             _join_cgroups(cgroup_fds)
-            process.become(req["spec"], sync_fd, stdio, console_bind=False)
+            process.become(spec, sync_fd, stdio, console_bind=False)
         except InitError as e:
             code = e.code
             process.report(sync_fd, e.code, e.message)
@@ -97,7 +101,7 @@ def _enter(req: dict, sync_fd: int) -> int:
             os.close(fd)
     for fd in cgroup_fds:
         os.close(fd if fd >= 0 else -1 - fd)
-    if req["detach"]:
+    if spec.detach:
         return 0
     _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
     _pid, status = os.waitpid(child, 0)

@@ -19,6 +19,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 
+from .initspec import ExecSpec
 from .launch import error_for
 
 
@@ -87,15 +88,14 @@ def exec_in(cid: str, init_pid: int, init_start: int | None, cgroup_dirs: list[s
     passed = [sync_child.fileno()] + [fd for fd in theirs if fd is not None]
     numbers = iter(seal.child_fd_numbers(passed))
     sync_number = next(numbers)
-    request = {
-        "cid": cid, "init_pid": init_pid, "init_start": init_start,
-        "cgroups": list(cgroup_dirs), "cgroups_optional": list(cgroups_optional or []),
-        "detach": detach, "sync": sync_number,
-        "stdio": [next(numbers) if fd is not None else None for fd in theirs],
-        "spec": {"args": list(args), "env": list(env), "user": user, "cwd": cwd or "/",
-                 "caps": caps_mask, "tty": tty, "rows": rows, "cols": cols,
-                 "no_new_privs": no_new_privs, "seccomp": seccomp},
-    }
+    spec = ExecSpec(args=list(args), env=list(env), user=user, cwd=cwd or "/", caps=caps_mask,
+                    tty=tty, rows=rows, cols=cols, no_new_privs=no_new_privs,
+                    seccomp=seccomp, cid=cid, init_pid=init_pid, init_start=init_start,
+                    cgroups_required=list(cgroup_dirs),
+                    cgroups_optional=list(cgroups_optional or []), detach=detach)
+    request = {"spec": spec.to_wire(),
+               "fds": {"sync": sync_number,
+                       "stdio": [next(numbers) if fd is not None else None for fd in theirs]}}
     try:
         pid = seal.spawn("core.runtime.start.enter", request, passed)
     except BaseException:

@@ -26,13 +26,16 @@ import os
 
 from .. import linux
 from . import rootfs
+from .initspec import InitSpec
 from .process import InitError, become, close_fds_except, report
 
 
-def run(spec: dict, sync_fd: int, stdio: tuple[int | None, int | None, int | None]) -> None:
-    """Never returns: execs the payload or exits with Docker's code."""
+def run(spec: InitSpec, sync_fd: int, stdio: tuple[int | None, int | None, int | None],
+        go_fd: int | None = None) -> None:
+    """Never returns: execs the payload or exits with Docker's code. ``go_fd``: the go
+    pipe, when the starter still has work to finish (see below)."""
     code = 125
-    _go["fd"] = spec.get("go_fd")
+    _go["fd"] = go_fd
     try:
         _init(spec, sync_fd, stdio)
     except InitError as e:
@@ -48,7 +51,7 @@ def run(spec: dict, sync_fd: int, stdio: tuple[int | None, int | None, int | Non
     os._exit(code)
 
 
-# The go pipe (``spec["go_fd"]``): when the starter still has work to finish before the
+# The go pipe (``go_fd``): when the starter still has work to finish before the
 # payload may run (the network: see launch.py), the init does everything else, then
 # waits here for b"G"; b"X<message>" or end of file (the starter died) aborts.
 # An init that fails on its own waits too before it reports, so that its shim cleans up
@@ -81,7 +84,7 @@ def _quiet_go() -> InitError | None:
     return None
 
 
-def _init(spec: dict, sync_fd: int, stdio) -> None:
+def _init(spec: InitSpec, sync_fd: int, stdio) -> None:
     keep = {sync_fd} | {fd for fd in stdio if fd is not None}
     if _go["fd"] is not None:
         keep.add(_go["fd"])
@@ -93,23 +96,22 @@ def _init(spec: dict, sync_fd: int, stdio) -> None:
     #    payload and all its children are counted and limited there. (runc has the parent
     #    write the child's pid and then release it over a pipe; joining from here, before
     #    any code but ours runs, is as safe and keeps the shim's start off this path.)
-    join_cgroups(spec.get("cgroups") or {})
+    join_cgroups(spec.cgroups_required or [], spec.cgroups_optional or [])
 
     # 2. namespaces (the PID namespace was entered by being forked into it)
-    net = spec["network"]
     flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC | linux.CLONE_NEWCGROUP
-    if net["mode"] == "none":
+    if spec.network_mode == "none":
         flags |= linux.CLONE_NEWNET
     linux.unshare(flags)
-    if net.get("netns"):
-        fd = os.open(net["netns"], os.O_RDONLY | os.O_CLOEXEC)
+    if spec.netns:
+        fd = os.open(spec.netns, os.O_RDONLY | os.O_CLOEXEC)
         try:
             linux.setns(fd, linux.CLONE_NEWNET)
         finally:
             os.close(fd)
-    elif net["mode"] == "none":
+    elif spec.network_mode == "none":
         linux.set_loopback_up()
-    linux.sethostname(spec["hostname"])
+    linux.sethostname(spec.hostname)
     try:
         with open("/proc/self/oom_score_adj", "w") as f:  # do not inherit the shim's
             f.write("0")
@@ -117,40 +119,40 @@ def _init(spec: dict, sync_fd: int, stdio) -> None:
         pass
 
     # 3. rootfs, in runc's order
-    rf = spec["rootfs"]
     rootfs.make_mounts_private()
-    rootfs.mount_overlay(rf["lower"], rf["upper"], rf["work"], rf["merged"], rf["links"])
-    rootfd = rootfs.open_root(rf["merged"])
+    rootfs.mount_overlay(list(spec.lower_dirs), spec.upper_dir, spec.work_dir,
+                         spec.merged_dir, spec.links_dir)
+    rootfd = rootfs.open_root(spec.merged_dir)
     try:
-        privileged = bool(spec.get("privileged"))
+        privileged = spec.privileged
         rootfs.mount_proc(rootfd)
         rootfs.mount_sys(rootfd, writable=privileged)
-        rootfs.mount_cgroupfs(rootfd, spec.get("cgroup_version", "v2"), writable=privileged)
+        rootfs.mount_cgroupfs(rootfd, spec.cgroup_version, writable=privileged)
         rootfs.mount_dev(rootfd)
         rootfs.create_device_nodes(rootfd)
         if privileged:
-            rootfs.create_host_devices(rootfd, spec.get("devices") or [])
+            rootfs.create_host_devices(rootfd, spec.devices or [])
         rootfs.mount_devpts(rootfd)
         rootfs.mount_shm(rootfd)
         rootfs.mount_mqueue(rootfd)
-        rootfs.bind_mounts(rootfd, spec.get("mounts") or [])
-        rootfs.bind_etc_files(rootfd, spec["etc_files"])
+        rootfs.bind_mounts(rootfd, spec.mounts or [])
+        rootfs.bind_etc_files(rootfd, spec.etc_files or {})
     finally:
         os.close(rootfd)
-    if spec.get("mountpoints_file"):
-        rootfs.record_created(spec["mountpoints_file"])
-    rootfs.pivot_root(rf["merged"])
-    rootfs.readonly_paths(spec["readonly_paths"])
-    rootfs.mask_paths(spec["masked_paths"])
+    if spec.mountpoints_file:
+        rootfs.record_created(spec.mountpoints_file)
+    rootfs.pivot_root(spec.merged_dir)
+    rootfs.readonly_paths(spec.readonly_paths or [])
+    rootfs.mask_paths(spec.masked_paths or [])
 
     # 4. the working directory exists (Docker creates it), the root is read-only if asked
-    cwd = spec.get("cwd") or ""
-    if cwd:
+    cwd = spec.cwd
+    if cwd and cwd != "/":
         try:
             os.makedirs(cwd, mode=0o755, exist_ok=True)
         except OSError as e:
             raise InitError(125, f"mkdir {cwd}: {e.strerror}") from None
-    if rf.get("readonly"):
+    if spec.readonly_rootfs:
         rootfs.make_root_readonly()
 
     # 5. the rest is what exec's child does too (process.py); the starter's go comes
@@ -158,8 +160,8 @@ def _init(spec: dict, sync_fd: int, stdio) -> None:
     become(spec, sync_fd, stdio, console_bind=True, before_close=await_go)
 
 
-def join_cgroups(cg: dict) -> None:
-    for path in cg.get("required") or []:
+def join_cgroups(required: list[str], optional: list[str]) -> None:
+    for path in required:
         try:
             fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
             try:
@@ -168,7 +170,7 @@ def join_cgroups(cg: dict) -> None:
                 os.close(fd)
         except OSError as e:
             raise InitError(125, f"joining cgroup {path}: {e.strerror}") from None
-    for path in cg.get("optional") or []:
+    for path in optional:
         try:
             fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
             try:

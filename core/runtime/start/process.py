@@ -32,6 +32,7 @@ import stat
 from .. import caps as _caps
 from .. import linux
 from . import console
+from .initspec import ProcessSpec
 
 
 class InitError(Exception):
@@ -58,30 +59,28 @@ def close_fds_except(keep: set[int]) -> None:
     os.closerange(hi, 1 << 20)
 
 
-def become(spec: dict, sync_fd: int, stdio: tuple, *, console_bind: bool,
+def become(spec: ProcessSpec, sync_fd: int, stdio: tuple, *, console_bind: bool,
            before_close=None) -> None:
     """Turn this process into the container's process described by ``spec`` and execve
     it. Raises InitError (or OSError) on failure; never returns otherwise.
 
-    ``spec``: user, env, cwd, args, tty, rows, cols, caps (mask), no_new_privs, seccomp
-    ((BPF bytes, load options) or None). ``stdio``: (stdin, stdout, stderr) fds when there is no TTY
+    ``stdio``: (stdin, stdout, stderr) fds when there is no TTY
     (None: /dev/null). ``console_bind``: bind the PTY slave on /dev/console (the init).
     ``before_close``: called once the identity is set, before the fds are closed (the
     init waits for its starter there).
     """
-    uid, gid, groups, home = lookup_user(spec.get("user") or "")
-    env = list(spec["env"])
+    uid, gid, groups, home = lookup_user(spec.user)
+    env = list(spec.env)
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={home}")
 
-    console.attach_stdio(sync_fd, stdio, uid, gid, tty=bool(spec.get("tty")),
-                         rows=spec.get("rows") or 24, cols=spec.get("cols") or 80,
-                         bind_dev_console=console_bind)
+    console.attach_stdio(sync_fd, stdio, uid, gid, tty=spec.tty, rows=spec.rows,
+                         cols=spec.cols, bind_dev_console=console_bind)
 
     # capabilities, no_new_privs, seccomp, identity
-    keep = _caps.limit_bounding(int(spec["caps"]))
-    nnp = bool(spec.get("no_new_privs"))
-    bpf = spec.get("seccomp")  # (BPF, load options) or None
+    keep = _caps.limit_bounding(spec.caps)
+    nnp = spec.no_new_privs
+    bpf = spec.seccomp  # (BPF, load options) or None
     if nnp:
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
     elif bpf:
@@ -99,7 +98,7 @@ def become(spec: dict, sync_fd: int, stdio: tuple, *, console_bind: bool,
     if before_close is not None:
         before_close()
     close_fds_except({sync_fd})
-    cwd = spec.get("cwd") or "/"
+    cwd = spec.cwd or "/"
     try:
         os.chdir(cwd)
     except OSError as e:
@@ -113,7 +112,7 @@ def become(spec: dict, sync_fd: int, stdio: tuple, *, console_bind: bool,
     if not real.startswith("/") or "(unreachable)" in real:
         raise InitError(125, "current working directory is outside of the container")
 
-    args = list(spec["args"])
+    args = list(spec.args)
     path = lookup_command(args[0], env)
     if nnp and bpf:
         install_seccomp(bpf)
@@ -124,9 +123,9 @@ def become(spec: dict, sync_fd: int, stdio: tuple, *, console_bind: bool,
         raise exec_error(args[0], path, e) from None
 
 
-def preload(spec: dict) -> None:
+def preload(spec: ProcessSpec) -> None:
     """Import now what ``become`` will need once the host's files are out of reach."""
-    if spec.get("seccomp"):
+    if spec.seccomp:
         from ..seccomp import load  # noqa: F401
 
 

@@ -160,16 +160,9 @@ def spawn(module: str, request: dict, fds: list[int], *, stderr_path: str | None
     else of ours is close-on-exec. Standard output is /dev/null; standard error is
     appended to ``stderr_path`` (a log for tracebacks), else /dev/null too.
     """
-    import marshal
-
     sealed, _how = sealed_interpreter()
-    data = marshal.dumps(request)
-    mfd = os.memfd_create("nutshell-request", os.MFD_CLOEXEC)
+    mfd = request_memfd(request)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(mfd, view):]
-        os.lseek(mfd, 0, os.SEEK_SET)
         actions: list[tuple] = [
             (os.POSIX_SPAWN_DUP2, mfd, 0),
             (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
@@ -186,6 +179,24 @@ def spawn(module: str, request: dict, fds: list[int], *, stderr_path: str | None
                               dict(os.environ), file_actions=actions)
     finally:
         os.close(mfd)
+
+
+def request_memfd(request: dict) -> int:
+    """``request`` marshalled into a close-on-exec memfd, at offset 0: what a child reads
+    on its fd 0 (``read_request``; the shim reads its own the same way)."""
+    import marshal
+
+    data = marshal.dumps(request)
+    mfd = os.memfd_create("nutshell-request", os.MFD_CLOEXEC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(mfd, view):]
+        os.lseek(mfd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(mfd)
+        raise
+    return mfd
 
 
 def read_request() -> dict:
