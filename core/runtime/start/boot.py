@@ -118,6 +118,7 @@ def _start(req: dict) -> None:
                          "pkg": PKG_ROOT})
     os.dup2(mfd, 0)
     os.close(mfd)
-    # the shim stays outside the container: the interpreter's usual path is fine for it
-    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", SHIM_BOOT])
+    # the shim stays outside the container: the interpreter's usual path is fine for it.
+    # Its one argument only names the container in ps (the request is on fd 0).
+    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", SHIM_BOOT, f"id={spec.cid}"])
 

@@ -53,8 +53,7 @@ def _enter(spec: ExecSpec, sync_fd: int, stdio: tuple) -> int:
     from . import process
     from .process import InitError
 
-    process.close_fds_except({sync_fd, *(fd for fd in stdio if fd is not None)})
-    linux.prctl(linux.PR_SET_DUMPABLE, 0)
+    process.shut_out({sync_fd, *(fd for fd in stdio if fd is not None)})
     cid, pid = spec.cid, spec.init_pid
 
     ns_fds = []
@@ -65,19 +64,8 @@ def _enter(spec: ExecSpec, sync_fd: int, stdio: tuple) -> int:
             raise InitError(125, f"container {cid[:12]} is not running") from None
     if linux.proc_start_time(pid) != spec.init_start:  # the pid was reused
         raise InitError(125, f"container {cid[:12]} is not running")
-    cgroup_fds = []
-    for d in spec.cgroups_required or []:
-        try:
-            cgroup_fds.append(os.open(os.path.join(d, "cgroup.procs"),
-                                      os.O_WRONLY | os.O_CLOEXEC))
-        except OSError as e:
-            raise InitError(125, f"joining cgroup {d}: {e.strerror}") from None
-    for d in spec.cgroups_optional or []:  # a hybrid host's unified dir: best effort
-        try:
-            cgroup_fds.append(-1 - os.open(os.path.join(d, "cgroup.procs"),
-                                           os.O_WRONLY | os.O_CLOEXEC))
-        except OSError:
-            pass
+    # opened here, joined by G: the host's cgroup paths are not visible in the container
+    cgroups = process.open_cgroups(spec.cgroups_required or [], spec.cgroups_optional or [])
     process.preload(spec)
     for fd in ns_fds:
         linux.setns(fd, 0)
@@ -87,7 +75,7 @@ def _enter(spec: ExecSpec, sync_fd: int, stdio: tuple) -> int:
     if child == 0:
         code = 125
         try:
-            _join_cgroups(cgroup_fds)
+            process.join_cgroups(cgroups)
             process.become(spec, sync_fd, stdio, console_bind=False)
         except InitError as e:
             code = e.code
@@ -99,27 +87,10 @@ def _enter(spec: ExecSpec, sync_fd: int, stdio: tuple) -> int:
     for fd in stdio:
         if fd is not None:
             os.close(fd)
-    for fd in cgroup_fds:
-        os.close(fd if fd >= 0 else -1 - fd)
+    process.close_cgroups(cgroups)
     if spec.detach:
         return 0
     _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
     _pid, status = os.waitpid(child, 0)
     return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
-
-def _join_cgroups(fds: list[int]) -> None:
-    """Write ourselves into each cgroup.procs M opened (before it entered the mount
-    namespace, where the host's cgroup paths are not visible). Negative: optional."""
-    from .process import InitError
-
-    for fd in fds:
-        optional = fd < 0
-        real = -1 - fd if optional else fd
-        try:
-            os.write(real, b"0")
-        except OSError as e:
-            if not optional:
-                raise InitError(125, f"joining the container's cgroup: {e.strerror}") from None
-        finally:
-            os.close(real)

@@ -4,11 +4,13 @@ the container's new PID namespace, and ends in execve of the payload.
 Its parent is boot.py, running in a sealed interpreter (seal.py): the init's
 /proc/self/exe is never the host's Python binary.
 
-Order (runc's standard_init_linux.go): join the container's cgroup, new namespaces (mount,
-UTS, IPC, net, cgroup), loopback up, hostname, rootfs (see rootfs.py), pivot_root,
-masked/read-only paths, then what init and exec share (process.py): console or stdio,
-capabilities, no_new_privs, seccomp, user and groups, close fds, cwd verified, look the
-command up, signals reset, execve.
+Order (runc's standard_init_linux.go), one function per step: close inherited fds and
+become not dumpable, join the container's cgroup (both shared with exec, process.py),
+``new_namespaces`` (mount, UTS, IPC, net, cgroup; loopback up, hostname),
+``build_rootfs`` (see rootfs.py), ``switch_root`` (pivot_root, masked/read-only paths),
+``prepare_cwd_and_root``, then what init and exec share (process.become): console or
+stdio (console.py), capabilities, no_new_privs, seccomp, user and groups, close fds, cwd
+verified, look the command up, signals reset, execve.
 
 Talks to its parent over a SOCK_SEQPACKET socket whose end here is close-on-exec:
 
@@ -25,9 +27,9 @@ from __future__ import annotations
 import os
 
 from .. import linux
-from . import rootfs
+from . import process, rootfs
 from .initspec import InitSpec
-from .process import InitError, become, close_fds_except, report
+from .process import InitError, report
 
 
 def run(spec: InitSpec, sync_fd: int, stdio: tuple[int | None, int | None, int | None],
@@ -85,20 +87,30 @@ def _quiet_go() -> InitError | None:
 
 
 def _init(spec: InitSpec, sync_fd: int, stdio) -> None:
+    """The init's steps, in runc's order (standard_init_linux.go)."""
     keep = {sync_fd} | {fd for fd in stdio if fd is not None}
     if _go["fd"] is not None:
         keep.add(_go["fd"])
-    close_fds_except(keep)
-    # nothing in the container may open this process through /proc before it execs
-    linux.prctl(linux.PR_SET_DUMPABLE, 0)
+    process.shut_out(keep)
+    # into the container's cgroup before anything else: everything that follows, the
+    # payload and all its children are counted and limited there. (runc has the parent
+    # write the child's pid and then release it over a pipe; joining from here, before
+    # any code but ours runs, is as safe and keeps the shim's start off this path.)
+    process.join_cgroups(process.open_cgroups(spec.cgroups_required or [],
+                                              spec.cgroups_optional or []))
+    new_namespaces(spec)
+    build_rootfs(spec)
+    switch_root(spec)
+    prepare_cwd_and_root(spec)
+    # the rest is what exec's child does too (process.py); the starter's go comes once
+    # our identity is set, before the fds are closed
+    process.become(spec, sync_fd, stdio, console_bind=True, before_close=await_go)
 
-    # 1. into the container's cgroup before anything else: everything that follows, the
-    #    payload and all its children are counted and limited there. (runc has the parent
-    #    write the child's pid and then release it over a pipe; joining from here, before
-    #    any code but ours runs, is as safe and keeps the shim's start off this path.)
-    join_cgroups(spec.cgroups_required or [], spec.cgroups_optional or [])
 
-    # 2. namespaces (the PID namespace was entered by being forked into it)
+def new_namespaces(spec: InitSpec) -> None:
+    """Mount, UTS, IPC and cgroup namespaces, and the network's (a new one, the pinned
+    one of the network area, or the host's); loopback up; hostname. The PID namespace
+    was entered by being forked into it."""
     flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC | linux.CLONE_NEWCGROUP
     if spec.network_mode == "none":
         flags |= linux.CLONE_NEWNET
@@ -118,7 +130,9 @@ def _init(spec: InitSpec, sync_fd: int, stdio) -> None:
     except OSError:
         pass
 
-    # 3. rootfs, in runc's order
+
+def build_rootfs(spec: InitSpec) -> None:
+    """The overlay and everything mounted inside it, in runc's order (rootfs.py)."""
     rootfs.make_mounts_private()
     rootfs.mount_overlay(list(spec.lower_dirs), spec.upper_dir, spec.work_dir,
                          spec.merged_dir, spec.links_dir)
@@ -141,11 +155,17 @@ def _init(spec: InitSpec, sync_fd: int, stdio) -> None:
         os.close(rootfd)
     if spec.mountpoints_file:
         rootfs.record_created(spec.mountpoints_file)
+
+
+def switch_root(spec: InitSpec) -> None:
+    """pivot_root into the rootfs, then Docker's read-only and masked paths."""
     rootfs.pivot_root(spec.merged_dir)
     rootfs.readonly_paths(spec.readonly_paths or [])
     rootfs.mask_paths(spec.masked_paths or [])
 
-    # 4. the working directory exists (Docker creates it), the root is read-only if asked
+
+def prepare_cwd_and_root(spec: InitSpec) -> None:
+    """The working directory exists (Docker creates it); the root is read-only if asked."""
     cwd = spec.cwd
     if cwd and cwd != "/":
         try:
@@ -154,28 +174,3 @@ def _init(spec: InitSpec, sync_fd: int, stdio) -> None:
             raise InitError(125, f"mkdir {cwd}: {e.strerror}") from None
     if spec.readonly_rootfs:
         rootfs.make_root_readonly()
-
-    # 5. the rest is what exec's child does too (process.py); the starter's go comes
-    #    once our identity is set, before the fds are closed
-    become(spec, sync_fd, stdio, console_bind=True, before_close=await_go)
-
-
-def join_cgroups(required: list[str], optional: list[str]) -> None:
-    for path in required:
-        try:
-            fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, b"0")
-            finally:
-                os.close(fd)
-        except OSError as e:
-            raise InitError(125, f"joining cgroup {path}: {e.strerror}") from None
-    for path in optional:
-        try:
-            fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, b"0")
-            finally:
-                os.close(fd)
-        except OSError:
-            pass  # e.g. a hybrid host's unified hierarchy: best effort

@@ -49,6 +49,57 @@ def report(sync_fd: int, code: int, message: str) -> None:
         pass
 
 
+def shut_out(keep: set[int]) -> None:
+    """The first step of the init and of exec's process: every inherited fd but ``keep``
+    closed, and not dumpable (nothing in the container may open this process through
+    /proc before it execs)."""
+    close_fds_except(keep)
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)
+
+
+def open_cgroups(required: list[str], optional: list[str]) -> list[tuple[int, str, bool]]:
+    """(fd, dir, optional) for each cgroup.procs to join: opened while the host's cgroup
+    paths are still visible (exec's M opens them before it enters the mount namespace).
+    A required one that cannot be opened fails the start; an optional one (a hybrid
+    host's unified hierarchy) is left out."""
+    out = []
+    try:
+        for d in required:
+            try:
+                fd = os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+            except OSError as e:
+                raise InitError(125, f"joining cgroup {d}: {e.strerror}") from None
+            out.append((fd, d, False))
+    except BaseException:
+        close_cgroups(out)
+        raise
+    for d in optional:
+        try:
+            out.append((os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC),
+                        d, True))
+        except OSError:
+            pass
+    return out
+
+
+def join_cgroups(cgroups: list[tuple[int, str, bool]]) -> None:
+    """Write this process into each cgroup ``open_cgroups`` opened, and close them."""
+    try:
+        for fd, d, optional in cgroups:
+            try:
+                os.write(fd, b"0")
+            except OSError as e:
+                if not optional:
+                    raise InitError(125, f"joining cgroup {d}: {e.strerror}") from None
+    finally:
+        close_cgroups(cgroups)
+
+
+def close_cgroups(cgroups: list[tuple[int, str, bool]]) -> None:
+    for fd, _d, _optional in cgroups:
+        os.close(fd)
+
+
 def close_fds_except(keep: set[int]) -> None:
     """Close every fd from 3 up except ``keep`` (stdio stays)."""
     hi = 3
