@@ -19,7 +19,7 @@ import stat
 
 from .. import linux
 from ..linux import (
-    MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
+    MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC,
     MS_REMOUNT, MS_SLAVE, MS_STRICTATIME, O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
 )
 
@@ -420,7 +420,3 @@ def readonly_paths(paths: list[str]) -> None:
 
 def make_root_readonly() -> None:
     linux.mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY)
-
-
-def make_root_private() -> None:
-    linux.mount(None, "/", None, MS_REC | MS_PRIVATE)

@@ -12,13 +12,15 @@ It:
     reports to the starting command on the ready pipe (``ok <pid>`` / ``err <code> <msg>``);
   * holds the PTY master (or the stdout/stderr pipes and the stdin pipe), writes the log
     as Docker json-file lines, and serves attach clients on a SOCK_SEQPACKET socket
-    (protocol: /work/shared/prompts/attach-protocol.md);
+    (the protocol: docs/runtime.md, "The attach protocol"; the client is attach.py);
   * when the init exits: drains the output, records exit code (128+signal), finish time
     and OOM kill in state.json, removes the container's cgroup, tears down its network,
     removes everything for ``--rm``, tells the clients the exit code, and exits.
 
-This process may not fork: its children would land in the container's (then dead) PID
-namespace. Everything here is done with plain system calls.
+While the container runs this process does not fork: its children would land in the
+container's PID namespace. After the init exited, the network teardown and the restart
+helper fork once it has pointed its children back at its own PID namespace
+(``linux.own_pid_namespace_for_children``). Everything else is plain system calls.
 """
 
 import os
