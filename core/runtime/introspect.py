@@ -209,7 +209,7 @@ class ProcessTable(_Dict):
 
 def processes(engine, ref: str) -> ProcessTable:
     """Every process of the container with its PID on the host and inside (NSpid)."""
-    from .containers import container_pids
+    from .views import container_pids
 
     cid, cfg, st = _running_state(engine, ref)
     init = int(st["Pid"])
