@@ -91,7 +91,7 @@ class Lifecycle(RuntimeBase):
 
                 config["Mounts"], new_volumes = prepare(self.engine, requested,
                                                         image_cfg.get("Volumes"), lower)
-                anon = {m["Destination"]: {} for m in config["Mounts"] if m.get("Anonymous")}
+                anon: dict[str, dict] = {m["Destination"]: {} for m in config["Mounts"] if m.get("Anonymous")}
                 if anon:
                     config["Config"]["Volumes"] = dict(config["Config"].get("Volumes") or {},
                                                        **anon)

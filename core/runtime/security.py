@@ -172,7 +172,9 @@ def seccomp_filter(c: Confinement, cap_names: list[str],
         return None
     from . import seccomp
 
-    profile = c.seccomp_profile if c.seccomp == "custom" else seccomp.default_profile()
+    profile = c.seccomp_profile
+    if c.seccomp != "custom" or profile is None:
+        profile = seccomp.default_profile()
     return (seccomp.compile_filter(profile, cap_names, cache_dir=cache_dir),
             seccomp.install_options(profile))
 

@@ -47,14 +47,12 @@ def attach_stdio(sync_fd: int, stdio: tuple, uid: int, gid: int, *, tty: bool,
 
 
 def _stdio_onto_0_1_2(stdio: tuple, uid: int, gid: int) -> None:
-    null = None
-    if any(fd is None for fd in stdio):
-        null = os.open("/dev/null", os.O_RDWR)
-    targets = [fd if fd is not None else null for fd in stdio]
+    null = os.open("/dev/null", os.O_RDWR) if any(fd is None for fd in stdio) else -1
+    targets: list[int] = [fd if fd is not None else null for fd in stdio]
     for target, fd in enumerate(targets):
         os.dup2(fd, target)
     for fd in {*targets}:
-        if fd is not None and fd > 2:
+        if fd > 2:
             os.close(fd)
     for i in (0, 1, 2):
         try:

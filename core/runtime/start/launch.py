@@ -82,7 +82,7 @@ def launch(spec: InitSpec, attach_fd: int | None = None, before_go=None) -> Laun
     os.close(ready_w)
     failed: BaseException | None = None
     if go_w is not None:
-        os.close(go_r)
+        os.close(go_r)  # type: ignore[arg-type]  # made with go_w
         try:
             before_go()
             msg = b"G"
@@ -110,8 +110,8 @@ def launch(spec: InitSpec, attach_fd: int | None = None, before_go=None) -> Laun
     if line.startswith("ok "):
         return Launched(int(line.split()[1]))
     if line.startswith(("err ", "fail ")):
-        kind, code, msg = (line.split(" ", 2) + [""])[:3]
-        raise error_for(int(code), msg, from_shim=kind == "err")
+        kind, code, text = (line.split(" ", 2) + [""])[:3]
+        raise error_for(int(code), text, from_shim=kind == "err")
     detail = ""
     try:
         with open(os.path.join(spec.container_dir, "shim.log"), "rb") as f:

@@ -155,7 +155,7 @@ def become(spec: ProcessSpec, sync_fd: int, stdio: tuple, *, console_bind: bool,
     except OSError as e:
         raise InitError(126 if e.errno == errno.EACCES else 125,
                         f"chdir to cwd (\"{cwd}\") set in config.json failed: "
-                        f"{e.strerror.lower()}") from None
+                        f"{(e.strerror or str(e)).lower()}") from None
     try:
         real = os.getcwd()
     except OSError as e:  # e.g. a seccomp profile that refuses getcwd
@@ -275,15 +275,15 @@ def lookup_user(spec: str) -> tuple[int, int, list[int], str]:
             home = entry[5] or "/"
     groups_db = _read_db("/etc/group")
     if group:
-        g = next((e for e in groups_db if len(e) >= 3 and (e[0] == group or
-                  (group.isdigit() and e[2] == group))), None)
-        if g is not None:
-            gid = int(g[2])
+        entry = next((e for e in groups_db if len(e) >= 3 and (e[0] == group or
+                      (group.isdigit() and e[2] == group))), None)
+        if entry is not None:
+            gid = int(entry[2])
         elif group.isdigit():
             gid = int(group)
         else:
             raise InitError(125, f"unable to find group {group}: no matching entries in group file")
-    extra = []
+    extra: list[int] = []
     if uname:
         for e in groups_db:
             if len(e) >= 4 and uname in e[3].split(",") and e[2].isdigit():
