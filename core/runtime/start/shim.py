@@ -534,6 +534,13 @@ class Shim:
         else:
             self.write_state()
             self.maybe_restart(code)
+        # the run dir goes before the starter or a client hears how it ended: one that
+        # returns at once (run --rm) finds nothing of the container but this exiting process
+        try:
+            os.unlink(os.path.join(self.rundir, "attach.sock"))
+        except OSError:
+            pass
+        rmtree(self.rundir)
         if self.exec_error is not None:
             self.report("err %d %s\n" % self.exec_error)
         else:
@@ -548,12 +555,6 @@ class Shim:
                 c.sock.send(packet)
             except OSError:
                 pass
-        try:
-            os.unlink(os.path.join(self.rundir, "attach.sock"))
-        except OSError:
-            pass
-        rmtree(self.rundir)
-        for c in list(self.clients.values()):
             try:
                 c.sock.close()
             except OSError:
