@@ -19,9 +19,9 @@ from .freezer import Freezer
 from .lifecycle import ImageMissing, Lifecycle
 from .nethook import NetworkHook
 from .streams import Streams
-from .views import Views, container_pids, human_duration
+from .views import Views
 
-__all__ = ["ImageMissing", "Runtime", "container_pids", "human_duration"]
+__all__ = ["ImageMissing", "Runtime"]  # ImageMissing: the CLI pulls and retries on it
 
 
 class Runtime(Lifecycle, Freezer, NetworkHook, Streams, Views):

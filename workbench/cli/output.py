@@ -9,6 +9,8 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
+from core.runtime.humanize import human_duration
+
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB"]
 
 
@@ -34,34 +36,6 @@ def human_size(size: float, precision: int = 3) -> str:
     if "e" in text:
         text = f"{size:.0f}"
     return f"{text}{_UNITS[i]}"
-
-
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 def parse_time(value: str | float | int | None) -> float | None:

@@ -95,14 +95,9 @@ def launch(spec: InitSpec, attach_fd: int | None = None, before_go=None) -> Laun
             pass  # the init is gone already: the shim reports why
         os.close(go_w)
     os.waitpid(pid, 0)
-    chunks = []
-    while True:
-        b = os.read(ready_r, 65536)
-        if not b:
-            break
-        chunks.append(b)
+    data = seal.read_to_end(ready_r)
     os.close(ready_r)
-    line = b"".join(chunks).decode("utf-8", "replace").strip()
+    line = data.decode("utf-8", "replace").strip()
     if failed is not None:
         # the shim has recorded the abort and cleaned up (cgroup, network, --rm)
         failed.from_shim = line.startswith("err ")  # type: ignore[attr-defined]

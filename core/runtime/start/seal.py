@@ -200,13 +200,16 @@ def request_memfd(request: dict) -> int:
 
 
 def read_request() -> dict:
-    """In the spawned child: the request, from fd 0 (which then becomes /dev/null).
+    """In the spawned child (and the shim): the request, from fd 0 (which then becomes
+    /dev/null).
 
     Every fd passed to us is made close-on-exec again (dup2 cleared the flag): a
     container's payload must not inherit a sync socket or a pipe by accident. The
     process that hands one on makes that one inheritable on purpose."""
     import marshal
 
+    if os.fstat(0).st_mode & 0o170000 != 0o100000:  # a terminal or a pipe, not our memfd
+        raise SystemExit("no request on fd 0")
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd > 2:
@@ -215,13 +218,18 @@ def read_request() -> dict:
             except OSError:
                 pass  # the directory's own fd, closed by now
 
-    chunks = []
-    while True:
-        b = os.read(0, 1 << 20)
-        if not b:
-            break
-        chunks.append(b)
+    data = read_to_end(0)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    return marshal.loads(b"".join(chunks))
+    return marshal.loads(data)
+
+
+def read_to_end(fd: int) -> bytes:
+    """Everything ``fd`` gives until end of file."""
+    chunks: list[bytes] = []
+    while True:
+        b = os.read(fd, 1 << 20)
+        if not b:
+            return b"".join(chunks)
+        chunks.append(b)

@@ -636,26 +636,11 @@ class Shim:
             sys.stderr.write("shim %s: network teardown: %s\n" % (self.cid[:12], e))
 
 
-def read_request():
-    """The request boot.py left on fd 0 (a memfd): {"spec": the InitSpec's fields, "fds":
-    ours, "init": its pid, "pkg": where core is}. fd 0 becomes /dev/null."""
-    import marshal
-
-    if os.fstat(0).st_mode & 0o170000 != 0o100000:  # a terminal or a pipe: not started by boot
-        raise SystemExit("shim: no request on fd 0")
-    chunks = []
-    while True:
-        b = os.read(0, 1 << 20)
-        if not b:
-            break
-        chunks.append(b)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    return marshal.loads(b"".join(chunks))
-
-
 def main():
+    # the request boot.py left on fd 0: {"spec": the InitSpec's fields, "fds": ours,
+    # "init": its pid, "pkg": where core is}; seal.py imports nothing but os and sys
+    from .seal import read_request
+
     req = read_request()
     shim = Shim(req)
     try:
