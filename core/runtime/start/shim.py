@@ -2,8 +2,9 @@
 
 Run as ``python -I -S -c "...shim import main; main()"`` by boot.py, *in the same process*
 that forked the container's init (so the init is our child and we can wait for it). The
-request arrives marshalled in a memfd on fd 0: the container's InitSpec (initspec.py, as
-a dict of its fields), our fds, the init's pid. Only builtin or tiny modules are imported here (os, time, select, fcntl, _socket:
+request arrives marshalled in a memfd on fd 0 (read by seal.read_request): the
+container's InitSpec (initspec.py, as a dict of its fields), our fds, the init's pid.
+Only builtin or tiny modules are imported here (os, time, select, fcntl, _socket, marshal;
 no enum, no json, no socket.py) so an idle container costs about one bare interpreter.
 
 It:
