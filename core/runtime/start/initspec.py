@@ -23,14 +23,16 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar, dataclass_transform
 
     R = TypeVar("R", bound="Record")
+    C = TypeVar("C", bound="type[Record]")
 else:
     def dataclass_transform(**_kw):
         return lambda f: f
 
 
 @dataclass_transform(kw_only_default=True)
-def record(cls):
-    """Give ``cls`` (annotated fields, immutable defaults) a keyword-only ``__init__``."""
+def record(cls: C) -> C:
+    """Note ``cls``'s fields (its annotations and its bases', immutable defaults): the
+    keyword-only ``Record.__init__`` takes those."""
     names: list[str] = []
     for klass in reversed(cls.__mro__):
         names += [n for n in klass.__dict__.get("__annotations__", {})
