@@ -20,9 +20,8 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, TypeVar, dataclass_transform
+    from typing import Any, Self, TypeVar, dataclass_transform
 
-    R = TypeVar("R", bound="Record")
     C = TypeVar("C", bound="type[Record]")
 else:
     def dataclass_transform(**_kw):
@@ -34,9 +33,9 @@ def record(cls: C) -> C:
     """Note ``cls``'s fields (its annotations and its bases', immutable defaults): the
     keyword-only ``Record.__init__`` takes those."""
     names: list[str] = []
-    for klass in reversed(cls.__mro__):
-        names += [n for n in klass.__dict__.get("__annotations__", {})
-                  if not n.startswith("_") and n not in names]
+    for klass in reversed(cls.__mro__):  # not inspect.get_annotations: inspect is heavy
+        own = klass.__dict__.get("__annotations__", {})  # noqa: RUF063
+        names += [n for n in own if not n.startswith("_") and n not in names]
     cls._fields = tuple(names)
     return cls
 
@@ -58,7 +57,7 @@ class Record:
         return {name: getattr(self, name) for name in self._fields}
 
     @classmethod
-    def from_wire(cls: type[R], wire: dict) -> R:
+    def from_wire(cls, wire: dict) -> Self:
         return cls(**wire)
 
     def __repr__(self) -> str:
