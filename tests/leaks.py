@@ -89,7 +89,7 @@ def _shims() -> set[str]:
                 cmd = f.read()
         except OSError:
             continue
-        if b"core.runtime.shim" in cmd:
+        if b"core.runtime.start.shim" in cmd:
             out.add(f"shim pid {pid}")
     return out
 

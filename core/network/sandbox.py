@@ -341,7 +341,7 @@ class Networks:
         container's init can join the namespace and bind the files. ``finish()`` then
         does the netlink work (the pyroute2 load, veths, addresses, routes), the port
         rules and the final /etc/hosts: the runtime runs it while the init sets up the
-        rootfs, which waits for it before exec (see core/runtime/launch.py).
+        rootfs, which waits for it before exec (see core/runtime/start/launch.py).
         """
         networks = list(networks or [DEFAULT_NETWORK])
         mode = networks[0]

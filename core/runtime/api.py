@@ -126,7 +126,7 @@ class ContainerOps:
 
     def exec(self, ref: str, cmd: list[str], **kw) -> ExecProcess:
         """Start ``cmd`` in a running container: tty, interactive, env, user, workdir,
-        detach, rows, cols. Returns core.runtime.exec.ExecProcess."""
+        detach, rows, cols. Returns core.runtime.start.exec.ExecProcess."""
         return self._runtime.exec(ref, cmd, **kw)
 
     def logs(self, ref: str, follow: bool = False, tail: int | None = None,

@@ -344,7 +344,8 @@ class Cgroup:
             _remove_made(made)
             raise
         if version == "hybrid":
-            unified, made_unified = os.path.join(root, "unified"), []
+            unified = os.path.join(root, "unified")
+            made_unified: list[str] = []
             try:
                 _make_chain(unified, parts, made_unified, cpuset=False)
                 dirs["unified"] = os.path.join(unified, *parts)
@@ -539,7 +540,7 @@ class Cgroup:
         # the two writes depends on whether the limit grows or shrinks (as runc does).
         current = _read_int(self._file("memory", "memory.limit_in_bytes") or "")
         growing = mem_value is not None and (
-            memory == UNLIMITED or current is None or memory > current
+            memory == UNLIMITED or current is None or (memory is not None and memory > current)
         )
         if swap_value is not None and growing:
             self._set("memory", "memory.memsw.limit_in_bytes", swap_value)
@@ -703,7 +704,7 @@ class Cgroup:
         for controller, filename in wanted:
             path = self._file(controller, filename)
             text = _read(path) if path else None
-            if text is not None:
+            if path and text is not None:
                 out[path] = text.strip()
         return out
 

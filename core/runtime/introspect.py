@@ -22,6 +22,7 @@ import os
 import re
 import stat as _stat
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from ..errors import Conflict, NotFound
 
@@ -46,7 +47,7 @@ OVERLAY_OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
 
 class _Dict:
     def to_dict(self) -> dict:
-        return asdict(self)
+        return asdict(self)  # type: ignore[call-overload]  # every subclass is a dataclass
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -84,7 +85,9 @@ def host_reference() -> tuple[str, int]:
     return "this process", os.getpid()
 
 
-def _read(path: str) -> str | None:
+def _read(path: str | None) -> str | None:
+    if path is None:
+        return None
     try:
         with open(path) as f:
             return f.read()
@@ -209,7 +212,7 @@ class ProcessTable(_Dict):
 
 def processes(engine, ref: str) -> ProcessTable:
     """Every process of the container with its PID on the host and inside (NSpid)."""
-    from .containers import container_pids
+    from .views import container_pids
 
     cid, cfg, st = _running_state(engine, ref)
     init = int(st["Pid"])
@@ -726,7 +729,7 @@ class StatsSampler:
 
     def __init__(self, engine) -> None:
         self.engine = engine
-        self._known: dict[str, tuple[str, object]] = {}  # id -> (name, Cgroup)
+        self._known: dict[str, tuple[str, Any]] = {}  # id -> (name, Cgroup)
 
     def forget(self, keep: set[str] | None = None) -> None:
         for cid in list(self._known):
@@ -817,7 +820,9 @@ def security(engine, ref: str) -> SecurityView:
     else:
         from . import seccomp
 
-        chosen = conf.seccomp_profile if conf.seccomp == "custom" else seccomp.default_profile()
+        chosen = conf.seccomp_profile
+        if conf.seccomp != "custom" or chosen is None:
+            chosen = seccomp.default_profile()
         profile = "custom" if conf.seccomp == "custom" else "Docker's default"
         summary = seccomp.describe(chosen, list(cfg.get("Capabilities") or []))
     name = _name(cfg)

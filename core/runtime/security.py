@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 
-PROFILE_MAX = 4 << 20
+PROFILE_MAX = 4 << 20  # a profile's size at most (seccomp/rules.py checks the same)
 
 
 @dataclass
@@ -144,24 +144,14 @@ def read_profile(path: str) -> dict:
             data = f.read(PROFILE_MAX + 1)
     except OSError as e:
         raise UsageError(f"opening seccomp profile ({path}) failed: {e.strerror or e}") from None
-    if len(data) > PROFILE_MAX:
-        raise UsageError(f"seccomp profile {path}: larger than {PROFILE_MAX >> 20} MiB")
     return _profile_from_text(data, f"seccomp profile {path}")
 
 
-def _profile_from_text(text, source: str) -> dict:
-    from . import seccomp
+def _profile_from_text(text: bytes | str, source: str) -> dict:
+    """Size, JSON and content checked (seccomp/rules.py)."""
+    from .seccomp.rules import parse
 
-    if isinstance(text, str):
-        text = text.encode()
-    if len(text) > PROFILE_MAX:
-        raise UsageError(f"{source}: larger than {PROFILE_MAX >> 20} MiB")
-    try:
-        profile = json.loads(text)
-    except ValueError as e:
-        raise UsageError(f"{source}: not valid JSON: {e}") from None
-    seccomp.validate(profile, source)
-    return profile
+    return parse(text, source)
 
 
 def seccomp_filter(c: Confinement, cap_names: list[str],
@@ -172,7 +162,9 @@ def seccomp_filter(c: Confinement, cap_names: list[str],
         return None
     from . import seccomp
 
-    profile = c.seccomp_profile if c.seccomp == "custom" else seccomp.default_profile()
+    profile = c.seccomp_profile
+    if c.seccomp != "custom" or profile is None:
+        profile = seccomp.default_profile()
     return (seccomp.compile_filter(profile, cap_names, cache_dir=cache_dir),
             seccomp.install_options(profile))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
@@ -124,15 +125,15 @@ def parse_env_file(path: str) -> list[str]:
 
 def resolve_env(items: list[str], environ: dict | None = None) -> list[str]:
     """``KEY`` alone takes its value from the caller's environment (dropped if unset)."""
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     out = []
     for item in items:
         if "=" in item:
             if item.startswith("="):
                 raise UsageError(f"invalid environment variable: {item}")
             out.append(item)
-        elif item in environ:
-            out.append(f"{item}={environ[item]}")
+        elif item in env:
+            out.append(f"{item}={env[item]}")
     return out
 
 

@@ -8,7 +8,8 @@ import traceback
 
 import pytest
 
-from core.runtime import linux, rootfs
+from core.runtime import linux
+from core.runtime.start import rootfs
 
 pytestmark = pytest.mark.integration
 

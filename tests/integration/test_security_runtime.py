@@ -168,7 +168,7 @@ def test_exec_refuses_a_cgroup_dir_it_cannot_write(sec):
     """The process-side check: a required cgroup dir that cannot be joined fails the
     exec with one line (nothing runs), instead of running outside it."""
     from core.errors import RuntimeFailure
-    from core.runtime.exec import exec_in
+    from core.runtime.start.exec import exec_in
 
     cid = sec.engine.create(_opts(name="badcg"))
     try:

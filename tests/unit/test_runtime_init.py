@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from core.runtime import init, process
+from core.runtime.start import init, process
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_a_failing_init_reports_the_starters_abort_not_its_own_error(monkeypatch
     monkeypatch.setattr(init, "_init", boom)
     monkeypatch.setattr(init.os, "_exit", lambda code: (_ for _ in ()).throw(SystemExit(code)))
     with pytest.raises(SystemExit) as e:
-        init.run({"go_fd": go_r}, sync_w, (None, None, None))
+        init.run(None, sync_w, (None, None, None), go_fd=go_r)
     assert e.value.code == 125
     os.close(sync_w)
     assert os.read(sync_r, 4096) == b"E125 no free address left in network web"

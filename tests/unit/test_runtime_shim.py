@@ -13,9 +13,11 @@ import socket
 import sys
 import time
 
-from core.runtime import launch
 from core.runtime.attach import AttachClient
-from core.runtime.shim import dumps, jstr, rfc3339, rmtree
+from core.runtime.start import launch
+from core.runtime.start.initspec import InitSpec
+from core.runtime.start.seal import request_memfd
+from core.runtime.start.shim import dumps, jstr, rfc3339, rmtree
 
 
 class FakeContainer:
@@ -40,13 +42,15 @@ class FakeContainer:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe()
-        args = [f"id={self.cid}", f"dir={self.cdir}", f"run={self.run}",
-                f"sync={sync_shim.fileno()}", f"ready={ready_w}", f"listen={listen.fileno()}",
-                f"tty={int(tty)}", f"stdin={int(stdin)}", f"rm={int(rm)}", "rows=24", "cols=80",
-                f"cgroups={self.cg_leaf}", f"memcg={self.cg}", "net=0",
-                f"pkg={launch.PKG_ROOT}", f"root={tmp_path}", f"attach={shim_end.fileno()}"]
+        spec = InitSpec(args=["sh"], env=[], cid=self.cid, container_dir=str(self.cdir),
+                        run_dir=str(self.run), tty=tty, stdin_open=stdin, auto_remove=rm,
+                        cgroups_required=[str(self.cg_leaf)], memory_cgroup=str(self.cg),
+                        state_root=str(tmp_path))
+        fds = {"sync": sync_shim.fileno(), "ready": ready_w, "listen": listen.fileno(),
+               "attach": shim_end.fileno()}
         if not tty:
-            args += [f"out={out_r}", f"err={err_r}"] + ([f"in={in_w}"] if stdin else [])
+            fds.update(out=out_r, err=err_r, **({"in": in_w} if stdin else {}))
+        request = {"spec": spec.to_wire(), "fds": fds, "pkg": launch.PKG_ROOT}
         pid = os.fork()
         if pid == 0:
             try:
@@ -71,12 +75,13 @@ class FakeContainer:
                         os.dup2(out_w, 1)
                         os.dup2(err_w, 2)
                     os.execv("/bin/sh", ["sh", "-c", script])
-                args.insert(3, f"init={init}")
+                request["init"] = init
+                os.dup2(request_memfd(request), 0)
                 keep = [sync_shim.fileno(), ready_w, listen.fileno(), shim_end.fileno(),
                         out_r, err_r, in_w]
                 for fd in keep:
                     os.set_inheritable(fd, True)
-                os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", launch.SHIM_BOOT] + args)
+                os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", launch.SHIM_BOOT])
             finally:
                 os._exit(99)
         self.shim_pid = pid

@@ -114,7 +114,7 @@ def test_fd_backend_on_a_bare_pty_pair():
 
 
 class FakeExec:
-    """The shape of core.runtime.exec.ExecProcess: a helper pid, the PTY master, poll()."""
+    """The shape of core.runtime.start.exec.ExecProcess: a helper pid, the PTY master, poll()."""
 
     def __init__(self, argv):
         import pty

@@ -341,7 +341,7 @@ class FdBackend(_FdIO):
 
 class ExecBackend(FdBackend):
     """``exec -t`` in a container: wraps the runtime's exec process (``master_fd``, ``pid``,
-    ``poll()``; see core/runtime/exec.py ExecProcess). Closing hangs up the PTY, which ends the
+    ``poll()``; see core/runtime/start/exec.py ExecProcess). Closing hangs up the PTY, which ends the
     exec'd program (SIGHUP to its session); our helper child is reaped in the background."""
 
     def __init__(self, proc: Any, title: str = "") -> None:

@@ -161,6 +161,13 @@ class _Checker:
             self.fail(where, f"expected {what}, got {_json_type(value)}")
         return value
 
+    def entry(self, value, where: str) -> dict:
+        """A list item that must be an object (null included in the refusal)."""
+        self.typed(value, dict, where, "an object")
+        if value is None:
+            self.fail(where, "expected an object, got null")
+        return value
+
     def string_list(self, value, where: str) -> list[str]:
         self.typed(value, list, where, "a list of strings")
         for i, item in enumerate(value or []):
@@ -270,9 +277,7 @@ def validate(profile, source: str) -> None:
     arch_map = c.typed(profile.get("archMap"), list, "archMap", "a list") or []
     for i, entry in enumerate(arch_map):
         where = f"archMap[{i}]"
-        c.typed(entry, dict, where, "an object")
-        if entry is None:
-            c.fail(where, "expected an object, got null")
+        c.entry(entry, where)
         c.arch(entry.get("architecture"), f"{where}.architecture")
         for j, sub in enumerate(c.string_list(entry.get("subArchitectures"),
                                               f"{where}.subArchitectures")):
@@ -291,9 +296,7 @@ def validate(profile, source: str) -> None:
     calls = c.typed(profile.get("syscalls"), list, "syscalls", "a list") or []
     for i, call in enumerate(calls):
         where = f"syscalls[{i}]"
-        c.typed(call, dict, where, "an object")
-        if call is None:
-            c.fail(where, "expected an object, got null")
+        c.entry(call, where)
         name = c.typed(call.get("name"), str, f"{where}.name", "a string")
         names = c.string_list(call.get("names"), f"{where}.names")
         if name and names:

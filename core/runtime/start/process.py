@@ -25,21 +25,14 @@ any more, so every module used here is imported with this one (``preload``).
 from __future__ import annotations
 
 import _signal
-import _socket
 import errno
-import fcntl
 import os
 import stat
-import struct
 
-from . import caps as _caps
-from . import linux
-
-TIOCSCTTY = 0x540E
-TIOCSWINSZ = 0x5414
-TIOCGPTN = 0x80045430
-TIOCSPTLCK = 0x40045431
-TIOCGPTPEER = 0x5441
+from .. import caps as _caps
+from .. import linux
+from . import console
+from .initspec import ProcessSpec
 
 
 class InitError(Exception):
@@ -56,6 +49,57 @@ def report(sync_fd: int, code: int, message: str) -> None:
         pass
 
 
+def shut_out(keep: set[int]) -> None:
+    """The first step of the init and of exec's process: every inherited fd but ``keep``
+    closed, and not dumpable (nothing in the container may open this process through
+    /proc before it execs)."""
+    close_fds_except(keep)
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)
+
+
+def open_cgroups(required: list[str], optional: list[str]) -> list[tuple[int, str, bool]]:
+    """(fd, dir, optional) for each cgroup.procs to join: opened while the host's cgroup
+    paths are still visible (exec's M opens them before it enters the mount namespace).
+    A required one that cannot be opened fails the start; an optional one (a hybrid
+    host's unified hierarchy) is left out."""
+    out = []
+    try:
+        for d in required:
+            try:
+                fd = os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+            except OSError as e:
+                raise InitError(125, f"joining cgroup {d}: {e.strerror}") from None
+            out.append((fd, d, False))
+    except BaseException:
+        close_cgroups(out)
+        raise
+    for d in optional:
+        try:
+            out.append((os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC),
+                        d, True))
+        except OSError:
+            pass
+    return out
+
+
+def join_cgroups(cgroups: list[tuple[int, str, bool]]) -> None:
+    """Write this process into each cgroup ``open_cgroups`` opened, and close them."""
+    try:
+        for fd, d, optional in cgroups:
+            try:
+                os.write(fd, b"0")
+            except OSError as e:
+                if not optional:
+                    raise InitError(125, f"joining cgroup {d}: {e.strerror}") from None
+    finally:
+        close_cgroups(cgroups)
+
+
+def close_cgroups(cgroups: list[tuple[int, str, bool]]) -> None:
+    for fd, _d, _optional in cgroups:
+        os.close(fd)
+
+
 def close_fds_except(keep: set[int]) -> None:
     """Close every fd from 3 up except ``keep`` (stdio stays)."""
     hi = 3
@@ -66,39 +110,28 @@ def close_fds_except(keep: set[int]) -> None:
     os.closerange(hi, 1 << 20)
 
 
-def become(spec: dict, sync_fd: int, stdio: tuple, *, console_bind: bool,
+def become(spec: ProcessSpec, sync_fd: int, stdio: tuple, *, console_bind: bool,
            before_close=None) -> None:
     """Turn this process into the container's process described by ``spec`` and execve
     it. Raises InitError (or OSError) on failure; never returns otherwise.
 
-    ``spec``: user, env, cwd, args, tty, rows, cols, caps (mask), no_new_privs, seccomp
-    ((BPF bytes, load options) or None). ``stdio``: (stdin, stdout, stderr) fds when there is no TTY
+    ``stdio``: (stdin, stdout, stderr) fds when there is no TTY
     (None: /dev/null). ``console_bind``: bind the PTY slave on /dev/console (the init).
     ``before_close``: called once the identity is set, before the fds are closed (the
     init waits for its starter there).
     """
-    uid, gid, groups, home = lookup_user(spec.get("user") or "")
-    env = list(spec["env"])
+    uid, gid, groups, home = lookup_user(spec.user)
+    env = list(spec.env)
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={home}")
 
-    # console or stdio, in a new session
-    os.setsid()
-    if spec.get("tty"):
-        slave = open_console(sync_fd, spec.get("rows") or 24, spec.get("cols") or 80,
-                             console_bind)
-        os.fchown(slave, uid, -1)
-        for i in (0, 1, 2):
-            os.dup2(slave, i)
-        if slave > 2:
-            os.close(slave)
-    else:
-        _stdio_onto_0_1_2(stdio, uid, gid)
+    console.attach_stdio(sync_fd, stdio, uid, gid, tty=spec.tty, rows=spec.rows,
+                         cols=spec.cols, bind_dev_console=console_bind)
 
     # capabilities, no_new_privs, seccomp, identity
-    keep = _caps.limit_bounding(int(spec["caps"]))
-    nnp = bool(spec.get("no_new_privs"))
-    bpf = spec.get("seccomp")  # (BPF, load options) or None
+    keep = _caps.limit_bounding(spec.caps)
+    nnp = spec.no_new_privs
+    bpf = spec.seccomp  # (BPF, load options) or None
     if nnp:
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
     elif bpf:
@@ -116,13 +149,13 @@ def become(spec: dict, sync_fd: int, stdio: tuple, *, console_bind: bool,
     if before_close is not None:
         before_close()
     close_fds_except({sync_fd})
-    cwd = spec.get("cwd") or "/"
+    cwd = spec.cwd or "/"
     try:
         os.chdir(cwd)
     except OSError as e:
         raise InitError(126 if e.errno == errno.EACCES else 125,
                         f"chdir to cwd (\"{cwd}\") set in config.json failed: "
-                        f"{e.strerror.lower()}") from None
+                        f"{(e.strerror or str(e)).lower()}") from None
     try:
         real = os.getcwd()
     except OSError as e:  # e.g. a seccomp profile that refuses getcwd
@@ -130,7 +163,7 @@ def become(spec: dict, sync_fd: int, stdio: tuple, *, console_bind: bool,
     if not real.startswith("/") or "(unreachable)" in real:
         raise InitError(125, "current working directory is outside of the container")
 
-    args = list(spec["args"])
+    args = list(spec.args)
     path = lookup_command(args[0], env)
     if nnp and bpf:
         install_seccomp(bpf)
@@ -141,32 +174,15 @@ def become(spec: dict, sync_fd: int, stdio: tuple, *, console_bind: bool,
         raise exec_error(args[0], path, e) from None
 
 
-def _stdio_onto_0_1_2(stdio: tuple, uid: int, gid: int) -> None:
-    null = None
-    if any(fd is None for fd in stdio):
-        null = os.open("/dev/null", os.O_RDWR)
-    targets = [fd if fd is not None else null for fd in stdio]
-    for target, fd in enumerate(targets):
-        os.dup2(fd, target)
-    for fd in {*targets}:
-        if fd is not None and fd > 2:
-            os.close(fd)
-    for i in (0, 1, 2):
-        try:
-            os.fchown(i, uid, gid)
-        except OSError:
-            pass
-
-
-def preload(spec: dict) -> None:
+def preload(spec: ProcessSpec) -> None:
     """Import now what ``become`` will need once the host's files are out of reach."""
-    if spec.get("seccomp"):
-        from .seccomp import load  # noqa: F401
+    if spec.seccomp:
+        from ..seccomp import load  # noqa: F401
 
 
 def install_seccomp(seccomp) -> None:
     """Load the container's filter: ``seccomp`` is (BPF bytes, load options)."""
-    from .seccomp.load import install
+    from ..seccomp.load import install
 
     bpf, options = seccomp
     try:
@@ -259,15 +275,15 @@ def lookup_user(spec: str) -> tuple[int, int, list[int], str]:
             home = entry[5] or "/"
     groups_db = _read_db("/etc/group")
     if group:
-        g = next((e for e in groups_db if len(e) >= 3 and (e[0] == group or
-                  (group.isdigit() and e[2] == group))), None)
-        if g is not None:
-            gid = int(g[2])
+        entry = next((e for e in groups_db if len(e) >= 3 and (e[0] == group or
+                      (group.isdigit() and e[2] == group))), None)
+        if entry is not None:
+            gid = int(entry[2])
         elif group.isdigit():
             gid = int(group)
         else:
             raise InitError(125, f"unable to find group {group}: no matching entries in group file")
-    extra = []
+    extra: list[int] = []
     if uname:
         for e in groups_db:
             if len(e) >= 4 and uname in e[3].split(",") and e[2].isdigit():
@@ -279,41 +295,3 @@ def lookup_user(spec: str) -> tuple[int, int, list[int], str]:
     else:
         groups = []
     return uid, gid, groups, home
-
-
-def open_console(sync_fd: int, rows: int, cols: int, bind_dev_console: bool) -> int:
-    """A PTY from the container's own devpts (as runc does): the master goes to the
-    parent over ``sync_fd`` (b"P" + SCM_RIGHTS), the slave becomes our controlling
-    terminal and, for the init, /dev/console. Returns the slave."""
-    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
-    try:
-        slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY)
-    except OSError:
-        n = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, struct.pack("I", 0)))[0]
-        slave = os.open(f"/dev/pts/{n}", os.O_RDWR | os.O_NOCTTY)
-    st = os.fstat(slave)
-    if not stat.S_ISCHR(st.st_mode):
-        raise OSError(errno.EPERM, "pty slave is not a character device")
-    fcntl.ioctl(slave, TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    if bind_dev_console:
-        from . import rootfs
-
-        root = os.open("/", os.O_PATH | os.O_CLOEXEC)
-        try:
-            console = rootfs.open_file_in_root(root, "dev/console")
-        finally:
-            os.close(root)
-        try:
-            linux.mount(f"/proc/self/fd/{slave}", f"/proc/self/fd/{console}", None,
-                        linux.MS_BIND)
-        finally:
-            os.close(console)
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, sync_fd)
-    try:
-        sock.sendmsg([b"P"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", master))])
-    finally:
-        sock.detach()
-    os.close(master)
-    fcntl.ioctl(slave, TIOCSCTTY, 0)
-    return slave

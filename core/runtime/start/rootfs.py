@@ -17,9 +17,9 @@ import errno
 import os
 import stat
 
-from . import linux
-from .linux import (
-    MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
+from .. import linux
+from ..linux import (
+    MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC,
     MS_REMOUNT, MS_SLAVE, MS_STRICTATIME, O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
 )
 
@@ -383,44 +383,40 @@ def mask_paths(paths: list[str]) -> None:
         st = os.fstat(null)
         if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
             raise OSError(errno.EPERM, "/dev/null is not the null device")
-        for path in paths:
-            try:
-                fd = os.open(path, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            try:
-                if stat.S_ISDIR(os.fstat(fd).st_mode):
-                    linux.mount("tmpfs", _fd_path(fd), "tmpfs", MS_RDONLY,
-                                "nr_blocks=1,nr_inodes=1")
-                else:
-                    linux.mount(_fd_path(null), _fd_path(fd), None, MS_BIND)
-            finally:
-                os.close(fd)
+        for _path, fd in _existing(paths):
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                linux.mount("tmpfs", _fd_path(fd), "tmpfs", MS_RDONLY,
+                            "nr_blocks=1,nr_inodes=1")
+            else:
+                linux.mount(_fd_path(null), _fd_path(fd), None, MS_BIND)
     finally:
         os.close(null)
 
 
 def readonly_paths(paths: list[str]) -> None:
+    for path, fd in _existing(paths):
+        linux.mount(_fd_path(fd), _fd_path(fd), None, MS_BIND | MS_REC)
+        top = os.open(path, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)  # the new mount
+        try:
+            linux.mount(None, _fd_path(top), None,
+                        MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        finally:
+            os.close(top)
+
+
+def _existing(paths: list[str]):
+    """(path, O_PATH handle) for each of ``paths`` that exists (its last component not
+    followed); the handle is closed when the caller asks for the next."""
     for path in paths:
         try:
             fd = os.open(path, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
             continue
         try:
-            linux.mount(_fd_path(fd), _fd_path(fd), None, MS_BIND | MS_REC)
-        finally:
-            os.close(fd)
-        fd = os.open(path, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
-        try:
-            linux.mount(None, _fd_path(fd), None,
-                        MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            yield path, fd
         finally:
             os.close(fd)
 
 
 def make_root_readonly() -> None:
     linux.mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY)
-
-
-def make_root_private() -> None:
-    linux.mount(None, "/", None, MS_REC | MS_PRIVATE)

@@ -13,17 +13,19 @@ host's binary. The shim does not enter the container (it stays in the host's PID
 mount namespaces), so it is started from the interpreter's usual path, and the sealed
 handle is gone from every process once the init has exec'd.
 
-The request (see launch.py ``LaunchRequest``) arrives marshalled on fd 0. Failures before
-the shim runs are written to the ready pipe as ``fail <code> <message>``.
+The request arrives marshalled on fd 0: the container's ``InitSpec`` (initspec.py) and the
+fds launch.py passed. The shim gets the same spec the same way, with its own fds.
+Failures before the shim runs are written to the ready pipe as ``fail <code> <message>``.
 """
 
 import os
 import sys
 
-PKG_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from .seal import PKG_ROOT
+
 # the shim is imported as a module (its .pyc is cached; a script would be compiled each time)
 SHIM_BOOT = (f"import sys; sys.path.insert(0, {PKG_ROOT!r}); "
-             "from core.runtime.shim import main; main(sys.argv)")
+             "from core.runtime.start.shim import main; main()")
 
 
 def main() -> None:
@@ -44,9 +46,12 @@ def main() -> None:
 def _start(req: dict) -> None:
     import _socket  # not socket.py: it imports enum and selectors (~3 ms on this path)
 
+    from .. import linux
     from . import init as _init  # everything the init needs, loaded before the fork
-    from . import linux
+    from .initspec import InitSpec
+    from .seal import request_memfd
 
+    spec = InitSpec.from_wire(req["spec"])
     fds = req["fds"]
     ready_w, attach_fd, go_r = fds["ready"], fds.get("attach"), fds.get("go")
     os.setsid()  # (stdin and stdout are /dev/null, stderr the shim's log: see seal.spawn)
@@ -55,8 +60,8 @@ def _start(req: dict) -> None:
 
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     linux.unshare(linux.CLONE_NEWPID)
-    os.makedirs(req["run_dir"], mode=0o700, exist_ok=True)
-    sock_path = os.path.join(req["run_dir"], "attach.sock")
+    os.makedirs(spec.run_dir, mode=0o700, exist_ok=True)
+    sock_path = os.path.join(spec.run_dir, "attach.sock")
     try:
         os.unlink(sock_path)
     except FileNotFoundError:
@@ -71,18 +76,16 @@ def _start(req: dict) -> None:
     sync_shim, sync_init = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0)
     stdio: tuple = (None, None, None)
     shim_io: dict[str, int] = {}
-    if not req["tty"]:
+    if not spec.tty:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         in_r = None
-        if req["stdin_open"]:
+        if spec.stdin_open:
             in_r, in_w = os.pipe()
             shim_io["in"] = in_w
         stdio = (in_r, out_w, err_w)
         shim_io.update(out=out_r, err=err_r)
 
-    spec = req["spec"]
-    spec["go_fd"] = go_r
     from .process import preload
 
     preload(spec)
@@ -92,7 +95,7 @@ def _start(req: dict) -> None:
             os.close(fd)
         if attach_fd is not None:
             os.close(attach_fd)
-        _init.run(spec, sync_init.fileno(), stdio)
+        _init.run(spec, sync_init.fileno(), stdio, go_r)
         os._exit(125)  # not reached
     sync_init.close()
     if go_r is not None:
@@ -105,27 +108,17 @@ def _start(req: dict) -> None:
             f.write("-999")  # the monitor should outlive its container under OOM
     except OSError:
         pass
-    keep = [sync_shim.fileno(), ready_w, listen.fileno(), *shim_io.values()]
+    shim_fds = dict(shim_io, sync=sync_shim.fileno(), ready=ready_w, listen=listen.fileno())
     if attach_fd is not None:
-        keep.append(attach_fd)
-    for fd in keep:
+        shim_fds["attach"] = attach_fd
+    for fd in shim_fds.values():
         os.set_inheritable(fd, True)
-    args = [f"id={req['cid']}", f"dir={req['container_dir']}", f"run={req['run_dir']}",
-            f"init={init_pid}", f"sync={sync_shim.fileno()}", f"ready={ready_w}",
-            f"listen={listen.fileno()}", f"tty={int(req['tty'])}",
-            f"stdin={int(req['stdin_open'])}", f"rm={int(req['auto_remove'])}",
-            f"rows={req['rows']}", f"cols={req['cols']}",
-            f"cgroups={':'.join(req['cgroup_procs'] + req['cgroup_optional'])}",
-            f"memcg={req['memory_cgroup'] or ''}", f"net={int(req['network_teardown'])}",
-            f"pkg={PKG_ROOT}", f"root={req['state_root']}",
-            f"runroot={req['runtime_root']}"]
-    if req["restart"]:
-        args.append(f"restart={req['restart']}")
-    if req["auto_remove"] and req["remove_volumes"]:
-        args += [f"volroot={req['volume_root']}", f"rmvols={','.join(req['remove_volumes'])}"]
-    args += [f"{k}={v}" for k, v in shim_io.items()]
-    if attach_fd is not None:
-        args.append(f"attach={attach_fd}")
-    # the shim stays outside the container: the interpreter's usual path is fine for it
-    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", SHIM_BOOT] + args)
+    # the shim reads its request on fd 0 too: the same spec, its fds, the init's pid
+    mfd = request_memfd({"spec": req["spec"], "fds": shim_fds, "init": init_pid,
+                         "pkg": PKG_ROOT})
+    os.dup2(mfd, 0)
+    os.close(mfd)
+    # the shim stays outside the container: the interpreter's usual path is fine for it.
+    # Its one argument only names the container in ps (the request is on fd 0).
+    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", SHIM_BOOT, f"id={spec.cid}"])
 

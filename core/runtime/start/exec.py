@@ -19,6 +19,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 
+from .initspec import ExecSpec
 from .launch import error_for
 
 
@@ -52,11 +53,9 @@ class ExecProcess:
 
     def resize(self, rows: int, cols: int) -> None:
         if self.master_fd is not None:
-            import fcntl
-            import struct
+            from .console import set_size
 
-            TIOCSWINSZ = 0x5414
-            fcntl.ioctl(self.master_fd, TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+            set_size(self.master_fd, rows, cols)
 
     def close(self) -> None:
         for fd in (self.master_fd, self.stdin_fd, self.stdout_fd, self.stderr_fd):
@@ -89,17 +88,16 @@ def exec_in(cid: str, init_pid: int, init_start: int | None, cgroup_dirs: list[s
     passed = [sync_child.fileno()] + [fd for fd in theirs if fd is not None]
     numbers = iter(seal.child_fd_numbers(passed))
     sync_number = next(numbers)
-    request = {
-        "cid": cid, "init_pid": init_pid, "init_start": init_start,
-        "cgroups": list(cgroup_dirs), "cgroups_optional": list(cgroups_optional or []),
-        "detach": detach, "sync": sync_number,
-        "stdio": [next(numbers) if fd is not None else None for fd in theirs],
-        "spec": {"args": list(args), "env": list(env), "user": user, "cwd": cwd or "/",
-                 "caps": caps_mask, "tty": tty, "rows": rows, "cols": cols,
-                 "no_new_privs": no_new_privs, "seccomp": seccomp},
-    }
+    spec = ExecSpec(args=list(args), env=list(env), user=user, cwd=cwd or "/", caps=caps_mask,
+                    tty=tty, rows=rows, cols=cols, no_new_privs=no_new_privs,
+                    seccomp=seccomp, cid=cid, init_pid=init_pid, init_start=init_start,
+                    cgroups_required=list(cgroup_dirs),
+                    cgroups_optional=list(cgroups_optional or []), detach=detach)
+    request = {"spec": spec.to_wire(),
+               "fds": {"sync": sync_number,
+                       "stdio": [next(numbers) if fd is not None else None for fd in theirs]}}
     try:
-        pid = seal.spawn("core.runtime.enter", request, passed)
+        pid = seal.spawn("core.runtime.start.enter", request, passed)
     except BaseException:
         sync_parent.close()
         for fd in list(ours.values()):

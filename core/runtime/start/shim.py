@@ -1,8 +1,10 @@
 """The shim: one small monitor per container, outliving the command that started it.
 
-Run as ``python -I -S shim.py key=value ...`` by core/runtime/launch.py, *in the same
-process* that forked the container's init (so the init is our child and we can wait for
-it). Only builtin or tiny modules are imported here (os, time, select, fcntl, _socket:
+Run as ``python -I -S -c "...shim import main; main()"`` by boot.py, *in the same process*
+that forked the container's init (so the init is our child and we can wait for it). The
+request arrives marshalled in a memfd on fd 0 (read by seal.read_request): the
+container's InitSpec (initspec.py, as a dict of its fields), our fds, the init's pid.
+Only builtin or tiny modules are imported here (os, time, select, fcntl, _socket, marshal;
 no enum, no json, no socket.py) so an idle container costs about one bare interpreter.
 
 It:
@@ -11,13 +13,15 @@ It:
     reports to the starting command on the ready pipe (``ok <pid>`` / ``err <code> <msg>``);
   * holds the PTY master (or the stdout/stderr pipes and the stdin pipe), writes the log
     as Docker json-file lines, and serves attach clients on a SOCK_SEQPACKET socket
-    (protocol: /work/shared/prompts/attach-protocol.md);
+    (the protocol: docs/runtime.md, "The attach protocol"; the client is attach.py);
   * when the init exits: drains the output, records exit code (128+signal), finish time
     and OOM kill in state.json, removes the container's cgroup, tears down its network,
     removes everything for ``--rm``, tells the clients the exit code, and exits.
 
-This process may not fork: its children would land in the container's (then dead) PID
-namespace. Everything here is done with plain system calls.
+While the container runs this process does not fork: its children would land in the
+container's PID namespace. After the init exited, the network teardown and the restart
+helper fork once it has pointed its children back at its own PID namespace
+(``linux.own_pid_namespace_for_children``). Everything else is plain system calls.
 """
 
 import os
@@ -108,23 +112,25 @@ class Client:
 
 
 class Shim:
-    def __init__(self, a):
-        self.a = a
-        self.cid = a["id"]
-        self.cdir = a["dir"]
-        self.rundir = a["run"]
-        self.tty = a.get("tty") == "1"
-        self.stdin_open = a.get("stdin") == "1"
-        self.auto_remove = a.get("rm") == "1"
-        self.rows = int(a.get("rows") or 24)
-        self.cols = int(a.get("cols") or 80)
-        self.init_pid = int(a["init"])
+    def __init__(self, req):
+        spec, fds = req["spec"], req["fds"]
+        self.spec = spec           # the container's InitSpec, as initspec.py writes it
+        self.pkg = req["pkg"]      # the directory that holds the core package
+        self.cid = spec["cid"]
+        self.cdir = spec["container_dir"]
+        self.rundir = spec["run_dir"]
+        self.tty = spec["tty"]
+        self.stdin_open = spec["stdin_open"]
+        self.auto_remove = spec["auto_remove"]
+        self.rows = spec["rows"]
+        self.cols = spec["cols"]
+        self.init_pid = req["init"]
         self.init_start = start_time(self.init_pid)
         self.pidfd = os.pidfd_open(self.init_pid)
-        self.sync = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, int(a["sync"]))
+        self.sync = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, fds["sync"])
         self.sync.setblocking(False)
-        self.ready = int(a["ready"])
-        self.listen = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, int(a["listen"]))
+        self.ready = fds["ready"]
+        self.listen = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, fds["listen"])
         self.listen.setblocking(False)
         self.log = os.open(os.path.join(self.cdir, self.cid + "-json.log"),
                            os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
@@ -141,15 +147,15 @@ class Shim:
         self.exit_status = None
         self.state = None
         if not self.tty:  # with a TTY, the master arrives over the sync socket
-            self.outputs[int(a["out"])] = T_STDOUT
-            self.outputs[int(a["err"])] = T_STDERR
-            if a.get("in"):
-                self.stdin_w = int(a["in"])
+            self.outputs[fds["out"]] = T_STDOUT
+            self.outputs[fds["err"]] = T_STDERR
+            if fds.get("in") is not None:
+                self.stdin_w = fds["in"]
                 os.set_blocking(self.stdin_w, False)
         for fd in self.outputs:
             os.set_blocking(fd, False)
-        if a.get("attach"):
-            s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, int(a["attach"]))
+        if fds.get("attach") is not None:
+            s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, fds["attach"])
             self.add_client(s)
 
     # --- clients ---------------------------------------------------------------------------
@@ -471,7 +477,7 @@ class Shim:
             self.flush_log(kind)
 
     def oom_killed(self):
-        path = self.a.get("memcg")
+        path = self.spec["memory_cgroup"]
         if not path:
             return False
         for name in ("memory.events", "memory.oom_control"):
@@ -486,7 +492,7 @@ class Shim:
         return False
 
     def remove_cgroups(self, deadline):
-        paths = [p for p in (self.a.get("cgroups") or "").split(":") if p]
+        paths = (self.spec["cgroups_required"] or []) + (self.spec["cgroups_optional"] or [])
         for p in paths:
             while True:
                 try:
@@ -521,7 +527,7 @@ class Shim:
                            "Error": error, "OOMKilled": oom, "FinishedAt": rfc3339(),
                            "ShimPid": 0})
         self.remove_cgroups(time.monotonic() + 2.0)
-        if self.a.get("net") == "1":
+        if self.spec["network_teardown"]:
             self.teardown_network()
         if self.auto_remove:
             rmtree(self.cdir)
@@ -529,6 +535,13 @@ class Shim:
         else:
             self.write_state()
             self.maybe_restart(code)
+        # the run dir goes before the starter or a client hears how it ended: one that
+        # returns at once (run --rm) finds nothing of the container but this exiting process
+        try:
+            os.unlink(os.path.join(self.rundir, "attach.sock"))
+        except OSError:
+            pass
+        rmtree(self.rundir)
         if self.exec_error is not None:
             self.report("err %d %s\n" % self.exec_error)
         else:
@@ -543,12 +556,6 @@ class Shim:
                 c.sock.send(packet)
             except OSError:
                 pass
-        try:
-            os.unlink(os.path.join(self.rundir, "attach.sock"))
-        except OSError:
-            pass
-        rmtree(self.rundir)
-        for c in list(self.clients.values()):
             try:
                 c.sock.close()
             except OSError:
@@ -558,7 +565,7 @@ class Shim:
         """--restart: hand the container to a detached helper that starts it again after
         Docker's back-off (0.1 s doubling per restart, at most a minute; back to 0.1 s once
         it ran 10 s), unless the user stopped it (``stopped`` marker) meanwhile."""
-        name, _, rest = self.a.get("restart", "").partition(":")
+        name, _, rest = self.spec["restart"].partition(":")
         if name not in ("always", "unless-stopped", "on-failure") or self.exec_error:
             return
         limit, _, count = rest.partition(":")
@@ -570,8 +577,8 @@ class Shim:
         ran = time.time() - self.started_wall if self.started_wall else 0
         delay = 0.1 if ran >= 10 else min(60.0, 0.1 * (2 ** count))
         try:
-            if self.a["pkg"] not in sys.path:
-                sys.path.insert(0, self.a["pkg"])
+            if self.pkg not in sys.path:
+                sys.path.insert(0, self.pkg)
             from core.runtime import linux
 
             linux.own_pid_namespace_for_children()
@@ -585,9 +592,9 @@ class Shim:
                 if os.fork() != 0:
                     os._exit(0)
                 os.closerange(3, 1 << 16)
-                os.chdir(self.a["pkg"])
+                os.chdir(self.pkg)
                 os.execv(sys.executable, [sys.executable, "-m", "core.runtime.restart",
-                                          self.a["root"], self.cid, "%.3f" % delay])
+                                          self.spec["state_root"], self.cid, "%.3f" % delay])
             finally:
                 os._exit(127)
         os.waitpid(pid, 0)
@@ -595,7 +602,7 @@ class Shim:
     def remove_volumes(self):
         """--rm: the container's anonymous volumes go with it, unless another container's
         config names one (their names are 64 random hex digits: a byte search is exact)."""
-        root, names = self.a.get("volroot"), [n for n in self.a.get("rmvols", "").split(",") if n]
+        root, names = self.spec["volume_root"], self.spec["remove_volumes"] or []
         if not root or not names:
             return
         cbase = os.path.dirname(self.cdir)
@@ -621,27 +628,29 @@ class Shim:
     def teardown_network(self):
         """Bridge networking is undone by the network area's hook (imported only now)."""
         try:
-            if self.a["pkg"] not in sys.path:
-                sys.path.insert(0, self.a["pkg"])
+            if self.pkg not in sys.path:
+                sys.path.insert(0, self.pkg)
             from core.runtime import network
-            network.teardown_from_shim(self.a["root"], self.cid, self.a.get("runroot") or None)
+            network.teardown_from_shim(self.spec["state_root"], self.cid,
+                                       self.spec["runtime_root"] or None)
         except Exception as e:  # noqa: BLE001 - logged; rm will try again
             sys.stderr.write("shim %s: network teardown: %s\n" % (self.cid[:12], e))
 
 
-def main(argv):
-    a = {}
-    for arg in argv[1:]:
-        k, _, v = arg.partition("=")
-        a[k] = v
-    shim = Shim(a)
+def main():
+    # the request boot.py left on fd 0: {"spec": the InitSpec's fields, "fds": ours,
+    # "init": its pid, "pkg": where core is}; seal.py imports nothing but os and sys
+    from .seal import read_request
+
+    req = read_request()
+    shim = Shim(req)
     try:
         shim.run()
     except BaseException as e:  # noqa: BLE001
-        sys.stderr.write("shim %s: %s: %s\n" % (a.get("id", "?")[:12], type(e).__name__, e))
+        sys.stderr.write("shim %s: %s: %s\n" % (req["spec"]["cid"][:12], type(e).__name__, e))
         raise
     os._exit(0)
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    main()

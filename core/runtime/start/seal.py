@@ -48,7 +48,9 @@ _AT_EMPTY_PATH = 0x1000
 _MOUNT_ATTR_RDONLY, _MOUNT_ATTR_NOSUID, _MOUNT_ATTR_NODEV = 0x1, 0x2, 0x4
 _ST_RDONLY = 1
 
-PKG_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# the directory holding the ``core`` package (this file is core/runtime/start/seal.py)
+_HERE = os.path.abspath(__file__)
+PKG_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(_HERE))))
 
 _sealed: dict = {}
 
@@ -132,7 +134,7 @@ def sealed_interpreter() -> tuple[int, str]:
             fd, how = _memfd_copy(path), "sealed memfd"
         except OSError as e2:
             errors.append(str(e2))
-            from ..errors import RuntimeFailure
+            from ...errors import RuntimeFailure
 
             raise RuntimeFailure("cannot seal the interpreter a container would see: "
                                  + "; ".join(errors),
@@ -158,16 +160,9 @@ def spawn(module: str, request: dict, fds: list[int], *, stderr_path: str | None
     else of ours is close-on-exec. Standard output is /dev/null; standard error is
     appended to ``stderr_path`` (a log for tracebacks), else /dev/null too.
     """
-    import marshal
-
     sealed, _how = sealed_interpreter()
-    data = marshal.dumps(request)
-    mfd = os.memfd_create("nutshell-request", os.MFD_CLOEXEC)
+    mfd = request_memfd(request)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(mfd, view):]
-        os.lseek(mfd, 0, os.SEEK_SET)
         actions: list[tuple] = [
             (os.POSIX_SPAWN_DUP2, mfd, 0),
             (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
@@ -186,14 +181,35 @@ def spawn(module: str, request: dict, fds: list[int], *, stderr_path: str | None
         os.close(mfd)
 
 
+def request_memfd(request: dict) -> int:
+    """``request`` marshalled into a close-on-exec memfd, at offset 0: what a child reads
+    on its fd 0 (``read_request``; the shim reads its own the same way)."""
+    import marshal
+
+    data = marshal.dumps(request)
+    mfd = os.memfd_create("nutshell-request", os.MFD_CLOEXEC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(mfd, view):]
+        os.lseek(mfd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(mfd)
+        raise
+    return mfd
+
+
 def read_request() -> dict:
-    """In the spawned child: the request, from fd 0 (which then becomes /dev/null).
+    """In the spawned child (and the shim): the request, from fd 0 (which then becomes
+    /dev/null).
 
     Every fd passed to us is made close-on-exec again (dup2 cleared the flag): a
     container's payload must not inherit a sync socket or a pipe by accident. The
     process that hands one on makes that one inheritable on purpose."""
     import marshal
 
+    if os.fstat(0).st_mode & 0o170000 != 0o100000:  # a terminal or a pipe, not our memfd
+        raise SystemExit("no request on fd 0")
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd > 2:
@@ -202,13 +218,18 @@ def read_request() -> dict:
             except OSError:
                 pass  # the directory's own fd, closed by now
 
-    chunks = []
-    while True:
-        b = os.read(0, 1 << 20)
-        if not b:
-            break
-        chunks.append(b)
+    data = read_to_end(0)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    return marshal.loads(b"".join(chunks))
+    return marshal.loads(data)
+
+
+def read_to_end(fd: int) -> bytes:
+    """Everything ``fd`` gives until end of file."""
+    chunks: list[bytes] = []
+    while True:
+        b = os.read(fd, 1 << 20)
+        if not b:
+            return b"".join(chunks)
+        chunks.append(b)

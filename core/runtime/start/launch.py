@@ -8,7 +8,8 @@
                                      init's parent
 
 No Python code runs in a fork of the caller: callers with threads (the Textual app) use
-this path as is. The caller passes the request (marshalled) and three fds: the ready
+this path as is. The caller passes the container's ``InitSpec`` (initspec.py, marshalled)
+and three fds: the ready
 pipe's write end, the attach socket end (``run -a``/``-it``: connected before the
 payload runs) and the go pipe's read end; then waits for B to exit and reads the ready
 pipe for ``ok <pid>``, ``err <code> <message>`` (from the shim) or ``fail <code>
@@ -25,34 +26,13 @@ report (it has cleaned up by then) and re-raises.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from ..errors import CannotInvoke, CommandNotFound, NutshellError, RuntimeFailure
+from ...errors import CannotInvoke, CommandNotFound, NutshellError, RuntimeFailure
 from .boot import PKG_ROOT, SHIM_BOOT  # noqa: F401 - re-exported for the shim's tests
+from .initspec import InitSpec
 
 SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim.py")
-
-
-@dataclass
-class LaunchRequest:
-    cid: str
-    container_dir: str
-    run_dir: str
-    state_root: str
-    runtime_root: str               # Paths.run (for the network teardown in the shim)
-    spec: dict                      # the init's spec (see init.py)
-    cgroup_procs: list[str]         # cgroup dirs the init joins (cgroup.procs in each)
-    cgroup_optional: list[str]      # joined if possible (hybrid's unified dir)
-    memory_cgroup: str | None       # for the OOM check
-    tty: bool
-    stdin_open: bool
-    auto_remove: bool
-    network_teardown: bool
-    rows: int = 24
-    cols: int = 80
-    restart: str = ""                     # "<policy>:<max retries>:<restarts so far>"
-    volume_root: str = ""                 # $ROOT/volumes
-    remove_volumes: list | None = None    # anonymous volume names to remove with --rm
 
 
 @dataclass
@@ -76,7 +56,7 @@ def error_for(code: int, message: str, from_shim: bool = False) -> NutshellError
     return e
 
 
-def launch(req: LaunchRequest, attach_fd: int | None = None, before_go=None) -> Launched:
+def launch(spec: InitSpec, attach_fd: int | None = None, before_go=None) -> Launched:
     from . import seal
 
     go_r = go_w = None
@@ -90,10 +70,10 @@ def launch(req: LaunchRequest, attach_fd: int | None = None, before_go=None) -> 
         passed["go"] = go_r
     names = list(passed)
     numbers = seal.child_fd_numbers([passed[n] for n in names])
-    request = dict(asdict(req), fds=dict(zip(names, numbers)))
+    request = {"spec": spec.to_wire(), "fds": dict(zip(names, numbers))}
     try:
-        pid = seal.spawn("core.runtime.boot", request, [passed[n] for n in names],
-                         stderr_path=os.path.join(req.container_dir, "shim.log"))
+        pid = seal.spawn("core.runtime.start.boot", request, [passed[n] for n in names],
+                         stderr_path=os.path.join(spec.container_dir, "shim.log"))
     except BaseException:
         for fd in (go_r, go_w, ready_r, ready_w):
             if fd is not None:
@@ -102,7 +82,7 @@ def launch(req: LaunchRequest, attach_fd: int | None = None, before_go=None) -> 
     os.close(ready_w)
     failed: BaseException | None = None
     if go_w is not None:
-        os.close(go_r)
+        os.close(go_r)  # type: ignore[arg-type]  # made with go_w
         try:
             before_go()
             msg = b"G"
@@ -115,14 +95,9 @@ def launch(req: LaunchRequest, attach_fd: int | None = None, before_go=None) -> 
             pass  # the init is gone already: the shim reports why
         os.close(go_w)
     os.waitpid(pid, 0)
-    chunks = []
-    while True:
-        b = os.read(ready_r, 65536)
-        if not b:
-            break
-        chunks.append(b)
+    data = seal.read_to_end(ready_r)
     os.close(ready_r)
-    line = b"".join(chunks).decode("utf-8", "replace").strip()
+    line = data.decode("utf-8", "replace").strip()
     if failed is not None:
         # the shim has recorded the abort and cleaned up (cgroup, network, --rm)
         failed.from_shim = line.startswith("err ")  # type: ignore[attr-defined]
@@ -130,11 +105,11 @@ def launch(req: LaunchRequest, attach_fd: int | None = None, before_go=None) -> 
     if line.startswith("ok "):
         return Launched(int(line.split()[1]))
     if line.startswith(("err ", "fail ")):
-        kind, code, msg = (line.split(" ", 2) + [""])[:3]
-        raise error_for(int(code), msg, from_shim=kind == "err")
+        kind, code, text = (line.split(" ", 2) + [""])[:3]
+        raise error_for(int(code), text, from_shim=kind == "err")
     detail = ""
     try:
-        with open(os.path.join(req.container_dir, "shim.log"), "rb") as f:
+        with open(os.path.join(spec.container_dir, "shim.log"), "rb") as f:
             detail = f.read().decode(errors="replace").strip().splitlines()[-1]
     except (OSError, IndexError):
         pass
