@@ -7,8 +7,8 @@ terminal); the app turns the same stream into widgets. Events are plain data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Progress:
     detail: dict = field(default_factory=dict)
 
 
-ProgressFn = Optional[Callable[[Progress], None]]
+ProgressFn = Callable[[Progress], None] | None
 
 
 def emit(progress: ProgressFn, id: str, action: str, current: int = 0, total: int = 0,

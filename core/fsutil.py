@@ -8,7 +8,8 @@ import json
 import os
 import stat
 import tempfile
-from typing import Any, Iterator, Protocol
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 
 class Readable(Protocol):
@@ -108,7 +109,7 @@ def dir_size(path: str) -> int:
     """Bytes used by regular files under ``path`` (hardlinks counted once), no symlinks followed."""
     total = 0
     seen: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(path):
+    for dirpath, _dirnames, filenames in os.walk(path):
         for name in filenames:
             try:
                 st = os.lstat(os.path.join(dirpath, name))

@@ -189,7 +189,7 @@ def _chmod_entry(dirfd: int, name: str, mode: int) -> None:
         os.close(fd)
 
 
-def ensure_root(paths: "Paths") -> None:
+def ensure_root(paths: Paths) -> None:
     """Create the state root 0700, or make an existing one private (see the module
     docstring). One ``stat`` when it already is; otherwise our top-level dirs first and
     the root last, so an interrupted migration is redone by the next command. Plain
@@ -224,7 +224,7 @@ def ensure_root(paths: "Paths") -> None:
                          hint="run nutshell as the owner of the store") from None
 
 
-def ensure_run_dir(paths: "Paths") -> None:
+def ensure_run_dir(paths: Paths) -> None:
     """Create the runtime dir 0700, or make it 0700; when it is the default one
     (/run/nutshell/<hash>), its base too. One ``stat`` when the dir already is 0700. A
     runtime dir that cannot be created (no /run/user/<uid> for a user without a login
@@ -258,7 +258,7 @@ def ensure_run_dir(paths: "Paths") -> None:
                          hint="run nutshell as the owner of the store") from None
 
 
-def _is_default_run(paths: "Paths") -> bool:
+def _is_default_run(paths: Paths) -> bool:
     """Is ``paths.run`` ``<runtime base>/<hash of the root>`` (so the base is ours too)?"""
     parent, tag = os.path.split(paths.run)
     if tag != hashlib.sha256(paths.root.encode()).hexdigest()[:10]:

@@ -75,7 +75,7 @@ class Changes:
         if ident:
             self.ids.add(ident)
 
-    def merge(self, other: "Changes") -> None:
+    def merge(self, other: Changes) -> None:
         self.kinds |= other.kinds
         self.ids |= other.ids
 
@@ -167,7 +167,7 @@ class Watcher:
                     pass
         self._fd = self._wake_r = self._wake_w = -1
 
-    def __enter__(self) -> "Watcher":
+    def __enter__(self) -> Watcher:
         return self
 
     def __exit__(self, *exc) -> None:

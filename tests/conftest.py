@@ -3,8 +3,7 @@ import os
 import pytest
 
 from tests import leaks
-from tests.registry_servers import (HTPASSWD_BIN, OPENSSL_BIN, REGISTRY_BIN, RegistryServer,
-                                    tar_from_dir)
+from tests.registry_servers import HTPASSWD_BIN, OPENSSL_BIN, REGISTRY_BIN, RegistryServer, tar_from_dir
 from tests.rootfs import make_busybox_rootfs
 from tests.runtime_root import IMAGE, RT, leftovers
 

@@ -184,7 +184,7 @@ class TokenServer(LoopbackHTTP):
             out["access_token"] = tok
         return out
 
-    def start(self) -> "TokenServer":
+    def start(self) -> TokenServer:
         owner = self
 
         class Handler(QuietHandler):
@@ -329,7 +329,7 @@ class RegistryServer:
                       f"    issuer: {ISSUER}", f"    rootcertbundle: {ts.signer.cert}"]
         return "\n".join(lines) + "\n"
 
-    def start(self) -> "RegistryServer":
+    def start(self) -> RegistryServer:
         os.makedirs(self.storage, exist_ok=True)
         if self.mode == "token":
             tdir = os.path.join(self.workdir, "token")
@@ -682,7 +682,7 @@ class CuttingProxy(LoopbackHTTP):
         self.fail_status: list[tuple[str, int, dict]] = []   # (path substring, status, headers)
         self._server = None
 
-    def start(self) -> "CuttingProxy":
+    def start(self) -> CuttingProxy:
         import http.client
 
         owner = self
@@ -800,7 +800,7 @@ class ScriptedServer(LoopbackHTTP):
     def url(self) -> str:
         return f"http://{self.host}"
 
-    def start(self) -> "ScriptedServer":
+    def start(self) -> ScriptedServer:
         owner = self
 
         class Handler(QuietHandler):

@@ -35,8 +35,7 @@ from textual.widgets import Footer, TabbedContent, TabPane
 
 from workbench.commands import NutshellCommands
 from workbench.config import THEME_CYCLE, WorkbenchConfig, load_config, register_themes
-from workbench.messages import (CommandRun, ContainerSelected, EngineChanged, ImageSelected,
-                                OpenTerminal)
+from workbench.messages import CommandRun, ContainerSelected, EngineChanged, ImageSelected, OpenTerminal
 from workbench.panes.base import Pane
 from workbench.screens.history import HistoryEntry, HistoryScreen
 from workbench.widgets.status import StatusLine

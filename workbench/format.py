@@ -12,7 +12,7 @@ import re
 import shlex
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from core.durations import human_duration
 
@@ -51,7 +51,7 @@ def parse_time(value: str | float | int | None) -> float | None:
     base = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")
     tz = m.group(3) or "Z"
     if tz == "Z":
-        base = base.replace(tzinfo=timezone.utc)
+        base = base.replace(tzinfo=UTC)
     else:
         sign = 1 if tz[0] == "+" else -1
         base = base.replace(tzinfo=timezone(sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))))

@@ -44,17 +44,26 @@ import stat
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import BinaryIO, Callable, cast
+from datetime import UTC, datetime
+from typing import BinaryIO, cast
 
+from core.dockerfile.cache import BuildCache, CacheEntry, CacheLayer, step_key
+from core.dockerfile.context import BuildContext, ContextError, Source, hash_sources
+from core.dockerfile.parser import (
+    DEFAULT_SHELL,
+    Dockerfile,
+    DockerfileSyntaxError,
+    Instruction,
+    Stage,
+    Step,
+    parse,
+    parse_instruction,
+)
 from core.errors import CannotInvoke, CommandNotFound, NotFound, NutshellError, UsageError
 from core.events import ProgressFn, emit
 from core.types import BuildCachePruneReport, BuildCacheUsage
-from core.dockerfile.cache import BuildCache, CacheEntry, CacheLayer, step_key
-from core.dockerfile.context import BuildContext, ContextError, Source, hash_sources
-from core.dockerfile.parser import (DEFAULT_SHELL, Dockerfile, DockerfileSyntaxError, Instruction, Stage,
-                         Step, parse, parse_instruction)
 
 __all__ = [
     "BuildOptions", "BuildResult", "StepReport", "BuildError", "RunFailed", "build",
@@ -171,7 +180,7 @@ class _State:
     platform: dict
     created: str | None = None
 
-    def copy(self) -> "_State":
+    def copy(self) -> _State:
         return _State(self.key, [CacheLayer(**vars(layer)) for layer in self.layers],
                       _copy.deepcopy(self.config), _copy.deepcopy(self.history),
                       dict(self.platform), self.created)
@@ -201,7 +210,7 @@ class _CopyPlan:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # --------------------------------------------------------------------------- pure helpers

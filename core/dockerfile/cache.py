@@ -74,7 +74,7 @@ class CacheEntry:
         return out
 
     @classmethod
-    def from_json(cls, doc: dict) -> "CacheEntry":
+    def from_json(cls, doc: dict) -> CacheEntry:
         layer = doc.get("layer")
         return cls(key=doc["key"], parent=doc.get("parent", ""),
                    instruction=doc.get("instruction", ""), created=doc.get("created", ""),

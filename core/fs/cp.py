@@ -26,8 +26,9 @@ import posixpath
 import stat
 import tarfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, cast
+from typing import BinaryIO, cast
 
 from core.errors import NotFound, NutshellError, UnsafeLayer
 from core.fs.extract import (
@@ -363,7 +364,7 @@ class ArchiveStream:
         if err is not None and not isinstance(err, BrokenPipeError):
             raise err
 
-    def __enter__(self) -> "ArchiveStream":
+    def __enter__(self) -> ArchiveStream:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -21,8 +21,8 @@ import contextlib
 import ctypes
 import errno
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 from core.errors import Conflict, NotFound, RuntimeFailure
 from core.fs.extract import libc

@@ -14,7 +14,7 @@ the host, nor any network this root already has.
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from core.errors import Conflict, UsageError
 
@@ -47,7 +47,7 @@ def parse_subnet(text: str) -> IPv4Network:
     try:
         net = IPv4Network(text, strict=False)
     except ValueError:
-        raise UsageError(f"invalid subnet {text!r}", hint="expected CIDR, e.g. 10.90.0.0/24")
+        raise UsageError(f"invalid subnet {text!r}", hint="expected CIDR, e.g. 10.90.0.0/24") from None
     if str(net.network_address) != text.split("/")[0]:
         raise UsageError(f"invalid subnet {text}: host bits are set",
                          hint=f"did you mean {net}?")
@@ -64,7 +64,7 @@ def parse_gateway(text: str, subnet: IPv4Network) -> IPv4Address:
     try:
         gw = IPv4Address(text)
     except ValueError:
-        raise UsageError(f"invalid gateway {text!r}")
+        raise UsageError(f"invalid gateway {text!r}") from None
     if gw not in subnet or gw in (subnet.network_address, subnet.broadcast_address):
         raise UsageError(f"gateway {gw} is not a usable address of {subnet}")
     return gw
@@ -87,7 +87,7 @@ def allocate(net: dict, requested: str | None = None) -> str:
         try:
             addr = IPv4Address(requested)
         except ValueError:
-            raise UsageError(f"invalid IP address {requested!r}")
+            raise UsageError(f"invalid IP address {requested!r}") from None
         if addr not in subnet or addr in (subnet.network_address, subnet.broadcast_address):
             raise UsageError(f"address {addr} is not in network {net['Name']} ({subnet})")
         if str(addr) in used:

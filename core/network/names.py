@@ -46,7 +46,7 @@ def parse_add_host(spec: str) -> tuple[str, str]:
         try:
             ipaddress.ip_address(ip)
         except ValueError:
-            raise UsageError(f"invalid IP address in --add-host {spec!r}")
+            raise UsageError(f"invalid IP address in --add-host {spec!r}") from None
     return name, ip
 
 
@@ -125,7 +125,7 @@ def render_resolv(host_text: str, dns: list[str] | None = None,
         try:
             ipaddress.ip_address(s)
         except ValueError:
-            raise UsageError(f"invalid --dns address {s!r}")
+            raise UsageError(f"invalid --dns address {s!r}") from None
     if dns:
         servers = list(dns)
     else:

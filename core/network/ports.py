@@ -20,7 +20,7 @@ def _port(text: str, spec: str) -> int:
     try:
         n = int(text)
     except ValueError:
-        raise UsageError(f"invalid port {text!r} in {spec!r}")
+        raise UsageError(f"invalid port {text!r} in {spec!r}") from None
     if not 1 <= n <= 65535:
         raise UsageError(f"port {n} out of range in {spec!r}")
     return n
@@ -59,7 +59,7 @@ def parse_publish(spec: str) -> list[dict]:
     try:
         ipaddress.IPv4Address(host_ip)
     except ValueError:
-        raise UsageError(f"invalid host IP {host_ip!r} in {spec!r}")
+        raise UsageError(f"invalid host IP {host_ip!r} in {spec!r}") from None
     cports = _range(cont, spec)
     hports = _range(host, spec) if host else [0] * len(cports)
     if len(hports) != len(cports):
@@ -101,7 +101,7 @@ def _bindable(ip: str, port: int, proto: str) -> bool:
         if e.errno in (errno.EADDRINUSE, errno.EACCES):
             return False
         if e.errno == errno.EADDRNOTAVAIL:
-            raise UsageError(f"host address {ip} is not an address of this host")
+            raise UsageError(f"host address {ip} is not an address of this host") from None
         raise
     finally:
         s.close()

@@ -82,7 +82,7 @@ class RegistryOps(EngineBase):
             except NotFound:
                 if policy == "never":
                     raise NotFound(f"no such image: {ref}",
-                                   hint=f"pull it first (nutshell pull {ref}) or use --pull missing")
+                                   hint=f"pull it first (nutshell pull {ref}) or use --pull missing") from None
             except InvalidReference:
                 raise
         if ref.startswith("sha256:"):  # an image ID is never pulled

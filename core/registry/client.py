@@ -32,8 +32,7 @@ from . import credentials as _credentials
 from .auth import Authenticator, AuthError, TokenServerError, _error_detail, scope_for
 from .hosts import RegistryConfig, api_host, normalize_registry
 from .manifest import ACCEPT, MANIFEST_LIMIT, Manifest, parse_manifest, verify_digest
-from .transport import (TRANSIENT_ERRORS, ConnectionDropped, RegistryUnreachable, Response,
-                        Transport, origin_of)
+from .transport import TRANSIENT_ERRORS, ConnectionDropped, RegistryUnreachable, Response, Transport, origin_of
 
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 ERROR_BODY_LIMIT = 1 << 20

@@ -169,7 +169,7 @@ class RegistryConfig:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def load(cls, config_dir: str) -> "RegistryConfig":
+    def load(cls, config_dir: str) -> RegistryConfig:
         home = os.path.expanduser("~")
         certs = os.environ.get("NUTSHELL_CERTS_DIR")
         dirs = tuple(d for d in (

@@ -8,8 +8,8 @@ completion behind an error the user is already waiting to see.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError, ThreadPoolExecutor, as_completed
-from typing import Callable, Iterable
 
 from .reader import Cancelled
 

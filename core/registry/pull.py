@@ -26,9 +26,19 @@ from ..events import ProgressFn, emit
 from ..reference import Reference, validate_digest
 from . import sources
 from .client import RegistryClient
-from .manifest import (CONFIG_LIMIT, MANIFEST_TYPES, ManifestError, Platform, check_image_manifest,
-                       host_platform, is_foreign, json_object, normalize_arch, parse_platform,
-                       select_platform)
+from .manifest import (
+    CONFIG_LIMIT,
+    MANIFEST_TYPES,
+    ManifestError,
+    Platform,
+    check_image_manifest,
+    host_platform,
+    is_foreign,
+    json_object,
+    normalize_arch,
+    parse_platform,
+    select_platform,
+)
 from .parallel import run_all
 from .reader import BlobReader, RestartLayer, short_id
 

@@ -70,7 +70,7 @@ def origin_of(url: str, verify: bool = True) -> Origin:
 class Response:
     """One HTTP response; the body is read lazily. ``close()`` gives the connection back."""
 
-    def __init__(self, transport: "Transport", origin: Origin, conn, resp: http.client.HTTPResponse,
+    def __init__(self, transport: Transport, origin: Origin, conn, resp: http.client.HTTPResponse,
                  url: str, method: str):
         self._transport = transport
         self._origin = origin

@@ -38,7 +38,7 @@ class AttachClient:
             self._read_hello()
 
     @classmethod
-    def connect(cls, path: str, timeout: float = 5.0) -> "AttachClient":
+    def connect(cls, path: str, timeout: float = 5.0) -> AttachClient:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             sock.settimeout(timeout)

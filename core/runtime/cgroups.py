@@ -292,7 +292,7 @@ class Cgroup:
         pids_limit: int | None = None,
         devices_default: bool = True,
         root: str | None = None,
-    ) -> "Cgroup":
+    ) -> Cgroup:
         """Make the cgroup in every hierarchy and apply the limits.
 
         Existing directories are reused (a retried create). If a limit cannot be applied
@@ -320,7 +320,7 @@ class Cgroup:
         return cg
 
     @classmethod
-    def _create_v1(cls, name: str, parts: list[str], root: str, version: str) -> "Cgroup":
+    def _create_v1(cls, name: str, parts: list[str], root: str, version: str) -> Cgroup:
         dirs: dict[str, str] = {}
         made: list[str] = []
         keys = [(c, c) for c in V1_CONTROLLERS] + list(V1_NAMED.items())
@@ -354,7 +354,7 @@ class Cgroup:
         return cls(name, version, root, dirs)
 
     @classmethod
-    def _create_v2(cls, name: str, parts: list[str], root: str, needs_domain: bool) -> "Cgroup":
+    def _create_v2(cls, name: str, parts: list[str], root: str, needs_domain: bool) -> Cgroup:
         bases = [root]
         mine = own_cgroup("")
         if mine and mine.strip("/"):
@@ -379,7 +379,7 @@ class Cgroup:
         )
 
     @classmethod
-    def open(cls, name: str, root: str | None = None) -> "Cgroup | None":
+    def open(cls, name: str, root: str | None = None) -> Cgroup | None:
         """Reopen a cgroup another process created; None if it does not exist."""
         root = root or CGROUP_ROOT
         parts = _check_name(name)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import os
 
-
 # --- namespaces (linux/sched.h) ---------------------------------------------------------
 CLONE_NEWTIME = 0x00000080
 CLONE_NEWNS = 0x00020000

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import time
 
-from ..errors import Conflict, NotFound, NutshellError
 from ..durations import human_duration
+from ..errors import Conflict, NotFound, NutshellError
 from .runtime_base import RuntimeBase
 from .state import init_alive
 
@@ -102,7 +102,8 @@ class Views(RuntimeBase):
             "State": state, "Image": cfg.get("ImageID", ""),
             "ResolvConfPath": cfg["ResolvConfPath"], "HostnamePath": cfg["HostnamePath"],
             "HostsPath": cfg["HostsPath"], "LogPath": cfg["LogPath"], "Name": cfg["Name"],
-            "RestartCount": int(cfg.get("RestartCount") or 0), "Driver": "overlay", "Platform": "linux", "MountLabel": "",
+            "RestartCount": int(cfg.get("RestartCount") or 0), "Driver": "overlay", "Platform": "linux",
+            "MountLabel": "",
             "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
             "HostConfig": cfg["HostConfig"],
             "GraphDriver": {"Name": "overlay", "Data": {

@@ -25,7 +25,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, cast
 
-from ..errors import ArchiveError, InvalidReference, NutshellError, NotFound, UnsafeLayer
+from ..errors import ArchiveError, InvalidReference, NotFound, UnsafeLayer
 from ..events import ProgressFn, emit
 from ..reference import Reference, parse, try_parse
 from . import media

@@ -26,18 +26,18 @@ from __future__ import annotations
 import copy
 import json
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from core.errors import Conflict, NotFound, NutshellError, RuntimeFailure, UsageError
 from core.events import ProgressFn, emit
+from core.fs.diff import change_exclusions, excluded
+from core.reference import Reference
 from core.store import media
 from core.store.archive import apply_changes, host_arch
-from core.reference import Reference
+from core.store.compress import open_output
 from core.store.image import Image
 from core.store.store import now_rfc3339
 from core.store.tarwriter import write_tree
-from core.store.compress import open_output
-from core.fs.diff import change_exclusions, excluded
 
 #: image-level keys of a config's "config" section (OCI + Docker's additions)
 IMAGE_CONFIG_KEYS = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir",

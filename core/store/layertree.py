@@ -38,8 +38,8 @@ import os
 import stat
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Iterator
 
 from ..fsutil import file_kind
 
@@ -682,6 +682,7 @@ def iter_tree(entries: dict[str, FileEntry]) -> Iterator[tuple[int, FileEntry]]:
 
 
 __all__ = ["FileEntry", "LayerChanges", "ImageTree", "WastedFile", "DiffEntry", "FileContent",
-           "analyze", "analyze_entries", "analyze_cached", "scan_layer", "diff_trees", "read_file", "children_index", "subtree_sizes",
+           "analyze", "analyze_entries", "analyze_cached", "scan_layer", "diff_trees", "read_file",
+           "children_index", "subtree_sizes",
            "filter_entries", "iter_tree", "hexdump", "is_binary", "SCAN_CACHE",
            "ADDED", "MODIFIED", "DELETED", "UNCHANGED"]

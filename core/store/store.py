@@ -27,29 +27,30 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, TypedDict
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, BinaryIO, TypedDict
 
 if TYPE_CHECKING:
     from .unpack import UnpackResult
 
 from .. import fsutil
 from .. import paths as _paths
-from ..errors import (Conflict, DigestMismatch, InvalidReference, NotFound, NutshellError,
-                      StoreError, UnsafeLayer)
+from ..errors import Conflict, DigestMismatch, InvalidReference, NotFound, NutshellError, StoreError
 from ..events import ProgressFn, emit
 from ..paths import Paths
 from ..reference import Reference, looks_like_id, parse, try_parse, validate_digest
 from . import media
 from .image import Image, LayerRecord, chain_id, chain_ids
+
 CHUNK = 1 << 20
 
 MAX_METADATA = 4 << 20   # manifests and configs (c/image iolimits)
 
 
 def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def sha256_digest(data: bytes) -> str:
@@ -69,7 +70,7 @@ class LayerInfo:
 class BlobWriter:
     """Write a blob to tmp/, verify on close, rename into blobs/ (see Store.blob_writer)."""
 
-    def __init__(self, store: "Store", expected_digest: str | None, expected_size: int | None):
+    def __init__(self, store: Store, expected_digest: str | None, expected_size: int | None):
         self.store = store
         self.expected_digest = validate_digest(expected_digest) if expected_digest else None
         self.expected_size = expected_size
@@ -533,7 +534,7 @@ class Store:
         os.chmod(os.path.join(d, "diff"), 0o755)
         return d
 
-    def _commit_layer(self, staging: str, result: "UnpackResult", chain: str, parent: str | None,
+    def _commit_layer(self, staging: str, result: UnpackResult, chain: str, parent: str | None,
                       blob_digest: str | None) -> LayerInfo:
         meta = {
             "chain_id": chain, "diff_id": result.diff_id, "parent": parent,

@@ -27,8 +27,9 @@ import hashlib
 import os
 import stat
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import DigestMismatch, UnsafeLayer
 from ..fs.extract import DEFAULT_MAX_ENTRIES, Member, SafeExtractor
@@ -237,7 +238,7 @@ class PrefetchReader:
         import threading
 
         self.src = src
-        self._q: "queue.Queue" = queue.Queue(maxsize=depth)
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
         self._cur = memoryview(b"")
         self._done = False
         self._stop = False

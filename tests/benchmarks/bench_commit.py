@@ -137,10 +137,10 @@ def main() -> int:
         patch_tarwriter()
 
     import core.store.compress as comp
-    from core.store import commit as cm
-    from core.store.compress import pigz_path
     from core.engine import Engine
     from core.runtime.spec import RunOptions
+    from core.store import commit as cm
+    from core.store.compress import pigz_path
     from workbench.default_image import make_busybox_rootfs
 
     work = tempfile.mkdtemp(prefix="nutshell-bench-commit-", dir=args.dir)

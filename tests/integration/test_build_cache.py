@@ -11,8 +11,7 @@ import shutil
 import pytest
 
 from core.dockerfile.builder import BuildOptions
-from tests.integration.test_build_fixtures import (BASE, FIXTURES, collect, extract_image,
-                                                   built_on, steps_by_state)
+from tests.integration.test_build_fixtures import BASE, FIXTURES, built_on, collect, extract_image, steps_by_state
 
 pytestmark = pytest.mark.integration
 

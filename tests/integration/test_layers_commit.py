@@ -237,8 +237,8 @@ def test_commit_pauses_a_running_container_and_thaws_it(lt):
 
 
 def test_commit_thaws_even_when_writing_the_layer_fails(lt, monkeypatch):
-    from core.store import commit as cm
     from core.runtime import cgroups
+    from core.store import commit as cm
 
     cid = lt.run("-d", IMAGE, "sleep", "600").strip()
     try:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 import tarfile
 
 import pytest
 
-from tests.imagebuild import TarBuilder, snapshot
+from tests.imagebuild import TarBuilder
 from tests.integration.test_layers_commit import IMAGE, LT, lt_root, tree_of_container, tree_of_image
 
 pytestmark = pytest.mark.integration

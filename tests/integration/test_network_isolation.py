@@ -519,7 +519,6 @@ def _ours_in(netns: str) -> list[int]:
 @pytest.mark.skipif(bool(HOST_NETNS), reason="already inside a private host namespace")
 @pytest.mark.parametrize("condition", list(CONDITIONS))
 def test_in_a_private_host_namespace(condition, tmp_path):
-    binary = CONDITIONS[condition]
     path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
     for tool in ("nsenter", "unshare", "ip", "nft", "iptables-nft", "iptables-legacy"):
         if not shutil.which(tool, path=path):

@@ -13,8 +13,7 @@ import time
 
 import pytest
 
-from tests.registry_servers import (USERS, free_port, make_image, push_with_skopeo, tar_from_dict,
-                                    unique_repo)
+from tests.registry_servers import USERS, free_port, make_image, push_with_skopeo, tar_from_dict, unique_repo
 
 pytestmark = [pytest.mark.integration, pytest.mark.registry]
 

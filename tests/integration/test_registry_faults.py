@@ -18,8 +18,15 @@ import pytest
 
 from core.errors import DigestMismatch, NotFound, NutshellError, RegistryError
 from core.registry.transport import ConnectionDropped, RegistryUnreachable
-from tests.registry_servers import (CuttingProxy, free_port, make_image, new_engine,
-                                    push_with_skopeo, tar_from_dict, unique_repo)
+from tests.registry_servers import (
+    CuttingProxy,
+    free_port,
+    make_image,
+    new_engine,
+    push_with_skopeo,
+    tar_from_dict,
+    unique_repo,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.registry]
 

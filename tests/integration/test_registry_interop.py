@@ -10,8 +10,16 @@ import sys
 
 import pytest
 
-from tests.registry_servers import (SKOPEO_BIN, make_image, needs_skopeo, sha256, skopeo_copy,
-                                    tar_from_dict, unique_repo, write_oci_layout)
+from tests.registry_servers import (
+    SKOPEO_BIN,
+    make_image,
+    needs_skopeo,
+    sha256,
+    skopeo_copy,
+    tar_from_dict,
+    unique_repo,
+    write_oci_layout,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.registry, needs_skopeo]
 

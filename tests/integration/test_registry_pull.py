@@ -11,8 +11,17 @@ import pytest
 
 from core.errors import NotFound, RegistryError
 from core.registry.auth import AuthError
-from tests.registry_servers import (USERS, login_file, make_image, make_index, new_engine,
-                                    push_with_skopeo, sha256, tar_from_dict, unique_repo)
+from tests.registry_servers import (
+    USERS,
+    login_file,
+    make_image,
+    make_index,
+    new_engine,
+    push_with_skopeo,
+    sha256,
+    tar_from_dict,
+    unique_repo,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.registry]
 

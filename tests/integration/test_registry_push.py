@@ -10,8 +10,17 @@ import pytest
 
 from core.errors import NotFound, UsageError
 from core.registry.auth import AuthError
-from tests.registry_servers import (USERS, CuttingProxy, login_file, make_image, new_engine,
-                                    push_with_skopeo, sha256, tar_from_dict, unique_repo)
+from tests.registry_servers import (
+    USERS,
+    CuttingProxy,
+    login_file,
+    make_image,
+    new_engine,
+    push_with_skopeo,
+    sha256,
+    tar_from_dict,
+    unique_repo,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.registry]
 

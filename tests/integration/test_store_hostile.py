@@ -2,9 +2,7 @@
 line, writes nothing outside the layer directory, and leaves the store as it was."""
 
 import gzip
-import hashlib
 import io
-import json
 import os
 import subprocess
 import sys
@@ -208,7 +206,7 @@ def test_huge_pax_header_is_refused(tmp_path):
 
 def test_tampered_blob_in_oci_archive(tmp_path, root):
     files = {}
-    info = ib.oci_layout(files, [ib.TarBuilder().file("f", b"good").bytes()], "docker.io/t/amper:1")
+    ib.oci_layout(files, [ib.TarBuilder().file("f", b"good").bytes()], "docker.io/t/amper:1")
     # replace a layer blob's content but keep its name
     layer_names = [n for n in files if n.startswith("blobs/") and files[n][:2] == b"\x1f\x8b"]
     files[layer_names[0]] = gzip.compress(ib.TarBuilder().file("f", b"evil").bytes())

@@ -214,7 +214,7 @@ class FakeEngine:
         raise Conflict(f"container {self.container(ref)} is not running")
 
     # ------------------------------------------------------------------ stats
-    def container_stats_sampler(self) -> "FakeSampler":
+    def container_stats_sampler(self) -> FakeSampler:
         return FakeSampler(self)
 
     def container_stats(self, ref: str) -> dict:

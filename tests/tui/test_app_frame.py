@@ -9,11 +9,11 @@ from textual.command import CommandPalette
 
 from tests.tui.app_fakes import FakeEngine
 from tests.tui.app_helpers import make_app, screen_text, sync_all
+from tests.waiting import pilot_wait_for
 from workbench import app as app_module
 from workbench.commands import collect
 from workbench.config import load_config
 from workbench.messages import ContainerSelected, EngineChanged
-from tests.waiting import pilot_wait_for
 
 pytestmark = pytest.mark.tui
 

@@ -10,9 +10,9 @@ import pytest
 
 from tests.tui.app_fakes import FIXED_NOW, FakeEngine
 from tests.tui.app_helpers import make_app
+from tests.waiting import pilot_wait_for
 from workbench.messages import ImageSelected
 from workbench.panes import base
-from tests.waiting import pilot_wait_for
 
 pytestmark = pytest.mark.tui
 

@@ -5,18 +5,17 @@ and diff, errors as notifications, and read-only mode."""
 
 from __future__ import annotations
 
-
 import pytest
 from textual.widgets import Input, Static
 
 from core.errors import Conflict
 from tests.tui.teaching_fakes import FakeEngine, PaneApp, sync
+from tests.waiting import pilot_wait_for
 from workbench.messages import ContainerSelected, EngineChanged
 from workbench.panes.containers import ContainersPane
 from workbench.widgets.jsontree import JsonTree
 from workbench.widgets.logview import LogView
 from workbench.widgets.table import FilterTable, cell_text
-from tests.waiting import pilot_wait_for
 
 pytestmark = pytest.mark.tui
 
@@ -202,7 +201,7 @@ async def test_commit_form_exec_attach():
     engine = FakeEngine()
     app = PaneApp(lambda: ContainersPane(engine, id="containers"))
     async with app.run_test(size=(120, 36)) as pilot:
-        pane = await started(pilot, app)
+        await started(pilot, app)
         web = engine.container("web")
         await pilot.press("c")
         await pilot_wait_for(pilot, lambda: type(app.screen).__name__ == "FormScreen")

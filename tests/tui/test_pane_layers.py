@@ -7,11 +7,11 @@ import pytest
 
 from tests.tui.app_fakes import FIXED_NOW, FakeEngine
 from tests.tui.app_helpers import make_app, screen_text, sync_all
+from tests.waiting import pilot_wait_for
 from workbench.messages import ImageSelected
 from workbench.panes import base
 from workbench.widgets.filetree import FileTree
 from workbench.widgets.table import FilterTable
-from tests.waiting import pilot_wait_for
 
 pytestmark = pytest.mark.tui
 

@@ -4,14 +4,13 @@ the selected container, explains a stopped container, and opens a host terminal.
 
 from __future__ import annotations
 
-
 import pytest
 from textual.widgets import DataTable, Static, TabbedContent
 
 from tests.tui.teaching_fakes import FakeEngine, PaneApp, sync
+from tests.waiting import pilot_wait_for
 from workbench.messages import ContainerSelected, EngineChanged
 from workbench.panes.learn import LearnPane, abbrev
-from tests.waiting import pilot_wait_for
 
 pytestmark = pytest.mark.tui
 

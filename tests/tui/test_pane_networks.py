@@ -7,9 +7,9 @@ import pytest
 
 from tests.tui.app_fakes import FakeEngine
 from tests.tui.app_helpers import make_app, screen_text, sync_all
+from tests.waiting import pilot_wait_for
 from workbench.panes.networks import topology
 from workbench.widgets.table import FilterTable
-from tests.waiting import pilot_wait_for
 
 pytestmark = pytest.mark.tui
 

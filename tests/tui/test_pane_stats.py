@@ -3,16 +3,15 @@ limits, selection in step, sampling only while shown, pause."""
 
 from __future__ import annotations
 
-
 import pytest
 from textual.widgets import Static
 
 from tests.tui.teaching_fakes import FakeEngine, PaneApp, sync
+from tests.waiting import pilot_wait_for
 from workbench.messages import ContainerSelected, EngineChanged
 from workbench.panes.stats import StatsPane
 from workbench.widgets.linetable import LineTable
 from workbench.widgets.table import cell_text
-from tests.waiting import pilot_wait_for
 
 pytestmark = pytest.mark.tui
 PATTERN = [5, 40, 15, 70, 25, 55, 10, 90]

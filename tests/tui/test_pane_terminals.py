@@ -4,15 +4,14 @@ errors become notifications with the CLI's text, host commands run under a PTY."
 
 from __future__ import annotations
 
-
 import pytest
 from textual.widgets import Static, Tabs
 
 from tests.tui.teaching_fakes import FakeEngine, PaneApp, sync
+from tests.waiting import pilot_wait_for
 from workbench.messages import OpenTerminal
 from workbench.panes.terminals import TerminalsPane
 from workbench.terminal.widget import Terminal
-from tests.waiting import pilot_wait_for
 
 pytestmark = pytest.mark.tui
 

@@ -9,9 +9,9 @@ import pytest
 from textual import events
 from textual.widgets import Footer, Tabs
 
+from tests.waiting import pilot_wait_for
 from workbench.terminal.demo import TerminalDemo
 from workbench.terminal.widget import Terminal
-from tests.waiting import pilot_wait_for
 
 pytestmark = pytest.mark.tui
 

@@ -2,6 +2,8 @@
 
 import importlib
 
+import pytest
+
 from workbench.cli import AREAS, FAST_VERBS, ArgumentParser, _verb_of, build_parser
 
 
@@ -28,8 +30,6 @@ def test_fast_verbs_name_their_registering_area():
     for verb, area in FAST_VERBS.items():
         assert owners.get(verb) == area, verb
 
-
-import pytest
 
 
 @pytest.mark.parametrize("argv", [

@@ -13,10 +13,10 @@ import tarfile
 
 import pytest
 
+from core.paths import resolve
 from core.store import commit as cm
 from core.store.compress import PigzOutput, ThreadedOutput, open_output
 from core.store.store import Store
-from core.paths import resolve
 from core.store.tarwriter import LayerOutput, write_tree
 
 IMAGE = {"Env": ["PATH=/usr/bin:/bin", "LANG=C"], "Cmd": ["sh"], "Labels": {"a": "1", "b": "2"},

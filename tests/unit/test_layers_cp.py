@@ -9,9 +9,8 @@ import stat
 
 import pytest
 
-from core.fs.cp import (CopyError, Extractor, pipe_copy, prepare_destination, resolve,
-                           split_path, write_entry)
 from core.errors import UnsafeLayer
+from core.fs.cp import CopyError, Extractor, pipe_copy, prepare_destination, resolve, split_path, write_entry
 from tests.imagebuild import TarBuilder
 
 

@@ -8,8 +8,10 @@ import os
 
 import pytest
 
-from core.fs.diff import (KIND_ADDED as A, KIND_DELETED as D, KIND_MODIFIED as C, LowerView,
-                             change_exclusions, upper_changes)
+from core.fs.diff import KIND_ADDED as A
+from core.fs.diff import KIND_DELETED as D
+from core.fs.diff import KIND_MODIFIED as C
+from core.fs.diff import LowerView, change_exclusions, upper_changes
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="whiteouts and trusted.* xattrs need root")
 

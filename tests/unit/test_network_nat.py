@@ -7,7 +7,6 @@ listing, so the tests check exactly which rules are added and which handles dele
 from __future__ import annotations
 
 import json
-import os
 import stat
 
 import pytest

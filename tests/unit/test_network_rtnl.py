@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import struct
 
-from core.network.rtnl import RTM_NEWLINK, NLM_F_CREATE, NLM_F_EXCL, Rtnl
+from core.network.rtnl import NLM_F_CREATE, NLM_F_EXCL, RTM_NEWLINK, Rtnl
 
 
 def _decode(r: Rtnl, msg, mtype=RTM_NEWLINK):

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from core.errors import NotFound, RegistryError
-from core.registry.auth import AuthError, Authenticator, merge_scopes, parse_challenges
+from core.registry.auth import Authenticator, AuthError, merge_scopes, parse_challenges
 from core.registry.client import RegistryClient, RetryPolicy, TooManyRequests
 from core.registry.credentials import Credential
 from core.registry.hosts import RegistryConfig

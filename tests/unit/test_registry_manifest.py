@@ -8,9 +8,18 @@ import json
 import pytest
 
 from core.errors import DigestMismatch, NotFound, UsageError
-from core.registry.manifest import (DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST,
-                                    ManifestError, Platform, check_image_manifest, parse_manifest,
-                                    parse_platform, select_platform)
+from core.registry.manifest import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    ManifestError,
+    Platform,
+    check_image_manifest,
+    parse_manifest,
+    parse_platform,
+    select_platform,
+)
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64

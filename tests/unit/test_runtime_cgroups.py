@@ -332,7 +332,7 @@ class FakeKernel:
                 pids = [x for x in procs.read_text().split() if x != str(pid)]
                 procs.write_text("".join(x + "\n" for x in pids))
 
-    def install(self, monkeypatch) -> "FakeKernel":
+    def install(self, monkeypatch) -> FakeKernel:
         monkeypatch.setattr(C, "_mkdir", self.mkdir)
         monkeypatch.setattr(C, "_rmdir", self.rmdir)
         monkeypatch.setattr(C, "_write", self.write)

@@ -367,7 +367,7 @@ def pump_attach(engine, cid: str, client, tty: bool, stdin: bool, detach_keys: b
         if in_fd is not None:
             poller.register(in_fd, select.POLLIN)
         while True:
-            for fd, ev in poller.poll():
+            for fd, _ev in poller.poll():
                 if fd == client.fileno():
                     item = client.read()
                     if item is None:  # the shim went away: ask the engine what happened

@@ -86,7 +86,7 @@ def cmd_create(engine, args) -> int:
     try:
         mtu = int(mtu) if mtu else None
     except ValueError:
-        raise UsageError(f"invalid MTU {mtu!r}")
+        raise UsageError(f"invalid MTU {mtu!r}") from None
     net = engine.network_create(args.name, subnet=args.subnet, gateway=args.gateway,
                                 internal=args.internal, labels=_kv(args.label),
                                 driver=args.driver, mtu=mtu)

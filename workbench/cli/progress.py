@@ -47,11 +47,11 @@ class ProgressPrinter:
         self._tasks: dict[str, int] = {}
         self._last: dict[str, str] = {}
 
-    def __enter__(self) -> "ProgressPrinter":
+    def __enter__(self) -> ProgressPrinter:
         if self.tty and not self.quiet:
             from rich.console import Console
-            from rich.progress import (BarColumn, DownloadColumn, Progress as RichProgress,
-                                       TextColumn, TransferSpeedColumn)
+            from rich.progress import BarColumn, DownloadColumn, TextColumn, TransferSpeedColumn
+            from rich.progress import Progress as RichProgress
 
             self._progress = RichProgress(
                 TextColumn("{task.fields[id]:<12}"), TextColumn("{task.description:<18}"),
@@ -75,7 +75,8 @@ class ProgressPrinter:
                 tid = self._progress.add_task(ev.action, id=ev.id, total=total)
                 self._tasks[ev.id] = tid
             done = ev.action not in _MOVING
-            self._progress.update(tid, description=ev.action, completed=ev.current if not done or ev.current else (total or 0),
+            completed = ev.current if not done or ev.current else (total or 0)
+            self._progress.update(tid, description=ev.action, completed=completed,
                                   total=total)
             if ev.message and ev.action not in _MOVING:
                 self._progress.console.print(ev.message)
@@ -122,7 +123,7 @@ class RegistryProgress:
         self._last: dict[str, str] = {}
         self._after: list[str] = []   # summary lines printed below the bars at the end
 
-    def __enter__(self) -> "RegistryProgress":
+    def __enter__(self) -> RegistryProgress:
         if self.tty and not self.quiet:
             from rich.console import Console
             from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn

@@ -44,7 +44,8 @@ from __future__ import annotations
 
 import shlex
 import time
-from typing import Any, Callable, ClassVar, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
 
 from textual import work
 from textual.containers import Vertical

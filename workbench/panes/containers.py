@@ -27,10 +27,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ContentSwitcher, Input, Static
 
+from workbench.format import command as nutshell_command
 from workbench.format import ports_column
 from workbench.messages import EngineChanged, OpenTerminal
 from workbench.panes.base import Pane
-from workbench.format import command as nutshell_command
 from workbench.widgets.jsontree import JsonTree
 from workbench.widgets.logview import LogView, split_entries
 

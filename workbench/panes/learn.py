@@ -29,10 +29,10 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static, TabbedContent, TabPane, Tabs
 
+from workbench.format import bar, ibytes
 from workbench.messages import EngineChanged, OpenTerminal
 from workbench.panes import learn_texts as texts
 from workbench.panes.base import Pane, error_text
-from workbench.format import bar, ibytes
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 SECTIONS = ("namespaces", "processes", "overlay", "cgroup", "network", "security")

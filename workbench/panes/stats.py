@@ -27,10 +27,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from workbench.format import cpu_percent
+from workbench.format import bar, chart, cpu_percent, dbytes, ibytes, pct, sparkline
 from workbench.messages import EngineChanged
 from workbench.panes.base import Pane
-from workbench.format import bar, chart, dbytes, ibytes, pct, sparkline
 from workbench.widgets.linetable import Column, LineTable
 
 HISTORY = 60  # samples kept per container (one a second: a minute)

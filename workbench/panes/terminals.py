@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import os
 import shlex
-from typing import Sequence
+from collections.abc import Sequence
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static, TabbedContent, TabPane, Tabs
 
+from workbench.format import command as nutshell_command
 from workbench.messages import CommandRun, OpenTerminal
 from workbench.panes.base import Pane, error_text
-from workbench.format import command as nutshell_command
 from workbench.terminal.widget import Terminal
 
 HELP = ("[b]ctrl+][/b] leave the terminal · [b]enter[/b] back in · [b]x[/b] close tab "

@@ -18,8 +18,9 @@ show the equivalent ``nutshell ...`` command while the user types.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult

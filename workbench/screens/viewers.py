@@ -7,7 +7,8 @@ TableScreen (a FilterTable of rows: wasted files, an image diff...). Escape / q 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding

@@ -33,7 +33,8 @@ import struct
 import termios
 import threading
 import time
-from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "TerminalBackend",

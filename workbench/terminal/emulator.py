@@ -39,7 +39,8 @@ import copy
 import re
 import time
 from collections import defaultdict, deque
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import pyte
 from pyte import charsets as cs
@@ -1431,7 +1432,8 @@ class TerminalEmulator:
             if keep:
                 first = max(0, scrolls - keep)
                 history = [
-                    old[k] if old[k] is not None else StaticDefaultDict(default) for k in range(first, min(scrolls, lines))
+                    old[k] if old[k] is not None else StaticDefaultDict(default)
+                    for k in range(first, min(scrolls, lines))
                 ]
                 new = fresh[max(0, first - lines) : max(0, scrolls - lines)]
                 if default is BLANK and cursor.attrs[1:] == _DEFAULT_REST:

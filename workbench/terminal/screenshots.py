@@ -63,7 +63,8 @@ async def shoot(out_dir: Path) -> list[Path]:
             await pilot.pause(0.5)
             saved.append(Path(app.save_screenshot("terminal-top.svg", str(out_dir))))
             app.query_one("TabbedContent").active = "tab-2"
-            if not await _wait(pilot, lambda: vi.emulator.screen.alt_active and "FROM busybox" in vi.emulator.display()):
+            if not await _wait(pilot, lambda: vi.emulator.screen.alt_active
+                               and "FROM busybox" in vi.emulator.display()):
                 raise RuntimeError("vi did not draw")
             await pilot.press("j", "j", "j")
             await pilot.pause(0.5)

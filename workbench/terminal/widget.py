@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import select
 import time
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from rich.color import Color
 from rich.segment import Segment
@@ -183,34 +183,34 @@ class Terminal(Widget, can_focus=True):
     class Exited(Message):
         """The program ended (or the attached container exited, or the attach socket closed)."""
 
-        def __init__(self, terminal: "Terminal", exit_code: int | None) -> None:
+        def __init__(self, terminal: Terminal, exit_code: int | None) -> None:
             super().__init__()
             self.terminal = terminal
             self.exit_code = exit_code
 
         @property
-        def control(self) -> "Terminal":
+        def control(self) -> Terminal:
             return self.terminal
 
     class Left(Message):
         """The user pressed the leave chord; the app decides where the focus goes."""
 
-        def __init__(self, terminal: "Terminal") -> None:
+        def __init__(self, terminal: Terminal) -> None:
             super().__init__()
             self.terminal = terminal
 
         @property
-        def control(self) -> "Terminal":
+        def control(self) -> Terminal:
             return self.terminal
 
     class TitleChanged(Message):
-        def __init__(self, terminal: "Terminal", title: str) -> None:
+        def __init__(self, terminal: Terminal, title: str) -> None:
             super().__init__()
             self.terminal = terminal
             self.title = title
 
         @property
-        def control(self) -> "Terminal":
+        def control(self) -> Terminal:
             return self.terminal
 
     def __init__(

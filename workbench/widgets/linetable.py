@@ -14,8 +14,9 @@ each row's numeric sort keys.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
@@ -43,7 +44,9 @@ class _Lines(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     _Lines { height: 1fr; }
     _Lines > .linetable--header { text-style: bold; background: $panel; }
-    _Lines > .linetable--cursor { background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold; }
+    _Lines > .linetable--cursor {
+        background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold;
+    }
     _Lines:blur > .linetable--cursor { background: $block-cursor-blurred-background; text-style: none; }
     """
     BINDINGS = [
@@ -57,7 +60,7 @@ class _Lines(ScrollView, can_focus=True):
 
     _styles: tuple[Style, Style, Style] | None = None
 
-    def owner(self) -> "LineTable":
+    def owner(self) -> LineTable:
         return self.parent  # type: ignore[return-value]
 
     def notify_style_update(self) -> None:
@@ -131,13 +134,13 @@ class LineTable(Vertical):
     """
 
     class Highlighted(Message):
-        def __init__(self, table: "LineTable", key: str | None) -> None:
+        def __init__(self, table: LineTable, key: str | None) -> None:
             super().__init__()
             self.table = table
             self.key = key
 
         @property
-        def control(self) -> "LineTable":
+        def control(self) -> LineTable:
             return self.table
 
     def __init__(self, columns: Sequence[Column], *, id: str | None = None,

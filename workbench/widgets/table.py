@@ -21,8 +21,9 @@ another row, ``FilterTable.Activated(table, key)`` on Enter / double click of a 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -106,7 +107,7 @@ class _Table(DataTable):
         owner = self._owner()
         owner.sort_by(owner.sort_column, not owner.sort_reverse)
 
-    def _owner(self) -> "FilterTable":
+    def _owner(self) -> FilterTable:
         parent = self.parent
         assert isinstance(parent, FilterTable)
         return parent
@@ -125,23 +126,23 @@ class FilterTable(Vertical):
     filter_text: reactive[str] = reactive("", init=False)
 
     class Highlighted(Message):
-        def __init__(self, table: "FilterTable", key: str | None) -> None:
+        def __init__(self, table: FilterTable, key: str | None) -> None:
             super().__init__()
             self.table = table
             self.key = key
 
         @property
-        def control(self) -> "FilterTable":
+        def control(self) -> FilterTable:
             return self.table
 
     class Activated(Message):
-        def __init__(self, table: "FilterTable", key: str) -> None:
+        def __init__(self, table: FilterTable, key: str) -> None:
             super().__init__()
             self.table = table
             self.key = key
 
         @property
-        def control(self) -> "FilterTable":
+        def control(self) -> FilterTable:
             return self.table
 
     def __init__(self, columns: Sequence[Col | str], *, id: str | None = None,

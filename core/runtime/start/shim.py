@@ -24,12 +24,12 @@ helper fork once it has pointed its children back at its own PID namespace
 (``linux.own_pid_namespace_for_children``). Everything else is plain system calls.
 """
 
+import _socket
+import fcntl
 import os
+import select
 import sys
 import time
-import select
-import fcntl
-import _socket
 
 CHUNK = 32767
 CLIENT_QUEUE_MAX = 8 << 20
@@ -424,7 +424,7 @@ class Shim:
             ready = dict(events)
             if self.sync is not None and self.sync.fileno() in ready:
                 self.read_sync()
-            for fd, ev in events:
+            for fd, _ev in events:
                 if fd == self.pidfd:
                     exited = True
                 elif fd == self.listen.fileno():
@@ -467,7 +467,7 @@ class Shim:
             if left <= 0:
                 break
             events = poller.poll(int(left * 1000) + 1)
-            for fd, ev in events:
+            for fd, _ev in events:
                 if fd in self.outputs and not self.read_output(fd):
                     try:
                         poller.unregister(fd)
