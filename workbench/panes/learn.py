@@ -249,6 +249,16 @@ class LearnPane(Pane):
             table.add_column((labels or {}).get(col, col), key=col)
         return table
 
+    def _error_shown(self, section: str, explain: Static, *others: Static) -> bool:
+        """When ``section`` failed to load: its error in ``explain``, the others emptied."""
+        err = self._error(section)
+        if err is None:
+            return False
+        explain.update(err)
+        for widget in others:
+            widget.update("")
+        return True
+
     def _render_namespaces(self) -> None:
         explain = self.query_one("#learn-ns-explain", Static)
         m = self.data.get("namespaces")
@@ -256,11 +266,7 @@ class LearnPane(Pane):
                             {"HOST": f"HOST ({m.reference})" if m else "HOST"})
         note = self.query_one("#learn-ns-note", Static)
         cmds = self.query_one("#learn-ns-commands", Static)
-        err = self._error("namespaces")
-        if err is not None:
-            explain.update(err)
-            note.update("")
-            cmds.update("")
+        if self._error_shown("namespaces", explain, note, cmds):
             return
         m = self.data["namespaces"]
         explain.update(texts.namespaces(m))
@@ -287,10 +293,7 @@ class LearnPane(Pane):
         table = self._reset("learn-pid-table", ["HOST PID", "CONTAINER PID", "NSpid", "PPID (host)",
                                                 "PPID (inside)", "USER", "STATE", "RSS", "COMMAND"])
         cmds = self.query_one("#learn-pid-commands", Static)
-        err = self._error("processes")
-        if err is not None:
-            explain.update(err)
-            cmds.update("")
+        if self._error_shown("processes", explain, cmds):
             return
         p = self.data["processes"]
         explain.update(texts.processes(p))
@@ -308,11 +311,7 @@ class LearnPane(Pane):
         note = self.query_one("#learn-overlay-note", Static)
         cmds = self.query_one("#learn-overlay-commands", Static)
         table = self._reset("learn-upper", ["IN UPPER", "WHAT IT MEANS", "TYPE", "SIZE"])
-        err = self._error("overlay")
-        if err is not None:
-            explain.update(err)
-            for w in (diagram, note, cmds):
-                w.update("")
+        if self._error_shown("overlay", explain, diagram, note, cmds):
             return
         o = self.data["overlay"]
         explain.update(texts.overlay(o))
@@ -352,11 +351,7 @@ class LearnPane(Pane):
         cmds = self.query_one("#learn-cgroup-commands", Static)
         table = self._reset("learn-cgroup-table", ["RESOURCE", "LIMIT FILE", "LIMIT", "USAGE FILE",
                                                    "USAGE", "USED"])
-        err = self._error("cgroup")
-        if err is not None:
-            explain.update(err)
-            note.update("")
-            cmds.update("")
+        if self._error_shown("cgroup", explain, note, cmds):
             return
         c = self.data["cgroup"]
         explain.update(texts.cgroup(c))
@@ -395,11 +390,7 @@ class LearnPane(Pane):
         explain = self.query_one("#learn-net-explain", Static)
         diagram = self.query_one("#learn-net-diagram", Static)
         cmds = self.query_one("#learn-net-commands", Static)
-        err = self._error("network")
-        if err is not None:
-            explain.update(err)
-            diagram.update("")
-            cmds.update("")
+        if self._error_shown("network", explain, diagram, cmds):
             return
         n = self.data["network"]
         explain.update(texts.network(n))
@@ -412,11 +403,7 @@ class LearnPane(Pane):
         note = self.query_one("#learn-sec-note", Static)
         cmds = self.query_one("#learn-sec-commands", Static)
         table = self._reset("learn-sec-table", ["SYSTEM CALL", "WHAT THE CONTAINER GETS"])
-        err = self._error("security")
-        if err is not None:
-            for w in (summary, note, cmds):
-                w.update("")
-            explain.update(err)
+        if self._error_shown("security", explain, summary, note, cmds):
             return
         v = self.data["security"]
         explain.update(texts.security(v))

@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Static
 
 from workbench.widgets.table import Col, FilterTable
@@ -29,50 +30,57 @@ _CSS = """
 """
 
 
-class TextScreen(ModalScreen[None]):
-    DEFAULT_CSS = _CSS.format(name="TextScreen")
+class _Viewer(ModalScreen[str | None]):
+    """A title, an optional summary line and one body widget; Escape / q closes."""
+
     BINDINGS = [Binding("escape,q", "close", "Close", id="viewer.close")]
 
-    def __init__(self, title: str, text: str, summary: str = "") -> None:
+    def __init__(self, title: str, summary: str = "") -> None:
         super().__init__()
         self.title_text = title
-        self.text = text
         self.summary = summary
+
+    def body(self) -> Widget:  # pragma: no cover - overridden
+        raise NotImplementedError
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self.title_text, classes="viewer-title", markup=False)
             if self.summary:
                 yield Static(self.summary, classes="viewer-summary", markup=False)
-            yield TextView(self.text, id="viewer-text")
-
-    def on_mount(self) -> None:
-        self.query_one(TextView).focus()
+            yield self.body()
 
     def action_close(self) -> None:
         self.dismiss(None)
 
 
-class TableScreen(ModalScreen[str | None]):
+class TextScreen(_Viewer):
+    DEFAULT_CSS = _CSS.format(name="TextScreen")
+
+    def __init__(self, title: str, text: str, summary: str = "") -> None:
+        super().__init__(title, summary)
+        self.text = text
+
+    def body(self) -> Widget:
+        return TextView(self.text, id="viewer-text")
+
+    def on_mount(self) -> None:
+        self.query_one(TextView).focus()
+
+
+class TableScreen(_Viewer):
     """Rows in a FilterTable; Enter dismisses with the row's key (None on Escape)."""
 
     DEFAULT_CSS = _CSS.format(name="TableScreen")
-    BINDINGS = [Binding("escape,q", "close", "Close", id="viewer.close")]
 
     def __init__(self, title: str, columns: Sequence[Col], rows: list[tuple[str, list[Any]]],
                  summary: str = "") -> None:
-        super().__init__()
-        self.title_text = title
+        super().__init__(title, summary)
         self.columns = list(columns)
         self.rows = rows
-        self.summary = summary
 
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(self.title_text, classes="viewer-title", markup=False)
-            if self.summary:
-                yield Static(self.summary, classes="viewer-summary", markup=False)
-            yield FilterTable(self.columns, id="viewer-table")
+    def body(self) -> Widget:
+        return FilterTable(self.columns, id="viewer-table")
 
     def on_mount(self) -> None:
         table = self.query_one(FilterTable)
@@ -82,6 +90,3 @@ class TableScreen(ModalScreen[str | None]):
     def on_filter_table_activated(self, event: FilterTable.Activated) -> None:
         event.stop()
         self.dismiss(event.key)
-
-    def action_close(self) -> None:
-        self.dismiss(None)

@@ -129,7 +129,20 @@ def _reap_later(pid: int, on_status: Callable[[int], None], grace: float = 2.0, 
 
 
 class _FdIO:
-    """Non-blocking reads and buffered writes on a PTY master fd."""
+    """Non-blocking reads and buffered writes on a PTY master fd; its title and size."""
+
+    _title = ""
+
+    @property
+    def title(self) -> str:
+        return self._title
+
+    def resize(self, rows: int, cols: int) -> None:
+        if self._fd >= 0:
+            try:
+                _set_winsize(self._fd, max(1, rows), max(1, cols))  # the kernel sends SIGWINCH
+            except OSError:
+                pass
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
@@ -227,17 +240,6 @@ class PtyBackend(_FdIO):
         self.pid: int = self._proc.pid
         super().__init__(self._proc.fd)
 
-    @property
-    def title(self) -> str:
-        return self._title
-
-    def resize(self, rows: int, cols: int) -> None:
-        if self._fd >= 0:
-            try:
-                _set_winsize(self._fd, max(1, rows), max(1, cols))  # the kernel sends SIGWINCH
-            except OSError:
-                pass
-
     def _record(self, status: int) -> None:
         with self._lock:
             if self._status is None:
@@ -301,17 +303,6 @@ class FdBackend(_FdIO):
         self._title = title
         self._status: int | None = None
         self._reaping = False
-
-    @property
-    def title(self) -> str:
-        return self._title
-
-    def resize(self, rows: int, cols: int) -> None:
-        if self._fd >= 0:
-            try:
-                _set_winsize(self._fd, max(1, rows), max(1, cols))
-            except OSError:
-                pass
 
     def _record(self, status: int) -> None:
         self._status = status
