@@ -521,8 +521,9 @@ class ContainersPane(Pane):
         if c is None:
             return
         name = c.get("Names") or c["Id"][:12]
-        self._confirm(f"Kill container {name} (SIGKILL)?", nutshell_command("kill", name), "Kill",
-                      lambda: self._lifecycle("kill", lambda cid: self.engine.kill(cid, "KILL")))
+        self.confirm(f"Kill container {name} (SIGKILL)?",
+                     lambda: self._lifecycle("kill", lambda cid: self.engine.kill(cid, "KILL")),
+                     detail="$ " + nutshell_command("kill", name), yes_label="Kill")
 
     def action_remove(self) -> None:
         c = self._need()
@@ -533,18 +534,10 @@ class ContainersPane(Pane):
         flags = ("-f",) if running else ()
         question = (f"Remove RUNNING container {name}? It is killed first."
                     if running else f"Remove container {name}?")
-        self._confirm(question, nutshell_command("rm", *flags, name), "Remove",
-                      lambda: self._lifecycle("rm", lambda cid: self.engine.rm(cid, force=running),
-                                              flags=flags))
-
-    def _confirm(self, question: str, command: str, yes: str, then) -> None:
-        from workbench.screens.confirm import ConfirmScreen
-
-        def answered(ok: bool | None) -> None:
-            if ok:
-                then()
-
-        self.app.push_screen(ConfirmScreen(question, detail=f"$ {command}", yes_label=yes), answered)
+        self.confirm(question,
+                     lambda: self._lifecycle("rm", lambda cid: self.engine.rm(cid, force=running),
+                                             flags=flags),
+                     detail="$ " + nutshell_command("rm", *flags, name), yes_label="Remove")
 
     def action_commit(self) -> None:
         c = self._need()
