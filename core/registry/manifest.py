@@ -324,7 +324,7 @@ def select_platform(index: Manifest, want: Platform, what: str = "image") -> dic
     else:
         cands = _variant_candidates(want)
     for v in cands:
-        for os_, arch, _variant, m in entries:
+        for os_, arch, variant, m in entries:
             if os_ == want.os and arch == want.architecture and variant == v:
                 return m
     if not want.variant:

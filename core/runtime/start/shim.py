@@ -424,7 +424,7 @@ class Shim:
             ready = dict(events)
             if self.sync is not None and self.sync.fileno() in ready:
                 self.read_sync()
-            for fd, _ev in events:
+            for fd, ev in events:
                 if fd == self.pidfd:
                     exited = True
                 elif fd == self.listen.fileno():
