@@ -134,6 +134,18 @@ class _CellFactory(dict):
         return cell
 
 
+#: CSI finals that call one screen method with the first parameter (0 when absent)
+_CSI_ONE_PARAMETER: dict[str, str] = {
+    "A": "cursor_up", "B": "cursor_down", "e": "cursor_down", "C": "cursor_forward",
+    "a": "cursor_forward", "D": "cursor_back", "E": "cursor_down1", "F": "cursor_up1",
+    "G": "cursor_to_column", "`": "cursor_to_column", "d": "cursor_to_line",
+    "J": "erase_in_display", "K": "erase_in_line", "L": "insert_lines", "M": "delete_lines",
+    "@": "insert_characters", "P": "delete_characters", "X": "erase_characters",
+    "S": "scroll_up", "g": "clear_tab_stop", "n": "report_device_status",
+    "c": "report_device_attributes",
+}
+
+
 def _int(text: str, default: int = 0) -> int:
     try:
         return int(text) if text else default
@@ -1231,40 +1243,11 @@ class TerminalEmulator:
             return
         if prefix:
             return
-        if final == "H" or final == "f":
+        method = _CSI_ONE_PARAMETER.get(final)
+        if method is not None:
+            getattr(screen, method)(p0)
+        elif final == "H" or final == "f":
             screen.cursor_position(*args[:2])
-        elif final == "A":
-            screen.cursor_up(p0)
-        elif final == "B" or final == "e":
-            screen.cursor_down(p0)
-        elif final == "C" or final == "a":
-            screen.cursor_forward(p0)
-        elif final == "D":
-            screen.cursor_back(p0)
-        elif final == "E":
-            screen.cursor_down1(p0)
-        elif final == "F":
-            screen.cursor_up1(p0)
-        elif final == "G" or final == "`":
-            screen.cursor_to_column(p0)
-        elif final == "d":
-            screen.cursor_to_line(p0)
-        elif final == "J":
-            screen.erase_in_display(p0)
-        elif final == "K":
-            screen.erase_in_line(p0)
-        elif final == "L":
-            screen.insert_lines(p0)
-        elif final == "M":
-            screen.delete_lines(p0)
-        elif final == "@":
-            screen.insert_characters(p0)
-        elif final == "P":
-            screen.delete_characters(p0)
-        elif final == "X":
-            screen.erase_characters(p0)
-        elif final == "S":
-            screen.scroll_up(p0)
         elif final == "T":
             if len(args) <= 1:
                 screen.scroll_down(p0)
@@ -1276,8 +1259,6 @@ class TerminalEmulator:
             screen.tab_forward(p0 or 1)
         elif final == "Z":
             screen.tab_backward(p0 or 1)
-        elif final == "g":
-            screen.clear_tab_stop(p0)
         elif final == "h":
             for mode in args:
                 if mode in (4, 20):
@@ -1286,10 +1267,6 @@ class TerminalEmulator:
             for mode in args:
                 if mode in (4, 20):
                     screen.reset_mode(mode)
-        elif final == "n":
-            screen.report_device_status(p0)
-        elif final == "c":
-            screen.report_device_attributes(p0)
         elif final == "s":
             if not args:
                 screen.save_cursor()
