@@ -70,6 +70,14 @@ class AttachClient:
             data = self.sock.recv(MAX_PAYLOAD + 64)
         except (BlockingIOError, TimeoutError):
             raise
+        except ConnectionResetError:
+            # The shim closed while a message of ours (a resize, say) was still unread on
+            # its side: the kernel reports that reset before the packets still queued for
+            # us — the exit code among them. The reset is reported once; read on.
+            try:
+                data = self.sock.recv(MAX_PAYLOAD + 64, socket.MSG_DONTWAIT)
+            except OSError:
+                return None
         except OSError:
             return None
         if not data:

@@ -58,6 +58,23 @@ def test_client_protocol_against_a_fake_shim():
     c.close()
 
 
+def test_exit_code_survives_a_shim_that_closes_with_our_resize_unread():
+    """A shim that exits before reading the client's last message (run -t sends a resize at
+    once) resets the connection; the exit code queued before the close must still arrive
+    (the CLI otherwise fell back to `wait` on a --rm container that is gone: exit 125)."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    b.send(b"\x04" + json.dumps({"tty": True}).encode())
+    c = AttachClient(a)
+    c.resize(24, 80)                 # never read by the shim
+    b.send(b"\x01/dev/pts/0\r\n")
+    b.send(b"\x03" + b"2")
+    b.close()
+    assert c.read() == (1, b"/dev/pts/0\r\n")
+    assert c.read() == (3, b"2") and c.exit_code == 2
+    assert c.read() is None
+    c.close()
+
+
 def test_client_splits_large_stdin():
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     b.send(b"\x04{}")

@@ -548,6 +548,14 @@ class Shim:
             self.report("ok %d\n" % self.init_pid)
         packet = bytes([T_EXIT]) + str(code).encode()
         for c in list(self.clients.values()):
+            # read what the client sent and we did not handle (a late resize): a socket
+            # closed with unread input resets the peer, whose next read then fails before
+            # it sees the exit code queued for it
+            try:
+                while c.sock.recv(65536, _socket.MSG_DONTWAIT):
+                    pass
+            except OSError:
+                pass
             try:
                 c.sock.setblocking(True)
                 c.sock.settimeout(2.0)
