@@ -98,34 +98,34 @@ def cpu_percent(cpu_ns: int | None, when: float | None,
 SPARK = "▁▂▃▄▅▆▇█"
 
 
+def _scaled(n: float, base: int, units: Sequence[str]) -> tuple[float, str]:
+    """``n`` divided by ``base`` until it is below it (or the units run out), and its unit."""
+    value = float(n)
+    i = 0
+    while abs(value) >= base and i < len(units) - 1:
+        value /= base
+        i += 1
+    return value, units[i]
+
+
 def ibytes(n: float | int | None) -> str:
     """Binary units like ``docker stats`` (``12.5MiB``); ``-`` for unknown."""
     if n is None:
         return "-"
-    units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    value = float(n)
-    i = 0
-    while abs(value) >= 1024 and i < len(units) - 1:
-        value /= 1024
-        i += 1
-    if i == 0:
+    value, unit = _scaled(n, 1024, ("B", "KiB", "MiB", "GiB", "TiB"))
+    if unit == "B":
         return f"{int(value)}B"
-    return f"{value:.3g}{units[i]}" if value < 100 else f"{value:.0f}{units[i]}"
+    return f"{value:.3g}{unit}" if value < 100 else f"{value:.0f}{unit}"
 
 
 def dbytes(n: float | int | None) -> str:
     """Decimal units like Docker's NET I/O and BLOCK I/O columns (``1.2kB``)."""
     if n is None:
         return "-"
-    units = ["B", "kB", "MB", "GB", "TB"]
-    value = float(n)
-    i = 0
-    while abs(value) >= 1000 and i < len(units) - 1:
-        value /= 1000
-        i += 1
-    if i == 0:
+    value, unit = _scaled(n, 1000, ("B", "kB", "MB", "GB", "TB"))
+    if unit == "B":
         return f"{int(value)}B"
-    return f"{value:.3g}{units[i]}"
+    return f"{value:.3g}{unit}"
 
 
 def percent(part: float | None, whole: float | None) -> float | None:
