@@ -17,7 +17,7 @@ from workbench.runopts import ArgumentParser
 
 # Verb modules, imported when the parser is built. Keep their top-level imports light:
 # `nutshell ps` must not pay for the TUI, rich or netlink.
-AREAS = ("images", "containers", "registry", "network", "files", "volumes", "build")
+AREAS = ("images", "containers", "registry", "network", "files", "volumes", "build", "service")
 
 
 # Top-level verbs whose parser lives in one area module: for these only that module is

@@ -1,0 +1,160 @@
+"""The docker CLI 20.10 (Debian's docker.io) driving Nutshell through its API socket."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import struct
+import subprocess
+import termios
+import time
+
+import pytest
+
+from tests.api.conftest import DOCKER_CLI
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _controlling_tty() -> None:
+    """In the child: a session of its own with the PTY (its stdin) as controlling terminal."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class Pty:
+    """The docker CLI on a pseudo-terminal, as a person at a terminal runs it."""
+
+    def __init__(self, env: dict, *args: str, rows: int = 24, cols: int = 80):
+        self.master, slave = pty.openpty()
+        self.resize(rows, cols, fd=slave)
+        self.proc = subprocess.Popen([DOCKER_CLI, *args], stdin=slave, stdout=slave, stderr=slave,
+                                     env=env, close_fds=True, preexec_fn=_controlling_tty)
+        os.close(slave)
+        self.out = b""
+
+    def resize(self, rows: int, cols: int, fd: int | None = None) -> None:
+        """As a terminal window does: the kernel signals SIGWINCH to the foreground job."""
+        fcntl.ioctl(self.master if fd is None else fd, termios.TIOCSWINSZ,
+                    struct.pack("HHHH", rows, cols, 0, 0))
+
+    def send(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def read_until(self, needle: bytes, timeout: float = 15) -> bytes:
+        deadline = time.monotonic() + timeout
+        while needle not in self.out:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{needle!r} not seen; got {self.out[-500:]!r}")
+            if select.select([self.master], [], [], left)[0]:
+                try:
+                    data = os.read(self.master, 4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    raise AssertionError(f"EOF before {needle!r}; got {self.out[-500:]!r}")
+                self.out += data
+        return self.out
+
+    def wait(self, timeout: float = 15) -> int:
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            if select.select([self.master], [], [], 0.1)[0]:
+                try:
+                    self.out += os.read(self.master, 4096)
+                except OSError:
+                    pass
+        return self.proc.wait(1)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+
+
+def test_version_and_ping_negotiate(docker):
+    p = docker("version", "--format", "{{.Server.APIVersion}} {{.Client.APIVersion}}", check=True)
+    server, client = p.stdout.decode().split()
+    assert client == "1.41" and server == "1.50"
+
+
+def test_run_exit_codes_and_output(docker):
+    p = docker("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert p.returncode == 3
+    assert p.stdout == b"out\n" and p.stderr == b"err\n"
+    assert docker("run", "--rm", "busybox", "nosuchcommand").returncode == 127
+    assert docker("run", "--rm", "busybox", "/etc/passwd").returncode == 126
+    p = docker("run", "--rm", "nosuchimage:latest", "true")
+    assert p.returncode == 125
+
+
+def test_run_piped_stdin(docker):
+    p = docker("run", "-i", "--rm", "busybox", "sh", "-c", "tr a-z A-Z; exit 4", input=b"piped text\n")
+    assert p.returncode == 4 and p.stdout == b"PIPED TEXT\n"
+
+
+def test_run_it_type_resize_detach_attach(api):
+    term = Pty(api.client_env, "run", "-it", "--name", "tty1", "busybox", "sh", rows=30, cols=100)
+    try:
+        term.read_until(b"# ")
+        term.send(b"echo $((6*7)); stty size\r")
+        term.read_until(b"42\r\n30 100")
+        # the CLI watches SIGWINCH once its first resize is done; a resize is asynchronous
+        # (as with dockerd): ask again until the new size shows
+        term.resize(25, 90)
+
+        def resized() -> bool:
+            term.send(b"stty size\r")
+            try:
+                term.read_until(b"25 90", timeout=0.5)
+                return True
+            except AssertionError:          # the kernel signals only a change of size
+                term.resize(24, 89)
+                time.sleep(0.1)
+                term.resize(25, 90)
+                return False
+
+        wait_for(resized, timeout=15, what="the new size inside the container")
+        term.send(b"\x10\x11")                  # ctrl-p ctrl-q: detach, the shell runs on
+        assert term.wait() == 0
+    finally:
+        term.close()
+    assert api.docker("inspect", "-f", "{{.State.Running}}", "tty1").stdout == b"true\n"
+    again = Pty(api.client_env, "attach", "tty1", rows=20, cols=70)
+    try:
+        again.send(b"stty size; exit 9\r")
+        again.read_until(b"20 70")
+        assert again.wait() == 9
+    finally:
+        again.close()
+    assert wait_for(lambda: api.docker("inspect", "-f", "{{.State.ExitCode}}", "tty1").stdout == b"9\n")
+    api.docker("rm", "tty1", check=True)
+
+
+def test_detached_run_logs_follow_ps_stop_rm(docker):
+    cid = docker("run", "-d", "--name", "ticker", "busybox", "sh", "-c",
+                 "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done", check=True)
+    cid = cid.stdout.decode().strip()
+    assert len(cid) == 64
+    ps = docker("ps", "--format", "{{.Names}} {{.Status}}", check=True).stdout.decode()
+    assert "ticker Up" in ps
+    follow = subprocess.Popen([DOCKER_CLI, "logs", "-f", "ticker"], stdout=subprocess.PIPE,
+                              env=docker.__self__.client_env)
+    try:
+        seen = b""
+        while b"tick 3" not in seen:
+            seen += follow.stdout.read1(100)
+    finally:
+        follow.kill()
+        follow.wait()
+    assert docker("stop", "-t", "1", "ticker").returncode == 0
+    state = docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "ticker").stdout
+    assert state.split()[0] == b"exited"
+    assert docker("rm", "ticker").returncode == 0
+    p = docker("inspect", "ticker")
+    assert p.returncode == 1 and b"No such" in p.stderr
