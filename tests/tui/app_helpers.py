@@ -1,10 +1,15 @@
-"""Helpers for the app's Pilot tests: an app on a fake engine, waiting without sleeps."""
+"""Helpers for the app's Pilot tests: the app on an engine (``make_app``), one pane alone
+(``PaneApp``), what the screen shows, async tests run without a plugin."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import inspect
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer
 
 from workbench.app import NutshellApp
 from workbench.config import WorkbenchConfig
@@ -33,6 +38,52 @@ def make_app(engine, panes=None, read_only=False, watch=False, config=None,
     mounts all but the first after the first frame: see test_lazy_panes_*)."""
     return RecordingApp(engine, read_only=read_only, watch=watch,
                         config=config or WorkbenchConfig(), panes=panes, lazy=lazy)
+
+
+class PaneApp(App):
+    """One pane, standalone, with a Footer; records the messages panes post to the app."""
+
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False)]
+    CSS = "Screen { layout: vertical; }"
+
+    def __init__(self, pane_factory, **kw) -> None:
+        super().__init__(**kw)
+        self.pane_factory = pane_factory
+        self.commands: list = []
+        self.selected: list = []
+        self.terminals: list = []
+
+    def compose(self) -> ComposeResult:
+        self.pane = self.pane_factory()
+        yield self.pane
+        yield Footer()
+
+    def on_mount(self) -> None:
+        # what the workbench does when a pane's tab is shown
+        self.call_after_refresh(self._focus_pane)
+
+    def _focus_pane(self) -> None:
+        focus_default = getattr(self.pane, "focus_default", None)
+        if callable(focus_default):
+            focus_default()
+            return
+        for widget in self.pane.query("*"):
+            if widget.focusable and widget.display and widget.visible:
+                widget.focus()
+                return
+
+    def on_command_run(self, message) -> None:
+        self.commands.append((message.command, message.ok, message.error))
+
+    def on_container_selected(self, message) -> None:
+        self.selected.append(message.container_id)
+
+    def on_open_terminal(self, message) -> None:
+        self.terminals.append((message.kind, message.target, message.argv))
+        handler = getattr(self, "route_terminal", None)
+        if handler is not None:
+            handler(message)
 
 
 def screen_text(app) -> str:

@@ -1,5 +1,5 @@
 """Shared set-up of the SVG snapshots of the Containers, Stats, Terminals and Learn panes:
-the real workbench app (tabs, status line, footer) on the fake engine of teaching_fakes.py,
+the real workbench app (tabs, status line, footer) on the fake engine (tests/tui/fakes.py),
 with nothing that depends on the clock, the host (cores) or timers.
 
 Update after an intended UI change:
@@ -8,7 +8,7 @@ Update after an intended UI change:
 from __future__ import annotations
 
 from tests.tui.app_helpers import make_app
-from tests.tui.teaching_fakes import FakeEngine
+from tests.tui.fakes import FakeEngine
 from tests.waiting import pilot_wait_for
 
 SIZES = [(100, 30), (160, 48)]
@@ -17,7 +17,7 @@ size_ids = lambda s: f"{s[0]}x{s[1]}"  # noqa: E731
 
 
 def app(engine=None):
-    engine = engine or FakeEngine()
+    engine = engine or FakeEngine(root="")  # the status line shows no root
     a = make_app(engine, panes=PANES)
     a.fake = engine
     return a

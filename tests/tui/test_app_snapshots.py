@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.app_fakes import FIXED_NOW, FakeEngine
 from tests.tui.app_helpers import make_app
+from tests.tui.fakes import FIXED_NOW, FakeEngine
 from tests.waiting import pilot_wait_for
 from workbench.messages import ImageSelected
 from workbench.panes import base

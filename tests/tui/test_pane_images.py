@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from core.errors import NotFound
-from tests.tui.app_fakes import FIXED_NOW, FakeEngine
 from tests.tui.app_helpers import make_app, screen_text, sync_all
+from tests.tui.fakes import FIXED_NOW, FakeEngine
 from tests.waiting import pilot_wait_for
 from workbench.panes import base
 from workbench.widgets.progress import ProgressPanel

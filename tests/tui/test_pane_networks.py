@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.app_fakes import FakeEngine
 from tests.tui.app_helpers import make_app, screen_text, sync_all
+from tests.tui.fakes import NETWORKED, FakeEngine
 from tests.waiting import pilot_wait_for
 from workbench.panes.networks import topology
 from workbench.widgets.table import FilterTable
@@ -24,7 +24,7 @@ async def _started(pilot, app):
 
 
 async def test_networks_members_and_topology():
-    app = make_app(FakeEngine(), panes=["networks"])
+    app = make_app(FakeEngine(containers=NETWORKED), panes=["networks"])
     async with app.run_test(size=(160, 48)) as pilot:
         pane = await _started(pilot, app)
         table = pane.query_one("#networks-table", FilterTable)
@@ -45,7 +45,7 @@ async def test_networks_members_and_topology():
 
 
 def test_topology_text_lines():
-    net = FakeEngine().network_inspect("bridge")
+    net = FakeEngine(containers=NETWORKED).network_inspect("bridge")
     lines = topology(net).plain.splitlines()
     assert lines[0].startswith("host bridge nsbr-1eb397f82d  10.90.0.1  subnet 10.90.0.0/16")
     assert lines[1] == "  ├─ nsv35c73887fd1 ═══ eth0 10.90.0.2/16  web (c1c1c1c1c1c1)"
@@ -53,7 +53,7 @@ def test_topology_text_lines():
 
 
 async def test_member_selection_is_shared():
-    app = make_app(FakeEngine(), panes=["networks"])
+    app = make_app(FakeEngine(containers=NETWORKED), panes=["networks"])
     async with app.run_test(size=(160, 48)) as pilot:
         pane = await _started(pilot, app)
         members = pane.query_one("#members", FilterTable)
@@ -64,7 +64,7 @@ async def test_member_selection_is_shared():
 
 
 async def test_create_and_remove_a_network():
-    engine = FakeEngine()
+    engine = FakeEngine(containers=NETWORKED)
     app = make_app(engine, panes=["networks"])
     async with app.run_test(size=(160, 48)) as pilot:
         pane = await _started(pilot, app)
@@ -93,7 +93,7 @@ async def test_create_and_remove_a_network():
 
 
 async def test_connect_disconnect_prune():
-    engine = FakeEngine()
+    engine = FakeEngine(containers=NETWORKED)
     app = make_app(engine, panes=["networks"])
     async with app.run_test(size=(160, 48)) as pilot:
         pane = await _started(pilot, app)
@@ -124,7 +124,7 @@ async def test_connect_disconnect_prune():
 
 
 async def test_read_only_has_no_network_actions():
-    engine = FakeEngine()
+    engine = FakeEngine(containers=NETWORKED)
     app = make_app(engine, panes=["networks"], read_only=True)
     async with app.run_test(size=(160, 48)) as pilot:
         await _started(pilot, app)

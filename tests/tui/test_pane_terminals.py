@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Static, Tabs
 
-from tests.tui.teaching_fakes import FakeEngine, PaneApp, sync
+from tests.tui.app_helpers import PaneApp, sync
+from tests.tui.fakes import FakeEngine
 from tests.waiting import pilot_wait_for
 from workbench.messages import OpenTerminal
 from workbench.panes.terminals import TerminalsPane
@@ -50,7 +51,7 @@ async def test_attach_tab_typing_leave_close_detaches():
         await pilot_wait_for(pilot, lambda: not pane.terminals)
         assert client.closed
         assert engine.containers[web]["State"] == "running"
-        assert not any(c[0] in ("stop", "kill", "rm") for c in engine.calls)
+        assert not [c for c in engine.calls if c.name in ("stop", "kill", "rm")]
         assert pane.query_one("#terminals-empty", Static).display
 
 
@@ -80,7 +81,7 @@ async def test_exec_failure_is_shown_in_the_tab_and_recorded():
         await pilot_wait_for(pilot, lambda: any(not ok for _, ok, _ in app.commands))
         cmd, ok, err = app.commands[-1]
         assert cmd == "nutshell exec -it web sh" and not ok and err == f"container {engine.container('web')} is not running"
-        assert ("exec", engine.container("web"), ["sh"]) in engine.calls
+        assert engine.has_call("exec", engine.container("web"), ["sh"])
 
 
 @sync
