@@ -8,8 +8,8 @@ import asyncio
 
 import pytest
 
-from tests.tui.app_helpers import make_app
-from tests.tui.teaching_real import PREFIX, pane_of, run, state
+from tests.tui.app_helpers import make_app, pane_of
+from tests.tui.real_containers import PREFIX, run, state
 from tests.waiting import pilot_wait_for
 from workbench.widgets.jsontree import JsonTree
 from workbench.widgets.logview import LogView

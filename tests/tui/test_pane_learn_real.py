@@ -10,8 +10,8 @@ import os
 import pytest
 from textual.widgets import DataTable, Static
 
-from tests.tui.app_helpers import make_app
-from tests.tui.teaching_real import PREFIX, pane_of, run
+from tests.tui.app_helpers import make_app, pane_of
+from tests.tui.real_containers import PREFIX, run
 from tests.waiting import pilot_wait_for
 from workbench.widgets.table import FilterTable
 

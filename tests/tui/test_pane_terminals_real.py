@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.app_helpers import make_app
-from tests.tui.teaching_real import pane_of, run, state
+from tests.tui.app_helpers import make_app, pane_of
+from tests.tui.real_containers import run, state
 from tests.waiting import pilot_wait_for, wait_for
 from workbench.widgets.table import FilterTable
 
