@@ -9,8 +9,7 @@ import pytest
 from textual.widgets import Input, Static
 
 from core.errors import Conflict
-from tests.tui.app_helpers import PaneApp, sync
-from tests.tui.fakes import FakeEngine
+from tests.tui.app_helpers import pane_alone, sync
 from tests.waiting import pilot_wait_for
 from workbench.messages import ContainerSelected, EngineChanged
 from workbench.panes.containers import ContainersPane
@@ -29,16 +28,18 @@ async def started(pilot, app) -> ContainersPane:
     return pane
 
 
+def containers_pane(engine, size=(120, 36), read_only=False):
+    """The pane alone on ``engine``, started: ``async with`` gives (app, pilot, pane)."""
+    return pane_alone(lambda: ContainersPane(engine, read_only=read_only, id="containers"), size, started)
+
+
 def log_view(pane) -> LogView:
     return pane.query_one("#log-view", LogView)
 
 
 @sync
-async def test_list_selection_and_logs():
-    engine = FakeEngine()
-    app = PaneApp(lambda: ContainersPane(engine, id="containers"))
-    async with app.run_test(size=(120, 36)) as pilot:
-        pane = await started(pilot, app)
+async def test_list_selection_and_logs(engine):
+    async with containers_pane(engine) as (app, pilot, pane):
         table = pane.query_one("#containers-table", FilterTable)
         web, db, old = (engine.container(n) for n in ("web", "db", "old"))
         assert [cell_text(c) for c in table.row(web)] == [
@@ -70,11 +71,8 @@ async def test_list_selection_and_logs():
 
 
 @sync
-async def test_log_search_highlight_tail_since_and_follow():
-    engine = FakeEngine()
-    app = PaneApp(lambda: ContainersPane(engine, id="containers"))
-    async with app.run_test(size=(120, 36)) as pilot:
-        pane = await started(pilot, app)
+async def test_log_search_highlight_tail_since_and_follow(engine):
+    async with containers_pane(engine) as (app, pilot, pane):
         view = log_view(pane)
         await pilot_wait_for(pilot, lambda: len(view.lines) == 30)
         # "/" in the list filters the list; in the log it searches the log
@@ -122,11 +120,8 @@ async def test_log_search_highlight_tail_since_and_follow():
 
 
 @sync
-async def test_inspect_and_diff_views():
-    engine = FakeEngine()
-    app = PaneApp(lambda: ContainersPane(engine, id="containers"))
-    async with app.run_test(size=(100, 30)) as pilot:
-        pane = await started(pilot, app)
+async def test_inspect_and_diff_views(engine):
+    async with containers_pane(engine, (100, 30)) as (app, pilot, pane):
         web = engine.container("web")
         await pilot.press("i")
         tree = pane.query_one("#containers-inspect", JsonTree)
@@ -146,11 +141,8 @@ async def test_inspect_and_diff_views():
 
 
 @sync
-async def test_lifecycle_actions_confirmations_and_errors():
-    engine = FakeEngine()
-    app = PaneApp(lambda: ContainersPane(engine, id="containers"))
-    async with app.run_test(size=(120, 36)) as pilot:
-        pane = await started(pilot, app)
+async def test_lifecycle_actions_confirmations_and_errors(engine):
+    async with containers_pane(engine) as (app, pilot, pane):
         web = engine.container("web")
         await pilot.press("x")
         await pilot_wait_for(pilot, lambda: ("nutshell stop web", True, None) in app.commands)
@@ -198,11 +190,8 @@ async def test_lifecycle_actions_confirmations_and_errors():
 
 
 @sync
-async def test_commit_form_exec_attach():
-    engine = FakeEngine()
-    app = PaneApp(lambda: ContainersPane(engine, id="containers"))
-    async with app.run_test(size=(120, 36)) as pilot:
-        await started(pilot, app)
+async def test_commit_form_exec_attach(engine):
+    async with containers_pane(engine) as (app, pilot, pane):
         web = engine.container("web")
         await pilot.press("c")
         await pilot_wait_for(pilot, lambda: type(app.screen).__name__ == "FormScreen")
@@ -221,11 +210,8 @@ async def test_commit_form_exec_attach():
 
 
 @sync
-async def test_read_only_hides_mutating_actions():
-    engine = FakeEngine()
-    app = PaneApp(lambda: ContainersPane(engine, read_only=True, id="containers"))
-    async with app.run_test(size=(120, 36)) as pilot:
-        pane = await started(pilot, app)
+async def test_read_only_hides_mutating_actions(engine):
+    async with containers_pane(engine, read_only=True) as (app, pilot, pane):
         for key in ("x", "u", "r", "K", "d", "c", "e", "a"):
             await pilot.press(key)
         await pilot.pause(0.2)
