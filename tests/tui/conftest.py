@@ -5,6 +5,14 @@ import pytest
 from tests.runtime_root import default_image_engine
 
 
+@pytest.fixture
+def engine():
+    """The fake engine (tests/tui/fakes.py), new for each test."""
+    from tests.tui.fakes import FakeEngine
+
+    return FakeEngine()
+
+
 @pytest.fixture(scope="module")
 def real_engine(tmp_path_factory):
     """An engine with the default image on a root of its own, per test module."""

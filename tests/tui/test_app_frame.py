@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from textual.command import CommandPalette
 
-from tests.tui.app_fakes import FakeEngine
 from tests.tui.app_helpers import make_app, screen_text, sync_all
+from tests.tui.fakes import FakeEngine
 from tests.waiting import pilot_wait_for
 from workbench import app as app_module
 from workbench.commands import collect
@@ -274,10 +274,9 @@ async def test_a_selection_settles_across_containers_and_stats():
     """Choosing a container in one pane while another pane's table is still announcing
     its own first row must settle on the choice: a highlight that is stale by the time it
     is handled is ignored (it used to make the Containers and Stats panes flip-flop)."""
-    from tests.tui.teaching_fakes import FakeEngine as TeachingEngine
     from workbench.widgets.table import FilterTable
 
-    engine = TeachingEngine()
+    engine = FakeEngine()
     app = make_app(engine, panes=["containers", "stats"])
     async with app.run_test(size=(140, 40)) as pilot:
         containers, stats = app.pane("containers"), app.pane("stats")

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.app_fakes import FIXED_NOW, FakeEngine
-from tests.tui.app_helpers import make_app
+from tests.tui.app_helpers import make_app, show
+from tests.tui.fakes import FIXED_NOW, FakeEngine
+from tests.tui.snapshots import SIZES, size_ids
 from tests.waiting import pilot_wait_for
 from workbench.messages import ImageSelected
 from workbench.panes import base
 
 pytestmark = pytest.mark.tui
 
-SIZES = [(100, 30), (160, 48)]
 APP = "sha256:" + "c" * 64
 
 
@@ -29,7 +29,7 @@ def _app():
     return make_app(FakeEngine(), panes=["images", "layers", "networks"])
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("size", SIZES, ids=size_ids)
 def test_images_pane(snap_compare, size):
     async def ready(pilot):
         app = pilot.app
@@ -40,12 +40,10 @@ def test_images_pane(snap_compare, size):
     assert snap_compare(_app(), terminal_size=size, run_before=ready)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("size", SIZES, ids=size_ids)
 def test_layers_pane(snap_compare, size):
     async def ready(pilot):
-        app = pilot.app
-        app.action_show_tab("layers")
-        pane = app.pane("layers")
+        pane = await show(pilot, "layers")
         pane.post_message(ImageSelected(APP))
         await pilot_wait_for(pilot, lambda: pane.tree_data is not None and pane.tree_data.image_id == APP)
         await pilot.press("down", "down", "down")          # layer 2: a modify, a whiteout, an add
@@ -58,12 +56,10 @@ def test_layers_pane(snap_compare, size):
     assert snap_compare(_app(), terminal_size=size, run_before=ready)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("size", SIZES, ids=size_ids)
 def test_networks_pane(snap_compare, size):
     async def ready(pilot):
-        app = pilot.app
-        app.action_show_tab("networks")
-        pane = app.pane("networks")
+        pane = await show(pilot, "networks")
         await pilot_wait_for(pilot, lambda: pane.networks)
         await pilot_wait_for(pilot, lambda: pane.query_one("#members").shown_keys)
 

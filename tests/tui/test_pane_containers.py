@@ -9,7 +9,7 @@ import pytest
 from textual.widgets import Input, Static
 
 from core.errors import Conflict
-from tests.tui.teaching_fakes import FakeEngine, PaneApp, sync
+from tests.tui.app_helpers import pane_alone, sync
 from tests.waiting import pilot_wait_for
 from workbench.messages import ContainerSelected, EngineChanged
 from workbench.panes.containers import ContainersPane
@@ -28,16 +28,18 @@ async def started(pilot, app) -> ContainersPane:
     return pane
 
 
+def containers_pane(engine, size=(120, 36), read_only=False):
+    """The pane alone on ``engine``, started: ``async with`` gives (app, pilot, pane)."""
+    return pane_alone(lambda: ContainersPane(engine, read_only=read_only, id="containers"), size, started)
+
+
 def log_view(pane) -> LogView:
     return pane.query_one("#log-view", LogView)
 
 
 @sync
-async def test_list_selection_and_logs():
-    engine = FakeEngine()
-    app = PaneApp(lambda: ContainersPane(engine, id="containers"))
-    async with app.run_test(size=(120, 36)) as pilot:
-        pane = await started(pilot, app)
+async def test_list_selection_and_logs(engine):
+    async with containers_pane(engine) as (app, pilot, pane):
         table = pane.query_one("#containers-table", FilterTable)
         web, db, old = (engine.container(n) for n in ("web", "db", "old"))
         assert [cell_text(c) for c in table.row(web)] == [
@@ -47,7 +49,7 @@ async def test_list_selection_and_logs():
         # the highlighted container is announced to the other panes, its log follows
         assert app.selected[-1] == web
         await pilot_wait_for(pilot, lambda: len(log_view(pane).lines) == 30)
-        assert ("logs", web, True, 200, None) in engine.calls
+        assert engine.has_call("logs", web, follow=True, tail=200, since=None)
         assert "following" in str(pane.query_one("#log-state", Static).render())
         # moving the cursor switches container (and log)
         await pilot.press("down")
@@ -69,11 +71,8 @@ async def test_list_selection_and_logs():
 
 
 @sync
-async def test_log_search_highlight_tail_since_and_follow():
-    engine = FakeEngine()
-    app = PaneApp(lambda: ContainersPane(engine, id="containers"))
-    async with app.run_test(size=(120, 36)) as pilot:
-        pane = await started(pilot, app)
+async def test_log_search_highlight_tail_since_and_follow(engine):
+    async with containers_pane(engine) as (app, pilot, pane):
         view = log_view(pane)
         await pilot_wait_for(pilot, lambda: len(view.lines) == 30)
         # "/" in the list filters the list; in the log it searches the log
@@ -102,7 +101,7 @@ async def test_log_search_highlight_tail_since_and_follow():
         since.focus()
         await pilot.press("enter")
         web = engine.container("web")
-        await pilot_wait_for(pilot, lambda: ("logs", web, True, 5, "10m") in engine.calls)
+        await pilot_wait_for(pilot, lambda: engine.has_call("logs", web, follow=True, tail=5, since="10m"))
         await pilot_wait_for(pilot, lambda: len(view.lines) == 5)
         assert ("nutshell logs -f --tail 5 --since 10m web", True, None) in app.commands
         # stop following: the reader ends
@@ -121,11 +120,8 @@ async def test_log_search_highlight_tail_since_and_follow():
 
 
 @sync
-async def test_inspect_and_diff_views():
-    engine = FakeEngine()
-    app = PaneApp(lambda: ContainersPane(engine, id="containers"))
-    async with app.run_test(size=(100, 30)) as pilot:
-        pane = await started(pilot, app)
+async def test_inspect_and_diff_views(engine):
+    async with containers_pane(engine, (100, 30)) as (app, pilot, pane):
         web = engine.container("web")
         await pilot.press("i")
         tree = pane.query_one("#containers-inspect", JsonTree)
@@ -145,15 +141,12 @@ async def test_inspect_and_diff_views():
 
 
 @sync
-async def test_lifecycle_actions_confirmations_and_errors():
-    engine = FakeEngine()
-    app = PaneApp(lambda: ContainersPane(engine, id="containers"))
-    async with app.run_test(size=(120, 36)) as pilot:
-        pane = await started(pilot, app)
+async def test_lifecycle_actions_confirmations_and_errors(engine):
+    async with containers_pane(engine) as (app, pilot, pane):
         web = engine.container("web")
         await pilot.press("x")
         await pilot_wait_for(pilot, lambda: ("nutshell stop web", True, None) in app.commands)
-        assert ("stop", web) in engine.calls
+        assert engine.has_call("stop", web)
         await pilot.press("u")
         await pilot_wait_for(pilot, lambda: ("nutshell start web", True, None) in app.commands)
         await pilot.press("r")
@@ -164,18 +157,18 @@ async def test_lifecycle_actions_confirmations_and_errors():
         await pilot_wait_for(pilot, lambda: pane.items[web].get("State") == "paused")
         await pilot.press("p")
         await pilot_wait_for(pilot, lambda: ("nutshell unpause web", True, None) in app.commands)
-        assert ("pause", web) in engine.calls and ("unpause", web) in engine.calls
+        assert engine.has_call("pause", web) and engine.has_call("unpause", web)
         # kill asks first; "n" keeps the container
         await pilot.press("K")
         await pilot_wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
         await pilot.press("n")
         await pilot.pause(0.1)
-        assert not any(c[0] == "kill" for c in engine.calls)
+        assert not engine.called("kill")
         await pilot.press("K")
         await pilot_wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
         await pilot.press("y")
         await pilot_wait_for(pilot, lambda: ("nutshell kill web", True, None) in app.commands)
-        assert ("kill", web, "KILL") in engine.calls
+        assert engine.has_call("kill", web, "KILL")
         # an engine error: the CLI's line as a notification, and in the history
         engine.fail["start"] = Conflict("cannot start: the image is gone")
         await pilot.press("u")
@@ -191,17 +184,14 @@ async def test_lifecycle_actions_confirmations_and_errors():
         assert "RUNNING" in str(app.screen.query_one("#confirm-question", Static).render())
         await pilot.press("y")
         await pilot_wait_for(pilot, lambda: ("nutshell rm -f db", True, None) in app.commands)
-        assert ("rm", db, True) in engine.calls and db not in engine.containers
+        assert engine.has_call("rm", db, force=True) and db not in engine.containers
         await pilot_wait_for(pilot, lambda: db not in dict(
             pane.query_one("#containers-table", FilterTable).rows))
 
 
 @sync
-async def test_commit_form_exec_attach():
-    engine = FakeEngine()
-    app = PaneApp(lambda: ContainersPane(engine, id="containers"))
-    async with app.run_test(size=(120, 36)) as pilot:
-        await started(pilot, app)
+async def test_commit_form_exec_attach(engine):
+    async with containers_pane(engine) as (app, pilot, pane):
         web = engine.container("web")
         await pilot.press("c")
         await pilot_wait_for(pilot, lambda: type(app.screen).__name__ == "FormScreen")
@@ -209,9 +199,9 @@ async def test_commit_form_exec_attach():
         preview = str(app.screen.query_one("#form-preview", Static).render())
         assert preview == "$ nutshell commit -m 'added notes' web snap:v1"
         await pilot.press("ctrl+s")
-        await pilot_wait_for(pilot, lambda: any(c[0] == "commit" for c in engine.calls))
-        call = next(c for c in engine.calls if c[0] == "commit")
-        assert call[1:3] == (web, "snap:v1") and call[3]["message"] == "added notes"
+        await pilot_wait_for(pilot, lambda: engine.called("commit"))
+        call = engine.called("commit")[0]
+        assert call.args == (web, "snap:v1") and call.kwargs["message"] == "added notes"
         await pilot_wait_for(pilot, lambda: (preview[2:], True, None) in app.commands)
         await pilot.press("e")
         await pilot.press("a")
@@ -220,17 +210,14 @@ async def test_commit_form_exec_attach():
 
 
 @sync
-async def test_read_only_hides_mutating_actions():
-    engine = FakeEngine()
-    app = PaneApp(lambda: ContainersPane(engine, read_only=True, id="containers"))
-    async with app.run_test(size=(120, 36)) as pilot:
-        pane = await started(pilot, app)
+async def test_read_only_hides_mutating_actions(engine):
+    async with containers_pane(engine, read_only=True) as (app, pilot, pane):
         for key in ("x", "u", "r", "K", "d", "c", "e", "a"):
             await pilot.press(key)
         await pilot.pause(0.2)
         assert type(app.screen).__name__ not in ("ConfirmScreen", "FormScreen")
-        assert not any(c[0] in ("start", "stop", "restart", "kill", "rm", "commit")
-                       for c in engine.calls)
+        assert not [c for c in engine.calls
+                    if c.name in ("start", "stop", "restart", "kill", "rm", "commit")]
         assert app.terminals == []
         # the footer shows none of them (check_action hides them)
         shown = {key for key, b in app.screen.active_bindings.items() if b.binding.show}

@@ -8,8 +8,8 @@ import asyncio
 
 import pytest
 
-from tests.tui.app_helpers import make_app
-from tests.tui.teaching_real import PREFIX, pane_of, run, state
+from tests.tui.app_helpers import make_app, pane_of
+from tests.tui.real_containers import PREFIX, run, select_container, state
 from tests.waiting import pilot_wait_for
 from workbench.widgets.jsontree import JsonTree
 from workbench.widgets.logview import LogView
@@ -31,11 +31,8 @@ def test_every_action_on_a_real_container(real_engine):  # noqa: F811
     async def scenario():
         app = make_app(real_engine, panes=["containers"], watch=True)
         async with app.run_test(size=(120, 36)) as pilot:
-            pane = await pane_of(pilot, app, "containers")
+            pane = await select_container(pilot, app, cid)
             table = pane.query_one("#containers-table", FilterTable)
-            await pilot_wait_for(pilot, lambda: cid in pane.items, what="listed")
-            table.select(cid)
-            await pilot_wait_for(pilot, lambda: pane.container_id == cid)
             assert cell_text(table.row(cid)[4]) == "running"
             view = pane.query_one("#log-view", LogView)
             await pilot_wait_for(pilot, lambda: [t for _, _, t in view.lines] == ["one", "two", "oops"],

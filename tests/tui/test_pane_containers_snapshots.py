@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.teaching_snapshots import SIZES, app, settle, show, size_ids
+from tests.tui.app_helpers import show
+from tests.tui.snapshots import SIZES, app, settle, size_ids
 from tests.waiting import pilot_wait_for
 from workbench.widgets.logview import LogView
 

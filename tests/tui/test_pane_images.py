@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from core.errors import NotFound
-from tests.tui.app_fakes import FIXED_NOW, FakeEngine
-from tests.tui.app_helpers import make_app, screen_text, sync_all
+from tests.tui.app_helpers import app_running, fill_form, screen_text, sync_all
+from tests.tui.fakes import FIXED_NOW
 from tests.waiting import pilot_wait_for
 from workbench.panes import base
 from workbench.widgets.progress import ProgressPanel
@@ -21,11 +21,6 @@ def fixed_clock(monkeypatch):
     monkeypatch.setattr(base, "CLOCK", lambda: FIXED_NOW)
 
 
-@pytest.fixture
-def engine():
-    return FakeEngine()
-
-
 async def _started(pilot, app):
     await pilot_wait_for(pilot, lambda: app.pane("images").rows, what="images listed")
     await pilot_wait_for(pilot, lambda: "tags" in str(app.query_one("#image-info").render()), what="details")
@@ -33,9 +28,7 @@ async def _started(pilot, app):
 
 
 async def test_lists_images_one_row_per_tag(engine):
-    app = make_app(engine, panes=["images"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        pane = await _started(pilot, app)
+    async with app_running(engine, ["images"], _started) as (app, pilot, pane):
         assert list(pane.rows) == ["localhost/busybox:latest", "me/app:1.0", "me/app:latest", "dddddddddddd"]
         text = screen_text(app)
         assert "localhost/busybox" in text and "<none>" in text and "4.2MB" in text
@@ -45,9 +38,7 @@ async def test_lists_images_one_row_per_tag(engine):
 
 
 async def test_filter_and_details_follow_the_cursor(engine):
-    app = make_app(engine, panes=["images"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        pane = await _started(pilot, app)
+    async with app_running(engine, ["images"], _started) as (app, pilot, pane):
         await pilot.press("slash", *"app")
         await pilot_wait_for(pilot, lambda: pane.table.shown_keys == ["me/app:1.0", "me/app:latest"])
         await pilot.press("enter")      # back to the table
@@ -58,9 +49,7 @@ async def test_filter_and_details_follow_the_cursor(engine):
 
 
 async def test_pull_shows_layer_progress_and_records_the_command(engine):
-    app = make_app(engine, panes=["images"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        pane = await _started(pilot, app)
+    async with app_running(engine, ["images"], _started) as (app, pilot, pane):
         await pilot.press("p")
         await pilot.press(*"alpine:3")
         await pilot.press("enter")
@@ -75,12 +64,8 @@ async def test_pull_shows_layer_progress_and_records_the_command(engine):
 
 
 async def test_pull_with_tls_off(engine):
-    app = make_app(engine, panes=["images"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        await _started(pilot, app)
-        await pilot.press("p")
-        await pilot.pause()
-        app.screen.query_one("#field-ref").value = "reg:5000/x:1"
+    async with app_running(engine, ["images"], _started) as (app, pilot, pane):
+        await fill_form(pilot, "p", submit=None, ref="reg:5000/x:1")
         await pilot.press("tab", "space", "ctrl+s")
         await pilot_wait_for(pilot, lambda: app.history)
         assert engine.called("pull")[0].kwargs == {"insecure": True}
@@ -89,13 +74,8 @@ async def test_pull_with_tls_off(engine):
 
 async def test_errors_are_the_cli_one_liner(engine):
     engine.fail["pull"] = NotFound("manifest unknown: nosuch:latest")
-    app = make_app(engine, panes=["images"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        await _started(pilot, app)
-        await pilot.press("p")
-        await pilot.pause()
-        app.screen.query_one("#field-ref").value = "nosuch"
-        await pilot.press("ctrl+s")
+    async with app_running(engine, ["images"], _started) as (app, pilot, pane):
+        await fill_form(pilot, "p", ref="nosuch")
         await pilot_wait_for(pilot, lambda: app.history)
         assert not app.history[0].ok
         assert app.history[0].error == "manifest unknown: nosuch:latest"
@@ -103,9 +83,7 @@ async def test_errors_are_the_cli_one_liner(engine):
 
 
 async def test_tag(engine):
-    app = make_app(engine, panes=["images"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        pane = await _started(pilot, app)
+    async with app_running(engine, ["images"], _started) as (app, pilot, pane):
         await pilot.press("t", *"mine:2", "enter")
         await pilot_wait_for(pilot, lambda: "mine:2" in pane.rows, what="new tag listed")
         assert engine.called("tag")[0].args == ("localhost/busybox:latest", "mine:2")
@@ -113,9 +91,7 @@ async def test_tag(engine):
 
 
 async def test_remove_asks_first(engine):
-    app = make_app(engine, panes=["images"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        pane = await _started(pilot, app)
+    async with app_running(engine, ["images"], _started) as (app, pilot, pane):
         await pilot.press("down")            # me/app:1.0
         await pilot.press("d")
         await pilot.pause()
@@ -136,27 +112,16 @@ async def test_remove_asks_first(engine):
 
 
 async def test_push_to_another_destination(engine):
-    app = make_app(engine, panes=["images"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        await _started(pilot, app)
-        await pilot.press("P")
-        await pilot.pause()
-        dest = app.screen.query_one("#field-dest")
-        dest.value = "127.0.0.1:5000/bb:1"
-        await pilot.press("ctrl+s")
+    async with app_running(engine, ["images"], _started) as (app, pilot, pane):
+        await fill_form(pilot, "P", dest="127.0.0.1:5000/bb:1")
         await pilot_wait_for(pilot, lambda: app.history)
         assert engine.called("push")[0].args == ("localhost/busybox:latest", "127.0.0.1:5000/bb:1")
         assert app.history[0].command == "nutshell push localhost/busybox:latest 127.0.0.1:5000/bb:1"
 
 
 async def test_load_an_archive(engine):
-    app = make_app(engine, panes=["images"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        pane = await _started(pilot, app)
-        await pilot.press("l")
-        await pilot.pause()
-        app.screen.query_one("#field-path").value = "/tmp/x.tar"
-        await pilot.press("enter")
+    async with app_running(engine, ["images"], _started) as (app, pilot, pane):
+        await fill_form(pilot, "l", submit="enter", path="/tmp/x.tar")
         await pilot_wait_for(pilot, lambda: "loaded:latest" in pane.rows)
         assert engine.called("load")[0].args == ("/tmp/x.tar",)
         assert app.history[0].command == "nutshell load -i /tmp/x.tar"
@@ -166,19 +131,10 @@ async def test_run_form_builds_the_cli_options(engine):
     from workbench.cli import build_parser
     from workbench.runopts import run_options
 
-    app = make_app(engine, panes=["images"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        await _started(pilot, app)
-        await pilot.press("r")
-        await pilot.pause()
+    async with app_running(engine, ["images"], _started) as (app, pilot, pane):
+        await fill_form(pilot, "r", submit=None, name="web", command="httpd -f -p 80",
+                        env="A=1 'B=two words'", ports="8080:80", memory="64m", cpus="0.5", rm=True)
         form = app.screen
-        form.query_one("#field-name").value = "web"
-        form.query_one("#field-command").value = "httpd -f -p 80"
-        form.query_one("#field-env").value = "A=1 'B=two words'"
-        form.query_one("#field-ports").value = "8080:80"
-        form.query_one("#field-memory").value = "64m"
-        form.query_one("#field-cpus").value = "0.5"
-        form.query_one("#field-rm").value = True
         await pilot.pause()
         preview = str(form.query_one("#form-preview").render())
         assert "nutshell run -d --rm --name web -e A=1 -e 'B=two words' -p 8080:80 -m 64m" in preview
@@ -195,12 +151,8 @@ async def test_run_form_builds_the_cli_options(engine):
 
 
 async def test_run_interactive_opens_an_attached_terminal(engine):
-    app = make_app(engine, panes=["images"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        await _started(pilot, app)
-        await pilot.press("r")
-        await pilot.pause()
-        app.screen.query_one("#field-mode").value = "it"
+    async with app_running(engine, ["images"], _started) as (app, pilot, pane):
+        await fill_form(pilot, "r", submit=None, mode="it")
         await pilot.pause()
         await pilot.press("ctrl+s")
         await pilot_wait_for(pilot, lambda: app.opened_terminals)
@@ -211,13 +163,8 @@ async def test_run_interactive_opens_an_attached_terminal(engine):
 
 
 async def test_run_form_rejects_bad_flags(engine):
-    app = make_app(engine, panes=["images"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        await _started(pilot, app)
-        await pilot.press("r")
-        await pilot.pause()
-        app.screen.query_one("#field-memory").value = "lots"
-        await pilot.press("ctrl+s")
+    async with app_running(engine, ["images"], _started) as (app, pilot, pane):
+        await fill_form(pilot, "r", memory="lots")
         await pilot.pause()
         assert "invalid value 'lots' for --memory" in str(app.screen.query_one("#form-error").render())
         assert not engine.called("create")
@@ -225,9 +172,7 @@ async def test_run_form_rejects_bad_flags(engine):
 
 
 async def test_enter_selects_the_image_for_layers(engine):
-    app = make_app(engine, panes=["images", "layers"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        await _started(pilot, app)
+    async with app_running(engine, ["images", "layers"], _started) as (app, pilot, pane):
         await pilot.press("down", "enter")
         await pilot_wait_for(pilot, lambda: app.query_one("#tabs").active == "tab-layers")
         layers = app.pane("layers")
@@ -236,9 +181,7 @@ async def test_enter_selects_the_image_for_layers(engine):
 
 
 async def test_read_only_hides_and_refuses_changes(engine):
-    app = make_app(engine, panes=["images"], read_only=True)
-    async with app.run_test(size=(160, 48)) as pilot:
-        await _started(pilot, app)
+    async with app_running(engine, ["images"], _started, read_only=True) as (app, pilot, pane):
         for key in ("p", "l", "t", "d", "P", "r"):
             await pilot.press(key)
             await pilot.pause()
@@ -250,9 +193,7 @@ async def test_read_only_hides_and_refuses_changes(engine):
 
 
 async def test_history_screen_lists_and_copies(engine):
-    app = make_app(engine, panes=["images"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        await _started(pilot, app)
+    async with app_running(engine, ["images"], _started) as (app, pilot, pane):
         await pilot.press("t", *"a:1", "enter")
         await pilot_wait_for(pilot, lambda: app.history)
         await pilot.press("t", *"b:2", "enter")

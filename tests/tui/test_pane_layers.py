@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.app_fakes import FIXED_NOW, FakeEngine
-from tests.tui.app_helpers import make_app, screen_text, sync_all
+from tests.tui.app_helpers import app_running, fill_form, make_app, screen_text, show, sync_all
+from tests.tui.fakes import FIXED_NOW
 from tests.waiting import pilot_wait_for
 from workbench.messages import ImageSelected
 from workbench.panes import base
@@ -24,20 +24,16 @@ def fixed_clock(monkeypatch):
 
 
 async def _layers_of_app(pilot, app):
-    pane = app.pane("layers")
-    app.action_show_tab("layers")
-    msg = ImageSelected(APP)
-    pane.post_message(msg)
+    pane = await show(pilot, "layers")
+    pane.post_message(ImageSelected(APP))
     await pilot_wait_for(pilot, lambda: pane.tree_data is not None and pane.tree_data.image_id == APP,
                          what="tree of me/app")
     await pilot_wait_for(pilot, lambda: pane.query_one("#layer-table", FilterTable).shown_keys[:1] == ["merged"])
     return pane
 
 
-async def test_layer_list_and_wasted_summary():
-    app = make_app(FakeEngine(), panes=["layers"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        pane = await _layers_of_app(pilot, app)
+async def test_layer_list_and_wasted_summary(engine):
+    async with app_running(engine, ["layers"], _layers_of_app) as (app, pilot, pane):
         table = pane.query_one("#layer-table", FilterTable)
         assert table.shown_keys == ["merged", "0", "1", "2"]
         # layer 0: old.so (50kB) deleted by layer 2, passwd (120) overwritten by 1;
@@ -49,10 +45,8 @@ async def test_layer_list_and_wasted_summary():
         assert "COPY server config.json /app/" in text
 
 
-async def test_per_layer_changes_merged_and_toggles():
-    app = make_app(FakeEngine(), panes=["layers"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        pane = await _layers_of_app(pilot, app)
+async def test_per_layer_changes_merged_and_toggles(engine):
+    async with app_running(engine, ["layers"], _layers_of_app) as (app, pilot, pane):
         tree = pane.query_one(FileTree)
         # merged view: old.so is gone
         assert "usr/lib/old.so" not in pane.current_entries()
@@ -80,10 +74,8 @@ async def test_per_layer_changes_merged_and_toggles():
         assert "m" not in pane.classes
 
 
-async def test_sort_by_size_and_path_filter():
-    app = make_app(FakeEngine(), panes=["layers"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        pane = await _layers_of_app(pilot, app)
+async def test_sort_by_size_and_path_filter(engine):
+    async with app_running(engine, ["layers"], _layers_of_app) as (app, pilot, pane):
         tree = pane.query_one(FileTree)
         assert tree.visible_paths()[:4] == ["app", "bin", "etc", "tmp"]     # by name
         await pilot.press("o")
@@ -97,11 +89,8 @@ async def test_sort_by_size_and_path_filter():
         assert "-filtering" not in pane.classes
 
 
-async def test_view_a_file_text_and_binary():
-    engine = FakeEngine()
-    app = make_app(engine, panes=["layers"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        pane = await _layers_of_app(pilot, app)
+async def test_view_a_file_text_and_binary(engine):
+    async with app_running(engine, ["layers"], _layers_of_app) as (app, pilot, pane):
         tree = pane.query_one(FileTree)
         tree.focus()
         assert tree.reveal("etc/passwd")
@@ -122,10 +111,8 @@ async def test_view_a_file_text_and_binary():
         await pilot.press("escape")
 
 
-async def test_wasted_list():
-    app = make_app(FakeEngine(), panes=["layers"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        await _layers_of_app(pilot, app)
+async def test_wasted_list(engine):
+    async with app_running(engine, ["layers"], _layers_of_app) as (app, pilot, pane):
         await pilot.press("w")
         await pilot_wait_for(pilot, lambda: len(app.screen_stack) == 2)
         table = app.screen.query_one(FilterTable)
@@ -136,15 +123,9 @@ async def test_wasted_list():
         await pilot.press("escape")
 
 
-async def test_diff_two_images():
-    engine = FakeEngine()
-    app = make_app(engine, panes=["layers"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        await _layers_of_app(pilot, app)
-        await pilot.press("x")
-        await pilot.pause()
-        app.screen.query_one("#field-other").value = "sha256:" + "b" * 64
-        await pilot.press("ctrl+s")
+async def test_diff_two_images(engine):
+    async with app_running(engine, ["layers"], _layers_of_app) as (app, pilot, pane):
+        await fill_form(pilot, "x", other="sha256:" + "b" * 64)
         await pilot_wait_for(pilot, lambda: len(app.screen_stack) == 2 and app.screen.query(FilterTable))
         assert engine.called("image_diff")[0].args == (APP, "sha256:" + "b" * 64)
         table = app.screen.query_one(FilterTable)
@@ -153,8 +134,7 @@ async def test_diff_two_images():
         assert "0 added" in screen_text(app)
 
 
-async def test_follows_image_selection_from_images_pane():
-    engine = FakeEngine()
+async def test_follows_image_selection_from_images_pane(engine):
     app = make_app(engine, panes=["images", "layers"])
     async with app.run_test(size=(160, 48)) as pilot:
         images = app.pane("images")
@@ -174,11 +154,8 @@ async def test_follows_image_selection_from_images_pane():
         await pilot_wait_for(pilot, lambda: layers.tree_data.image_id == "sha256:" + "b" * 64)
 
 
-
-async def test_slash_in_the_tree_filters_paths():
-    app = make_app(FakeEngine(), panes=["layers"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        pane = await _layers_of_app(pilot, app)
+async def test_slash_in_the_tree_filters_paths(engine):
+    async with app_running(engine, ["layers"], _layers_of_app) as (app, pilot, pane):
         pane.query_one(FileTree).focus()
         await pilot.press("slash", *"/app")
         await pilot_wait_for(pilot, lambda: pane.path_filter == "/app")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable, Static, TabbedContent
 
-from tests.tui.teaching_fakes import FakeEngine, PaneApp, sync
+from tests.tui.app_helpers import pane_alone, sync
 from tests.waiting import pilot_wait_for
 from workbench.messages import ContainerSelected, EngineChanged
 from workbench.panes.learn import LearnPane, abbrev
@@ -21,6 +21,11 @@ async def loaded(pilot, app) -> LearnPane:
     return app.pane
 
 
+def learn_pane(engine, size, read_only=False):
+    """The pane alone on ``engine``, loaded: ``async with`` gives (app, pilot, pane)."""
+    return pane_alone(lambda: LearnPane(engine, read_only=read_only, id="learn"), size, loaded)
+
+
 def text(pane, wid: str) -> str:
     return str(pane.query_one(f"#{wid}", Static).render())
 
@@ -30,11 +35,8 @@ def cells(table: DataTable, key: str) -> list[str]:
 
 
 @sync
-async def test_views_show_the_engine_data():
-    engine = FakeEngine()
-    app = PaneApp(lambda: LearnPane(engine, id="learn"))
-    async with app.run_test(size=(160, 48)) as pilot:
-        pane = await loaded(pilot, app)
+async def test_views_show_the_engine_data(engine):
+    async with learn_pane(engine, (160, 48)) as (app, pilot, pane):
         web = engine.container("web")
         assert pane.container_id == web  # the first running container, picked for the user
         assert "web" in text(pane, "learn-header") and "host PID 4000" in text(pane, "learn-header")
@@ -94,11 +96,8 @@ async def test_views_show_the_engine_data():
 
 
 @sync
-async def test_follows_selection_and_explains_a_stopped_container():
-    engine = FakeEngine()
-    app = PaneApp(lambda: LearnPane(engine, id="learn"))
-    async with app.run_test(size=(100, 30)) as pilot:
-        pane = await loaded(pilot, app)
+async def test_follows_selection_and_explains_a_stopped_container(engine):
+    async with learn_pane(engine, (100, 30)) as (app, pilot, pane):
         n = pane.loads
         db = engine.container("db")
         pane.post_message(ContainerSelected(db))
@@ -120,11 +119,8 @@ async def test_follows_selection_and_explains_a_stopped_container():
 
 
 @sync
-async def test_reload_on_engine_changed_and_host_terminal():
-    engine = FakeEngine()
-    app = PaneApp(lambda: LearnPane(engine, id="learn"))
-    async with app.run_test(size=(100, 30)) as pilot:
-        pane = await loaded(pilot, app)
+async def test_reload_on_engine_changed_and_host_terminal(engine):
+    async with learn_pane(engine, (100, 30)) as (app, pilot, pane):
         n = pane.loads
         pane.post_message(EngineChanged({"images"}))
         await pilot.pause(0.2)
@@ -134,8 +130,7 @@ async def test_reload_on_engine_changed_and_host_terminal():
         await pilot.press("t")
         await pilot_wait_for(pilot, lambda: app.terminals == [("host", None, None)])
 
-    ro = PaneApp(lambda: LearnPane(engine, read_only=True, id="learn"))
-    async with ro.run_test(size=(100, 30)) as pilot:
+    async with learn_pane(engine, (100, 30), read_only=True) as (ro, pilot, _):
         await pilot.press("t")
         await pilot.pause(0.1)
         assert ro.terminals == []

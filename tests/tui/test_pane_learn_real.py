@@ -10,10 +10,9 @@ import os
 import pytest
 from textual.widgets import DataTable, Static
 
-from tests.tui.app_helpers import make_app
-from tests.tui.teaching_real import PREFIX, pane_of, run
+from tests.tui.app_helpers import make_app, pane_of
+from tests.tui.real_containers import PREFIX, run, select_container
 from tests.waiting import pilot_wait_for
-from workbench.widgets.table import FilterTable
 
 pytestmark = [pytest.mark.tui, pytest.mark.integration]
 
@@ -30,9 +29,7 @@ def test_teaching_views_of_a_real_container(real_engine):  # noqa: F811
     async def scenario():
         app = make_app(real_engine, panes=["containers", "teaching"])
         async with app.run_test(size=(160, 48)) as pilot:
-            containers = await pane_of(pilot, app, "containers")
-            await pilot_wait_for(pilot, lambda: cid in containers.items)
-            containers.query_one("#containers-table", FilterTable).select(cid)
+            await select_container(pilot, app, cid)
             pane = await pane_of(pilot, app, "teaching")
             app.action_show_tab("teaching")
             await pilot_wait_for(pilot, lambda: pane.container_id == cid and "network" in pane.data,

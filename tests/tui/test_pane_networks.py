@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.app_fakes import FakeEngine
-from tests.tui.app_helpers import make_app, screen_text, sync_all
+from tests.tui.app_helpers import app_running, fill_form, screen_text, show, sync_all
+from tests.tui.fakes import NETWORKED, FakeEngine
 from tests.waiting import pilot_wait_for
 from workbench.panes.networks import topology
 from workbench.widgets.table import FilterTable
@@ -16,17 +16,19 @@ pytestmark = pytest.mark.tui
 WEB, DB, CACHE = "c1" * 32, "c2" * 32, "c3" * 32
 
 
+@pytest.fixture
+def engine():
+    return FakeEngine(containers=NETWORKED)
+
+
 async def _started(pilot, app):
-    app.action_show_tab("networks")
-    pane = app.pane("networks")
+    pane = await show(pilot, "networks")
     await pilot_wait_for(pilot, lambda: pane.networks, what="networks listed")
     return pane
 
 
-async def test_networks_members_and_topology():
-    app = make_app(FakeEngine(), panes=["networks"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        pane = await _started(pilot, app)
+async def test_networks_members_and_topology(engine):
+    async with app_running(engine, ["networks"], _started) as (app, pilot, pane):
         table = pane.query_one("#networks-table", FilterTable)
         assert table.shown_keys == ["bridge", "backend", "host", "none"]
         members = pane.query_one("#members", FilterTable)
@@ -44,18 +46,16 @@ async def test_networks_members_and_topology():
         assert "share the host's network namespace" in screen_text(app)
 
 
-def test_topology_text_lines():
-    net = FakeEngine().network_inspect("bridge")
+def test_topology_text_lines(engine):
+    net = engine.network_inspect("bridge")
     lines = topology(net).plain.splitlines()
     assert lines[0].startswith("host bridge nsbr-1eb397f82d  10.90.0.1  subnet 10.90.0.0/16")
     assert lines[1] == "  ├─ nsv35c73887fd1 ═══ eth0 10.90.0.2/16  web (c1c1c1c1c1c1)"
     assert lines[2] == "  └─ nsv9a0b1c2d3e4 ═══ eth0 10.90.0.3/16  db (c2c2c2c2c2c2)"
 
 
-async def test_member_selection_is_shared():
-    app = make_app(FakeEngine(), panes=["networks"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        pane = await _started(pilot, app)
+async def test_member_selection_is_shared(engine):
+    async with app_running(engine, ["networks"], _started) as (app, pilot, pane):
         members = pane.query_one("#members", FilterTable)
         await pilot_wait_for(pilot, lambda: members.shown_keys == [WEB, DB])
         members.focus()
@@ -63,18 +63,9 @@ async def test_member_selection_is_shared():
         await pilot_wait_for(pilot, lambda: app.selected_container == DB)
 
 
-async def test_create_and_remove_a_network():
-    engine = FakeEngine()
-    app = make_app(engine, panes=["networks"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        pane = await _started(pilot, app)
-        await pilot.press("n")
-        await pilot.pause()
-        form = app.screen
-        form.query_one("#field-name").value = "front"
-        form.query_one("#field-subnet").value = "10.99.0.0/24"
-        form.query_one("#field-internal").value = True
-        await pilot.press("ctrl+s")
+async def test_create_and_remove_a_network(engine):
+    async with app_running(engine, ["networks"], _started) as (app, pilot, pane):
+        await fill_form(pilot, "n", name="front", subnet="10.99.0.0/24", internal=True)
         await pilot_wait_for(pilot, lambda: "front" in pane.networks, what="front listed")
         assert engine.called("network_create")[0].kwargs == {"subnet": "10.99.0.0/24", "gateway": None,
                                                               "internal": True}
@@ -92,11 +83,8 @@ async def test_create_and_remove_a_network():
         assert app.history[-1].command == "nutshell network rm front"
 
 
-async def test_connect_disconnect_prune():
-    engine = FakeEngine()
-    app = make_app(engine, panes=["networks"])
-    async with app.run_test(size=(160, 48)) as pilot:
-        pane = await _started(pilot, app)
+async def test_connect_disconnect_prune(engine):
+    async with app_running(engine, ["networks"], _started) as (app, pilot, pane):
         pane.query_one("#networks-table", FilterTable).select("backend")
         await pilot.press("C")
         await pilot.pause()
@@ -123,11 +111,8 @@ async def test_connect_disconnect_prune():
         assert app.history[-1].command == "nutshell network prune -f"
 
 
-async def test_read_only_has_no_network_actions():
-    engine = FakeEngine()
-    app = make_app(engine, panes=["networks"], read_only=True)
-    async with app.run_test(size=(160, 48)) as pilot:
-        await _started(pilot, app)
+async def test_read_only_has_no_network_actions(engine):
+    async with app_running(engine, ["networks"], _started, read_only=True) as (app, pilot, pane):
         for key in ("n", "d", "C", "X", "ctrl+x"):
             await pilot.press(key)
             await pilot.pause()

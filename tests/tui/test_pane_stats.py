@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Static
 
-from tests.tui.teaching_fakes import FakeEngine, PaneApp, sync
+from tests.tui.app_helpers import PaneApp, sync
+from tests.tui.fakes import FakeEngine
 from tests.waiting import pilot_wait_for
 from workbench.messages import ContainerSelected, EngineChanged
 from workbench.panes.stats import StatsPane

@@ -8,8 +8,8 @@ import asyncio
 
 import pytest
 
-from tests.tui.app_helpers import make_app
-from tests.tui.teaching_real import pane_of, run
+from tests.tui.app_helpers import make_app, pane_of
+from tests.tui.real_containers import run
 from tests.waiting import pilot_wait_for
 from workbench.panes import stats as stats_mod
 from workbench.widgets.linetable import LineTable

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Static, Tabs
 
-from tests.tui.teaching_fakes import FakeEngine, PaneApp, sync
+from tests.tui.app_helpers import pane_alone, sync
 from tests.waiting import pilot_wait_for
 from workbench.messages import OpenTerminal
 from workbench.panes.terminals import TerminalsPane
@@ -20,12 +20,14 @@ def screen_text(term: Terminal) -> str:
     return "\n".join(term.emulator.display())
 
 
+def terminals_pane(engine, read_only=False):
+    """The pane alone on ``engine``: ``async with`` gives (app, pilot, pane)."""
+    return pane_alone(lambda: TerminalsPane(engine, read_only=read_only, id="terms"), (100, 30))
+
+
 @sync
-async def test_attach_tab_typing_leave_close_detaches():
-    engine = FakeEngine()
-    app = PaneApp(lambda: TerminalsPane(engine, id="terms"))
-    async with app.run_test(size=(100, 30)) as pilot:
-        pane: TerminalsPane = app.pane
+async def test_attach_tab_typing_leave_close_detaches(engine):
+    async with terminals_pane(engine) as (app, pilot, pane):
         assert pane.query_one("#terminals-empty", Static).display
         web = engine.container("web")
         pane.post_message(OpenTerminal("attach", web))
@@ -50,16 +52,13 @@ async def test_attach_tab_typing_leave_close_detaches():
         await pilot_wait_for(pilot, lambda: not pane.terminals)
         assert client.closed
         assert engine.containers[web]["State"] == "running"
-        assert not any(c[0] in ("stop", "kill", "rm") for c in engine.calls)
+        assert not [c for c in engine.calls if c.name in ("stop", "kill", "rm")]
         assert pane.query_one("#terminals-empty", Static).display
 
 
 @sync
-async def test_attach_to_stopped_container_is_an_error_notification():
-    engine = FakeEngine()
-    app = PaneApp(lambda: TerminalsPane(engine, id="terms"))
-    async with app.run_test(size=(100, 30)) as pilot:
-        pane = app.pane
+async def test_attach_to_stopped_container_is_an_error_notification(engine):
+    async with terminals_pane(engine) as (app, pilot, pane):
         pane.open_terminal("attach", engine.container("old"))
         text = "You cannot attach to a stopped container, start it first"
         await pilot_wait_for(pilot, lambda: any(n.message == text for n in app._notifications))
@@ -71,24 +70,18 @@ async def test_attach_to_stopped_container_is_an_error_notification():
 
 
 @sync
-async def test_exec_failure_is_shown_in_the_tab_and_recorded():
-    engine = FakeEngine()
-    app = PaneApp(lambda: TerminalsPane(engine, id="terms"))
-    async with app.run_test(size=(100, 30)) as pilot:
-        pane = app.pane
+async def test_exec_failure_is_shown_in_the_tab_and_recorded(engine):
+    async with terminals_pane(engine) as (app, pilot, pane):
         pane.post_message(OpenTerminal("exec", engine.container("web"), ["sh"]))
         await pilot_wait_for(pilot, lambda: any(not ok for _, ok, _ in app.commands))
         cmd, ok, err = app.commands[-1]
         assert cmd == "nutshell exec -it web sh" and not ok and err == f"container {engine.container('web')} is not running"
-        assert ("exec", engine.container("web"), ["sh"]) in engine.calls
+        assert engine.has_call("exec", engine.container("web"), ["sh"])
 
 
 @sync
-async def test_host_command_tabs_and_read_only():
-    engine = FakeEngine()
-    app = PaneApp(lambda: TerminalsPane(engine, id="terms"))
-    async with app.run_test(size=(100, 30)) as pilot:
-        pane = app.pane
+async def test_host_command_tabs_and_read_only(engine):
+    async with terminals_pane(engine) as (app, pilot, pane):
         pane.open_terminal("host", argv=["/bin/sh", "-c", "echo from-the-host; sleep 30"],
                            title="demo")
         pane.open_terminal("host", argv=["/bin/sh", "-c", "echo second; sleep 30"])
@@ -116,9 +109,7 @@ async def test_host_command_tabs_and_read_only():
         # closing hung up the host command
         await pilot_wait_for(pilot, lambda: backend.exit_code is not None or backend._status is not None)
 
-    ro = PaneApp(lambda: TerminalsPane(engine, read_only=True, id="terms"))
-    async with ro.run_test(size=(100, 30)) as pilot:
-        pane = ro.pane
+    async with terminals_pane(engine, read_only=True) as (ro, pilot, pane):
         pane.tabs.query_one(Tabs).focus()
         await pilot.press("h")
         await pilot.pause(0.2)

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.app_helpers import make_app
-from tests.tui.teaching_real import pane_of, run, state
+from tests.tui.app_helpers import make_app, pane_of
+from tests.tui.real_containers import run, select_container, state
 from tests.waiting import pilot_wait_for, wait_for
-from workbench.widgets.table import FilterTable
 
 pytestmark = [pytest.mark.tui, pytest.mark.integration]
 
@@ -34,10 +33,7 @@ def test_attach_echo_hi_close_tab_container_keeps_running(real_engine):  # noqa:
     async def scenario():
         app = make_app(real_engine, panes=["containers", "terminals"])
         async with app.run_test(size=(100, 30)) as pilot:
-            containers = await pane_of(pilot, app, "containers")
-            await pilot_wait_for(pilot, lambda: cid in containers.items, what="the container listed")
-            containers.query_one("#containers-table", FilterTable).select(cid)
-            await pilot_wait_for(pilot, lambda: containers.container_id == cid)
+            await select_container(pilot, app, cid)
             await pilot.press("a")  # attach: the app switches to Terminals
             terms = await pane_of(pilot, app, "terminals")
             await pilot_wait_for(pilot, lambda: len(terms.terminals) == 1, what="the attach tab")
@@ -82,10 +78,7 @@ def test_exec_shell_probe_and_exit(real_engine):  # noqa: F811
     async def scenario():
         app = make_app(real_engine, panes=["containers", "terminals"])
         async with app.run_test(size=(100, 30)) as pilot:
-            containers = await pane_of(pilot, app, "containers")
-            await pilot_wait_for(pilot, lambda: cid in containers.items)
-            containers.query_one("#containers-table", FilterTable).select(cid)
-            await pilot_wait_for(pilot, lambda: containers.container_id == cid)
+            await select_container(pilot, app, cid)
             await pilot.press("e")
             terms = await pane_of(pilot, app, "terminals")
             await pilot_wait_for(pilot, lambda: len(terms.terminals) == 1)

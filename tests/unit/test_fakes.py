@@ -11,14 +11,14 @@ import pytest
 from core.engine import Engine
 
 # what a fake offers its tests besides the Engine's methods
-TEST_HELPERS = {"called"}
+TEST_HELPERS = {"called", "has_call"}
 
 
 def _fakes():
-    from tests.tui import app_fakes, teaching_fakes
+    from tests.tui import fakes
     from tests.unit import test_terminal_backend
 
-    return [app_fakes.FakeEngine, teaching_fakes.FakeEngine, test_terminal_backend.FakeEngine]
+    return [fakes.FakeEngine, test_terminal_backend.FakeEngine]
 
 
 def mismatches(fake: type) -> list[str]:

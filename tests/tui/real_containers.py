@@ -4,7 +4,9 @@ the end and checked gone (cgroups, mounts)."""
 
 from __future__ import annotations
 
+from tests.tui.app_helpers import pane_of
 from tests.waiting import pilot_wait_for
+from workbench.widgets.table import FilterTable
 
 PREFIX = "nsteach-tui"
 IMAGE = "localhost/busybox:latest"
@@ -22,9 +24,10 @@ def state(engine, cid: str) -> str:
     return engine.container_state(cid).get("Status", "")
 
 
-async def pane_of(pilot, app, name: str):
-    """The app's pane ``name`` once it is mounted (the workbench may mount panes lazily,
-    after its first frame)."""
-    await pilot_wait_for(pilot, lambda: app.pane(name) is not None and app.pane(name).is_mounted,
-                         what=f"the {name} pane")
-    return app.pane(name)
+async def select_container(pilot, app, cid: str):
+    """The app's Containers pane with ``cid`` listed and selected (so the other panes follow)."""
+    containers = await pane_of(pilot, app, "containers")
+    await pilot_wait_for(pilot, lambda: cid in containers.items, what="the container listed")
+    containers.query_one("#containers-table", FilterTable).select(cid)
+    await pilot_wait_for(pilot, lambda: containers.container_id == cid)
+    return containers
