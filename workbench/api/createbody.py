@@ -35,9 +35,10 @@ def field(obj: dict, key: str, kind: type | tuple[type, ...], where: str = "") -
     return value
 
 
-def strings(obj: dict, key: str, where: str = "") -> list[str] | None:
-    """A list of strings; Docker also takes one string for Cmd/Entrypoint-like fields."""
-    value = field(obj, key, (list, str), where)
+def strings(obj: dict, key: str, where: str = "", single: bool = False) -> list[str] | None:
+    """A list of strings; with ``single`` also one string, as Docker's ``StrSlice`` fields
+    (Cmd, Entrypoint, CapAdd, CapDrop) take; the others (Env, Binds, Dns...) do not."""
+    value = field(obj, key, (list, str) if single else list, where)
     if value is None:
         return None
     if isinstance(value, str):
@@ -57,7 +58,7 @@ def run_options(body: dict, name: str | None) -> RunOptions:
     nc = field(body, "NetworkingConfig", dict) or {}
     h = "HostConfig."
 
-    entrypoint = strings(body, "Entrypoint")
+    entrypoint = strings(body, "Entrypoint", single=True)
     if entrypoint is not None and entrypoint in ([], [""]):
         entrypoint = []
     labels = field(body, "Labels", dict) or {}
@@ -134,7 +135,7 @@ def run_options(body: dict, name: str | None) -> RunOptions:
     swap = field(hc, "MemorySwap", int) or None
     pids = field(hc, "PidsLimit", int)
     return RunOptions(
-        image=image, command=strings(body, "Cmd"), entrypoint=entrypoint,
+        image=image, command=strings(body, "Cmd", single=True), entrypoint=entrypoint,
         env=strings(body, "Env") or [], workdir=field(body, "WorkingDir", str) or None,
         user=field(body, "User", str) or None, hostname=field(body, "Hostname", str) or None,
         name=name or None, tty=bool(field(body, "Tty", bool)),
@@ -142,7 +143,7 @@ def run_options(body: dict, name: str | None) -> RunOptions:
         auto_remove=bool(field(hc, "AutoRemove", bool)), memory=memory, memory_swap=swap,
         cpus=cpus, pids_limit=pids if pids else None,
         read_only=bool(field(hc, "ReadonlyRootfs", bool)),
-        cap_add=strings(hc, "CapAdd", h) or [], cap_drop=strings(hc, "CapDrop", h) or [],
+        cap_add=strings(hc, "CapAdd", h, single=True) or [], cap_drop=strings(hc, "CapDrop", h, single=True) or [],
         privileged=bool(field(hc, "Privileged", bool)),
         security_opt=strings(hc, "SecurityOpt", h) or [], network=mode,
         network_options=net_kw, labels=dict(labels),

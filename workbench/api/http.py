@@ -18,6 +18,8 @@ each connection has its own thread).
 from __future__ import annotations
 
 import json
+import os
+import re
 import select
 import socket
 import struct
@@ -29,6 +31,7 @@ MAX_JSON_BODY = 16 << 20
 IDLE_TIMEOUT = 120.0
 SEND_TIMEOUT = 30.0
 READ_CHUNK = 64 * 1024
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
 
 REASONS = {
     100: "Continue", 101: "UPGRADED", 200: "OK", 201: "Created", 204: "No Content",
@@ -37,6 +40,16 @@ REASONS = {
     413: "Payload Too Large", 431: "Request Header Fields Too Large",
     500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable",
 }
+
+
+def send_timeout() -> float:
+    """``SEND_TIMEOUT``, or ``NUTSHELL_API_SEND_TIMEOUT`` seconds when set (the tests
+    set a short one to see a client that never reads dropped)."""
+    try:
+        value = float(os.environ.get("NUTSHELL_API_SEND_TIMEOUT", "") or SEND_TIMEOUT)
+    except ValueError:
+        return SEND_TIMEOUT
+    return value if value > 0 else SEND_TIMEOUT
 
 
 class HTTPError(Exception):
@@ -70,7 +83,8 @@ class Connection:
             pass
         # Writes that block longer than SEND_TIMEOUT fail (a client that never reads);
         # reads have no timeout except between requests (see next_request).
-        tv = struct.pack("ll", int(SEND_TIMEOUT), int((SEND_TIMEOUT % 1) * 1e6))
+        timeout = send_timeout()
+        tv = struct.pack("ll", int(timeout), int((timeout % 1) * 1e6))
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
         except OSError:
@@ -216,8 +230,10 @@ class Request:
             raise HTTPError(400, "bad Content-Length")
         self._chunk_left = 0
         self._body_done = not self._chunked and self._remaining == 0
-        if headers.get("expect", "").lower() == "100-continue":
-            conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+        # "Expect: 100-continue": the interim answer goes out when the handler first reads
+        # the body; a request answered without reading it ends its connection instead
+        self._expect_continue = (headers.get("expect", "").lower() == "100-continue"
+                                 and not self._body_done)
 
     # --- query helpers -------------------------------------------------------------------
     def q(self, name: str, default: str | None = None) -> str | None:
@@ -256,6 +272,9 @@ class Request:
         """Up to ``n`` bytes of the body (b"" at its end), by length or chunked."""
         if self._body_done:
             return b""
+        if self._expect_continue:
+            self._expect_continue = False
+            self.conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
         if not self._chunked:
             data = self.conn.read_some(min(n, self._remaining))
             if not data:
@@ -267,10 +286,10 @@ class Request:
             line = self.conn.read_line(limit=1024)
             if line is None:
                 raise HTTPError(400, "unexpected end of chunked body")
-            try:
-                self._chunk_left = int(line.split(b";")[0].strip() or b"x", 16)
-            except ValueError:
-                raise HTTPError(400, "malformed chunk size") from None
+            size = line.split(b";")[0].strip()
+            if not _CHUNK_SIZE.fullmatch(size):     # no sign, no 0x, no _, not absurd
+                raise HTTPError(400, "malformed chunk size")
+            self._chunk_left = int(size, 16)
             if self._chunk_left == 0:         # the last chunk, then trailers to a blank line
                 while True:
                     t = self.conn.read_line(limit=MAX_HEAD)
@@ -282,8 +301,8 @@ class Request:
         if not data:
             raise HTTPError(400, "unexpected end of chunked body")
         self._chunk_left -= len(data)
-        if self._chunk_left == 0:
-            self.conn.read_exact(2)           # the CRLF after each chunk
+        if self._chunk_left == 0 and self.conn.read_exact(2) != b"\r\n":   # after each chunk
+            raise HTTPError(400, "malformed chunked body: no CRLF after a chunk")
         return data
 
     def body(self, limit: int = MAX_JSON_BODY) -> bytes:
@@ -311,6 +330,8 @@ class Request:
     def drain(self) -> bool:
         """Read what is left of the body so the next request can be parsed; False when
         the body could not be read (the connection must close)."""
+        if self._expect_continue:         # the client waits to be told to send it: it never will
+            return False
         try:
             while self.read():
                 pass
@@ -357,7 +378,7 @@ class Request:
         h.update(headers or {})
         self.responded = True
         self.conn.send(self._head(status, h))
-        return ChunkedWriter(self.conn)
+        return ChunkedWriter(self.conn, head=self.method == "HEAD")
 
     def hijack(self, content_type: str = "application/vnd.docker.raw-stream") -> Connection:
         """Take the connection over as a raw stream (attach, exec start). With an
@@ -380,12 +401,13 @@ class Request:
 class ChunkedWriter:
     """The body of a chunked response. ``write`` sends one chunk (nothing for b"")."""
 
-    def __init__(self, conn: Connection):
+    def __init__(self, conn: Connection, head: bool = False):
         self.conn = conn
         self.closed = False
+        self.head = head            # the answer to a HEAD: headers only, no chunks at all
 
     def write(self, data: bytes) -> None:
-        if data:
+        if data and not self.head:
             self.conn.send(b"%x\r\n%s\r\n" % (len(data), data))
 
     def json(self, obj: Any) -> None:
@@ -394,7 +416,8 @@ class ChunkedWriter:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self.conn.send(b"0\r\n\r\n")
+            if not self.head:
+                self.conn.send(b"0\r\n\r\n")
 
 
 def multiplex(stream: int, data: bytes) -> bytes:

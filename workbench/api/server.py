@@ -25,7 +25,7 @@ import threading
 import time
 import traceback
 
-from .http import ClientGone, Connection, HTTPError, Request
+from .http import REASONS, ClientGone, Connection, HTTPError, Request
 from .router import MAX_API_VERSION, Router, message_of, status_of
 
 SD_LISTEN_FDS_START = 3
@@ -190,8 +190,9 @@ class Server:
 
     def _answer_error(self, conn: Connection, status: int, message: str) -> None:
         body = json.dumps({"message": message}).encode() + b"\n"
+        reason = REASONS.get(status, "Bad Request")
         try:
-            conn.send(f"HTTP/1.1 {status} Bad Request\r\nContent-Type: application/json\r\n"
+            conn.send(f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
                       f"Content-Length: {len(body)}\r\nConnection: close\r\n"
                       f"Api-Version: {MAX_API_VERSION}\r\n\r\n".encode() + body)
         except ClientGone:
