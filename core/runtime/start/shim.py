@@ -211,6 +211,14 @@ class Shim:
             data = c.sock.recv(65536)
         except BlockingIOError:
             return
+        except ConnectionResetError:
+            # the client closed with output of ours unread (a one-shot resize during the
+            # container's first output): the kernel reports that once, before the packets
+            # the client sent; take the next one, EOF follows
+            try:
+                data = c.sock.recv(65536, _socket.MSG_DONTWAIT)
+            except OSError:
+                data = b""
         except OSError:
             data = b""
         if not data:
@@ -335,6 +343,8 @@ class Shim:
                     if data[:1] == b"P" and fds:
                         self.master = fds[0]
                         os.set_blocking(self.master, False)
+                        if self.rows and self.cols:     # a resize that came before the PTY
+                            self.apply_size()
                         self.outputs[self.master] = T_STDOUT
                         for extra in fds[1:]:
                             os.close(extra)
