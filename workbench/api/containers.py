@@ -9,6 +9,8 @@ connection of a created container, then starts it. The attach handler parks itse
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 
@@ -272,7 +274,9 @@ def wait(engine, req: Request) -> None:
         code = fut.code
     if code is None:
         try:
-            code = engine.wait(cid)
+            code = _wait_watching(engine, cid, conn)
+        except ClientGone:
+            raise
         except NotFound:
             code = 0
         except Exception as exc:  # noqa: BLE001
@@ -287,6 +291,44 @@ def wait(engine, req: Request) -> None:
             time.sleep(0.05)
     out.json({"StatusCode": code, "Error": error})
     out.close()
+
+
+def _wait_watching(engine, cid: str, conn: Connection) -> int:
+    """``engine.wait`` that gives up when the client leaves (ClientGone): the wait goes on
+    in a thread of its own until the container exits, but the request is no longer in
+    flight (an idle server may exit) and its connection is closed."""
+    box: dict = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box["code"] = engine.wait(cid)
+        except BaseException as exc:  # noqa: BLE001 - handed to the handler
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, daemon=True, name="api-wait").start()
+    while not done.wait(0.2):
+        if conn.peer_gone():
+            raise ClientGone("the client left during wait")
+    if "error" in box:
+        raise box["error"]
+    return box["code"]
+
+
+def _interrupt(client) -> None:
+    """Wake a ``client.read()`` blocked in another thread (it returns None)."""
+    try:
+        s = socket.socket(fileno=os.dup(client.fileno()))
+    except OSError:
+        return
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        s.close()
 
 
 # --- attach ----------------------------------------------------------------------------
@@ -390,6 +432,7 @@ def _pump(client, conn: Connection | None, send, want_stdin: bool, keys: bytes,
     the container until the container exits, the client detaches or goes away. The exit
     code goes to ``exits`` (None when the stream ended otherwise)."""
     detached = threading.Event()
+    finished = threading.Event()
     code: int | None = None
 
     def upstream() -> None:
@@ -401,6 +444,13 @@ def _pump(client, conn: Connection | None, send, want_stdin: bool, keys: bytes,
                 if not data:
                     if want_stdin:
                         client.close_stdin()
+                    # the end of the client's input; when the client is gone altogether
+                    # (not just done sending), stop waiting for output it cannot read
+                    while not finished.is_set():
+                        if conn.hung_up(0.5):
+                            if not exits:
+                                _interrupt(client)
+                            return
                     return
                 if not want_stdin:
                     continue
@@ -441,6 +491,7 @@ def _pump(client, conn: Connection | None, send, want_stdin: bool, keys: bytes,
     except OSError:
         return
     finally:
+        finished.set()
         for e in exits or []:
             e.resolve(code)
         if conn is None:

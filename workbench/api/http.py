@@ -191,6 +191,21 @@ class Connection:
         except (OSError, ValueError):
             return True
 
+    def hung_up(self, timeout: float = 0) -> bool:
+        """True when the client has closed the connection altogether, waiting up to
+        ``timeout`` seconds for it. Unlike ``peer_gone`` not fooled by a hijacked client
+        that only ends its sending half (the docker CLI does at the end of its stdin)
+        and goes on reading."""
+        if self.closed:
+            return True
+        try:
+            p = select.poll()
+            p.register(self.sock, 0)          # POLLHUP/POLLERR are reported whatever the mask
+            events = p.poll(int(timeout * 1000))
+        except (OSError, ValueError):
+            return True
+        return any(ev & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, ev in events)
+
     def close(self) -> None:
         self.closed = True
         try:

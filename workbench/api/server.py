@@ -47,10 +47,15 @@ def activated_socket() -> socket.socket | None:
         return None
     for key in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
         os.environ.pop(key, None)
-    sock = socket.socket(fileno=SD_LISTEN_FDS_START)
-    if sock.family != socket.AF_UNIX:
+    try:
+        sock = socket.socket(fileno=SD_LISTEN_FDS_START)
+    except OSError as exc:
+        raise SystemExit(f"nutshell: fd {SD_LISTEN_FDS_START} (LISTEN_FDS) is not a socket: "
+                         f"{exc.strerror}") from None
+    if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
         sock.detach()
-        raise SystemExit("nutshell: the activated socket is not a UNIX socket: TCP is not served")
+        raise SystemExit("nutshell: the activated socket is not a UNIX stream socket: "
+                         "TCP (anyone on the network root on this host) is not served")
     os.set_inheritable(SD_LISTEN_FDS_START, False)
     for extra in range(SD_LISTEN_FDS_START + 1, SD_LISTEN_FDS_START + n):
         os.close(extra)
@@ -150,10 +155,25 @@ class Server:
         self.stopping.set()
 
     def _idle_expired(self) -> bool:
+        """True (and the server is stopping) when nothing has been in flight for
+        ``timeout`` seconds. Decided under the lock that ``_enter`` takes, so a request
+        either starts before the decision (and postpones it) or is refused after it."""
         if not self.timeout:
             return False
         with self.lock:
-            return self.busy == 0 and time.monotonic() - self.last_active >= self.timeout
+            if self.busy == 0 and time.monotonic() - self.last_active >= self.timeout:
+                self.stopping.set()
+                return True
+            return False
+
+    def _enter(self) -> bool:
+        """A request starts: counted in flight, unless the server is already stopping."""
+        with self.lock:
+            if self.stopping.is_set():
+                return False
+            self.busy += 1
+            self.last_active = time.monotonic()
+            return True
 
     def _busy(self, delta: int) -> None:
         with self.lock:
@@ -171,9 +191,8 @@ class Server:
                 except HTTPError as exc:
                     self._answer_error(conn, exc.status, exc.message)
                     break
-                if req is None:
+                if req is None or not self._enter():
                     break
-                self._busy(+1)
                 try:
                     self._dispatch(req)
                 finally:
@@ -279,6 +298,11 @@ def serve(engine, socket_path: str | None = None, timeout: float = 0, group: str
     sys.stderr.flush()
     log = (lambda msg: sys.stderr.write(msg + "\n")) if verbose else None
     server = Server(engine, sock, timeout=timeout, log=log, request_log=request_log_path(engine))
+    try:
+        # SIGTERM (systemctl stop, kill): leave as on idle, removing our socket file
+        signal.signal(signal.SIGTERM, lambda signum, frame: server.stop())
+    except ValueError:                               # not the main thread (embedded use)
+        pass
     try:
         server.serve_forever()
     except KeyboardInterrupt:
