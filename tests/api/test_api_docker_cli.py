@@ -158,3 +158,18 @@ def test_detached_run_logs_follow_ps_stop_rm(docker):
     assert docker("rm", "ticker").returncode == 0
     p = docker("inspect", "ticker")
     assert p.returncode == 1 and b"No such" in p.stderr
+
+
+def test_request_log_records_changing_requests(api, docker):
+    from workbench.api import requestlog
+
+    since = time.time()
+    docker("run", "--rm", "--name", "logged", "busybox", "true", check=True)
+    docker("ps")
+    entries = requestlog.read(requestlog.path_for(api.run), since=since)
+    paths = [e["path"] for e in entries]
+    assert any(p.startswith("/v1.41/containers/create?name=logged") for p in paths), paths
+    assert all(e["method"] not in ("GET", "HEAD") for e in entries)
+    create = next(e for e in entries if "/containers/create" in e["path"])
+    assert create["status"] == 201 and create["agent"].startswith("Docker-Client/20.10")
+    assert create["peer"].startswith("pid ")

@@ -204,6 +204,7 @@ class Request:
         self.api_version = ""
         self.params: dict[str, str] = {}
         self.responded = False
+        self.status = 0
         self.hijacked = False
         self.keep_alive = (http_version == "HTTP/1.1"
                            and "close" not in headers.get("connection", "").lower())
@@ -320,6 +321,7 @@ class Request:
 
     # --- responses -----------------------------------------------------------------------
     def _head(self, status: int, headers: dict[str, str]) -> bytes:
+        self.status = status
         lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}"]
         base = {"Api-Version": self.server_api_version, "Docker-Experimental": "false",
                 "Ostype": "linux", "Server": "Nutshell"}
