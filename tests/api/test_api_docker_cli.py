@@ -89,8 +89,8 @@ def test_run_exit_codes_and_output(docker):
     assert p.stdout == b"out\n" and p.stderr == b"err\n"
     assert docker("run", "--rm", "busybox", "nosuchcommand").returncode == 127
     assert docker("run", "--rm", "busybox", "/etc/passwd").returncode == 126
-    p = docker("run", "--rm", "nosuchimage:latest", "true")
-    assert p.returncode == 125
+    p = docker("run", "--rm", "--pull", "never", "nosuchimage:latest", "true")   # offline: no pull
+    assert p.returncode == 125 and b"No such image" in p.stderr
 
 
 def test_run_piped_stdin(docker):
