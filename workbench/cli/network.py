@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from .output import add_prune_flags, print_listing
+from .output import add_prune_flags, print_inspected, print_listing
 
 
 def register(sub, group) -> None:
@@ -122,8 +122,6 @@ def cmd_ls(engine, args) -> int:
 
 
 def cmd_inspect(engine, args) -> int:
-    from .output import print_inspected
-
     return 125 if print_inspected(args.names, engine.network_inspect, args.format,
                                   "network {} not found") else 0
 

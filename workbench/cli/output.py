@@ -46,6 +46,24 @@ def print_pruned(title: str, removed: Iterable[str], reclaimed: int) -> None:
     print(f"Total reclaimed space: {human_size(reclaimed)}")
 
 
+def each(names: Iterable[str], fn, echo: bool = True) -> int:
+    """A verb over several objects (``rm a b c``): ``fn(name)`` for each, printing what it
+    returns (the name when that is None or True) with ``echo``; a failure prints
+    ``nutshell: <error>`` and the others go on, as in Docker. 1 when any failed."""
+    from core.errors import NutshellError
+
+    failed = False
+    for name in names:
+        try:
+            out = fn(name)
+            if echo:
+                print(name if out is None or out is True else out)
+        except NutshellError as e:
+            sys.stderr.write(f"nutshell: {e}\n")
+            failed = True
+    return 1 if failed else 0
+
+
 def print_objects(objs: list, fmt: str | None) -> None:
     """``inspect`` output: one ``--format`` line per object, else one indented JSON array."""
     if fmt:

@@ -6,9 +6,7 @@ workbench/runopts.py with the other create flags.
 
 from __future__ import annotations
 
-import sys
-
-from .output import print_listing
+from .output import each, print_inspected, print_listing
 
 
 def register(sub, group) -> None:
@@ -79,24 +77,12 @@ def cmd_volume_ls(engine, args) -> int:
 
 
 def cmd_volume_inspect(engine, args) -> int:
-    from .output import print_inspected
-
     return 1 if print_inspected(args.names, engine.volume_inspect, args.format,
                                 "no such volume: {}") else 0
 
 
 def cmd_volume_rm(engine, args) -> int:
-    from core.errors import NutshellError
-
-    code = 0
-    for n in args.names:
-        try:
-            engine.volume_rm(n, force=args.force)
-            print(n)
-        except NutshellError as e:
-            sys.stderr.write(f"nutshell: {e}\n")
-            code = 1
-    return code
+    return each(args.names, lambda n: engine.volume_rm(n, force=args.force))
 
 
 def cmd_volume_prune(engine, args) -> int:
