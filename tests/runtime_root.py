@@ -1,7 +1,9 @@
 """State roots for tests on real containers. ``RT``: the runtime tests' busybox image and
 the CLI on it (the ``rt`` fixture in tests/conftest.py): ``rt.cli(...)``, ``rt.run(...)``,
 ``rt.inspect(...)``; ``leftovers`` lists what a container still has on the host.
-``default_image_engine``: an Engine with the offline default image, cleaned up after."""
+``default_image_engine``: an Engine with the offline default image, cleaned up after;
+``remove_all_containers``: the cleanup of the scripts that run containers (screenshots,
+benchmarks)."""
 
 from __future__ import annotations
 
@@ -90,3 +92,14 @@ def default_image_engine(root: str):
         with open("/proc/self/mountinfo") as f:
             left += [line for line in f if cid in line]
     assert not left, left
+
+
+def remove_all_containers(engine) -> None:
+    """The end of a script's session on its own root: every container removed (a failure
+    is printed and the others go on), then the networks reset."""
+    for c in engine.ps(all=True):
+        try:
+            engine.rm(c["Id"], force=True)
+        except Exception as exc:  # noqa: BLE001
+            print(f"cleanup: {exc}", file=sys.stderr)
+    engine.network_reset()
