@@ -29,6 +29,14 @@ def parse_bool(v: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean value {v!r}")
 
 
+def add_env_flags(p) -> None:
+    """``-e`` and ``--env-file``, as ``run``, ``create`` and ``exec`` take them."""
+    p.add_argument("-e", "--env", action="append", default=[],
+                   help="set an environment variable (KEY alone takes it from the environment)")
+    p.add_argument("--env-file", action="append", default=[],
+                   help="read environment variables from a file of KEY=VALUE lines")
+
+
 def add_limit_flags(p, update: bool = False) -> None:
     """``-m``, ``--memory-swap``, ``--cpus`` and ``--pids-limit``: the resource limits
     ``run``/``create`` set and ``update`` changes (``update`` also lifts them: -1, 0)."""
@@ -48,10 +56,7 @@ def add_create_flags(p) -> None:
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("--name", help="assign a name to the container")
-    p.add_argument("-e", "--env", action="append", default=[],
-                   help="set an environment variable (KEY alone takes it from the environment)")
-    p.add_argument("--env-file", action="append", default=[],
-                   help="read environment variables from a file of KEY=VALUE lines")
+    add_env_flags(p)
     p.add_argument("-w", "--workdir", help="working directory inside the container (absolute)")
     p.add_argument("-u", "--user", help="user to run as: name or UID, optionally :group or GID")
     p.add_argument("-h", "--hostname",

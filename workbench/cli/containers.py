@@ -15,9 +15,16 @@ import os
 import sys
 
 from workbench.format import ago, cpu_percent, human_size, parse_time, ports_column
-from workbench.runopts import add_create_flags, add_limit_flags, add_run_flags, parse_bool, run_options
+from workbench.runopts import (
+    add_create_flags,
+    add_env_flags,
+    add_limit_flags,
+    add_run_flags,
+    parse_bool,
+    run_options,
+)
 
-from .output import add_prune_flags, each, emit_formatted, print_table, render_template
+from .output import add_inspect, add_prune_flags, each, emit_formatted, print_table, render_template
 
 
 def register(sub, group) -> None:
@@ -96,10 +103,7 @@ def register(sub, group) -> None:
         p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
         p.add_argument("-d", "--detach", action="store_true",
                        help="run the command in the background")
-        p.add_argument("-e", "--env", action="append", default=[],
-                       help="set an environment variable (KEY alone takes it from the environment)")
-        p.add_argument("--env-file", action="append", default=[],
-                       help="read environment variables from a file of KEY=VALUE lines")
+        add_env_flags(p)
         p.add_argument("-u", "--user", help="user to run as: name or UID, optionally :group or GID")
         p.add_argument("-w", "--workdir", help="working directory (an absolute path)")
         p.add_argument("--privileged", action="store_true",
@@ -147,12 +151,9 @@ def register(sub, group) -> None:
         p.add_argument("--no-trunc", action="store_true", help="do not truncate container IDs")
         p.add_argument("--format", help="json, table, or a {{.Field}} template")
 
-    p = container.add_parser("inspect", help="Show details of containers")
-    p.add_argument("containers", nargs="+")
-    p.add_argument("-f", "--format", help="a {{.Field}} template")
+    p = add_inspect(container, "Show details of containers", cmd_inspect, objects="containers")
     p.add_argument("-s", "--size", action="store_true",
                    help="add SizeRw and SizeRootFs (bytes written; with the image)")
-    p.set_defaults(func=cmd_inspect)
 
     p = container.add_parser("prune", help="Remove all stopped containers")
     add_prune_flags(p)
@@ -285,6 +286,34 @@ def cmd_start(engine, args) -> int:
 
 # ---------------------------------------------------------------- the terminal pump
 
+def _make_raw(fd: int | None):
+    """Put the terminal ``fd`` in raw mode; returns what :func:`_restore_terminal` needs
+    to undo it (None when ``fd`` is not a terminal)."""
+    if fd is None or not os.isatty(fd):
+        return None
+    import termios
+    import tty
+
+    saved = termios.tcgetattr(fd)
+    tty.setraw(fd)
+    return saved
+
+
+def _read(fd: int, size: int) -> bytes:
+    """``os.read``, an error counting as the end of the input."""
+    try:
+        return os.read(fd, size)
+    except OSError:
+        return b""
+
+
+def _restore_terminal(saved) -> None:
+    if saved is not None:
+        import termios
+
+        termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
+
+
 def pump_attach(engine, cid: str, client, tty: bool, stdin: bool, detach_keys: bytes,
                 sig_proxy: bool = False) -> int | None:
     """Copy between our terminal and an AttachClient until the container exits (its code)
@@ -312,13 +341,8 @@ def pump_attach(engine, cid: str, client, tty: bool, stdin: bool, detach_keys: b
             pass
 
     try:
-        if tty and in_fd is not None and os.isatty(in_fd):
-            import termios
-            import tty as _tty
-
-            saved_tc = termios.tcgetattr(in_fd)
-            _tty.setraw(in_fd)
         if tty:
+            saved_tc = _make_raw(in_fd)
             old_handlers[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, on_winch)
             client.resize(*_term_size())
         if sig_proxy:
@@ -348,10 +372,7 @@ def pump_attach(engine, cid: str, client, tty: bool, stdin: bool, detach_keys: b
                     elif kind == 3:
                         return client.exit_code
                 elif fd == in_fd:
-                    try:
-                        data = os.read(in_fd, 32768)
-                    except OSError:
-                        data = b""
+                    data = _read(in_fd, 32768)
                     if not data:
                         poller.unregister(in_fd)
                         in_fd = None
@@ -367,10 +388,7 @@ def pump_attach(engine, cid: str, client, tty: bool, stdin: bool, detach_keys: b
         client.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
-        if saved_tc is not None:
-            import termios
-
-            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved_tc)
+        _restore_terminal(saved_tc)
 
 
 def pump_exec(proc, tty: bool, stdin: bool) -> int:
@@ -383,12 +401,7 @@ def pump_exec(proc, tty: bool, stdin: bool) -> int:
     old = None
     try:
         if tty:
-            if in_fd is not None and os.isatty(in_fd):
-                import termios
-                import tty as _tty
-
-                saved_tc = termios.tcgetattr(in_fd)
-                _tty.setraw(in_fd)
+            saved_tc = _make_raw(in_fd)
             old = signal.signal(signal.SIGWINCH, lambda *_: proc.resize(*_term_size()))
             proc.resize(*_term_size())
             outputs = {proc.master_fd: sys.stdout.buffer}
@@ -406,10 +419,7 @@ def pump_exec(proc, tty: bool, stdin: bool) -> int:
         while outputs:
             for fd, _ev in poller.poll():
                 if fd in outputs:
-                    try:
-                        data = os.read(fd, 65536)
-                    except OSError:
-                        data = b""
+                    data = _read(fd, 65536)
                     if not data:
                         poller.unregister(fd)
                         del outputs[fd]
@@ -433,10 +443,7 @@ def pump_exec(proc, tty: bool, stdin: bool) -> int:
     finally:
         if old is not None:
             signal.signal(signal.SIGWINCH, old)
-        if saved_tc is not None:
-            import termios
-
-            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved_tc)
+        _restore_terminal(saved_tc)
         proc.close()
 
 

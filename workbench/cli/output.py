@@ -23,6 +23,16 @@ def add_prune_flags(p, filters: bool = True) -> None:
                             "repeatable, all must hold")
 
 
+def add_inspect(group, help: str, func, objects: str = "names"):
+    """An ``inspect`` parser under ``group`` calling ``func``: the objects (one or more, in
+    ``args.<objects>``) and ``-f`` (a template). Returned for the flags a kind adds."""
+    p = group.add_parser("inspect", help=help)
+    p.add_argument(objects, nargs="+")
+    p.add_argument("-f", "--format", help="a {{.Field}} template")
+    p.set_defaults(func=func)
+    return p
+
+
 def confirm(warning: str, force: bool) -> bool:
     """Docker's prune prompt: ``WARNING! ...`` then ``[y/N]``, answered on a terminal.
     Without a terminal on stdin (scripts, CI) there is nobody to ask and the command goes

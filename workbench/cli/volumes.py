@@ -6,7 +6,7 @@ workbench/runopts.py with the other create flags.
 
 from __future__ import annotations
 
-from .output import each, print_inspected, print_listing
+from .output import add_inspect, each, print_inspected, print_listing
 
 
 def register(sub, group) -> None:
@@ -27,10 +27,7 @@ def register(sub, group) -> None:
         p.add_argument("--format", help="json, or a {{.Field}} template")
         p.set_defaults(func=cmd_volume_ls)
 
-    p = volume.add_parser("inspect", help="Show details of volumes")
-    p.add_argument("names", nargs="+")
-    p.add_argument("-f", "--format", help="a {{.Field}} template")
-    p.set_defaults(func=cmd_volume_inspect)
+    add_inspect(volume, "Show details of volumes", cmd_volume_inspect)
 
     for name in ("rm", "remove"):
         p = volume.add_parser(name, help="Remove volumes (refused while a container uses them)")
