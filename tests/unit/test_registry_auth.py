@@ -218,35 +218,34 @@ def test_basic_challenge(tmp_path):
             anon.request("GET", "/v2/x")
 
 
-def test_retries_5xx_then_succeeds(tmp_path):
-    calls = {"n": 0}
-
+def _after_ping(*replies):
+    """A ScriptedServer handler: 200 to the ping (``/v2/``), then ``replies`` in turn, the
+    last one for good; ``handle.calls`` counts the requests after the ping."""
     def handle(req):
         if req.path == "/v2/":
             return 200, {}, b""
-        calls["n"] += 1
-        if calls["n"] < 3:
-            return 503, {}, b'{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}'
-        return 200, {}, b"ok"
+        handle.calls += 1
+        return replies[min(handle.calls, len(replies)) - 1]
+    handle.calls = 0
+    return handle
+
+
+OK = 200, {}, b"ok"
+
+
+def test_retries_5xx_then_succeeds(tmp_path):
+    busy = 503, {}, b'{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}'
+    handle = _after_ping(busy, busy, OK)
     with ScriptedServer(handle) as srv:
         c = _client(srv.host, None, tmp_path)
         slept = []
         c.sleep = slept.append
         r = c.request("GET", "/v2/x")
-        assert r.status == 200 and calls["n"] == 3 and len(slept) == 2
+        assert r.status == 200 and handle.calls == 3 and len(slept) == 2
 
 
 def test_429_honours_retry_after(tmp_path):
-    calls = {"n": 0}
-
-    def handle(req):
-        if req.path == "/v2/":
-            return 200, {}, b""
-        calls["n"] += 1
-        if calls["n"] == 1:
-            return 429, {"Retry-After": "7"}, b""
-        return 200, {}, b"ok"
-    with ScriptedServer(handle) as srv:
+    with ScriptedServer(_after_ping((429, {"Retry-After": "7"}, b""), OK)) as srv:
         c = _client(srv.host, None, tmp_path)
         slept = []
         c.sleep = slept.append
@@ -255,23 +254,17 @@ def test_429_honours_retry_after(tmp_path):
 
 
 def test_429_forever_becomes_too_many_requests(tmp_path):
-    def handle(req):
-        if req.path == "/v2/":
-            return 200, {}, b""
-        return 429, {"Retry-After": "0"}, b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}'
-    with ScriptedServer(handle) as srv:
+    slow_down = 429, {"Retry-After": "0"}, b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}'
+    with ScriptedServer(_after_ping(slow_down)) as srv:
         c = _client(srv.host, None, tmp_path)
         with pytest.raises(TooManyRequests, match="429"):
             c.get_manifest("a/b", "latest")
 
 
 def test_404_manifest_is_not_found(tmp_path):
-    def handle(req):
-        if req.path == "/v2/":
-            return 200, {}, b""
-        return 404, {"Content-Type": "application/json"}, \
-            b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}'
-    with ScriptedServer(handle) as srv:
+    unknown = (404, {"Content-Type": "application/json"},
+               b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}')
+    with ScriptedServer(_after_ping(unknown)) as srv:
         c = _client(srv.host, None, tmp_path)
         with pytest.raises(NotFound, match="manifest for .*a/b:nope not found: manifest unknown"):
             c.get_manifest("a/b", "nope")
