@@ -131,15 +131,12 @@ def docker_config(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def registry_env(tmp_path, monkeypatch):
+def registry_env(docker_config, tmp_path, monkeypatch):
     """Private $DOCKER_CONFIG and Nutshell config dir: tests never touch the user's."""
-    dc = tmp_path / "docker-config"
-    dc.mkdir()
     nc = tmp_path / "nutshell-config"
     nc.mkdir()
-    monkeypatch.setenv("DOCKER_CONFIG", str(dc))
     monkeypatch.setenv("NUTSHELL_CONFIG_DIR", str(nc))
-    return {"DOCKER_CONFIG": str(dc), "NUTSHELL_CONFIG_DIR": str(nc)}
+    return {"DOCKER_CONFIG": docker_config, "NUTSHELL_CONFIG_DIR": str(nc)}
 
 
 @pytest.fixture(scope="session")
