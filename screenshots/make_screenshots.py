@@ -18,7 +18,6 @@ learn-cgroups.svg, learn-network.svg, learn-security.svg, help.svg, history.svg,
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import shutil
@@ -28,7 +27,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from screenshots.shots import run_named, wait_for  # noqa: E402 - after the path is set
+from screenshots.shots import arguments, new_app, run_named, wait_for  # noqa: E402 - after the path is set
 
 DOCKERFILE = """\
 FROM localhost/busybox:latest
@@ -78,17 +77,10 @@ def prepare(engine, work: str) -> dict:
 async def shoot(engine, out: str, ids: dict) -> list[str]:
     from textual.widgets import TabbedContent
 
-    from workbench.app import NutshellApp
     from workbench.messages import ContainerSelected, OpenTerminal
 
     made: list[str] = []
-    app = NutshellApp(engine, watch=True)
-    app.animation_level = "none"
-
-    def save(name: str) -> None:
-        app.save_screenshot(f"{name}.svg", path=out)
-        made.append(f"{name}.svg")
-
+    app, save = new_app(engine, out, made)
     async with app.run_test(size=(160, 48)) as pilot:
         images = app.pane("images")
         await wait_for(pilot, lambda: "localhost/demo:1" in images.rows, what="images")
@@ -217,32 +209,24 @@ async def shoot(engine, out: str, ids: dict) -> list[str]:
         await pilot.press("escape")
 
     # the SSH-sized layout
-    app = NutshellApp(engine, watch=False)
-    app.animation_level = "none"
+    app, save = new_app(engine, out, made, watch=False)
     async with app.run_test(size=(100, 30)) as pilot:
         images = app.pane("images")
         await wait_for(pilot, lambda: "localhost/demo:1" in images.rows, what="images")
         images.table.select("localhost/demo:1")
         await pilot.pause(0.8)
-        app.save_screenshot("images-100x30.svg", path=out)
-        made.append("images-100x30.svg")
+        save("images-100x30")
         await pilot.press("enter")
         layers = app.pane("layers")
         await wait_for(pilot, lambda: layers.tree_data is not None and layers.image_label == "localhost/demo:1")
         await pilot.pause(0.5)
-        app.save_screenshot("layers-100x30.svg", path=out)
-        made.append("layers-100x30.svg")
+        save("layers-100x30")
     return made
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=HERE)
-    ap.add_argument("--root", help="state root to use (default: a temporary one)")
-    ap.add_argument("--keep", action="store_true", help="leave the containers and the root")
-    args = ap.parse_args(argv)
-    if os.geteuid() != 0:
-        print("make_screenshots: needs root (it runs real containers)", file=sys.stderr)
+    args = arguments(__doc__, argv)
+    if args is None:
         return 1
     work = tempfile.mkdtemp(prefix="nutshell-shots-")
     root = args.root or os.path.join(work, "root")

@@ -17,7 +17,6 @@ teaching-cgroups.svg, teaching-network.svg, teaching-stats.svg, teaching-termina
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import shlex
@@ -29,7 +28,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from screenshots.shots import run_named, wait_for  # noqa: E402 - after the path is set
+from screenshots.shots import arguments, new_app, run_named, wait_for  # noqa: E402 - after the path is set
 
 #: the lesson's commands, exactly as docs/teaching.md shows them
 LESSON = [
@@ -66,16 +65,10 @@ def prepare(engine) -> dict[str, str]:
 
 
 async def shoot(engine, out: str, ids: dict[str, str]) -> list[str]:
-    from workbench.app import NutshellApp
     from workbench.messages import ContainerSelected, OpenTerminal
 
     made: list[str] = []
-    app = NutshellApp(engine, watch=True)
-    app.animation_level = "none"
-
-    def save(name: str) -> None:
-        app.save_screenshot(f"{name}.svg", path=out)
-        made.append(f"{name}.svg")
+    app, save = new_app(engine, out, made)
 
     async def pane(name: str):
         await wait_for(pilot, lambda: app.pane(name) is not None and app.pane(name).is_mounted,
@@ -138,13 +131,8 @@ async def shoot(engine, out: str, ids: dict[str, str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=HERE)
-    ap.add_argument("--root", help="state root (default: a temporary one)")
-    ap.add_argument("--keep", action="store_true", help="leave the containers and the root")
-    args = ap.parse_args(argv)
-    if os.geteuid() != 0:
-        print("make_teaching_screenshots: needs root (it runs real containers)", file=sys.stderr)
+    args = arguments(__doc__, argv)
+    if args is None:
         return 1
     from core.engine import Engine
 

@@ -3,10 +3,46 @@ for the app in a headless session."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import sys
 import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _script() -> str:
+    return os.path.splitext(os.path.basename(sys.argv[0]))[0]
+
+
+def arguments(doc: str, argv: list[str] | None) -> argparse.Namespace | None:
+    """The command line both scripts take (``--out``, ``--root``, ``--keep``); None, after
+    saying so, when not run as root."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--out", default=HERE)
+    ap.add_argument("--root", help="state root to use (default: a temporary one)")
+    ap.add_argument("--keep", action="store_true", help="leave the containers and the root")
+    args = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        print(f"{_script()}: needs root (it runs real containers)", file=sys.stderr)
+        return None
+    return args
+
+
+def new_app(engine, out: str, made: list[str], watch: bool = True):
+    """A workbench on ``engine`` without animations, and its ``save(name)``: the screen
+    as ``<name>.svg`` in ``out``, its file name added to ``made``."""
+    from workbench.app import NutshellApp
+
+    app = NutshellApp(engine, watch=watch)
+    app.animation_level = "none"
+
+    def save(name: str) -> None:
+        app.save_screenshot(f"{name}.svg", path=out)
+        made.append(f"{name}.svg")
+
+    return app, save
 
 
 def run_named(engine, argv: list[str]) -> str:
@@ -37,6 +73,5 @@ async def wait_for(pilot, predicate, timeout: float = 15.0, what: str = "") -> N
         except Exception:  # noqa: BLE001
             pass
         if time.monotonic() > deadline:
-            script = os.path.splitext(os.path.basename(sys.argv[0]))[0]
-            raise SystemExit(f"{script}: timed out waiting for {what}")
+            raise SystemExit(f"{_script()}: timed out waiting for {what}")
         await asyncio.sleep(0.05)
