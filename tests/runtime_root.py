@@ -1,6 +1,7 @@
 """State roots for tests on real containers. ``RT``: the runtime tests' busybox image and
 the CLI on it (the ``rt`` fixture in tests/conftest.py): ``rt.cli(...)``, ``rt.run(...)``,
-``rt.inspect(...)``; ``leftovers`` lists what a container still has on the host.
+``rt.inspect(...)``; ``image_root`` makes one on a new root with the test image;
+``leftovers`` lists what a container still has on the host.
 ``default_image_engine``: an Engine with the offline default image, cleaned up after;
 ``remove_all_containers``: the cleanup of the scripts that run containers (screenshots,
 benchmarks)."""
@@ -40,6 +41,16 @@ class RT:
 
     def inspect(self, ref: str) -> dict:
         return self.engine.container_inspect(ref)
+
+
+def image_root(make, tmp_dir, rootfs: str, image: str):
+    """``make(root)`` (RT or the like) on a new state root in ``tmp_dir`` holding ``image``:
+    ``rootfs`` imported with ``CMD ["sh"]``."""
+    root = os.path.join(str(tmp_dir), "root")
+    os.makedirs(root)
+    r = make(root)
+    r.engine.import_image(rootfs, image, changes=['CMD ["sh"]'])
+    return r
 
 
 def leftovers(rt: RT, cid: str) -> list[str]:
