@@ -2,7 +2,8 @@
 
 The list (``/`` filters it) shows name, id, image, command, state, status (uptime or exit)
 and published ports; containers of a Compose project come first, grouped by project and
-service in a COMPOSE column (shown only while there is one). Below it, for the highlighted container, one of three views:
+service in a COMPOSE column (shown only while there is one). Below it, for the highlighted
+container, one of three views:
 
 - Logs (``l``): the container's log with search highlighting (``/`` in the log, ``n``/``N``),
   ``--tail`` and ``--since`` fields, and following (``f`` starts/stops). Following stops
