@@ -968,22 +968,13 @@ def _parse_words(rest: str, escape: str) -> list[str]:
                 quote = ch
                 blank_ok = True
                 in_word, in_quote = False, True
-            if ch == escape:
-                if i + 1 == n:
-                    i += 1
-                    continue
-                word.append(ch)
-                i += 1
-                ch = rest[i]
-            word.append(ch)
-            i += 1
-            continue
-        # inside quotes
-        if ch == quote:
-            in_word, in_quote = True, False
-        if ch == escape and quote != "'":
-            if i + 1 == n:
+            escapes = True
+        else:  # inside quotes
+            if ch == quote:
                 in_word, in_quote = True, False
+            escapes = quote != "'"
+        if ch == escape and escapes:
+            if i + 1 == n:  # a trailing escape is dropped
                 i += 1
                 continue
             word.append(ch)
