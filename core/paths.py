@@ -28,7 +28,6 @@ costs one ``stat``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 
@@ -138,6 +137,8 @@ class Paths:
 
 def _run_tag(root: str) -> str:
     """The default runtime dir's name for ``root``."""
+    import hashlib  # not at the top: the shim's network teardown loads this module
+
     return hashlib.sha256(root.encode()).hexdigest()[:10]
 
 
