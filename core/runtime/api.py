@@ -1,4 +1,4 @@
-"""Engine methods for the container lifecycle (issue: runtime).
+"""Engine methods for the container lifecycle.
 
 Everything is delegated to :class:`core.runtime.containers.Runtime`, imported on first
 use so that ``import core.engine`` stays cheap.
