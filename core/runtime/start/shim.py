@@ -355,8 +355,21 @@ class Shim:
                     self.mark_running()
                 return
 
+    def event(self, action, **extra):
+        """Record a container event in the store's journal (core/journal.py, imported on
+        the first event: it needs only os and time); never fails the shim."""
+        try:
+            from ... import journal
+
+            attrs = dict(self.spec.get("event_attributes") or {})
+            attrs.update(extra)
+            journal.record(self.spec["state_root"], "container", action, self.cid, attrs)
+        except Exception:  # noqa: BLE001, S110 - an event is never worth the container
+            pass
+
     def mark_running(self):
         self.started_wall = time.time()
+        self.event("start")  # before the starter hears "ok": start comes before any die
         self.state = {
             "Status": "running", "Running": True, "Paused": False, "Restarting": False,
             "OOMKilled": False, "Dead": False, "Pid": self.init_pid, "ExitCode": 0,
@@ -529,9 +542,13 @@ class Shim:
         self.remove_cgroups(time.monotonic() + 2.0)
         if self.spec["network_teardown"]:
             self.teardown_network()
+        if self.exec_error is None:
+            self.event("die", exitCode=code,
+                       execDuration=int(time.time() - self.started_wall) if self.started_wall else 0)
         if self.auto_remove:
             rmtree(self.cdir)
             self.remove_volumes()
+            self.event("destroy")
         else:
             self.write_state()
             self.maybe_restart(code)
