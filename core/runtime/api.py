@@ -123,8 +123,10 @@ class ContainerOps:
                cpus: float | None = None, pids_limit: int | None = None) -> tuple[str, list[str]]:
         """Change a container's memory, CPU and pids limits (live when it runs);
         (id, warnings)."""
-        return self._runtime.update(ref, memory=memory, memory_swap=memory_swap, cpus=cpus,
-                                    pids_limit=pids_limit)
+        result = self._runtime.update(ref, memory=memory, memory_swap=memory_swap, cpus=cpus,
+                                      pids_limit=pids_limit)
+        self._container_event(result[0], "update")
+        return result
 
     def pause(self, ref: str) -> str:
         """Freeze every process of a running container (cgroup freezer)."""

@@ -218,3 +218,29 @@ def test_cli_events_since_until(rt):
     assert p.stdout == "container die 0\n"
     p = rt.cli("events", "--since", "yesterday", "--until", "0s")
     assert p.returncode == 125 and "invalid time value" in p.stderr
+
+
+def test_update_event(rt):
+    t0 = time.time()
+    cid = rt.run("-d", IMAGE, "sleep", "300", check=True).stdout.strip()
+    rt.engine.update(cid, pids_limit=50)
+    assert _actions(_events(rt.engine, t0, container=cid)) == ["create", "start", "update"]
+    rt.engine.rm(cid, force=True)
+
+
+@pytest.mark.registry
+def test_pull_and_push_events(engine, registry, busybox_layer_tar, tmp_path):
+    from tests.registry_servers import make_image, push_with_skopeo, unique_repo
+
+    src = push_with_skopeo(str(tmp_path), registry, unique_repo("evsrc"), "v1",
+                           [make_image([busybox_layer_tar])])
+    t0 = time.time()
+    img = engine.pull(src)
+    dst = f"{registry.host}/{unique_repo('evdst')}:v2"
+    engine.push(src, dst)
+    evs = _events(engine, t0, type="image")
+    assert [(e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"]["name"]) for e in evs] == [
+        ("pull", src, src.rsplit(":", 1)[0]), ("push", dst, dst.rsplit(":", 1)[0])]
+    assert evs[0]["id"] == src and "from" not in evs[0]
+    assert _actions(_events(engine, t0, image=src.rsplit(":", 1)[0])) == ["pull"]
+    assert img.id
