@@ -80,8 +80,9 @@ class Engine(ImageOps, ContainerOps, RegistryOps, NetworkOps, VolumeOps, FsOps, 
         """Docker's events, from the journal every process appends to (core/journal.py).
 
         ``since``/``until``: unix seconds, RFC 3339 or a duration before now (``10m``).
-        Without ``since`` a follower sees only new events; without ``follow`` the
-        journal's events (from ``since``) and the iterator ends. ``filters``: Docker's
+        With neither ``since`` nor ``until`` a follower sees only new events (Docker's
+        rule); without ``follow`` the journal's events (from ``since``) and the iterator
+        ends. ``filters``: Docker's
         (type, event, container, image, network, volume, label, scope; plus name), as
         ``["k=v", ...]`` or ``{"k": ["v", ...]}``. Following ends when ``until`` passes or
         ``stop`` (a threading.Event or a callable) says so; it checks every 0.1 s.

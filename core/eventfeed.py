@@ -264,8 +264,9 @@ def read(root: str, since: str | float | None = None, until: str | float | None 
     until_ns = None if until is None else int(parse_time(until, now) * 1e9)
     f = parse_filters(filters)
     path = journal.path(root)
-    # Docker: no --since means only what happens from now on, unless not following
-    replay = since_ns is not None or not follow
+    # Docker (loadBufferedEvents): with neither since nor until only what happens from
+    # now on, unless not following
+    replay = since_ns is not None or until_ns is not None or not follow
 
     def wanted(ev: EventMessage) -> bool:
         t = ev["timeNano"]

@@ -255,3 +255,9 @@ def test_cli_line_format(monkeypatch):
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_until_alone_replays_like_docker(tmp_path):
+    root = str(tmp_path)
+    journal.record(root, "volume", "create", "before", {})
+    assert [e["Actor"]["ID"] for e in eventfeed.read(root, until="0s")] == ["before"]
