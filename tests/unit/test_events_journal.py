@@ -261,3 +261,13 @@ def test_until_alone_replays_like_docker(tmp_path):
     root = str(tmp_path)
     journal.record(root, "volume", "create", "before", {})
     assert [e["Actor"]["ID"] for e in eventfeed.read(root, until="0s")] == ["before"]
+
+
+def test_deeply_nested_line_under_the_size_limit_is_skipped(tmp_path):
+    root = str(tmp_path)
+    with open(journal.path(root), "ab") as f:
+        f.write(b"[" * 500_000 + b"\n")
+        f.write(b'{"Type": "x", "Action": "y", "Actor": {"ID": "z", "Attributes": {}},'
+                b' "timeNano": ' + b"9" * 5000 + b"}\n")          # an absurd integer
+    journal.record(root, "volume", "create", "ok", {})
+    assert [e["Actor"]["ID"] for e in _events(tmp_path, since=0)] == ["ok"]
