@@ -96,23 +96,11 @@ class NetworkOps(EngineBase):
     def network_connect(self, network: str, container: str, aliases: list[str] | None = None,
                         ip: str | None = None) -> NetworkSettings:
         """Attach a running container to one more network (next ethN inside)."""
-        settings = self._netops.connect(network, container, aliases=aliases, ip=ip)
-        self._network_event("connect", network, container)
-        return settings
+        # the connect event is the network area's (sandbox.py): also a start's networks
+        return self._netops.connect(network, container, aliases=aliases, ip=ip)
 
     def network_disconnect(self, network: str, container: str, force: bool = False) -> None:
         self._netops.disconnect(network, container, force=force)
-        self._network_event("disconnect", network, container)
-
-    def _network_event(self, action: str, network: str, container: str) -> None:
-        """Docker's network connect/disconnect: the network's ID, the container's."""
-        try:
-            view = self.network_inspect(network)
-            cid = self._netops.store.find_container(container)["Id"]
-        except Exception:  # noqa: BLE001 - gone meanwhile: no event
-            return
-        self._event("network", action, view["Id"],
-                    {"container": cid, "name": view["Name"], "type": "bridge"})
 
     def network_reset(self) -> None:
         """Remove all networks, sandboxes, bridges and nft rules of this root."""

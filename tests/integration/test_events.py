@@ -169,12 +169,24 @@ def test_network_events(host):
     ids = {n: host_id for n, host_id in
            ((e["Actor"]["Attributes"]["name"], e["Actor"]["ID"]) for e in evs)}
     assert [(e["Action"], e["Actor"]["Attributes"]["name"]) for e in evs] == [
-        ("create", a), ("create", b), ("connect", b), ("disconnect", b),
+        ("create", a), ("create", b),
+        ("connect", a),                                   # the start, on its network
+        ("connect", b), ("disconnect", b),
+        ("disconnect", a),                                # the exit (the shim's teardown)
         ("destroy", a), ("destroy", b)]
     assert len(ids[a]) == 64 and ids[a] != ids[b]
-    assert evs[2]["Actor"]["Attributes"] == {"container": cid, "name": b, "type": "bridge"}
+    assert all(e["Actor"]["ID"] == ids[e["Actor"]["Attributes"]["name"]] for e in evs)
+    assert evs[3]["Actor"]["Attributes"] == {"container": cid, "name": b, "type": "bridge"}
     assert _actions(_events(host.engine, t0, network=b)) == ["create", "connect",
                                                              "disconnect", "destroy"]
+    # Docker's order around a container on a network
+    assert _actions(_events(host.engine, t0, container=cid)) == [
+        "create", "start", "kill", "die", "destroy"]
+    every = [(e["Type"], e["Action"], e["Actor"]["Attributes"]["name"])
+             for e in _events(host.engine, t0)]
+    assert every.index(("network", "connect", a)) < every.index(("container", "start", c)) \
+        < every.index(("container", "die", c)) < every.index(("network", "disconnect", a)) \
+        < every.index(("container", "destroy", c))
 
 
 def test_follow_sees_events_of_another_process(rt):

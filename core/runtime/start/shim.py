@@ -539,12 +539,12 @@ class Shim:
                            "Running": False, "Pid": 0, "ExitCode": code,
                            "Error": error, "OOMKilled": oom, "FinishedAt": rfc3339(),
                            "ShimPid": 0})
+        if self.exec_error is None:  # before the network disconnects, as in Docker
+            self.event("die", exitCode=code,
+                       execDuration=int(time.time() - self.started_wall) if self.started_wall else 0)
         self.remove_cgroups(time.monotonic() + 2.0)
         if self.spec["network_teardown"]:
             self.teardown_network()
-        if self.exec_error is None:
-            self.event("die", exitCode=code,
-                       execDuration=int(time.time() - self.started_wall) if self.started_wall else 0)
         if self.auto_remove:
             rmtree(self.cdir)
             self.remove_volumes()
