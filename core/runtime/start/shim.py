@@ -16,7 +16,9 @@ It:
     (the protocol: docs/runtime.md, "The attach protocol"; the client is attach.py);
   * when the init exits: drains the output, records exit code (128+signal), finish time
     and OOM kill in state.json, removes the container's cgroup, tears down its network,
-    removes everything for ``--rm``, tells the clients the exit code, and exits.
+    removes everything for ``--rm``, tells the clients the exit code, and exits;
+  * writes the container's ``start``, ``die`` (and, for ``--rm``, ``destroy``) events to
+    the store's journal (core/journal.py: os and time only, imported at the first event).
 
 While the container runs this process does not fork: its children would land in the
 container's PID namespace. After the init exited, the network teardown and the restart
