@@ -115,6 +115,23 @@ def container_attributes(config: Mapping, **extra: object) -> dict[str, object]:
     return attrs
 
 
+def volume_mounts(root: str, cid: str, mounts: list | None, action: str) -> None:
+    """Docker's volume ``mount``/``unmount`` events for a container's volume mounts
+    (config.json's ``Mounts``)."""
+    for m in mounts or []:
+        try:
+            if m.get("Type") != "volume" or not m.get("Name"):
+                continue
+            attrs: dict[str, object] = {"container": cid, "driver": m.get("Driver") or "local"}
+            if action == "mount":
+                attrs.update({"destination": m.get("Destination") or "",
+                              "propagation": m.get("Propagation") or "",
+                              "read/write": "true" if m.get("RW", True) else "false"})
+            record(root, "volume", action, m["Name"], attrs)
+        except Exception:  # noqa: BLE001, S112 - a mount of an odd shape: no event
+            continue
+
+
 def container(root: str, config: Mapping, action: str, **extra: object) -> None:
     """Record a container event from its config.json (``ID`` is the config's ``Id``)."""
     try:

@@ -111,6 +111,8 @@ class Lifecycle(RuntimeBase):
                 shutil.rmtree(cdir, ignore_errors=True)
                 self._remove_volumes(config, only=new_volumes)
                 raise
+        for vol in new_volumes:
+            journal.record(self.paths.root, "volume", "create", vol, {"driver": "local"})
         return cid
 
     def start(self, ref: str, attach: bool = False, rows: int | None = None,
@@ -201,6 +203,7 @@ class Lifecycle(RuntimeBase):
             if attach:
                 client_end, shim_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
                 client = client_end
+            journal.volume_mounts(self.paths.root, cid, cfg.get("Mounts"), "mount")
             try:
                 launch(spec, attach_fd=shim_end.fileno() if shim_end else None,
                        before_go=finish_net)

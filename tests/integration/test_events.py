@@ -256,3 +256,34 @@ def test_pull_and_push_events(engine, registry, busybox_layer_tar, tmp_path):
     assert evs[0]["id"] == src and "from" not in evs[0]
     assert _actions(_events(engine, t0, image=src.rsplit(":", 1)[0])) == ["pull"]
     assert img.id
+
+
+def test_volume_mount_unmount_and_anonymous_volumes(rt):
+    t0 = time.time()
+    named = f"evvol-{os.urandom(3).hex()}"
+    cid = rt.run("-d", "--rm", "-v", f"{named}:/data", "-v", "/anon", IMAGE, "true",
+                 check=True).stdout.strip()
+    wait_for(lambda: "destroy" in _actions(_events(rt.engine, t0, container=cid)), timeout=20)
+    evs = _events(rt.engine, t0, type="volume")
+    anon = next(e["Actor"]["ID"] for e in evs if e["Actor"]["ID"] != named)
+    assert [(e["Action"], e["Actor"]["ID"]) for e in evs] == [
+        ("create", named), ("create", anon),
+        ("mount", named), ("mount", anon),
+        ("unmount", named), ("unmount", anon),
+        ("destroy", anon)]                     # --rm: the anonymous one goes with it
+    assert evs[2]["Actor"]["Attributes"] == {"container": cid, "driver": "local",
+                                             "destination": "/data", "propagation": "",
+                                             "read/write": "true"}
+    assert evs[4]["Actor"]["Attributes"] == {"container": cid, "driver": "local"}
+    every = [(e["Type"], e["Action"]) for e in _events(rt.engine, t0)]
+    assert every.index(("volume", "mount")) < every.index(("container", "start"))
+    assert every.index(("container", "die")) < every.index(("volume", "unmount"))
+    # rm -v removes the anonymous volumes of a container
+    t1 = time.time()
+    cid = rt.run("-v", "/anon2", IMAGE, "true", check=True)
+    cid = _events(rt.engine, t1, type="container", event="create")[0]["Actor"]["ID"]
+    anon2 = _events(rt.engine, t1, type="volume", event="create")[0]["Actor"]["ID"]
+    rt.cli("rm", "-v", cid, check=True)
+    assert _actions(_events(rt.engine, t1, volume=anon2)) == ["create", "mount", "unmount",
+                                                              "destroy"]
+    rt.engine.volume_rm(named)

@@ -369,6 +369,22 @@ class Shim:
         except Exception:  # noqa: BLE001, S110 - an event is never worth the container
             pass
 
+    def volume_events(self, action):
+        try:
+            from ... import journal
+
+            journal.volume_mounts(self.spec["state_root"], self.cid, self.spec["mounts"], action)
+        except Exception:  # noqa: BLE001, S110 - an event is never worth the container
+            pass
+
+    def volume_event(self, action, name, attrs):
+        try:
+            from ... import journal
+
+            journal.record(self.spec["state_root"], "volume", action, name, attrs)
+        except Exception:  # noqa: BLE001, S110
+            pass
+
     def mark_running(self):
         self.started_wall = time.time()
         self.event("start")  # before the starter hears "ok": start comes before any die
@@ -547,6 +563,7 @@ class Shim:
         self.remove_cgroups(time.monotonic() + 2.0)
         if self.spec["network_teardown"]:
             self.teardown_network()
+        self.volume_events("unmount")
         if self.auto_remove:
             rmtree(self.cdir)
             self.remove_volumes()
@@ -651,6 +668,7 @@ class Shim:
                     break
             if not used:
                 rmtree(os.path.join(root, name))
+                self.volume_event("destroy", name, {"driver": "local"})
 
     def teardown_network(self):
         """Bridge networking is undone by the network area's hook (imported only now)."""
