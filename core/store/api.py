@@ -98,8 +98,7 @@ class ImageOps(EngineBase):
         errors: list[Exception] = []
         for name in names:
             try:
-                entries = self._rmi_one(name, force)
-                report.extend(entries)
+                report.extend(self._rmi_one(name, force))
             except (NotFound, Conflict) as exc:
                 errors.append(exc)
         if prune and report:

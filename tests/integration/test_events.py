@@ -287,3 +287,18 @@ def test_volume_mount_unmount_and_anonymous_volumes(rt):
     assert _actions(_events(rt.engine, t1, volume=anon2)) == ["create", "mount", "unmount",
                                                               "destroy"]
     rt.engine.volume_rm(named)
+
+
+def test_build_tags_and_its_run_containers(rt, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {IMAGE}\nRUN echo hi > /f\n")
+    t0 = time.time()
+    result = rt.engine.build(context=str(ctx), tags=["ev-built:1"], network="none")
+    evs = _events(rt.engine, t0, type="image")
+    assert [(e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"]["name"]) for e in evs] == \
+        [("tag", result.image_id, "ev-built:1")]
+    # the RUN step is a container, as with Docker's classic builder
+    assert _actions(_events(rt.engine, t0, type="container")) == [
+        "create", "attach", "start", "die", "destroy"]
+    rt.engine.rmi(["ev-built:1"])
