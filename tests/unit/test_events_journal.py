@@ -271,3 +271,19 @@ def test_deeply_nested_line_under_the_size_limit_is_skipped(tmp_path):
                 b' "timeNano": ' + b"9" * 5000 + b"}\n")          # an absurd integer
     journal.record(root, "volume", "create", "ok", {})
     assert [e["Actor"]["ID"] for e in _events(tmp_path, since=0)] == ["ok"]
+
+
+def test_concurrent_writers_rotating_keep_whole_lines(tmp_path):
+    script = _WRITER.replace("from core import journal",
+                             "from core import journal; journal.MAX_BYTES = 50_000")
+    procs = [subprocess.Popen([sys.executable, "-c", script % REPO, str(tmp_path), f"w{n}-"])
+             for n in range(4)]
+    for p in procs:
+        assert p.wait(60) == 0
+    seen = []
+    for name in ("events.log.1", "events.log"):
+        raw = (tmp_path / name).read_bytes()
+        assert raw.endswith(b"\n")
+        seen += [json.loads(x)["Actor"]["ID"] for x in raw.split(b"\n")[:-1]]
+    assert len(seen) == len(set(seen)) > 0
+    assert [e["Actor"]["ID"] for e in _events(tmp_path, since=0)] == seen
