@@ -488,6 +488,7 @@ class Networks:
                 }
                 net["Endpoints"][cid] = ep
                 self.store.save(net)
+                _net_event(self.paths.root, "connect", net, cid)
                 n.update(net)
                 endpoints[net["Name"]] = ep
         return endpoints
@@ -670,6 +671,7 @@ class Networks:
             for net in self.store.all():
                 if net["Endpoints"].pop(cid, None) is not None:
                     self.store.save(net)
+                    _net_event(self.paths.root, "disconnect", net, cid)
                     released.append(net["Name"])
         # 4. the namespace, then the record
         netns.delete(path, self.store.netns_id(cid))
@@ -716,6 +718,7 @@ class Networks:
             ep = net["Endpoints"].pop(cid, None) if net else None
             if ep is not None:
                 self.store.save(net)
+                _net_event(self.paths.root, "disconnect", net, cid)
         if ep is not None:
             with _rtnl() as r:
                 r.delete_link(ep["HostVeth"])
@@ -798,6 +801,14 @@ def teardown_after_exit(root: str, cid: str, run: str | None = None) -> bool:
 
         traceback.print_exc()
         raise
+
+
+def _net_event(root: str, action: str, net: dict, cid: str) -> None:
+    """Docker's network connect/disconnect event (core/journal.py); never raises."""
+    from .. import journal
+
+    journal.record(root, "network", action, net.get("Id") or "",
+                   {"container": cid, "name": net.get("Name") or "", "type": "bridge"})
 
 
 def _children_in_own_pid_namespace() -> None:
