@@ -173,3 +173,30 @@ def test_request_log_records_changing_requests(api, docker):
     create = next(e for e in entries if "/containers/create" in e["path"])
     assert create["status"] == 201 and create["agent"].startswith("Docker-Client/20.10")
     assert create["peer"].startswith("pid ")
+
+
+def test_events_since_until_and_follow(api, docker):
+    docker("run", "--rm", "--name", "evt1", "busybox", "sh", "-c", "exit 2")
+    time.sleep(1.1)                       # --until 0s is this second: the events are before it
+    p = docker("events", "--since", "1m", "--until", "0s", "--filter", "container=evt1", check=True)
+    actions = [line.split()[2] for line in p.stdout.decode().splitlines()]
+    assert actions[0] == "create" and actions[-1] == "destroy", actions
+    assert actions.index("start") < actions.index("die") < actions.index("destroy")
+    assert "exitCode=2" in p.stdout.decode()
+    # following: an event written by another process (the nutshell CLI) arrives on the stream
+    follow = subprocess.Popen([DOCKER_CLI, "events", "--filter", "event=create", "--format",
+                               "{{.Actor.Attributes.name}}"], stdout=subprocess.PIPE,
+                              env=api.client_env)
+    try:
+        time.sleep(0.5)
+        assert api.nutshell("create", "--name", "evt2", "busybox", "true").returncode == 0
+        line = b""
+        deadline = time.monotonic() + 15
+        while b"\n" not in line and time.monotonic() < deadline:
+            if select.select([follow.stdout], [], [], 0.5)[0]:
+                line += follow.stdout.read1(100)
+        assert line == b"evt2\n"
+    finally:
+        follow.kill()
+        follow.wait()
+    docker("rm", "evt2", check=True)
