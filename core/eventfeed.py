@@ -275,32 +275,36 @@ def read(root: str, since: str | float | None = None, until: str | float | None 
     def past_until() -> bool:
         return until_ns is not None and time.time_ns() > until_ns
 
+    def matching(lines) -> Iterator[EventMessage | None]:
+        """The wanted events of ``lines``; None once one is past ``until`` (the end)."""
+        for raw in lines:
+            ev = _decode(raw)
+            if ev is None:
+                continue
+            if until_ns is not None and ev["timeNano"] > until_ns:
+                yield None
+                return
+            if wanted(ev):
+                yield ev
+
     if replay:
         old = _open(path + ".1", at_end=False)
         if old is not None:
             try:
-                for raw in old.lines():
-                    ev = _decode(raw)
+                for ev in matching(old.lines()):
                     if ev is None:
-                        continue
-                    if until_ns is not None and ev["timeNano"] > until_ns:
                         return
-                    if wanted(ev):
-                        yield ev
+                    yield ev
             finally:
                 old.close()
     cur = _open(path, at_end=not replay)
     try:
         while True:
             if cur is not None:
-                for raw in cur.lines():
-                    ev = _decode(raw)
+                for ev in matching(cur.lines()):
                     if ev is None:
-                        continue
-                    if until_ns is not None and ev["timeNano"] > until_ns:
                         return
-                    if wanted(ev):
-                        yield ev
+                    yield ev
             if not follow or past_until() or _stopped(stop):
                 return
             try:

@@ -137,12 +137,18 @@ class ImageOps(EngineBase):
         if using and not force:
             raise Conflict(f"conflict: unable to delete {img.short_id} (must be forced) - image is "
                            f"being used by stopped container {using[0]['Id'][:12]}")
+        # other manifests with the same config (the same image ID) stay
+        out += self._delete_image(img)
+        return out
+
+    def _delete_image(self, img) -> list[RmiEntry]:
+        """Untag every name of ``img``, remove its manifest entries; what rmi reports."""
+        out: list[RmiEntry] = []
         for t in list(img.repo_tags):
             self.store.untag(parse(t))
             out.append({"Untagged": parse(t).familiar()})
             self._image_event("untag", img, name=img.id)
         self.store.remove_image_entries(img.manifest_digest)
-        # other manifests with the same config (the same image ID) stay
         out.append({"Deleted": img.id})
         self._image_event("delete", img, name=img.id)
         return out
@@ -165,13 +171,7 @@ class ImageOps(EngineBase):
                     want, parse_rfc3339(img.created or ""),
                     (img.config.get("config") or {}).get("Labels")):
                 continue
-            for t in img.repo_tags:
-                self.store.untag(parse(t))
-                deleted.append({"Untagged": parse(t).familiar()})
-                self._image_event("untag", img, name=img.id)
-            self.store.remove_image_entries(img.manifest_digest)
-            deleted.append({"Deleted": img.id})
-            self._image_event("delete", img, name=img.id)
+            deleted += self._delete_image(img)
         removed = self.store.gc()
         deleted.extend({"Deleted": c} for c in removed["layers"])
         return {"ImagesDeleted": deleted, "SpaceReclaimed": removed["bytes"]}

@@ -102,24 +102,26 @@ def test_run_it_type_resize_detach_attach(api):
     term = Pty(api.client_env, "run", "-it", "--name", "tty1", "busybox", "sh", rows=30, cols=100)
     try:
         term.read_until(b"# ")
-        term.send(b"echo $((6*7)); stty size\r")
-        term.read_until(b"42\r\n30 100")
-        # the CLI watches SIGWINCH once its first resize is done; a resize is asynchronous
-        # (as with dockerd): ask again until the new size shows
-        term.resize(25, 90)
+        term.send(b"echo $((6*7))\r")
+        term.read_until(b"42\r\n")
 
-        def resized() -> bool:
+        def sized(rows: int, cols: int) -> bool:
+            # the CLI sends the size after the start, then on each SIGWINCH (which it
+            # watches once that first resize is done); as with dockerd, the container
+            # sees a new size a moment later: ask until it shows
             term.send(b"stty size\r")
             try:
-                term.read_until(b"25 90", timeout=0.5)
+                term.read_until(b"%d %d" % (rows, cols), timeout=0.5)
                 return True
-            except AssertionError:          # the kernel signals only a change of size
-                term.resize(24, 89)
+            except AssertionError:           # the kernel signals only a change of size
+                term.resize(rows - 1, cols - 1)
                 time.sleep(0.1)
-                term.resize(25, 90)
+                term.resize(rows, cols)
                 return False
 
-        wait_for(resized, timeout=15, what="the new size inside the container")
+        wait_for(lambda: sized(30, 100), timeout=15, what="the first size inside the container")
+        term.resize(25, 90)
+        wait_for(lambda: sized(25, 90), timeout=15, what="the new size inside the container")
         term.send(b"\x10\x11")                  # ctrl-p ctrl-q: detach, the shell runs on
         assert term.wait() == 0
     finally:

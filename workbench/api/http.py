@@ -164,18 +164,18 @@ class Connection:
             raise ClientGone(str(exc)) from None
 
     def peer_gone(self) -> bool:
-        """True when the client has closed its end (for endpoints that only write)."""
+        """True when the client has closed the connection (for endpoints that only write).
+        A client that only shut down its sending side (the docker CLI does so on a hijacked
+        attach without stdin) is still there: it reads on."""
         if self.closed:
             return True
         try:
-            ready = select.select([self.sock], [], [], 0)[0]
-            if not ready:
-                return False
-            return self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except BlockingIOError:
-            return False
+            poller = select.poll()
+            poller.register(self.sock, select.POLLIN | select.POLLRDHUP)
+            events = poller.poll(0)
         except (OSError, ValueError):
             return True
+        return any(ev & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, ev in events)
 
     def close(self) -> None:
         self.closed = True
