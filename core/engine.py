@@ -29,8 +29,11 @@ from .store.api import ImageOps
 from .volumes.api import VolumeOps
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+    from threading import Event
+
     from .store.store import Store
-    from .types import Info, Version
+    from .types import EventMessage, Info, Version
 
 
 class Engine(ImageOps, ContainerOps, RegistryOps, NetworkOps, VolumeOps, FsOps, BuildOps):
@@ -70,6 +73,24 @@ class Engine(ImageOps, ContainerOps, RegistryOps, NetworkOps, VolumeOps, FsOps, 
             "RuntimeDir": self.paths.run,
         }
 
+
+    def events(self, since: str | float | None = None, until: str | float | None = None,
+               filters: Mapping[str, object] | list[str] | None = None, follow: bool = True,
+               stop: Event | Callable[[], bool] | None = None) -> Iterator[EventMessage]:
+        """Docker's events, from the journal every process appends to (core/journal.py).
+
+        ``since``/``until``: unix seconds, RFC 3339 or a duration before now (``10m``).
+        With neither ``since`` nor ``until`` a follower sees only new events (Docker's
+        rule); without ``follow`` the journal's events (from ``since``) and the iterator
+        ends. ``filters``: Docker's
+        (type, event, container, image, network, volume, label, scope; plus name), as
+        ``["k=v", ...]`` or ``{"k": ["v", ...]}``. Following ends when ``until`` passes or
+        ``stop`` (a threading.Event or a callable) says so; it checks every 0.1 s.
+        """
+        from .eventfeed import read
+
+        return read(self.paths.root, since=since, until=until, filters=filters,
+                    follow=follow, stop=stop)
 
     def info(self) -> Info:
         """System-wide facts like ``docker info``: counts, storage, cgroups, host."""

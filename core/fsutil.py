@@ -85,6 +85,25 @@ def read_json(path: str, default: Any = None) -> Any:
         raise
 
 
+def json_records(base: str, name: str) -> Iterator[tuple[str, dict]]:
+    """``(entry, parsed JSON)`` for each entry of directory ``base`` that holds a readable
+    JSON object in file ``name`` (the container records: ``json_records(paths.containers,
+    "config.json")``). A missing ``base`` has none; an entry whose file is missing,
+    unreadable or not JSON is passed over."""
+    try:
+        entries = os.listdir(base)
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        try:
+            with open(os.path.join(base, entry, name), "rb") as f:
+                doc = json.loads(f.read())
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict):
+            yield entry, doc
+
+
 @contextlib.contextmanager
 def locked(path: str, shared: bool = False) -> Iterator[int]:
     """Hold an fcntl lock on ``path`` (created if missing) for the duration of the block.

@@ -28,10 +28,8 @@ costs one ``stat``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
-from dataclasses import dataclass
 
 #: The mode of the state root, of our directories at its top and of the runtime dir.
 PRIVATE_MODE = 0o700
@@ -72,81 +70,85 @@ def _config_dir() -> str:
     return platformdirs.user_config_dir("nutshell")
 
 
-@dataclass(frozen=True)
+class _Under:
+    """A :class:`Paths` attribute: ``parts`` joined to the paths' ``root`` or ``run``."""
+
+    def __init__(self, base: str, *parts: str) -> None:
+        self.base = base
+        self.parts = parts
+
+    def __get__(self, paths: object, owner: type | None = None) -> str:
+        return os.path.join(getattr(paths, self.base), *self.parts)
+
+
 class Paths:
-    root: str
-    run: str
-    config: str
+    """The state root, the runtime dir and the config dir of one store, and where things
+    are in them. A plain class, not a dataclass: the shim's network teardown uses it and
+    loads no more than it needs (tests/integration/test_network_namespaces.py)."""
+
+    __slots__ = ("root", "run", "config")
+
+    def __init__(self, root: str, run: str, config: str) -> None:
+        self.root = root
+        self.run = run
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"Paths(root={self.root!r}, run={self.run!r}, config={self.config!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Paths):
+            return NotImplemented
+        return (self.root, self.run, self.config) == (other.root, other.run, other.config)
+
+    def __hash__(self) -> int:
+        return hash((self.root, self.run, self.config))
 
     # --- the OCI image layout at the root -------------------------------------------
-    @property
-    def oci_layout(self) -> str:
-        return os.path.join(self.root, "oci-layout")
-
-    @property
-    def index(self) -> str:
-        return os.path.join(self.root, "index.json")
-
-    @property
-    def blobs(self) -> str:
-        return os.path.join(self.root, "blobs", "sha256")
+    oci_layout = _Under("root", "oci-layout")
+    index = _Under("root", "index.json")
+    blobs = _Under("root", "blobs", "sha256")
 
     def blob(self, digest: str) -> str:
         algo, _, hexpart = digest.partition(":")
         return os.path.join(self.root, "blobs", algo, hexpart)
 
     # --- our own state beside it --------------------------------------------------
-    @property
-    def layers(self) -> str:
-        return os.path.join(self.root, "layers")
+    layers = _Under("root", "layers")
+    containers = _Under("root", "containers")
+    volumes = _Under("root", "volumes")
+    networks = _Under("root", "networks")
+    builds = _Under("root", "build-cache")
+    tmp = _Under("root", "tmp")     # scratch on the store's file system: renames are atomic
+    store_lock = _Under("root", ".lock")
 
     def layer(self, chain_id: str) -> str:
         return os.path.join(self.root, "layers", chain_id.partition(":")[2] or chain_id)
 
-    @property
-    def containers(self) -> str:
-        return os.path.join(self.root, "containers")
-
     def container(self, cid: str) -> str:
         return os.path.join(self.root, "containers", cid)
 
-    @property
-    def volumes(self) -> str:
-        return os.path.join(self.root, "volumes")
-
-    @property
-    def networks(self) -> str:
-        return os.path.join(self.root, "networks")
-
-    @property
-    def builds(self) -> str:
-        return os.path.join(self.root, "build-cache")
-
-    @property
-    def tmp(self) -> str:
-        """Scratch space on the same file system as the store, so renames are atomic."""
-        return os.path.join(self.root, "tmp")
-
-    @property
-    def store_lock(self) -> str:
-        return os.path.join(self.root, ".lock")
-
     # --- runtime ----------------------------------------------------------------------
+    netns = _Under("run", "netns")
+
     def run_container(self, cid: str) -> str:
         return os.path.join(self.run, "c", cid[:16])
 
-    @property
-    def netns(self) -> str:
-        return os.path.join(self.run, "netns")
+
+def _run_tag(root: str) -> str:
+    """The default runtime dir's name for ``root``."""
+    import hashlib  # not at the top: the shim's network teardown loads this module
+
+    return hashlib.sha256(root.encode()).hexdigest()[:10]
 
 
-def resolve(root: str | None = None) -> Paths:
+def resolve(root: str | None = None, run: str | None = None) -> Paths:
+    """The paths of the store at ``root`` (default: see the module docstring); ``run``
+    names its runtime dir when the caller already knows it."""
     root = root or os.environ.get("NUTSHELL_ROOT") or _default_root()
     root = os.path.abspath(root)
-    run = os.environ.get("NUTSHELL_RUNTIME_DIR")
-    if not run:
-        tag = hashlib.sha256(root.encode()).hexdigest()[:10]
-        run = os.path.join(_runtime_base(), tag)
+    run = run or os.environ.get("NUTSHELL_RUNTIME_DIR") or os.path.join(_runtime_base(),
+                                                                        _run_tag(root))
     return Paths(root=root, run=run, config=_config_dir())
 
 
@@ -261,7 +263,7 @@ def ensure_run_dir(paths: Paths) -> None:
 def _is_default_run(paths: Paths) -> bool:
     """Is ``paths.run`` ``<runtime base>/<hash of the root>`` (so the base is ours too)?"""
     parent, tag = os.path.split(paths.run)
-    if tag != hashlib.sha256(paths.root.encode()).hexdigest()[:10]:
+    if tag != _run_tag(paths.root):
         return False
     try:
         return parent == _runtime_base()

@@ -70,20 +70,15 @@ class Reference:
         return self.name
 
     def __str__(self) -> str:
-        s = self.name
-        if self.tag:
-            s += ":" + self.tag
-        if self.digest:
-            s += "@" + self.digest
-        return s
+        return self._with_tag_and_digest(self.name)
 
     def familiar(self) -> str:
-        s = self.familiar_name
-        if self.tag:
-            s += ":" + self.tag
-        if self.digest:
-            s += "@" + self.digest
-        return s
+        return self._with_tag_and_digest(self.familiar_name)
+
+    def _with_tag_and_digest(self, name: str) -> str:
+        """``name:tag@digest``, each part only when set."""
+        return (name + (":" + self.tag if self.tag else "")
+                + ("@" + self.digest if self.digest else ""))
 
     def with_tag(self, tag: str) -> Reference:
         return Reference(self.domain, self.path, tag, None)

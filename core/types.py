@@ -57,6 +57,34 @@ class Info(TypedDict):
     Runtime: str
 
 
+# --------------------------------------------------------------------------- events
+
+
+class EventActor(TypedDict):
+    """What an event is about: an ID and string attributes (name, image, exitCode...)."""
+
+    ID: str
+    Attributes: dict[str, str]
+
+
+class _EventMessageBase(TypedDict):
+    Type: str
+    Action: str
+    Actor: EventActor
+    scope: str
+    time: int
+    timeNano: int
+
+
+# Docker's legacy fields, on container and image events only ("from" is a keyword)
+_EventLegacy = TypedDict("_EventLegacy", {"status": str, "id": str, "from": str},
+                         total=False)
+
+
+class EventMessage(_EventMessageBase, _EventLegacy):
+    """``events``: one of Docker's ``events.Message`` (core/journal.py writes them)."""
+
+
 # --------------------------------------------------------------------------- images
 
 

@@ -18,17 +18,16 @@ learn-cgroups.svg, learn-network.svg, learn-security.svg, help.svg, history.svg,
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import shutil
-import socket
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+
+from screenshots.shots import arguments, new_app, run_named, wait_for  # noqa: E402 - after the path is set
 
 DOCKERFILE = """\
 FROM localhost/busybox:latest
@@ -46,21 +45,10 @@ INDEX = "<h1>hello from a nutshell</h1>\n"
 WORKER = "while :; do i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; sleep 0.3; done"
 
 
-def free_port(preferred: int = 18080) -> int:
-    for port in [preferred] + list(range(18081, 18200)):
-        with socket.socket() as s:
-            try:
-                s.bind(("0.0.0.0", port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port")
-
-
 def prepare(engine, work: str) -> dict:
     """The demo image, network and containers. Returns names for the shots."""
+    from tests.integration.netenv import free_port
     from workbench.default_image import ensure_default_image
-    from workbench.panes.images import run_options
 
     ensure_default_image(engine)
     ctx = os.path.join(work, "context")
@@ -73,7 +61,7 @@ def prepare(engine, work: str) -> dict:
         engine.network_create("backend")
     except Exception:  # noqa: BLE001 - kept from an earlier --keep run
         pass
-    port = free_port()
+    port = free_port(18080)
     runs = [
         ["run", "-d", "--name", "web", "-p", f"{port}:80", "localhost/demo:1"],
         ["run", "-d", "--name", "db", "--network", "backend", "-m", "64m",
@@ -81,50 +69,18 @@ def prepare(engine, work: str) -> dict:
         ["run", "-d", "--name", "worker", "--cpus", "0.5", "-m", "32m", "--pids-limit", "64",
          "localhost/busybox:latest", "sh", "-c", WORKER],
     ]
-    ids = {}
-    for argv in runs:
-        name = argv[argv.index("--name") + 1]
-        try:
-            ids[name] = engine.container(name)
-            continue
-        except Exception:  # noqa: BLE001
-            pass
-        opts, _ = run_options(argv)
-        cid = engine.create(opts)
-        engine.start(cid)
-        ids[name] = cid
+    ids = {argv[argv.index("--name") + 1]: run_named(engine, argv) for argv in runs}
     engine.network_connect("backend", ids["web"])
     return ids
-
-
-async def wait_for(pilot, predicate, timeout: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        await pilot.pause()
-        try:
-            if predicate():
-                return
-        except Exception:  # noqa: BLE001
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"make_screenshots: timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def shoot(engine, out: str, ids: dict) -> list[str]:
     from textual.widgets import TabbedContent
 
-    from workbench.app import NutshellApp
     from workbench.messages import ContainerSelected, OpenTerminal
 
     made: list[str] = []
-    app = NutshellApp(engine, watch=True)
-    app.animation_level = "none"
-
-    def save(name: str) -> None:
-        app.save_screenshot(f"{name}.svg", path=out)
-        made.append(f"{name}.svg")
-
+    app, save = new_app(engine, out, made)
     async with app.run_test(size=(160, 48)) as pilot:
         images = app.pane("images")
         await wait_for(pilot, lambda: "localhost/demo:1" in images.rows, what="images")
@@ -253,38 +209,31 @@ async def shoot(engine, out: str, ids: dict) -> list[str]:
         await pilot.press("escape")
 
     # the SSH-sized layout
-    app = NutshellApp(engine, watch=False)
-    app.animation_level = "none"
+    app, save = new_app(engine, out, made, watch=False)
     async with app.run_test(size=(100, 30)) as pilot:
         images = app.pane("images")
         await wait_for(pilot, lambda: "localhost/demo:1" in images.rows, what="images")
         images.table.select("localhost/demo:1")
         await pilot.pause(0.8)
-        app.save_screenshot("images-100x30.svg", path=out)
-        made.append("images-100x30.svg")
+        save("images-100x30")
         await pilot.press("enter")
         layers = app.pane("layers")
         await wait_for(pilot, lambda: layers.tree_data is not None and layers.image_label == "localhost/demo:1")
         await pilot.pause(0.5)
-        app.save_screenshot("layers-100x30.svg", path=out)
-        made.append("layers-100x30.svg")
+        save("layers-100x30")
     return made
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=HERE)
-    ap.add_argument("--root", help="state root to use (default: a temporary one)")
-    ap.add_argument("--keep", action="store_true", help="leave the containers and the root")
-    args = ap.parse_args(argv)
-    if os.geteuid() != 0:
-        print("make_screenshots: needs root (it runs real containers)", file=sys.stderr)
+    args = arguments(__doc__, argv)
+    if args is None:
         return 1
     work = tempfile.mkdtemp(prefix="nutshell-shots-")
     root = args.root or os.path.join(work, "root")
     os.environ.setdefault("NUTSHELL_RUNTIME_DIR", os.path.join(work, "run"))
     os.environ["NUTSHELL_CONFIG_DIR"] = os.path.join(work, "config")   # no user keymap/theme
     from core.engine import Engine
+    from tests.runtime_root import remove_all_containers
 
     engine = Engine(root)
     try:
@@ -293,12 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {len(made)} screenshots to {args.out}: " + ", ".join(made))
     finally:
         if not args.keep:
-            for c in engine.ps(all=True):
-                try:
-                    engine.rm(c["Id"], force=True)
-                except Exception as exc:  # noqa: BLE001
-                    print(f"cleanup: {exc}", file=sys.stderr)
-            engine.network_reset()
+            remove_all_containers(engine)
             shutil.rmtree(work, ignore_errors=True)
     return 0
 

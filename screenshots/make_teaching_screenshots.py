@@ -17,7 +17,6 @@ teaching-cgroups.svg, teaching-network.svg, teaching-stats.svg, teaching-termina
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import shlex
@@ -28,6 +27,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+
+from screenshots.shots import arguments, new_app, run_named, wait_for  # noqa: E402 - after the path is set
 
 #: the lesson's commands, exactly as docs/teaching.md shows them
 LESSON = [
@@ -44,22 +45,12 @@ LAYERED = ("nutshell run -d --name web2 localhost/lesson:1 "
 
 def prepare(engine) -> dict[str, str]:
     from workbench.default_image import ensure_default_image
-    from workbench.panes.images import run_options
 
     ensure_default_image(engine)
     ids: dict[str, str] = {}
     for line in LESSON:
         argv = shlex.split(line)[1:]
-        name = argv[argv.index("--name") + 1]
-        try:
-            ids[name] = engine.container(name)
-            continue
-        except Exception:  # noqa: BLE001 - not there yet
-            pass
-        opts, _ = run_options(argv)
-        cid = engine.create(opts)
-        engine.start(cid)
-        ids[name] = cid
+        ids[argv[argv.index("--name") + 1]] = run_named(engine, argv)
     proc = engine.exec(ids["web"], shlex.split(EXEC)[4:], detach=True)
     proc.close()
     time.sleep(0.5)
@@ -68,47 +59,32 @@ def prepare(engine) -> dict[str, str]:
         engine.image("localhost/lesson:1")
     except Exception:  # noqa: BLE001
         engine.commit(ids["web"], "localhost/lesson:1", message="the web root")
-    argv = shlex.split(LAYERED)[1:]
-    try:
-        ids["web2"] = engine.container("web2")
-    except Exception:  # noqa: BLE001
-        opts, _ = run_options(argv)
-        ids["web2"] = engine.create(opts)
-        engine.start(ids["web2"])
+    ids["web2"] = run_named(engine, shlex.split(LAYERED)[1:])
     time.sleep(0.5)
     return ids
 
 
-async def wait_for(pilot, predicate, timeout: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        await pilot.pause()
-        try:
-            if predicate():
-                return
-        except Exception:  # noqa: BLE001
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"make_teaching_screenshots: timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def shoot(engine, out: str, ids: dict[str, str]) -> list[str]:
-    from workbench.app import NutshellApp
     from workbench.messages import ContainerSelected, OpenTerminal
 
     made: list[str] = []
-    app = NutshellApp(engine, watch=True)
-    app.animation_level = "none"
-
-    def save(name: str) -> None:
-        app.save_screenshot(f"{name}.svg", path=out)
-        made.append(f"{name}.svg")
+    app, save = new_app(engine, out, made)
 
     async def pane(name: str):
         await wait_for(pilot, lambda: app.pane(name) is not None and app.pane(name).is_mounted,
                        what=f"the {name} pane")
         return app.pane(name)
+
+    async def select(name: str, what: str):
+        """Select container ``name`` and wait for the teaching views to load it."""
+        n = learn.loads
+        app.post_message(ContainerSelected(ids[name]))
+        await wait_for(pilot, lambda: learn.loads > n and learn.container_id == ids[name], what=what)
+
+    async def show(section: str, name: str):
+        learn.action_show(section)
+        await pilot.pause(0.6)
+        save(name)
 
     async with app.run_test(size=(160, 48)) as pilot:
         containers = await pane("containers")
@@ -128,23 +104,11 @@ async def shoot(engine, out: str, ids: dict[str, str]) -> list[str]:
         for section, name in (("namespaces", "teaching-namespaces"), ("processes", "teaching-pids"),
                               ("overlay", "teaching-overlay-web"), ("cgroup", "teaching-cgroups"),
                               ("network", "teaching-network")):
-            learn.action_show(section)
-            await pilot.pause(0.6)
-            save(name)
-        n = learn.loads
-        app.post_message(ContainerSelected(ids["web2"]))
-        await wait_for(pilot, lambda: learn.loads > n and learn.container_id == ids["web2"],
-                       what="web2's views")
-        learn.action_show("overlay")
-        await pilot.pause(0.6)
-        save("teaching-overlay")
-        n = learn.loads
-        app.post_message(ContainerSelected(ids["sidecar"]))
-        await wait_for(pilot, lambda: learn.loads > n and learn.container_id == ids["sidecar"],
-                       what="the sidecar's views")
-        learn.action_show("namespaces")
-        await pilot.pause(0.6)
-        save("teaching-namespaces-sidecar")
+            await show(section, name)
+        await select("web2", "web2's views")
+        await show("overlay", "teaching-overlay")
+        await select("sidecar", "the sidecar's views")
+        await show("namespaces", "teaching-namespaces-sidecar")
 
         stats = await pane("stats")
         app.post_message(ContainerSelected(ids["spinner"]))
@@ -167,13 +131,8 @@ async def shoot(engine, out: str, ids: dict[str, str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=HERE)
-    ap.add_argument("--root", help="state root (default: a temporary one)")
-    ap.add_argument("--keep", action="store_true", help="leave the containers and the root")
-    args = ap.parse_args(argv)
-    if os.geteuid() != 0:
-        print("make_teaching_screenshots: needs root (it runs real containers)", file=sys.stderr)
+    args = arguments(__doc__, argv)
+    if args is None:
         return 1
     from core.engine import Engine
 

@@ -5,7 +5,7 @@ import pytest
 from tests import leaks
 from tests.registry_servers import HTPASSWD_BIN, OPENSSL_BIN, REGISTRY_BIN, RegistryServer, tar_from_dir
 from tests.rootfs import make_busybox_rootfs
-from tests.runtime_root import IMAGE, RT, leftovers
+from tests.runtime_root import IMAGE, RT, image_root, leftovers
 
 
 def _xdist_worker(config) -> bool:
@@ -75,10 +75,7 @@ def root(tmp_path) -> str:
 @pytest.fixture(scope="module")
 def rt(tmp_path_factory, busybox_rootfs):
     """tests/runtime_root.py's RT on a fresh root of this test module."""
-    root = str(tmp_path_factory.mktemp("rt") / "root")
-    os.makedirs(root)
-    r = RT(root)
-    r.engine.import_image(busybox_rootfs, IMAGE, changes=['CMD ["sh"]'])
+    r = image_root(RT, tmp_path_factory.mktemp("rt"), busybox_rootfs, IMAGE)
     yield r
     ids = [c["Id"] for c in r.engine.ps(all=True)]
     for cid in ids:
@@ -131,15 +128,12 @@ def docker_config(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def registry_env(tmp_path, monkeypatch):
+def registry_env(docker_config, tmp_path, monkeypatch):
     """Private $DOCKER_CONFIG and Nutshell config dir: tests never touch the user's."""
-    dc = tmp_path / "docker-config"
-    dc.mkdir()
     nc = tmp_path / "nutshell-config"
     nc.mkdir()
-    monkeypatch.setenv("DOCKER_CONFIG", str(dc))
     monkeypatch.setenv("NUTSHELL_CONFIG_DIR", str(nc))
-    return {"DOCKER_CONFIG": str(dc), "NUTSHELL_CONFIG_DIR": str(nc)}
+    return {"DOCKER_CONFIG": docker_config, "NUTSHELL_CONFIG_DIR": str(nc)}
 
 
 @pytest.fixture(scope="session")

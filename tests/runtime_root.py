@@ -1,7 +1,10 @@
 """State roots for tests on real containers. ``RT``: the runtime tests' busybox image and
 the CLI on it (the ``rt`` fixture in tests/conftest.py): ``rt.cli(...)``, ``rt.run(...)``,
-``rt.inspect(...)``; ``leftovers`` lists what a container still has on the host.
-``default_image_engine``: an Engine with the offline default image, cleaned up after."""
+``rt.inspect(...)``; ``image_root`` makes one on a new root with the test image;
+``leftovers`` lists what a container still has on the host.
+``default_image_engine``: an Engine with the offline default image, cleaned up after;
+``remove_all_containers``: the cleanup of the scripts that run containers (screenshots,
+benchmarks)."""
 
 from __future__ import annotations
 
@@ -38,6 +41,16 @@ class RT:
 
     def inspect(self, ref: str) -> dict:
         return self.engine.container_inspect(ref)
+
+
+def image_root(make, tmp_dir, rootfs: str, image: str):
+    """``make(root)`` (RT or the like) on a new state root in ``tmp_dir`` holding ``image``:
+    ``rootfs`` imported with ``CMD ["sh"]``."""
+    root = os.path.join(str(tmp_dir), "root")
+    os.makedirs(root)
+    r = make(root)
+    r.engine.import_image(rootfs, image, changes=['CMD ["sh"]'])
+    return r
 
 
 def leftovers(rt: RT, cid: str) -> list[str]:
@@ -90,3 +103,14 @@ def default_image_engine(root: str):
         with open("/proc/self/mountinfo") as f:
             left += [line for line in f if cid in line]
     assert not left, left
+
+
+def remove_all_containers(engine) -> None:
+    """The end of a script's session on its own root: every container removed (a failure
+    is printed and the others go on), then the networks reset."""
+    for c in engine.ps(all=True):
+        try:
+            engine.rm(c["Id"], force=True)
+        except Exception as exc:  # noqa: BLE001
+            print(f"cleanup: {exc}", file=sys.stderr)
+    engine.network_reset()

@@ -144,6 +144,7 @@ class NutshellApp(App):
         self.config = config if config is not None else WorkbenchConfig()
         self.pane_names = panes or [name for name, _, _ in PANES]
         self.history: list[HistoryEntry] = []
+        self.started_at = time.time()
         self.selected_container: str | None = None
         self.selected_image: str | None = None
         self._watcher = None
@@ -359,7 +360,20 @@ class NutshellApp(App):
         self.push_screen(HelpScreen())
 
     def action_history(self) -> None:
-        self.push_screen(HistoryScreen(list(self.history)))
+        self.push_screen(HistoryScreen(self.history_entries()))
+
+    def history_entries(self) -> list[HistoryEntry]:
+        """This session's actions and, merged in time order, the changing requests clients
+        made through the API server (``nutshell system service``) meanwhile."""
+        from workbench.api import requestlog
+
+        run_dir = getattr(getattr(self.engine, "paths", None), "run", None)
+        api = []
+        if isinstance(run_dir, str):
+            api = [HistoryEntry(e["time"], requestlog.describe(e), int(e.get("status") or 0) < 400,
+                                None if int(e.get("status") or 0) < 400 else f"HTTP {e.get('status')}")
+                   for e in requestlog.read(requestlog.path_for(run_dir), since=self.started_at)]
+        return sorted([*self.history, *api], key=lambda e: e.time)
 
     def action_cycle_theme(self) -> None:
         names = list(THEME_CYCLE)

@@ -98,34 +98,32 @@ def cpu_percent(cpu_ns: int | None, when: float | None,
 SPARK = "▁▂▃▄▅▆▇█"
 
 
-def _scaled(n: float, base: int, units: Sequence[str]) -> tuple[float, str]:
-    """``n`` divided by ``base`` until it is below it (or the units run out), and its unit."""
+def _sized(n: float | int | None, base: int, units: Sequence[str], whole_from_100: bool) -> str:
+    """``n`` divided by ``base`` until it is below it (or the units run out), with its
+    unit: whole bytes, else 3 significant digits (no decimals from 100 on with
+    ``whole_from_100``); ``-`` for unknown."""
+    if n is None:
+        return "-"
     value = float(n)
     i = 0
     while abs(value) >= base and i < len(units) - 1:
         value /= base
         i += 1
-    return value, units[i]
+    if i == 0:
+        return f"{int(value)}{units[0]}"
+    if whole_from_100 and value >= 100:
+        return f"{value:.0f}{units[i]}"
+    return f"{value:.3g}{units[i]}"
 
 
 def ibytes(n: float | int | None) -> str:
     """Binary units like ``docker stats`` (``12.5MiB``); ``-`` for unknown."""
-    if n is None:
-        return "-"
-    value, unit = _scaled(n, 1024, ("B", "KiB", "MiB", "GiB", "TiB"))
-    if unit == "B":
-        return f"{int(value)}B"
-    return f"{value:.3g}{unit}" if value < 100 else f"{value:.0f}{unit}"
+    return _sized(n, 1024, ("B", "KiB", "MiB", "GiB", "TiB"), whole_from_100=True)
 
 
 def dbytes(n: float | int | None) -> str:
     """Decimal units like Docker's NET I/O and BLOCK I/O columns (``1.2kB``)."""
-    if n is None:
-        return "-"
-    value, unit = _scaled(n, 1000, ("B", "kB", "MB", "GB", "TB"))
-    if unit == "B":
-        return f"{int(value)}B"
-    return f"{value:.3g}{unit}"
+    return _sized(n, 1000, ("B", "kB", "MB", "GB", "TB"), whole_from_100=False)
 
 
 def percent(part: float | None, whole: float | None) -> float | None:

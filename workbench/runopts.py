@@ -29,28 +29,41 @@ def parse_bool(v: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean value {v!r}")
 
 
+def add_env_flags(p) -> None:
+    """``-e`` and ``--env-file``, as ``run``, ``create`` and ``exec`` take them."""
+    p.add_argument("-e", "--env", action="append", default=[],
+                   help="set an environment variable (KEY alone takes it from the environment)")
+    p.add_argument("--env-file", action="append", default=[],
+                   help="read environment variables from a file of KEY=VALUE lines")
+
+
+def add_limit_flags(p, update: bool = False) -> None:
+    """``-m``, ``--memory-swap``, ``--cpus`` and ``--pids-limit``: the resource limits
+    ``run``/``create`` set and ``update`` changes (``update`` also lifts them: -1, 0)."""
+    p.add_argument("-m", "--memory", help="memory limit, e.g. 512m (minimum 6m"
+                                          + ("; -1: none)" if update else ")"))
+    p.add_argument("--memory-swap",
+                   help="memory plus swap limit (-1: unlimited swap; default: twice --memory)")
+    p.add_argument("--cpus", type=float,
+                   help="number of CPUs, e.g. 1.5" + (" (0: no limit)" if update else ""))
+    p.add_argument("--pids-limit", type=int,
+                   help="maximum number of processes (0 or -1: unlimited)")
+
+
 def add_create_flags(p) -> None:
     """The flags ``run`` and ``create`` share, in the order ``--help`` lists them."""
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("--name", help="assign a name to the container")
-    p.add_argument("-e", "--env", action="append", default=[],
-                   help="set an environment variable (KEY alone takes it from the environment)")
-    p.add_argument("--env-file", action="append", default=[],
-                   help="read environment variables from a file of KEY=VALUE lines")
+    add_env_flags(p)
     p.add_argument("-w", "--workdir", help="working directory inside the container (absolute)")
     p.add_argument("-u", "--user", help="user to run as: name or UID, optionally :group or GID")
     p.add_argument("-h", "--hostname",
                    help="container host name (default: the short ID; the host's with --network host)")
     p.add_argument("--entrypoint",
                    help='override the image\'s ENTRYPOINT (drops its CMD too; "" for none)')
-    p.add_argument("-m", "--memory", help="memory limit, e.g. 512m (minimum 6m)")
-    p.add_argument("--memory-swap",
-                   help="memory plus swap limit (-1: unlimited swap; default: twice --memory)")
-    p.add_argument("--cpus", type=float, help="number of CPUs, e.g. 1.5")
-    p.add_argument("--pids-limit", type=int,
-                   help="maximum number of processes (0 or -1: unlimited)")
+    add_limit_flags(p)
     p.add_argument("--read-only", action="store_true",
                    help="mount the container's root file system read-only")
     p.add_argument("--cap-add", action="append", default=[],

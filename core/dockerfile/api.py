@@ -21,7 +21,14 @@ class BuildOps(EngineBase):
         ``build(context=..., tags=[...], build_args={...})``. Returns a BuildResult."""
         from .builder import BuildOptions, build
 
-        return build(self, options if options is not None else BuildOptions(**kw), progress)
+        result = build(self, options if options is not None else BuildOptions(**kw), progress)
+        try:
+            image = self.store.image(result.image_id)
+        except Exception:  # noqa: BLE001 - only the events' labels need it
+            image = None
+        for tag in result.tags:  # as Docker's builder: one image tag event per tag
+            self._image_event("tag", image, actor_id=result.image_id, name=tag)
+        return result
 
     def build_cache_prune(self, all: bool = True,
                           older_than: float | None = None) -> BuildCachePruneReport:

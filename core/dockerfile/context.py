@@ -24,6 +24,7 @@ COPY/ADD (as Docker documents) does not see them.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import errno
 import hashlib
 import json
@@ -32,7 +33,7 @@ import os
 import posixpath
 import stat
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
@@ -147,6 +148,18 @@ def _unescape(component: str) -> str:
         out.append(component[i])
         i += 1
     return "".join(out)
+
+
+@contextlib.contextmanager
+def _reading(rel: str, fd: int) -> Iterator[None]:
+    """Close ``fd`` at the end of the block; an ``OSError`` in it is the build's
+    "cannot read ``rel``" error."""
+    try:
+        yield
+    except OSError as exc:
+        raise ContextError(f"cannot read {rel} from the build context: {exc.strerror}") from None
+    finally:
+        os.close(fd)
 
 
 class BuildContext:
@@ -329,17 +342,13 @@ class BuildContext:
         """An fd on ``rel`` (``_O_FILE``: never through a symlink)."""
         parent, _, name = rel.rpartition("/")
         dfd = self._open_dir(parent)
-        try:
+        with _reading(rel, dfd):
             return os.open(name, _O_FILE, dir_fd=dfd)
-        except OSError as exc:
-            raise ContextError(f"cannot read {rel} from the build context: {exc.strerror}") from None
-        finally:
-            os.close(dfd)
 
     def digest(self, rel: str) -> str:
         """sha256 (hex) of regular file ``rel``, read without following symlinks."""
         fd = self._open_file(rel)
-        try:
+        with _reading(rel, fd):
             st = os.fstat(fd)
             known = self._stats.get(rel)
             if not stat.S_ISREG(st.st_mode) or (known is not None and (
@@ -358,10 +367,6 @@ class BuildContext:
             value = h.hexdigest()
             self._digests[key] = value
             return value
-        except OSError as exc:
-            raise ContextError(f"cannot read {rel} from the build context: {exc.strerror}") from None
-        finally:
-            os.close(fd)
 
     def open(self, rel: str) -> BinaryIO:
         """Open regular file ``rel`` for reading, never through a symlink."""

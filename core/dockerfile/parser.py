@@ -575,12 +575,8 @@ class _Lexer:
             if stop is not None and ch == stop:
                 self._next()
                 return "".join(result), words.result()
-            if ch == "'":
-                tmp = self._single_quote()
-                result.append(tmp)
-                words.add_raw(tmp)
-            elif ch == '"':
-                tmp = self._double_quote()
+            if ch in ("'", '"'):
+                tmp = self._quoted()
                 result.append(tmp)
                 words.add_raw(tmp)
             elif ch == "$":
@@ -604,36 +600,28 @@ class _Lexer:
             raise _ParseError(f"unexpected end of statement while looking for matching {stop}")
         return "".join(result), words.result()
 
-    def _single_quote(self) -> str:
+    def _quoted(self) -> str:
+        """The quoted string at the cursor, its quotes kept with ``raw_quotes``. In single
+        quotes every character stands for itself; in double quotes ``$`` expands and the
+        escape character escapes ``"``, ``$`` and itself."""
         quote = self._next()
-        out = [quote] if self.raw_quotes else []
-        while True:
-            ch = self._next()
-            if ch == "":
-                raise _ParseError("unexpected end of statement while looking for matching single-quote")
-            if ch == "'":
-                if self.raw_quotes:
-                    out.append(ch)
-                return "".join(out)
-            out.append(ch)
-
-    def _double_quote(self) -> str:
-        quote = self._next()
+        double = quote == '"'
         out = [quote] if self.raw_quotes else []
         while True:
             ch = self._peek()
             if ch == "":
-                raise _ParseError("unexpected end of statement while looking for matching double-quote")
-            if ch == '"':
+                kind = "double-quote" if double else "single-quote"
+                raise _ParseError(f"unexpected end of statement while looking for matching {kind}")
+            if ch == quote:
                 self._next()
                 if self.raw_quotes:
                     out.append(ch)
                 return "".join(out)
-            if ch == "$":
+            if double and ch == "$":
                 out.append(self._dollar())
                 continue
             ch = self._next()
-            if ch == self.escape:
+            if double and ch == self.escape:
                 nxt = self._peek()
                 if nxt == "":
                     continue  # a lone escape at the end: dropped, then the quote is unterminated
@@ -980,22 +968,13 @@ def _parse_words(rest: str, escape: str) -> list[str]:
                 quote = ch
                 blank_ok = True
                 in_word, in_quote = False, True
-            if ch == escape:
-                if i + 1 == n:
-                    i += 1
-                    continue
-                word.append(ch)
-                i += 1
-                ch = rest[i]
-            word.append(ch)
-            i += 1
-            continue
-        # inside quotes
-        if ch == quote:
-            in_word, in_quote = True, False
-        if ch == escape and quote != "'":
-            if i + 1 == n:
+            escapes = True
+        else:  # inside quotes
+            if ch == quote:
                 in_word, in_quote = True, False
+            escapes = quote != "'"
+        if ch == escape and escapes:
+            if i + 1 == n:  # a trailing escape is dropped
                 i += 1
                 continue
             word.append(ch)

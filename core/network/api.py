@@ -49,7 +49,9 @@ class NetworkOps(EngineBase):
             raise UsageError(f"network driver {driver!r} is not supported", hint="use bridge")
         net = self._netops.create(name, subnet=subnet, gateway=gateway, internal=internal,
                                     labels=labels, mtu=mtu)
-        return self._network_view(net)
+        view = self._network_view(net)
+        self._event("network", "create", view["Id"], {"name": view["Name"], "type": "bridge"})
+        return view
 
     def networks(self) -> list[NetworkSummary]:
         """Every network of this root, the default ``bridge`` first (created if missing),
@@ -77,15 +79,24 @@ class NetworkOps(EngineBase):
 
     def network_rm(self, ref: str) -> str:
         """Remove a network; refused while any container is attached to it."""
-        return self._netops.remove(ref)
+        ids = {n["Name"]: n["Id"] for n in self._netops.store.all()}
+        name = self._netops.remove(ref)
+        self._event("network", "destroy", ids.get(name, name), {"name": name, "type": "bridge"})
+        return name
 
     def network_prune(self) -> list[str]:
         """Remove every user network with no container attached; returns their names."""
-        return self._netops.prune()
+        ids = {n["Name"]: n["Id"] for n in self._netops.store.all()}
+        names = self._netops.prune()
+        for name in names:
+            self._event("network", "destroy", ids.get(name, name),
+                        {"name": name, "type": "bridge"})
+        return names
 
     def network_connect(self, network: str, container: str, aliases: list[str] | None = None,
                         ip: str | None = None) -> NetworkSettings:
         """Attach a running container to one more network (next ethN inside)."""
+        # the connect event is the network area's (sandbox.py): also a start's networks
         return self._netops.connect(network, container, aliases=aliases, ip=ip)
 
     def network_disconnect(self, network: str, container: str, force: bool = False) -> None:

@@ -60,12 +60,22 @@ def default_gateway(subnet: IPv4Network) -> IPv4Address:
     return subnet.network_address + 1
 
 
-def parse_gateway(text: str, subnet: IPv4Network) -> IPv4Address:
+def _address(text: str, what: str) -> IPv4Address:
     try:
-        gw = IPv4Address(text)
+        return IPv4Address(text)
     except ValueError:
-        raise UsageError(f"invalid gateway {text!r}") from None
-    if gw not in subnet or gw in (subnet.network_address, subnet.broadcast_address):
+        raise UsageError(f"invalid {what} {text!r}") from None
+
+
+def _host_of(addr: IPv4Address, subnet: IPv4Network) -> bool:
+    """May a host have ``addr`` in ``subnet`` (in it, and not its network or broadcast
+    address)?"""
+    return addr in subnet and addr not in (subnet.network_address, subnet.broadcast_address)
+
+
+def parse_gateway(text: str, subnet: IPv4Network) -> IPv4Address:
+    gw = _address(text, "gateway")
+    if not _host_of(gw, subnet):
         raise UsageError(f"gateway {gw} is not a usable address of {subnet}")
     return gw
 
@@ -84,11 +94,8 @@ def allocate(net: dict, requested: str | None = None) -> str:
     subnet = IPv4Network(net["Subnet"])
     used = taken(net)
     if requested:
-        try:
-            addr = IPv4Address(requested)
-        except ValueError:
-            raise UsageError(f"invalid IP address {requested!r}") from None
-        if addr not in subnet or addr in (subnet.network_address, subnet.broadcast_address):
+        addr = _address(requested, "IP address")
+        if not _host_of(addr, subnet):
             raise UsageError(f"address {addr} is not in network {net['Name']} ({subnet})")
         if str(addr) in used:
             raise Conflict(f"address {addr} is already in use on network {net['Name']}")

@@ -193,9 +193,13 @@ class Rtnl:
             raise
         return link_info(replies[0]) if replies else None
 
+    def _dump(self, msg, mtype: int, family: int = socket.AF_INET) -> list:
+        """The decoded replies to a dump request (``mtype``) of ``family``."""
+        msg["family"] = family
+        return [m for m in self.request(msg, mtype, NLM_F_DUMP) if m is not None]
+
     def links(self) -> list[dict]:
-        return [link_info(m) for m in self.request(self.msg_link(), RTM_GETLINK, NLM_F_DUMP)
-                if m is not None]
+        return [link_info(m) for m in self._dump(self.msg_link(), RTM_GETLINK, socket.AF_UNSPEC)]
 
     def add_bridge(self, name: str, mac: str | None = None, mtu: int | None = None) -> None:
         msg = self.msg_link(name=name, up=True, IFLA_ADDRESS=mac, IFLA_MTU=mtu,
@@ -248,30 +252,18 @@ class Rtnl:
                      NLM_F_CREATE | NLM_F_EXCL)
 
     def addresses(self) -> list[dict]:
-        msg = self._ifaddrmsg()
-        msg["family"] = socket.AF_INET
-        out = []
-        for m in self.request(msg, RTM_GETADDR, NLM_F_DUMP):
-            if m is None:
-                continue
-            out.append({"index": m["index"], "prefixlen": m["prefixlen"],
-                        "address": m.get_attr("IFA_LOCAL") or m.get_attr("IFA_ADDRESS"),
-                        "label": m.get_attr("IFA_LABEL")})
-        return out
+        return [{"index": m["index"], "prefixlen": m["prefixlen"],
+                 "address": m.get_attr("IFA_LOCAL") or m.get_attr("IFA_ADDRESS"),
+                 "label": m.get_attr("IFA_LABEL")}
+                for m in self._dump(self._ifaddrmsg(), RTM_GETADDR)]
 
     def routes(self) -> list[dict]:
         """Every IPv4 route of every table: destination, prefix length, table, oif."""
-        msg = self._rtmsg()
-        msg["family"] = socket.AF_INET
-        out = []
-        for m in self.request(msg, RTM_GETROUTE, NLM_F_DUMP):
-            if m is None:
-                continue
-            out.append({"dst": m.get_attr("RTA_DST") or "0.0.0.0", "dst_len": m["dst_len"],
-                        "table": m.get_attr("RTA_TABLE") or m["table"],
-                        "gateway": m.get_attr("RTA_GATEWAY"), "oif": m.get_attr("RTA_OIF"),
-                        "type": m["type"]})
-        return out
+        return [{"dst": m.get_attr("RTA_DST") or "0.0.0.0", "dst_len": m["dst_len"],
+                 "table": m.get_attr("RTA_TABLE") or m["table"],
+                 "gateway": m.get_attr("RTA_GATEWAY"), "oif": m.get_attr("RTA_OIF"),
+                 "type": m["type"]}
+                for m in self._dump(self._rtmsg(), RTM_GETROUTE)]
 
 
 def link_info(m) -> dict:

@@ -488,6 +488,7 @@ class Networks:
                 }
                 net["Endpoints"][cid] = ep
                 self.store.save(net)
+                _net_event(self.paths.root, "connect", net, cid)
                 n.update(net)
                 endpoints[net["Name"]] = ep
         return endpoints
@@ -670,6 +671,7 @@ class Networks:
             for net in self.store.all():
                 if net["Endpoints"].pop(cid, None) is not None:
                     self.store.save(net)
+                    _net_event(self.paths.root, "disconnect", net, cid)
                     released.append(net["Name"])
         # 4. the namespace, then the record
         netns.delete(path, self.store.netns_id(cid))
@@ -716,6 +718,7 @@ class Networks:
             ep = net["Endpoints"].pop(cid, None) if net else None
             if ep is not None:
                 self.store.save(net)
+                _net_event(self.paths.root, "disconnect", net, cid)
         if ep is not None:
             with _rtnl() as r:
                 r.delete_link(ep["HostVeth"])
@@ -786,16 +789,26 @@ def teardown_after_exit(root: str, cid: str, run: str | None = None) -> bool:
     """For the shim once the container's init has exited: release the container's
     network without the Engine, netlink or site-packages (the shim runs ``python -I -S``:
     only the standard library and this package are importable), loading as little as
-    possible. ``run``: the runtime dir (``Paths.run``), computed as core.paths does when
-    not given. See ``Networks.teardown(delete_links=False)``."""
+    possible. ``run``: the runtime dir (``Paths.run``), found as
+    ``core.paths.resolve`` finds it when not given. See ``Networks.teardown(delete_links=False)``."""
     try:
         _children_in_own_pid_namespace()
-        return Networks(_BarePaths(root, run)).teardown(cid, delete_links=False)
+        from core.paths import resolve
+
+        return Networks(resolve(root, run)).teardown(cid, delete_links=False)
     except BaseException:
         import traceback  # the shim logs only the message: keep where it came from
 
         traceback.print_exc()
         raise
+
+
+def _net_event(root: str, action: str, net: dict, cid: str) -> None:
+    """Docker's network connect/disconnect event (core/journal.py); never raises."""
+    from .. import journal
+
+    journal.record(root, "network", action, net.get("Id") or "",
+                   {"container": cid, "name": net.get("Name") or "", "type": "bridge"})
 
 
 def _children_in_own_pid_namespace() -> None:
@@ -804,34 +817,3 @@ def _children_in_own_pid_namespace() -> None:
     from core.runtime import linux
 
     linux.own_pid_namespace_for_children()
-
-
-
-
-class _BarePaths:
-    """The locations teardown uses, laid out as core.paths.Paths does, without importing
-    core.paths (dataclasses, platformdirs) into the shim."""
-
-    def __init__(self, root: str, run: str | None = None):
-        self.root = os.path.abspath(root)
-        if not run:
-            run = os.environ.get("NUTSHELL_RUNTIME_DIR")
-        if not run:  # core.paths.resolve: <runtime base>/<sha256(root)[:10]>
-            import hashlib
-
-            from core import paths as _paths
-
-            run = os.path.join(_paths._runtime_base(),
-                               hashlib.sha256(self.root.encode()).hexdigest()[:10])
-        self.run = run
-
-    @property
-    def networks(self) -> str:
-        return os.path.join(self.root, "networks")
-
-    @property
-    def netns(self) -> str:
-        return os.path.join(self.run, "netns")
-
-    def container(self, cid: str) -> str:
-        return os.path.join(self.root, "containers", cid)

@@ -61,10 +61,12 @@ class RegistryOps(EngineBase):
         r = parse(ref)
         client = self.registry_client(r.domain, insecure=insecure)
         try:
-            return pull_image(self.store, self.paths.root, client, r, platform=platform,
-                              progress=progress, max_parallel=self.registry_max_parallel)
+            img = pull_image(self.store, self.paths.root, client, r, platform=platform,
+                             progress=progress, max_parallel=self.registry_max_parallel)
         finally:
             client.close()
+        self._image_event("pull", img, actor_id=r.familiar(), name=r.familiar_name)
+        return img
 
     def ensure_image(self, ref: str, policy: str = "missing", progress: ProgressFn = None,
                      platform: str | None = None) -> Image:
@@ -111,12 +113,14 @@ class RegistryOps(EngineBase):
                              hint="push to a tag; the digest follows from the content")
         client = self.registry_client(d.domain, insecure=insecure)
         try:
-            return push_image(self.store, self.paths.root, client, image, d, progress=progress,
-                              max_parallel=max(self.registry_max_parallel, 1),
-                              chunk_size=chunk_size or CHUNK_SIZE,
-                              monolithic_max=chunk_size if chunk_size else MONOLITHIC_MAX)
+            digest = push_image(self.store, self.paths.root, client, image, d,
+                                progress=progress, max_parallel=max(self.registry_max_parallel, 1),
+                                chunk_size=chunk_size or CHUNK_SIZE,
+                                monolithic_max=chunk_size if chunk_size else MONOLITHIC_MAX)
         finally:
             client.close()
+        self._image_event("push", image, actor_id=d.familiar(), name=d.familiar_name)
+        return digest
 
     # --- login / logout ---------------------------------------------------------------
     def login(self, registry: str | None, username: str, password: str,

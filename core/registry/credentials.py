@@ -130,7 +130,10 @@ def _helper_binary(helper: str) -> str:
     return path
 
 
-def _run_helper(helper: str, action: str, stdin: str) -> tuple[int, str, str]:
+def _run_helper(helper: str, action: str, stdin: str, *, not_found_ok: bool = True) -> str | None:
+    """Run ``docker-credential-<helper> <action>``: its stdout, or None when it answers
+    that it has no credentials (with ``not_found_ok``); any other failure is a
+    CredentialError."""
     binary = _helper_binary(helper)
     try:
         p = subprocess.run([binary, action], input=stdin, capture_output=True, text=True,
@@ -139,16 +142,19 @@ def _run_helper(helper: str, action: str, stdin: str) -> tuple[int, str, str]:
         raise CredentialError(f"credential helper {helper} timed out ({action})") from None
     except OSError as exc:
         raise CredentialError(f"credential helper {helper} failed: {exc.strerror}") from None
-    return p.returncode, p.stdout, p.stderr
+    if p.returncode == 0:
+        return p.stdout
+    msg = p.stdout.strip() or p.stderr.strip()
+    if not_found_ok and "credentials not found" in msg.lower():
+        return None
+    raise CredentialError(f"credential helper {helper} {action} failed: "
+                          f"{msg.splitlines()[0] if msg else p.returncode}")
 
 
 def helper_get(helper: str, server: str) -> Credential | None:
-    rc, out, err = _run_helper(helper, "get", server)
-    if rc != 0:
-        msg = (out.strip() or err.strip())
-        if "credentials not found" in msg.lower():
-            return None
-        raise CredentialError(f"credential helper {helper} get failed: {msg.splitlines()[0] if msg else rc}")
+    out = _run_helper(helper, "get", server)
+    if out is None:
+        return None
     try:
         data = json.loads(out)
         user, secret = data.get("Username") or "", data.get("Secret") or ""
@@ -163,20 +169,11 @@ def helper_get(helper: str, server: str) -> Credential | None:
 
 def helper_store(helper: str, server: str, username: str, secret: str) -> None:
     payload = json.dumps({"ServerURL": server, "Username": username, "Secret": secret})
-    rc, out, err = _run_helper(helper, "store", payload)
-    if rc != 0:
-        msg = out.strip() or err.strip()
-        raise CredentialError(f"credential helper {helper} store failed: {msg.splitlines()[0] if msg else rc}")
+    _run_helper(helper, "store", payload, not_found_ok=False)
 
 
 def helper_erase(helper: str, server: str) -> bool:
-    rc, out, err = _run_helper(helper, "erase", server)
-    if rc != 0:
-        msg = (out.strip() or err.strip())
-        if "credentials not found" in msg.lower():
-            return False
-        raise CredentialError(f"credential helper {helper} erase failed: {msg.splitlines()[0] if msg else rc}")
-    return True
+    return _run_helper(helper, "erase", server) is not None
 
 
 def _helper_for(data: dict, registry: str) -> str | None:

@@ -20,37 +20,37 @@ from dataclasses import dataclass
 
 from ..errors import DigestMismatch, NotFound, RegistryError
 from ..reference import DIGEST_RE
+from ..store.media import (
+    DOCKER_CONFIG,
+    DOCKER_LAYER,
+    DOCKER_LAYER_FOREIGN,
+    DOCKER_LAYER_GZIP,
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    DOCKER_SCHEMA1,
+    DOCKER_SCHEMA1_SIGNED,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER,
+    OCI_LAYER_GZIP,
+    OCI_LAYER_ND,
+    OCI_LAYER_ND_GZIP,
+    OCI_LAYER_ND_ZSTD,
+    OCI_LAYER_ZSTD,
+    OCI_MANIFEST,
+)
 
 MANIFEST_LIMIT = 4 << 20
 CONFIG_LIMIT = 4 << 20
-
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
-DOCKER_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
-
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
-OCI_LAYER_ND = "application/vnd.oci.image.layer.nondistributable.v1.tar"
-OCI_LAYER_ND_GZIP = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
-OCI_LAYER_ND_ZSTD = "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"
-DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-DOCKER_FOREIGN_LAYER = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 
 MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 SCHEMA1_TYPES = (DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED)
 CONFIG_TYPES = (OCI_CONFIG, DOCKER_CONFIG)
-LAYER_TYPES = (OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, DOCKER_LAYER,
-               OCI_LAYER_ND, OCI_LAYER_ND_GZIP, OCI_LAYER_ND_ZSTD, DOCKER_FOREIGN_LAYER,
-               "application/vnd.docker.image.rootfs.diff.tar",
-               "application/vnd.docker.image.rootfs.diff.tar.zstd")
-FOREIGN_LAYER_TYPES = (DOCKER_FOREIGN_LAYER, OCI_LAYER_ND, OCI_LAYER_ND_GZIP, OCI_LAYER_ND_ZSTD)
+LAYER_TYPES = (OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, DOCKER_LAYER_GZIP,
+               OCI_LAYER_ND, OCI_LAYER_ND_GZIP, OCI_LAYER_ND_ZSTD, DOCKER_LAYER_FOREIGN,
+               DOCKER_LAYER, "application/vnd.docker.image.rootfs.diff.tar.zstd")
+FOREIGN_LAYER_TYPES = (DOCKER_LAYER_FOREIGN, OCI_LAYER_ND, OCI_LAYER_ND_GZIP, OCI_LAYER_ND_ZSTD)
 
 # What we ask for, best first (no schema1: we refuse it anyway, but list it last so a
 # registry that only has schema1 says so instead of answering 404).

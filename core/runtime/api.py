@@ -1,4 +1,4 @@
-"""Engine methods for the container lifecycle (issue: runtime).
+"""Engine methods for the container lifecycle.
 
 Everything is delegated to :class:`core.runtime.containers.Runtime`, imported on first
 use so that ``import core.engine`` stays cheap.
@@ -19,9 +19,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .. import journal
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from ..paths import Paths
     from ..types import (
         ContainerInspect,
         ContainerPruneReport,
@@ -49,6 +52,8 @@ if TYPE_CHECKING:
 class ContainerOps:
     """Mixed into core.engine.Engine; `self.paths` and `self.store` are available."""
 
+    paths: Paths
+
     @property
     def _runtime(self):
         rt = self.__dict__.get("_runtime_impl")
@@ -59,15 +64,27 @@ class ContainerOps:
         return rt
 
     # --- lifecycle -----------------------------------------------------------------------
+    def _container_event(self, ref: str, action: str, **extra: object) -> None:
+        """Record a container event (core/journal.py) with its name, image and labels."""
+        try:
+            cfg = self._runtime.records.read_config(self._runtime.resolve(ref))
+        except Exception:  # noqa: BLE001 - gone meanwhile: no event
+            return
+        journal.container(self.paths.root, cfg, action, **extra)
+
     def create(self, options: RunOptions) -> str:
         """Create a container from ``RunOptions`` (core.runtime.spec); returns its id."""
-        return self._runtime.create(options)
+        cid = self._runtime.create(options)
+        self._container_event(cid, "create")
+        return cid
 
     def start(self, ref: str, attach: bool = False, rows: int | None = None,
               cols: int | None = None) -> tuple[str, AttachClient | None]:
         """Start a container; returns (id, AttachClient or None). With ``attach`` the client
         is connected before the payload runs. Raises CommandNotFound (127), CannotInvoke
         (126) or another NutshellError (125) if the command cannot start."""
+        if attach:
+            self._container_event(ref, "attach")
         return self._runtime.start(ref, attach=attach, rows=rows, cols=cols)
 
     def run(self, options: RunOptions, attach: bool = False, rows: int | None = None,
@@ -83,7 +100,9 @@ class ContainerOps:
         return self._runtime.kill(ref, signal)
 
     def restart(self, ref: str, timeout: int | None = None) -> str:
-        return self._runtime.restart(ref, timeout)
+        cid = self._runtime.restart(ref, timeout)
+        self._container_event(cid, "restart")
+        return cid
 
     def wait(self, ref: str) -> int:
         return self._runtime.wait(ref)
@@ -104,30 +123,48 @@ class ContainerOps:
                cpus: float | None = None, pids_limit: int | None = None) -> tuple[str, list[str]]:
         """Change a container's memory, CPU and pids limits (live when it runs);
         (id, warnings)."""
-        return self._runtime.update(ref, memory=memory, memory_swap=memory_swap, cpus=cpus,
-                                    pids_limit=pids_limit)
+        result = self._runtime.update(ref, memory=memory, memory_swap=memory_swap, cpus=cpus,
+                                      pids_limit=pids_limit)
+        self._container_event(result[0], "update")
+        return result
 
     def pause(self, ref: str) -> str:
         """Freeze every process of a running container (cgroup freezer)."""
-        return self._runtime.pause(ref)
+        cid = self._runtime.pause(ref)
+        self._container_event(cid, "pause")
+        return cid
 
     def unpause(self, ref: str) -> str:
-        return self._runtime.unpause(ref)
+        cid = self._runtime.unpause(ref)
+        self._container_event(cid, "unpause")
+        return cid
 
     def rename(self, ref: str, new_name: str) -> str:
-        return self._runtime.rename(ref, new_name)
+        try:
+            old = self._runtime.records.read_config(self._runtime.resolve(ref))["Name"]
+        except Exception:  # noqa: BLE001 - the rename below reports it
+            old = ""
+        cid = self._runtime.rename(ref, new_name)
+        self._container_event(cid, "rename", oldName=old)
+        return cid
 
     # --- streams -------------------------------------------------------------------------
     def attach(self, ref: str) -> AttachClient:
         """An AttachClient on a running container (raises Conflict if it is not running)."""
-        return self._runtime.attach(ref)
+        client = self._runtime.attach(ref)
+        self._container_event(ref, "attach")
+        return client
 
     attach_client = attach
 
     def exec(self, ref: str, cmd: list[str], **kw) -> ExecProcess:
         """Start ``cmd`` in a running container: tty, interactive, env, user, workdir,
         detach, rows, cols. Returns core.runtime.start.exec.ExecProcess."""
-        return self._runtime.exec(ref, cmd, **kw)
+        proc = self._runtime.exec(ref, cmd, **kw)
+        line = " ".join(cmd)
+        self._container_event(ref, "exec_create: " + line)
+        self._container_event(ref, "exec_start: " + line)
+        return proc
 
     def logs(self, ref: str, follow: bool = False, tail: int | None = None,
              since: str | None = None, until: str | None = None,

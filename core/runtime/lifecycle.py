@@ -3,12 +3,14 @@ update, wait, rm, prune, rename."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal as _signal
 import socket
 
+from .. import journal
 from ..errors import Conflict, NotFound, NutshellError, RuntimeFailure, UsageError
 from . import security as _security
 from . import spec as _spec
@@ -109,6 +111,8 @@ class Lifecycle(RuntimeBase):
                 shutil.rmtree(cdir, ignore_errors=True)
                 self._remove_volumes(config, only=new_volumes)
                 raise
+        for vol in new_volumes:
+            journal.record(self.paths.root, "volume", "create", vol, {"driver": "local"})
         return cid
 
     def start(self, ref: str, attach: bool = False, rows: int | None = None,
@@ -194,10 +198,12 @@ class Lifecycle(RuntimeBase):
                 cgroups_optional=optional, memory_cgroup=cg.paths.get("memory"),
                 stdin_open=bool(c.get("OpenStdin")), auto_remove=bool(hc.get("AutoRemove")),
                 network_teardown=net["mode"] == "bridge", restart=_restart_arg(cfg),
-                volume_root=self.paths.volumes, remove_volumes=anonymous_volumes(cfg))
+                volume_root=self.paths.volumes, remove_volumes=anonymous_volumes(cfg),
+                event_attributes=journal.container_attributes(cfg))
             if attach:
                 client_end, shim_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
                 client = client_end
+            journal.volume_mounts(self.paths.root, cid, cfg.get("Mounts"), "mount")
             try:
                 launch(spec, attach_fd=shim_end.fileno() if shim_end else None,
                        before_go=finish_net)
@@ -237,15 +243,19 @@ class Lifecycle(RuntimeBase):
             sig = _signal_number(signal or cfg["Config"].get("StopSignal") or "SIGTERM")
             client = self._connect(cid)
             if timeout != 0 and sig != _signal.SIGKILL:
+                journal.container(self.paths.root, cfg, "kill", signal=int(sig))
                 kill_verified(st["Pid"], st.get("PidStartTime"), sig)
                 self._thaw_if_paused(cid, st)  # a paused container gets to handle it
                 if self._wait_exit(cid, st, client, None if timeout < 0 else float(timeout)):
+                    journal.container(self.paths.root, cfg, "stop")
                     return cid
+            journal.container(self.paths.root, cfg, "kill", signal=int(_signal.SIGKILL))
             kill_verified(st["Pid"], st.get("PidStartTime"), _signal.SIGKILL)
             self._thaw_if_paused(cid, st)  # v1 frozen tasks die only once thawed
             self._wait_exit(cid, st, client, 30.0)
             if client is not None:
                 client.close()
+            journal.container(self.paths.root, cfg, "stop")
         return cid
 
     def kill(self, ref: str, signal: str | int | None = "KILL") -> str:
@@ -256,6 +266,9 @@ class Lifecycle(RuntimeBase):
         sig = _signal_number(signal)
         if sig in (_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT):
             self._mark_stopped(cid)  # Docker: a kill by the user is not restarted either
+        with contextlib.suppress(Exception):  # the event goes before the die it causes
+            journal.container(self.paths.root, self.records.read_config(cid), "kill",
+                              signal=int(sig))
         if not kill_verified(st["Pid"], st.get("PidStartTime"), sig):
             raise Conflict(f"Cannot kill container: {ref}: container {cid} is not running")
         if sig == _signal.SIGKILL:
@@ -358,6 +371,7 @@ class Lifecycle(RuntimeBase):
                     raise Conflict(f'cannot remove container "{cfg["Name"]}": container is '
                                    "running: stop the container before removing or force remove")
                 client = self._connect(cid)
+                journal.container(self.paths.root, cfg, "kill", signal=int(_signal.SIGKILL))
                 kill_verified(st["Pid"], st.get("PidStartTime"), _signal.SIGKILL)
                 self._thaw_if_paused(cid, st)
                 self._wait_exit(cid, st, client, 30.0)
@@ -365,6 +379,7 @@ class Lifecycle(RuntimeBase):
                     client.close()
             self._release(cid, cfg)
             self._remove_files(cid)
+            journal.container(self.paths.root, cfg, "destroy")
         if volumes:
             self._remove_volumes(cfg)
         return cid

@@ -13,11 +13,6 @@ from __future__ import annotations
 
 
 def teardown_from_shim(root: str, cid: str, run: str | None = None) -> None:
-    try:
-        from core.network.sandbox import teardown_after_exit
-    except ImportError:  # an older network area: go through the Engine
-        from core.engine import Engine
+    from core.network.sandbox import teardown_after_exit
 
-        Engine(root).teardown_container_network(cid)
-        return
     teardown_after_exit(root, cid, run)

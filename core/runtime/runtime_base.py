@@ -76,9 +76,14 @@ class RuntimeBase:
         from ..volumes.store import Volumes
 
         try:
-            return Volumes(self.paths).remove_unused(names)
+            removed = Volumes(self.paths).remove_unused(names)
         except NutshellError:
             return []
+        from .. import journal
+
+        for name in removed:
+            journal.record(self.paths.root, "volume", "destroy", name, {"driver": "local"})
+        return removed
 
     def _seccomp_filter(self, cfg: dict, conf) -> tuple[bytes, dict] | None:
         """The container's compiled seccomp filter and its load options (None:

@@ -88,7 +88,9 @@ class ImageOps(EngineBase):
 
     # ---------------------------------------------------------------- changes
     def tag(self, source: str, target: str) -> Image:
-        return self.store.tag(source, target)
+        img = self.store.tag(source, target)
+        self._image_event("tag", img, name=parse(target).familiar())
+        return img
 
     def rmi(self, names: list[str], force: bool = False, prune: bool = True) -> list[RmiEntry]:
         """Remove images (Docker semantics). Returns [{"Untagged": ref} | {"Deleted": id}]."""
@@ -116,12 +118,14 @@ class ImageOps(EngineBase):
         out: list[RmiEntry] = []
         if ref is not None and len(img.repo_tags) > 1:
             self.store.untag(ref)
+            self._image_event("untag", img, name=img.id)
             return [{"Untagged": ref.familiar()}]
         if by_tag and using and not force:
             raise Conflict(f'conflict: unable to remove repository reference "{name}" (must force) '
                            f"- container {using[0]['Id'][:12]} is using its referenced image {img.short_id}")
         if ref is not None and using:
             self.store.untag(ref)
+            self._image_event("untag", img, name=img.id)
             return [{"Untagged": ref.familiar()}]
         if not by_tag and len(img.repo_tags) > 1 and not force:
             raise Conflict(f"conflict: unable to delete {img.short_id} (must be forced) - image is "
@@ -133,12 +137,20 @@ class ImageOps(EngineBase):
         if using and not force:
             raise Conflict(f"conflict: unable to delete {img.short_id} (must be forced) - image is "
                            f"being used by stopped container {using[0]['Id'][:12]}")
+        # other manifests with the same config (the same image ID) stay
+        out += self._delete_image(img)
+        return out
+
+    def _delete_image(self, img) -> list[RmiEntry]:
+        """Untag every name of ``img``, remove its manifest entries; what rmi reports."""
+        out: list[RmiEntry] = []
         for t in list(img.repo_tags):
             self.store.untag(parse(t))
             out.append({"Untagged": parse(t).familiar()})
+            self._image_event("untag", img, name=img.id)
         self.store.remove_image_entries(img.manifest_digest)
-        # other manifests with the same config (the same image ID) stay
         out.append({"Deleted": img.id})
+        self._image_event("delete", img, name=img.id)
         return out
 
     def image_prune(self, all: bool = False, filters: list[str] | None = None) -> ImagePruneReport:
@@ -159,11 +171,7 @@ class ImageOps(EngineBase):
                     want, parse_rfc3339(img.created or ""),
                     (img.config.get("config") or {}).get("Labels")):
                 continue
-            for t in img.repo_tags:
-                self.store.untag(parse(t))
-                deleted.append({"Untagged": parse(t).familiar()})
-            self.store.remove_image_entries(img.manifest_digest)
-            deleted.append({"Deleted": img.id})
+            deleted += self._delete_image(img)
         removed = self.store.gc()
         deleted.extend({"Deleted": c} for c in removed["layers"])
         return {"ImagesDeleted": deleted, "SpaceReclaimed": removed["bytes"]}
@@ -176,8 +184,11 @@ class ImageOps(EngineBase):
         (tagged ``ref`` when given). Running containers are frozen while it is read."""
         from .commit import commit
 
-        return commit(self, container, ref, message=message, author=author, changes=changes,
-                      pause=pause, compression=compression, progress=progress)
+        img = commit(self, container, ref, message=message, author=author, changes=changes,
+                     pause=pause, compression=compression, progress=progress)
+        self._container_event(container, "commit", comment=message or "", imageID=img.id,
+                              imageRef=parse(ref).familiar() if ref else "")
+        return img
 
     def load(self, source: str | BinaryIO, progress: ProgressFn = None) -> LoadResult:
         """Load a docker-archive or OCI archive (path or readable stream)."""
@@ -192,21 +203,30 @@ class ImageOps(EngineBase):
             except IsADirectoryError:
                 raise ArchiveError(f"read {source}: is a directory") from None
             with f:
-                return load(self.store, f, progress)
-        return load(self.store, source, progress)
+                result = load(self.store, f, progress)
+        else:
+            result = load(self.store, source, progress)
+        for img in result.images:
+            self._image_event("load", img, name=img.id)
+        return result
 
     def save(self, names: list[str], dest: str, format: str = "docker",
              progress: ProgressFn = None) -> list[Image]:
         from .archive import save
 
-        return save(self.store, names, dest, format, progress)
+        images = save(self.store, names, dest, format, progress)
+        for img in images:
+            self._image_event("save", img, name=img.id)
+        return images
 
     def import_image(self, source: str | BinaryIO, ref: str | None = None,
                      changes: list[str] | None = None, message: str | None = None,
                      platform: str | None = None, progress: ProgressFn = None) -> Image:
         from .archive import import_image
 
-        return import_image(self.store, source, ref, changes, message, platform, progress)
+        img = import_image(self.store, source, ref, changes, message, platform, progress)
+        self._image_event("import", img, name=img.id)
+        return img
 
     # ---------------------------------------------------------------- disk usage
     def system_df(self) -> SystemDf:

@@ -102,16 +102,21 @@ def _env_key(item: str) -> str:
     return item.split("=", 1)[0]
 
 
+def _key_union(user: dict, image: dict, key: str) -> dict | None:
+    """The user's ``key`` set (a dict of ``{}`` values) plus the image's keys."""
+    keys = dict(user.get(key) or {})
+    for k in image.get(key) or {}:
+        keys.setdefault(k, {})
+    return keys or None
+
+
 def merge_config(user: dict, image: dict) -> dict:
     """Docker's merge (moby daemon/commit.go): fill what the user left empty from the
     image; Env, ExposedPorts, Labels and Volumes are unions where the user's keys win."""
     out = dict(user)
     if not out.get("User"):
         out["User"] = image.get("User") or ""
-    ports = dict(out.get("ExposedPorts") or {})
-    for p in image.get("ExposedPorts") or {}:
-        ports.setdefault(p, {})
-    out["ExposedPorts"] = ports or None
+    out["ExposedPorts"] = _key_union(out, image, "ExposedPorts")
     env = list(out.get("Env") or [])
     keys = {_env_key(e) for e in env}
     for e in image.get("Env") or []:
@@ -133,10 +138,7 @@ def merge_config(user: dict, image: dict) -> dict:
         out["Healthcheck"] = image["Healthcheck"]
     if not out.get("WorkingDir"):
         out["WorkingDir"] = image.get("WorkingDir") or ""
-    vols = dict(out.get("Volumes") or {})
-    for v in image.get("Volumes") or {}:
-        vols.setdefault(v, {})
-    out["Volumes"] = vols or None
+    out["Volumes"] = _key_union(out, image, "Volumes")
     if not out.get("StopSignal"):
         out["StopSignal"] = image.get("StopSignal") or None
     if image.get("OnBuild") and not out.get("OnBuild"):

@@ -686,19 +686,13 @@ class Store:
     def containers_using(self) -> dict[str, list[dict]]:
         """image id -> container records using it ({"Id", "Name", "Running", "Layers"})."""
         out: dict[str, list[dict]] = {}
-        base = self.paths.containers
-        try:
-            names = os.listdir(base)
-        except FileNotFoundError:
-            return out
-        for cid in names:
-            cfg = fsutil.read_json(os.path.join(base, cid, "config.json"), default={}) if \
-                os.path.exists(os.path.join(base, cid, "config.json")) else {}
+        for cid, cfg in fsutil.json_records(self.paths.containers, "config.json"):
             if not cfg:
                 continue
             state = {}
             with contextlib.suppress(Exception):
-                state = fsutil.read_json(os.path.join(base, cid, "state.json"), default={})
+                state = fsutil.read_json(os.path.join(self.paths.containers, cid, "state.json"),
+                                         default={})
             status = str(state.get("Status") or state.get("status") or "").lower()
             rec = {"Id": cid, "Name": cfg.get("Name", ""), "Running": status in ("running", "paused", "restarting"),
                    "Layers": list(cfg.get("LayerChainIDs") or [])}
@@ -713,19 +707,7 @@ class Store:
         """
         self.ensure()
         removed: GcReport = {"blobs": [], "layers": [], "bytes": 0}
-        keep_blobs: set[str] = set()
-        keep_layers: set[str] = set()
-        for desc in self.read_index()["manifests"]:
-            self._collect_refs(desc, keep_blobs, keep_layers)
-        for recs in self.containers_using().values():
-            for r in recs:
-                keep_layers.update(r["Layers"])
-        # build cache (core/dockerfile/cache.py): what cached build steps made stays until
-        # `builder prune` drops their entries
-        from ..dockerfile.cache import gc_roots
-        cache_blobs, cache_layers = gc_roots(self.paths)
-        keep_blobs |= cache_blobs
-        keep_layers |= cache_layers
+        keep_blobs, keep_layers = self._referenced()
         keep_layer_hex = {c.split(":", 1)[-1] for c in keep_layers}
         for name in _listdir(self.paths.layers):
             if name.startswith("."):
@@ -766,6 +748,22 @@ class Store:
             os.close(fd)
         return removed
 
+    def _referenced(self) -> tuple[set[str], set[str]]:
+        """(blob digests, layer chain IDs) something still refers to: the images of the
+        index, containers in any state (their layers), and the build cache
+        (core/dockerfile/cache.py), whose entries keep what cached steps made until
+        `builder prune` drops them."""
+        blobs: set[str] = set()
+        layers: set[str] = set()
+        for desc in self.read_index()["manifests"]:
+            self._collect_refs(desc, blobs, layers)
+        for recs in self.containers_using().values():
+            for r in recs:
+                layers.update(r["Layers"])
+        from ..dockerfile.cache import gc_roots
+        cache_blobs, cache_layers = gc_roots(self.paths)
+        return blobs | cache_blobs, layers | cache_layers
+
     def _collect_refs(self, desc: dict, blobs: set[str], layers: set[str]) -> None:
         digest = desc.get("digest", "")
         try:
@@ -799,18 +797,7 @@ class Store:
         new = self.forget_new_blobs()
         if not new and not new_layers:
             return
-        keep: set[str] = set()
-        keep_layers: set[str] = set()
-        for desc in self.read_index()["manifests"]:
-            self._collect_refs(desc, keep, keep_layers)
-        for recs in self.containers_using().values():
-            for r in recs:
-                keep_layers.update(r["Layers"])
-        # build cache (core/dockerfile/cache.py): a failed command keeps cached build layers
-        from ..dockerfile.cache import gc_roots
-        cache_blobs, cache_layers = gc_roots(self.paths)
-        keep |= cache_blobs
-        keep_layers |= cache_layers
+        keep, keep_layers = self._referenced()
         for d in new - keep:
             with contextlib.suppress(OSError):
                 os.unlink(self.paths.blob(d))

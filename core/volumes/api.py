@@ -22,7 +22,9 @@ class VolumeOps(EngineBase):
 
     def volume_create(self, name: str | None = None, labels: dict | None = None,
                       driver: str = "local", options: dict | None = None) -> Volume:
-        return self._volumes.create(name, labels, driver, options)
+        vol = self._volumes.create(name, labels, driver, options)
+        self._event("volume", "create", vol["Name"], {"driver": vol.get("Driver") or driver})
+        return vol
 
     def volumes(self, filters: dict | None = None) -> list[Volume]:
         return self._volumes.list(filters)
@@ -31,7 +33,14 @@ class VolumeOps(EngineBase):
         return self._volumes.inspect(name, usage=True)
 
     def volume_rm(self, name: str, force: bool = False) -> None:
-        self._volumes.remove(name, force)
+        vols = self._volumes
+        existed = vols.exists(name)
+        vols.remove(name, force)
+        if existed:
+            self._event("volume", "destroy", name, {"driver": "local"})
 
     def volume_prune(self, all: bool = False, filters: dict | None = None) -> VolumePruneReport:
-        return self._volumes.prune(all, filters)
+        report = self._volumes.prune(all, filters)
+        for name in report["VolumesDeleted"]:
+            self._event("volume", "destroy", name, {"driver": "local"})
+        return report

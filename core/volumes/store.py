@@ -24,7 +24,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import Conflict, NotFound, UsageError
-from ..fsutil import atomic_write_json, dir_size, locked
+from ..fsutil import atomic_write_json, dir_size, json_records, locked
 from ..paths import ensure_root, private_dir
 
 if TYPE_CHECKING:
@@ -187,18 +187,7 @@ class Volumes:
     def users(self) -> dict[str, builtins.list[str]]:
         """volume name -> ids of containers whose config mounts it."""
         out: dict[str, builtins.list[str]] = {}
-        base = self.paths.containers
-        try:
-            ids = os.listdir(base)
-        except FileNotFoundError:
-            return out
-        for cid in ids:
-            path = os.path.join(base, cid, "config.json")
-            try:
-                with open(path, "rb") as f:
-                    cfg = json.loads(f.read())
-            except (OSError, ValueError):
-                continue
+        for cid, cfg in json_records(self.paths.containers, "config.json"):
             for m in cfg.get("Mounts") or []:
                 if m.get("Type") == "volume" and m.get("Name"):
                     out.setdefault(m["Name"], []).append(cid)

@@ -74,6 +74,12 @@ class ApiServer:
                                  f"{p.stderr.decode(errors='replace')}")
         return p
 
+    def nutshell(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run the nutshell CLI on this server's root (another process, as a user would)."""
+        return subprocess.run([sys.executable, "-c", "import sys; from workbench.cli import main; "
+                               "sys.exit(main())", *args], env=self.env, capture_output=True,
+                              timeout=timeout, cwd=REPO)
+
     def close(self) -> None:
         for c in self.engine.ps(all=True):
             try:

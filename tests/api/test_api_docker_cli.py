@@ -89,8 +89,8 @@ def test_run_exit_codes_and_output(docker):
     assert p.stdout == b"out\n" and p.stderr == b"err\n"
     assert docker("run", "--rm", "busybox", "nosuchcommand").returncode == 127
     assert docker("run", "--rm", "busybox", "/etc/passwd").returncode == 126
-    p = docker("run", "--rm", "nosuchimage:latest", "true")
-    assert p.returncode == 125
+    p = docker("run", "--rm", "--pull", "never", "nosuchimage:latest", "true")   # offline: no pull
+    assert p.returncode == 125 and b"No such image" in p.stderr
 
 
 def test_run_piped_stdin(docker):
@@ -102,24 +102,26 @@ def test_run_it_type_resize_detach_attach(api):
     term = Pty(api.client_env, "run", "-it", "--name", "tty1", "busybox", "sh", rows=30, cols=100)
     try:
         term.read_until(b"# ")
-        term.send(b"echo $((6*7)); stty size\r")
-        term.read_until(b"42\r\n30 100")
-        # the CLI watches SIGWINCH once its first resize is done; a resize is asynchronous
-        # (as with dockerd): ask again until the new size shows
-        term.resize(25, 90)
+        term.send(b"echo $((6*7))\r")
+        term.read_until(b"42\r\n")
 
-        def resized() -> bool:
+        def sized(rows: int, cols: int) -> bool:
+            # the CLI sends the size after the start, then on each SIGWINCH (which it
+            # watches once that first resize is done); as with dockerd, the container
+            # sees a new size a moment later: ask until it shows
             term.send(b"stty size\r")
             try:
-                term.read_until(b"25 90", timeout=0.5)
+                term.read_until(b"%d %d" % (rows, cols), timeout=0.5)
                 return True
-            except AssertionError:          # the kernel signals only a change of size
-                term.resize(24, 89)
+            except AssertionError:           # the kernel signals only a change of size
+                term.resize(rows - 1, cols - 1)
                 time.sleep(0.1)
-                term.resize(25, 90)
+                term.resize(rows, cols)
                 return False
 
-        wait_for(resized, timeout=15, what="the new size inside the container")
+        wait_for(lambda: sized(30, 100), timeout=15, what="the first size inside the container")
+        term.resize(25, 90)
+        wait_for(lambda: sized(25, 90), timeout=15, what="the new size inside the container")
         term.send(b"\x10\x11")                  # ctrl-p ctrl-q: detach, the shell runs on
         assert term.wait() == 0
     finally:
@@ -158,3 +160,45 @@ def test_detached_run_logs_follow_ps_stop_rm(docker):
     assert docker("rm", "ticker").returncode == 0
     p = docker("inspect", "ticker")
     assert p.returncode == 1 and b"No such" in p.stderr
+
+
+def test_request_log_records_changing_requests(api, docker):
+    from workbench.api import requestlog
+
+    since = time.time()
+    docker("run", "--rm", "--name", "logged", "busybox", "true", check=True)
+    docker("ps")
+    entries = requestlog.read(requestlog.path_for(api.run), since=since)
+    paths = [e["path"] for e in entries]
+    assert any(p.startswith("/v1.41/containers/create?name=logged") for p in paths), paths
+    assert all(e["method"] not in ("GET", "HEAD") for e in entries)
+    create = next(e for e in entries if "/containers/create" in e["path"])
+    assert create["status"] == 201 and create["agent"].startswith("Docker-Client/20.10")
+    assert create["peer"].startswith("pid ")
+
+
+def test_events_since_until_and_follow(api, docker):
+    docker("run", "--rm", "--name", "evt1", "busybox", "sh", "-c", "exit 2")
+    time.sleep(1.1)                       # --until 0s is this second: the events are before it
+    p = docker("events", "--since", "1m", "--until", "0s", "--filter", "container=evt1", check=True)
+    actions = [line.split()[2] for line in p.stdout.decode().splitlines()]
+    assert actions[0] == "create" and actions[-1] == "destroy", actions
+    assert actions.index("start") < actions.index("die") < actions.index("destroy")
+    assert "exitCode=2" in p.stdout.decode()
+    # following: an event written by another process (the nutshell CLI) arrives on the stream
+    follow = subprocess.Popen([DOCKER_CLI, "events", "--filter", "event=create", "--format",
+                               "{{.Actor.Attributes.name}}"], stdout=subprocess.PIPE,
+                              env=api.client_env)
+    try:
+        time.sleep(0.5)
+        assert api.nutshell("create", "--name", "evt2", "busybox", "true").returncode == 0
+        line = b""
+        deadline = time.monotonic() + 15
+        while b"\n" not in line and time.monotonic() < deadline:
+            if select.select([follow.stdout], [], [], 0.5)[0]:
+                line += follow.stdout.read1(100)
+        assert line == b"evt2\n"
+    finally:
+        follow.kill()
+        follow.wait()
+    docker("rm", "evt2", check=True)

@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     os.environ["NUTSHELL_RUNTIME_DIR"] = env["NUTSHELL_RUNTIME_DIR"]
     from core.engine import Engine
+    from tests.runtime_root import remove_all_containers
     from workbench.default_image import ensure_default_image
     from workbench.panes.images import run_options
 
@@ -215,12 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             app.quit()
     finally:
-        for c in engine.ps(all=True):
-            try:
-                engine.rm(c["Id"], force=True)
-            except Exception as exc:  # noqa: BLE001
-                print(f"cleanup: {exc}", file=sys.stderr)
-        engine.network_reset()
+        remove_all_containers(engine)
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

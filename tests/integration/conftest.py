@@ -1,5 +1,7 @@
 """Fixtures of the integration tests shared by several modules."""
 
+import contextlib
+
 import pytest
 
 from tests.integration.netenv import Env, Host
@@ -9,21 +11,15 @@ from tests.registry_servers import fast_retry
 @pytest.fixture
 def host(tmp_path, busybox_rootfs, monkeypatch):
     monkeypatch.setenv("NUTSHELL_RUNTIME_DIR", str(tmp_path / "run"))
-    h = Host(tmp_path, busybox_rootfs)
-    try:
+    with contextlib.closing(Host(tmp_path, busybox_rootfs)) as h:
         yield h
-    finally:
-        h.close()
 
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv("NUTSHELL_RUNTIME_DIR", str(tmp_path / "run"))
-    e = Env(tmp_path)
-    try:
+    with contextlib.closing(Env(tmp_path)) as e:
         yield e
-    finally:
-        e.close()
 
 
 @pytest.fixture

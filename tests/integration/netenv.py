@@ -44,6 +44,15 @@ def netname() -> str:
     return f"nstest-{os.urandom(3).hex()}"
 
 
+def network_links(engine) -> set[str]:
+    """The kernel links of every network ``engine`` knows: bridges and host-side veths."""
+    links = set()
+    for net in engine._netops.store.all():
+        links.add(net["Bridge"])
+        links.update(ep["HostVeth"] for ep in net["Endpoints"].values())
+    return links
+
+
 class Host:
     def __init__(self, tmp_path, rootfs):
         self.root = str(tmp_path / "root")
@@ -72,11 +81,7 @@ class Host:
         return json.loads(self.ns("inspect", ref).stdout)[0]
 
     def remember(self) -> None:
-        store = self.engine._netops.store
-        for net in store.all():
-            self.names.add(net["Bridge"])
-            for ep in net["Endpoints"].values():
-                self.names.add(ep["HostVeth"])
+        self.names |= network_links(self.engine)
 
     def close(self) -> None:
         self.remember()
@@ -117,11 +122,7 @@ class Env:
         return cid, s
 
     def remember(self) -> None:
-        store = self.engine._netops.store
-        for net in store.all():
-            self.kernel_names.add(net["Bridge"])
-            for ep in net["Endpoints"].values():
-                self.kernel_names.add(ep["HostVeth"])
+        self.kernel_names |= network_links(self.engine)
 
     def run_in(self, settings: dict, *argv: str, hosts: str | None = None,
                timeout: float = 10) -> subprocess.CompletedProcess:

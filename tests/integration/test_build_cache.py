@@ -50,39 +50,38 @@ def test_rebuild_without_change_is_all_cached(engine, tmp_path):
     assert second.image_id == first.image_id
 
 
-def test_changing_one_copied_file_reruns_only_later_steps(engine, tmp_path):
-    ctx = _context(tmp_path, "copy-chown")
+@pytest.mark.parametrize("fixture, path, text, cached_steps, rerun_steps, result, result_text", [
+    pytest.param(
+        "copy-chown", "config.txt", "key=changed\n",
+        ["FROM ${BASE}", "ARG APP_UID=1000", "COPY --chown=${APP_UID}:${APP_UID} app/ /app/"],
+        ["COPY --chown=1234 config.txt /etc/app/config.txt", "COPY *.md /docs/",
+         "COPY important.log /logs/", "USER ${APP_UID}"],
+        "etc/app/config.txt", "key=changed\n",
+        id="one-copied-file-reruns-only-later-steps"),
+    pytest.param(
+        "multistage", "hello.sh", 'echo "changed"\n',
+        ["FROM ${BASE} AS builder", "WORKDIR /src", "FROM scratch AS artifact", "FROM ${BASE}"],
+        ["COPY hello.sh ./", "RUN sh hello.sh > /src/greeting.txt",
+         "COPY --from=builder /src/greeting.txt /greeting.txt",
+         "COPY --from=artifact /greeting.txt /app/greeting.txt",
+         "COPY --from=builder /src/hello.sh /app/",
+         'CMD ["cat", "/app/greeting.txt"]'],
+        "app/greeting.txt", "changed\n",
+        id="a-file-of-the-first-stage-reruns-what-depends-on-it"),
+])
+def test_changing_a_file_reruns_what_depends_on_it(engine, tmp_path, fixture, path, text, cached_steps,
+                                                    rerun_steps, result, result_text):
+    ctx = _context(tmp_path, fixture)
     _build(engine, ctx)
-    with open(os.path.join(ctx, "config.txt"), "w") as f:
-        f.write("key=changed\n")
+    with open(os.path.join(ctx, path), "w") as f:
+        f.write(text)
     _, events = _build(engine, ctx)
     cached, ran = steps_by_state(events)
-    assert cached == ["FROM ${BASE}", "ARG APP_UID=1000",
-                      "COPY --chown=${APP_UID}:${APP_UID} app/ /app/"]
-    assert ran == ["COPY --chown=1234 config.txt /etc/app/config.txt", "COPY *.md /docs/",
-                   "COPY important.log /logs/", "USER ${APP_UID}"]
+    assert cached == cached_steps
+    assert ran == rerun_steps
     extract_image(engine, "localhost/cache:1", str(tmp_path / "tree"))
-    with open(tmp_path / "tree" / "etc/app/config.txt") as f:
-        assert f.read() == "key=changed\n"
-
-
-def test_changing_a_file_of_the_first_stage_reruns_what_depends_on_it(engine, tmp_path):
-    ctx = _context(tmp_path, "multistage")
-    _build(engine, ctx)
-    with open(os.path.join(ctx, "hello.sh"), "w") as f:
-        f.write('echo "changed"\n')
-    _, events = _build(engine, ctx)
-    cached, ran = steps_by_state(events)
-    assert cached == ["FROM ${BASE} AS builder", "WORKDIR /src", "FROM scratch AS artifact",
-                      "FROM ${BASE}"]
-    assert ran == ["COPY hello.sh ./", "RUN sh hello.sh > /src/greeting.txt",
-                   "COPY --from=builder /src/greeting.txt /greeting.txt",
-                   "COPY --from=artifact /greeting.txt /app/greeting.txt",
-                   "COPY --from=builder /src/hello.sh /app/",
-                   'CMD ["cat", "/app/greeting.txt"]']
-    extract_image(engine, "localhost/cache:1", str(tmp_path / "tree"))
-    with open(tmp_path / "tree" / "app/greeting.txt") as f:
-        assert f.read() == "changed\n"
+    with open(tmp_path / "tree" / result) as f:
+        assert f.read() == result_text
 
 
 def test_touch_and_ignored_files_keep_the_cache(engine, tmp_path):

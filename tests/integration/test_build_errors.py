@@ -92,29 +92,27 @@ def test_missing_context_and_dockerfile(engine, tmp_path, capfd):
                       f"{tmp_path / 'empty' / 'Dockerfile'}")
 
 
-def test_missing_copy_source_names_the_line(engine, tmp_path):
-    ctx = _context(tmp_path, f"FROM {BASE}\n\nCOPY missing.txt /x\n")
-    with pytest.raises(ContextError) as err:
+@pytest.mark.parametrize("dockerfile, error, message, hint", [
+    pytest.param("FROM {BASE}\n\nCOPY missing.txt /x\n", ContextError,
+                 "Dockerfile:3: COPY failed: file not found in build context or "
+                 "excluded by .dockerignore: missing.txt", None,
+                 id="missing-copy-source-names-the-line"),
+    pytest.param("FROM {BASE}\nADD https://example.invalid/x.tar /x\n", ContextError,
+                 "Dockerfile:2: ADD failed: remote sources are not supported: "
+                 "https://example.invalid/x.tar", "download the file",
+                 id="add-url-is-refused"),
+    pytest.param("FROM {BASE} AS a\nRUN true\nFROM {BASE}\nCOPY --from=a /nope /x\n", BuildError,
+                 "Dockerfile:4: COPY --from=a failed: /nope: no such file or directory in a", None,
+                 id="copy-from-missing-path-in-stage"),
+])
+def test_a_missing_source_is_one_line_naming_the_instruction(engine, tmp_path, dockerfile, error, message,
+                                                             hint):
+    ctx = _context(tmp_path, dockerfile.format(BASE=BASE))
+    with pytest.raises(error) as err:
         engine.build(BuildOptions(context=ctx))
-    assert str(err.value) == ("Dockerfile:3: COPY failed: file not found in build context or "
-                              "excluded by .dockerignore: missing.txt")
-
-
-
-def test_add_url_is_refused(engine, tmp_path):
-    ctx = _context(tmp_path, f"FROM {BASE}\nADD https://example.invalid/x.tar /x\n")
-    with pytest.raises(ContextError) as err:
-        engine.build(BuildOptions(context=ctx))
-    assert str(err.value) == ("Dockerfile:2: ADD failed: remote sources are not supported: "
-                              "https://example.invalid/x.tar")
-    assert "download the file" in err.value.hint
-
-
-def test_copy_from_missing_path_in_stage(engine, tmp_path):
-    ctx = _context(tmp_path, f"FROM {BASE} AS a\nRUN true\nFROM {BASE}\nCOPY --from=a /nope /x\n")
-    with pytest.raises(BuildError) as err:
-        engine.build(BuildOptions(context=ctx))
-    assert str(err.value) == "Dockerfile:4: COPY --from=a failed: /nope: no such file or directory in a"
+    assert str(err.value) == message
+    if hint:
+        assert hint in err.value.hint
 
 
 def test_unsupported_flags_are_refused_before_anything_runs(engine, tmp_path):

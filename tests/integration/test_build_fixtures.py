@@ -207,32 +207,27 @@ def test_history_and_layers_of_args_env(engine):
     assert all(empty for _, empty in by[7:])
 
 
-def test_built_image_runs(engine, capfd):
-    """``nutshell run --rm`` of a built image shows the files the build put there."""
+def _run(engine, capfd, *args: str) -> tuple[int, str]:
+    """``nutshell run --rm --network none ARGS...`` in this process: its exit code and
+    what it printed."""
     from workbench.cli import main
 
+    capfd.readouterr()
+    rc = main(["--root", engine.paths.root, "run", "--rm", "--network", "none", *args])
+    return rc, capfd.readouterr().out
+
+
+def test_built_image_runs(engine, capfd):
+    """``nutshell run --rm`` of a built image shows the files the build put there."""
     engine.build(BuildOptions(context=os.path.join(FIXTURES, "multistage"),
                               tags=["localhost/runme:1"], build_args={"BASE": BASE}))
-    capfd.readouterr()
-    rc = main(["--root", engine.paths.root, "run", "--rm", "--network", "none",
-               "localhost/runme:1"])
-    out = capfd.readouterr().out
-    assert rc == 0
-    assert out == "hello from the builder stage\n"      # the image's CMD
-    rc = main(["--root", engine.paths.root, "run", "--rm", "--network", "none",
-               "localhost/runme:1", "sh", "-c", "ls /app; test -e /src && echo has-src; cat /app/hello.sh"])
-    out = capfd.readouterr().out
-    assert rc == 0
-    assert out == "greeting.txt\nhello.sh\necho \"hello from the builder stage\"\n"
+    assert _run(engine, capfd, "localhost/runme:1") == (0, "hello from the builder stage\n")  # the CMD
+    assert _run(engine, capfd, "localhost/runme:1", "sh", "-c",
+                "ls /app; test -e /src && echo has-src; cat /app/hello.sh") == (
+        0, "greeting.txt\nhello.sh\necho \"hello from the builder stage\"\n")
 
 
 def test_add_tar_image_runs_its_cmd(engine, capfd):
-    from workbench.cli import main
-
     engine.build(BuildOptions(context=os.path.join(FIXTURES, "add-tar"),
                               tags=["localhost/addtar:run"], build_args={"BASE": BASE}))
-    capfd.readouterr()
-    rc = main(["--root", engine.paths.root, "run", "--rm", "--network", "none",
-               "localhost/addtar:run"])
-    assert rc == 0
-    assert capfd.readouterr().out == "hello from a tarball\n"
+    assert _run(engine, capfd, "localhost/addtar:run") == (0, "hello from a tarball\n")

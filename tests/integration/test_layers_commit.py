@@ -16,6 +16,7 @@ import pytest
 
 from core.fs.rootview import container_view, image_view
 from tests.imagebuild import snapshot
+from tests.runtime_root import image_root
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -77,10 +78,7 @@ def leftovers(lt: LT, ids: list[str]) -> list[str]:
 def lt_root(tmp_path_factory, busybox_rootfs, name: str, volumes: bool = False):
     """A state root with IMAGE for one test module; afterwards every container (and with
     ``volumes`` every volume) is removed and nothing of them may be left."""
-    root = str(tmp_path_factory.mktemp(name) / "root")
-    os.makedirs(root)
-    r = LT(root)
-    r.engine.import_image(busybox_rootfs, IMAGE, changes=['CMD ["sh"]'])
+    r = image_root(LT, tmp_path_factory.mktemp(name), busybox_rootfs, IMAGE)
     yield r
     ids = [c["Id"] for c in r.engine.ps(all=True)]
     for cid in ids:

@@ -7,6 +7,7 @@ look at that name, so helpers running tests at the same time do not disturb us.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -87,6 +88,18 @@ def _finish(p: subprocess.Popen) -> None:
     p.communicate(timeout=10)
 
 
+@contextlib.contextmanager
+def _python_in(cg: C.Cgroup, code: str):
+    """A :func:`_waiting_python` child running ``code`` for a test of ``cg``; afterwards
+    the child is ended and the cgroup destroyed."""
+    p = _waiting_python(code)
+    try:
+        yield p
+    finally:
+        _finish(p)
+        cg.destroy()
+
+
 def test_joined_before_the_payload_runs(prefix):
     cg = C.Cgroup.create(f"{prefix}/join", pids_limit=50)
     try:
@@ -108,8 +121,7 @@ def test_joined_before_the_payload_runs(prefix):
 
 def test_memory_limit_oom_kills_and_is_detected(prefix):
     cg = C.Cgroup.create(f"{prefix}/oom", memory=32 * MiB)
-    p = _waiting_python("b = bytearray(100 << 20)\nprint('survived', len(b))")
-    try:
+    with _python_in(cg, "b = bytearray(100 << 20)\nprint('survived', len(b))") as p:
         cg.add_pid(p.pid)
         assert cg.oom_killed() is False
         _release(p)
@@ -120,23 +132,16 @@ def test_memory_limit_oom_kills_and_is_detected(prefix):
         s = cg.stats()
         assert s.oom_kills is not None and s.oom_kills >= 1
         assert s.memory_limit == 32 * MiB
-    finally:
-        _finish(p)
-        cg.destroy()
 
 
 def test_memory_below_limit_is_not_oom(prefix):
     cg = C.Cgroup.create(f"{prefix}/fine", memory=64 * MiB)
-    p = _waiting_python("b = bytearray(8 << 20)\nprint('survived', len(b))")
-    try:
+    with _python_in(cg, "b = bytearray(8 << 20)\nprint('survived', len(b))") as p:
         cg.add_pid(p.pid)
         _release(p)
         out, _err = p.communicate(timeout=30)
         assert p.returncode == 0 and b"survived" in out
         assert cg.oom_killed() is False
-    finally:
-        _finish(p)
-        cg.destroy()
 
 
 FORK_LOOP = """
@@ -159,8 +164,7 @@ time.sleep(60)
 
 def test_pids_limit_stops_a_fork_loop(prefix):
     cg = C.Cgroup.create(f"{prefix}/forks", pids_limit=20)
-    p = _waiting_python(FORK_LOOP)
-    try:
+    with _python_in(cg, FORK_LOOP) as p:
         cg.add_pid(p.pid)
         _release(p)
         ok, failed = map(int, p.stdout.readline().split())
@@ -171,9 +175,6 @@ def test_pids_limit_stops_a_fork_loop(prefix):
         cg.destroy()
         assert cg.procs() == [] and not cg.exists()
         assert p.wait(timeout=10) == -signal.SIGKILL
-    finally:
-        _finish(p)
-        cg.destroy()
 
 
 BUSY = """
@@ -186,8 +187,7 @@ while time.monotonic() < end:
 
 def test_cpu_quota_is_written_and_enforced(prefix):
     cg = C.Cgroup.create(f"{prefix}/cpu", cpus=0.5)
-    p = _waiting_python(BUSY)
-    try:
+    with _python_in(cg, BUSY) as p:
         files = cg.limit_files()
         if cg.version == "v2":
             assert files[os.path.join(cg.paths["unified"], "cpu.max")] == "50000 100000"
@@ -204,9 +204,6 @@ def test_cpu_quota_is_written_and_enforced(prefix):
         used = (cg.stats().cpu_usage_ns - before) / 1e9
         # a busy loop with half a CPU: ~0.5 of wall time, never the full CPU
         assert 0 < used / wall < 0.7, (used, wall)
-    finally:
-        _finish(p)
-        cg.destroy()
 
 
 COUNTER = """

@@ -7,6 +7,7 @@ networks are reset, and the test checks no veth/bridge of its root is left."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import sys
 import pytest
 
 from tests.imagebuild import TarBuilder, docker_archive, image_config, sha
+from tests.integration.netenv import network_links
 from tests.tui.app_helpers import make_app, screen_text, sync_all
 from tests.waiting import pilot_wait_for
 from workbench.default_image import ensure_default_image
@@ -45,11 +47,7 @@ class Host:
         return p
 
     def remember(self) -> None:
-        store = self.engine._netops.store
-        for net in store.all():
-            self.links.add(net["Bridge"])
-            for ep in net["Endpoints"].values():
-                self.links.add(ep["HostVeth"])
+        self.links |= network_links(self.engine)
 
     def close(self) -> None:
         self.remember()
@@ -63,11 +61,8 @@ class Host:
 @pytest.fixture
 def host(tmp_path, monkeypatch):
     monkeypatch.setenv("NUTSHELL_RUNTIME_DIR", str(tmp_path / "run"))
-    h = Host(tmp_path)
-    try:
+    with contextlib.closing(Host(tmp_path)) as h:
         yield h
-    finally:
-        h.close()
 
 
 def layered_archive(path: str) -> None:

@@ -226,3 +226,45 @@ async def test_read_only_hides_mutating_actions(engine):
         # the views still work
         await pilot.press("i")
         await pilot_wait_for(pilot, lambda: pane.query_one("#containers-inspect", JsonTree).document)
+
+
+def _compose(engine, cid: str, project: str, service: str, number: int = 1) -> None:
+    engine.containers[cid]["Labels"] = {"com.docker.compose.project": project,
+                                        "com.docker.compose.service": service,
+                                        "com.docker.compose.container-number": str(number)}
+
+
+def test_compose_groups_order_and_tree():
+    from workbench.panes.containers import compose_groups
+
+    def c(name, project=None, service=None, number=1):
+        labels = ({"com.docker.compose.project": project, "com.docker.compose.service": service,
+                   "com.docker.compose.container-number": str(number)} if project else {})
+        return {"Id": name, "Labels": labels}
+
+    items = [c("solo"), c("p_web_1", "p", "web"), c("q_db_1", "q", "db"), c("p_api_2", "p", "api", 2),
+             c("p_api_1", "p", "api"), c("other")]
+    assert [(i["Id"], g) for i, g in compose_groups(items)] == [
+        ("p_api_1", "p ┬ api"), ("p_api_2", "  ├ api #2"), ("p_web_1", "  └ web"),
+        ("q_db_1", "q ─ db"), ("solo", ""), ("other", "")]
+
+
+@sync
+async def test_compose_containers_are_grouped_by_project_and_service(engine):
+    async with containers_pane(engine) as (app, pilot, pane):
+        table = pane.query_one("#containers-table", FilterTable)
+        assert [c.key for c in table.columns][0] == "name"        # no Compose project: no column
+        web, db = engine.container("web"), engine.container("db")
+        _compose(engine, web, "shop", "web")
+        _compose(engine, db, "shop", "db")
+        pane.reload()
+        await pilot_wait_for(pilot, lambda: table.columns[0].key == "compose" and table.row(web)
+                             and len(table.row(web)) == 8)
+        assert table.shown_keys[:2] == [db, web]
+        assert cell_text(table.row(db)[0]) == "shop ┬ db"
+        assert cell_text(table.row(web)[0]) == "     └ web"
+        assert cell_text(table.row(web)[1]) == "web"
+        for cid in (web, db):
+            engine.containers[cid]["Labels"] = {}
+        pane.reload()
+        await pilot_wait_for(pilot, lambda: table.columns[0].key == "name" and len(table.row(web)) == 7)

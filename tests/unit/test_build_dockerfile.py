@@ -94,20 +94,25 @@ def test_empty_continuation_line_is_skipped_with_a_warning():
     assert any("Empty continuation line" in w for w in df.warnings)
 
 
-def test_hash_in_the_middle_of_a_line_is_not_a_comment():
-    stage = only_stage("FROM busybox\nRUN echo a # not a comment\n")
-    assert stage.instructions[0].args == ["echo a # not a comment"]
+@pytest.mark.parametrize("text, instructions", [
+    pytest.param("FROM busybox\nRUN echo a # not a comment\n", [("RUN", ["echo a # not a comment"])],
+                 id="hash-in-the-middle-of-a-line-is-not-a-comment"),
+    pytest.param("FROM busybox\n# note \\\nRUN true\n", [("RUN", ["true"])],
+                 id="comment-ending-in-backslash-does-not-continue"),
+    pytest.param("FROM busybox\nRUN echo a\\\\\nUSER x\n", [("RUN", ["echo a\\\\"]), ("USER", ["x"])],
+                 id="escaped-escape-at-end-of-line-does-not-continue"),
+    pytest.param("FROM busybox\n    RUN   true   \n", [("RUN", ["true"])],
+                 id="leading-whitespace-before-an-instruction-is-ignored"),
+    pytest.param("FROM busybox\nRUN echo a \\", [("RUN", ["echo a"])],
+                 id="unterminated-continuation-at-end-of-file-keeps-the-text"),
+])
+def test_line_rules(text, instructions):
+    assert [(i.cmd, i.args) for i in only_stage(text).instructions] == instructions
 
 
-def test_comment_ending_in_backslash_does_not_continue():
-    stage = only_stage("FROM busybox\n# note \\\nRUN true\n")
-    assert [i.cmd for i in stage.instructions] == ["RUN"]
-
-
-def test_escaped_escape_at_end_of_line_does_not_continue():
-    stage = only_stage("FROM busybox\nRUN echo a\\\\\nUSER x\n")
-    assert stage.instructions[0].args == ["echo a\\\\"]
-    assert stage.instructions[1].cmd == "USER"
+def test_an_instruction_keeps_its_original_text():
+    stage = only_stage("FROM busybox\n    RUN   true   \n")
+    assert stage.instructions[0].original == "RUN   true   "
 
 
 def test_crlf_and_byte_order_mark():
@@ -115,17 +120,6 @@ def test_crlf_and_byte_order_mark():
     run, user = df.stages[0].instructions
     assert run.args == ["echo a   b"]
     assert user.args == ["x"]
-
-
-def test_leading_whitespace_before_an_instruction_is_ignored():
-    stage = only_stage("FROM busybox\n    RUN   true   \n")
-    assert stage.instructions[0].args == ["true"]
-    assert stage.instructions[0].original == "RUN   true   "
-
-
-def test_unterminated_continuation_at_end_of_file_keeps_the_text():
-    stage = only_stage("FROM busybox\nRUN echo a \\")
-    assert stage.instructions[0].args == ["echo a"]
 
 
 # --------------------------------------------------------------------------- directives

@@ -41,6 +41,7 @@ def test_fast_verbs_name_their_registering_area():
     ["pull", "--platform", "linux/arm64", "busybox"],
     ["port", "web", "80/tcp"],
     ["logs", "-f", "--tail", "5", "web"],
+    ["events", "--since", "10m", "-f", "type=container", "--format", "{{json .}}"],
 ])
 def test_fast_parser_parses_like_the_full_one(argv):
     from workbench.cli import _verb_of

@@ -102,60 +102,64 @@ def _client(url_host, cred=None, tmp_path=None):
     return c
 
 
-def test_bearer_anonymous_token_cached_per_scope(tmp_path):
-    realm = TokenRealm()
-    with realm.srv:
-        c = _client(realm.srv.host, None, tmp_path)
-        r = c.request("GET", "/v2/a/b/thing", scopes=["repository:a/b:pull"])
-        assert r.status == 200
-        r.drain()
-        first = realm.issued
-        for _ in range(3):
-            c.request("GET", "/v2/a/b/thing", scopes=["repository:a/b:pull"]).drain()
-        assert realm.issued == first  # cached
-        c.request("GET", "/v2/a/b/thing", scopes=["repository:c/d:pull"]).drain()
-        assert realm.issued == first + 1  # new scope, new token
-        token_reqs = [q for q in realm.srv.requests if q.path.startswith("/token")]
-        assert all("authorization" not in q.headers for q in token_reqs)  # anonymous
-        assert "service=svc" in token_reqs[-1].path and "scope=repository%3Ac%2Fd%3Apull" in token_reqs[-1].path
+@pytest.fixture
+def realm():
+    """A registry whose tokens come from its realm (TokenRealm's defaults), for one test."""
+    r = TokenRealm()
+    with r.srv:
+        yield r
 
 
-def test_bearer_with_credentials_sends_basic_to_realm_and_account(tmp_path):
-    realm = TokenRealm()
-    with realm.srv:
-        c = _client(realm.srv.host, Credential("alice", "pw"), tmp_path)
-        c.request("GET", "/v2/a/b/private", scopes=["repository:a/b:pull"]).drain()
-        tq = [q for q in realm.srv.requests if q.path.startswith("/token")][-1]
-        assert tq.headers["authorization"] == "Basic " + base64.b64encode(b"alice:pw").decode()
-        assert "account=alice" in tq.path
+@pytest.fixture
+def realm_client(realm, tmp_path):
+    """``realm_client(credential=None)``: a client of the ``realm`` registry."""
+    return lambda cred=None: _client(realm.srv.host, cred, tmp_path)
 
 
-def test_wrong_password_is_a_clear_auth_error(tmp_path):
-    realm = TokenRealm()
-    with realm.srv:
-        c = _client(realm.srv.host, Credential("alice", "nope"), tmp_path)
-        with pytest.raises(AuthError, match="incorrect username or password"):
-            c.request("GET", "/v2/a/b/private", scopes=["repository:a/b:pull"])
+def test_bearer_anonymous_token_cached_per_scope(realm, realm_client):
+    c = realm_client()
+    r = c.request("GET", "/v2/a/b/thing", scopes=["repository:a/b:pull"])
+    assert r.status == 200
+    r.drain()
+    first = realm.issued
+    for _ in range(3):
+        c.request("GET", "/v2/a/b/thing", scopes=["repository:a/b:pull"]).drain()
+    assert realm.issued == first  # cached
+    c.request("GET", "/v2/a/b/thing", scopes=["repository:c/d:pull"]).drain()
+    assert realm.issued == first + 1  # new scope, new token
+    token_reqs = [q for q in realm.srv.requests if q.path.startswith("/token")]
+    assert all("authorization" not in q.headers for q in token_reqs)  # anonymous
+    assert "service=svc" in token_reqs[-1].path and "scope=repository%3Ac%2Fd%3Apull" in token_reqs[-1].path
 
 
-def test_anonymous_denied_says_authentication_required(tmp_path):
-    realm = TokenRealm()
-    with realm.srv:
-        c = _client(realm.srv.host, None, tmp_path)
-        with pytest.raises(AuthError, match="authentication required") as ei:
-            c.request("GET", "/v2/a/b/private", scopes=["repository:a/b:pull"])
-        assert "nutshell login" in ei.value.hint
+def test_bearer_with_credentials_sends_basic_to_realm_and_account(realm, realm_client):
+    c = realm_client(Credential("alice", "pw"))
+    c.request("GET", "/v2/a/b/private", scopes=["repository:a/b:pull"]).drain()
+    tq = [q for q in realm.srv.requests if q.path.startswith("/token")][-1]
+    assert tq.headers["authorization"] == "Basic " + base64.b64encode(b"alice:pw").decode()
+    assert "account=alice" in tq.path
 
 
-def test_insufficient_scope_retries_with_the_named_scope(tmp_path):
-    realm = TokenRealm()
-    with realm.srv:
-        c = _client(realm.srv.host, None, tmp_path)
-        r = c.request("GET", "/v2/a/b/needs-extra", scopes=["repository:a/b:pull"])
-        assert r.status == 200
-        r.drain()
-        last = [q for q in realm.srv.requests if q.path.startswith("/token")][-1]
-        assert "repository%3Ax%2Fy%3Apull" in last.path
+def test_wrong_password_is_a_clear_auth_error(realm_client):
+    c = realm_client(Credential("alice", "nope"))
+    with pytest.raises(AuthError, match="incorrect username or password"):
+        c.request("GET", "/v2/a/b/private", scopes=["repository:a/b:pull"])
+
+
+def test_anonymous_denied_says_authentication_required(realm_client):
+    c = realm_client()
+    with pytest.raises(AuthError, match="authentication required") as ei:
+        c.request("GET", "/v2/a/b/private", scopes=["repository:a/b:pull"])
+    assert "nutshell login" in ei.value.hint
+
+
+def test_insufficient_scope_retries_with_the_named_scope(realm, realm_client):
+    c = realm_client()
+    r = c.request("GET", "/v2/a/b/needs-extra", scopes=["repository:a/b:pull"])
+    assert r.status == 200
+    r.drain()
+    last = [q for q in realm.srv.requests if q.path.startswith("/token")][-1]
+    assert "repository%3Ax%2Fy%3Apull" in last.path
 
 
 def test_access_token_field_and_short_lifetime_refetch(tmp_path, monkeypatch):
@@ -214,35 +218,34 @@ def test_basic_challenge(tmp_path):
             anon.request("GET", "/v2/x")
 
 
-def test_retries_5xx_then_succeeds(tmp_path):
-    calls = {"n": 0}
-
+def _after_ping(*replies):
+    """A ScriptedServer handler: 200 to the ping (``/v2/``), then ``replies`` in turn, the
+    last one for good; ``handle.calls`` counts the requests after the ping."""
     def handle(req):
         if req.path == "/v2/":
             return 200, {}, b""
-        calls["n"] += 1
-        if calls["n"] < 3:
-            return 503, {}, b'{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}'
-        return 200, {}, b"ok"
+        handle.calls += 1
+        return replies[min(handle.calls, len(replies)) - 1]
+    handle.calls = 0
+    return handle
+
+
+OK = 200, {}, b"ok"
+
+
+def test_retries_5xx_then_succeeds(tmp_path):
+    busy = 503, {}, b'{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}'
+    handle = _after_ping(busy, busy, OK)
     with ScriptedServer(handle) as srv:
         c = _client(srv.host, None, tmp_path)
         slept = []
         c.sleep = slept.append
         r = c.request("GET", "/v2/x")
-        assert r.status == 200 and calls["n"] == 3 and len(slept) == 2
+        assert r.status == 200 and handle.calls == 3 and len(slept) == 2
 
 
 def test_429_honours_retry_after(tmp_path):
-    calls = {"n": 0}
-
-    def handle(req):
-        if req.path == "/v2/":
-            return 200, {}, b""
-        calls["n"] += 1
-        if calls["n"] == 1:
-            return 429, {"Retry-After": "7"}, b""
-        return 200, {}, b"ok"
-    with ScriptedServer(handle) as srv:
+    with ScriptedServer(_after_ping((429, {"Retry-After": "7"}, b""), OK)) as srv:
         c = _client(srv.host, None, tmp_path)
         slept = []
         c.sleep = slept.append
@@ -251,23 +254,17 @@ def test_429_honours_retry_after(tmp_path):
 
 
 def test_429_forever_becomes_too_many_requests(tmp_path):
-    def handle(req):
-        if req.path == "/v2/":
-            return 200, {}, b""
-        return 429, {"Retry-After": "0"}, b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}'
-    with ScriptedServer(handle) as srv:
+    slow_down = 429, {"Retry-After": "0"}, b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}'
+    with ScriptedServer(_after_ping(slow_down)) as srv:
         c = _client(srv.host, None, tmp_path)
         with pytest.raises(TooManyRequests, match="429"):
             c.get_manifest("a/b", "latest")
 
 
 def test_404_manifest_is_not_found(tmp_path):
-    def handle(req):
-        if req.path == "/v2/":
-            return 200, {}, b""
-        return 404, {"Content-Type": "application/json"}, \
-            b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}'
-    with ScriptedServer(handle) as srv:
+    unknown = (404, {"Content-Type": "application/json"},
+               b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}')
+    with ScriptedServer(_after_ping(unknown)) as srv:
         c = _client(srv.host, None, tmp_path)
         with pytest.raises(NotFound, match="manifest for .*a/b:nope not found: manifest unknown"):
             c.get_manifest("a/b", "nope")

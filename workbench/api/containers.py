@@ -135,20 +135,17 @@ def start(engine, req: Request) -> None:
     server = req.server                                  # type: ignore[attr-defined]
     waiters = server.pending_attach.pop(cid, [])
     exits = server.pending_exit.pop(cid, [])
-    for e in exits:
-        e.claimed = True
+    for parked in (*waiters, *exits):
+        parked.claimed = True                # this start will hand over a client / the code
     try:
         if waiters or exits:
             first = waiters[0] if waiters else _Waiter()
             _, client = engine.start(cid, attach=True, rows=first.rows, cols=first.cols)
             first.exits = exits
-            if waiters:
-                first.deliver(client)
-                for w in waiters[1:]:
-                    w.deliver(None)                      # they connect on their own
-            else:                                        # only the exit code is wanted
-                threading.Thread(target=_pump, args=(client, None, None, False, b"", exits),
-                                 daemon=True, name="api-exit").start()
+            if not waiters or not first.deliver(client):   # only the exit code is wanted
+                _exit_pump(client, exits)
+            for w in waiters[1:]:
+                w.deliver(None)                          # they connect on their own
         else:
             engine.start(cid)
     except BaseException as exc:
@@ -262,14 +259,13 @@ def wait(engine, req: Request) -> None:
             while not fut.event.wait(0.1):
                 if conn.peer_gone():
                     return
+                if fut.claimed:              # our start reports the code: wait for it
+                    continue
                 st = _status(engine, cid)
-                if st is None or (st != "created" and not fut.claimed):
+                if st != "created":          # started elsewhere, or removed
                     break
     finally:
-        if fut is not None:
-            lst = server.pending_exit.get(cid)
-            if lst and fut in lst:
-                lst.remove(fut)
+        _unpark(server.pending_exit, cid, fut)
     if fut is not None:
         code = fut.code
     if code is None:
@@ -332,6 +328,13 @@ def _interrupt(client) -> None:
 
 
 # --- attach ----------------------------------------------------------------------------
+def _unpark(parked: dict[str, list], cid: str, item) -> None:
+    """Take ``item`` (a parked wait or attach) off ``parked[cid]`` if it is still there."""
+    waiting = parked.get(cid)
+    if item is not None and waiting and item in waiting:
+        waiting.remove(item)
+
+
 def _status(engine, cid: str) -> str | None:
     try:
         return engine.container_state(cid).get("Status")
@@ -359,11 +362,26 @@ class _Waiter:
         self.rows, self.cols = 24, 80
         self.event = threading.Event()
         self.client = None
+        self.claimed = False          # a start by this server will hand over its client
+        self.gone = False
+        self.lock = threading.Lock()
         self.exits: list[_Exit] = []
 
-    def deliver(self, client) -> None:
-        self.client = client
-        self.event.set()
+    def deliver(self, client) -> bool:
+        """Hand the started container's client over; False if the attach has gone."""
+        with self.lock:
+            if self.gone:
+                return False
+            self.client = client
+            self.event.set()
+            return True
+
+    def take(self):
+        """The delivered client (None if none yet); no delivery is accepted after this."""
+        with self.lock:
+            self.gone = True
+            client, self.client = self.client, None
+            return client
 
 
 def attach(engine, req: Request) -> None:
@@ -402,13 +420,14 @@ def attach(engine, req: Request) -> None:
             while not waiter.event.wait(0.2):
                 if conn.peer_gone():
                     return
-                try:
-                    st = engine.container_state(cid).get("Status")
-                except NotFound:
+                if waiter.claimed:           # our start hands the client over
+                    continue
+                st = _status(engine, cid)
+                if st is None:
                     return
-                if st in ("running", "paused"):        # started by someone else
+                if st in ("running", "paused"):          # started by someone else
                     break
-            client = waiter.client
+            client = waiter.take()
             if client is None:
                 try:
                     client = engine.attach(cid)
@@ -418,12 +437,19 @@ def attach(engine, req: Request) -> None:
             return
         _pump(client, conn, send, want_stdin, keys, waiter.exits if waiter else [])
     finally:
+        _unpark(server.pending_attach, cid, waiter)
         if waiter is not None:
-            lst = server.pending_attach.get(cid)
-            if lst and waiter in lst:
-                lst.remove(waiter)
+            unused = waiter.take()               # delivered after we stopped waiting
+            if unused is not None:
+                _exit_pump(unused, waiter.exits)
         if client is not None:
             client.close()
+
+
+def _exit_pump(client, exits: list) -> None:
+    """Read ``client`` to its end in the background, for the exit code ``exits`` wait for."""
+    threading.Thread(target=_pump, args=(client, None, None, False, b"", exits), daemon=True,
+                     name="api-exit").start()
 
 
 def _pump(client, conn: Connection | None, send, want_stdin: bool, keys: bytes,
@@ -446,8 +472,8 @@ def _pump(client, conn: Connection | None, send, want_stdin: bool, keys: bytes,
                         client.close_stdin()
                     # the end of the client's input; when the client is gone altogether
                     # (not just done sending), stop waiting for output it cannot read
-                    while not finished.is_set():
-                        if conn.hung_up(0.5):
+                    while not finished.wait(0.5):
+                        if conn.peer_gone():
                             if not exits:
                                 _interrupt(client)
                             return

@@ -178,30 +178,15 @@ class Connection:
             raise ClientGone(str(exc)) from None
 
     def peer_gone(self) -> bool:
-        """True when the client has closed its end (for endpoints that only write)."""
+        """True when the client has closed the connection (for endpoints that only write).
+        A client that only shut down its sending side (the docker CLI does so on a hijacked
+        attach without stdin) is still there: it reads on."""
         if self.closed:
             return True
         try:
-            ready = select.select([self.sock], [], [], 0)[0]
-            if not ready:
-                return False
-            return self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except BlockingIOError:
-            return False
-        except (OSError, ValueError):
-            return True
-
-    def hung_up(self, timeout: float = 0) -> bool:
-        """True when the client has closed the connection altogether, waiting up to
-        ``timeout`` seconds for it. Unlike ``peer_gone`` not fooled by a hijacked client
-        that only ends its sending half (the docker CLI does at the end of its stdin)
-        and goes on reading."""
-        if self.closed:
-            return True
-        try:
-            p = select.poll()
-            p.register(self.sock, 0)          # POLLHUP/POLLERR are reported whatever the mask
-            events = p.poll(int(timeout * 1000))
+            poller = select.poll()
+            poller.register(self.sock, select.POLLIN | select.POLLRDHUP)
+            events = poller.poll(0)
         except (OSError, ValueError):
             return True
         return any(ev & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, ev in events)
@@ -233,6 +218,7 @@ class Request:
         self.api_version = ""
         self.params: dict[str, str] = {}
         self.responded = False
+        self.status = 0
         self.hijacked = False
         self.keep_alive = (http_version == "HTTP/1.1"
                            and "close" not in headers.get("connection", "").lower())
@@ -356,6 +342,7 @@ class Request:
 
     # --- responses -----------------------------------------------------------------------
     def _head(self, status: int, headers: dict[str, str]) -> bytes:
+        self.status = status
         lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}"]
         base = {"Api-Version": self.server_api_version, "Docker-Experimental": "false",
                 "Ostype": "linux", "Server": "Nutshell"}

@@ -25,6 +25,7 @@ import threading
 import time
 import traceback
 
+from . import requestlog
 from .http import REASONS, ClientGone, Connection, HTTPError, Request
 from .router import MAX_API_VERSION, Router, message_of, status_of
 
@@ -260,28 +261,20 @@ class Server:
                 except ClientGone:
                     req.keep_alive = False
         finally:
-            self._record(req, status, time.monotonic() - started)
+            self._record(req, req.status or status, time.monotonic() - started)
 
     def _record(self, req: Request, status: int, seconds: float) -> None:
         """Changing requests go to the request log the app's command log shows."""
         self.log(f"{req.method} {req.target} -> {status} ({seconds * 1000:.0f} ms)")
         if not self.request_log or req.method in ("GET", "HEAD"):
             return
-        line = json.dumps({"time": time.time(), "method": req.method, "path": req.target,
-                           "status": status, "agent": req.headers.get("user-agent", ""),
-                           "peer": req.conn.peer}) + "\n"
-        try:
-            fd = os.open(self.request_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                os.write(fd, line.encode())
-            finally:
-                os.close(fd)
-        except OSError:
-            pass
+        requestlog.append(self.request_log, {
+            "time": time.time(), "method": req.method, "path": req.target, "status": status,
+            "agent": req.headers.get("user-agent", ""), "peer": req.conn.peer})
 
 
 def request_log_path(engine) -> str:
-    return os.path.join(engine.paths.run, "api-requests.log")
+    return requestlog.path_for(engine.paths.run)
 
 
 def serve(engine, socket_path: str | None = None, timeout: float = 0, group: str | None = None,

@@ -2,7 +2,7 @@
 
 argparse -> core.Engine -> tables / JSON / progress. Each area registers its verbs from
 its own module (images.py, containers.py, registry.py, network.py, files.py, volumes.py,
-build.py). Errors print one line (``nutshell: no such image: foo:latest``) and exit with
+build.py, events.py). Errors print one line (``nutshell: no such image: foo:latest``) and exit with
 the error's code (125 engine, 126 cannot invoke, 127 not found); ``--debug`` shows the
 traceback.
 """
@@ -17,7 +17,8 @@ from workbench.runopts import ArgumentParser
 
 # Verb modules, imported when the parser is built. Keep their top-level imports light:
 # `nutshell ps` must not pay for the TUI, rich or netlink.
-AREAS = ("images", "containers", "registry", "network", "files", "volumes", "build", "service")
+AREAS = ("images", "containers", "registry", "network", "files", "volumes", "build", "events",
+         "service")
 
 
 # Top-level verbs whose parser lives in one area module: for these only that module is
@@ -35,6 +36,7 @@ FAST_VERBS = {
     **dict.fromkeys(("pull", "push", "login", "logout"), "registry"),
     "port": "network",
     "build": "build",
+    "events": "events",
 }
 
 

@@ -15,92 +15,80 @@ import os
 import sys
 
 from workbench.format import ago, cpu_percent, human_size, parse_time, ports_column
-from workbench.runopts import add_create_flags, add_run_flags, parse_bool, run_options
+from workbench.runopts import (
+    add_create_flags,
+    add_env_flags,
+    add_limit_flags,
+    add_run_flags,
+    parse_bool,
+    run_options,
+)
 
-from .output import add_prune_flags, emit_formatted, print_table, render_template
+from .output import add_inspect, add_prune_flags, each, emit_formatted, print_table, render_template
 
 
 def register(sub, group) -> None:
     container = group("container", "Manage containers")
 
-    def both(name: str, help: str, aliases_top=(), aliases_group=(), add_help=True):
+    def both(name: str, help: str, func, containers: str | None = None, aliases_top=(),
+             aliases_group=(), add_help=True):
+        """The parsers of ``name`` and its aliases, as a verb and under ``container``, each
+        calling ``func``; ``containers`` is the nargs of a ``containers`` positional."""
         parsers = []
         for s, names in ((sub, (name, *aliases_top)), (container, (name, *aliases_group))):
             for n in names:
                 p = s.add_parser(n, help=help, add_help=add_help)
                 if not add_help:  # -h is --hostname, as in Docker
                     p.add_argument("--help", action="help", help="show this help message and exit")
+                if containers:
+                    p.add_argument("containers", nargs=containers)
+                p.set_defaults(func=func)
                 parsers.append(p)
         return parsers
 
-    for p in both("run", "Create and run a new container from an image", add_help=False):
-        add_run_flags(p)
-        p.set_defaults(func=cmd_run)
+    def stop_timeout(p) -> None:
+        p.add_argument("-t", "--time", "--timeout", dest="time", type=int, default=None,
+                       help="seconds to wait before killing (default: the container's "
+                            "--stop-timeout, else 10)")
 
-    for p in both("create", "Create a new container", add_help=False):
+    for p in both("run", "Create and run a new container from an image", cmd_run, add_help=False):
+        add_run_flags(p)
+
+    for p in both("create", "Create a new container", cmd_create, add_help=False):
         add_create_flags(p)
         p.add_argument("image")
         p.add_argument("command", nargs=argparse.REMAINDER)
-        p.set_defaults(func=cmd_create)
 
-    for p in both("start", "Start one or more stopped containers"):
+    for p in both("start", "Start one or more stopped containers", cmd_start, "+"):
         p.add_argument("-a", "--attach", action="store_true", help="attach stdout/stderr")
         p.add_argument("-i", "--interactive", action="store_true", help="attach stdin")
         p.add_argument("--detach-keys",
                        help="override the detach keys with -a or -i (default ctrl-p,ctrl-q)")
-        p.add_argument("containers", nargs="+")
-        p.set_defaults(func=cmd_start)
 
-    for p in both("stop", "Stop one or more running containers"):
-        p.add_argument("-t", "--time", "--timeout", dest="time", type=int, default=None,
-                       help="seconds to wait before killing (default: the container's "
-                            "--stop-timeout, else 10)")
+    for p in both("stop", "Stop one or more running containers", cmd_stop, "+"):
+        stop_timeout(p)
         p.add_argument("-s", "--signal", help="signal to send (default: the image's StopSignal)")
-        p.add_argument("containers", nargs="+")
-        p.set_defaults(func=cmd_stop)
 
-    for p in both("restart", "Restart one or more containers"):
-        p.add_argument("-t", "--time", "--timeout", dest="time", type=int, default=None,
-                       help="seconds to wait before killing (default: the container's "
-                            "--stop-timeout, else 10)")
-        p.add_argument("containers", nargs="+")
-        p.set_defaults(func=cmd_restart)
+    for p in both("restart", "Restart one or more containers", cmd_restart, "+"):
+        stop_timeout(p)
 
-    for p in both("update", "Update the resource limits of one or more containers"):
-        p.add_argument("-m", "--memory", help="memory limit, e.g. 512m (minimum 6m; -1: none)")
-        p.add_argument("--memory-swap",
-                       help="memory plus swap limit (-1: unlimited swap; default: twice --memory)")
-        p.add_argument("--cpus", type=float, help="number of CPUs, e.g. 1.5 (0: no limit)")
-        p.add_argument("--pids-limit", type=int,
-                       help="maximum number of processes (0 or -1: unlimited)")
-        p.add_argument("containers", nargs="+")
-        p.set_defaults(func=cmd_update)
+    for p in both("update", "Update the resource limits of one or more containers", cmd_update, "+"):
+        add_limit_flags(p, update=True)
 
-    for p in both("pause", "Pause all processes within one or more containers"):
-        p.add_argument("containers", nargs="+")
-        p.set_defaults(func=cmd_pause)
+    both("pause", "Pause all processes within one or more containers", cmd_pause, "+")
+    both("unpause", "Unpause all processes within one or more containers", cmd_unpause, "+")
 
-    for p in both("unpause", "Unpause all processes within one or more containers"):
-        p.add_argument("containers", nargs="+")
-        p.set_defaults(func=cmd_unpause)
-
-    for p in both("kill", "Kill one or more running containers"):
+    for p in both("kill", "Kill one or more running containers", cmd_kill, "+"):
         p.add_argument("-s", "--signal", default="KILL", help="signal to send (default KILL)")
-        p.add_argument("containers", nargs="+")
-        p.set_defaults(func=cmd_kill)
 
-    for p in both("rm", "Remove one or more containers", aliases_group=("remove",)):
+    for p in both("rm", "Remove one or more containers", cmd_rm, "+", aliases_group=("remove",)):
         p.add_argument("-f", "--force", action="store_true", help="kill a running container first")
         p.add_argument("-v", "--volumes", action="store_true",
                        help="remove the container's anonymous volumes too")
-        p.add_argument("containers", nargs="+")
-        p.set_defaults(func=cmd_rm)
 
-    for p in both("wait", "Block until containers stop, print their exit codes"):
-        p.add_argument("containers", nargs="+")
-        p.set_defaults(func=cmd_wait)
+    both("wait", "Block until containers stop, print their exit codes", cmd_wait, "+")
 
-    for p in both("logs", "Fetch the logs of a container"):
+    for p in both("logs", "Fetch the logs of a container", cmd_logs):
         p.add_argument("-f", "--follow", action="store_true", help="follow the log output")
         p.add_argument("-n", "--tail", default="all", help="lines from the end (default all)")
         p.add_argument("-t", "--timestamps", action="store_true",
@@ -109,17 +97,13 @@ def register(sub, group) -> None:
         p.add_argument("--until", help="only logs before this time (same forms as --since)")
         p.add_argument("--details", action="store_true", help="(accepted for compatibility)")
         p.add_argument("container")
-        p.set_defaults(func=cmd_logs)
 
-    for p in both("exec", "Run a command in a running container"):
+    for p in both("exec", "Run a command in a running container", cmd_exec):
         p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
         p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
         p.add_argument("-d", "--detach", action="store_true",
                        help="run the command in the background")
-        p.add_argument("-e", "--env", action="append", default=[],
-                       help="set an environment variable (KEY alone takes it from the environment)")
-        p.add_argument("--env-file", action="append", default=[],
-                       help="read environment variables from a file of KEY=VALUE lines")
+        add_env_flags(p)
         p.add_argument("-u", "--user", help="user to run as: name or UID, optionally :group or GID")
         p.add_argument("-w", "--workdir", help="working directory (an absolute path)")
         p.add_argument("--privileged", action="store_true",
@@ -127,27 +111,23 @@ def register(sub, group) -> None:
         p.add_argument("--detach-keys", help="accepted for Docker compatibility; ignored")
         p.add_argument("container")
         p.add_argument("command", nargs=argparse.REMAINDER)
-        p.set_defaults(func=cmd_exec)
 
-    for p in both("attach", "Attach to a running container's input and output"):
+    for p in both("attach", "Attach to a running container's input and output", cmd_attach):
         p.add_argument("--no-stdin", action="store_true", help="do not attach stdin")
         p.add_argument("--sig-proxy", type=parse_bool, default=True, metavar="BOOL",
                        help="proxy received signals to the container (non-TTY)")
         p.add_argument("--detach-keys", help="override the detach keys (default ctrl-p,ctrl-q)")
         p.add_argument("container")
-        p.set_defaults(func=cmd_attach)
 
-    for p in both("top", "Show the processes of a container"):
+    for p in both("top", "Show the processes of a container", cmd_top):
         p.add_argument("container")
         p.add_argument("ps_args", nargs=argparse.REMAINDER, help="(ignored)")
-        p.set_defaults(func=cmd_top)
 
-    for p in both("rename", "Rename a container"):
+    for p in both("rename", "Rename a container", cmd_rename):
         p.add_argument("container")
         p.add_argument("new_name")
-        p.set_defaults(func=cmd_rename)
 
-    for p in both("ps", "List containers", aliases_group=("ls", "list")):
+    for p in both("ps", "List containers", cmd_ps, aliases_group=("ls", "list")):
         p.add_argument("-a", "--all", action="store_true",
                        help="show all containers (default: running ones)")
         p.add_argument("-q", "--quiet", action="store_true", help="only show container IDs")
@@ -162,24 +142,18 @@ def register(sub, group) -> None:
         p.add_argument("-f", "--filter", action="append", default=[],
                        help="status=, name=, id=, label=, ancestor=, exited=")
         p.add_argument("--format", help="json, table, or a {{.Field}} template")
-        p.set_defaults(func=cmd_ps)
 
-    for p in both("stats", "Live resource usage of containers"):
+    for p in both("stats", "Live resource usage of containers", cmd_stats, "*"):
         p.add_argument("-a", "--all", action="store_true",
                        help="all containers (default: running ones)")
         p.add_argument("--no-stream", action="store_true",
                        help="print one sample and exit")
         p.add_argument("--no-trunc", action="store_true", help="do not truncate container IDs")
         p.add_argument("--format", help="json, table, or a {{.Field}} template")
-        p.add_argument("containers", nargs="*")
-        p.set_defaults(func=cmd_stats)
 
-    p = container.add_parser("inspect", help="Show details of containers")
-    p.add_argument("containers", nargs="+")
-    p.add_argument("-f", "--format", help="a {{.Field}} template")
+    p = add_inspect(container, "Show details of containers", cmd_inspect, objects="containers")
     p.add_argument("-s", "--size", action="store_true",
                    help="add SizeRw and SizeRootFs (bytes written; with the image)")
-    p.set_defaults(func=cmd_inspect)
 
     p = container.add_parser("prune", help="Remove all stopped containers")
     add_prune_flags(p)
@@ -294,8 +268,6 @@ def cmd_run(engine, args) -> int:
 
 @_exit1
 def cmd_start(engine, args) -> int:
-    from core.errors import NutshellError
-
     if args.attach or args.interactive:
         if len(args.containers) > 1:
             sys.stderr.write("nutshell: you cannot start and attach multiple containers at once\n")
@@ -309,18 +281,38 @@ def cmd_start(engine, args) -> int:
                            stdin=args.interactive and bool(st["Config"].get("OpenStdin")),
                            detach_keys=keys, sig_proxy=not tty)
         return 0 if code is None else code
-    failed = False
-    for ref in args.containers:
-        try:
-            engine.start(ref)
-            print(ref)
-        except NutshellError as e:
-            sys.stderr.write(f"nutshell: {e}\n")
-            failed = True
-    return 1 if failed else 0
+    return each(args.containers, lambda r: (engine.start(r), r)[1])
 
 
 # ---------------------------------------------------------------- the terminal pump
+
+def _make_raw(fd: int | None):
+    """Put the terminal ``fd`` in raw mode; returns what :func:`_restore_terminal` needs
+    to undo it (None when ``fd`` is not a terminal)."""
+    if fd is None or not os.isatty(fd):
+        return None
+    import termios
+    import tty
+
+    saved = termios.tcgetattr(fd)
+    tty.setraw(fd)
+    return saved
+
+
+def _read(fd: int, size: int) -> bytes:
+    """``os.read``, an error counting as the end of the input."""
+    try:
+        return os.read(fd, size)
+    except OSError:
+        return b""
+
+
+def _restore_terminal(saved) -> None:
+    if saved is not None:
+        import termios
+
+        termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
+
 
 def pump_attach(engine, cid: str, client, tty: bool, stdin: bool, detach_keys: bytes,
                 sig_proxy: bool = False) -> int | None:
@@ -349,13 +341,8 @@ def pump_attach(engine, cid: str, client, tty: bool, stdin: bool, detach_keys: b
             pass
 
     try:
-        if tty and in_fd is not None and os.isatty(in_fd):
-            import termios
-            import tty as _tty
-
-            saved_tc = termios.tcgetattr(in_fd)
-            _tty.setraw(in_fd)
         if tty:
+            saved_tc = _make_raw(in_fd)
             old_handlers[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, on_winch)
             client.resize(*_term_size())
         if sig_proxy:
@@ -385,10 +372,7 @@ def pump_attach(engine, cid: str, client, tty: bool, stdin: bool, detach_keys: b
                     elif kind == 3:
                         return client.exit_code
                 elif fd == in_fd:
-                    try:
-                        data = os.read(in_fd, 32768)
-                    except OSError:
-                        data = b""
+                    data = _read(in_fd, 32768)
                     if not data:
                         poller.unregister(in_fd)
                         in_fd = None
@@ -404,10 +388,7 @@ def pump_attach(engine, cid: str, client, tty: bool, stdin: bool, detach_keys: b
         client.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
-        if saved_tc is not None:
-            import termios
-
-            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved_tc)
+        _restore_terminal(saved_tc)
 
 
 def pump_exec(proc, tty: bool, stdin: bool) -> int:
@@ -420,12 +401,7 @@ def pump_exec(proc, tty: bool, stdin: bool) -> int:
     old = None
     try:
         if tty:
-            if in_fd is not None and os.isatty(in_fd):
-                import termios
-                import tty as _tty
-
-                saved_tc = termios.tcgetattr(in_fd)
-                _tty.setraw(in_fd)
+            saved_tc = _make_raw(in_fd)
             old = signal.signal(signal.SIGWINCH, lambda *_: proc.resize(*_term_size()))
             proc.resize(*_term_size())
             outputs = {proc.master_fd: sys.stdout.buffer}
@@ -443,10 +419,7 @@ def pump_exec(proc, tty: bool, stdin: bool) -> int:
         while outputs:
             for fd, _ev in poller.poll():
                 if fd in outputs:
-                    try:
-                        data = os.read(fd, 65536)
-                    except OSError:
-                        data = b""
+                    data = _read(fd, 65536)
                     if not data:
                         poller.unregister(fd)
                         del outputs[fd]
@@ -470,40 +443,22 @@ def pump_exec(proc, tty: bool, stdin: bool) -> int:
     finally:
         if old is not None:
             signal.signal(signal.SIGWINCH, old)
-        if saved_tc is not None:
-            import termios
-
-            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved_tc)
+        _restore_terminal(saved_tc)
         proc.close()
 
 
 # ---------------------------------------------------------------- multi-container verbs
 
-def _each(refs, fn, echo: bool = True) -> int:
-    from core.errors import NutshellError
-
-    failed = False
-    for ref in refs:
-        try:
-            out = fn(ref)
-            if echo:
-                print(ref if out is None or out is True else out)
-        except NutshellError as e:
-            sys.stderr.write(f"nutshell: {e}\n")
-            failed = True
-    return 1 if failed else 0
-
-
 def cmd_stop(engine, args) -> int:
-    return _each(args.containers, lambda r: (engine.stop(r, timeout=args.time, signal=args.signal), r)[1])
+    return each(args.containers, lambda r: (engine.stop(r, timeout=args.time, signal=args.signal), r)[1])
 
 
 def cmd_restart(engine, args) -> int:
-    return _each(args.containers, lambda r: (engine.restart(r, timeout=args.time), r)[1])
+    return each(args.containers, lambda r: (engine.restart(r, timeout=args.time), r)[1])
 
 
 def cmd_kill(engine, args) -> int:
-    return _each(args.containers, lambda r: (engine.kill(r, args.signal), r)[1])
+    return each(args.containers, lambda r: (engine.kill(r, args.signal), r)[1])
 
 
 def cmd_update(engine, args) -> int:
@@ -519,24 +474,24 @@ def cmd_update(engine, args) -> int:
             sys.stderr.write(f"WARNING: {w}\n")
         return ref
 
-    return _each(args.containers, one)
+    return each(args.containers, one)
 
 
 def cmd_pause(engine, args) -> int:
-    return _each(args.containers, lambda r: (engine.pause(r), r)[1])
+    return each(args.containers, lambda r: (engine.pause(r), r)[1])
 
 
 def cmd_unpause(engine, args) -> int:
-    return _each(args.containers, lambda r: (engine.unpause(r), r)[1])
+    return each(args.containers, lambda r: (engine.unpause(r), r)[1])
 
 
 def cmd_rm(engine, args) -> int:
-    return _each(args.containers,
+    return each(args.containers,
                  lambda r: (engine.rm(r, force=args.force, volumes=args.volumes), r)[1])
 
 
 def cmd_wait(engine, args) -> int:
-    return _each(args.containers, lambda r: engine.wait(r))
+    return each(args.containers, lambda r: engine.wait(r))
 
 
 @_exit1

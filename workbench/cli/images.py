@@ -10,7 +10,7 @@ import sys
 from workbench.format import ago, human_size
 from workbench.runopts import parse_bool
 
-from .output import add_prune_flags, emit_formatted, print_listing, print_table, short_id
+from .output import add_inspect, add_prune_flags, emit_formatted, print_listing, print_table, short_id
 
 
 def register(sub, group) -> None:
@@ -56,19 +56,13 @@ def register(sub, group) -> None:
                        help="do not delete the layers no image uses any more")
         p.set_defaults(func=cmd_rmi)
 
-    p = image.add_parser("inspect", help="Show details of images")
-    p.add_argument("names", nargs="+")
-    p.add_argument("-f", "--format", help="a {{.Field}} template")
-    p.set_defaults(func=cmd_image_inspect)
+    add_inspect(image, "Show details of images", cmd_image_inspect)
 
-    p = sub.add_parser("inspect", help="Show details of containers or images")
-    p.add_argument("names", nargs="+")
-    p.add_argument("-f", "--format", help="a {{.Field}} template")
+    p = add_inspect(sub, "Show details of containers or images", cmd_inspect)
     p.add_argument("--type", choices=["container", "image", "network", "volume"],
                    help="only look for objects of this type")
     p.add_argument("-s", "--size", action="store_true",
                    help="containers: add SizeRw and SizeRootFs (bytes written; with the image)")
-    p.set_defaults(func=cmd_inspect)
 
     p = image.add_parser("prune", help="Remove unused images")
     p.add_argument("-a", "--all", action="store_true", help="all images without containers, not just dangling ones")

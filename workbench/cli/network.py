@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from .output import add_prune_flags, print_listing
+from .output import add_inspect, add_prune_flags, print_inspected, print_listing
 
 
 def register(sub, group) -> None:
@@ -30,10 +30,7 @@ def register(sub, group) -> None:
         p.add_argument("--format", help="json, table, or a {{.Field}} template")
         p.set_defaults(func=cmd_ls)
 
-    p = network.add_parser("inspect", help="Show details of networks")
-    p.add_argument("names", nargs="+")
-    p.add_argument("-f", "--format", help="a {{.Field}} template")
-    p.set_defaults(func=cmd_inspect)
+    add_inspect(network, "Show details of networks", cmd_inspect)
 
     for name in ("rm", "remove"):
         p = network.add_parser(name, help="Remove networks")
@@ -122,8 +119,6 @@ def cmd_ls(engine, args) -> int:
 
 
 def cmd_inspect(engine, args) -> int:
-    from .output import print_inspected
-
     return 125 if print_inspected(args.names, engine.network_inspect, args.format,
                                   "network {} not found") else 0
 

@@ -23,6 +23,16 @@ def add_prune_flags(p, filters: bool = True) -> None:
                             "repeatable, all must hold")
 
 
+def add_inspect(group, help: str, func, objects: str = "names"):
+    """An ``inspect`` parser under ``group`` calling ``func``: the objects (one or more, in
+    ``args.<objects>``) and ``-f`` (a template). Returned for the flags a kind adds."""
+    p = group.add_parser("inspect", help=help)
+    p.add_argument(objects, nargs="+")
+    p.add_argument("-f", "--format", help="a {{.Field}} template")
+    p.set_defaults(func=func)
+    return p
+
+
 def confirm(warning: str, force: bool) -> bool:
     """Docker's prune prompt: ``WARNING! ...`` then ``[y/N]``, answered on a terminal.
     Without a terminal on stdin (scripts, CI) there is nobody to ask and the command goes
@@ -44,6 +54,24 @@ def print_pruned(title: str, removed: Iterable[str], reclaimed: int) -> None:
             print(line)
         print()
     print(f"Total reclaimed space: {human_size(reclaimed)}")
+
+
+def each(names: Iterable[str], fn, echo: bool = True) -> int:
+    """A verb over several objects (``rm a b c``): ``fn(name)`` for each, printing what it
+    returns (the name when that is None or True) with ``echo``; a failure prints
+    ``nutshell: <error>`` and the others go on, as in Docker. 1 when any failed."""
+    from core.errors import NutshellError
+
+    failed = False
+    for name in names:
+        try:
+            out = fn(name)
+            if echo:
+                print(name if out is None or out is True else out)
+        except NutshellError as e:
+            sys.stderr.write(f"nutshell: {e}\n")
+            failed = True
+    return 1 if failed else 0
 
 
 def print_objects(objs: list, fmt: str | None) -> None:

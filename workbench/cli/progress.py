@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import sys
 import threading
+from typing import Self
 
 from core.events import Progress
 
@@ -38,48 +39,68 @@ def _plain_line(last: dict[str, str], ev: Progress, key: str) -> str | None:
     return line
 
 
-class ProgressPrinter:
-    def __init__(self, quiet: bool = False, stream=None, force_plain: bool = False):
+class _Display:
+    """What both printers share: on a terminal and unless ``quiet``, the rich progress
+    display :meth:`_open` makes, shown from ``__enter__`` to ``__exit__``."""
+
+    def __init__(self, stream, quiet: bool, tty: bool):
+        self.stream = stream
         self.quiet = quiet
-        self.stream = stream or sys.stderr
-        self.tty = (not force_plain) and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self._progress = None
-        self._tasks: dict[str, int] = {}
-        self._last: dict[str, str] = {}
+        self.tty = tty
+        self._rich = None
+        self._tasks: dict[str, int] = {}   # id -> its bar
+        self._last: dict[str, str] = {}    # id -> what its last plain line said
 
-    def __enter__(self) -> ProgressPrinter:
+    def _open(self):
+        raise NotImplementedError
+
+    def _closed(self) -> None:
+        """Called once the display is gone."""
+
+    def __enter__(self) -> Self:
         if self.tty and not self.quiet:
-            from rich.console import Console
-            from rich.progress import BarColumn, DownloadColumn, TextColumn, TransferSpeedColumn
-            from rich.progress import Progress as RichProgress
-
-            self._progress = RichProgress(
-                TextColumn("{task.fields[id]:<12}"), TextColumn("{task.description:<18}"),
-                BarColumn(bar_width=30), DownloadColumn(), TransferSpeedColumn(),
-                console=Console(file=self.stream), transient=False)
-            self._progress.start()
+            self._rich = self._open()
+            self._rich.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
+        if self._rich is not None:
+            self._rich.stop()
+            self._rich = None
+            self._closed()
+
+
+class ProgressPrinter(_Display):
+    def __init__(self, quiet: bool = False, stream=None, force_plain: bool = False):
+        stream = stream or sys.stderr
+        super().__init__(stream, quiet,
+                         (not force_plain) and hasattr(stream, "isatty") and stream.isatty())
+
+    def _open(self):
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, TextColumn, TransferSpeedColumn
+        from rich.progress import Progress as RichProgress
+
+        return RichProgress(
+            TextColumn("{task.fields[id]:<12}"), TextColumn("{task.description:<18}"),
+            BarColumn(bar_width=30), DownloadColumn(), TransferSpeedColumn(),
+            console=Console(file=self.stream), transient=False)
 
     def __call__(self, ev: Progress) -> None:
         if self.quiet:
             return
-        if self._progress is not None:
+        if self._rich is not None:
             tid = self._tasks.get(ev.id)
             total = ev.total or None
             if tid is None:
-                tid = self._progress.add_task(ev.action, id=ev.id, total=total)
+                tid = self._rich.add_task(ev.action, id=ev.id, total=total)
                 self._tasks[ev.id] = tid
             done = ev.action not in _MOVING
             completed = ev.current if not done or ev.current else (total or 0)
-            self._progress.update(tid, description=ev.action, completed=completed,
-                                  total=total)
+            self._rich.update(tid, description=ev.action, completed=completed,
+                              total=total)
             if ev.message and ev.action not in _MOVING:
-                self._progress.console.print(ev.message)
+                self._rich.console.print(ev.message)
             return
         if ev.action in _MOVING or ev.action in _QUIET_PLAIN:
             return
@@ -106,47 +127,38 @@ def _header_line(ev) -> str | None:
     return None
 
 
-class RegistryProgress:
+class RegistryProgress(_Display):
     """A ``progress=`` callback for pull/push; a context manager around the rich display.
 
     Thread-safe: pull and push report from worker threads.
     """
 
     def __init__(self, stream=None, quiet: bool = False, tty: bool | None = None):
-        self.stream = stream or sys.stdout
-        self.quiet = quiet
-        self.tty = (hasattr(self.stream, "isatty") and self.stream.isatty()) if tty is None else tty
+        stream = stream or sys.stdout
+        super().__init__(stream, quiet,
+                         (hasattr(stream, "isatty") and stream.isatty()) if tty is None else tty)
         self.digest: str | None = None
         self._lock = threading.Lock()
-        self._rich = None
-        self._tasks: dict[str, int] = {}
-        self._last: dict[str, str] = {}
         self._after: list[str] = []   # summary lines printed below the bars at the end
 
-    def __enter__(self) -> RegistryProgress:
-        if self.tty and not self.quiet:
-            from rich.console import Console
-            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+    def _open(self):
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-            self._rich = Progress(
-                TextColumn("{task.fields[sid]}"),
-                TextColumn("{task.description:<22}"),
-                BarColumn(bar_width=36),
-                DownloadColumn(),
-                console=Console(file=self.stream, highlight=False),
-                transient=False,
-                refresh_per_second=8,
-            )
-            self._rich.start()
-        return self
+        return Progress(
+            TextColumn("{task.fields[sid]}"),
+            TextColumn("{task.description:<22}"),
+            BarColumn(bar_width=36),
+            DownloadColumn(),
+            console=Console(file=self.stream, highlight=False),
+            transient=False,
+            refresh_per_second=8,
+        )
 
-    def __exit__(self, *exc) -> None:
-        if self._rich is not None:
-            self._rich.stop()
-            self._rich = None
-            for line in self._after:
-                self._write(line)
-            self._after.clear()
+    def _closed(self) -> None:
+        for line in self._after:
+            self._write(line)
+        self._after.clear()
 
     def _write(self, line: str, err: bool = False) -> None:
         if self._rich is not None:

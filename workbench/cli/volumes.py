@@ -6,9 +6,7 @@ workbench/runopts.py with the other create flags.
 
 from __future__ import annotations
 
-import sys
-
-from .output import print_listing
+from .output import add_inspect, each, print_inspected, print_listing
 
 
 def register(sub, group) -> None:
@@ -29,10 +27,7 @@ def register(sub, group) -> None:
         p.add_argument("--format", help="json, or a {{.Field}} template")
         p.set_defaults(func=cmd_volume_ls)
 
-    p = volume.add_parser("inspect", help="Show details of volumes")
-    p.add_argument("names", nargs="+")
-    p.add_argument("-f", "--format", help="a {{.Field}} template")
-    p.set_defaults(func=cmd_volume_inspect)
+    add_inspect(volume, "Show details of volumes", cmd_volume_inspect)
 
     for name in ("rm", "remove"):
         p = volume.add_parser(name, help="Remove volumes (refused while a container uses them)")
@@ -79,24 +74,12 @@ def cmd_volume_ls(engine, args) -> int:
 
 
 def cmd_volume_inspect(engine, args) -> int:
-    from .output import print_inspected
-
     return 1 if print_inspected(args.names, engine.volume_inspect, args.format,
                                 "no such volume: {}") else 0
 
 
 def cmd_volume_rm(engine, args) -> int:
-    from core.errors import NutshellError
-
-    code = 0
-    for n in args.names:
-        try:
-            engine.volume_rm(n, force=args.force)
-            print(n)
-        except NutshellError as e:
-            sys.stderr.write(f"nutshell: {e}\n")
-            code = 1
-    return code
+    return each(args.names, lambda n: engine.volume_rm(n, force=args.force))
 
 
 def cmd_volume_prune(engine, args) -> int:

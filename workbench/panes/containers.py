@@ -1,7 +1,9 @@
 """Containers: every container with its state, and what you can do to it.
 
 The list (``/`` filters it) shows name, id, image, command, state, status (uptime or exit)
-and published ports. Below it, for the highlighted container, one of three views:
+and published ports; containers of a Compose project come first, grouped by project and
+service in a COMPOSE column (shown only while there is one). Below it, for the highlighted
+container, one of three views:
 
 - Logs (``l``): the container's log with search highlighting (``/`` in the log, ``n``/``N``),
   ``--tail`` and ``--since`` fields, and following (``f`` starts/stops). Following stops
@@ -39,6 +41,40 @@ STATE_STYLE = {"running": "bold green", "paused": "cyan", "created": "yellow",
 DIFF_KIND = {0: ("C", "yellow", "changed"), 1: ("A", "green", "added"), 2: ("D", "red", "deleted")}
 LOG_BATCH = 500
 DEFAULT_TAIL = "200"
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SERVICE = "com.docker.compose.service"
+COMPOSE_NUMBER = "com.docker.compose.container-number"
+
+
+def compose_groups(items: list[dict]) -> list[tuple[dict, str]]:
+    """Containers in list order, except that those of a Compose project (its labels) come
+    first, together, by service, each with its place in the tree (``proj ┬ api``,
+    ``     ├ db``, ``     └ web``); the others follow with "" (as lazydocker groups them)."""
+    projects: dict[str, list[dict]] = {}
+    plain = []
+    for c in items:
+        labels = c.get("Labels") or {}
+        if labels.get(COMPOSE_PROJECT):
+            projects.setdefault(labels[COMPOSE_PROJECT], []).append(c)
+        else:
+            plain.append(c)
+    out: list[tuple[dict, str]] = []
+    for project in sorted(projects):
+        members = sorted(projects[project], key=lambda c: (
+            c["Labels"].get(COMPOSE_SERVICE, ""), str(c["Labels"].get(COMPOSE_NUMBER, "")).zfill(6)))
+        for i, c in enumerate(members):
+            labels = c["Labels"]
+            service = labels.get(COMPOSE_SERVICE, "?")
+            number = str(labels.get(COMPOSE_NUMBER, ""))
+            if number not in ("", "1"):
+                service += f" #{number}"
+            last = i == len(members) - 1
+            if i == 0:
+                head = f"{project} {'─' if last else '┬'} "
+            else:
+                head = " " * len(project) + (" └ " if last else " ├ ")
+            out.append((c, head + service))
+    return out + [(c, "") for c in plain]
 
 
 class ContainersPane(Pane):
@@ -98,14 +134,25 @@ class ContainersPane(Pane):
         self.detail_loaded: tuple[str, str | None] | None = None
 
     # ------------------------------------------------------------------ layout
+    @staticmethod
+    def _columns(with_compose: bool) -> list:
+        from workbench.widgets.table import Col
+
+        cols = [Col("NAME", "name"), Col("ID", "id"), Col("IMAGE", "image"),
+                Col("COMMAND", "command"), Col("STATE", "state"), Col("STATUS", "status"),
+                Col("PORTS", "ports")]
+        return [Col("COMPOSE", "compose"), *cols] if with_compose else cols
+
+    def _compose_column(self, table, with_compose: bool) -> None:
+        """The COMPOSE column (project and service) is there only while a container of a
+        Compose project is."""
+        if (table.columns[0].key == "compose") != with_compose:
+            table.set_columns(self._columns(with_compose))
+
     def compose(self) -> ComposeResult:
         from workbench.widgets.table import Col, FilterTable
 
-        yield FilterTable([
-            Col("NAME", "name"), Col("ID", "id"), Col("IMAGE", "image"),
-            Col("COMMAND", "command"), Col("STATE", "state"), Col("STATUS", "status"),
-            Col("PORTS", "ports"),
-        ], id="containers-table", empty_text="no containers")
+        yield FilterTable(self._columns(False), id="containers-table", empty_text="no containers")
         yield Static("", id="containers-detail-title")
         with ContentSwitcher(initial="containers-logs", id="containers-detail"):
             with Vertical(id="containers-logs"):
@@ -176,16 +223,22 @@ class ContainersPane(Pane):
         self.loads += 1
         self.items = {c["Id"]: c for c in items}
         table = self.query_one("#containers-table", FilterTable)
+        grouped = compose_groups(items)
+        with_compose = any(group for _, group in grouped)
+        self._compose_column(table, with_compose)
         rows = []
-        for c in items:
+        for c, group in grouped:
             state = c.get("State", "")
             command = c.get("Command", "")
-            rows.append((c["Id"], [
+            cells = [
                 Text(c.get("Names", ""), style="bold"), c["Id"][:12], c.get("Image") or "<none>",
                 command if len(command) <= 30 else command[:29] + "…",
                 Text(state, style=STATE_STYLE.get(state, "")), c.get("Status", ""),
                 c.get("_ports", ""),
-            ]))
+            ]
+            if with_compose:
+                cells.insert(0, Text(group, style="cyan"))
+            rows.append((c["Id"], cells))
         table.set_rows(rows)
         if self.container_id is not None and self.container_id not in self.items:
             self.choose_container(table.selected_key)

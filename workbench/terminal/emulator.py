@@ -86,6 +86,9 @@ PALETTE: tuple[str, ...] = (
 _PYTE_PRIVATE = {5, 6, 7}
 _MOUSE_TRACKING = {9, 1000, 1002, 1003}
 _ALT_SCREEN = {47, 1047, 1049}
+# Private modes that are one boolean attribute of the screen.
+_MODE_FLAGS = {1: "app_cursor_keys", 25: "cursor_visible", 2004: "bracketed_paste",
+               1006: "mouse_sgr", 1004: "focus_events", 2026: "sync_output"}
 
 _CTRL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CSI = re.compile(r"\x1b\[([\x30-\x3f]*)([\x20-\x2f]*)([\x40-\x7e])")
@@ -143,6 +146,12 @@ _CSI_ONE_PARAMETER: dict[str, str] = {
     "@": "insert_characters", "P": "delete_characters", "X": "erase_characters",
     "S": "scroll_up", "g": "clear_tab_stop", "n": "report_device_status",
     "c": "report_device_attributes",
+}
+
+#: ESC finals that call one screen method
+_ESC_METHOD: dict[str, str] = {
+    "7": "save_cursor", "8": "restore_cursor", "D": "index", "M": "reverse_index",
+    "H": "set_tab_stop", "c": "reset",
 }
 
 
@@ -478,28 +487,24 @@ class VTScreen(pyte.Screen):
             buffer.update(moved)
             self.dirty.update(range(top, bottom + 1))
             return
-        for y in range(top, bottom + 1 - count):
-            src = y + count
-            if src in buffer:
-                buffer[y] = buffer.pop(src)
-            else:
-                buffer.pop(y, None)
-        for y in range(bottom + 1 - count, bottom + 1):
-            buffer.pop(y, None)
-        self.dirty.update(range(top, bottom + 1))
+        self._move_lines(top, bottom, count)
 
     def _scroll_down(self, top: int, bottom: int, count: int) -> None:
         """Move lines top..bottom down by count; blank lines appear at the top."""
+        self._move_lines(top, bottom, -max(1, min(count, bottom - top + 1)))
+
+    def _move_lines(self, top: int, bottom: int, offset: int) -> None:
+        """Each line of top..bottom takes the line ``offset`` rows below it (above when
+        negative), or becomes blank where that is outside the region."""
         buffer = self.buffer
-        count = max(1, min(count, bottom - top + 1))
-        for y in range(bottom, top + count - 1, -1):
-            src = y - count
-            if src in buffer:
+        # walk away from where the lines come from, so each is read before it is replaced
+        ys = range(top, bottom + 1) if offset > 0 else range(bottom, top - 1, -1)
+        for y in ys:
+            src = y + offset
+            if top <= src <= bottom and src in buffer:
                 buffer[y] = buffer.pop(src)
             else:
                 buffer.pop(y, None)
-        for y in range(top, top + count):
-            buffer.pop(y, None)
         self.dirty.update(range(top, bottom + 1))
 
     def index(self) -> None:
@@ -665,30 +670,26 @@ class VTScreen(pyte.Screen):
             line[x] = blank
 
     def delete_characters(self, count: int | None = None) -> None:
-        cursor = self.cursor
-        self.dirty.add(cursor.y)
-        count = count or 1
-        blank = self._erase_cell()
-        line = self.buffer[cursor.y]
-        columns = self.columns
-        for x in range(cursor.x, columns):
-            if x + count < columns:
-                line[x] = line.pop(x + count, line.default)
-            else:
-                line[x] = blank
+        """DCH: what is right of the cursor moves left by count; blanks come in at the end."""
+        self._shift_characters(count or 1)
 
     def insert_characters(self, count: int | None = None) -> None:
+        """ICH: what is from the cursor on moves right by count; blanks fill the gap."""
+        self._shift_characters(-(count or 1))
+
+    def _shift_characters(self, offset: int) -> None:
+        """Each cell from the cursor to the end of its line takes the cell ``offset`` columns
+        to its right (left when negative), or a blank where that is outside the span."""
         cursor = self.cursor
         self.dirty.add(cursor.y)
-        count = count or 1
         blank = self._erase_cell()
         line = self.buffer[cursor.y]
-        columns = self.columns
-        for x in range(columns - 1, cursor.x - 1, -1):
-            if x - count >= cursor.x:
-                line[x] = line.pop(x - count, line.default)
-            else:
-                line[x] = blank
+        start, columns = cursor.x, self.columns
+        # walk away from where the cells come from, so each is read before it is overwritten
+        xs = range(start, columns) if offset > 0 else range(columns - 1, start - 1, -1)
+        for x in xs:
+            src = x + offset
+            line[x] = line.pop(src, line.default) if start <= src < columns else blank
 
     def repeat_last(self, count: int) -> None:
         """REP: draw the last graphic character count more times."""
@@ -775,23 +776,13 @@ class VTScreen(pyte.Screen):
                     self.leave_alternate(clear=mode == 1047)
             elif mode == 1048:
                 self.save_cursor_1049() if on else self.restore_cursor_1049()
-            elif mode == 1:
-                self.app_cursor_keys = on
-            elif mode == 25:
-                self.cursor_visible = on
-            elif mode == 2004:
-                self.bracketed_paste = on
+            elif mode in _MODE_FLAGS:
+                setattr(self, _MODE_FLAGS[mode], on)
             elif mode in _MOUSE_TRACKING:
                 if on:
                     self.mouse_tracking = mode
                 elif self.mouse_tracking == mode:
                     self.mouse_tracking = 0
-            elif mode == 1006:
-                self.mouse_sgr = on
-            elif mode == 1004:
-                self.focus_events = on
-            elif mode == 2026:
-                self.sync_output = on
             elif mode in _PYTE_PRIVATE:
                 (pyte.Screen.set_mode if on else pyte.Screen.reset_mode)(self, mode, private=True)
             elif mode == 3:
@@ -803,20 +794,15 @@ class VTScreen(pyte.Screen):
 
     def private_mode_state(self, mode: int) -> int:
         """DECRQM answer: 1 set, 2 reset, 0 not recognised."""
-        known = {
-            1: self.app_cursor_keys,
-            25: self.cursor_visible,
+        known = {mode: getattr(self, flag) for mode, flag in _MODE_FLAGS.items()}
+        known.update({
             47: self.alt_active,
             1047: self.alt_active,
             1049: self.alt_active,
-            2004: self.bracketed_paste,
-            1006: self.mouse_sgr,
-            1004: self.focus_events,
-            2026: self.sync_output,
             5: mo.DECSCNM in self.mode,
             6: mo.DECOM in self.mode,
             7: mo.DECAWM in self.mode,
-        }
+        })
         for m in _MOUSE_TRACKING:
             known[m] = self.mouse_tracking == m
         if mode in known:
@@ -865,6 +851,16 @@ class VTScreen(pyte.Screen):
 
 
 _SGR_CACHE: dict[tuple[Cell, str, Cell], Cell] = {}
+
+#: SGR codes that set fixed values of cell attributes
+_SGR_SET: dict[int, dict[str, object]] = {
+    39: {"fg": "default"}, 49: {"bg": "default"},
+    1: {"bold": True}, 2: {"dim": True}, 3: {"italics": True}, 4: {"underscore": True},
+    21: {"underscore": True}, 5: {"blink": True}, 6: {"blink": True}, 7: {"reverse": True},
+    9: {"strikethrough": True},
+    22: {"bold": False, "dim": False}, 23: {"italics": False}, 24: {"underscore": False},
+    25: {"blink": False}, 27: {"reverse": False}, 29: {"strikethrough": False},
+}
 
 
 def _colour_from(args: list[str]) -> tuple[str | None, int]:
@@ -939,37 +935,8 @@ def _apply_sgr(attrs: Cell, params: str, default: Cell) -> Cell:
             i += used
             if colour is not None and code != 58:
                 changes["fg" if code == 38 else "bg"] = colour
-        elif code == 39:
-            changes["fg"] = "default"
-        elif code == 49:
-            changes["bg"] = "default"
-        elif code == 1:
-            changes["bold"] = True
-        elif code == 2:
-            changes["dim"] = True
-        elif code == 3:
-            changes["italics"] = True
-        elif code in (4, 21):
-            changes["underscore"] = True
-        elif code in (5, 6):
-            changes["blink"] = True
-        elif code == 7:
-            changes["reverse"] = True
-        elif code == 9:
-            changes["strikethrough"] = True
-        elif code == 22:
-            changes["bold"] = False
-            changes["dim"] = False
-        elif code == 23:
-            changes["italics"] = False
-        elif code == 24:
-            changes["underscore"] = False
-        elif code == 25:
-            changes["blink"] = False
-        elif code == 27:
-            changes["reverse"] = False
-        elif code == 29:
-            changes["strikethrough"] = False
+        elif code in _SGR_SET:
+            changes.update(_SGR_SET[code])
         # 8/28 (conceal), 53/55 (overline), 51-54 and fonts are ignored
     result = attrs._replace(**changes) if changes else attrs
     if len(_SGR_CACHE) > 4096:
@@ -1172,21 +1139,11 @@ class TerminalEmulator:
             if c == "#" and data[j + 2] == "8":
                 screen.alignment_display()
             return j + 3
-        if c == "7":
-            screen.save_cursor()
-        elif c == "8":
-            screen.restore_cursor()
-        elif c == "D":
-            screen.index()
+        if c in _ESC_METHOD:
+            getattr(screen, _ESC_METHOD[c])()
         elif c == "E":
             screen.cursor.x = 0
             screen.index()
-        elif c == "M":
-            screen.reverse_index()
-        elif c == "H":
-            screen.set_tab_stop()
-        elif c == "c":
-            screen.reset()
         elif c == "=":
             screen.app_keypad = True
         elif c == ">":

@@ -166,11 +166,20 @@ class FilterTable(Vertical):
         yield table
 
     def on_mount(self) -> None:
-        table = self.table
+        self._add_columns()
+        self._refill()
+
+    def _add_columns(self) -> None:
         for c in self.columns:
             label = Text(c.label, justify=c.justify)  # type: ignore[arg-type]
-            table.add_column(label, key=c.key, width=c.width)
-        self._refill()
+            self.table.add_column(label, key=c.key, width=c.width)
+
+    def set_columns(self, columns: Sequence[Col | str]) -> None:
+        """Change the columns (rows must then be given in the new shape with set_rows)."""
+        self.columns = [c if isinstance(c, Col) else Col(c, c.lower()) for c in columns]
+        if self.is_mounted:
+            self.table.clear(columns=True)
+            self._add_columns()
 
     @property
     def table(self) -> DataTable:

@@ -115,6 +115,7 @@ class InitSpec(ProcessSpec):
     restart: str = ""                   # "<policy>:<max retries>:<restarts so far>"
     volume_root: str = ""               # $ROOT/volumes
     remove_volumes: list[str] | None = None   # anonymous volumes to remove with --rm
+    event_attributes: dict | None = None  # the events' name, image, labels (core/journal.py)
 
 
 @record

@@ -16,7 +16,9 @@ It:
     (the protocol: docs/runtime.md, "The attach protocol"; the client is attach.py);
   * when the init exits: drains the output, records exit code (128+signal), finish time
     and OOM kill in state.json, removes the container's cgroup, tears down its network,
-    removes everything for ``--rm``, tells the clients the exit code, and exits.
+    removes everything for ``--rm``, tells the clients the exit code, and exits;
+  * writes the container's ``start``, ``die`` (and, for ``--rm``, ``destroy``) events to
+    the store's journal (core/journal.py: os and time only, imported at the first event).
 
 While the container runs this process does not fork: its children would land in the
 container's PID namespace. After the init exited, the network teardown and the restart
@@ -365,8 +367,37 @@ class Shim:
                     self.mark_running()
                 return
 
+    def event(self, action, **extra):
+        """Record a container event in the store's journal (core/journal.py, imported on
+        the first event: it needs only os and time); never fails the shim."""
+        try:
+            from ... import journal
+
+            attrs = dict(self.spec.get("event_attributes") or {})
+            attrs.update(extra)
+            journal.record(self.spec["state_root"], "container", action, self.cid, attrs)
+        except Exception:  # noqa: BLE001, S110 - an event is never worth the container
+            pass
+
+    def volume_events(self, action):
+        try:
+            from ... import journal
+
+            journal.volume_mounts(self.spec["state_root"], self.cid, self.spec["mounts"], action)
+        except Exception:  # noqa: BLE001, S110 - an event is never worth the container
+            pass
+
+    def volume_event(self, action, name, attrs):
+        try:
+            from ... import journal
+
+            journal.record(self.spec["state_root"], "volume", action, name, attrs)
+        except Exception:  # noqa: BLE001, S110
+            pass
+
     def mark_running(self):
         self.started_wall = time.time()
+        self.event("start")  # before the starter hears "ok": start comes before any die
         self.state = {
             "Status": "running", "Running": True, "Paused": False, "Restarting": False,
             "OOMKilled": False, "Dead": False, "Pid": self.init_pid, "ExitCode": 0,
@@ -536,12 +567,17 @@ class Shim:
                            "Running": False, "Pid": 0, "ExitCode": code,
                            "Error": error, "OOMKilled": oom, "FinishedAt": rfc3339(),
                            "ShimPid": 0})
+        if self.exec_error is None:  # before the network disconnects, as in Docker
+            self.event("die", exitCode=code,
+                       execDuration=int(time.time() - self.started_wall) if self.started_wall else 0)
         self.remove_cgroups(time.monotonic() + 2.0)
         if self.spec["network_teardown"]:
             self.teardown_network()
+        self.volume_events("unmount")
         if self.auto_remove:
             rmtree(self.cdir)
             self.remove_volumes()
+            self.event("destroy")
         else:
             self.write_state()
             self.maybe_restart(code)
@@ -642,6 +678,7 @@ class Shim:
                     break
             if not used:
                 rmtree(os.path.join(root, name))
+                self.volume_event("destroy", name, {"driver": "local"})
 
     def teardown_network(self):
         """Bridge networking is undone by the network area's hook (imported only now)."""
