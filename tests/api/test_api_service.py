@@ -74,7 +74,7 @@ def state(tmp_path_factory, busybox_rootfs):
 
 class Service:
     def __init__(self, state: State, *args: str, sock: str | None = None, pass_fd: int | None = None,
-                 wait: bool = True):
+                 wait: bool = True, env: dict[str, str] | None = None):
         self.socket = sock or state.path("api.sock")
         self.log = state.path("server.log")
         argv = SERVICE + (["--socket", self.socket] if pass_fd is None else []) + list(args)
@@ -83,7 +83,7 @@ class Service:
             argv = [sys.executable, "-c", ACTIVATE, str(pass_fd)] + argv
             fds = (pass_fd,)
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(argv, env=state.env, stdout=out, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(argv, env=dict(state.env, **(env or {})), stdout=out, stderr=subprocess.STDOUT,
                                          cwd=REPO, pass_fds=fds)
         self.started = time.monotonic()
         if wait:
@@ -204,6 +204,59 @@ def test_a_long_stream_counts_as_in_flight(state, services, kind):
         assert state.engine.container_state(ctr.id)["Status"] == "running"   # it lives on
     finally:
         state.engine.rm(ctr.id, force=True)
+
+
+def test_an_idle_connection_does_not_keep_the_server_up(state, services):
+    s = Service(state, "--timeout", "1")
+    services.append(s)
+    with Raw(s.socket) as c:                    # connected, one request done, then nothing
+        c.request("GET", "/_ping")
+        assert c.response().body == b"OK"
+        assert s.exited(within=10) == 0
+        assert c.at_eof()
+
+
+def test_a_client_stalled_mid_request_is_dropped(state, services):
+    """Half a body, then nothing: dropped after the idle timeout, and then no longer in
+    flight (it would otherwise keep an idle-exiting server up for ever)."""
+    s = Service(state, "--timeout", "1", env={"NUTSHELL_API_IDLE_TIMEOUT": "2"})
+    services.append(s)
+    stalled = []
+    for head in (b"POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"Ima",
+                 b"POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"10\r\n{\"Image\": ",
+                 b"GET /_ping HTTP/1.1\r\nHost: x\r\nX-Half"):
+        c = Raw(s.socket)
+        c.send(head)
+        stalled.append(c)
+    t0 = time.monotonic()
+    for c in stalled:
+        try:
+            r = c.response()
+        except EOFError:                          # a head never finished: just closed
+            r = None
+        assert r is None or (r.status == 400 and "message" in r.json()), r
+        assert c.at_eof()
+        c.close()
+    assert 1.5 <= time.monotonic() - t0 < 6
+    assert s.exited(within=10) == 0
+
+
+def test_a_large_unread_body_closes_the_connection(state, services):
+    """An error answered before the body was read: a small body is skipped and the
+    connection goes on, a large one is not read at all, the connection closes."""
+    s = Service(state, "--timeout", "0")
+    services.append(s)
+    with Raw(s.socket) as c:
+        c.request("POST", "/v1.41/nowhere", b"x" * 1000)
+        assert c.response().status == 404
+        c.request("GET", "/_ping")
+        assert c.response().body == b"OK"
+        c.send(b"POST /v1.41/nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000\r\n\r\n")
+        c.send(b"y" * 300000)
+        assert c.response().status == 404
+        assert c.at_eof()
+    assert call(s.socket, "GET", "/_ping").status == 200
 
 
 # --- the socket file -----------------------------------------------------------------------

@@ -10,9 +10,12 @@ against the socket.
 
 Limits against hostile clients: a request line and headers of at most 64 KiB in all, JSON
 bodies of at most 16 MiB (streamed bodies are not held in memory), a client that sends
-nothing for ``IDLE_TIMEOUT`` seconds between requests is dropped, and a client that stops
-reading its response is dropped after ``SEND_TIMEOUT`` seconds (writes block no one else:
-each connection has its own thread).
+nothing for ``IDLE_TIMEOUT`` seconds between requests or in the middle of one (its head
+or its body) is dropped, an unread body of more than ``DRAIN_LIMIT`` closes the
+connection rather than being read, and a client that stops reading its response is
+dropped after ``SEND_TIMEOUT`` seconds (writes block no one else: each connection has its
+own thread). The environment variables ``NUTSHELL_API_IDLE_TIMEOUT`` and
+``NUTSHELL_API_SEND_TIMEOUT`` override the two timeouts (the tests use short ones).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 MAX_HEAD = 64 * 1024
 MAX_JSON_BODY = 16 << 20
+DRAIN_LIMIT = 256 * 1024         # unread body skipped to keep a connection; more: it closes
 IDLE_TIMEOUT = 120.0
 SEND_TIMEOUT = 30.0
 READ_CHUNK = 64 * 1024
@@ -40,6 +44,17 @@ REASONS = {
     413: "Payload Too Large", 431: "Request Header Fields Too Large",
     500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable",
 }
+
+
+def idle_timeout() -> float:
+    """``IDLE_TIMEOUT``, or ``NUTSHELL_API_IDLE_TIMEOUT`` seconds when set: how long a
+    client may send nothing between requests, or in the middle of a request's head or
+    body, before it is dropped."""
+    try:
+        value = float(os.environ.get("NUTSHELL_API_IDLE_TIMEOUT", "") or IDLE_TIMEOUT)
+    except ValueError:
+        return IDLE_TIMEOUT
+    return value if value > 0 else IDLE_TIMEOUT
 
 
 def send_timeout() -> float:
@@ -110,17 +125,18 @@ class Connection:
         self._buf += data
         return True
 
-    def read_some(self, limit: int = READ_CHUNK) -> bytes:
-        """What is buffered, else one read from the socket (b"" at end of file)."""
-        if not self._buf and not self._fill():
+    def read_some(self, limit: int = READ_CHUNK, timeout: float | None = None) -> bytes:
+        """What is buffered, else one read from the socket (b"" at end of file, or when
+        nothing came for ``timeout`` seconds: the connection is then done)."""
+        if not self._buf and not self._fill(timeout):
             return b""
         out = bytes(self._buf[:limit])
         del self._buf[:limit]
         return out
 
-    def read_exact(self, n: int) -> bytes:
+    def read_exact(self, n: int, timeout: float | None = None) -> bytes:
         while len(self._buf) < n:
-            if not self._fill():
+            if not self._fill(timeout):
                 raise HTTPError(400, "unexpected end of request body")
         out = bytes(self._buf[:n])
         del self._buf[:n]
@@ -140,9 +156,10 @@ class Connection:
 
     def next_request(self) -> Request | None:
         """The next request's line and headers, or None when the client is done."""
-        line = self.read_line(timeout=IDLE_TIMEOUT)
+        idle = idle_timeout()
+        line = self.read_line(timeout=idle)
         while line in (b"\r\n", b"\n"):          # tolerated between requests
-            line = self.read_line(timeout=IDLE_TIMEOUT)
+            line = self.read_line(timeout=idle)
         if not line:
             return None
         total = len(line)
@@ -154,7 +171,7 @@ class Connection:
             raise HTTPError(400, f"unsupported protocol {version}")
         headers: dict[str, str] = {}
         while True:
-            h = self.read_line(timeout=IDLE_TIMEOUT)
+            h = self.read_line(timeout=idle)
             if h is None:
                 return None
             total += len(h)
@@ -276,15 +293,18 @@ class Request:
         if self._expect_continue:
             self._expect_continue = False
             self.conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+        # a client that stalls mid-body is dropped (it would hold the request in flight,
+        # and so the server up, for ever)
+        idle = idle_timeout()
         if not self._chunked:
-            data = self.conn.read_some(min(n, self._remaining))
+            data = self.conn.read_some(min(n, self._remaining), idle)
             if not data:
                 raise HTTPError(400, "unexpected end of request body")
             self._remaining -= len(data)
             self._body_done = self._remaining == 0
             return data
         if self._chunk_left == 0:
-            line = self.conn.read_line(limit=1024)
+            line = self.conn.read_line(limit=1024, timeout=idle)
             if line is None:
                 raise HTTPError(400, "unexpected end of chunked body")
             size = line.split(b";")[0].strip()
@@ -293,16 +313,16 @@ class Request:
             self._chunk_left = int(size, 16)
             if self._chunk_left == 0:         # the last chunk, then trailers to a blank line
                 while True:
-                    t = self.conn.read_line(limit=MAX_HEAD)
+                    t = self.conn.read_line(limit=MAX_HEAD, timeout=idle)
                     if t is None or t in (b"\r\n", b"\n"):
                         break
                 self._body_done = True
                 return b""
-        data = self.conn.read_some(min(n, self._chunk_left))
+        data = self.conn.read_some(min(n, self._chunk_left), idle)
         if not data:
             raise HTTPError(400, "unexpected end of chunked body")
         self._chunk_left -= len(data)
-        if self._chunk_left == 0 and self.conn.read_exact(2) != b"\r\n":   # after each chunk
+        if self._chunk_left == 0 and self.conn.read_exact(2, idle) != b"\r\n":   # after each chunk
             raise HTTPError(400, "malformed chunked body: no CRLF after a chunk")
         return data
 
@@ -328,15 +348,19 @@ class Request:
             raise HTTPError(400, f"invalid JSON: expected an object, got {type(value).__name__}")
         return value
 
-    def drain(self) -> bool:
+    def drain(self, limit: int = DRAIN_LIMIT) -> bool:
         """Read what is left of the body so the next request can be parsed; False when
-        the body could not be read (the connection must close)."""
+        the body could not be read or is longer than ``limit`` (the connection must
+        close: cheaper than reading a large upload nobody wants)."""
         if self._expect_continue:         # the client waits to be told to send it: it never will
             return False
         try:
-            while self.read():
-                pass
-            return True
+            while limit > 0:
+                data = self.read()
+                if not data:
+                    return True
+                limit -= len(data)
+            return self._body_done
         except (HTTPError, OSError):
             return False
 
