@@ -191,6 +191,8 @@ def test_version_prefix_too_new_or_too_old_is_dockerds_400(api):
     msg = error(call(api.socket, "GET", "/v1.12/containers/json"), 400)
     assert msg == (f"client version 1.12 is too old. Minimum supported API version is "
                    f"{MIN_API_VERSION}, please upgrade your client to a newer version")
+    msg = error(call(api.socket, "GET", "/v1.099/_ping"), 400)
+    assert msg.startswith("client version 1.099 is too new")       # quoted as written
     for ok in (f"/v{MIN_API_VERSION}/_ping", f"/v{MAX_API_VERSION}/_ping", "/v1.41/_ping", "/_ping"):
         assert call(api.socket, "GET", ok).status == 200, ok
     # docker-py pinned to a version the server does not speak gets the same message

@@ -70,6 +70,10 @@ def state(tmp_path_factory, busybox_rootfs):
             s.engine.rm(c["Id"], force=True)
         except Exception:  # noqa: BLE001
             pass
+    try:
+        s.engine.network_reset()              # the default bridge the containers used
+    except Exception:  # noqa: BLE001
+        pass
 
 
 class Service:

@@ -62,11 +62,12 @@ class Router:
         m = _VERSION_PREFIX.match(req.raw_path)
         if m:
             v = f"{int(m.group(1))}.{int(m.group(2))}"
+            asked = f"{m.group(1)}.{m.group(2)}"       # as written, as dockerd quotes it
             if _vtuple(v) > _vtuple(MAX_API_VERSION):
-                raise HTTPError(400, f"client version {v} is too new. Maximum supported API "
+                raise HTTPError(400, f"client version {asked} is too new. Maximum supported API "
                                      f"version is {MAX_API_VERSION}")
             if _vtuple(v) < _vtuple(MIN_API_VERSION):
-                raise HTTPError(400, f"client version {v} is too old. Minimum supported API "
+                raise HTTPError(400, f"client version {asked} is too old. Minimum supported API "
                                      f"version is {MIN_API_VERSION}, please upgrade your client "
                                      "to a newer version")
             req.api_version = v
