@@ -195,7 +195,7 @@ class ImageOps(EngineBase):
                 return load(self.store, f, progress)
         return load(self.store, source, progress)
 
-    def save(self, names: list[str], dest: str, format: str = "docker",
+    def save(self, names: list[str], dest: str | BinaryIO, format: str = "docker",
              progress: ProgressFn = None) -> list[Image]:
         from .archive import save
 
