@@ -242,3 +242,284 @@ def test_image_prune(api, docker, client):
     assert iid
     # docker-py
     assert client.images.prune(filters={"dangling": True})["ImagesDeleted"] is None
+
+
+# --- commit ------------------------------------------------------------------------------
+def test_commit_with_the_cli_and_docker_py(api, docker, client):
+    repo = _name("committed")
+    name = _name("src")
+    docker("run", "-d", "--name", name, IMAGE, "sh", "-c", "echo committed-data > /data.txt",
+           check=True)
+    assert docker("wait", name, check=True).stdout == b"0\n"
+    p = docker("commit", "-c", "CMD [\"cat\", \"/data.txt\"]", "-c", "ENV COLOUR=blue",
+               "-m", "a message", "-a", "someone", name, f"{repo}:v1", check=True)
+    iid = p.stdout.decode().strip()
+    assert iid.startswith("sha256:")
+    ins = json.loads(docker("image", "inspect", f"{repo}:v1", check=True).stdout)[0]
+    assert ins["Id"] == iid and ins["Author"] == "someone" and ins["Comment"] == "a message"
+    assert ins["Config"]["Cmd"] == ["cat", "/data.txt"] and "COLOUR=blue" in ins["Config"]["Env"]
+    p = docker("run", "--rm", f"{repo}:v1", check=True)
+    assert p.stdout == b"committed-data\n"
+    # docker-py: container.commit with a config in the body
+    img = client.containers.get(name).commit(repository=repo, tag="v2",
+                                             conf={"Cmd": ["echo", "from-py"],
+                                                   "Labels": {"made.by": "docker-py"}})
+    assert f"{repo}:v2" in img.tags and img.labels == {"made.by": "docker-py"}
+    assert client.containers.run(f"{repo}:v2", remove=True) == b"from-py\n"
+    p = docker("commit", "nosuchcontainer", f"{repo}:v3")
+    assert p.returncode == 1 and b"No such container: nosuchcontainer" in p.stderr
+    status, _, body = raw(api, "POST", f"/v1.41/commit?container={name}", b"[1,2]",
+                          {"Content-Type": "application/json"})
+    assert status == 400 and "message" in json.loads(body)
+    docker("rm", name, check=True)
+    _rmi(api, f"{repo}:v1", f"{repo}:v2")
+
+
+# --- build -------------------------------------------------------------------------------
+def _context(tmp_path, marker: str) -> str:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\n"
+        "ARG GREETING=hello\n"
+        "COPY app.sh /app/app.sh\n"
+        "RUN chmod +x /app/app.sh && echo \"$GREETING\" > /app/greeting && echo built-step-output\n"
+        "LABEL stage=test\n"
+        "CMD [\"/app/app.sh\"]\n")
+    (ctx / "app.sh").write_text(f"#!/bin/sh\necho {marker} $(cat /app/greeting)\n")
+    (ctx / ".dockerignore").write_text("ignored.txt\n")
+    (ctx / "ignored.txt").write_text("not sent\n")
+    return str(ctx)
+
+
+def test_build_with_the_cli_then_run_and_cache(api, docker, tmp_path):
+    repo = _name("built")
+    ctx = _context(tmp_path, "marker-1")
+    p = docker("build", "-t", f"{repo}:v1", "--build-arg", "GREETING=bonjour", ctx, timeout=300)
+    out = p.stdout.decode()
+    assert p.returncode == 0, out + p.stderr.decode()
+    assert "Step 1/6 : FROM busybox" in out and "Step 3/6 : COPY app.sh /app/app.sh" in out
+    assert "\nbuilt-step-output\n" in out and " ---> Running in " in out
+    assert "Successfully built " in out and f"Successfully tagged {repo}:v1" in out
+    p = docker("run", "--rm", f"{repo}:v1", check=True)
+    assert p.stdout == b"marker-1 bonjour\n"
+    ins = json.loads(docker("image", "inspect", f"{repo}:v1", check=True).stdout)[0]
+    assert ins["Config"]["Labels"] == {"stage": "test"}
+    # the second run reuses the cache for every step
+    p = docker("build", "-t", f"{repo}:v2", "--build-arg", "GREETING=bonjour", ctx, timeout=300)
+    out = p.stdout.decode()
+    assert p.returncode == 0, out + p.stderr.decode()
+    assert out.count(" ---> Using cache") == 5 and "\nbuilt-step-output\n" not in out
+    ins2 = json.loads(docker("image", "inspect", f"{repo}:v2", check=True).stdout)[0]
+    assert ins2["Id"] == ins["Id"]
+    # -q prints the image ID only; --no-cache runs the steps again
+    p = docker("build", "-q", ctx, "--build-arg", "GREETING=bonjour", timeout=300, check=True)
+    assert p.stdout.decode().strip() == ins["Id"]
+    p = docker("build", "--no-cache", "-t", f"{repo}:v3", "--build-arg", "GREETING=bonjour", ctx,
+               timeout=300, check=True)
+    assert b"Using cache" not in p.stdout and b"\nbuilt-step-output\n" in p.stdout
+    # -f a Dockerfile by another name, and a failing RUN: its code and dockerd's message
+    with open(os.path.join(ctx, "Failing.dockerfile"), "w") as f:
+        f.write("FROM busybox\nRUN echo about-to-fail && exit 3\n")
+    p = docker("build", "-f", os.path.join(ctx, "Failing.dockerfile"), ctx, timeout=300)
+    assert p.returncode != 0 and b"about-to-fail" in p.stdout
+    assert b"returned a non-zero code: 3" in p.stderr or b"code 3" in p.stderr, p.stderr
+    p = docker("build", "-f", "Missing.dockerfile", ctx, timeout=60)
+    assert p.returncode != 0
+    _rmi(api, f"{repo}:v1", f"{repo}:v2", f"{repo}:v3")
+
+
+def test_build_with_docker_py(api, client, tmp_path):
+    repo = _name("pybuilt")
+    ctx = _context(tmp_path, "marker-py")
+    img, logs = client.images.build(path=ctx, tag=f"{repo}:v1", buildargs={"GREETING": "hi"},
+                                    labels={"via": "docker-py"}, rm=True)
+    text = "".join(x.get("stream", "") for x in logs)
+    assert "Successfully built" in text and img.labels == {"stage": "test", "via": "docker-py"}
+    assert client.containers.run(f"{repo}:v1", remove=True) == b"marker-py hi\n"
+    # a Dockerfile given as a file object (a context of its own)
+    img2, _ = client.images.build(fileobj=io.BytesIO(b"FROM busybox\nCMD [\"echo\", \"fileobj\"]\n"),
+                                  tag=f"{repo}:v2")
+    assert client.containers.run(img2.id, remove=True) == b"fileobj\n"
+    with pytest.raises(docker_py.errors.BuildError) as err:
+        client.images.build(fileobj=io.BytesIO(b"FROM busybox\nRUN exit 7\n"))
+    assert "7" in str(err.value)
+    client.images.remove(f"{repo}:v1")
+    client.images.remove(f"{repo}:v2")
+
+
+def _build_raw(api, tar: bytes, query: str = "", headers: dict | None = None):
+    h = {"Content-Type": "application/x-tar"}
+    h.update(headers or {})
+    return raw(api, "POST", "/v1.41/build" + query, tar, h)
+
+
+def test_build_hostile_contexts(api, docker, tmp_path):
+    df = b"FROM busybox\nCOPY . /ctx/\nRUN ls -la /ctx\n"
+    sentinel = f"/tmp/nutshell-build-escape-{uuid.uuid4().hex[:8]}"
+    refused = (
+        [("Dockerfile", df, {}), ("../../../.." + sentinel, b"x", {})],
+        [("Dockerfile", df, {}), ("out", None, {"type": tarfile.SYMTYPE, "linkname": "/tmp"}),
+         ("out" + sentinel.removeprefix("/tmp"), b"x", {})],
+        [("Dockerfile", df, {}), ("link", None, {"type": tarfile.LNKTYPE, "linkname": "/etc/passwd"})],
+        [("Dockerfile", df, {}), ("fifo", None, {"type": tarfile.FIFOTYPE}),
+         ("fifo/x", b"x", {})],
+    )
+    for evil in refused:
+        status, _, body = _build_raw(api, tar_of(evil))
+        assert status == 400, body
+        assert "invalid build context" in json.loads(body)["message"]
+        assert not os.path.exists(sentinel)
+    # an absolute name lands inside the context (its leading / dropped, as tar does)
+    status, _, body = _build_raw(api, tar_of([("Dockerfile", b"FROM busybox\nCOPY " + sentinel.encode()
+                                               + b" /found\nRUN cat /found\n", {}),
+                                              (sentinel, b"inside-the-context", {})]))
+    assert status == 200 and "inside-the-context" in body.decode() and not os.path.exists(sentinel)
+    # a Dockerfile that is a symlink out of the context: resolved inside it (not found)
+    secret = tmp_path / "secret-dockerfile"
+    secret.write_text("FROM busybox\nLABEL leaked=yes\n")
+    status, _, body = _build_raw(api, tar_of([("Dockerfile", None, {"type": tarfile.SYMTYPE,
+                                                                    "linkname": str(secret)})]))
+    assert status in (400, 500) and "leaked" not in body.decode()
+    # dockerfile= naming a path outside the context
+    status, _, body = _build_raw(api, tar_of([("Dockerfile", df, {})]),
+                                 "?dockerfile=../../../../" + str(secret))
+    assert status == 400 and "message" in json.loads(body)
+    status, _, body = _build_raw(api, tar_of([("Dockerfile", df, {})]), "?dockerfile=" + str(secret))
+    assert status == 400
+    # a symlink in the context pointing out, then COPYed: copies the link, never the host file
+    ctx_tar = tar_of([("Dockerfile", b"FROM busybox\nCOPY passwd /copied\nRUN cat /copied || true\n", {}),
+                      ("passwd", None, {"type": tarfile.SYMTYPE, "linkname": "/etc/shadow"})])
+    status, _, body = _build_raw(api, ctx_tar, "?rm=1")
+    assert "root:" not in body.decode()
+    # not a tar, gzip garbage, truncated
+    for junk in (b"definitely not a tar" * 50, b"\x1f\x8b\x08\x00garbage" * 10, tar_of([("Dockerfile", df, {})])[:700]):
+        status, _, body = _build_raw(api, junk)
+        assert status in (400, 500) and "message" in json.loads(body)
+    # JSON parameters of the wrong type
+    good = tar_of([("Dockerfile", b"FROM busybox\n", {})])
+    for q in ("?buildargs=%5B1%5D", "?buildargs=%7B%22A%22%3A1%7D", "?labels=%22x%22",
+              "?buildargs=%7Bbad", "?cachefrom=%7B%7D", "?t=BAD/Upper", "?networkmode=container:x"):
+        status, _, body = _build_raw(api, good, q)
+        assert status == 400, (q, status, body)
+        assert "message" in json.loads(body)
+    # still serving, and nothing landed outside
+    assert not os.path.exists(sentinel)
+    status, _, body = _build_raw(api, good, "?q=1")
+    assert status == 200 and messages(body)[-1]["stream"].startswith("sha256:")
+    assert docker("images", "-q", check=True).returncode == 0
+
+
+# --- pull and push against a real registry ------------------------------------------------
+def test_push_pull_with_the_cli(api, docker, registry):
+    ref = f"{registry.host}/{_name('nutshell-api/cli')}:v1"
+    docker("tag", IMAGE, ref, check=True)
+    p = docker("push", ref, timeout=120)
+    out = p.stdout.decode()
+    assert p.returncode == 0, out + p.stderr.decode()
+    assert out.splitlines()[0] == f"The push refers to repository [{ref.rsplit(':', 1)[0]}]"
+    assert "Pushed" in out and "v1: digest: sha256:" in out
+    digest = out.split("digest: ")[1].split()[0]
+    p = docker("push", ref, timeout=120, check=True)
+    assert b"Layer already exists" in p.stdout
+    docker("rmi", ref, check=True)
+    p = docker("pull", ref, timeout=120)
+    out = p.stdout.decode()
+    assert p.returncode == 0, out + p.stderr.decode()
+    assert out.splitlines()[0] == "v1: Pulling from " + ref.split("/", 1)[1].rsplit(":", 1)[0]
+    assert f"Digest: {digest}" in out and f"Status: Downloaded newer image for {ref}" in out
+    assert out.strip().splitlines()[-1] == ref
+    p = docker("pull", ref, timeout=120, check=True)
+    assert f"Status: Image is up to date for {ref}" in p.stdout.decode()
+    ins = json.loads(docker("image", "inspect", ref, check=True).stdout)[0]
+    assert f"{ref.rsplit(':', 1)[0]}@{digest}" in ins["RepoDigests"]
+    # pulled by digest, then run
+    docker("rmi", ref, check=True)
+    by_digest = ref.rsplit(":", 1)[0] + "@" + digest
+    docker("pull", by_digest, timeout=120, check=True)
+    assert docker("run", "--rm", by_digest, "echo", "pulled-ok", check=True).stdout == b"pulled-ok\n"
+    # a missing tag and a missing repository: errors, the server keeps serving
+    p = docker("pull", f"{registry.host}/nutshell-api/nosuchrepo:v1", timeout=60)
+    assert p.returncode == 1 and p.stderr
+    p = docker("pull", ref.rsplit(":", 1)[0] + ":nosuchtag", timeout=60)
+    assert p.returncode == 1 and p.stderr
+    p = docker("push", f"{registry.host}/never/tagged:here", timeout=60)
+    assert p.returncode == 1 and b"does not exist" in p.stderr or b"No such image" in p.stderr
+    # (by_digest is busybox's own image: nothing to clean up)
+
+
+def test_pull_stream_shape(api, registry, docker):
+    ref = f"{registry.host}/{_name('nutshell-api/raw')}"
+    content = os.urandom(300_000)                    # a layer of its own, to download
+    docker("import", "-", ref + ":v1", input=tar_of([("blob", content, {"mode": 0o644})]),
+           check=True)
+    docker("push", ref + ":v1", timeout=120, check=True)
+    docker("rmi", ref + ":v1", check=True)
+    status, hdrs, body = raw(api, "POST", f"/v1.41/images/create?fromImage={ref}&tag=v1")
+    assert status == 200 and hdrs["content-type"] == "application/json"
+    msgs = messages(body)
+    assert msgs[0] == {"status": "Pulling from " + ref.split("/", 1)[1], "id": "v1"}
+    assert any(m.get("status") == "Pull complete" and m.get("id") for m in msgs)
+    assert any(m.get("status") == "Downloading" and m["progressDetail"].get("total") for m in msgs)
+    assert msgs[-2]["status"].startswith("Digest: sha256:")
+    assert msgs[-1] == {"status": f"Status: Downloaded newer image for {ref}:v1"}
+    # an unknown tag: dockerd's 404 before any stream
+    status, _, body = raw(api, "POST", f"/v1.41/images/create?fromImage={ref}&tag=nope")
+    assert status == 404 and "message" in json.loads(body)
+    # an unreachable registry: an error, as a status or as the stream's last message
+    status, _, body = raw(api, "POST", "/v1.41/images/create?fromImage=127.0.0.1:1/x/y&tag=z")
+    last = json.loads(body.splitlines()[-1])
+    assert (status >= 400 and "message" in last) or ("error" in last and "errorDetail" in last)
+    _rmi(api, ref + ":v1")
+
+
+def test_pull_push_with_docker_py_and_basic_auth(api, client, basic_registry):
+    ref = f"{basic_registry.host}/{_name('nutshell-api/py')}"
+    client.images.get(IMAGE).tag(ref, "v1")
+    # no credentials: the registry refuses, the stream ends with the error
+    out = client.images.push(ref, tag="v1", stream=True, decode=True)
+    assert any("error" in m for m in out)
+    wrong = {"username": "alice", "password": "not-her-password"}
+    assert any("error" in m for m in client.images.push(ref, tag="v1", stream=True, decode=True,
+                                                        auth_config=wrong))
+    auth = {"username": "alice", "password": basic_registry.users["alice"]}
+    msgs = list(client.images.push(ref, tag="v1", stream=True, decode=True, auth_config=auth))
+    assert not any("error" in m for m in msgs), msgs
+    aux = [m["aux"] for m in msgs if "aux" in m]
+    assert aux and aux[0]["Tag"] == "v1" and aux[0]["Digest"].startswith("sha256:")
+    client.images.remove(f"{ref}:v1")
+    with pytest.raises(docker_py.errors.APIError):
+        client.images.pull(ref, tag="v1")
+    img = client.images.pull(ref, tag="v1", auth_config=auth)
+    assert f"{ref}:v1" in img.tags and f"{ref}@{aux[0]['Digest']}" in img.attrs["RepoDigests"]
+    # the server never stored these credentials anywhere
+    assert not os.path.exists(os.path.join(api.root, "config.json"))
+    client.images.remove(f"{ref}:v1")
+
+
+def test_cli_credentials_reach_the_registry(api, docker, basic_registry, tmp_path):
+    """The CLI's stored login goes out as X-Registry-Auth (push, pull) and
+    X-Registry-Config (a build's FROM), and nowhere else."""
+    ref = f"{basic_registry.host}/{_name('nutshell-api/auth')}:v1"
+    docker("tag", IMAGE, ref, check=True)
+    p = docker("push", ref, timeout=120)
+    assert p.returncode == 1 and p.stderr
+    cfg = os.path.join(api.docker_config, "config.json")
+    token = base64.b64encode(f"alice:{basic_registry.users['alice']}".encode()).decode()
+    with open(cfg, "w") as f:
+        json.dump({"auths": {basic_registry.host: {"auth": token}}}, f)
+    try:
+        p = docker("push", ref, timeout=120)
+        assert p.returncode == 0, p.stderr
+        docker("rmi", ref, check=True)
+        ctx = tmp_path / "ctx"
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text(f"FROM {ref}\nRUN echo from-a-private-base\n")
+        repo = _name("privbase")
+        p = docker("build", "-t", repo, str(ctx), timeout=300)
+        assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()
+        assert b"from-a-private-base" in p.stdout
+        docker("pull", ref, timeout=120, check=True)
+    finally:
+        os.unlink(cfg)
+    _rmi(api, ref, repo)

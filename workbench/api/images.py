@@ -154,12 +154,14 @@ def message_of_progress(ev: Progress) -> dict | None:
 
 class Reporter:
     """A Progress callback writing Docker's messages to a LazyStream; byte counts are
-    sent at most every 0.1 s per id."""
+    sent at most every 0.1 s per id. "Pulling from" is held back until the next event
+    (the manifest was found): a pull that fails before that is a plain error response."""
 
     def __init__(self, out: LazyStream, quiet: bool = False):
         self.out = out
         self.quiet = quiet
         self.last: dict[str, float] = {}
+        self.held: dict | None = None
 
     def __call__(self, ev: Progress) -> None:
         if self.quiet:
@@ -167,6 +169,12 @@ class Reporter:
         msg = message_of_progress(ev)
         if msg is None:
             return
+        if ev.action == "Pulling from" and not self.out.started:
+            self.held = msg
+            return
+        if self.held is not None:
+            held, self.held = self.held, None
+            self.out.json(held)
         if ev.action in _BYTES and ev.current < ev.total:
             now = time.monotonic()
             if now - self.last.get(ev.id, 0.0) < 0.1:
@@ -415,8 +423,7 @@ def _pull(engine, req: Request, image: str) -> None:
     except NotFound as exc:
         if out.started:
             return _stream_errors(out, exc)
-        raise HTTPError(404, f"pull access denied for {r.familiar_name}, repository does not "
-                             f"exist or may require 'docker login': {exc}") from None
+        raise HTTPError(404, str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - the stream's last message
         return _stream_errors(out, exc)
     out.close()
