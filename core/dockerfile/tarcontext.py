@@ -12,12 +12,14 @@ if the context were ``/``, so ``Dockerfile -> /etc/shadow`` reads the context's 
 from __future__ import annotations
 
 import errno
+import lzma
 import os
 import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import BinaryIO, cast
 
 from core.errors import UnsafeLayer
 from core.fs.extract import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, clean_name, openat2
@@ -48,6 +50,68 @@ class _Capped:
         return data
 
 
+class _Prefixed:
+    """``head`` then the rest of ``src``."""
+
+    def __init__(self, head: bytes, src: Readable):
+        self.head = head
+        self.src = src
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            if n < 0:
+                out, self.head = self.head + self.src.read(), b""
+                return out
+            out, self.head = self.head[:n], self.head[n:]
+            return out
+        return self.src.read(n)
+
+
+class _Padded:
+    """A plain tar stream completed at its end: zeros to the next 512-byte block and
+    the two-block trailer. The docker CLI's ``-f -`` context (Go's tar wrapper) ends
+    right after the last file's data; Go's reader takes that, Python's does not."""
+
+    def __init__(self, src: Readable):
+        self.src = src
+        self.count = 0
+        self.tail: bytes | None = None
+
+    def read(self, n: int = -1) -> bytes:
+        if self.tail is None:
+            data = self.src.read(n)
+            if data:
+                self.count += len(data)
+                return data
+            self.tail = b"\0" * ((-self.count) % 512 + 1024)
+        out = self.tail if n < 0 else self.tail[:n]
+        self.tail = self.tail[len(out):]
+        return out
+
+
+def _plain(stream: Readable, max_bytes: int | None) -> Readable:
+    """The stream decompressed (gzip, bzip2, xz), capped, and padded."""
+    import bz2
+    import gzip
+    import lzma
+
+    raw = _Capped(stream, max_bytes)
+    head = b""
+    while len(head) < 6:
+        chunk = raw.read(6 - len(head))
+        if not chunk:
+            break
+        head += chunk
+    src: Readable = _Prefixed(head, raw)
+    if head.startswith(b"\x1f\x8b"):
+        src = _Capped(gzip.GzipFile(fileobj=cast(BinaryIO, src), mode="rb"), max_bytes)
+    elif head.startswith(b"BZh"):
+        src = _Capped(bz2.BZ2File(cast(BinaryIO, src), mode="rb"), max_bytes)
+    elif head.startswith(b"\xfd7zXZ\x00"):
+        src = _Capped(lzma.LZMAFile(cast(BinaryIO, src), mode="rb"), max_bytes)
+    return _Padded(src)
+
+
 @contextmanager
 def unpacked(stream: Readable, tmp_parent: str, max_bytes: int | None = None,
              max_entries: int | None = None) -> Iterator[str]:
@@ -60,8 +124,12 @@ def unpacked(stream: Readable, tmp_parent: str, max_bytes: int | None = None,
         fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             Extractor(fd, owners="self", max_entries=max_entries or MAX_ENTRIES).run(
-                _Capped(stream, max_bytes))
-        except (CopyError, UnsafeLayer) as exc:
+                _plain(stream, max_bytes))
+        except (CopyError, UnsafeLayer, EOFError, lzma.LZMAError) as exc:
+            raise ContextError(f"invalid build context: {exc}") from None
+        except OSError as exc:
+            if exc.errno is not None:         # the disk, not the data (gzip/bz2 errors have none)
+                raise
             raise ContextError(f"invalid build context: {exc}") from None
         finally:
             os.close(fd)

@@ -172,6 +172,9 @@ def test_save_load_and_import(api, docker, client, tmp_path):
     docker("rmi", f"{repo}:v1", check=True)
     p = docker("load", input=tar, check=True)
     assert p.stdout.decode().strip().splitlines()[-1] == f"Loaded image: {repo}:v1"
+    docker("rmi", f"{repo}:v1", check=True)
+    p = docker("load", "-q", input=tar, check=True)
+    assert p.stdout.decode() == f"Loaded image: {repo}:v1\n"
     # docker-py: get(...).save() -> load
     data = b"".join(client.api.get_image(f"{repo}:v1"))
     docker("rmi", f"{repo}:v1", check=True)
@@ -326,6 +329,13 @@ def test_build_with_the_cli_then_run_and_cache(api, docker, tmp_path):
     assert b"returned a non-zero code: 3" in p.stderr or b"code 3" in p.stderr, p.stderr
     p = docker("build", "-f", "Missing.dockerfile", ctx, timeout=60)
     assert p.returncode != 0
+    # -f - (the CLI adds the Dockerfile to the context, unpadded) and a gzip context
+    p = docker("build", "-f", "-", ctx, input=b"FROM busybox\nRUN echo from-stdin-dockerfile\n",
+               timeout=300)
+    assert p.returncode == 0 and b"\nfrom-stdin-dockerfile\n" in p.stdout, p.stderr
+    p = docker("build", "--compress", "-t", f"{repo}:v3", "--build-arg", "GREETING=bonjour", ctx,
+               timeout=300, check=True)
+    assert p.stdout.count(b" ---> Using cache") == 5
     _rmi(api, f"{repo}:v1", f"{repo}:v2", f"{repo}:v3")
 
 
@@ -393,7 +403,8 @@ def test_build_hostile_contexts(api, docker, tmp_path):
     status, _, body = _build_raw(api, ctx_tar, "?rm=1")
     assert "root:" not in body.decode()
     # not a tar, gzip garbage, truncated
-    for junk in (b"definitely not a tar" * 50, b"\x1f\x8b\x08\x00garbage" * 10, tar_of([("Dockerfile", df, {})])[:700]):
+    for junk in (b"definitely not a tar" * 50, b"\x1f\x8b\x08\x00garbage" * 10,
+                 tar_of([("Dockerfile", df, {}), ("big", b"x" * 5000, {})])[:2000]):
         status, _, body = _build_raw(api, junk)
         assert status in (400, 500) and "message" in json.loads(body)
     # JSON parameters of the wrong type

@@ -183,6 +183,8 @@ def build(engine, req: Request) -> None:
 
 def _fail(req: Request, out: LazyStream, exc: BaseException, run_failed: type) -> None:
     from core.dockerfile.context import ContextError
+    from core.dockerfile.dockerignore import BadPattern
+    from core.dockerfile.parser import DockerfileSyntaxError
 
     from .router import message_of, status_of
 
@@ -192,7 +194,7 @@ def _fail(req: Request, out: LazyStream, exc: BaseException, run_failed: type) -
         code = exc.code                                  # type: ignore[attr-defined]
     if not out.started:
         status = status_of(exc)
-        if isinstance(exc, ContextError) and status == 500:
+        if isinstance(exc, (ContextError, DockerfileSyntaxError, BadPattern)) and status == 500:
             status = 400
         from core.dockerfile.tarcontext import ContextTooLarge
 
