@@ -534,3 +534,26 @@ def test_cli_credentials_reach_the_registry(api, docker, basic_registry, tmp_pat
     finally:
         os.unlink(cfg)
     _rmi(api, ref, repo)
+
+
+def test_list_time_and_label_filters(api, docker):
+    repo = _name("filtered")
+    docker("import", "-c", "LABEL colour=blue", "-", f"{repo}:blue",
+           input=tar_of([("a", b"blue\n", {"mode": 0o644})]), check=True)
+    fmt = ("--format", "{{.Repository}}:{{.Tag}}")
+    out = docker("images", "--filter", "label=colour=blue", *fmt, check=True).stdout.decode().split()
+    assert out == [f"{repo}:blue"]
+    out = docker("images", "--filter", "label=colour", *fmt, check=True).stdout.decode().split()
+    assert out == [f"{repo}:blue"]
+    assert docker("images", "-q", "--filter", "label=colour=red", check=True).stdout == b""
+    out = docker("images", "--filter", f"since={IMAGE}", *fmt, check=True).stdout.decode().split()
+    assert f"{repo}:blue" in out and IMAGE not in out
+    out = docker("images", "--filter", f"before={repo}:blue", *fmt, check=True).stdout.decode().split()
+    assert IMAGE in out and f"{repo}:blue" not in out
+    assert docker("images", "-q", "--filter", "until=1h", "--filter", f"reference={repo}",
+                  check=True).stdout == b""
+    p = docker("images", "--filter", "until=soon")
+    assert p.returncode == 1 and b"invalid value for filter until" in p.stderr
+    p = docker("images", "--filter", "before=nosuch:image")
+    assert p.returncode == 1 and b"No such image" in p.stderr
+    _rmi(api, f"{repo}:blue")

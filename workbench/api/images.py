@@ -264,18 +264,25 @@ def list_images(engine, req: Request) -> list:
                 engine.images(reference=pattern)          # checks the pattern
             except InvalidReference:
                 raise HTTPError(400, f"invalid reference format: {pattern!r}") from None
-    for key, cmp in (("before", lambda c, t: c < t), ("since", lambda c, t: c > t)):
-        for name in filters.get(key) or []:
-            ref_created = find_image(engine, name).created or ""
-            imgs = [i for i in imgs if cmp(i.created or "", ref_created)]
-    for until in filters.get("until") or []:
-        from core.runtime.logs import parse_rfc3339, parse_since
+    from core.runtime.logs import parse_rfc3339, parse_since
 
+    def when(img) -> float:
+        return parse_rfc3339(img.created or "") or 0.0
+
+    for name in filters.get("before") or []:
+        t = when(find_image(engine, name))
+        imgs = [i for i in imgs if when(i) < t]
+    for name in filters.get("since") or []:
+        t = when(find_image(engine, name))
+        imgs = [i for i in imgs if when(i) > t]
+    for until in filters.get("until") or []:
         try:
             limit = parse_since(until)
         except NutshellError:
-            raise HTTPError(400, f"invalid value for filter until: {until!r}") from None
-        imgs = [i for i in imgs if parse_rfc3339(i.created or "") < limit]
+            limit = None
+        if limit is None:
+            raise HTTPError(400, f"invalid value for filter until: {until!r}")
+        imgs = [i for i in imgs if when(i) < limit]
     for want in filters.get("label") or []:
         k, eq, v = want.partition("=")
         imgs = [i for i in imgs
@@ -484,20 +491,13 @@ def push(engine, req: Request) -> None:
             for ref in refs:
                 digest = engine.push(ref, progress=report)
                 r = parse(ref)
-                size = len(engine.store.read_blob(digest)) if _has_blob(engine, digest) else 0
+                size = engine.image(ref).manifest_size
                 t = r.tag or "latest"
                 out.json({"status": f"{t}: digest: {digest} size: {size}"})
                 out.json({"progressDetail": {}, "aux": {"Tag": t, "Digest": digest, "Size": size}})
     except Exception as exc:  # noqa: BLE001
         return _stream_errors(out, exc)
     out.close()
-
-
-def _has_blob(engine, digest: str) -> bool:
-    try:
-        return bool(engine.store.has_blob(digest))
-    except Exception:  # noqa: BLE001
-        return False
 
 
 # --- save and load -----------------------------------------------------------------------
