@@ -245,6 +245,13 @@ def test_image_prune(api, docker, client):
     assert iid
     # docker-py
     assert client.images.prune(filters={"dangling": True})["ImagesDeleted"] is None
+    # -a with a label: unused tagged images with that label go, busybox stays
+    docker("import", "-c", f"LABEL prune.me={repo}", "-", f"{repo}:labelled",
+           input=tar_of([("g", b"labelled\n", {"mode": 0o644})]), check=True)
+    p = docker("image", "prune", "-a", "-f", "--filter", f"label=prune.me={repo}", check=True)
+    assert f"untagged: {repo}:labelled" in p.stdout.decode()
+    assert docker("image", "inspect", IMAGE).returncode == 0
+    assert docker("image", "inspect", f"{repo}:labelled").returncode == 1
 
 
 # --- commit ------------------------------------------------------------------------------

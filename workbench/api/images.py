@@ -417,8 +417,8 @@ def _pull(engine, req: Request, image: str) -> None:
     ref_text = image
     try:
         r = parse(image, default_tag=False)
-        if tag_ and not r.tag and not r.digest:
-            ref_text = f"{image}@{tag_}" if tag_.startswith("sha256:") else f"{image}:{tag_}"
+        if tag_:                 # as dockerd: the tag parameter wins over one in fromImage
+            ref_text = f"{r.name}@{tag_}" if tag_.startswith("sha256:") else f"{r.name}:{tag_}"
         r = parse(ref_text)
     except InvalidReference as exc:
         raise HTTPError(400, str(exc)) from None
