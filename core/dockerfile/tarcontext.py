@@ -138,8 +138,33 @@ def unpacked(stream: Readable, tmp_parent: str, max_bytes: int | None = None,
         shutil.rmtree(d, ignore_errors=True)
 
 
+def _read_in_root(context: str, rel: str, what: str) -> bytes:
+    """The content of regular file ``rel`` with symlinks resolved inside ``context``
+    (FileNotFoundError when there is none)."""
+    root = os.open(context, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            # O_NONBLOCK: a FIFO by that name must not hang the open
+            fd = openat2(root, rel, os.O_RDONLY | os.O_NONBLOCK,
+                         RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                raise FileNotFoundError(rel) from None
+            raise ContextError(f"cannot read the {what} {rel}: {exc.strerror}") from None
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ContextError(f"the {what} {rel} is not a regular file")
+            data = f.read(MAX_DOCKERFILE + 1)
+    finally:
+        os.close(root)
+    if len(data) > MAX_DOCKERFILE:
+        raise ContextError(f"the {what} {rel} is larger than {MAX_DOCKERFILE} bytes")
+    return data
+
+
 def read_dockerfile(context: str, name: str | None) -> tuple[str, str]:
-    """(clean relative name, text) of the Dockerfile ``name`` inside ``context``."""
+    """(clean relative name, text) of the Dockerfile ``name`` inside ``context``; its
+    ignore files are made plain files of the context (see :func:`pin_ignore_files`)."""
     raw = name or "Dockerfile"
     try:
         rel = clean_name(raw)
@@ -147,22 +172,36 @@ def read_dockerfile(context: str, name: str | None) -> tuple[str, str]:
         raise ContextError(f"the Dockerfile {raw!r} must be a path inside the build context") from None
     if not rel:
         raise ContextError(f"the Dockerfile {raw!r} names the context itself")
-    root = os.open(context, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        try:
-            # O_NONBLOCK: a FIFO named Dockerfile must not hang the open
-            fd = openat2(root, rel, os.O_RDONLY | os.O_NONBLOCK,
-                         RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-        except OSError as exc:
-            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-                raise ContextError(f"Cannot locate specified Dockerfile: {raw}") from None
-            raise ContextError(f"cannot read the Dockerfile {raw}: {exc.strerror}") from None
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise ContextError(f"the Dockerfile {raw} is not a regular file")
-            data = f.read(MAX_DOCKERFILE + 1)
-    finally:
-        os.close(root)
-    if len(data) > MAX_DOCKERFILE:
-        raise ContextError(f"the Dockerfile {raw} is larger than {MAX_DOCKERFILE} bytes")
+        data = _read_in_root(context, rel, "Dockerfile")
+    except FileNotFoundError:
+        raise ContextError(f"Cannot locate specified Dockerfile: {raw}") from None
+    pin_ignore_file(context)        # the builder reads it by path (Dockerfile text is given)
     return rel, data.decode("utf-8", "surrogateescape")
+
+
+def pin_ignore_file(context: str) -> None:
+    """The builder opens ``<context>/.dockerignore`` by path; one that is a symlink (or a
+    FIFO...) would be followed on the host. It becomes a regular file with what it
+    resolves to inside the context, or goes when it resolves to nothing. (``context`` is
+    the private directory :func:`unpacked` made: its own path has no symlink.)"""
+    rel = ".dockerignore"
+    path = os.path.join(context, rel)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(st.st_mode):
+        return
+    if stat.S_ISDIR(st.st_mode):
+        raise ContextError(f"{rel} is a directory, not an ignore file")
+    try:
+        data: bytes | None = _read_in_root(context, rel, "ignore file")
+    except (FileNotFoundError, ContextError):
+        data = None
+    os.unlink(path)
+    if data is not None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)

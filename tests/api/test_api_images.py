@@ -564,3 +564,28 @@ def test_list_time_and_label_filters(api, docker):
     p = docker("images", "--filter", "before=nosuch:image")
     assert p.returncode == 1 and b"No such image" in p.stderr
     _rmi(api, f"{repo}:blue")
+
+
+def test_build_ignore_file_symlinks_resolve_inside_the_context(api, tmp_path):
+    host_patterns = tmp_path / "host-patterns"
+    host_patterns.write_text("secret.txt\n")
+    df = b"FROM busybox\nCOPY . /c/\nRUN ls /c\n"
+    # a .dockerignore pointing at a host file: not followed (nothing is ignored)
+    status, _, body = _build_raw(api, tar_of([
+        ("Dockerfile", df, {}), ("secret.txt", b"s", {}),
+        (".dockerignore", None, {"type": tarfile.SYMTYPE, "linkname": str(host_patterns)})]))
+    assert status == 200, body
+    out = "".join(m.get("stream", "") for m in messages(body))
+    assert "\nsecret.txt\n" in out and "Successfully built" in out
+    # one pointing inside the context is followed there
+    status, _, body = _build_raw(api, tar_of([
+        ("Dockerfile", df, {}), ("secret.txt", b"s", {}), ("patterns", b"secret.txt\n", {}),
+        (".dockerignore", None, {"type": tarfile.SYMTYPE, "linkname": "/patterns"})]))
+    out = "".join(m.get("stream", "") for m in messages(body))
+    assert status == 200 and "\nsecret.txt\n" not in out and "\npatterns\n" in out, out
+    # a FIFO as .dockerignore or as Dockerfile does not hang the build
+    status, _, body = _build_raw(api, tar_of([
+        ("Dockerfile", df, {}), (".dockerignore", None, {"type": tarfile.FIFOTYPE})]))
+    assert status == 200 and "Successfully built" in body.decode()
+    status, _, body = _build_raw(api, tar_of([("Dockerfile", None, {"type": tarfile.FIFOTYPE})]))
+    assert status == 400 and "not a regular file" in json.loads(body)["message"]
