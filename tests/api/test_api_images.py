@@ -137,6 +137,7 @@ def test_tag_filters_and_rmi(api, docker, client):
     p = docker("images", "--filter", "colour=red")
     assert p.returncode == 1 and b"invalid filter 'colour'" in p.stderr
     assert f"{repo}:v1" in client.images.get(f"{repo}:v1").tags
+    assert client.images.get(f"{repo}:v1").history()[0]["Tags"]
     listed = client.images.list(name=repo)       # docker-py re-inspects: every tag shows
     assert len(listed) == 1 and f"{repo}:v1" in listed[0].tags
     p = docker("tag", IMAGE, "Bad/Upper:x")
@@ -461,6 +462,17 @@ def test_push_pull_with_the_cli(api, docker, registry):
     assert p.returncode == 1 and p.stderr
     p = docker("pull", ref.rsplit(":", 1)[0] + ":nosuchtag", timeout=60)
     assert p.returncode == 1 and p.stderr
+    # push -a: every tag of the repository
+    repo = ref.rsplit(":", 1)[0]
+    docker("tag", by_digest, f"{repo}:v2", check=True)
+    docker("tag", by_digest, f"{repo}:v3", check=True)
+    p = docker("push", "-a", repo, timeout=120)
+    out = p.stdout.decode()
+    assert p.returncode == 0, out + p.stderr.decode()
+    assert "v2: digest: " in out and "v3: digest: " in out
+    docker("rmi", f"{repo}:v3", check=True)
+    docker("pull", f"{repo}:v3", timeout=120, check=True)
+    _rmi(api, f"{repo}:v2", f"{repo}:v3")
     p = docker("push", f"{registry.host}/never/tagged:here", timeout=60)
     assert p.returncode == 1 and b"does not exist" in p.stderr or b"No such image" in p.stderr
     # (by_digest is busybox's own image: nothing to clean up)
