@@ -63,17 +63,15 @@ def _registry_config(req: Request) -> dict:
     raw = (req.headers.get("x-registry-config") or "").strip()
     if not raw:
         return {}
-    try:
+    try:        # as dockerd: a header that does not decode is no credentials
         obj = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)) or b"{}")
     except (binascii.Error, ValueError):
-        raise HTTPError(400, "invalid X-Registry-Config header: not base64-encoded JSON") from None
+        return {}
     if not isinstance(obj, dict):
-        raise HTTPError(400, "invalid X-Registry-Config header: expected a JSON object")
+        return {}
     creds = {}
     for server, auth in obj.items():
-        if not isinstance(auth, dict):
-            raise HTTPError(400, "invalid X-Registry-Config header: expected objects per registry")
-        cred = credential_of(auth)
+        cred = credential_of(auth) if isinstance(auth, dict) else None
         if cred is not None:
             creds[server] = cred
     return creds

@@ -184,7 +184,9 @@ class Reporter:
 
 
 def decode_auth(header: str | None) -> dict | None:
-    """``X-Registry-Auth``: base64url (padding optional) of a JSON object."""
+    """``X-Registry-Auth``: base64url (padding optional) of a JSON object. As dockerd
+    does, a header that does not decode counts as no credentials (clients send odd
+    placeholders), never as an error."""
     if not header or not header.strip():
         return None
     raw = header.strip()
@@ -192,10 +194,8 @@ def decode_auth(header: str | None) -> dict | None:
         data = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
         obj = json.loads(data) if data.strip() else {}
     except (binascii.Error, ValueError):
-        raise HTTPError(400, "invalid X-Registry-Auth header: not base64-encoded JSON") from None
-    if not isinstance(obj, dict):
-        raise HTTPError(400, "invalid X-Registry-Auth header: expected a JSON object")
-    return obj
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 def credential_of(auth: dict | None):
@@ -203,19 +203,17 @@ def credential_of(auth: dict | None):
 
     if not auth:
         return None
+
     def s(key: str) -> str:
         v = auth.get(key)
-        if v is None:
-            return ""
-        if not isinstance(v, str):
-            raise HTTPError(400, f"invalid X-Registry-Auth header: {key} must be a string")
-        return v
+        return v if isinstance(v, str) else ""
+
     user, password = s("username"), s("password")
     if not user and not password and s("auth"):
         try:
             user, _, password = base64.b64decode(s("auth")).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            raise HTTPError(400, "invalid X-Registry-Auth header: bad auth field") from None
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            user = password = ""
     cred = Credential(username=user, password=password, identity_token=s("identitytoken"),
                       source="X-Registry-Auth")
     return None if cred.anonymous else cred
@@ -288,7 +286,8 @@ def list_images(engine, req: Request) -> list:
         imgs = [i for i in imgs
                 if k in ((i.config.get("config") or {}).get("Labels") or {})
                 and (not eq or i.config["config"]["Labels"][k] == v)]
-    old = not version_at_least(req, "1.44")
+    use_none = not version_at_least(req, "1.43")
+    virtual = not version_at_least(req, "1.44")
     out = []
     for img in imgs:
         entry = image_list_entry(engine, img)
@@ -296,8 +295,10 @@ def list_images(engine, req: Request) -> list:
             entry["RepoTags"] = [t for t in entry["RepoTags"] if _ref_matches(t, refs)]
             if not entry["RepoTags"]:
                 continue
-        if old and not entry["RepoTags"] and not entry["RepoDigests"]:
+        if use_none and not entry["RepoTags"] and not entry["RepoDigests"]:
             entry["RepoTags"], entry["RepoDigests"] = ["<none>:<none>"], ["<none>@<none>"]
+        if not virtual:
+            entry.pop("VirtualSize", None)
         out.append(entry)
     return out
 
@@ -325,11 +326,9 @@ def inspect(engine, req: Request) -> dict:
     ins = dict(engine.image_inspect(name))
     ins.pop("Layers", None)
     cfg = ins.get("Config") or {}
-    ins.setdefault("Container", "")
-    ins["ContainerConfig"] = dict(cfg) if not version_at_least(req, "1.45") else None
-    if ins["ContainerConfig"] is None:
-        ins.pop("ContainerConfig")
-        ins.pop("Container", None)
+    if not version_at_least(req, "1.45"):
+        ins["Container"] = ""
+        ins["ContainerConfig"] = dict(cfg)
     ins["Architecture"] = ins.get("Architecture") or ""
     ins["Os"] = ins.get("Os") or ""
     if not ins.get("Variant"):
@@ -414,6 +413,7 @@ def _pull(engine, req: Request, image: str) -> None:
     from core.reference import parse
 
     tag_ = req.q("tag") or ""
+    image = image.removesuffix(":")         # "pull -a" may send "name:" (dockerd trims it)
     ref_text = image
     try:
         r = parse(image, default_tag=False)
@@ -453,7 +453,7 @@ def _import(engine, req: Request, src: str) -> None:
     out = LazyStream(req)
     try:
         img = engine.import_image(BodyReader(req), ref, changes=req.qlist("changes") or None,
-                                  message=req.q("message") or None,
+                                  message=req.q("message") or f"Imported from {src}",
                                   platform=req.q("platform") or None)
     except Exception as exc:  # noqa: BLE001
         return _stream_errors(out, exc)
