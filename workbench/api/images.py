@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Any
 
-from core.errors import ArchiveError, InvalidReference, NotFound, NutshellError
+from core.errors import InvalidReference, NotFound, NutshellError
 from core.events import Progress
 
 from .http import ChunkedWriter, HTTPError, Request
@@ -534,21 +534,25 @@ def _save(engine, req: Request, names: list[str]) -> None:
 
 
 def load(engine, req: Request) -> None:
-    quiet = req.qbool("quiet")
+    """As dockerd: the answer is always a 200 JSON stream (``quiet`` by default), a
+    failure its last message."""
+    quiet = req.qbool("quiet", True)
     out = LazyStream(req)
     reporter = Reporter(out, quiet=quiet)
     try:
         result = engine.load(BodyReader(req), progress=reporter)
+    except HTTPError:
+        raise                                   # the body itself: too large, cut short
     except (tarfile.TarError, EOFError) as exc:
-        if out.started:
-            return _stream_errors(out, exc)
-        raise HTTPError(400, f"invalid archive: {exc}") from None
-    except ArchiveError as exc:
-        if out.started:
-            return _stream_errors(out, exc)
-        raise HTTPError(400, str(exc)) from None
-    except Exception as exc:  # noqa: BLE001
-        return _stream_errors(out, exc)
+        out.error(f"invalid archive: {exc}")
+        out.close()
+        return
+    except Exception as exc:  # noqa: BLE001 - the stream's last message
+        from .router import message_of
+
+        out.error(message_of(exc))
+        out.close()
+        return
     for t in result.tags:
         out.json({"stream": f"Loaded image: {familiar(t)}\n"})
     for i in result.untagged_ids:
