@@ -23,6 +23,7 @@ from core.events import Progress
 
 from .http import HTTPError, Request
 from .images import MAX_UPLOAD, BodyReader, LazyStream, credential_of, message_of_progress
+from .router import version_at_least
 
 #: the most a build context may be (bytes of tar stream); NUTSHELL_API_MAX_CONTEXT overrides
 MAX_CONTEXT = int(os.environ.get("NUTSHELL_API_MAX_CONTEXT", str(MAX_UPLOAD)))
@@ -83,11 +84,17 @@ class _BuildReporter:
     def __init__(self, out: LazyStream, quiet: bool):
         self.out = out
         self.quiet = quiet
+        self.held: list[dict] = []        # q=1: the output, sent only if the build fails
         self.from_steps: set[str] = set()
 
+    def send(self, msg: dict) -> None:
+        if self.quiet:
+            self.held.append(msg)
+        else:
+            self.out.json(msg)
+
     def stream(self, text: str) -> None:
-        if not self.quiet:
-            self.out.json({"stream": text})
+        self.send({"stream": text})
 
     def __call__(self, ev: Progress) -> None:
         a = ev.action
@@ -110,10 +117,10 @@ class _BuildReporter:
             self.stream(f"[WARNING]: {ev.message}\n")
         elif a in ("Built", "Tagged", "Writing", "Unable to find image locally"):
             return
-        elif not self.quiet:
+        else:
             msg = message_of_progress(ev)     # a base image being pulled
             if msg is not None:
-                self.out.json(msg)
+                self.send(msg)
 
 
 def build(engine, req: Request) -> None:
@@ -167,9 +174,13 @@ def build(engine, req: Request) -> None:
     except BaseException as exc:  # noqa: BLE001 - the stream's last message
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
+        if reporter.held:                 # q=1 and a failure: the output after all
+            for msg in reporter.held:
+                out.json(msg)
         _fail(req, out, exc, RunFailed)
         return
-    out.json({"aux": {"ID": result.image_id}})
+    if not quiet and version_at_least(req, "1.30"):
+        out.json({"aux": {"ID": result.image_id}})
     if quiet:
         out.json({"stream": result.image_id + "\n"})
     else:
