@@ -621,9 +621,7 @@ def commit(engine, req: Request) -> None:
     changes = _changes_of_config(req.json(default=None, kind=None)) + req.qlist("changes")
     repo = req.q("repo") or ""
     tag_ = req.q("tag") or ""
-    if tag_ and not repo:
-        raise HTTPError(400, "a tag needs a repository (repo=)")
-    ref = (f"{repo}:{tag_}" if tag_ else repo) or None
+    ref = (f"{repo}:{tag_}" if tag_ else repo) or None       # a tag without repo: untagged
     if ref:
         from core.reference import parse
 
