@@ -607,3 +607,27 @@ def test_build_ignore_file_symlinks_resolve_inside_the_context(api, tmp_path):
     assert status == 200 and "Successfully built" in body.decode()
     status, _, body = _build_raw(api, tar_of([("Dockerfile", None, {"type": tarfile.FIFOTYPE})]))
     assert status == 400 and "not a regular file" in json.loads(body)["message"]
+
+
+def test_a_client_leaving_mid_build_leaves_nothing_behind(api, docker):
+    ctx = tar_of([("Dockerfile", b"FROM busybox\nRUN echo started && sleep 2 && echo more\n"
+                   b"RUN echo second-step\n", {})])
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(api.socket)
+    s.sendall(b"POST /v1.41/build?t=left-behind HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(ctx) + ctx)
+    got = b""
+    while b'{"stream": "started\\n"}' not in got:      # the RUN is running
+        chunk = s.recv(4096)
+        assert chunk, got
+        got += chunk
+    assert docker("ps", "-q", check=True).stdout.strip()      # its container
+    s.close()                                   # gone mid-RUN
+    from tests.waiting import wait_for
+
+    def settled() -> bool:
+        return docker("ps", "-aq", check=True).stdout == b""
+
+    wait_for(settled, timeout=30, what="the build's RUN container to go")
+    assert docker("image", "inspect", "left-behind").returncode == 1
+    assert docker("images", "-q", check=True).stdout.strip()
