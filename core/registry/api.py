@@ -93,6 +93,15 @@ class RegistryOps(EngineBase):
         finally:
             client.close()
 
+    def registry_tags(self, repository: str, insecure: bool = False) -> list[str]:
+        """The tags of a repository in its registry (``busybox``, ``host:5000/app``)."""
+        r = parse(repository, default_tag=False)
+        client = self.registry_client(r.domain, insecure=insecure)
+        try:
+            return client.list_tags(r.path)
+        finally:
+            client.close()
+
     def ensure_image(self, ref: str, policy: str = "missing", progress: ProgressFn = None,
                      platform: str | None = None) -> Image:
         """The image ``ref`` names, pulling it as ``policy`` says (``run --pull``).

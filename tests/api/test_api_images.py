@@ -479,6 +479,13 @@ def test_push_pull_with_the_cli(api, docker, registry):
     docker("rmi", f"{repo}:v3", check=True)
     docker("pull", f"{repo}:v3", timeout=120, check=True)
     _rmi(api, f"{repo}:v2", f"{repo}:v3")
+    # pull -a: every tag of the repository
+    p = docker("pull", "-a", repo, timeout=120)
+    assert p.returncode == 0, p.stderr
+    tags = docker("images", "--format", "{{.Tag}}", "--filter", f"reference={repo}",
+                  check=True).stdout.decode().split()
+    assert sorted(tags) == ["v1", "v2", "v3"]
+    _rmi(api, f"{repo}:v1", f"{repo}:v2", f"{repo}:v3")
     p = docker("push", f"{registry.host}/never/tagged:here", timeout=60)
     assert p.returncode == 1 and b"does not exist" in p.stderr or b"No such image" in p.stderr
     # (by_digest is busybox's own image: nothing to clean up)

@@ -417,6 +417,7 @@ def _pull(engine, req: Request, image: str) -> None:
     ref_text = image
     try:
         r = parse(image, default_tag=False)
+        all_tags = not tag_ and not r.tag and not r.digest     # dockerd: every tag
         if tag_:                 # as dockerd: the tag parameter wins over one in fromImage
             ref_text = f"{r.name}@{tag_}" if tag_.startswith("sha256:") else f"{r.name}:{tag_}"
         r = parse(ref_text)
@@ -424,9 +425,13 @@ def _pull(engine, req: Request, image: str) -> None:
         raise HTTPError(400, str(exc)) from None
     platform = req.q("platform") or None
     out = LazyStream(req)
+    report = Reporter(out)
     try:
         with engine.registry_auth(registry_creds(req, r.domain)):
-            engine.pull(ref_text, platform=platform, progress=Reporter(out))
+            refs = ([f"{r.name}:{t}" for t in engine.registry_tags(r.name)] if all_tags
+                    else [ref_text])
+            for one in refs:
+                engine.pull(one, platform=platform, progress=report)
     except NotFound as exc:
         if out.started:
             return _stream_errors(out, exc)
