@@ -228,6 +228,10 @@ def test_hostile_archives_and_params(api, docker):
     assert status == 200 and "Successfully built" in body.decode()
     status, _, body = raw(api, "POST", "/v1.41/images/create?fromImage=UPPER/case")
     assert status == 400
+    status, _, body = raw(api, "POST", "/v1.41/images/create?fromImage=busybox&tag=x&platform=bogus")
+    assert status == 400 and "platform" in json.loads(body)["message"]
+    status, _, body = raw(api, "POST", f"/v1.41/images/{IMAGE}/tag?repo=sha256&tag=x")
+    assert status == 400
     # still serving
     assert docker("images", "-q", check=True).stdout.strip()
 

@@ -364,6 +364,8 @@ def tag(engine, req: Request) -> None:
         raise HTTPError(400, "repository name must have at least one component")
     if "@" in repo or (tag_ and tag_.startswith("sha256:")):
         raise HTTPError(400, "refusing to create a tag with a digest reference")
+    if repo == "sha256":
+        raise HTTPError(400, "refusing to create an ambiguous tag using digest algorithm as name")
     find_image(engine, name)
     target = f"{repo}:{tag_}" if tag_ else repo
     try:
@@ -423,7 +425,7 @@ def _pull(engine, req: Request, image: str) -> None:
         r = parse(ref_text)
     except InvalidReference as exc:
         raise HTTPError(400, str(exc)) from None
-    platform = req.q("platform") or None
+    platform = check_platform(req.q("platform") or None)
     out = LazyStream(req)
     report = Reporter(out)
     try:
@@ -439,6 +441,17 @@ def _pull(engine, req: Request, image: str) -> None:
     except Exception as exc:  # noqa: BLE001 - the stream's last message
         return _stream_errors(out, exc)
     out.close()
+
+
+def check_platform(platform: str | None) -> str | None:
+    """``os/arch[/variant]`` (``linux/amd64``), else dockerd's 400."""
+    import re
+
+    if platform is None:
+        return None
+    if not re.fullmatch(r"[a-z0-9_.-]+/[a-z0-9_.-]+(/[a-z0-9_.-]+)?", platform.lower()):
+        raise HTTPError(400, f"invalid platform {platform!r}: expected os/arch[/variant]")
+    return platform.lower()
 
 
 def _import(engine, req: Request, src: str) -> None:
@@ -459,7 +472,7 @@ def _import(engine, req: Request, src: str) -> None:
     try:
         img = engine.import_image(BodyReader(req), ref, changes=req.qlist("changes") or None,
                                   message=req.q("message") or f"Imported from {src}",
-                                  platform=req.q("platform") or None)
+                                  platform=check_platform(req.q("platform") or None))
     except Exception as exc:  # noqa: BLE001
         return _stream_errors(out, exc)
     out.json({"status": img.id})
