@@ -642,3 +642,38 @@ def test_a_client_leaving_mid_build_leaves_nothing_behind(api, docker):
     wait_for(settled, timeout=30, what="the build's RUN container to go")
     assert docker("image", "inspect", "left-behind").returncode == 1
     assert docker("images", "-q", check=True).stdout.strip()
+
+
+@pytest.mark.parametrize("path", ["/v1.41/images/load", "/v1.41/build",
+                                  "/v1.41/images/create?fromSrc=-&repo=huge"])
+def test_a_refused_upload_is_not_read_to_its_end(api, path):
+    """A body announced as 1 TiB, refused from its first bytes: the answer comes at once
+    and the connection closes (the server does not read, or wait for, the rest)."""
+    import threading
+
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(30)
+    s.connect(api.socket)
+
+    def send() -> None:                  # 16 MiB of it (enough for any read-ahead), then wait
+        try:
+            s.sendall(f"POST {path} HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\n"
+                      f"Content-Length: {1 << 40}\r\n\r\n".encode())
+            for _ in range(256):
+                s.sendall(b"\xff" * 65536)
+        except OSError:
+            pass                         # the server closed: what this test wants
+
+    threading.Thread(target=send, daemon=True).start()
+    data = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:     # the server closed with our data unread
+            break
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    assert data.startswith(b"HTTP/1.1 "), data
+    assert b'"message"' in data or b'"error"' in data

@@ -103,6 +103,7 @@ class BodyReader:
             out += data
             self.count += len(data)
             if self.count > self.limit:
+                self.req.keep_alive = False        # the rest is never read
                 raise HTTPError(413, f"request body larger than {self.limit} bytes")
         return bytes(out)
 
@@ -443,6 +444,42 @@ def _pull(engine, req: Request, image: str) -> None:
     out.close()
 
 
+class _Prefixed:
+    """``head`` then the rest of ``src`` (a file for the Engine)."""
+
+    def __init__(self, head: bytes, src: BodyReader):
+        self.head = head
+        self.src = src
+
+    def read(self, n: int = -1) -> bytes:
+        if not self.head:
+            return self.src.read(n)
+        if n < 0:
+            out, self.head = self.head + self.src.read(), b""
+        else:
+            out, self.head = self.head[:n], self.head[n:]
+            if len(out) < n:
+                out += self.src.read(n - len(out))
+        return out
+
+    def readable(self) -> bool:
+        return True
+
+
+def _looks_like_layer(head: bytes) -> bool:
+    """The first 512 bytes of an import: compressed (gzip, zstd), or a tar header with a
+    right checksum. Garbage is refused before the rest of a body is read."""
+    if head.startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd")):
+        return True
+    if len(head) < 512:
+        return False
+    try:
+        tarfile.TarInfo.frombuf(head, "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
+
+
 def check_platform(platform: str | None) -> str | None:
     """``os/arch[/variant]`` (``linux/amd64``), else dockerd's 400."""
     import re
@@ -468,12 +505,18 @@ def _import(engine, req: Request, src: str) -> None:
             parse(ref)
         except InvalidReference as exc:
             raise HTTPError(400, str(exc)) from None
+    body = BodyReader(req)
+    head = body.read(512)
+    if not _looks_like_layer(head):
+        req.keep_alive = False          # the rest is never read
+        raise HTTPError(400, "cannot import -: not a tar archive (plain, gzip or zstd)")
     out = LazyStream(req)
     try:
-        img = engine.import_image(BodyReader(req), ref, changes=req.qlist("changes") or None,
+        img = engine.import_image(_Prefixed(head, body), ref, changes=req.qlist("changes") or None,
                                   message=req.q("message") or f"Imported from {src}",
                                   platform=check_platform(req.q("platform") or None))
     except Exception as exc:  # noqa: BLE001
+        req.keep_alive = False          # what is left of a refused archive is not read
         return _stream_errors(out, exc)
     out.json({"status": img.id})
     out.close()
@@ -560,14 +603,17 @@ def load(engine, req: Request) -> None:
     try:
         result = engine.load(BodyReader(req), progress=reporter)
     except HTTPError:
+        req.keep_alive = False
         raise                                   # the body itself: too large, cut short
     except (tarfile.TarError, EOFError) as exc:
+        req.keep_alive = False          # what is left of a refused archive is not read
         out.error(f"invalid archive: {exc}")
         out.close()
         return
     except Exception as exc:  # noqa: BLE001 - the stream's last message
         from .router import message_of
 
+        req.keep_alive = False
         out.error(message_of(exc))
         out.close()
         return
