@@ -1,17 +1,23 @@
 """Image endpoints: list, inspect, history, tag, remove, prune, pull and import
 (``/images/create``), push, save (``get``), load, commit.
 
-The streaming endpoints (pull, push, load, import) answer with Docker's JSON message
-stream. Like dockerd, the response starts with the first message: an error before any
-(no such image, bad credentials, a malformed archive) is a plain error response with its
-status; an error after it is the stream's last object, ``{"errorDetail": {"message"},
-"error"}``, which the docker CLI prints and exits 1 on.
+The streaming endpoints (pull, push, import) answer with Docker's JSON message stream.
+Like dockerd, the response starts with the first message: an error before any (no such
+image or tag, an unreachable registry, a malformed archive) is a plain error response
+with its status; an error after it is the stream's last object, ``{"errorDetail":
+{"message"}, "error"}``, which the docker CLI prints and exits 1 on. ``load`` is always
+a 200 stream (dockerd's), quiet unless ``quiet=0``.
 
 Registry credentials come from the client only (``X-Registry-Auth``: base64url JSON of
-``{"username", "password", "serveraddress", "identitytoken"}``), handed to the Engine
-with ``engine.registry_auth`` so its registry client uses them as it would the CLI's
-login; without them a registry is contacted anonymously (the server's own config.json
-logins are never lent to API clients).
+``{"username", "password", "auth", "identitytoken"}``; one that does not decode counts
+as none, as in dockerd), handed to the Engine with ``engine.registry_auth`` so its
+registry client uses them as it would the CLI's login; without them a registry is
+contacted anonymously (the server's own config.json logins are never lent to API
+clients).
+
+Uploads (load, import, build contexts) are read as they arrive, at most
+``NUTSHELL_API_MAX_UPLOAD`` bytes (64 GiB); one refused part-way is not read to its end:
+the connection closes after the answer.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import tarfile
 import threading
 import time
@@ -33,7 +40,7 @@ from .shapes import familiar, image_list_entry, unix_time
 from .system import filters_of
 
 #: the most an uploaded archive (load, import, a build context) may be, in bytes
-MAX_UPLOAD = 64 << 30
+MAX_UPLOAD = int(os.environ.get("NUTSHELL_API_MAX_UPLOAD", str(64 << 30)))
 
 
 # --- helpers -----------------------------------------------------------------------------
