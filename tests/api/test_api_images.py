@@ -428,7 +428,8 @@ def test_build_hostile_contexts(api, docker, tmp_path):
     # JSON parameters of the wrong type
     good = tar_of([("Dockerfile", b"FROM busybox\n", {})])
     for q in ("?buildargs=%5B1%5D", "?buildargs=%7B%22A%22%3A1%7D", "?labels=%22x%22",
-              "?buildargs=%7Bbad", "?cachefrom=%7B%7D", "?t=BAD/Upper", "?networkmode=container:x"):
+              "?buildargs=%7Bbad", "?cachefrom=%7B%7D", "?t=BAD/Upper", "?networkmode=container:x",
+              "?version=2", "?remote=https://example.com/ctx.tar", "?platform=windows/amd64"):
         status, _, body = _build_raw(api, good, q)
         assert status == 400, (q, status, body)
         assert "message" in json.loads(body)

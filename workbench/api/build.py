@@ -127,6 +127,9 @@ def build(engine, req: Request) -> None:
     from core.dockerfile.builder import BuildOptions, RunFailed
     from core.reference import parse
 
+    if (req.q("version") or "1") != "1":
+        raise HTTPError(400, f"builder version {req.q('version')!r} (BuildKit) is not supported: "
+                             "this server has the classic builder only (DOCKER_BUILDKIT=0)")
     if req.q("remote"):
         raise HTTPError(400, "building from a remote context (remote=) is not supported: "
                              "send the context as a tar body")
