@@ -8,6 +8,7 @@ from ..enginebase import EngineBase
 from ..events import ProgressFn
 
 if TYPE_CHECKING:
+    from ..fsutil import Readable
     from ..types import BuildCachePruneReport, BuildCacheUsage
     from .builder import BuildOptions, BuildResult
 
@@ -29,6 +30,27 @@ class BuildOps(EngineBase):
         for tag in result.tags:  # as Docker's builder: one image tag event per tag
             self._image_event("tag", image, actor_id=result.image_id, name=tag)
         return result
+
+    def build_from_archive(self, archive: Readable, options: BuildOptions,
+                           progress: ProgressFn = None, max_bytes: int | None = None,
+                           max_entries: int | None = None) -> BuildResult:
+        """Build from a context sent as a tar stream (plain or compressed): the Docker
+        API's ``POST /build``. ``options.dockerfile`` is a path *inside* the archive
+        (default ``Dockerfile``); ``options.context`` is ignored. The archive is unpacked
+        by the safe extractor into a private directory removed afterwards
+        (core/dockerfile/tarcontext.py); more than ``max_bytes`` of stream is an error."""
+        import os
+        from dataclasses import replace
+
+        from .builder import build
+        from .tarcontext import read_dockerfile, unpacked
+
+        with unpacked(archive, os.path.join(self.paths.tmp, "build-contexts"), max_bytes,
+                      max_entries) as ctx:
+            rel, text = read_dockerfile(ctx, options.dockerfile)
+            opts = replace(options, context=ctx, dockerfile=os.path.join(ctx, rel),
+                           dockerfile_text=text)
+            return build(self, opts, progress)
 
     def build_cache_prune(self, all: bool = True,
                           older_than: float | None = None) -> BuildCachePruneReport:

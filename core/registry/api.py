@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ..enginebase import EngineBase
@@ -17,9 +20,13 @@ if TYPE_CHECKING:
     from ..store.image import Image
     from ..types import LoginResult, LogoutResult
     from .client import RegistryClient, RetryPolicy
+    from .credentials import Credential
     from .hosts import RegistryConfig
 
 PULL_POLICIES = ("missing", "always", "never")
+
+#: credentials given for the work of one thread (``registry_auth``), by registry domain
+_given = threading.local()
 
 
 class RegistryOps(EngineBase):
@@ -44,9 +51,29 @@ class RegistryOps(EngineBase):
                         credential=True) -> RegistryClient:
         """A client for one registry (credentials from config.json unless given)."""
         from .client import RegistryClient  # http.client/ssl only when a registry is used
+        from .hosts import normalize_registry
 
+        given = getattr(_given, "creds", None)
+        if credential is True and given is not None:
+            credential = given.get(normalize_registry(domain)) or None
         return RegistryClient(domain, config=self.registry_config(), credential=credential,
                               insecure=insecure, retry=self.registry_retry)
+
+    @contextmanager
+    def registry_auth(self, creds: dict[str, Credential]) -> Iterator[None]:
+        """Registry calls this thread makes inside the block (pull, push, a build's FROM)
+        use ``creds`` ({registry domain: Credential}) instead of config.json and the
+        credential helpers; a registry not in ``creds`` is contacted anonymously. This is
+        how the API server hands on a client's ``X-Registry-Auth``/``X-Registry-Config``
+        (dockerd never uses credentials of its own)."""
+        from .hosts import normalize_registry
+
+        old = getattr(_given, "creds", None)
+        _given.creds = {normalize_registry(k): v for k, v in creds.items()}
+        try:
+            yield
+        finally:
+            _given.creds = old
 
     # --- pull -----------------------------------------------------------------------
     def pull(self, ref: str, platform: str | None = None, progress: ProgressFn = None,
@@ -67,6 +94,15 @@ class RegistryOps(EngineBase):
             client.close()
         self._image_event("pull", img, actor_id=r.familiar(), name=r.familiar_name)
         return img
+
+    def registry_tags(self, repository: str, insecure: bool = False) -> list[str]:
+        """The tags of a repository in its registry (``busybox``, ``host:5000/app``)."""
+        r = parse(repository, default_tag=False)
+        client = self.registry_client(r.domain, insecure=insecure)
+        try:
+            return client.list_tags(r.path)
+        finally:
+            client.close()
 
     def ensure_image(self, ref: str, policy: str = "missing", progress: ProgressFn = None,
                      platform: str | None = None) -> Image:

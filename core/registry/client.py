@@ -277,6 +277,36 @@ class RegistryClient:
                                 f"expected {local}")
         return local
 
+    # --- tags -------------------------------------------------------------------------
+    def list_tags(self, repo: str, max_pages: int = 100) -> list[str]:
+        """Every tag of ``repo`` (``GET /v2/<repo>/tags/list``, following ``Link: <...>;
+        rel="next"`` pages on the same registry, at most ``max_pages``)."""
+        tags: list[str] = []
+        path: str | None = f"/v2/{repo}/tags/list"
+        pages = 0
+        while path is not None and pages < max_pages:
+            pages += 1
+            r = self.request("GET", path, scopes=[scope_for(repo, ("pull",))],
+                             headers={"Accept": "application/json"})
+            if r.status != 200:
+                if r.status == 404:
+                    detail = _error_detail(r.drain())
+                    raise NotFound(f"repository {self.domain}/{repo} not found"
+                                   + (f": {detail}" if detail else ""))
+                raise self.fail(r, f"tags of {self.domain}/{repo}")
+            link = r.header("Link") or ""
+            try:
+                data = json.loads(r.read_limited(MANIFEST_LIMIT, f"tags of {repo}"))
+            except ValueError:
+                raise RegistryError(f"registry {self.host}: tags of {repo}: invalid JSON") from None
+            page = data.get("tags") if isinstance(data, dict) else None
+            tags += [t for t in page or [] if isinstance(t, str)]
+            path = None
+            if 'rel="next"' in link and "<" in link:
+                nxt = urljoin(self.url("/"), link[link.index("<") + 1:link.index(">")])
+                path = nxt if self._own_origin(nxt) else None
+        return tags
+
     # --- blobs ------------------------------------------------------------------------
     def blob_size(self, repo: str, digest: str, scopes: list[str] | None = None) -> int | None:
         """HEAD a blob: its size if the repository has it, None if not."""

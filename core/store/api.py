@@ -210,7 +210,7 @@ class ImageOps(EngineBase):
             self._image_event("load", img, name=img.id)
         return result
 
-    def save(self, names: list[str], dest: str, format: str = "docker",
+    def save(self, names: list[str], dest: str | BinaryIO, format: str = "docker",
              progress: ProgressFn = None) -> list[Image]:
         from .archive import save
 

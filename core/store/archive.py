@@ -318,9 +318,10 @@ def _plan_oci(store: Store, members: _Members) -> list[tuple[bytes, list[Referen
 # ---------------------------------------------------------------------- save
 
 
-def save(store: Store, names: list[str], dest: str, fmt: str = "docker",
+def save(store: Store, names: list[str], dest: str | BinaryIO, fmt: str = "docker",
          progress: ProgressFn = None) -> list[Image]:
-    """Write the images to ``dest`` (a path, or '-' for stdout) as one archive."""
+    """Write the images to ``dest`` (a path, '-' for stdout, or a writable stream, which
+    is left open) as one archive."""
     if fmt not in ("docker", "oci", "docker-archive", "oci-archive"):
         raise ArchiveError(f"unknown archive format {fmt!r} (use docker or oci)")
     oci_only = fmt.startswith("oci")
@@ -335,7 +336,10 @@ def save(store: Store, names: list[str], dest: str, fmt: str = "docker",
                 break
         else:
             picked.append((img, refs))
-    if dest == "-":
+    owned = True
+    if not isinstance(dest, str):
+        out, tmp, owned = dest, None, False
+    elif dest == "-":
         out = os.fdopen(os.dup(1), "wb")
         tmp = None
     else:
@@ -397,13 +401,16 @@ def save(store: Store, names: list[str], dest: str, fmt: str = "docker",
         out.flush()
         if tmp:
             os.fsync(out.fileno())
-        out.close()
+        if owned:
+            out.close()
         if tmp:
+            assert isinstance(dest, str)
             os.chmod(tmp, 0o644)
             os.replace(tmp, dest)
     except BaseException:
         try:
-            out.close()
+            if owned:
+                out.close()
         except Exception:  # noqa: BLE001
             pass
         if tmp and os.path.exists(tmp):

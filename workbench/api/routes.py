@@ -6,7 +6,8 @@ from .router import Router
 
 
 def register(r: Router) -> None:
-    from . import containers, system
+    from . import containers, images, system
 
     system.register(r)
     containers.register(r)
+    images.register(r)
