@@ -177,12 +177,11 @@ def test_unknown_endpoint_is_404_with_message(api, target):
 @pytest.mark.parametrize("method, target", [("DELETE", "/_ping"), ("POST", "/version"),
                                             ("PUT", "/v1.41/containers/json"),
                                             ("GET", "/containers/create")])
-def test_wrong_method_is_405_with_message(api, method, target):
+def test_wrong_method_is_dockerds_404(api, method, target):
     # dockerd answers these 404 "page not found" (gorilla/mux's MethodNotAllowedHandler is
-    # its not-found handler); Nutshell says which methods exist instead: no client relies
-    # on the difference, and both are Docker's {"message"} shape.
-    msg = error(call(api.socket, method, target, b"" if method != "GET" else None), 405)
-    assert method in msg
+    # its not-found handler), and clients map 404 to their NotFound errors: the same here
+    msg = error(call(api.socket, method, target, b"" if method != "GET" else None), 404)
+    assert "page not found" in msg and method in msg
 
 
 def test_version_prefix_too_new_or_too_old_is_dockerds_400(api):
@@ -214,6 +213,7 @@ def test_ping_headers(api, method):
     assert r.headers["builder-version"] in ("1", "2")
     assert r.headers["cache-control"] == "no-cache, no-store, must-revalidate"
     assert r.body == (b"OK" if method == "GET" else b"")
+    assert r.headers["content-length"] == ("2" if method == "GET" else "0")    # as dockerd
     # what the CLI's negotiation reads from them
     p = api.docker("version", "--format", "{{.Client.APIVersion}} {{.Server.APIVersion}}",
                    check=True)

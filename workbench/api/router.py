@@ -75,19 +75,17 @@ class Router:
         else:
             req.api_version = MAX_API_VERSION
         methods = [req.method] + (["GET"] if req.method == "HEAD" else [])
-        allowed = False
         for method in methods:
             for meth, rx, handler in self.routes:
                 mm = rx.match(req.path)
                 if not mm:
                     continue
                 if meth != method:
-                    allowed = True
                     continue
                 req.params = mm.groupdict()
                 return handler
-        if allowed:
-            raise HTTPError(405, f"method {req.method} not allowed for {req.path}")
+        # a known path with another method is dockerd's 404 too (its router's
+        # method-not-allowed handler is the not-found one), and clients expect that
         raise HTTPError(404, f"page not found: {req.method} {req.path}")
 
 

@@ -12,6 +12,8 @@ from .router import MAX_API_VERSION, MIN_API_VERSION, Router
 def ping(engine, req: Request) -> None:
     headers = {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache",
                "Builder-Version": "1", "Swarm": "inactive"}
+    if req.method == "HEAD":               # dockerd: no body, Content-Length 0
+        headers["Content-Length"] = "0"
     req.send_bytes(200, b"OK", "text/plain; charset=utf-8", headers)
 
 
