@@ -66,7 +66,7 @@ def run_options(body: dict, name: str | None) -> RunOptions:
             raise HTTPError(400, f"json: cannot unmarshal into field Labels.{k} of type string")
 
     volumes = list(strings(hc, "Binds", h) or [])
-    volumes += [p for p in (field(body, "Volumes", dict) or {})]
+    declared = list(field(body, "Volumes", dict) or {})   # anonymous, unless bound below
     mounts = []
     for m in field(hc, "Mounts", list) or []:
         if not isinstance(m, dict):
@@ -81,6 +81,12 @@ def run_options(body: dict, name: str | None) -> RunOptions:
             parts.append("readonly")
         mounts.append(",".join(parts))
     tmpfs = [f"{p}:{o}" if o else p for p, o in (field(hc, "Tmpfs", dict) or {}).items()]
+    # dockerd: a Binds/Mounts/Tmpfs destination wins over the same path in Config.Volumes
+    # (docker-py's volumes= sends both)
+    taken = {b.split(":")[1].rstrip("/") if ":" in b else b.rstrip("/") for b in volumes}
+    taken |= {str(m.get("Target") or "").rstrip("/") for m in field(hc, "Mounts", list) or []}
+    taken |= {t.split(":")[0].rstrip("/") for t in tmpfs}
+    volumes += [p for p in declared if p.rstrip("/") not in taken]
 
     ports = []
     for key, bindings in (field(hc, "PortBindings", dict) or {}).items():

@@ -10,3 +10,7 @@ def register(r: Router) -> None:
 
     system.register(r)
     containers.register(r)
+    from . import archive, execs, networks, stats, volumes  # noqa: E402 - h-apiops
+
+    for area in (execs, archive, stats, networks, volumes):
+        area.register(r)
