@@ -129,12 +129,15 @@ def test_exec_it_detach_keys_leave_process_running(api, box):
     term = Pty(api.client_env, "exec", "-it", "--detach-keys", "ctrl-x", box, "sh")
     try:
         term.read_until(b"# ")
-        term.send(b"touch /tmp/detached-shell; sleep 1000\r")
-        time.sleep(0.5)
+        term.send(b"echo $((6*7))\r")
+        term.read_until(b"42")
+        term.send(b"sleep 1000\r")
+        wait_for(lambda: b"sleep 1000" in api.docker("exec", box, "ps").stdout,
+                 what="the sleep to start")
         term.send(b"\x18")
-        # the CLI 20.10 finds the keys itself and exits 1 with dockerd too
+        # the CLI 20.10 finds the keys itself ("read escape sequence") and exits 1, with
+        # dockerd too
         assert term.wait() == 1
-        assert b"read escape sequence" in term.out
     finally:
         term.close()
     p = api.docker("exec", box, "sh", "-c", "ps | grep -c 'sleep 1000'", check=True)

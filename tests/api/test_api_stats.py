@@ -87,6 +87,7 @@ def test_dockerpy_stats(client, busy):
     cpu, pre = s["cpu_stats"], s["precpu_stats"]
     assert cpu["online_cpus"] >= 1 and cpu["system_cpu_usage"] > pre["system_cpu_usage"] > 0
     assert cpu["cpu_usage"]["total_usage"] > pre["cpu_usage"]["total_usage"]
+    assert cpu["cpu_usage"]["usage_in_usermode"] + cpu["cpu_usage"]["usage_in_kernelmode"] > 0
     assert s["memory_stats"]["limit"] == 64 * 1024 * 1024
     assert s["memory_stats"]["usage"] > 0 and "inactive_file" in s["memory_stats"]["stats"]
     assert s["pids_stats"]["current"] >= 1

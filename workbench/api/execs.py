@@ -25,7 +25,7 @@ from core.runtime.attach import DetachDetector, parse_detach_keys
 
 from .createbody import field, strings
 from .http import ClientGone, HTTPError, Request, multiplex
-from .router import Router
+from .router import Router, version_at_least
 
 MAX_FINISHED = 256          # finished exec instances kept for inspect (dockerd keeps them
                             # until the container goes; a long-lived server must not grow)
@@ -56,13 +56,14 @@ class ExecInstance:
         self.ready = threading.Event()      # the process started (or could not)
         self.lock = threading.Lock()
         self.finished_at = 0.0
+        self.default_user = ""
 
     def view(self) -> dict:
         return {
             "ID": self.id, "Running": self.running, "ExitCode": self.exit_code,
             "ProcessConfig": {"tty": self.tty, "entrypoint": self.cmd[0],
                               "arguments": self.cmd[1:], "privileged": self.privileged,
-                              "user": self.user or ""},
+                              "user": self.user or self.default_user},
             "OpenStdin": self.stdin, "OpenStderr": self.stderr, "OpenStdout": self.stdout,
             "CanRemove": False, "ContainerID": self.container_id,
             "DetachKeys": self.detach_keys, "Pid": self.pid,
@@ -121,8 +122,12 @@ def create(engine, req: Request) -> None:
         try:
             parse_detach_keys(keys)
         except ValueError:
-            raise HTTPError(400, f"Invalid detach keys ({keys}) provided") from None
+            raise HTTPError(400, f"Invalid escape keys ({keys}) provided") from None
+    if not version_at_least(req, "1.42"):
+        body.pop("ConsoleSize", None)             # dockerd ignores it before 1.42
     inst = ExecInstance(secrets.token_hex(32), cid, cmd, body)
+    if not inst.user:
+        inst.default_user = str(engine.container_inspect(cid)["Config"].get("User") or "")
     _check_running(engine, cid)
     execs = req.server.execs                                # type: ignore[attr-defined]
     _forget_old(execs)
@@ -131,7 +136,12 @@ def create(engine, req: Request) -> None:
 
 
 def inspect(engine, req: Request) -> dict:
-    return _instance(req).view()
+    inst = _instance(req)
+    try:
+        engine.container(inst.container_id)
+    except NotFound:
+        raise HTTPError(404, f"No such exec instance: {inst.id}") from None
+    return inst.view()
 
 
 # --- start -----------------------------------------------------------------------------
@@ -139,12 +149,13 @@ def start(engine, req: Request) -> None:
     inst = _instance(req)
     body = req.json(default={})
     detach = bool(field(body, "Detach", bool))
-    size = field(body, "ConsoleSize", list)
+    framed_raw = bool(field(body, "Tty", bool))   # dockerd frames by the start request's Tty
+    size = field(body, "ConsoleSize", list) if framed_raw and version_at_least(req, "1.42") else None
     with inst.lock:
         if inst.running:
-            raise HTTPError(409, f"Error: Exec command {inst.id} is already running")
+            raise HTTPError(409, f"exec command {inst.id} is already running")
         if inst.started_once:
-            raise HTTPError(409, f"Error: Exec command {inst.id} has already run")
+            raise HTTPError(409, f"exec command {inst.id} has already run")
         _check_running(engine, inst.container_id)
         inst.started_once = True
         if size:
@@ -160,8 +171,9 @@ def start(engine, req: Request) -> None:
         proc.close()
         req.send_empty(200)
         return
-    conn = req.hijack("application/vnd.docker.raw-stream" if inst.tty
-                      else "application/vnd.docker.multiplexed-stream")
+    multiplexed_type = not framed_raw and version_at_least(req, "1.42")
+    conn = req.hijack("application/vnd.docker.multiplexed-stream" if multiplexed_type
+                      else "application/vnd.docker.raw-stream")
     client = {"gone": False}
 
     def send(stream: int, data: bytes) -> None:
@@ -170,7 +182,7 @@ def start(engine, req: Request) -> None:
         if (stream == 1 and not inst.stdout) or (stream == 2 and not inst.stderr):
             return
         try:
-            conn.send(data if inst.tty else multiplex(stream, data))
+            conn.send(data if framed_raw else multiplex(stream, data))
         except (ClientGone, OSError):
             client["gone"] = True
 

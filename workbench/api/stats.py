@@ -67,7 +67,8 @@ def _cpu(s: dict | None, system: int) -> dict:
     s = s or {}
     return {
         "cpu_usage": {"total_usage": int(s.get("cpu_usage_ns") or 0),
-                      "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+                      "usage_in_kernelmode": int(s.get("cpu_system_ns") or 0),
+                      "usage_in_usermode": int(s.get("cpu_user_ns") or 0)},
         "system_cpu_usage": system, "online_cpus": online_cpus() if s else 0,
         "throttling_data": {"periods": 0,
                             "throttled_periods": int(s.get("cpu_throttled_periods") or 0),
@@ -116,7 +117,7 @@ def docker_stats(cid: str, name: str, cur: dict, cur_time: float, cur_system: in
     return out
 
 
-def stats(engine, req: Request) -> None:
+def stats(engine, req: Request) -> dict | None:
     cid = engine.container(req.params["id"])
     stream = req.qbool("stream", True)
     one_shot = req.qbool("one-shot")
@@ -135,15 +136,15 @@ def stats(engine, req: Request) -> None:
         if not one_shot and prev.get("State") in ("running", "paused"):
             time.sleep(INTERVAL)
             cur, cur_t, cur_sys = sample()
-            return docker_stats(cid, name, cur, cur_t, cur_sys, prev, prev_t, prev_sys)  # type: ignore[return-value]
-        return docker_stats(cid, name, prev, prev_t, prev_sys, None, None, 0)  # type: ignore[return-value]
+            return docker_stats(cid, name, cur, cur_t, cur_sys, prev, prev_t, prev_sys)
+        return docker_stats(cid, name, prev, prev_t, prev_sys, None, None, 0)
     out = req.stream(200, "application/json")
     out.json(docker_stats(cid, name, prev, prev_t, prev_sys, None, None, 0))
     while not conn.peer_gone():
         deadline = time.monotonic() + INTERVAL
         while time.monotonic() < deadline:
             if conn.peer_gone():
-                return
+                return None
             time.sleep(0.1)
         cur, cur_t, cur_sys = sample()
         out.json(docker_stats(cid, name, cur, cur_t, cur_sys, prev, prev_t, prev_sys))
@@ -151,6 +152,7 @@ def stats(engine, req: Request) -> None:
             break
         prev, prev_t, prev_sys = cur, cur_t, cur_sys
     out.close()
+    return None
 
 
 def register(r: Router) -> None:
