@@ -152,8 +152,10 @@ class ContainerOps:
     def container_inspect(self, ref: str) -> ContainerInspect:
         return self._runtime.inspect(ref)
 
-    def top(self, ref: str) -> ContainerTop:
-        return self._runtime.top(ref)
+    def top(self, ref: str, ps_args: str | None = None) -> ContainerTop:
+        """The container's processes. With ``ps_args`` (``docker top C aux``): the host's
+        ``ps`` run with them, its rows kept for the container's processes (as dockerd)."""
+        return self._runtime.top(ref, ps_args)
 
     def container_stats(self, ref: str) -> ContainerStats:
         return self._runtime.stats(ref)

@@ -123,6 +123,18 @@ def test_top(docker, busy, client):
     assert any("while" in line or "sh -c" in line for line in lines[1:])
     top = client.containers.get(busy).top()
     assert "PID" in top["Titles"] and top["Processes"]
+    # ps arguments go to the host's ps, as with dockerd; only the container's rows come back
+    p = docker("top", "statsbox", "-o", "pid,comm", check=True)
+    lines = p.stdout.decode().splitlines()
+    assert lines[0].split() == ["PID", "COMMAND"]
+    assert {line.split()[1] for line in lines[1:]} == {"sh"}
+    p = docker("top", "statsbox", "aux", check=True)
+    assert p.stdout.decode().splitlines()[0].split()[:2] == ["USER", "PID"]
+    top = client.containers.get(busy).top(ps_args="-o pid,args")
+    assert top["Titles"] == ["PID", "COMMAND"]
+    assert all(not row[1].startswith("python") for row in top["Processes"])
+    p = docker("top", "statsbox", "-o", "user=PID")           # dockerd refuses this
+    assert p.returncode != 0 and b"is not allowed" in p.stderr
 
 
 def test_diff_and_export(docker, tmp_path):

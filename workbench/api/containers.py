@@ -491,7 +491,7 @@ def logs(engine, req: Request) -> None:
 
 
 def top(engine, req: Request) -> dict:
-    t = engine.top(req.params["id"])
+    t = engine.top(req.params["id"], req.q("ps_args") or None)
     return {"Titles": t["Titles"], "Processes": t["Processes"]}
 
 

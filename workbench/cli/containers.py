@@ -139,7 +139,9 @@ def register(sub, group) -> None:
 
     for p in both("top", "Show the processes of a container"):
         p.add_argument("container")
-        p.add_argument("ps_args", nargs=argparse.REMAINDER, help="(ignored)")
+        p.add_argument("ps_args", nargs=argparse.REMAINDER,
+                       help="arguments for the host's ps (as docker top); its rows are kept "
+                            "for the container's processes")
         p.set_defaults(func=cmd_top)
 
     for p in both("rename", "Rename a container"):
@@ -613,7 +615,7 @@ def cmd_attach(engine, args) -> int:
 
 @_exit1
 def cmd_top(engine, args) -> int:
-    res = engine.top(args.container)
+    res = engine.top(args.container, " ".join(args.ps_args) or None)
     print_table(res["Titles"], res["Processes"])
     return 0
 
