@@ -80,6 +80,12 @@ def test_exec_missing_command_and_not_executable(docker, box):
     assert b"executable file not found" in p.stdout + p.stderr
     p = docker("exec", box, "/etc/passwd")
     assert p.returncode == 126, p
+    p = docker("exec", box, "/tmp")                       # a directory: dockerd says 126
+    assert p.returncode == 126, p
+    p = docker("exec", "-w", "/no/such/dir", box, "pwd")  # "no such file or directory": 127
+    assert p.returncode == 127 and b"no such file or directory" in p.stdout, p
+    p = docker("exec", "-u", "nosuchuser", box, "true")   # other start failures: 128
+    assert p.returncode == 128 and b"nosuchuser" in p.stdout, p
 
 
 def test_exec_in_stopped_container_is_refused(docker):
@@ -228,3 +234,18 @@ def test_exec_bad_requests(api, box):
     wait_for(lambda: json.loads(raw(api, "GET", f"/v1.41/exec/{eid}/json")[1])["Running"] is False,
              what="the abandoned exec to finish")
     assert api.docker("exec", box, "true").returncode == 0
+
+
+def test_twenty_execs_at_once(client, box):
+    """20 clients exec at the same time, each with its own output and exit code."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    c = client.containers.get(box)
+
+    def one(i: int):
+        return c.exec_run(["sh", "-c", f"sleep 0.3; echo {i}; exit {i % 7}"])
+
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(one, range(20)))
+    for i, res in enumerate(results):
+        assert res.output == f"{i}\n".encode() and res.exit_code == i % 7

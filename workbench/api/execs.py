@@ -164,7 +164,7 @@ def start(engine, req: Request) -> None:
         try:
             proc = _spawn(engine, inst, detach=True)
         except NutshellError as exc:
-            inst.finish(getattr(exc, "exit_code", 126))
+            inst.finish(_exit_code(exc))
             raise HTTPError(400 if inst.exit_code in (126, 127) else 500, _exec_message(exc)) from None
         inst.pid = proc.pid
         inst.finish(None)          # it runs on its own; its exit code is not ours to see
@@ -189,7 +189,7 @@ def start(engine, req: Request) -> None:
     try:
         proc = _spawn(engine, inst, detach=False)
     except NutshellError as exc:
-        inst.finish(getattr(exc, "exit_code", 126))
+        inst.finish(_exit_code(exc))
         # dockerd writes the error to the stream (the CLI prints it), then ends it
         send(1, (_exec_message(exc) + "\r\n").encode())
         return
@@ -214,6 +214,21 @@ def _spawn(engine, inst: ExecInstance, detach: bool):
                        interactive=inst.stdin and not detach, env=list(inst.env),
                        user=inst.user, workdir=inst.workdir, detach=detach,
                        rows=inst.rows, cols=inst.cols, privileged=inst.privileged)
+
+
+def _exit_code(exc: Exception) -> int:
+    """dockerd's exit code for an exec that could not start (its setExitCodeFromError):
+    126 cannot invoke, 127 not found, 128 anything else."""
+    code = getattr(exc, "exit_code", 125)
+    if code in (126, 127):
+        return code
+    msg = str(exc).lower()
+    if "permission denied" in msg or "is a directory" in msg:
+        return 126
+    if any(m in msg for m in ("not a directory", "executable file not found",
+                              "no such file or directory")):
+        return 127
+    return 128
 
 
 def _exec_message(exc: Exception) -> str:
