@@ -242,3 +242,32 @@ def test_archive_bad_requests(api, box):
     assert got == 400 and "message" in json.loads(data)
     p = api.docker("exec", "cpbox", "cat", "/tmp/nd/f")
     assert p.stdout == b"f\n", p
+
+
+def test_put_owners_and_compression(api, box):
+    """Owners are root's unless copyUIDGID (docker cp -a); a gzipped tar is accepted."""
+    import gzip
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        ti = tarfile.TarInfo("owned")
+        ti.uid, ti.gid, ti.size = 1234, 4321, 2
+        tf.addfile(ti, io.BytesIO(b"x\n"))
+    body = buf.getvalue()
+    api.docker("exec", "cpbox", "mkdir", "-p", "/tmp/own1", "/tmp/own2", "/tmp/own3", check=True)
+    assert _put(api, box, "/tmp/own1", body)[0] == 200
+    assert _put(api, box, "/tmp/own2", body, "&copyUIDGID=1")[0] == 200
+    assert _put(api, box, "/tmp/own3", gzip.compress(body))[0] == 200
+    p = api.docker("exec", "cpbox", "stat", "-c", "%u:%g", "/tmp/own1/owned", "/tmp/own2/owned",
+                   "/tmp/own3/owned", check=True)
+    assert p.stdout.split() == [b"0:0", b"1234:4321", b"0:0"]
+
+
+def test_cp_archive_mode_keeps_owners(docker, box, tmp_path):
+    f = tmp_path / "mine"
+    f.write_bytes(b"m\n")
+    os.chown(f, 2345, 2345)
+    docker("cp", str(f), "cpbox:/tmp/plain", check=True)
+    docker("cp", "-a", str(f), "cpbox:/tmp/archived", check=True)
+    p = docker("exec", "cpbox", "stat", "-c", "%u", "/tmp/plain", "/tmp/archived", check=True)
+    assert p.stdout.split() == [b"0", b"2345"]

@@ -80,6 +80,24 @@ def test_network_prune_and_predefined(docker):
     assert [n["Driver"] for n in ins] == ["host", "null"]
 
 
+def test_network_ls_filters(docker):
+    docker("network", "create", "filtnet", check=True)
+    try:
+        custom = docker("network", "ls", "--format", "{{.Name}}", "--filter", "type=custom",
+                        check=True).stdout.split()
+        assert b"filtnet" in custom and b"bridge" not in custom
+        builtin = docker("network", "ls", "--format", "{{.Name}}", "--filter", "type=builtin",
+                         check=True).stdout.split()
+        assert sorted(builtin) == [b"bridge", b"host", b"none"]
+        dangling = docker("network", "ls", "--format", "{{.Name}}", "--filter", "dangling=true",
+                          check=True).stdout.split()
+        assert dangling == [b"filtnet"]
+        assert docker("network", "ls", "-q", "--filter", "name=filt", check=True).stdout.strip()
+        assert docker("network", "ls", "-q", "--filter", "driver=null", check=True).stdout.strip()
+    finally:
+        docker("network", "rm", "filtnet")
+
+
 # --- networks: docker-py ---------------------------------------------------------------
 def test_dockerpy_networks(client):
     ipam = dockerpy.types.IPAMConfig(pool_configs=[

@@ -158,3 +158,19 @@ def test_diff_and_export(docker, tmp_path):
             assert len(tf.getnames()) == len(names)
     finally:
         docker("rm", "diffbox")
+
+
+def test_stats_streaming_cli(api, busy):
+    """``docker stats`` without --no-stream redraws once a second from the stream."""
+    proc = subprocess.Popen([DOCKER_CLI, "stats", "--format", "{{.Name}} {{.CPUPerc}}", "statsbox"],
+                            stdout=subprocess.PIPE, env=api.client_env)
+    try:
+        import time
+
+        time.sleep(3.5)
+    finally:
+        proc.kill()
+        out = proc.communicate()[0]
+    frames = re.findall(rb"statsbox (\d+\.\d+)%", out)
+    assert len(frames) >= 2, out
+    assert any(float(f) > 10 for f in frames[1:]), frames
