@@ -271,3 +271,18 @@ def test_cp_archive_mode_keeps_owners(docker, box, tmp_path):
     docker("cp", "-a", str(f), "cpbox:/tmp/archived", check=True)
     p = docker("exec", "cpbox", "stat", "-c", "%u", "/tmp/plain", "/tmp/archived", check=True)
     assert p.stdout.split() == [b"0", b"2345"]
+
+
+def test_put_into_proc_and_sys_is_refused(api, box):
+    """procfs and sysfs in the container are not a way to the host's kernel settings."""
+    before = open("/proc/sys/kernel/core_pattern", "rb").read()
+    for path, name in (("/proc/sys/kernel", "core_pattern"), ("/sys/kernel", "uevent_helper"),
+                       ("/proc", "sysrq-trigger")):
+        status, data = _put(api, box, path, _tar((name, "file", b"|/tmp/evil")))
+        assert status in (400, 404), (path, status, data)
+        assert "message" in json.loads(data)
+    assert open("/proc/sys/kernel/core_pattern", "rb").read() == before
+    # devices and procfs files come out as what they are, never as endless content
+    for path in ("/dev/zero", "/proc/1/mem"):
+        status, data = raw(api, "GET", f"/v1.41/containers/{box}/archive?path={path}")
+        assert status == 200 and len(data) < 64 * 1024, (path, len(data))

@@ -94,11 +94,16 @@ def _open(engine, req: Request):
 
 
 def _refused(exc: OSError, path: str) -> None:
-    """A path the resolution inside the root refused (a magic link such as
-    /proc/self/root, a symlink loop, a way out of the root): Docker's 400."""
-    if exc.errno in (errno.ELOOP, errno.EXDEV, errno.ENOTDIR):
-        raise HTTPError(400, f"cannot resolve {path} inside the container: "
-                             f"{os.strerror(exc.errno)}") from None
+    """A file system error of the container's: a path the resolution inside the root
+    refused (a magic link such as /proc/self/root, a symlink loop, a way out of the root),
+    a file that cannot be created there (procfs, sysfs, read-only): the client's 400 (404
+    when a path is missing), not a server error."""
+    what = f"{path}: {os.strerror(exc.errno)}" if exc.errno else path
+    if exc.errno == errno.ENOENT:
+        raise HTTPError(404, f"Could not find the file {what}") from None
+    if exc.errno in (errno.ELOOP, errno.EXDEV, errno.ENOTDIR, errno.EISDIR, errno.EROFS,
+                     errno.EPERM, errno.EACCES, errno.EINVAL, errno.EEXIST, errno.ENOTEMPTY):
+        raise HTTPError(400, f"cannot copy {what}") from None
 
 
 def head(engine, req: Request) -> None:
