@@ -68,6 +68,21 @@ def test_exec_env_user_workdir(docker, box):
     assert p.stdout == b"bar 1000:1000 /tmp\n"
 
 
+def test_exec_env_never_reads_the_servers_environment(api, box, client):
+    """A bare KEY is resolved by the client; the server must not fill it from its own
+    environment (NUTSHELL_ROOT is set in the server's)."""
+    p = api.docker("exec", "-e", "NUTSHELL_ROOT", box, "sh", "-c", "echo ${NUTSHELL_ROOT-unset}")
+    # the CLI resolves it from its own environment (the test's, which has it): that is fine
+    assert p.returncode == 0
+    eid = client.api.exec_create(box, ["sh", "-c", "echo ${NUTSHELL_ROOT-unset} ${PATH-x}"],
+                                 environment=["NUTSHELL_ROOT", "PYTHONPATH"])["Id"]
+    out = client.api.exec_start(eid)
+    assert out.split()[0] == b"unset", out
+    c = client.containers.run("busybox", ["sh", "-c", "echo ${NUTSHELL_ROOT-unset}"],
+                              environment=["NUTSHELL_ROOT"], remove=True)
+    assert c == b"unset\n"
+
+
 def test_exec_piped_stdin(docker, box):
     p = docker("exec", "-i", box, "sh", "-c", "tr a-z A-Z; exit 5", input=b"piped through\n" * 1000)
     assert p.returncode == 5

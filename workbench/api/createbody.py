@@ -49,6 +49,13 @@ def strings(obj: dict, key: str, where: str = "") -> list[str] | None:
     return list(value)
 
 
+def client_env(items: list[str] | None) -> list[str]:
+    """``Env`` as the client resolved it: a bare ``KEY`` (no ``=``) is dropped, never
+    looked up in the server's own environment (core's resolve_env does that for the CLI,
+    whose environment is the caller's; here it would hand the server's to the client)."""
+    return [e for e in items or [] if "=" in e]
+
+
 def run_options(body: dict, name: str | None) -> RunOptions:
     image = field(body, "Image", str)
     if not image:
@@ -141,7 +148,7 @@ def run_options(body: dict, name: str | None) -> RunOptions:
     pids = field(hc, "PidsLimit", int)
     return RunOptions(
         image=image, command=strings(body, "Cmd"), entrypoint=entrypoint,
-        env=strings(body, "Env") or [], workdir=field(body, "WorkingDir", str) or None,
+        env=client_env(strings(body, "Env")), workdir=field(body, "WorkingDir", str) or None,
         user=field(body, "User", str) or None, hostname=field(body, "Hostname", str) or None,
         name=name or None, tty=bool(field(body, "Tty", bool)),
         interactive=bool(field(body, "OpenStdin", bool)),

@@ -23,7 +23,7 @@ import time
 from core.errors import NotFound, NutshellError
 from core.runtime.attach import DetachDetector, parse_detach_keys
 
-from .createbody import field, strings
+from .createbody import client_env, field, strings
 from .http import ClientGone, HTTPError, Request, multiplex
 from .router import Router, version_at_least
 
@@ -41,7 +41,7 @@ class ExecInstance:
         self.stdin = bool(field(body, "AttachStdin", bool))
         self.stdout = bool(field(body, "AttachStdout", bool))
         self.stderr = bool(field(body, "AttachStderr", bool))
-        self.env = strings(body, "Env") or []
+        self.env = client_env(strings(body, "Env"))
         self.user = field(body, "User", str) or None
         self.workdir = field(body, "WorkingDir", str) or None
         self.privileged = bool(field(body, "Privileged", bool))
