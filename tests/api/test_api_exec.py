@@ -89,6 +89,24 @@ def test_exec_piped_stdin(docker, box):
     assert p.stdout == b"PIPED THROUGH\n" * 1000
 
 
+def test_exec_binary_stdin_with_detach_bytes(docker, box):
+    """Without a TTY stdin is data: ctrl-p ctrl-q bytes in it do not detach."""
+    data = bytes(range(256)) * 64 + b"\x10\x11" + b"tail"
+    p = docker("exec", "-i", box, "sh", "-c", "cat > /tmp/bin; md5sum /tmp/bin", input=data)
+    import hashlib
+
+    assert p.returncode == 0 and p.stdout.split()[0].decode() == hashlib.md5(data).hexdigest()
+
+
+def test_run_binary_stdin_with_detach_bytes(docker):
+    """The same for attach (``run -i``): without a TTY the detach keys are data."""
+    import hashlib
+
+    data = b"head" + b"\x10\x11" * 100 + b"tail"
+    p = docker("run", "-i", "--rm", "busybox", "md5sum", input=data)
+    assert p.returncode == 0 and p.stdout.split()[0].decode() == hashlib.md5(data).hexdigest()
+
+
 def test_exec_missing_command_and_not_executable(docker, box):
     p = docker("exec", box, "nosuchcommand")
     assert p.returncode == 127, p

@@ -258,7 +258,9 @@ def _pump(inst: ExecInstance, proc, conn, send, client: dict) -> None:
                 proc.stdin_fd = None
 
     def upstream() -> None:
-        detector = DetachDetector(parse_detach_keys(inst.detach_keys or None)) if inst.stdin else None
+        # dockerd looks for the detach keys only with a TTY: piped stdin is data, all of it
+        detector = (DetachDetector(parse_detach_keys(inst.detach_keys or None))
+                    if inst.stdin and inst.tty else None)
         try:
             while True:
                 data = conn.read_some()
