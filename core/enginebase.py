@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .paths import Paths
     from .store.store import Store
-    from .types import BuildCacheUsage
+    from .types import BuildCacheUsage, ContainerState
 
 
 class EngineBase:
@@ -26,3 +26,11 @@ class EngineBase:
 
         # BuildOps' method, used by ImageOps.system_df
         def build_cache_usage(self) -> BuildCacheUsage: ...
+
+        # ContainerOps' methods, used by NetworkOps.network_connect/disconnect
+        def container(self, ref: str) -> str: ...
+
+        def container_state(self, ref: str) -> ContainerState: ...
+
+        def container_edit_networks(self, ref: str, network: str, connect: bool,
+                                    aliases: list[str] | None = None) -> str: ...

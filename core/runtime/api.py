@@ -117,6 +117,13 @@ class ContainerOps:
     def rename(self, ref: str, new_name: str) -> str:
         return self._runtime.rename(ref, new_name)
 
+    def container_edit_networks(self, ref: str, network: str, connect: bool,
+                                aliases: list[str] | None = None) -> str:
+        """Connect (or disconnect) a container that is not running to a network: its
+        config changes, its next start uses it. ``network_connect`` calls this for such
+        containers; a running one is connected live."""
+        return self._runtime.edit_networks(ref, network, connect, aliases)
+
     # --- streams -------------------------------------------------------------------------
     def attach(self, ref: str) -> AttachClient:
         """An AttachClient on a running container (raises Conflict if it is not running)."""

@@ -96,7 +96,7 @@ class Views(RuntimeBase):
             except Exception:  # noqa: BLE001
                 net = None
         if net is None:
-            net = {"SandboxKey": "", "Networks": {mode: {}} if mode else {}, "Ports": {},
+            net = {"SandboxKey": "", "Networks": _configured_networks(cfg), "Ports": {},
                    "IPAddress": "", "Gateway": "", "MacAddress": ""}
         return {
             "Id": cid, "Created": cfg["Created"], "Path": cfg["Path"], "Args": cfg["Args"],
@@ -208,6 +208,26 @@ def ps_top(ps_args: str, pids: list[int]) -> dict:
 
 def _ps_fields(fields: list[str], n: int) -> list[str]:
     return fields[:n - 1] + [" ".join(fields[n - 1:])]
+
+
+def _configured_networks(cfg: dict) -> dict:
+    """The networks a container that is not running will join, as inspect shows them:
+    its network mode, the networks it was created with or connected to since."""
+    hc = cfg["HostConfig"]
+    mode = hc.get("NetworkMode") or ""
+    if cfg.get("NetworksEmptied"):
+        return {}
+    opts = hc.get("NetworkOptions") or {}
+    nets = [n for n in opts.get("networks") or [] if n and n != "default"]
+    if mode and mode not in nets and not (mode == "default" and "bridge" in nets):
+        nets.insert(0, mode)
+    per = opts.get("net_aliases") or {}
+    common = list(opts.get("aliases") or [])
+    out = {}
+    for n in nets:
+        aliases = per.get(n, common if n not in ("bridge", "default") else [])
+        out[n] = {"Aliases": list(aliases) or None} if n not in ("none", "host") else {}
+    return out
 
 
 def _parse_time(value: str | None) -> float | None:

@@ -98,6 +98,54 @@ def test_network_ls_filters(docker):
         docker("network", "rm", "filtnet")
 
 
+def test_connect_and_disconnect_a_created_container(docker):
+    """dockerd lets a container that is not running join or leave networks (its next start
+    uses them); Compose disconnects and reconnects a created container's network, with
+    its aliases, before it starts it."""
+    docker("network", "create", "offa", check=True)
+    docker("network", "create", "offb", check=True)
+    try:
+        docker("create", "--name", "offc", "--network", "offa", "busybox", "sleep", "600",
+               check=True)
+        docker("run", "-d", "--name", "offpeer", "--network", "offb", "busybox", "sleep", "600",
+               check=True)
+        # Compose's dance: disconnect the primary network, connect it again with aliases
+        docker("network", "disconnect", "offa", "offc", check=True)
+        nets = json.loads(docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", "offc",
+                                 check=True).stdout)
+        assert nets == {}
+        docker("network", "connect", "--alias", "svc-a", "offa", "offc", check=True)
+        docker("network", "connect", "--alias", "svc-b", "offb", "offc", check=True)
+        p = docker("network", "connect", "offb", "offc")
+        assert p.returncode != 0 and b"already exists" in p.stderr
+        nets = json.loads(docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", "offc",
+                                 check=True).stdout)
+        assert sorted(nets) == ["offa", "offb"] and nets["offb"]["Aliases"] == ["svc-b"]
+        docker("start", "offc", check=True)
+        nets = json.loads(docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", "offc",
+                                 check=True).stdout)
+        assert sorted(nets) == ["offa", "offb"]
+        # the peer on offb finds it by name and by the alias given while it was created
+        assert docker("exec", "offpeer", "ping", "-c", "1", "-W", "2", "svc-b").returncode == 0
+        assert docker("exec", "offpeer", "ping", "-c", "1", "-W", "2", "offc").returncode == 0
+        assert docker("exec", "offpeer", "ping", "-c", "1", "-W", "1", "svc-a").returncode != 0
+        # stopped again: it leaves offb for its next start
+        docker("stop", "-t", "0", "offc", check=True)
+        docker("network", "disconnect", "offb", "offc", check=True)
+        docker("start", "offc", check=True)
+        nets = json.loads(docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", "offc",
+                                 check=True).stdout)
+        assert sorted(nets) == ["offa"]
+        p = docker("network", "connect", "offa", "nosuchcontainer")
+        assert p.returncode != 0
+        docker("create", "--name", "offhost", "--network", "host", "busybox", check=True)
+        p = docker("network", "connect", "offa", "offhost")
+        assert p.returncode != 0 and b"host" in p.stderr
+    finally:
+        docker("rm", "-f", "offc", "offpeer", "offhost")
+        docker("network", "rm", "offa", "offb")
+
+
 # --- networks: docker-py ---------------------------------------------------------------
 def test_dockerpy_networks(client):
     ipam = dockerpy.types.IPAMConfig(pool_configs=[
