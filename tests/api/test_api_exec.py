@@ -282,3 +282,14 @@ def test_twenty_execs_at_once(client, box):
         results = list(pool.map(one, range(20)))
     for i, res in enumerate(results):
         assert res.output == f"{i}\n".encode() and res.exit_code == i % 7
+
+
+def test_unstarted_execs_do_not_pile_up(client, box):
+    """Execs created and never started are forgotten beyond 1024 (oldest first)."""
+    api = client.api
+    ids = [api.exec_create(box, ["true"])["Id"] for _ in range(1030)]
+    with pytest.raises(dockerpy.errors.NotFound):
+        api.exec_inspect(ids[0])
+    assert api.exec_inspect(ids[-1])["Running"] is False
+    api.exec_start(ids[-1])
+    assert api.exec_inspect(ids[-1])["ExitCode"] == 0

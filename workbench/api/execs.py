@@ -29,6 +29,7 @@ from .router import Router, version_at_least
 
 MAX_FINISHED = 256          # finished exec instances kept for inspect (dockerd keeps them
                             # until the container goes; a long-lived server must not grow)
+MAX_IDLE = 1024             # created, never started
 READY_TIMEOUT = 10.0        # dockerd's wait for a resize that comes before the process
 
 
@@ -56,6 +57,7 @@ class ExecInstance:
         self.ready = threading.Event()      # the process started (or could not)
         self.lock = threading.Lock()
         self.finished_at = 0.0
+        self.created_at = time.monotonic()
         self.default_user = ""
 
     def view(self) -> dict:
@@ -92,8 +94,14 @@ def _instance(req: Request) -> ExecInstance:
 
 
 def _forget_old(execs: dict) -> None:
+    """Keep the last MAX_FINISHED finished instances, and at most MAX_IDLE created but
+    never started ones (a client creating execs in a loop must not grow the server)."""
     done = sorted((i for i in execs.values() if i.finished_at), key=lambda i: i.finished_at)
     for inst in done[:max(0, len(done) - MAX_FINISHED)]:
+        execs.pop(inst.id, None)
+    idle = sorted((i for i in list(execs.values()) if not i.started_once),
+                  key=lambda i: i.created_at)
+    for inst in idle[:max(0, len(idle) - MAX_IDLE + 1)]:
         execs.pop(inst.id, None)
 
 
