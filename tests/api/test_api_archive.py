@@ -242,6 +242,15 @@ def test_archive_bad_requests(api, box):
     assert got == 400 and "message" in json.loads(data)
     p = api.docker("exec", "cpbox", "cat", "/tmp/nd/f")
     assert p.stdout == b"f\n", p
+    # without it (docker-py's put_archive) dockerd replaces one kind with the other
+    got, data = _put(api, box, "/tmp/nd", _tar(("f", "dir", None), ("f/in", "file", b"i")))
+    assert got == 200, data
+    api.docker("exec", "cpbox", "sh", "-c", "mkdir -p /tmp/nd/d/sub && ln -s /etc /tmp/nd/d/l",
+               check=True)
+    got, data = _put(api, box, "/tmp/nd", _tar(("d", "file", b"now a file")))
+    assert got == 200, data
+    p = api.docker("exec", "cpbox", "sh", "-c", "cat /tmp/nd/f/in; echo; cat /tmp/nd/d; ls /etc/passwd")
+    assert p.stdout == b"i\nnow a file/etc/passwd\n", p
 
 
 def test_put_owners_and_compression(api, box):

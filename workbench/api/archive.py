@@ -144,8 +144,11 @@ def put(engine, req: Request) -> None:
     cid = engine.container(req.params["id"])
     path = _path(req)
     keep_owners = req.qbool("copyUIDGID")
+    # dockerd: a directory may be replaced by a file (and the reverse) unless the client
+    # sends noOverwriteDirNonDir=true, as docker cp does
+    replace = not req.qbool("noOverwriteDirNonDir")
     try:
-        engine.copy_to_container(cid, path, req, archive=keep_owners)
+        engine.copy_to_container(cid, path, req, archive=keep_owners, replace_kinds=replace)
     except NotFound:
         raise HTTPError(404, f"Could not find the file {path} in container {req.params['id']}") from None
     except UnsafeLayer as exc:
