@@ -295,3 +295,28 @@ def test_put_into_proc_and_sys_is_refused(api, box):
     for path in ("/dev/zero", "/proc/1/mem"):
         status, data = raw(api, "GET", f"/v1.41/containers/{box}/archive?path={path}")
         assert status == 200 and len(data) < 64 * 1024, (path, len(data))
+
+
+def test_cp_follow_links_contents_and_read_only(docker, box, tmp_path):
+    docker("exec", "cpbox", "sh", "-c",
+           "ln -sfn /etc/hostname /tmp/lnk; mkdir -p /tmp/cont/x && echo c > /tmp/cont/x/y",
+           check=True)
+    docker("cp", "cpbox:/tmp/lnk", str(tmp_path / "as-link"), check=True)
+    assert os.readlink(tmp_path / "as-link") == "/etc/hostname"
+    docker("cp", "-L", "cpbox:/tmp/lnk", str(tmp_path / "followed"), check=True)
+    assert (tmp_path / "followed").read_bytes() == docker("exec", "cpbox", "cat", "/etc/hostname").stdout
+    (tmp_path / "into").mkdir()
+    docker("cp", "cpbox:/tmp/cont/.", str(tmp_path / "into"), check=True)
+    assert (tmp_path / "into" / "x" / "y").read_bytes() == b"c\n"
+    f = tmp_path / "ro.txt"
+    f.write_bytes(b"ro")
+    docker("run", "-d", "--name", "cpro", "--read-only", "-v", "cpvol:/ro:ro", "busybox",
+           "sleep", "600", check=True)
+    try:
+        p = docker("cp", str(f), "cpro:/ro/")
+        assert p.returncode != 0 and b"read-only" in p.stderr, p
+        p = docker("cp", str(f), "cpro:/tmp/")
+        assert p.returncode != 0 and b"read-only" in p.stderr, p
+        docker("cp", "cpro:/etc/hostname", str(tmp_path / "fromro"), check=True)
+    finally:
+        docker("rm", "-f", "cpro")
