@@ -252,52 +252,64 @@ def _exec_message(exc: Exception) -> str:
 
 def _pump(inst: ExecInstance, proc, conn, send, client: dict) -> None:
     """Output to the client until the process ends (and its output with it); the
-    client's input to the process from a second thread."""
+    client's input to the process from a second thread, through a descriptor of its own
+    (a dup: closing the process's descriptors here can never leave that thread writing
+    to a number the server has since reused). The process's descriptors are closed here
+    before returning."""
+    fd_lock = threading.Lock()
     in_fd = proc.master_fd if inst.tty else proc.stdin_fd
-    stdin_lock = threading.Lock()
+    write_fd = os.dup(in_fd) if (inst.stdin and in_fd is not None) else None
 
-    def close_stdin() -> None:
-        with stdin_lock:
-            if not inst.tty and proc.stdin_fd is not None:
-                try:
-                    os.close(proc.stdin_fd)
-                except OSError:
-                    pass
+    def half_close() -> None:
+        """The client is done sending: the process sees end of file (not with a TTY)."""
+        if inst.tty:
+            return
+        with fd_lock:
+            if proc.stdin_fd is not None:
+                _close(proc.stdin_fd)
                 proc.stdin_fd = None
 
     def upstream() -> None:
         # dockerd looks for the detach keys only with a TTY: piped stdin is data, all of it
         detector = (DetachDetector(parse_detach_keys(inst.detach_keys or None))
-                    if inst.stdin and inst.tty else None)
+                    if write_fd is not None and inst.tty else None)
         try:
             while True:
                 data = conn.read_some()
                 if not data:
                     break
-                if not inst.stdin or in_fd is None:
+                if write_fd is None:
                     continue
                 hit = False
                 if detector is not None:
                     data, hit = detector.feed(data)
                 if data:
-                    with stdin_lock:
-                        if inst.tty or proc.stdin_fd is not None:
-                            _write_all(in_fd, data)
+                    _write_all(write_fd, data)
                 if hit:
                     client["gone"] = True
                     conn.close()              # detached: the process runs on
                     break
         except (OSError, ClientGone):
             pass
-        close_stdin()
+        finally:
+            if write_fd is not None:
+                _close(write_fd)
+            half_close()
 
     threading.Thread(target=upstream, daemon=True, name="api-exec-in").start()
+    try:
+        _copy_out(inst, proc, send)
+    finally:
+        with fd_lock:
+            proc.close()
 
-    if inst.tty:
-        outs = {proc.master_fd: 1}
-    else:
-        outs = {proc.stdout_fd: 1, proc.stderr_fd: 2}
-    outs = {fd: s for fd, s in outs.items() if fd is not None}
+
+def _copy_out(inst: ExecInstance, proc, send) -> None:
+    streams = {proc.master_fd: 1} if inst.tty else {proc.stdout_fd: 1, proc.stderr_fd: 2}
+    outs = {fd: s for fd, s in streams.items() if fd is not None}
+    poller = select.poll()              # not select(): descriptors past 1024 are fine
+    for fd in outs:
+        poller.register(fd, select.POLLIN)
     exited_at = None
     while outs:
         timeout = 0.2
@@ -307,22 +319,32 @@ def _pump(inst: ExecInstance, proc, conn, send, client: dict) -> None:
             if time.monotonic() - exited_at > 0.5:
                 break
             timeout = 0.05
-        ready = select.select(list(outs), [], [], timeout)[0]
+        ready = poller.poll(timeout * 1000)
         if not ready:
             if exited_at is None and proc.poll() is not None:
                 exited_at = time.monotonic()
             elif exited_at is not None:
                 break
             continue
-        for fd in ready:
+        for fd, _ev in ready:
+            if fd not in outs:
+                continue
             try:
                 data = os.read(fd, 65536)
             except OSError:                  # EIO: the TTY's last holder closed it
                 data = b""
             if not data:
+                poller.unregister(fd)
                 del outs[fd]
                 continue
             send(outs[fd], data)
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def _write_all(fd: int, data: bytes) -> None:
