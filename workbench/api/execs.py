@@ -184,10 +184,10 @@ def start(engine, req: Request) -> None:
                       else "application/vnd.docker.raw-stream")
     client = {"gone": False}
 
-    def send(stream: int, data: bytes) -> None:
+    def send(stream: int, data: bytes, always: bool = False) -> None:
         if client["gone"]:
             return
-        if (stream == 1 and not inst.stdout) or (stream == 2 and not inst.stderr):
+        if not always and ((stream == 1 and not inst.stdout) or (stream == 2 and not inst.stderr)):
             return
         try:
             conn.send(data if framed_raw else multiplex(stream, data))
@@ -199,8 +199,11 @@ def start(engine, req: Request) -> None:
     except NutshellError as exc:
         inst.finish(_exit_code(exc))
         # dockerd writes the error to the stream (the CLI prints it), then ends it
-        send(1, (_exec_message(exc) + "\r\n").encode())
+        send(1, (_exec_message(exc) + "\r\n").encode(), always=True)
         return
+    except BaseException:
+        inst.finish(126)                 # dockerd's code for an exec that did not start
+        raise
     inst.proc = proc
     inst.pid = proc.pid
     inst.running = True
