@@ -163,6 +163,12 @@ def test_dockerpy_networks(client):
         c = client.containers.run("busybox", "sleep 600", detach=True, name="pyneta")
         try:
             net.connect(c, aliases=["pyalias"])
+            with pytest.raises(dockerpy.errors.APIError) as e:
+                net.connect(c)                        # already there: dockerd's 403
+            assert e.value.status_code == 403
+            with pytest.raises(dockerpy.errors.APIError) as e:
+                net.remove()                          # active endpoints: 403
+            assert e.value.status_code == 403 and "active endpoints" in str(e.value)
             net.reload()
             assert c.id in net.attrs["Containers"]
             c.reload()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from core.errors import NotFound
+from core.errors import Conflict, NotFound
 
 from .createbody import field, strings
 from .http import HTTPError, Request
@@ -168,7 +168,10 @@ def delete(engine, req: Request) -> None:
     net = _find(engine, req.params["id"])
     if net["Name"] in PREDEFINED:
         raise HTTPError(403, f"{net['Name']} is a pre-defined network and cannot be removed")
-    engine.network_rm(net["Id"])
+    try:
+        engine.network_rm(net["Id"])
+    except Conflict as exc:          # active endpoints: dockerd's 403
+        raise HTTPError(403, str(exc)) from None
 
 
 def _container(engine, body: dict) -> str:
@@ -192,7 +195,12 @@ def connect(engine, req: Request) -> None:
     aliases = strings(ep, "Aliases", "EndpointConfig.") or None
     ipam = field(ep, "IPAMConfig", dict, "EndpointConfig.") or {}
     ip = field(ipam, "IPv4Address", str, "EndpointConfig.IPAMConfig.") or None
-    engine.network_connect(net["Name"], cid, aliases=aliases, ip=ip)
+    try:
+        engine.network_connect(net["Name"], cid, aliases=aliases, ip=ip)
+    except Conflict as exc:
+        if "already" in str(exc):     # dockerd: an endpoint of that name exists: 403
+            raise HTTPError(403, str(exc)) from None
+        raise
     req.send_empty(200)
 
 
