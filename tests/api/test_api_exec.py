@@ -293,3 +293,23 @@ def test_unstarted_execs_do_not_pile_up(client, box):
     assert api.exec_inspect(ids[-1])["Running"] is False
     api.exec_start(ids[-1])
     assert api.exec_inspect(ids[-1])["ExitCode"] == 0
+
+
+def test_exec_inspect_while_running(client, box):
+    import threading
+
+    api = client.api
+    eid = api.exec_create(box, ["sleep", "1"])["Id"]
+    t = threading.Thread(target=api.exec_start, args=(eid,))
+    t.start()
+    try:
+        info = wait_for(lambda: (lambda i: i if i["Running"] else None)(api.exec_inspect(eid)),
+                        what="the exec to run")
+        assert info["Pid"] > 0 and info["ExitCode"] is None
+        with pytest.raises(dockerpy.errors.APIError) as e:
+            api.exec_start(eid)
+        assert e.value.status_code == 409 and "already running" in str(e.value)
+    finally:
+        t.join(10)
+    info = api.exec_inspect(eid)
+    assert info["Running"] is False and info["ExitCode"] == 0
