@@ -235,6 +235,12 @@ def test_volume_verbs_and_run_with_volume(docker):
         docker("volume", "rm", "-f", "apivol")
     p = docker("volume", "inspect", "apivol")
     assert p.returncode != 0 and b"no such volume" in p.stderr.lower()
+    # run -v with a volume that does not exist yet creates it, named
+    docker("run", "--rm", "-v", "autovol:/d", "busybox", "touch", "/d/x", check=True)
+    try:
+        assert b"autovol" in docker("volume", "ls", "-q", check=True).stdout.split()
+    finally:
+        docker("volume", "rm", "autovol", check=True)
 
 
 def test_volume_prune_cli(docker):
