@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .paths import Paths
     from .store.image import Image
     from .store.store import Store
-    from .types import BuildCacheUsage
+    from .types import BuildCacheUsage, ContainerState
 
 
 class EngineBase:
@@ -38,6 +38,14 @@ class EngineBase:
 
         # ContainerOps' method: a container event with its name, image and labels
         def _container_event(self, ref: str, action: str, **extra: object) -> None: ...
+
+        # ContainerOps' methods, used by NetworkOps.network_connect/disconnect
+        def container(self, ref: str) -> str: ...
+
+        def container_state(self, ref: str) -> ContainerState: ...
+
+        def container_edit_networks(self, ref: str, network: str, connect: bool,
+                                    aliases: list[str] | None = None) -> str: ...
 
     def _image_event(self, action: str, image: Image | None, actor_id: str = "",
                      name: str = "") -> None:

@@ -249,6 +249,8 @@ class ContainerStats(TypedDict, total=False):
     Pid: int
     Network: NetStats
     cpu_usage_ns: int | None
+    cpu_user_ns: int | None
+    cpu_system_ns: int | None
     memory_usage: int | None
     memory_limit: int | None
     memory_cache: int | None

@@ -38,11 +38,15 @@ class FsOps(EngineBase):
         return copy_from_container(self, ref, path, follow_link)
 
     def copy_to_container(self, ref: str, path: str, source: str | BinaryIO,
-                          archive: bool = False, follow_link: bool = False) -> CopyResult:
-        """Copy a host path (Docker's cp rules) or a tar stream into the container."""
+                          archive: bool = False, follow_link: bool = False,
+                          replace_kinds: bool = False) -> CopyResult:
+        """Copy a host path (Docker's cp rules) or a tar stream into the container.
+        ``replace_kinds`` (a tar stream only): an entry may replace a directory with a
+        file or the reverse (the API's ``noOverwriteDirNonDir=false``); by default that
+        is refused, as ``docker cp`` asks."""
         from .cp import copy_to_container
 
-        return copy_to_container(self, ref, path, source, archive, follow_link)
+        return copy_to_container(self, ref, path, source, archive, follow_link, replace_kinds)
 
     def copy_to_host(self, ref: str, path: str, dest: str, archive: bool = False,
                      follow_link: bool = False) -> CopyResult:

@@ -23,6 +23,7 @@ import contextlib
 import errno
 import os
 import posixpath
+import shutil
 import stat
 import tarfile
 import threading
@@ -222,11 +223,13 @@ class Extractor(SafeExtractor):
     resolve = BENEATH                # a container's root may hold mounts (volumes)
 
     def __init__(self, dirfd: int, owners: str = "keep", rebase: tuple[str, str] | None = None,
-                 no_whiteout_names: bool = False, max_entries: int = MAX_ENTRIES):
+                 no_whiteout_names: bool = False, max_entries: int = MAX_ENTRIES,
+                 replace_kinds: bool = False):
         super().__init__(dirfd, max_entries)
         self.owners = owners
         self.rebase = rebase
         self.no_wh = no_whiteout_names
+        self.replace_kinds = replace_kinds
 
     def _name(self, raw: str) -> str:
         name = raw.lstrip("/")
@@ -269,9 +272,17 @@ class Extractor(SafeExtractor):
             return False
         old_dir = stat.S_ISDIR(old.st_mode)
         if old_dir and not m.isdir():
-            raise CopyError(f"cannot overwrite directory {rel!r} with non-directory")
+            if not self.replace_kinds:
+                raise CopyError(f"cannot overwrite directory {rel!r} with non-directory")
+            # the API's noOverwriteDirNonDir=false: the tree goes (removed through fds,
+            # never following a symlink in it)
+            shutil.rmtree(base, dir_fd=pfd)
+            return False
         if not old_dir and m.isdir():
-            raise CopyError(f"cannot overwrite non-directory {rel!r} with directory")
+            if not self.replace_kinds:
+                raise CopyError(f"cannot overwrite non-directory {rel!r} with directory")
+            os.unlink(base, dir_fd=pfd)
+            return False
         if not old_dir:
             os.unlink(base, dir_fd=pfd)
         return old_dir
@@ -491,7 +502,7 @@ def copy_from_container(engine, ref: str, path: str, follow_link: bool = False) 
 
 
 def copy_to_container(engine, ref: str, path: str, source, archive: bool = False,
-                      follow_link: bool = False) -> CopyResult:
+                      follow_link: bool = False, replace_kinds: bool = False) -> CopyResult:
     """Copy into the container at ``path``: ``source`` is a host path (Docker's rules for
     where it lands) or a readable tar stream (extracted into ``path``, which must be an
     existing directory). Owners are 0:0 unless ``archive``. Returns {"entries": n}."""
@@ -514,7 +525,8 @@ def copy_to_container(engine, ref: str, path: str, source, archive: bool = False
                         raise CopyError(f"destination {clean} must be a directory when copying "
                                         "from a stream")
                     dfd = dst.open(os.O_RDONLY | os.O_DIRECTORY)
-                    ex = Extractor(dfd, owners=owners, no_whiteout_names=True)
+                    ex = Extractor(dfd, owners=owners, no_whiteout_names=True,
+                                   replace_kinds=replace_kinds)
                     try:
                         ex.run(source)
                     finally:

@@ -94,13 +94,38 @@ class NetworkOps(EngineBase):
         return names
 
     def network_connect(self, network: str, container: str, aliases: list[str] | None = None,
-                        ip: str | None = None) -> NetworkSettings:
-        """Attach a running container to one more network (next ethN inside)."""
-        # the connect event is the network area's (sandbox.py): also a start's networks
-        return self._netops.connect(network, container, aliases=aliases, ip=ip)
+                        ip: str | None = None) -> NetworkSettings | None:
+        """Attach a running container to one more network (next ethN inside); a container
+        that is not running gets it in its config, for its next start (None)."""
+        cid = self._stopped_container(container)
+        if cid is None:
+            # the connect event is the network area's (sandbox.py): also a start's networks
+            return self._netops.connect(network, container, aliases=aliases, ip=ip)
+        if ip:
+            from core.errors import UsageError
+
+            raise UsageError("an IP address for network connect needs a running container")
+        self.container_edit_networks(cid, self.network_inspect(network)["Name"], True, aliases)
+        return None
 
     def network_disconnect(self, network: str, container: str, force: bool = False) -> None:
-        self._netops.disconnect(network, container, force=force)
+        cid = self._stopped_container(container)
+        if cid is None:
+            self._netops.disconnect(network, container, force=force)
+            return
+        self.container_edit_networks(cid, self.network_inspect(network)["Name"], False)
+
+    def _stopped_container(self, ref: str) -> str | None:
+        """The id of a container that exists and is not running (None otherwise: a running
+        one, or one this root does not know, which the network store may still name)."""
+        from core.errors import NotFound
+
+        try:
+            cid = self.container(ref)
+            status = self.container_state(cid).get("Status")
+        except NotFound:
+            return None
+        return None if status in ("running", "paused", "restarting") else cid
 
     def network_reset(self) -> None:
         """Remove all networks, sandboxes, bridges and nft rules of this root."""
@@ -120,7 +145,8 @@ class NetworkOps(EngineBase):
                                 hosts_path: str | None = None,
                                 resolv_path: str | None = None,
                                 ip: str | None = None,
-                                netns_path: str | None = None) -> NetworkSettings:
+                                netns_path: str | None = None,
+                                net_aliases: dict[str, list[str]] | None = None) -> NetworkSettings:
         """Give container ``cid`` its network before its init starts.
 
         ``networks``: ``["bridge"]`` (default), user network names, or one of ``["none"]``,
@@ -140,7 +166,8 @@ class NetworkOps(EngineBase):
             cid, name=name, networks=networks, aliases=aliases, ports=ports,
             publish_all=publish_all, exposed=exposed, dns=dns, dns_search=dns_search,
             dns_options=dns_options, add_hosts=add_hosts, hostname=hostname,
-            hosts_path=hosts_path, resolv_path=resolv_path, ip=ip, netns_path=netns_path)
+            hosts_path=hosts_path, resolv_path=resolv_path, ip=ip, netns_path=netns_path,
+            net_aliases=net_aliases)
 
     def prepare_container_network(self, cid: str, **kw) -> PendingNetwork:
         """:meth:`setup_container_network` in two halves, to overlap with the init.

@@ -332,8 +332,11 @@ class Networks:
                 dns_options: list[str] | None = None, add_hosts: list[str] | None = None,
                 hostname: str | None = None, hosts_path: str | None = None,
                 resolv_path: str | None = None, ip: str | None = None,
-                netns_path: str | None = None) -> PendingNetwork:
+                netns_path: str | None = None,
+                net_aliases: dict[str, list[str]] | None = None) -> PendingNetwork:
         """The part of the set-up an init needs before it starts, and the rest for later.
+        ``net_aliases``: aliases per network (``network connect --alias`` of a container
+        that was not running), over ``aliases``.
 
         Everything that can refuse (bad flags, unknown networks, published ports without
         nft or on an internal network) is checked here; for a bridge-mode sandbox the
@@ -391,6 +394,8 @@ class Networks:
             "AddHosts": [f"{h}:{i}" for h, i in extra], "HostsPath": hosts_path,
             "ResolvPath": resolv_path, "Created": now_rfc3339(),
         }
+        if net_aliases:
+            rec["NetAliases"] = {k: list(v) for k, v in net_aliases.items()}
         with self.store.lock():
             self.store.save_container(rec)
         try:

@@ -148,6 +148,13 @@ class ContainerOps:
         self._container_event(cid, "rename", oldName=old)
         return cid
 
+    def container_edit_networks(self, ref: str, network: str, connect: bool,
+                                aliases: list[str] | None = None) -> str:
+        """Connect (or disconnect) a container that is not running to a network: its
+        config changes, its next start uses it. ``network_connect`` calls this for such
+        containers; a running one is connected live."""
+        return self._runtime.edit_networks(ref, network, connect, aliases)
+
     # --- streams -------------------------------------------------------------------------
     def attach(self, ref: str) -> AttachClient:
         """An AttachClient on a running container (raises Conflict if it is not running)."""
@@ -189,8 +196,10 @@ class ContainerOps:
     def container_inspect(self, ref: str) -> ContainerInspect:
         return self._runtime.inspect(ref)
 
-    def top(self, ref: str) -> ContainerTop:
-        return self._runtime.top(ref)
+    def top(self, ref: str, ps_args: str | None = None) -> ContainerTop:
+        """The container's processes. With ``ps_args`` (``docker top C aux``): the host's
+        ``ps`` run with them, its rows kept for the container's processes (as dockerd)."""
+        return self._runtime.top(ref, ps_args)
 
     def container_stats(self, ref: str) -> ContainerStats:
         return self._runtime.stats(ref)

@@ -227,6 +227,8 @@ class CgroupStats:
     """
 
     cpu_usage_ns: int | None = None
+    cpu_user_ns: int | None = None     # the user and kernel (system) parts of cpu_usage_ns
+    cpu_system_ns: int | None = None
     memory_usage: int | None = None
     memory_limit: int | None = None
     memory_cache: int | None = None
@@ -259,6 +261,13 @@ class CgroupStats:
         d["memory_used"] = self.memory_used
         d["cpus_limit"] = self.cpus_limit
         return d
+
+
+def _clock_ticks() -> int:
+    try:
+        return os.sysconf("SC_CLK_TCK") or 100
+    except (ValueError, OSError):
+        return 100
 
 
 # ------------------------------------------------------------------------------ Cgroup
@@ -599,6 +608,10 @@ class Cgroup:
         f = self._file
         s = CgroupStats()
         s.cpu_usage_ns = _read_int(f("cpuacct", "cpuacct.usage") or "")
+        acct = _read_keyed(f("cpuacct", "cpuacct.stat") or "")     # in USER_HZ ticks
+        if "user" in acct and "system" in acct:
+            tick = 1_000_000_000 // _clock_ticks()
+            s.cpu_user_ns, s.cpu_system_ns = acct["user"] * tick, acct["system"] * tick
         s.memory_usage = _read_int(f("memory", "memory.usage_in_bytes") or "")
         s.memory_limit = _limit_or_none(_read_int(f("memory", "memory.limit_in_bytes") or ""))
         mstat = _read_keyed(f("memory", "memory.stat") or "")
@@ -645,6 +658,8 @@ class Cgroup:
         cpu = _read_keyed(p("cpu.stat"))
         if "usage_usec" in cpu:
             s.cpu_usage_ns = cpu["usage_usec"] * 1000
+        if "user_usec" in cpu and "system_usec" in cpu:
+            s.cpu_user_ns, s.cpu_system_ns = cpu["user_usec"] * 1000, cpu["system_usec"] * 1000
         s.cpu_throttled_periods = cpu.get("nr_throttled")
         s.memory_usage = _read_int(p("memory.current"))
         s.memory_limit = _limit_or_none(_read_int(p("memory.max")))

@@ -336,6 +336,55 @@ class Lifecycle(RuntimeBase):
             self.records.write_config(cid, cfg)
         return cid, warnings
 
+    def edit_networks(self, ref: str, network: str, connect: bool,
+                      aliases: list[str] | None = None) -> str:
+        """``network connect/disconnect`` of a container that is not running: its config
+        changes and its next start joins (or leaves out) ``network`` (a user network's
+        name or ``bridge``), as with dockerd. Disconnecting the last network leaves it on
+        ``none`` until a network is connected again (Compose disconnects and reconnects a
+        created container's network before it starts it)."""
+        cid = self.resolve(ref)
+        with self.records.oplock(cid):
+            if self.state(cid).get("Status") in ("running", "paused", "restarting"):
+                raise Conflict(f"container {cid[:12]} is running: connect it live instead")
+            cfg = self.records.read_config(cid)
+            hc = cfg["HostConfig"]
+            opts = dict(hc.get("NetworkOptions") or {})
+            mode = hc.get("NetworkMode") or "default"
+            emptied = bool(cfg.get("NetworksEmptied"))
+            if (mode in ("host", "none") and not emptied) or mode.startswith("container:"):
+                raise Conflict(f"container {cid[:12]} uses --network {mode}: it cannot be "
+                               "connected to or disconnected from other networks")
+            nets = [] if emptied else [n for n in opts.get("networks") or []
+                                       if n and n != "default"]
+            primary = "bridge" if mode == "default" else mode
+            if not emptied and primary not in nets:
+                nets.insert(0, primary)
+            per = dict(opts.get("net_aliases") or {})
+            name = cfg["Name"].lstrip("/")
+            if connect:
+                if network in nets:
+                    raise Conflict(f"endpoint with name {name} already exists in network "
+                                   f"{network}")
+                nets.append(network)
+                per[network] = list(aliases or [])
+            else:
+                if network not in nets:
+                    raise Conflict(f"container {cid[:12]} is not connected to network {network}")
+                nets.remove(network)
+                per.pop(network, None)
+            if nets:
+                hc["NetworkMode"] = "default" if (mode == "default" and nets[0] == "bridge") else nets[0]
+                cfg.pop("NetworksEmptied", None)
+            else:
+                hc["NetworkMode"] = "none"
+                cfg["NetworksEmptied"] = True
+            opts["networks"] = nets
+            opts["net_aliases"] = per
+            hc["NetworkOptions"] = opts
+            self.records.write_config(cid, cfg)
+        return cid
+
     def restart(self, ref: str, timeout: int | None = None) -> str:
         cid = self.stop(ref, timeout)
         self.start(cid)

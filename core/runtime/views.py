@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 from ..durations import human_duration
-from ..errors import Conflict, NotFound, NutshellError
+from ..errors import Conflict, NotFound, NutshellError, RuntimeFailure, UsageError
 from .runtime_base import RuntimeBase
 from .state import init_alive
 
@@ -95,7 +96,7 @@ class Views(RuntimeBase):
             except Exception:  # noqa: BLE001
                 net = None
         if net is None:
-            net = {"SandboxKey": "", "Networks": {mode: {}} if mode else {}, "Ports": {},
+            net = {"SandboxKey": "", "Networks": _configured_networks(cfg), "Ports": {},
                    "IPAddress": "", "Gateway": "", "MacAddress": ""}
         return {
             "Id": cid, "Created": cfg["Created"], "Path": cfg["Path"], "Args": cfg["Args"],
@@ -124,12 +125,14 @@ class Views(RuntimeBase):
             },
         }
 
-    def top(self, ref: str) -> dict:
+    def top(self, ref: str, ps_args: str | None = None) -> dict:
         cid = self.resolve(ref)
         st = self.state(cid)
         if st.get("Status") not in ("running", "paused") or not init_alive(st):
             raise Conflict(f"container {cid} is not running")
         pids = container_pids(st["Pid"])
+        if ps_args:
+            return ps_top(ps_args, pids)
         return {"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
                 "Processes": [row for row in (_ps_row(p) for p in pids) if row]}
 
@@ -151,6 +154,80 @@ class Views(RuntimeBase):
                 except Exception:  # noqa: BLE001
                     pass
         return out
+
+
+_PS_PID_OVERRIDE = re.compile(r"\s+([^\s]*)=\s*(PID[^\s]*)")
+
+
+def ps_top(ps_args: str, pids: list[int]) -> dict:
+    """dockerd's ``top`` with ps arguments: ``ps ARGS -qPIDS`` (``ps ARGS`` when ps refuses
+    ``-q`` with them), the rows whose PID is the container's (a thread row ``-`` follows its
+    process), the last column joined. The arguments go to ps as words, never to a shell."""
+    import subprocess
+
+    for m in _PS_PID_OVERRIDE.finditer(ps_args):
+        if m.group(1) != "pid":
+            raise UsageError(f'specifying "{m.group(1)}={m.group(2)}" is not allowed')
+    args = ps_args.split(" ")
+    pid_arg = "-q" + ",".join(str(p) for p in pids)
+    env = dict(os.environ, LC_ALL="C")
+    try:
+        out = subprocess.run(["ps", *args, pid_arg], capture_output=True, env=env, timeout=30)
+        if out.returncode != 0:
+            out = subprocess.run(["ps", *args], capture_output=True, env=env, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise RuntimeFailure(f"ps: {e}") from None
+    if out.returncode != 0:
+        first = out.stderr.decode(errors="replace").split("\n", 1)[0]
+        raise RuntimeFailure(f"ps: {first or f'exit status {out.returncode}'}")
+    lines = out.stdout.decode(errors="replace").split("\n")
+    titles = lines[0].split()
+    if "PID" not in titles:
+        raise UsageError("Couldn't find PID field in ps output")
+    at = titles.index("PID")
+    wanted = set(pids)
+    rows: list[list[str]] = []
+    inside = False
+    for line in lines[1:]:
+        fields = line.split()
+        if not fields or len(fields) <= at:
+            continue
+        if fields[at] == "-":
+            if inside:
+                rows.append(_ps_fields(fields, len(titles)))
+            continue
+        try:
+            pid = int(fields[at])
+        except ValueError:
+            raise RuntimeFailure(f"Unexpected pid '{fields[at]}'") from None
+        inside = pid in wanted
+        if inside:
+            rows.append(_ps_fields(fields, len(titles)))
+    return {"Titles": titles, "Processes": rows}
+
+
+def _ps_fields(fields: list[str], n: int) -> list[str]:
+    return fields[:n - 1] + [" ".join(fields[n - 1:])]
+
+
+def _configured_networks(cfg: dict) -> dict:
+    """The networks a container that is not running will join, as inspect shows them:
+    its network mode, the networks it was created with or connected to since."""
+    hc = cfg["HostConfig"]
+    mode = hc.get("NetworkMode") or ""
+    if cfg.get("NetworksEmptied"):
+        return {}
+    opts = hc.get("NetworkOptions") or {}
+    nets = [n for n in opts.get("networks") or [] if n and n != "default"]
+    if mode and mode not in nets and not (mode == "default" and "bridge" in nets):
+        nets.insert(0, mode)
+    per = opts.get("net_aliases") or {}
+    common = list(opts.get("aliases") or [])
+    out = {}
+    for n in nets:
+        aliases = per.get(n, common if n not in ("bridge", "default") else [])
+        out[n] = {"Aliases": list(aliases) or None} if n not in ("none", "host") else {}
+    return out
 
 
 def _parse_time(value: str | None) -> float | None:

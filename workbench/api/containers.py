@@ -393,7 +393,8 @@ def attach(engine, req: Request) -> None:
     tty = bool(ins["Config"].get("Tty"))
     want_stdin = req.qbool("stdin")
     want = {STDOUT: req.qbool("stdout"), STDERR: req.qbool("stderr")}
-    keys = parse_detach_keys(req.q("detachKeys") or None)
+    # dockerd looks for the detach keys only with a TTY: piped stdin is data, all of it
+    keys = parse_detach_keys(req.q("detachKeys") or None) if tty else b""
     waiter = None
     client = None
     server = req.server                                  # type: ignore[attr-defined]
@@ -568,7 +569,7 @@ def logs(engine, req: Request) -> None:
 
 
 def top(engine, req: Request) -> dict:
-    t = engine.top(req.params["id"])
+    t = engine.top(req.params["id"], req.q("ps_args") or None)
     return {"Titles": t["Titles"], "Processes": t["Processes"]}
 
 

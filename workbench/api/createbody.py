@@ -50,6 +50,13 @@ def strings(obj: dict, key: str, where: str = "", single: bool = False) -> list[
     return list(value)
 
 
+def client_env(items: list[str] | None) -> list[str]:
+    """``Env`` as the client resolved it: a bare ``KEY`` (no ``=``) is dropped, never
+    looked up in the server's own environment (core's resolve_env does that for the CLI,
+    whose environment is the caller's; here it would hand the server's to the client)."""
+    return [e for e in items or [] if "=" in e]
+
+
 def run_options(body: dict, name: str | None) -> RunOptions:
     image = field(body, "Image", str)
     if not image:
@@ -67,7 +74,7 @@ def run_options(body: dict, name: str | None) -> RunOptions:
             raise HTTPError(400, f"json: cannot unmarshal into field Labels.{k} of type string")
 
     volumes = list(strings(hc, "Binds", h) or [])
-    volumes += [p for p in (field(body, "Volumes", dict) or {})]
+    declared = list(field(body, "Volumes", dict) or {})   # anonymous, unless bound below
     mounts = []
     for m in field(hc, "Mounts", list) or []:
         if not isinstance(m, dict):
@@ -82,6 +89,12 @@ def run_options(body: dict, name: str | None) -> RunOptions:
             parts.append("readonly")
         mounts.append(",".join(parts))
     tmpfs = [f"{p}:{o}" if o else p for p, o in (field(hc, "Tmpfs", dict) or {}).items()]
+    # dockerd: a Binds/Mounts/Tmpfs destination wins over the same path in Config.Volumes
+    # (docker-py's volumes= sends both)
+    taken = {b.split(":")[1].rstrip("/") if ":" in b else b.rstrip("/") for b in volumes}
+    taken |= {str(m.get("Target") or "").rstrip("/") for m in field(hc, "Mounts", list) or []}
+    taken |= {t.split(":")[0].rstrip("/") for t in tmpfs}
+    volumes += [p for p in declared if p.rstrip("/") not in taken]
 
     ports = []
     for key, bindings in (field(hc, "PortBindings", dict) or {}).items():
@@ -136,7 +149,7 @@ def run_options(body: dict, name: str | None) -> RunOptions:
     pids = field(hc, "PidsLimit", int)
     return RunOptions(
         image=image, command=strings(body, "Cmd", single=True), entrypoint=entrypoint,
-        env=strings(body, "Env") or [], workdir=field(body, "WorkingDir", str) or None,
+        env=client_env(strings(body, "Env")), workdir=field(body, "WorkingDir", str) or None,
         user=field(body, "User", str) or None, hostname=field(body, "Hostname", str) or None,
         name=name or None, tty=bool(field(body, "Tty", bool)),
         interactive=bool(field(body, "OpenStdin", bool)),

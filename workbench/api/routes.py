@@ -6,8 +6,7 @@ from .router import Router
 
 
 def register(r: Router) -> None:
-    from . import containers, images, system
+    from . import archive, containers, execs, images, networks, stats, system, volumes
 
-    system.register(r)
-    containers.register(r)
-    images.register(r)
+    for area in (system, containers, execs, archive, stats, images, networks, volumes):
+        area.register(r)

@@ -121,7 +121,9 @@ def register(sub, group) -> None:
 
     for p in both("top", "Show the processes of a container", cmd_top):
         p.add_argument("container")
-        p.add_argument("ps_args", nargs=argparse.REMAINDER, help="(ignored)")
+        p.add_argument("ps_args", nargs=argparse.REMAINDER,
+                       help="arguments for the host's ps (as docker top); its rows are kept "
+                            "for the container's processes")
 
     for p in both("rename", "Rename a container", cmd_rename):
         p.add_argument("container")
@@ -568,7 +570,7 @@ def cmd_attach(engine, args) -> int:
 
 @_exit1
 def cmd_top(engine, args) -> int:
-    res = engine.top(args.container)
+    res = engine.top(args.container, " ".join(args.ps_args) or None)
     print_table(res["Titles"], res["Processes"])
     return 0
 
