@@ -160,9 +160,10 @@ class RegistryOps(EngineBase):
 
     # --- login / logout ---------------------------------------------------------------
     def login(self, registry: str | None, username: str, password: str,
-              insecure: bool = False) -> LoginResult:
-        """Check the credentials against the registry, then store them (config.json or
-        the configured credential helper). Returns ``{"Status": "Login Succeeded", ...}``."""
+              insecure: bool = False, store: bool = True) -> LoginResult:
+        """Check the credentials against the registry, then (``store``) store them
+        (config.json or the configured credential helper). Returns ``{"Status": "Login
+        Succeeded", ...}``; the API server's /auth only checks, as dockerd's does."""
         from . import credentials
         from .auth import AuthError
         from .hosts import normalize_registry
@@ -190,7 +191,7 @@ class RegistryOps(EngineBase):
                                 hint=None) from exc
         finally:
             client.close()
-        where = credentials.store(domain, username, password)
+        where = credentials.store(domain, username, password) if store else ""
         return {"Status": "Login Succeeded", "ServerAddress": credentials.auth_key(domain),
                 "Stored": where}
 

@@ -29,8 +29,14 @@ class ApiServer:
         self.docker_config = os.path.join(base, "docker-config")
         os.makedirs(self.root)
         os.makedirs(self.docker_config)
+        # the server's own credential stores: empty, and never the user's
+        self.server_config = os.path.join(base, "server-config")
+        os.makedirs(os.path.join(self.server_config, "docker"))
+        os.makedirs(os.path.join(self.server_config, "nutshell"))
         self.env = dict(os.environ, NUTSHELL_ROOT=self.root, NUTSHELL_RUNTIME_DIR=self.run,
-                        PYTHONPATH=REPO)
+                        PYTHONPATH=REPO,
+                        DOCKER_CONFIG=os.path.join(self.server_config, "docker"),
+                        NUTSHELL_CONFIG_DIR=os.path.join(self.server_config, "nutshell"))
         from core.engine import Engine
 
         self.engine = Engine(self.root)

@@ -202,3 +202,17 @@ def test_events_since_until_and_follow(api, docker):
         follow.kill()
         follow.wait()
     docker("rm", "evt2", check=True)
+
+
+def test_login_checks_credentials_and_stores_nothing_server_side(api, docker, basic_registry):
+    host = basic_registry.host
+    p = docker("login", "-u", "alice", "--password-stdin", host,
+               input=basic_registry.users["alice"].encode())
+    assert p.returncode == 0 and b"Login Succeeded" in p.stdout, p.stderr
+    p = docker("login", "-u", "alice", "--password-stdin", host, input=b"wrong")
+    assert p.returncode == 1 and b"unauthorized" in p.stderr.lower()
+    # the client keeps its credentials (in its own DOCKER_CONFIG); the server stored none
+    with open(os.path.join(api.docker_config, "config.json")) as f:
+        assert host in f.read()
+    for dirpath, _dirs, files in os.walk(api.server_config):
+        assert files == [], f"the server stored credentials: {dirpath} {files}"
