@@ -216,3 +216,19 @@ def test_login_checks_credentials_and_stores_nothing_server_side(api, docker, ba
         assert host in f.read()
     for dirpath, _dirs, files in os.walk(api.server_config):
         assert files == [], f"the server stored credentials: {dirpath} {files}"
+
+
+def test_system_df_and_info(docker):
+    docker("run", "-d", "--name", "dfc", "busybox", "sh", "-c", "echo data > /f; sleep 300", check=True)
+    try:
+        wait_for(lambda: docker("exec", "dfc", "cat", "/f").stdout == b"data\n", timeout=15)
+        p = docker("system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}", check=True)
+        rows = dict((t.rsplit(" ", 2)[0], t.rsplit(" ", 2)[1:]) for t in p.stdout.decode().splitlines())
+        assert rows["Images"][0] >= "1" and rows["Containers"][1] >= "1", rows
+        p = docker("system", "df", "-v", check=True).stdout.decode()
+        assert "dfc" in p and "busybox" in p
+        p = docker("info", "--format", "{{.OSType}} {{.Driver}} {{.ContainersRunning}}", check=True)
+        os_type, driver, running = p.stdout.decode().split()
+        assert (os_type, driver) == ("linux", "overlay") and int(running) >= 1
+    finally:
+        docker("rm", "-f", "dfc")
