@@ -22,7 +22,9 @@ from core.errors import NotFound, UnsafeLayer
 from core.fs.cp import CopyError
 
 from .http import HTTPError, Request
-from .router import Router
+from .router import Routes
+
+routes = Routes()
 
 # Go's os.FileMode type bits
 _GO_DIR = 1 << 31
@@ -106,6 +108,7 @@ def _refused(exc: OSError, path: str) -> None:
         raise HTTPError(400, f"cannot copy {what}") from None
 
 
+@routes.route("HEAD", "/containers/{id}/archive")
 def head(engine, req: Request) -> None:
     stream = _open(engine, req)
     try:
@@ -120,6 +123,7 @@ def head(engine, req: Request) -> None:
     req.send_empty(200, {"X-Docker-Container-Path-Stat": header, "Content-Type": "application/json"})
 
 
+@routes.route("GET", "/containers/{id}/archive")
 def get(engine, req: Request) -> None:
     stream = _open(engine, req)
     try:
@@ -140,6 +144,7 @@ def get(engine, req: Request) -> None:
     out.close()
 
 
+@routes.route("PUT", "/containers/{id}/archive")
 def put(engine, req: Request) -> None:
     cid = engine.container(req.params["id"])
     path = _path(req)
@@ -160,8 +165,3 @@ def put(engine, req: Request) -> None:
         raise
     req.send_empty(200)
 
-
-def register(r: Router) -> None:
-    r.add("HEAD", "/containers/{id}/archive", head)
-    r.add("GET", "/containers/{id}/archive", get)
-    r.add("PUT", "/containers/{id}/archive", put)

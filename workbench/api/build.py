@@ -23,7 +23,9 @@ from core.events import Progress
 
 from .http import HTTPError, Request
 from .images import MAX_UPLOAD, BodyReader, LazyStream, credential_of, message_of_progress
-from .router import version_at_least
+from .router import Routes, version_at_least
+
+routes = Routes()
 
 #: the most a build context may be (bytes of tar stream); NUTSHELL_API_MAX_CONTEXT overrides
 MAX_CONTEXT = int(os.environ.get("NUTSHELL_API_MAX_CONTEXT", str(MAX_UPLOAD)))
@@ -123,6 +125,7 @@ class _BuildReporter:
                 self.send(msg)
 
 
+@routes.route("POST", "/build")
 def build(engine, req: Request) -> None:
     from core.dockerfile.builder import BuildOptions, RunFailed
     from core.reference import parse

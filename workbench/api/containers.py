@@ -19,9 +19,11 @@ from core.runtime.attach import EXIT, STDERR, STDOUT, DetachDetector, parse_deta
 
 from .createbody import run_options
 from .http import ClientGone, Connection, HTTPError, Request, multiplex
-from .router import Router
+from .router import Routes
 from .shapes import container_list_entry
 from .system import filters_of
+
+routes = Routes()
 
 
 # --- list, inspect ---------------------------------------------------------------------
@@ -66,6 +68,7 @@ def _matches(entry: dict, ins_state: str, filters: dict[str, list[str]]) -> bool
     return True
 
 
+@routes.route("GET", "/containers/json")
 def list_containers(engine, req: Request) -> list:
     filters = filters_of(req)
     show_all = req.qbool("all") or bool(filters.get("status")) or bool(filters.get("exited"))
@@ -91,6 +94,7 @@ def list_containers(engine, req: Request) -> list:
     return out
 
 
+@routes.route("GET", "/containers/{id}/json")
 def inspect(engine, req: Request) -> dict:
     ins = dict(engine.container_inspect(req.params["id"]))
     host = dict(ins["HostConfig"])
@@ -113,6 +117,7 @@ def inspect(engine, req: Request) -> dict:
 
 
 # --- create and the lifecycle verbs ----------------------------------------------------
+@routes.route("POST", "/containers/create")
 def create(engine, req: Request) -> None:
     body = req.json(default=None)
     if body is None:
@@ -126,6 +131,7 @@ def create(engine, req: Request) -> None:
     req.send_json(201, {"Id": cid, "Warnings": []})
 
 
+@routes.route("POST", "/containers/{id}/start")
 def start(engine, req: Request) -> None:
     cid = engine.container(req.params["id"])
     state = engine.container_state(cid)
@@ -168,6 +174,7 @@ def _runtime_message(exc: Exception) -> str:
     return f"failed to create task for container: {msg}: unknown"
 
 
+@routes.route("POST", "/containers/{id}/stop")
 def stop(engine, req: Request) -> None:
     cid = engine.container(req.params["id"])
     if engine.container_state(cid).get("Status") not in ("running", "paused", "restarting"):
@@ -179,6 +186,7 @@ def stop(engine, req: Request) -> None:
     engine.stop(cid, timeout=t, signal=req.q("signal") or None)
 
 
+@routes.route("POST", "/containers/{id}/kill")
 def kill(engine, req: Request) -> None:
     cid = engine.container(req.params["id"])
     if engine.container_state(cid).get("Status") not in ("running", "paused"):
@@ -186,19 +194,23 @@ def kill(engine, req: Request) -> None:
     engine.kill(cid, req.q("signal") or "KILL")
 
 
+@routes.route("POST", "/containers/{id}/restart")
 def restart(engine, req: Request) -> None:
     t = req.qint("t")
     engine.restart(req.params["id"], timeout=t if t is not None else req.qint("timeout"))
 
 
+@routes.route("POST", "/containers/{id}/pause")
 def pause(engine, req: Request) -> None:
     engine.pause(req.params["id"])
 
 
+@routes.route("POST", "/containers/{id}/unpause")
 def unpause(engine, req: Request) -> None:
     engine.unpause(req.params["id"])
 
 
+@routes.route("POST", "/containers/{id}/rename")
 def rename(engine, req: Request) -> None:
     name = req.q("name")
     if not name:
@@ -206,6 +218,7 @@ def rename(engine, req: Request) -> None:
     engine.rename(req.params["id"], name)
 
 
+@routes.route("POST", "/containers/{id}/update")
 def update(engine, req: Request) -> dict:
     from .createbody import field
 
@@ -223,11 +236,13 @@ def update(engine, req: Request) -> dict:
     return {"Warnings": list(warnings)}
 
 
+@routes.route("DELETE", "/containers/{id}")
 def delete(engine, req: Request) -> None:
     cid = engine.container(req.params["id"])
     engine.rm(cid, force=req.qbool("force"), volumes=req.qbool("v"))
 
 
+@routes.route("POST", "/containers/prune")
 def prune(engine, req: Request) -> dict:
     filters = [f"{k}={v}" for k, vs in filters_of(req).items() for v in vs]
     report = engine.container_prune(filters or None)
@@ -236,6 +251,7 @@ def prune(engine, req: Request) -> dict:
 
 
 # --- wait ------------------------------------------------------------------------------
+@routes.route("POST", "/containers/{id}/wait")
 def wait(engine, req: Request) -> None:
     cid = engine.container(req.params["id"])
     condition = req.q("condition") or "not-running"
@@ -384,6 +400,7 @@ class _Waiter:
             return client
 
 
+@routes.route("POST", "/containers/{id}/attach")
 def attach(engine, req: Request) -> None:
     cid = engine.container(req.params["id"])
     state = engine.container_state(cid)
@@ -525,6 +542,7 @@ def _pump(client, conn: Connection | None, send, want_stdin: bool, keys: bytes,
             client.close()
 
 
+@routes.route("POST", "/containers/{id}/resize")
 def resize(engine, req: Request) -> None:
     cid = engine.container(req.params["id"])
     h, w = req.qint("h", 0), req.qint("w", 0)
@@ -542,6 +560,7 @@ def resize(engine, req: Request) -> None:
 
 
 # --- logs and views --------------------------------------------------------------------
+@routes.route("GET", "/containers/{id}/logs")
 def logs(engine, req: Request) -> None:
     cid = engine.container(req.params["id"])
     if not req.qbool("stdout") and not req.qbool("stderr"):
@@ -568,11 +587,13 @@ def logs(engine, req: Request) -> None:
     out.close()
 
 
+@routes.route("GET", "/containers/{id}/top")
 def top(engine, req: Request) -> dict:
     t = engine.top(req.params["id"], req.q("ps_args") or None)
     return {"Titles": t["Titles"], "Processes": t["Processes"]}
 
 
+@routes.route("GET", "/containers/{id}/changes")
 def changes(engine, req: Request) -> list:
     kinds = {"C": 0, "A": 1, "D": 2}
     out = []
@@ -584,6 +605,7 @@ def changes(engine, req: Request) -> list:
     return out
 
 
+@routes.route("GET", "/containers/{id}/export")
 def export(engine, req: Request) -> None:
     cid = engine.container(req.params["id"])
     out = req.stream(200, "application/x-tar")
@@ -600,27 +622,6 @@ def export(engine, req: Request) -> None:
     out.close()
 
 
-def register(r: Router) -> None:
-    r.add("GET", "/containers/json", list_containers)
-    r.add("POST", "/containers/create", create)
-    r.add("POST", "/containers/prune", prune)
-    r.add("GET", "/containers/{id}/json", inspect)
-    r.add("POST", "/containers/{id}/start", start)
-    r.add("POST", "/containers/{id}/stop", stop)
-    r.add("POST", "/containers/{id}/kill", kill)
-    r.add("POST", "/containers/{id}/restart", restart)
-    r.add("POST", "/containers/{id}/pause", pause)
-    r.add("POST", "/containers/{id}/unpause", unpause)
-    r.add("POST", "/containers/{id}/rename", rename)
-    r.add("POST", "/containers/{id}/update", update)
-    r.add("POST", "/containers/{id}/wait", wait)
-    r.add("POST", "/containers/{id}/attach", attach)
-    r.add("POST", "/containers/{id}/resize", resize)
-    r.add("DELETE", "/containers/{id}", delete)
-    r.add("GET", "/containers/{id}/logs", logs)
-    r.add("GET", "/containers/{id}/top", top)
-    r.add("GET", "/containers/{id}/changes", changes)
-    r.add("GET", "/containers/{id}/export", export)
 
 
 

@@ -25,7 +25,9 @@ from core.runtime.attach import DetachDetector, parse_detach_keys
 
 from .createbody import client_env, field, strings
 from .http import ClientGone, HTTPError, Request, multiplex
-from .router import Router, version_at_least
+from .router import Routes, version_at_least
+
+routes = Routes()
 
 MAX_FINISHED = 256          # finished exec instances kept for inspect (dockerd keeps them
                             # until the container goes; a long-lived server must not grow)
@@ -117,6 +119,7 @@ def _check_running(engine, cid: str) -> None:
 
 
 # --- create ----------------------------------------------------------------------------
+@routes.route("POST", "/containers/{id}/exec")
 def create(engine, req: Request) -> None:
     cid = engine.container(req.params["id"])
     body = req.json(default=None)
@@ -143,6 +146,7 @@ def create(engine, req: Request) -> None:
     req.send_json(201, {"Id": inst.id})
 
 
+@routes.route("GET", "/exec/{id}/json")
 def inspect(engine, req: Request) -> dict:
     inst = _instance(req)
     try:
@@ -153,6 +157,7 @@ def inspect(engine, req: Request) -> dict:
 
 
 # --- start -----------------------------------------------------------------------------
+@routes.route("POST", "/exec/{id}/start")
 def start(engine, req: Request) -> None:
     inst = _instance(req)
     body = req.json(default={})
@@ -358,6 +363,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 # --- resize ----------------------------------------------------------------------------
+@routes.route("POST", "/exec/{id}/resize")
 def resize(engine, req: Request) -> None:
     inst = _instance(req)
     h, w = req.qint("h", 0), req.qint("w", 0)
@@ -378,9 +384,3 @@ def resize(engine, req: Request) -> None:
             pass
     req.send_empty(200)
 
-
-def register(r: Router) -> None:
-    r.add("POST", "/containers/{id}/exec", create)
-    r.add("POST", "/exec/{id}/start", start)
-    r.add("POST", "/exec/{id}/resize", resize)
-    r.add("GET", "/exec/{id}/json", inspect)

@@ -35,9 +35,11 @@ from core.errors import InvalidReference, NotFound, NutshellError
 from core.events import Progress
 
 from .http import ChunkedWriter, HTTPError, Request
-from .router import Router, version_at_least
+from .router import Routes, version_at_least
 from .shapes import familiar, image_list_entry, unix_time
 from .system import filters_of
+
+routes = Routes()
 
 #: the most an uploaded archive (load, import, a build context) may be, in bytes
 MAX_UPLOAD = int(os.environ.get("NUTSHELL_API_MAX_UPLOAD", str(64 << 30)))
@@ -256,6 +258,7 @@ def _bool_filter(key: str, values: list[str]) -> bool:
     raise HTTPError(400, f"invalid filter '{key}={values[-1]}'")
 
 
+@routes.route("GET", "/images/json")
 def list_images(engine, req: Request) -> list:
     filters = filters_of(req)
     for key in filters:
@@ -328,6 +331,7 @@ def _ref_matches(tag: str, patterns: list[str]) -> bool:
     return False
 
 
+@routes.route("GET", "/images/{name:path}/json")
 def inspect(engine, req: Request) -> dict:
     name = req.params["name"]
     find_image(engine, name)
@@ -351,6 +355,7 @@ def inspect(engine, req: Request) -> dict:
     return ins
 
 
+@routes.route("GET", "/images/{name:path}/history")
 def history(engine, req: Request) -> list:
     name = req.params["name"]
     find_image(engine, name)
@@ -364,6 +369,7 @@ def history(engine, req: Request) -> list:
 
 
 # --- tag, remove, prune ------------------------------------------------------------------
+@routes.route("POST", "/images/{name:path}/tag")
 def tag(engine, req: Request) -> None:
     name = req.params["name"]
     repo = req.q("repo") or ""
@@ -383,12 +389,14 @@ def tag(engine, req: Request) -> None:
     req.send_empty(201)
 
 
+@routes.route("DELETE", "/images/{name:path}")
 def delete(engine, req: Request) -> list:
     name = req.params["name"]
     find_image(engine, name)
     return list(engine.rmi([name], force=req.qbool("force"), prune=not req.qbool("noprune")))
 
 
+@routes.route("POST", "/images/prune")
 def prune(engine, req: Request) -> dict:
     filters = filters_of(req)
     all_ = False
@@ -407,6 +415,7 @@ def prune(engine, req: Request) -> dict:
 
 
 # --- pull and import (/images/create) -----------------------------------------------------
+@routes.route("POST", "/images/create")
 def create(engine, req: Request) -> None:
     src = req.q("fromSrc")
     image = req.q("fromImage")
@@ -530,6 +539,7 @@ def _import(engine, req: Request, src: str) -> None:
 
 
 # --- push --------------------------------------------------------------------------------
+@routes.route("POST", "/images/{name:path}/push")
 def push(engine, req: Request) -> None:
     from core.reference import parse
 
@@ -569,10 +579,12 @@ def push(engine, req: Request) -> None:
 
 
 # --- save and load -----------------------------------------------------------------------
+@routes.route("GET", "/images/{name:path}/get")
 def save_one(engine, req: Request) -> None:
     _save(engine, req, [req.params["name"]])
 
 
+@routes.route("GET", "/images/get")
 def save_many(engine, req: Request) -> None:
     names = [n for n in req.qlist("names") if n]
     if not names:
@@ -601,6 +613,7 @@ def _save(engine, req: Request, names: list[str]) -> None:
     out.close()
 
 
+@routes.route("POST", "/images/load")
 def load(engine, req: Request) -> None:
     """As dockerd: the answer is always a 200 JSON stream (``quiet`` by default), a
     failure its last message."""
@@ -681,6 +694,7 @@ def _changes_of_config(body: Any) -> list[str]:
     return out
 
 
+@routes.route("POST", "/commit")
 def commit(engine, req: Request) -> None:
     container = req.q("container") or ""
     if not container:
@@ -705,20 +719,3 @@ def commit(engine, req: Request) -> None:
                         pause=req.qbool("pause", True))
     req.send_json(201, {"Id": img.id})
 
-
-def register(r: Router) -> None:
-    from . import build
-
-    r.add("GET", "/images/json", list_images)
-    r.add("POST", "/images/create", create)
-    r.add("POST", "/images/load", load)
-    r.add("POST", "/images/prune", prune)
-    r.add("GET", "/images/get", save_many)
-    r.add("POST", "/commit", commit)
-    r.add("POST", "/build", build.build)
-    r.add("GET", "/images/{name:path}/json", inspect)
-    r.add("GET", "/images/{name:path}/history", history)
-    r.add("GET", "/images/{name:path}/get", save_one)
-    r.add("POST", "/images/{name:path}/tag", tag)
-    r.add("POST", "/images/{name:path}/push", push)
-    r.add("DELETE", "/images/{name:path}", delete)

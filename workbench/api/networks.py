@@ -15,9 +15,11 @@ from core.errors import Conflict, NotFound
 
 from .createbody import field, strings
 from .http import HTTPError, Request
-from .router import Router
+from .router import Routes
 from .shapes import unix_time
 from .system import filters_of
+
+routes = Routes()
 
 PREDEFINED = ("bridge", "host", "none")
 
@@ -112,15 +114,18 @@ def _matches(net: dict, filters: dict[str, list[str]]) -> bool:
     return True
 
 
+@routes.route("GET", "/networks")
 def list_networks(engine, req: Request) -> list:
     filters = filters_of(req)
     return [n for n in _all(engine) if _matches(n, filters)]
 
 
+@routes.route("GET", "/networks/{id}")
 def inspect(engine, req: Request) -> dict:
     return _find(engine, req.params["id"])
 
 
+@routes.route("POST", "/networks/create")
 def create(engine, req: Request) -> None:
     body = req.json(default=None)
     if body is None:
@@ -164,6 +169,7 @@ def create(engine, req: Request) -> None:
     req.send_json(201, {"Id": net["Id"], "Warning": ""})
 
 
+@routes.route("DELETE", "/networks/{id}")
 def delete(engine, req: Request) -> None:
     net = _find(engine, req.params["id"])
     if net["Name"] in PREDEFINED:
@@ -184,6 +190,7 @@ def _container(engine, body: dict) -> str:
         raise HTTPError(404, f"No such container: {ref}") from None
 
 
+@routes.route("POST", "/networks/{id}/connect")
 def connect(engine, req: Request) -> None:
     body = req.json(default={})
     net = _find(engine, req.params["id"])
@@ -204,6 +211,7 @@ def connect(engine, req: Request) -> None:
     req.send_empty(200)
 
 
+@routes.route("POST", "/networks/{id}/disconnect")
 def disconnect(engine, req: Request) -> None:
     body = req.json(default={})
     net = _find(engine, req.params["id"])
@@ -224,6 +232,7 @@ def disconnect(engine, req: Request) -> None:
     req.send_empty(200)
 
 
+@routes.route("POST", "/networks/prune")
 def prune(engine, req: Request) -> dict:
     from core import prunefilter
 
@@ -244,14 +253,4 @@ def prune(engine, req: Request) -> dict:
         except Exception:  # noqa: BLE001 - in use by now: skipped, as dockerd does
             continue
     return {"NetworksDeleted": deleted}
-
-
-def register(r: Router) -> None:
-    r.add("GET", "/networks", list_networks)
-    r.add("POST", "/networks/create", create)
-    r.add("POST", "/networks/prune", prune)
-    r.add("GET", "/networks/{id}", inspect)
-    r.add("DELETE", "/networks/{id}", delete)
-    r.add("POST", "/networks/{id}/connect", connect)
-    r.add("POST", "/networks/{id}/disconnect", disconnect)
 

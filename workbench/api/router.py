@@ -41,6 +41,25 @@ def version_at_least(req: Request, v: str) -> bool:
     return _vtuple(req.api_version) >= _vtuple(v)
 
 
+class Routes:
+    """An area's endpoints, declared on their handlers::
+
+        routes = Routes()
+
+        @routes.route("GET", "/containers/{id}/json")
+        def inspect(engine, req): ...
+    """
+
+    def __init__(self) -> None:
+        self.table: list[tuple[str, str, Handler]] = []
+
+    def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
+        def deco(fn: Handler) -> Handler:
+            self.table.append((method, pattern, fn))
+            return fn
+        return deco
+
+
 class Router:
     def __init__(self) -> None:
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
@@ -52,11 +71,9 @@ class Router:
         rx = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", rx)
         self.routes.append((method, re.compile(f"^{rx}/?$"), handler))
 
-    def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
-        def deco(fn: Handler) -> Handler:
-            self.add(method, pattern, fn)
-            return fn
-        return deco
+    def include(self, routes: Routes) -> None:
+        for method, pattern, handler in routes.table:
+            self.add(method, pattern, handler)
 
     def resolve(self, req: Request) -> Handler:
         m = _VERSION_PREFIX.match(req.raw_path)

@@ -6,7 +6,7 @@ from .router import Router
 
 
 def register(r: Router) -> None:
-    from . import archive, containers, execs, images, networks, stats, system, volumes
+    from . import archive, build, containers, execs, images, networks, stats, system, volumes
 
-    for area in (system, containers, execs, archive, stats, images, networks, volumes):
-        area.register(r)
+    for area in (system, containers, execs, archive, stats, images, build, networks, volumes):
+        r.include(area.routes)

@@ -15,7 +15,9 @@ import time
 from core.errors import NotFound
 
 from .http import Request
-from .router import Router
+from .router import Routes
+
+routes = Routes()
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 INTERVAL = 1.0
@@ -117,6 +119,7 @@ def docker_stats(cid: str, name: str, cur: dict, cur_time: float, cur_system: in
     return out
 
 
+@routes.route("GET", "/containers/{id}/stats")
 def stats(engine, req: Request) -> dict | None:
     cid = engine.container(req.params["id"])
     stream = req.qbool("stream", True)
@@ -154,6 +157,3 @@ def stats(engine, req: Request) -> dict | None:
     out.close()
     return None
 
-
-def register(r: Router) -> None:
-    r.add("GET", "/containers/{id}/stats", stats)

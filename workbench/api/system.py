@@ -6,9 +6,13 @@ import os
 import platform
 
 from .http import HTTPError, Request
-from .router import MAX_API_VERSION, MIN_API_VERSION, Router
+from .router import MAX_API_VERSION, MIN_API_VERSION, Routes
+
+routes = Routes()
 
 
+@routes.route("HEAD", "/_ping")
+@routes.route("GET", "/_ping")
 def ping(engine, req: Request) -> None:
     headers = {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache",
                "Builder-Version": "1", "Swarm": "inactive"}
@@ -17,6 +21,7 @@ def ping(engine, req: Request) -> None:
     req.send_bytes(200, b"OK", "text/plain; charset=utf-8", headers)
 
 
+@routes.route("GET", "/version")
 def version(engine, req: Request) -> dict:
     v = engine.version()
     return {
@@ -32,6 +37,7 @@ def version(engine, req: Request) -> dict:
     }
 
 
+@routes.route("GET", "/info")
 def info(engine, req: Request) -> dict:
     i = engine.info()
     cg = "2" if str(i["CgroupVersion"]).startswith("2") else "1"
@@ -85,6 +91,7 @@ def _now_rfc3339() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
+@routes.route("GET", "/system/df")
 def system_df(engine, req: Request) -> dict:
     from .shapes import container_list_entry, image_list_entry, volume_entry
 
@@ -109,6 +116,7 @@ def system_df(engine, req: Request) -> dict:
             "Volumes": volumes, "BuildCache": []}
 
 
+@routes.route("POST", "/auth")
 def auth(engine, req: Request) -> dict:
     """Check credentials against a registry, as dockerd does: nothing is stored (the client
     keeps its credentials and sends them with each pull and push)."""
@@ -124,6 +132,7 @@ def auth(engine, req: Request) -> dict:
     return {"Status": "Login Succeeded", "IdentityToken": ""}
 
 
+@routes.route("GET", "/events")
 def events(engine, req: Request) -> None:
     filters = _filters(req)
     since = req.q("since")
@@ -155,12 +164,3 @@ def _filters(req: Request) -> dict[str, list[str]]:
 
 filters_of = _filters
 
-
-def register(r: Router) -> None:
-    r.add("GET", "/_ping", ping)
-    r.add("HEAD", "/_ping", ping)
-    r.add("GET", "/version", version)
-    r.add("GET", "/info", info)
-    r.add("GET", "/system/df", system_df)
-    r.add("POST", "/auth", auth)
-    r.add("GET", "/events", events)

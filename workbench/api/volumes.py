@@ -9,9 +9,11 @@ from core.errors import NotFound
 
 from .createbody import field
 from .http import HTTPError, Request
-from .router import Router, version_at_least
+from .router import Routes, version_at_least
 from .shapes import volume_entry
 from .system import filters_of
+
+routes = Routes()
 
 
 def _labels_ok(labels: dict, want: list[str], unwanted: list[str] | None = None) -> bool:
@@ -22,6 +24,7 @@ def _labels_ok(labels: dict, want: list[str], unwanted: list[str] | None = None)
     return all(has(w) for w in want) and not any(has(w) for w in unwanted or [])
 
 
+@routes.route("GET", "/volumes")
 def list_volumes(engine, req: Request) -> dict:
     filters = filters_of(req)
     for key in filters:
@@ -49,6 +52,7 @@ def list_volumes(engine, req: Request) -> dict:
     return {"Volumes": out, "Warnings": []}
 
 
+@routes.route("POST", "/volumes/create")
 def create(engine, req: Request) -> None:
     body = req.json(default={})
     name = field(body, "Name", str) or None
@@ -73,10 +77,12 @@ def _inspect(engine, name: str) -> dict:
         raise HTTPError(404, f"get {name}: no such volume") from None
 
 
+@routes.route("GET", "/volumes/{name}")
 def inspect(engine, req: Request) -> dict:
     return volume_entry(_inspect(engine, req.params["name"]))
 
 
+@routes.route("DELETE", "/volumes/{name}")
 def delete(engine, req: Request) -> None:
     name = req.params["name"]
     try:
@@ -85,6 +91,7 @@ def delete(engine, req: Request) -> None:
         raise HTTPError(404, f"get {name}: no such volume") from None
 
 
+@routes.route("POST", "/volumes/prune")
 def prune(engine, req: Request) -> dict:
     filters = filters_of(req)
     for key in filters:
@@ -120,10 +127,3 @@ def prune(engine, req: Request) -> dict:
         space += size
     return {"VolumesDeleted": deleted, "SpaceReclaimed": space}
 
-
-def register(r: Router) -> None:
-    r.add("GET", "/volumes", list_volumes)
-    r.add("POST", "/volumes/create", create)
-    r.add("POST", "/volumes/prune", prune)
-    r.add("GET", "/volumes/{name}", inspect)
-    r.add("DELETE", "/volumes/{name}", delete)
