@@ -8,7 +8,7 @@ test:
 # on 2 cores (the Pilot tests mostly wait, so 4 workers)
 test-fast:
 	./setup.sh test -q -p xdist -n 4 -m "not integration and not slow and not e2e and not registry and not bench" tests/unit tests/tui
-# ruff (style, imports, bug patterns), mypy on core/, import contracts (pyproject.toml)
+# ruff (style, imports, bug patterns), mypy on core/ and workbench/api/, import contracts (pyproject.toml)
 lint:
 	./setup.sh lint
 # what to run before a commit: the linters, then the fast tier of the tests

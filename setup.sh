@@ -42,7 +42,7 @@ case "$cmd" in
     lint)
         # the rules docs/architecture.md lists, each checked by a tool
         .venv/bin/ruff check .
-        .venv/bin/mypy core
+        .venv/bin/mypy core workbench/api
         .venv/bin/lint-imports
         ;;
     *)

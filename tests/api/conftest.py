@@ -127,3 +127,13 @@ def api(tmp_path_factory, busybox_rootfs):
 def docker(api):
     return api.docker
 
+
+@pytest.fixture
+def client(api):
+    """docker-py on the server's socket, speaking API 1.41 (what docker 20.10 speaks)."""
+    import docker as docker_py
+
+    c = docker_py.DockerClient(base_url="unix://" + api.socket, version="1.41", timeout=120)
+    yield c
+    c.close()
+

@@ -30,12 +30,6 @@ def box(api):
     api.docker("volume", "rm", "cpvol")
 
 
-@pytest.fixture
-def client(api):
-    c = dockerpy.DockerClient(base_url="unix://" + api.socket, version="1.41", timeout=60)
-    yield c
-    c.close()
-
 
 def _tar(*members: tuple) -> bytes:
     """members: (name, kind, data_or_target) with kind "file", "dir", "sym", "hard"."""

@@ -13,12 +13,6 @@ from tests.waiting import wait_for
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def client(api):
-    c = docker.DockerClient(base_url=f"unix://{api.socket}", version="auto", timeout=60)
-    yield c
-    c.close()
-
 
 def test_ping_version_info(client):
     assert client.ping() is True

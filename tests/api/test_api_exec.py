@@ -26,12 +26,6 @@ def box(api):
     api.docker("rm", "-f", "execbox")
 
 
-@pytest.fixture
-def client(api):
-    c = dockerpy.DockerClient(base_url="unix://" + api.socket, version="1.41", timeout=60)
-    yield c
-    c.close()
-
 
 class _UnixHTTP(http.client.HTTPConnection):
     def __init__(self, path: str):

@@ -23,13 +23,6 @@ pytestmark = pytest.mark.integration
 docker_py = pytest.importorskip("docker")
 
 
-@pytest.fixture(scope="module")
-def client(api):
-    c = docker_py.DockerClient(base_url="unix://" + api.socket, version="1.41", timeout=120)
-    yield c
-    c.close()
-
-
 def _name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 

@@ -14,12 +14,6 @@ from tests.api.test_api_exec import raw
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def client(api):
-    c = dockerpy.DockerClient(base_url="unix://" + api.socket, version="1.41", timeout=60)
-    yield c
-    c.close()
-
 
 # --- networks: the docker CLI ----------------------------------------------------------
 def test_network_verbs_and_name_resolution(docker):

@@ -9,7 +9,6 @@ import re
 import subprocess
 import tarfile
 
-import docker as dockerpy
 import pytest
 
 from tests.api.conftest import DOCKER_CLI
@@ -27,12 +26,6 @@ def busy(api):
     yield cid
     api.docker("rm", "-f", "statsbox")
 
-
-@pytest.fixture
-def client(api):
-    c = dockerpy.DockerClient(base_url="unix://" + api.socket, version="1.41", timeout=60)
-    yield c
-    c.close()
 
 
 def _percent(s: str) -> float:

@@ -12,11 +12,13 @@ symlink bits) and ``mtime`` in RFC 3339.
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import json
 import os
 import stat
 import time
+from collections.abc import Iterator
 
 from core.errors import NotFound, UnsafeLayer
 from core.fs.cp import CopyError
@@ -79,20 +81,26 @@ def _path(req: Request) -> str:
     return path
 
 
-def _open(engine, req: Request):
-    cid = engine.container(req.params["id"])
-    path = _path(req)
+@contextlib.contextmanager
+def _copy_errors(req: Request, path: str) -> Iterator[None]:
+    """dockerd's answers to a copy that fails: 404 for a missing path, 400 for one that
+    would leave the container or is refused, the errno's answer for the rest."""
     try:
-        return engine.copy_from_container(cid, path)
+        yield
     except NotFound:
         raise HTTPError(404, f"Could not find the file {path} in container {req.params['id']}") from None
-    except UnsafeLayer as exc:
-        raise HTTPError(400, str(exc)) from None
-    except CopyError as exc:
+    except (UnsafeLayer, CopyError) as exc:
         raise HTTPError(400, str(exc)) from None
     except OSError as exc:
         _refused(exc, path)
         raise
+
+
+def _open(engine, req: Request):
+    cid = engine.container(req.params["id"])
+    path = _path(req)
+    with _copy_errors(req, path):
+        return engine.copy_from_container(cid, path)
 
 
 def _refused(exc: OSError, path: str) -> None:
@@ -152,16 +160,7 @@ def put(engine, req: Request) -> None:
     # dockerd: a directory may be replaced by a file (and the reverse) unless the client
     # sends noOverwriteDirNonDir=true, as docker cp does
     replace = not req.qbool("noOverwriteDirNonDir")
-    try:
+    with _copy_errors(req, path):
         engine.copy_to_container(cid, path, req, archive=keep_owners, replace_kinds=replace)
-    except NotFound:
-        raise HTTPError(404, f"Could not find the file {path} in container {req.params['id']}") from None
-    except UnsafeLayer as exc:
-        raise HTTPError(400, str(exc)) from None
-    except CopyError as exc:
-        raise HTTPError(400, str(exc)) from None
-    except OSError as exc:
-        _refused(exc, path)
-        raise
     req.send_empty(200)
 

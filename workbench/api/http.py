@@ -336,7 +336,7 @@ class Request:
             if len(out) > limit:
                 raise HTTPError(413, f"request body larger than {limit} bytes")
 
-    def json(self, default: Any = None, kind: type = dict) -> Any:
+    def json(self, default: Any = None, kind: type | None = dict) -> Any:
         raw = self.body()
         if not raw.strip():
             return default
@@ -425,16 +425,21 @@ class Request:
 
 
 class ChunkedWriter:
-    """The body of a chunked response. ``write`` sends one chunk (nothing for b"")."""
+    """The body of a chunked response. ``write`` sends one chunk (nothing for b""); it is
+    a binary file to whoever writes into it (tar writers, exports)."""
 
     def __init__(self, conn: Connection, head: bool = False):
         self.conn = conn
         self.closed = False
         self.head = head            # the answer to a HEAD: headers only, no chunks at all
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> int:
         if data and not self.head:
-            self.conn.send(b"%x\r\n%s\r\n" % (len(data), data))
+            self.conn.send(b"%x\r\n%s\r\n" % (len(data), bytes(data)))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
 
     def json(self, obj: Any) -> None:
         self.write(json.dumps(obj).encode() + b"\n")

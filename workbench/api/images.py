@@ -79,9 +79,12 @@ class LazyStream:
         with self.lock:
             self._writer().json(obj)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> int:
         with self.lock:
-            self._writer().write(data)
+            return self._writer().write(data)
+
+    def flush(self) -> None:
+        pass
 
     def error(self, message: str, code: int | None = None) -> None:
         detail: dict[str, Any] = {"message": message}
@@ -596,17 +599,8 @@ def _save(engine, req: Request, names: list[str]) -> None:
     for n in names:
         find_image(engine, n)
     out = LazyStream(req, "application/x-tar")
-
-    class _W:
-        def write(self, data: bytes) -> int:
-            out.write(bytes(data))
-            return len(data)
-
-        def flush(self) -> None:
-            pass
-
     try:
-        engine.save(names, _W())
+        engine.save(names, out)
     except Exception:
         req.keep_alive = False          # a tar cut short: the client sees the truncation
         raise
@@ -668,8 +662,8 @@ def _changes_of_config(body: Any) -> list[str]:
         if v:
             out.append(f"{ins} {json.dumps(v)}")
     for e in strs("Env") or []:
-        k, _, v = e.partition("=")
-        out.append(f"ENV {k}={json.dumps(v)}")
+        k, _, value = e.partition("=")
+        out.append(f"ENV {k}={json.dumps(value)}")
     for key, ins in (("WorkingDir", "WORKDIR"), ("User", "USER"), ("StopSignal", "STOPSIGNAL")):
         v = body.get(key)
         if v is not None and not isinstance(v, str):
