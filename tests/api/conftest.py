@@ -102,25 +102,38 @@ class ApiServer:
             self.engine.network_reset()
         except Exception:  # noqa: BLE001
             pass
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory, busybox_rootfs):
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 10 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def api_server(tmp_path_factory, busybox_rootfs, **env: str):
+    """An ApiServer for a module (``env``: variables for the server), closed at its end."""
     if not os.path.exists(DOCKER_CLI):
         pytest.skip("the docker CLI (Debian's docker.io) is not installed")
-    server = ApiServer(str(tmp_path_factory.mktemp("api")), busybox_rootfs)
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        server = ApiServer(str(tmp_path_factory.mktemp("api")), busybox_rootfs)
     try:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory, busybox_rootfs):
+    yield from api_server(tmp_path_factory, busybox_rootfs)
 
 
 @pytest.fixture

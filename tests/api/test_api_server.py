@@ -6,7 +6,6 @@ keep-alive and pipelining, HEAD. After each, the server keeps serving everyone e
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 import time
@@ -14,7 +13,7 @@ import time
 import docker
 import pytest
 
-from tests.api.conftest import DOCKER_CLI, IMAGE, ApiServer
+from tests.api.conftest import IMAGE, api_server
 from tests.api.rawhttp import Raw, call
 from tests.waiting import wait_for
 from workbench.api.router import MAX_API_VERSION, MIN_API_VERSION
@@ -27,22 +26,8 @@ SEND_TIMEOUT = 2        # seconds a write may block before the server drops the 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory, busybox_rootfs):
     """This module's server, with a short send timeout for the never-reading clients."""
-    if not os.path.exists(DOCKER_CLI):
-        pytest.skip("the docker CLI (Debian's docker.io) is not installed")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NUTSHELL_API_SEND_TIMEOUT", str(SEND_TIMEOUT))
-        server = ApiServer(str(tmp_path_factory.mktemp("api")), busybox_rootfs)
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture
-def client(api):
-    c = docker.DockerClient(base_url="unix://" + api.socket, timeout=60)
-    yield c
-    c.close()
+    yield from api_server(tmp_path_factory, busybox_rootfs,
+                          NUTSHELL_API_SEND_TIMEOUT=str(SEND_TIMEOUT))
 
 
 def alive(api) -> None:

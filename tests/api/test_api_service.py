@@ -18,7 +18,7 @@ import time
 import docker
 import pytest
 
-from tests.api.conftest import IMAGE, REPO
+from tests.api.conftest import IMAGE, REPO, stop_process
 from tests.api.rawhttp import Raw, call
 from tests.waiting import wait_for
 
@@ -114,13 +114,7 @@ class Service:
             raise AssertionError(f"the server still runs after {within}s:\n{self.output()}") from None
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 @pytest.fixture

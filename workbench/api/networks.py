@@ -190,13 +190,19 @@ def _container(engine, body: dict) -> str:
         raise HTTPError(404, f"No such container: {ref}") from None
 
 
-@routes.route("POST", "/networks/{id}/connect")
-def connect(engine, req: Request) -> None:
+def _endpoint_request(engine, req: Request) -> tuple[dict, dict]:
+    """The body and network of a connect or disconnect (not host or none, as dockerd)."""
     body = req.json(default={})
     net = _find(engine, req.params["id"])
     if net["Name"] in ("host", "none"):
         raise HTTPError(400, f"container cannot be disconnected from or connected to "
                              f"the {net['Name']} network")
+    return body, net
+
+
+@routes.route("POST", "/networks/{id}/connect")
+def connect(engine, req: Request) -> None:
+    body, net = _endpoint_request(engine, req)
     cid = _container(engine, body)
     ep = field(body, "EndpointConfig", dict) or {}
     aliases = strings(ep, "Aliases", "EndpointConfig.") or None
@@ -213,11 +219,7 @@ def connect(engine, req: Request) -> None:
 
 @routes.route("POST", "/networks/{id}/disconnect")
 def disconnect(engine, req: Request) -> None:
-    body = req.json(default={})
-    net = _find(engine, req.params["id"])
-    if net["Name"] in ("host", "none"):
-        raise HTTPError(400, f"container cannot be disconnected from or connected to "
-                             f"the {net['Name']} network")
+    body, net = _endpoint_request(engine, req)
     force = bool(field(body, "Force", bool))
     ref = field(body, "Container", str)
     if not ref:
