@@ -13,7 +13,33 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.message import Message
+from textual.widget import Widget
+
+
+class AboutWidget(Message):
+    """A message a widget posts about itself: ``control`` is that widget, so a handler can
+    be scoped to one of them with ``@on(Table.Highlighted, "#id")``."""
+
+    def __init__(self, widget: Widget) -> None:
+        super().__init__()
+        self._about = widget
+
+    @property
+    def control(self) -> Widget:
+        return self._about
+
+
+class RowMessage(AboutWidget):
+    """A row of a table (``FilterTable``, ``LineTable``) was highlighted or activated;
+    ``key`` is the row's key (None: no row)."""
+
+    def __init__(self, table: Widget, key: str | None) -> None:
+        super().__init__(table)
+        self.table: Any = table
+        self.key = key
 
 
 class EngineChanged(Message):

@@ -27,12 +27,12 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Offset, Region
-from textual.message import Message
 from textual.reactive import reactive
 from textual.selection import Selection
 from textual.strip import Strip
 from textual.widget import Widget
 
+from workbench.messages import AboutWidget
 from workbench.terminal.backend import PtyBackend, TerminalBackend, terminal_env
 from workbench.terminal.emulator import BLANK, Cell, TerminalEmulator, line_text, wcwidth
 from workbench.terminal.keys import encode_focus, encode_key, encode_mouse, encode_paste
@@ -151,6 +151,14 @@ def render_cells(
     return segments
 
 
+class AboutTerminal(AboutWidget):
+    """A message a Terminal posts about itself (``terminal``, also its ``control``)."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        super().__init__(terminal)
+        self.terminal = terminal
+
+
 class Terminal(Widget, can_focus=True):
     """A terminal running a backend (a host command, an exec'd PTY, a container attach)."""
 
@@ -180,38 +188,20 @@ class Terminal(Widget, can_focus=True):
     title: reactive[str] = reactive("")
     """The program's window title (OSC 0/2), or the backend's default title."""
 
-    class Exited(Message):
+    class Exited(AboutTerminal):
         """The program ended (or the attached container exited, or the attach socket closed)."""
 
         def __init__(self, terminal: Terminal, exit_code: int | None) -> None:
-            super().__init__()
-            self.terminal = terminal
+            super().__init__(terminal)
             self.exit_code = exit_code
 
-        @property
-        def control(self) -> Terminal:
-            return self.terminal
-
-    class Left(Message):
+    class Left(AboutTerminal):
         """The user pressed the leave chord; the app decides where the focus goes."""
 
-        def __init__(self, terminal: Terminal) -> None:
-            super().__init__()
-            self.terminal = terminal
-
-        @property
-        def control(self) -> Terminal:
-            return self.terminal
-
-    class TitleChanged(Message):
+    class TitleChanged(AboutTerminal):
         def __init__(self, terminal: Terminal, title: str) -> None:
-            super().__init__()
-            self.terminal = terminal
+            super().__init__(terminal)
             self.title = title
-
-        @property
-        def control(self) -> Terminal:
-            return self.terminal
 
     def __init__(
         self,

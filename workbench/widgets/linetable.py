@@ -26,10 +26,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.geometry import Region, Size
-from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Input
+
+from workbench.messages import RowMessage
 
 
 @dataclass
@@ -133,15 +134,8 @@ class LineTable(Vertical):
     LineTable.-filtering > Input { display: block; }
     """
 
-    class Highlighted(Message):
-        def __init__(self, table: LineTable, key: str | None) -> None:
-            super().__init__()
-            self.table = table
-            self.key = key
-
-        @property
-        def control(self) -> LineTable:
-            return self.table
+    class Highlighted(RowMessage):
+        """The cursor moved to a row (key None: the table is empty)."""
 
     def __init__(self, columns: Sequence[Column], *, id: str | None = None,
                  empty_text: str = "") -> None:

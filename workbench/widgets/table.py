@@ -30,9 +30,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Input
+
+from workbench.messages import RowMessage
 
 
 @dataclass(frozen=True)
@@ -125,25 +126,11 @@ class FilterTable(Vertical):
 
     filter_text: reactive[str] = reactive("", init=False)
 
-    class Highlighted(Message):
-        def __init__(self, table: FilterTable, key: str | None) -> None:
-            super().__init__()
-            self.table = table
-            self.key = key
+    class Highlighted(RowMessage):
+        """The cursor moved to a row (key None: the table is empty)."""
 
-        @property
-        def control(self) -> FilterTable:
-            return self.table
-
-    class Activated(Message):
-        def __init__(self, table: FilterTable, key: str) -> None:
-            super().__init__()
-            self.table = table
-            self.key = key
-
-        @property
-        def control(self) -> FilterTable:
-            return self.table
+    class Activated(RowMessage):
+        """Enter on a row."""
 
     def __init__(self, columns: Sequence[Col | str], *, id: str | None = None,
                  classes: str | None = None, zebra: bool = False,
