@@ -25,12 +25,12 @@ from typing import Any
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ContentSwitcher, Input, Static
 
 from workbench.format import command as nutshell_command
 from workbench.format import ports_column
+from workbench.keys import pane_bindings
 from workbench.messages import EngineChanged, OpenTerminal
 from workbench.panes.base import Pane
 from workbench.widgets.jsontree import JsonTree
@@ -99,25 +99,7 @@ class ContainersPane(Pane):
     ContainersPane #containers-inspect { height: 1fr; }
     """
 
-    BINDINGS = [
-        Binding("u", "start", "Start", id="containers.start"),
-        Binding("x", "stop", "Stop", id="containers.stop"),
-        Binding("r", "restart", "Restart", id="containers.restart"),
-        Binding("K", "kill", "Kill", id="containers.kill"),
-        Binding("p", "pause", "Pause/unpause", show=False, id="containers.pause"),
-        Binding("d", "remove", "Remove", id="containers.rm"),
-        Binding("c", "commit", "Commit", id="containers.commit"),
-        Binding("e", "exec", "Exec shell", id="containers.exec"),
-        Binding("a", "attach", "Attach", id="containers.attach"),
-        Binding("l", "view('logs')", "Logs", id="containers.logs"),
-        Binding("i", "view('inspect')", "Inspect", id="containers.inspect"),
-        Binding("D", "view('diff')", "Diff", id="containers.diff"),
-        Binding("f", "toggle_follow", "Follow", show=False, id="containers.follow"),
-        Binding("slash", "search", "Search log", show=False, id="containers.search"),
-        Binding("n", "next_match(True)", "Next match", show=False, id="containers.next"),
-        Binding("N", "next_match(False)", "Prev match", show=False, id="containers.prev"),
-        Binding("t", "toggle_time", "Timestamps", show=False, id="containers.timestamps"),
-    ]
+    BINDINGS = pane_bindings("containers")
 
     def __init__(self, engine, read_only: bool = False, *, id: str | None = None,
                  classes: str | None = None) -> None:

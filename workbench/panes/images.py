@@ -15,12 +15,12 @@ from typing import Any
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from workbench.format import ago as _ago
 from workbench.format import human_size
+from workbench.keys import pane_bindings
 from workbench.messages import ImageSelected, OpenTerminal
 from workbench.panes.base import ListPane, error_text, now, quote
 from workbench.runopts import parse_run
@@ -111,17 +111,7 @@ class ImagesPane(ListPane):
     ImagesPane #history { height: 1fr; }
     """
 
-    BINDINGS = [
-        Binding("p", "pull", "Pull", id="images.pull"),
-        Binding("l", "load", "Load", id="images.load"),
-        Binding("r", "run", "Run", id="images.run"),
-        Binding("t", "tag", "Tag", id="images.tag"),
-        Binding("P", "push", "Push", id="images.push"),
-        Binding("d", "rm", "Remove", id="images.rm"),
-        Binding("D", "rm_force", "Force remove", show=False, id="images.rm_force"),
-        Binding("enter", "layers", "Layers", id="images.layers"),
-        Binding("ctrl+r", "refresh", "Refresh", show=False, id="images.refresh"),
-    ]
+    BINDINGS = pane_bindings("images")
 
     def __init__(self, engine: Any, read_only: bool = False, *, id: str | None = None,
                  classes: str | None = None) -> None:

@@ -13,11 +13,11 @@ from typing import Any
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static, Tree
 
 from workbench.format import human_size as hs
+from workbench.keys import pane_bindings
 from workbench.messages import ImageSelected
 from workbench.panes.base import ListPane, error_text
 from workbench.widgets.filetree import FileTree
@@ -48,16 +48,7 @@ class LayersPane(ListPane):
     LayersPane #entry-info { height: auto; max-height: 3; color: $text-muted; }
     """
 
-    BINDINGS = [
-        Binding("m", "toggle_merged", "Merged/changes", id="layers.merged"),
-        Binding("c", "toggle_changes", "Changes only", id="layers.changes"),
-        Binding("o", "toggle_sort", "Sort size/name", id="layers.sort"),
-        Binding("f,slash", "filter_paths", "Filter paths", id="layers.filter"),
-        Binding("v", "view_file", "View file", id="layers.view"),
-        Binding("w", "wasted", "Wasted space", id="layers.wasted"),
-        Binding("x", "diff", "Diff images", id="layers.diff"),
-        Binding("tab", "switch_focus", "Layers/tree", show=False, id="layers.switch"),
-    ]
+    BINDINGS = pane_bindings("layers")
 
     def __init__(self, engine: Any, read_only: bool = False, *, id: str | None = None,
                  classes: str | None = None) -> None:

@@ -25,11 +25,11 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static, TabbedContent, TabPane, Tabs
 
 from workbench.format import bar, ibytes
+from workbench.keys import pane_bindings
 from workbench.messages import EngineChanged, OpenTerminal
 from workbench.panes import learn_texts as texts
 from workbench.panes.base import Pane, error_text
@@ -72,18 +72,7 @@ class LearnPane(Pane):
     LearnPane #learn-upper { max-height: 14; margin: 1 1 0 1; }
     """
 
-    BINDINGS = [
-        Binding("n", "show('namespaces')", "Namespaces", id="learn.namespaces"),
-        Binding("p", "show('processes')", "PIDs", id="learn.pids"),
-        Binding("o", "show('overlay')", "Overlay", id="learn.overlay"),
-        Binding("g", "show('cgroup')", "Cgroups", id="learn.cgroups"),
-        Binding("w", "show('network')", "Network", id="learn.network"),
-        Binding("s", "show('security')", "Security", id="learn.security"),
-        Binding("r", "refresh", "Refresh", id="learn.refresh"),
-        Binding("left_square_bracket", "cycle(-1)", "Prev container", show=False, id="learn.prev"),
-        Binding("right_square_bracket", "cycle(1)", "Next container", show=False, id="learn.next"),
-        Binding("t", "host_terminal", "Host shell", id="learn.terminal"),
-    ]
+    BINDINGS = pane_bindings("learn")
 
     def __init__(self, engine, read_only: bool = False, *, id: str | None = None,
                  classes: str | None = None) -> None:

@@ -13,10 +13,10 @@ from typing import Any
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
+from workbench.keys import pane_bindings
 from workbench.panes.base import ListPane, error_text, quote
 from workbench.widgets.table import Col, FilterTable
 
@@ -83,14 +83,7 @@ class NetworksPane(ListPane):
     NetworksPane #members { height: 1fr; }
     """
 
-    BINDINGS = [
-        Binding("n", "create", "New network", id="networks.create"),
-        Binding("d", "rm", "Remove", id="networks.rm"),
-        Binding("C", "connect", "Connect", id="networks.connect"),
-        Binding("X", "disconnect", "Disconnect", id="networks.disconnect"),
-        Binding("ctrl+x", "prune", "Prune", show=False, id="networks.prune"),
-        Binding("ctrl+r", "refresh", "Refresh", show=False, id="networks.refresh"),
-    ]
+    BINDINGS = pane_bindings("networks")
 
     def __init__(self, engine: Any, read_only: bool = False, *, id: str | None = None,
                  classes: str | None = None) -> None:

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
 from workbench.format import bar, chart, cpu_percent, dbytes, ibytes, pct, sparkline
+from workbench.keys import pane_bindings
 from workbench.messages import EngineChanged
 from workbench.panes.base import Pane
 from workbench.widgets.linetable import Column, LineTable
@@ -78,10 +78,7 @@ class StatsPane(Pane):
     StatsPane #stats-mem-chart { color: $warning; }
     """
 
-    BINDINGS = [
-        Binding("p", "toggle_pause", "Pause", id="stats.pause"),
-        Binding("c", "clear_history", "Clear history", show=False, id="stats.clear"),
-    ]
+    BINDINGS = pane_bindings("stats")
 
     def __init__(self, engine, read_only: bool = False, *, id: str | None = None,
                  classes: str | None = None) -> None:

@@ -23,10 +23,10 @@ from collections.abc import Sequence
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import Static, TabbedContent, TabPane, Tabs
 
 from workbench.format import command as nutshell_command
+from workbench.keys import pane_bindings
 from workbench.messages import CommandRun, OpenTerminal
 from workbench.panes.base import Pane, error_text
 from workbench.terminal.widget import Terminal
@@ -54,11 +54,7 @@ class TerminalsPane(Pane):
     TerminalsPane #terminals-help { height: auto; color: $text-muted; padding: 0 1; }
     """
 
-    BINDINGS = [
-        Binding("enter", "enter_terminal", "Into terminal", id="terminals.enter"),
-        Binding("x", "close_tab", "Close tab", id="terminals.close"),
-        Binding("h", "host_shell", "Host shell", id="terminals.host"),
-    ]
+    BINDINGS = pane_bindings("terminals")
 
     def __init__(self, engine, read_only: bool = False, *, id: str | None = None,
                  classes: str | None = None) -> None:
