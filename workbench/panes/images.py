@@ -101,10 +101,8 @@ class ImagesPane(ListPane):
     MUTATING = {"pull", "load", "tag", "rm", "rm_force", "push", "run"}
 
     DEFAULT_CSS = """
-    ImagesPane #images-split { height: 1fr; }
     ImagesPane #images-list { width: 3fr; }
     ImagesPane #images-details { width: 2fr; min-width: 40; }
-    Screen.-narrow ImagesPane #images-split { layout: vertical; }
     Screen.-narrow ImagesPane #images-list { height: 1fr; width: 1fr; }
     Screen.-narrow ImagesPane #images-details { height: 1fr; width: 1fr; min-width: 0; }
     ImagesPane #image-info { height: auto; }

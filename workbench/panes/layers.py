@@ -35,10 +35,8 @@ class LayersPane(ListPane):
 
     DEFAULT_CSS = """
     LayersPane #layers-summary { height: auto; padding: 0 1; }
-    LayersPane #layers-split { height: 1fr; }
     LayersPane #layers-left { width: 1fr; min-width: 44; }
     LayersPane #layers-right { width: 1fr; }
-    Screen.-narrow LayersPane #layers-split { layout: vertical; }
     Screen.-narrow LayersPane #layers-left { height: 2fr; width: 1fr; min-width: 0; }
     Screen.-narrow LayersPane #layers-right { height: 3fr; width: 1fr; }
     LayersPane #layer-table { height: 1fr; }

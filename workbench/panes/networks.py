@@ -73,10 +73,8 @@ class NetworksPane(ListPane):
     MUTATING = {"create", "rm", "prune", "connect", "disconnect"}
 
     DEFAULT_CSS = """
-    NetworksPane #networks-split { height: 1fr; }
     NetworksPane #networks-list { width: 1fr; }
     NetworksPane #networks-details { width: 1fr; }
-    Screen.-narrow NetworksPane #networks-split { layout: vertical; }
     Screen.-narrow NetworksPane #networks-list { height: 2fr; width: 1fr; }
     Screen.-narrow NetworksPane #networks-details { height: 3fr; width: 1fr; }
     NetworksPane #topology-box { height: auto; max-height: 50%; }
