@@ -60,7 +60,7 @@ async def test_views_show_the_engine_data(engine):
         diagram = text(pane, "learn-overlay-diagram")
         assert diagram.index("RUN /bin/sh -c echo hello") < diagram.index("ADD busybox.tar /")
         assert "lower 1 top" in diagram and "lower 2 base" in diagram
-        upper = pane.query_one("#learn-upper", DataTable)
+        upper = pane.query_one("#learn-overlay-table", DataTable)
         assert cells(upper, "/home")[1] == "deleted (whiteout)"
         assert cells(upper, "/newdir/notes.txt")[1:] == ["added", "file", "12B"]
         assert "(1 here)" in text(pane, "learn-overlay-explain")
@@ -81,7 +81,7 @@ async def test_views_show_the_engine_data(engine):
         # security: seccomp mode, what the profile refuses and why, capabilities
         await pilot.press("s")
         assert pane.query_one("#learn-tabs", TabbedContent).active == "learn-sec"
-        summary = text(pane, "learn-sec-summary")
+        summary = text(pane, "learn-sec-diagram")
         for needle in ("seccomp       filter", "Seccomp: 2", "profile: Docker's default",
                        "unlisted call ERRNO(EPERM)", "no_new_privs  off",
                        "capabilities: 14 of 41 (CapEff 00000000a80425fb)"):

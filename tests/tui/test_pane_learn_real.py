@@ -39,7 +39,7 @@ def test_teaching_views_of_a_real_container(real_engine):  # noqa: F811
             assert cells(ns, "mnt")[3].strip() == "new"
             pids = pane.query_one("#learn-pid-table", DataTable)
             assert cells(pids, str(pid))[:2] == [str(pid), "1"]
-            upper = pane.query_one("#learn-upper", DataTable)
+            upper = pane.query_one("#learn-overlay-table", DataTable)
             await pilot_wait_for(pilot, lambda: upper.row_count > 0)
             assert cells(upper, "/home")[1] == "deleted (whiteout)"
             cg = pane.query_one("#learn-cgroup-table", DataTable)

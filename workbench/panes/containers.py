@@ -84,7 +84,6 @@ class ContainersPane(Pane):
                           "attach", "pause"})
 
     DEFAULT_CSS = """
-    ContainersPane { layout: vertical; }
     ContainersPane #containers-table { height: 2fr; min-height: 6; }
     ContainersPane #containers-detail-title { height: 1; padding: 0 1; background: $boost; }
     ContainersPane #containers-detail { height: 3fr; min-height: 6; }

@@ -53,23 +53,33 @@ def _commands(cmds: list[str]) -> Text:
     return t
 
 
+# The tabs: title, id, and what each shows top to bottom (a DataTable for "table", else a
+# Static of that class); widget ids are learn-<tab>-<part>.
+TABS = [
+    ("Namespaces", "ns", "explain table note commands"),
+    ("PIDs", "pid", "explain table commands"),
+    ("Overlay", "overlay", "explain diagram table note commands"),
+    ("Cgroups", "cgroup", "explain table note commands"),
+    ("Network", "net", "explain diagram commands"),
+    ("Security", "sec", "explain diagram table note commands"),
+]
+
+
 class LearnPane(Pane):
     PANE_TITLE = "Learn"
     PANE_KEY = "7"
     MUTATING = frozenset({"host_terminal"})
 
     DEFAULT_CSS = """
-    LearnPane { layout: vertical; }
     LearnPane #learn-header { height: auto; padding: 0 1; background: $boost; }
     LearnPane #learn-tabs { height: 1fr; }
-    LearnPane TabPane { padding: 0; }
     LearnPane VerticalScroll { height: 1fr; }
     LearnPane .explain { padding: 0 1 1 1; color: $text; text-style: italic; }
     LearnPane .commands { padding: 1 1 0 1; height: auto; }
     LearnPane .diagram { padding: 0 1; height: auto; }
     LearnPane .note { padding: 0 1; height: auto; color: $text-muted; }
     LearnPane DataTable { height: auto; max-height: 20; margin: 0 1; }
-    LearnPane #learn-upper { max-height: 14; margin: 1 1 0 1; }
+    LearnPane #learn-overlay-table { max-height: 14; margin: 1 1 0 1; }
     """
 
     BINDINGS = pane_bindings("learn")
@@ -88,42 +98,14 @@ class LearnPane(Pane):
     def compose(self) -> ComposeResult:
         yield Static("", id="learn-header")
         with TabbedContent(id="learn-tabs"):
-            with TabPane("Namespaces", id="learn-ns"):
-                with VerticalScroll():
-                    yield Static("", classes="explain", id="learn-ns-explain")
-                    yield DataTable(id="learn-ns-table", cursor_type="row")
-                    yield Static("", classes="note", id="learn-ns-note")
-                    yield Static("", classes="commands", id="learn-ns-commands")
-            with TabPane("PIDs", id="learn-pid"):
-                with VerticalScroll():
-                    yield Static("", classes="explain", id="learn-pid-explain")
-                    yield DataTable(id="learn-pid-table", cursor_type="row")
-                    yield Static("", classes="commands", id="learn-pid-commands")
-            with TabPane("Overlay", id="learn-overlay"):
-                with VerticalScroll():
-                    yield Static("", classes="explain", id="learn-overlay-explain")
-                    yield Static("", classes="diagram", id="learn-overlay-diagram")
-                    yield DataTable(id="learn-upper", cursor_type="row")
-                    yield Static("", classes="note", id="learn-overlay-note")
-                    yield Static("", classes="commands", id="learn-overlay-commands")
-            with TabPane("Cgroups", id="learn-cgroup"):
-                with VerticalScroll():
-                    yield Static("", classes="explain", id="learn-cgroup-explain")
-                    yield DataTable(id="learn-cgroup-table", cursor_type="row")
-                    yield Static("", classes="note", id="learn-cgroup-note")
-                    yield Static("", classes="commands", id="learn-cgroup-commands")
-            with TabPane("Network", id="learn-net"):
-                with VerticalScroll():
-                    yield Static("", classes="explain", id="learn-net-explain")
-                    yield Static("", classes="diagram", id="learn-net-diagram")
-                    yield Static("", classes="commands", id="learn-net-commands")
-            with TabPane("Security", id="learn-sec"):
-                with VerticalScroll():
-                    yield Static("", classes="explain", id="learn-sec-explain")
-                    yield Static("", classes="diagram", id="learn-sec-summary")
-                    yield DataTable(id="learn-sec-table", cursor_type="row")
-                    yield Static("", classes="note", id="learn-sec-note")
-                    yield Static("", classes="commands", id="learn-sec-commands")
+            for title, tab, parts in TABS:
+                with TabPane(title, id=f"learn-{tab}"), VerticalScroll():
+                    for part in parts.split():
+                        ident = f"learn-{tab}-{part}"
+                        if part == "table":
+                            yield DataTable(id=ident, cursor_type="row")
+                        else:
+                            yield Static("", classes=part, id=ident)
 
     def on_mount(self) -> None:
         self._header()
@@ -299,7 +281,7 @@ class LearnPane(Pane):
         diagram = self.query_one("#learn-overlay-diagram", Static)
         note = self.query_one("#learn-overlay-note", Static)
         cmds = self.query_one("#learn-overlay-commands", Static)
-        table = self._reset("learn-upper", ["IN UPPER", "WHAT IT MEANS", "TYPE", "SIZE"])
+        table = self._reset("learn-overlay-table", ["IN UPPER", "WHAT IT MEANS", "TYPE", "SIZE"])
         if self._error_shown("overlay", explain, diagram, note, cmds):
             return
         o = self.data["overlay"]
@@ -388,7 +370,7 @@ class LearnPane(Pane):
 
     def _render_security(self) -> None:
         explain = self.query_one("#learn-sec-explain", Static)
-        summary = self.query_one("#learn-sec-summary", Static)
+        summary = self.query_one("#learn-sec-diagram", Static)
         note = self.query_one("#learn-sec-note", Static)
         cmds = self.query_one("#learn-sec-commands", Static)
         table = self._reset("learn-sec-table", ["SYSTEM CALL", "WHAT THE CONTAINER GETS"])

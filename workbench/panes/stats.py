@@ -69,7 +69,6 @@ class StatsPane(Pane):
     SAMPLE_INTERVAL = 1.0
 
     DEFAULT_CSS = """
-    StatsPane { layout: vertical; }
     StatsPane #stats-header { height: auto; color: $text-muted; padding: 0 1; }
     StatsPane #stats-table { height: 4; }
     StatsPane #stats-detail { height: 1fr; border-top: solid $primary 40%; padding: 0 1; }

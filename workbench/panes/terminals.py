@@ -46,9 +46,7 @@ class TerminalsPane(Pane):
     MUTATING = frozenset({"host_shell"})
 
     DEFAULT_CSS = """
-    TerminalsPane { layout: vertical; }
     TerminalsPane #terminals-tabs { height: 1fr; }
-    TerminalsPane TabPane { padding: 0; }
     TerminalsPane #terminals-empty { height: 1fr; content-align: center middle; color: $text-muted; }
     TerminalsPane.-has-tabs #terminals-empty { display: none; }
     TerminalsPane #terminals-help { height: auto; color: $text-muted; padding: 0 1; }
