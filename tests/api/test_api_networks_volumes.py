@@ -180,29 +180,49 @@ def test_dockerpy_networks(client):
     assert isinstance(client.networks.prune()["NetworksDeleted"], list)
 
 
-def test_network_bad_requests(api):
-    cases = [
-        ("POST", "/v1.41/networks/create", b"{bad", 400),
-        ("POST", "/v1.41/networks/create", b"{}", 400),
-        ("POST", "/v1.41/networks/create", b'{"Name": 5}', 400),
-        ("POST", "/v1.41/networks/create", b'{"Name": "x", "Driver": "overlay"}', 400),
-        ("POST", "/v1.41/networks/create", b'{"Name": "x", "IPAM": {"Config": "nope"}}', 400),
-        ("POST", "/v1.41/networks/create", b'{"Name": "x", "IPAM": {"Config": [{"Subnet": "bad"}]}}', 400),
-        ("POST", "/v1.41/networks/create", b'{"Name": "../../etc"}', 400),
-        ("POST", "/v1.41/networks/create", b'{"Name": "bridge"}', 403),
-        ("GET", "/v1.41/networks/nosuch", None, 404),
-        ("DELETE", "/v1.41/networks/nosuch", None, 404),
-        ("POST", "/v1.41/networks/bridge/connect", b'{"Container": "nosuch"}', 404),
-        ("POST", "/v1.41/networks/bridge/connect", b'{"Container": 3}', 400),
-        ("POST", "/v1.41/networks/prune?filters=%7B%22nope%22%3A%5B%22x%22%5D%7D", None, 400),
-        ("GET", "/v1.41/networks?filters=%7B%22nope%22%3A%5B%22x%22%5D%7D", None, 400),
-    ]
-    for method, path, body, status in cases:
-        got, data = raw(api, method, path, body, {"Content-Type": "application/json"})
-        assert got == status, (method, path, body, got, data)
-        assert "message" in json.loads(data)
-    names = [n["Name"] for n in json.loads(raw(api, "GET", "/v1.41/networks")[1])]
-    assert "x" not in names and "../../etc" not in names
+BAD = "%7B%22nope%22%3A%5B%22x%22%5D%7D"   # filters={"nope": ["x"]}
+
+
+@pytest.mark.parametrize("method, path, body, status", [
+    ("POST", "/v1.41/networks/create", b"{bad", 400),
+    ("POST", "/v1.41/networks/create", b"{}", 400),
+    ("POST", "/v1.41/networks/create", b'{"Name": 5}', 400),
+    ("POST", "/v1.41/networks/create", b'{"Name": "x", "Driver": "overlay"}', 400),
+    ("POST", "/v1.41/networks/create", b'{"Name": "x", "IPAM": {"Config": "nope"}}', 400),
+    ("POST", "/v1.41/networks/create", b'{"Name": "x", "IPAM": {"Config": [{"Subnet": "bad"}]}}', 400),
+    ("POST", "/v1.41/networks/create", b'{"Name": "../../etc"}', 400),
+    ("POST", "/v1.41/networks/create", b'{"Name": "bridge"}', 403),
+    ("GET", "/v1.41/networks/nosuch", None, 404),
+    ("DELETE", "/v1.41/networks/nosuch", None, 404),
+    ("POST", "/v1.41/networks/bridge/connect", b'{"Container": "nosuch"}', 404),
+    ("POST", "/v1.41/networks/bridge/connect", b'{"Container": 3}', 400),
+    ("POST", "/v1.41/networks/prune?filters=" + BAD, None, 400),
+    ("GET", "/v1.41/networks?filters=" + BAD, None, 400),
+    ("POST", "/v1.41/volumes/create", b"{bad", 400),
+    ("POST", "/v1.41/volumes/create", b'{"Name": ["x"]}', 400),
+    ("POST", "/v1.41/volumes/create", b'{"Name": "../../etc"}', 400),
+    ("POST", "/v1.41/volumes/create", b'{"Name": "/abs"}', 400),
+    ("POST", "/v1.41/volumes/create", b'{"Name": "ok", "Driver": "nfs"}', 400),
+    ("POST", "/v1.41/volumes/create", b'{"Name": "ok", "Labels": {"a": 1}}', 400),
+    ("GET", "/v1.41/volumes/nosuch", None, 404),
+    ("DELETE", "/v1.41/volumes/nosuch", None, 404),
+    ("GET", "/v1.41/volumes?filters=" + BAD, None, 400),
+    ("POST", "/v1.41/volumes/prune?filters=" + BAD, None, 400),
+])
+def test_bad_network_and_volume_requests_are_refused_and_create_nothing(api, method, path, body,
+                                                                       status):
+    got, data = raw(api, method, path, body, {"Content-Type": "application/json"})
+    assert got == status, (method, path, body, got, data)
+    assert "message" in json.loads(data)
+    networks = [n["Name"] for n in json.loads(raw(api, "GET", "/v1.41/networks")[1])]
+    assert "x" not in networks and "../../etc" not in networks
+    volumes = [v["Name"] for v in json.loads(raw(api, "GET", "/v1.41/volumes")[1])["Volumes"]]
+    assert "ok" not in volumes and "../../etc" not in volumes
+
+
+def test_volume_rm_force_of_a_missing_volume_is_204(api):
+    status, _ = raw(api, "DELETE", "/v1.41/volumes/nosuch?force=1")
+    assert status == 204
 
 
 # --- volumes ---------------------------------------------------------------------------
@@ -287,26 +307,3 @@ def test_dockerpy_volumes(client, api):
         if keep is not None:
             keep.remove(force=True)
         c142.close()
-
-
-def test_volume_bad_requests(api):
-    cases = [
-        ("POST", "/v1.41/volumes/create", b"{bad", 400),
-        ("POST", "/v1.41/volumes/create", b'{"Name": ["x"]}', 400),
-        ("POST", "/v1.41/volumes/create", b'{"Name": "../../etc"}', 400),
-        ("POST", "/v1.41/volumes/create", b'{"Name": "/abs"}', 400),
-        ("POST", "/v1.41/volumes/create", b'{"Name": "ok", "Driver": "nfs"}', 400),
-        ("POST", "/v1.41/volumes/create", b'{"Name": "ok", "Labels": {"a": 1}}', 400),
-        ("GET", "/v1.41/volumes/nosuch", None, 404),
-        ("DELETE", "/v1.41/volumes/nosuch", None, 404),
-        ("GET", "/v1.41/volumes?filters=%7B%22nope%22%3A%5B%22x%22%5D%7D", None, 400),
-        ("POST", "/v1.41/volumes/prune?filters=%7B%22nope%22%3A%5B%22x%22%5D%7D", None, 400),
-    ]
-    for method, path, body, status in cases:
-        got, data = raw(api, method, path, body, {"Content-Type": "application/json"})
-        assert got == status, (method, path, body, got, data)
-        assert "message" in json.loads(data)
-    status, _ = raw(api, "DELETE", "/v1.41/volumes/nosuch?force=1")
-    assert status == 204
-    names = [v["Name"] for v in json.loads(raw(api, "GET", "/v1.41/volumes")[1])["Volumes"]]
-    assert "ok" not in names
