@@ -220,27 +220,29 @@ class LearnPane(Pane):
             table.add_column((labels or {}).get(col, col), key=col)
         return table
 
-    def _error_shown(self, section: str, explain: Static, *others: Static) -> bool:
-        """When ``section`` failed to load: its error in ``explain``, the others emptied."""
+    def _statics(self, tab: str) -> dict[str, Static]:
+        """A tab's Statics by part (explain, diagram, note, commands)."""
+        parts = next(parts for _, ident, parts in TABS if ident == tab).split()
+        return {p: self.query_one(f"#learn-{tab}-{p}", Static) for p in parts if p != "table"}
+
+    def _error_shown(self, section: str, part: dict[str, Static]) -> bool:
+        """When ``section`` failed to load: its error in the explain part, the others emptied."""
         err = self._error(section)
         if err is None:
             return False
-        explain.update(err)
-        for widget in others:
-            widget.update("")
+        for name, widget in part.items():
+            widget.update(err if name == "explain" else "")
         return True
 
     def _render_namespaces(self) -> None:
-        explain = self.query_one("#learn-ns-explain", Static)
+        part = self._statics("ns")
         m = self.data.get("namespaces")
         table = self._reset("learn-ns-table", ["NAMESPACE", "CONTAINER", "HOST", "", "ISOLATES"],
                             {"HOST": f"HOST ({m.reference})" if m else "HOST"})
-        note = self.query_one("#learn-ns-note", Static)
-        cmds = self.query_one("#learn-ns-commands", Static)
-        if self._error_shown("namespaces", explain, note, cmds):
+        if self._error_shown("namespaces", part):
             return
         m = self.data["namespaces"]
-        explain.update(texts.namespaces(m))
+        part["explain"].update(texts.namespaces(m))
         for r in m.rows:
             if r.shared is None:
                 state = Text("unknown", style="dim")
@@ -253,39 +255,35 @@ class LearnPane(Pane):
             table.add_row(Text(r.type, style="bold"), str(r.container or "?"), str(r.host or "?"),
                           state, r.meaning, key=r.type)
         maps = "  ".join(f"{a} {b} {c}" for a, b, c in m.uid_map) or "-"
-        note.update(Text.assemble(("uid_map ", "bold"), maps,
-                                  ("  (inside, outside, count: "
-                                   + ("root inside is root outside" if (0, 0) == tuple(m.uid_map[0][:2])
-                                      else "ids are shifted") + ")" if m.uid_map else "", "dim")))
-        cmds.update(_commands(m.commands))
+        part["note"].update(Text.assemble(("uid_map ", "bold"), maps,
+                                          ("  (inside, outside, count: "
+                                           + ("root inside is root outside" if (0, 0) == tuple(m.uid_map[0][:2])
+                                              else "ids are shifted") + ")" if m.uid_map else "", "dim")))
+        part["commands"].update(_commands(m.commands))
 
     def _render_processes(self) -> None:
-        explain = self.query_one("#learn-pid-explain", Static)
+        part = self._statics("pid")
         table = self._reset("learn-pid-table", ["HOST PID", "CONTAINER PID", "NSpid", "PPID (host)",
                                                 "PPID (inside)", "USER", "STATE", "RSS", "COMMAND"])
-        cmds = self.query_one("#learn-pid-commands", Static)
-        if self._error_shown("processes", explain, cmds):
+        if self._error_shown("processes", part):
             return
         p = self.data["processes"]
-        explain.update(texts.processes(p))
+        part["explain"].update(texts.processes(p))
         for r in p.rows:
             table.add_row(Text(str(r.host_pid), style="bold yellow"),
                           Text(str(r.container_pid), style="bold green"),
                           " ".join(map(str, r.nspid)), str(r.host_ppid),
                           str(r.container_ppid) if r.container_ppid else Text("outside", style="dim"),
                           r.user, r.state, ibytes(r.rss), r.command[:60], key=str(r.host_pid))
-        cmds.update(_commands(p.commands))
+        part["commands"].update(_commands(p.commands))
 
     def _render_overlay(self) -> None:
-        explain = self.query_one("#learn-overlay-explain", Static)
-        diagram = self.query_one("#learn-overlay-diagram", Static)
-        note = self.query_one("#learn-overlay-note", Static)
-        cmds = self.query_one("#learn-overlay-commands", Static)
+        part = self._statics("overlay")
         table = self._reset("learn-overlay-table", ["IN UPPER", "WHAT IT MEANS", "TYPE", "SIZE"])
-        if self._error_shown("overlay", explain, diagram, note, cmds):
+        if self._error_shown("overlay", part):
             return
         o = self.data["overlay"]
-        explain.update(texts.overlay(o))
+        part["explain"].update(texts.overlay(o))
         d = Text()
         d.append(" merged  ", style="bold")
         d.append(abbrev(o.merged), style="cyan")
@@ -308,24 +306,22 @@ class LearnPane(Pane):
             d.append(" kernel: ", style="bold")
             d.append(abbrev(o.mount_options)[:400], style="dim")
         d.rstrip()
-        diagram.update(d)
+        part["diagram"].update(d)
         for e in o.entries:
             table.add_row(e.path, Text(KIND_LABEL.get(e.kind, e.kind), style=KIND_STYLE.get(e.kind, "")),
                           e.type, ibytes(e.size) if e.type == "file" else "", key=e.path)
-        note.update("upper is empty: the container has changed nothing yet" if not o.entries else
-                    (f"first {len(o.entries)} of {o.entries_total} entries" if o.truncated else ""))
-        cmds.update(_commands(o.commands))
+        part["note"].update("upper is empty: the container has changed nothing yet" if not o.entries else
+                            (f"first {len(o.entries)} of {o.entries_total} entries" if o.truncated else ""))
+        part["commands"].update(_commands(o.commands))
 
     def _render_cgroup(self) -> None:
-        explain = self.query_one("#learn-cgroup-explain", Static)
-        note = self.query_one("#learn-cgroup-note", Static)
-        cmds = self.query_one("#learn-cgroup-commands", Static)
+        part = self._statics("cgroup")
         table = self._reset("learn-cgroup-table", ["RESOURCE", "LIMIT FILE", "LIMIT", "USAGE FILE",
                                                    "USAGE", "USED"])
-        if self._error_shown("cgroup", explain, note, cmds):
+        if self._error_shown("cgroup", part):
             return
         c = self.data["cgroup"]
-        explain.update(texts.cgroup(c))
+        part["explain"].update(texts.cgroup(c))
         for r in c.rows:
             usage = r.usage_text or "-"
             if r.resource == "cpu" and r.usage is not None:
@@ -352,32 +348,27 @@ class LearnPane(Pane):
                           _short(r.usage_file, c.cgroup), usage, used, key=r.resource)
         where = ("/sys/fs/cgroup/<controller>/" if c.version != "v2" else "/sys/fs/cgroup/") + \
             abbrev(c.cgroup)
-        note.update(Text.assemble(("… = ", "bold"), where, ("  ·  ", "dim"),
-                                  (f"{len(set(c.dirs.values()))} director"
-                                   f"{'ies' if len(set(c.dirs.values())) != 1 else 'y'}", "dim")))
-        cmds.update(_commands(c.commands[:6]))
+        part["note"].update(Text.assemble(("… = ", "bold"), where, ("  ·  ", "dim"),
+                                          (f"{len(set(c.dirs.values()))} director"
+                                           f"{'ies' if len(set(c.dirs.values())) != 1 else 'y'}", "dim")))
+        part["commands"].update(_commands(c.commands[:6]))
 
     def _render_network(self) -> None:
-        explain = self.query_one("#learn-net-explain", Static)
-        diagram = self.query_one("#learn-net-diagram", Static)
-        cmds = self.query_one("#learn-net-commands", Static)
-        if self._error_shown("network", explain, diagram, cmds):
+        part = self._statics("net")
+        if self._error_shown("network", part):
             return
         n = self.data["network"]
-        explain.update(texts.network(n))
-        diagram.update(network_diagram(n))
-        cmds.update(_commands(n.commands))
+        part["explain"].update(texts.network(n))
+        part["diagram"].update(network_diagram(n))
+        part["commands"].update(_commands(n.commands))
 
     def _render_security(self) -> None:
-        explain = self.query_one("#learn-sec-explain", Static)
-        summary = self.query_one("#learn-sec-diagram", Static)
-        note = self.query_one("#learn-sec-note", Static)
-        cmds = self.query_one("#learn-sec-commands", Static)
+        part = self._statics("sec")
         table = self._reset("learn-sec-table", ["SYSTEM CALL", "WHAT THE CONTAINER GETS"])
-        if self._error_shown("security", explain, summary, note, cmds):
+        if self._error_shown("security", part):
             return
         v = self.data["security"]
-        explain.update(texts.security(v))
+        part["explain"].update(texts.security(v))
         mode = {"2": ("filter", "green"), "0": ("disabled", "red bold"),
                 "1": ("strict", "yellow")}.get(v.seccomp, (v.seccomp, "yellow"))
         dot = (" · ", "dim")
@@ -393,15 +384,15 @@ class LearnPane(Pane):
         t.append_text(Text.assemble(("\nno_new_privs  ", "bold"), nnp, dot,
                                     f"capabilities: {len(v.capabilities)} of {v.caps_known} "
                                     f"(CapEff {v.cap_eff})"))
-        summary.update(t)
+        part["diagram"].update(t)
         for syscall, reason in (v.summary.blocked if v.summary is not None else []):
             table.add_row(Text(syscall, style="bold"), reason, key=syscall)
         caps = ", ".join(v.capabilities) if len(v.capabilities) < v.caps_known else "all"
         masked = ", ".join(v.masked_paths) or "none"
-        note.update(Text.assemble(("capabilities ", "bold"), caps, ("\nmasked ", "bold"),
-                                  masked, ("\nread-only ", "bold"),
-                                  ", ".join(v.readonly_paths) or "none"))
-        cmds.update(_commands(v.commands))
+        part["note"].update(Text.assemble(("capabilities ", "bold"), caps, ("\nmasked ", "bold"),
+                                          masked, ("\nread-only ", "bold"),
+                                          ", ".join(v.readonly_paths) or "none"))
+        part["commands"].update(_commands(v.commands))
 
     # ------------------------------------------------------------------ actions
     def action_show(self, section: str) -> None:
