@@ -150,6 +150,20 @@ async def test_run_form_builds_the_cli_options(engine):
         assert app.opened_terminals == []     # detached
 
 
+async def test_run_form_keeps_the_command_and_buttons_in_view_on_a_short_terminal(engine):
+    """On 24 rows the fields scroll, but the command preview and the buttons stay on screen
+    (they used to scroll away below the fields)."""
+    async with app_running(engine, ["images"], _started, size=(100, 24)) as (app, pilot, pane):
+        await fill_form(pilot, "r", submit=None, name="web", command="sleep 300")
+        await pilot.pause()
+        form = app.screen
+        screen = app.screen.region
+        for ident in ("#form-preview", "#form-ok", "#field-command"):
+            widget = form.query_one(ident)
+            assert screen.contains_region(widget.region) and widget.region.height, ident
+        assert "sleep 300" in str(form.query_one("#form-preview").render())
+
+
 async def test_run_interactive_opens_an_attached_terminal(engine):
     async with app_running(engine, ["images"], _started) as (app, pilot, pane):
         await fill_form(pilot, "r", submit=None, mode="it")

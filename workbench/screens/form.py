@@ -25,7 +25,7 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
@@ -45,10 +45,11 @@ class Field:
 class FormScreen(ModalScreen[dict | None]):
     DEFAULT_CSS = """
     FormScreen { align: center middle; }
-    FormScreen > VerticalScroll {
+    FormScreen > #form-box {
         width: 80%; max-width: 100; min-width: 50; height: auto; max-height: 90%;
         border: thick $primary; background: $surface; padding: 0 1;
     }
+    FormScreen #form-fields { height: auto; }
     FormScreen .form-title { text-style: bold; color: $accent; margin-bottom: 1; }
     FormScreen .form-row { height: auto; margin-bottom: 1; }
     FormScreen .form-label { width: 18; }
@@ -76,25 +77,41 @@ class FormScreen(ModalScreen[dict | None]):
         self.preview = preview
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
+        # the fields scroll; the command preview, the error and the buttons stay in view
+        with Vertical(id="form-box"):
             yield Static(self.title_text, classes="form-title", markup=False)
-            for f in self.fields:
-                with Horizontal(classes="form-row"):
-                    yield Label(f.label, classes="form-label", markup=False)
-                    if f.kind == "bool":
-                        yield Switch(value=bool(f.default), id=f"field-{f.name}")
-                    elif f.kind == "select":
-                        yield Select(f.options, value=f.default if f.default not in ("", None)
-                                     else f.options[0][1], allow_blank=False, id=f"field-{f.name}",
-                                     compact=True)
-                    else:
-                        yield Input(value=str(f.default or ""), placeholder=f.placeholder,
-                                    password=f.password, id=f"field-{f.name}", compact=True)
+            with VerticalScroll(id="form-fields"):
+                yield from self._rows()
             yield Static("", id="form-preview", markup=False)
             yield Static("", id="form-error", markup=False)
             with Horizontal(id="form-buttons"):
                 yield Button(self.submit_label, variant="primary", id="form-ok")
                 yield Button("Cancel", id="form-cancel")
+
+    def _rows(self) -> ComposeResult:
+        for f in self.fields:
+            with Horizontal(classes="form-row"):
+                yield Label(f.label, classes="form-label", markup=False)
+                if f.kind == "bool":
+                    yield Switch(value=bool(f.default), id=f"field-{f.name}")
+                elif f.kind == "select":
+                    yield Select(f.options, value=f.default if f.default not in ("", None)
+                                 else f.options[0][1], allow_blank=False, id=f"field-{f.name}",
+                                 compact=True)
+                else:
+                    yield Input(value=str(f.default or ""), placeholder=f.placeholder,
+                                password=f.password, id=f"field-{f.name}", compact=True)
+
+    def on_resize(self) -> None:
+        """The fields get what the box (90% of the screen) leaves after the title, the
+        preview, the error and the buttons, and scroll beyond that (Textual's CSS cannot say
+        "the rest of an auto-height box")."""
+        box = self.query_one("#form-box")
+        others = sum(w.outer_size.height + w.styles.margin.height
+                     for w in box.children if w.id != "form-fields")
+        chrome = box.styles.gutter.height
+        self.query_one("#form-fields").styles.max_height = max(
+            3, int(self.size.height * 0.9) - chrome - others)
 
     def on_mount(self) -> None:
         first = self.query("Input, Switch, Select").first()
