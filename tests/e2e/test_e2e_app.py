@@ -42,10 +42,13 @@ class Tmux:
         assert size == f"{width}x{height}", size
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        # a private server (-L) without any user config (-f /dev/null)
+        # a private server (-L) without any user config (-f /dev/null); the server and the app
+        # must not inherit COLUMNS/LINES, which pytest-xdist's workers have (80x24): Python's
+        # shutil.get_terminal_size, which Textual asks, prefers them to the pane's real size
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
         return subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args],
                               capture_output=True, text=True, check=check, timeout=20,
-                              env=dict(os.environ, TERM="xterm-256color"))
+                              env=dict(env, TERM="xterm-256color"))
 
     def screen(self) -> str:
         return self.run("capture-pane", "-p", "-t", "app").stdout
@@ -66,7 +69,9 @@ class Tmux:
             if predicate(text):
                 return text
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; footer {footer(text)!r}; the screen:\n{text}")
+                size = self.run("display", "-p", "-t", "app", "#{window_width}x#{window_height}").stdout.strip()
+                raise AssertionError(f"timed out waiting for {what}; window {size}; footer "
+                                     f"{footer(text)!r}; the screen:\n{text}")
             time.sleep(0.2)
 
     def wait_text(self, needle: str, timeout: float = 20.0) -> str:
