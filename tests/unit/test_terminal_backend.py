@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from tests.tui.fakes import FakeEngine
 from workbench.terminal.backend import AttachBackend, ExecBackend, FdBackend, PtyBackend, TerminalBackend
 
 
@@ -187,17 +188,19 @@ def test_attach_backend_close_detaches_only():
     assert b.exit_code is None
 
 
-class FakeEngine:
-    """Engine.exec as the runtime has it: raises CommandNotFound (127) for a missing program."""
+class ShellEngine(FakeEngine):
+    """The app's FakeEngine whose Engine.exec behaves as the runtime's: it raises
+    CommandNotFound (127) for a program the container lacks, else starts a real shell."""
 
     def __init__(self, present: set[str]):
+        super().__init__()
         self.present = present
-        self.calls: list[tuple[list[str], dict]] = []
+        self.execs: list[tuple[list[str], dict]] = []
 
     def exec(self, ref, cmd, **kw):
         from core.errors import CommandNotFound
 
-        self.calls.append((list(cmd), kw))
+        self.execs.append((list(cmd), kw))
         if cmd[0] not in self.present:
             raise CommandNotFound(f"{cmd[0]}: not found")
         return FakeExec(["/bin/sh", "-c", "echo shell-here; exec sleep 60"])
@@ -206,10 +209,10 @@ class FakeEngine:
 def test_exec_factory_probes_bash_then_ash_then_sh_at_the_pane_size():
     from workbench.terminal.backend import exec_backend_factory
 
-    engine = FakeEngine({"/bin/ash"})
+    engine = ShellEngine({"/bin/ash"})
     backend = exec_backend_factory(engine, "web")(33, 120)
-    assert [argv for argv, _ in engine.calls] == [["/bin/bash"], ["/bin/ash"]]
-    assert engine.calls[-1][1] == {"tty": True, "interactive": True, "rows": 33, "cols": 120}
+    assert [argv for argv, _ in engine.execs] == [["/bin/bash"], ["/bin/ash"]]
+    assert engine.execs[-1][1] == {"tty": True, "interactive": True, "rows": 33, "cols": 120}
     assert b"shell-here" in read_until(backend, lambda o: b"shell-here" in o)
     assert backend.title == "web: ash"
     backend.close()
@@ -219,7 +222,7 @@ def test_exec_factory_with_a_command_does_not_probe():
     from core.errors import NutshellError
     from workbench.terminal.backend import exec_backend_factory
 
-    engine = FakeEngine(set())
+    engine = ShellEngine(set())
     with pytest.raises(NutshellError):
         exec_backend_factory(engine, "web", ["top"])(24, 80)
-    assert [argv for argv, _ in engine.calls] == [["top"]]
+    assert [argv for argv, _ in engine.execs] == [["top"]]
