@@ -367,12 +367,10 @@ class NutshellApp(App):
         made through the API server (``nutshell system service``) meanwhile."""
         from workbench.api import requestlog
 
-        run_dir = getattr(getattr(self.engine, "paths", None), "run", None)
-        api = []
-        if isinstance(run_dir, str):
-            api = [HistoryEntry(e["time"], requestlog.describe(e), int(e.get("status") or 0) < 400,
-                                None if int(e.get("status") or 0) < 400 else f"HTTP {e.get('status')}")
-                   for e in requestlog.read(requestlog.path_for(run_dir), since=self.started_at)]
+        api = [HistoryEntry(e["time"], requestlog.describe(e), int(e.get("status") or 0) < 400,
+                            None if int(e.get("status") or 0) < 400 else f"HTTP {e.get('status')}")
+               for e in requestlog.read(requestlog.path_for(self.engine.paths.run),
+                                        since=self.started_at)]
         return sorted([*self.history, *api], key=lambda e: e.time)
 
     def action_cycle_theme(self) -> None:

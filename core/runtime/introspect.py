@@ -673,13 +673,10 @@ def network(engine, ref: str) -> NetworkView:
     cid, cfg, st = _running_state(engine, ref)
     pid = int(st["Pid"])
     mode = cfg.get("HostConfig", {}).get("NetworkMode") or "default"
-    settings = None
-    getter = getattr(engine, "container_network_settings", None)
-    if getter is not None:
-        try:
-            settings = getter(cid)
-        except Exception:  # noqa: BLE001 - a missing record is "no bridge network"
-            settings = None
+    try:
+        settings = engine.container_network_settings(cid)
+    except Exception:  # noqa: BLE001 - a missing record is "no bridge network"
+        settings = None
     counters = parse_proc_net_dev(_read(f"/proc/{pid}/net/dev") or "")
     links = []
     for net_name, ep in ((settings or {}).get("Networks") or {}).items():
@@ -768,10 +765,9 @@ class StatsSampler:
             return None
         out = {"Id": cid, "Name": name, "State": st.get("Status"), "Pid": st.get("Pid", 0)}
         out.update(stats)
-        getter = getattr(self.engine, "container_net_stats", None)
-        if getter is not None and st.get("Pid"):
+        if st.get("Pid"):
             try:
-                out["Network"] = getter(cid, pid=st["Pid"])
+                out["Network"] = self.engine.container_net_stats(cid, pid=st["Pid"])
             except Exception:  # noqa: BLE001 - no network numbers is not an error
                 pass
         return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import Conflict, UsageError
+from ..errors import Conflict
 from .runtime_base import RuntimeBase
 
 
@@ -25,7 +25,7 @@ class NetworkHook(RuntimeBase):
         hc = cfg["HostConfig"]
         mode = hc.get("NetworkMode") or "default"
         if mode == "default":
-            mode = "bridge" if hasattr(self.engine, "setup_container_network") else "none"
+            mode = "bridge"
         name = cfg["Name"].lstrip("/")
         hostname = cfg["Config"]["Hostname"]
         if mode.startswith("container:"):
@@ -35,29 +35,20 @@ class NetworkHook(RuntimeBase):
                 raise Conflict(f"cannot join network of a non running container: {other[:12]}")
             self._write_name_files(cid, hostname, "none")
             return {"mode": "container", "netns": f"/proc/{ost['Pid']}/ns/net"}, None
-        setup = getattr(self.engine, "setup_container_network", None)
         kw = dict(hc.get("NetworkOptions") or {})
         nets = [n for n in (kw.pop("networks", None) or []) if n and n != "default"]
         if mode in ("none", "host"):
-            if setup is not None:
-                setup(cid, name=name, networks=[mode], hostname=hostname,
-                      **{k: v for k, v in kw.items() if k in ("dns", "dns_search",
-                                                               "dns_options", "add_hosts",
-                                                               "ports")})
-            else:
-                self._write_name_files(cid, hostname, mode)
+            self.engine.setup_container_network(
+                cid, name=name, networks=[mode], hostname=hostname,
+                **{k: v for k, v in kw.items() if k in ("dns", "dns_search", "dns_options",
+                                                         "add_hosts", "ports")})
             return {"mode": mode, "netns": None}, None
-        if setup is None:
-            raise UsageError(f"network {mode} is not available", hint="use --network none or host")
         if not nets or nets[0] != mode:
             nets = [mode] + [n for n in nets if n != mode]
         kw["exposed"] = list(dict.fromkeys(
             list((cfg["Config"].get("ExposedPorts") or {}).keys()) + list(kw.get("exposed") or [])))
-        prepare = getattr(self.engine, "prepare_container_network", None)
-        if prepare is None:
-            settings = setup(cid, name=name, networks=nets, hostname=hostname, **kw)
-            return {"mode": "bridge", "netns": settings.get("SandboxKey")}, None
-        pending = prepare(cid, name=name, networks=nets, hostname=hostname, **kw)
+        pending = self.engine.prepare_container_network(cid, name=name, networks=nets,
+                                                        hostname=hostname, **kw)
         return {"mode": "bridge", "netns": pending.netns}, pending.finish
 
     def _write_name_files(self, cid: str, hostname: str, mode: str) -> None:
@@ -76,9 +67,7 @@ class NetworkHook(RuntimeBase):
         mode = cfg.get("HostConfig", {}).get("NetworkMode") or "default"
         if mode in ("none", "host") or mode.startswith("container:"):
             return
-        teardown = getattr(self.engine, "teardown_container_network", None)
-        if teardown is not None:
-            try:
-                teardown(cid)
-            except Exception:  # noqa: BLE001 - best effort; rm tries again
-                pass
+        try:
+            self.engine.teardown_container_network(cid)
+        except Exception:  # noqa: BLE001 - best effort; rm tries again
+            pass

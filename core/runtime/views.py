@@ -88,11 +88,10 @@ class Views(RuntimeBase):
                                          "StartedAt", "FinishedAt")}
         lower = cfg.get("LowerDirs") or []
         net = None
-        getter = getattr(self.engine, "container_network_settings", None)
         mode = cfg["HostConfig"].get("NetworkMode")
-        if getter is not None and mode not in ("none", "host"):
+        if mode not in ("none", "host"):
             try:
-                net = getter(cid)
+                net = self.engine.container_network_settings(cid)
             except Exception:  # noqa: BLE001
                 net = None
         if net is None:
@@ -147,12 +146,10 @@ class Views(RuntimeBase):
         cg = _cg.Cgroup.open(f"nutshell/{cid}")
         out.update(cg.stats().to_dict() if cg is not None else {})
         if st.get("Status") == "running":
-            getter = getattr(self.engine, "container_net_stats", None)
-            if getter is not None:
-                try:
-                    out["Network"] = getter(cid, pid=st["Pid"])
-                except Exception:  # noqa: BLE001
-                    pass
+            try:
+                out["Network"] = self.engine.container_net_stats(cid, pid=st["Pid"])
+            except Exception:  # noqa: BLE001 - no network numbers is not an error
+                pass
         return out
 
 

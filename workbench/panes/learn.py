@@ -155,10 +155,14 @@ class LearnPane(Pane):
                 cid = live[0]["Id"] if live else (None if cid is None else cid)
             data: dict[str, Any] = {}
             errors: dict[str, BaseException] = {}
+            views = {"namespaces": engine.container_namespaces,
+                     "processes": engine.container_processes,
+                     "overlay": engine.container_overlay, "cgroup": engine.container_cgroup,
+                     "network": engine.container_network, "security": engine.container_security}
             if cid is not None:
                 for section in SECTIONS:
                     try:
-                        data[section] = getattr(engine, f"container_{section}")(cid)
+                        data[section] = views[section](cid)
                     except Exception as exc:  # noqa: BLE001 - shown in that tab
                         errors[section] = exc
             return cid, running, data, errors
