@@ -115,3 +115,27 @@ async def test_host_command_tabs_and_read_only(engine):
         await pilot.pause(0.2)
         assert not pane.terminals
         assert pane.check_action("host_shell", ()) is False
+
+
+@sync
+async def test_a_sequence_the_emulator_cannot_handle_is_dropped_counted_and_the_tab_stays_live(
+        engine, monkeypatch):
+    from workbench.terminal.emulator import VTScreen
+
+    def broken(self, *args):  # a handler bug, as pyte's VPA assertion was (issue 17 item 1)
+        raise AssertionError("a handler that fails")
+
+    monkeypatch.setattr(VTScreen, "cursor_to_line", broken)
+    async with terminals_pane(engine) as (app, pilot, pane):
+        pane.open_terminal("host", argv=["/bin/sh", "-c",
+                                         r"printf 'before\033[5dafter\n'; read x; echo got-$x; sleep 30"],
+                           title="demo")
+        await pilot_wait_for(pilot, lambda: len(pane.terminals) == 1)
+        term = pane.terminals[0]
+        await pilot_wait_for(pilot, lambda: "beforeafter" in screen_text(term))
+        await pilot_wait_for(pilot, lambda: pane.tabs.get_tab("term-1").label.plain == "demo [1 dropped]")
+        assert term.emulator.dropped == 1
+        # the tab is live: keys reach the program and its output is parsed
+        await pilot_wait_for(pilot, lambda: app.focused is term)
+        await pilot.press("o", "k", "enter")
+        await pilot_wait_for(pilot, lambda: "got-ok" in screen_text(term))

@@ -80,3 +80,14 @@ def test_history_lines_kept_as_plain_text_render_too():
     segments = render_cells(plain[-1], 6)
     assert "".join(s.text for s in segments) == plain[-1].ljust(6)[:6] and cells_width(segments) == 6
     assert render_cells(plain[-1], 6, cursor_x=0)[0].style.reverse
+
+
+def test_reverse_video_decscnm_flips_every_cell_when_drawn_not_in_the_screen():
+    line, e = line_of(b"\x1b[?5ha\x1b[7mb")
+    assert e.screen.reverse_video
+    plain = render_cells(line, 12)
+    shown = render_cells(line, 12, reverse_video=True)
+    assert [s.style.reverse for s in plain] == [None, True, None]
+    assert [s.style.reverse for s in shown] == [True, None, True]   # a, b (reversed twice), blanks
+    assert e.cell(0, 0).reverse is False and e.cell(1, 0).reverse is True
+    assert render_cells("history", 12, reverse_video=True)[0].style.reverse is True

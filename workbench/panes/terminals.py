@@ -18,6 +18,7 @@ host shell, left/right switch tabs. The app routes ``OpenTerminal`` here.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from collections.abc import Sequence
 
@@ -31,6 +32,7 @@ from workbench.messages import CommandRun, OpenTerminal
 from workbench.panes.base import Pane, error_text
 from workbench.terminal.widget import Terminal
 
+DROPPED = re.compile(r" \[\d+ dropped\]")
 HELP = ("[b]ctrl+][/b] leave the terminal · [b]enter[/b] back in · [b]x[/b] close tab "
         "(detach; the container keeps running) · [b]h[/b] host shell · [b]←/→[/b] tabs")
 
@@ -222,6 +224,16 @@ class TerminalsPane(Pane):
             tab = self.tabs.get_tab(pane.id)
             code = "" if event.exit_code is None else f" {event.exit_code}"
             tab.label = f"{tab.label.plain} [exited{code}]"
+
+    @on(Terminal.SequencesDropped)
+    def _dropped(self, event: Terminal.SequencesDropped) -> None:
+        # the emulator skipped sequences it could not handle: say how many in the tab's label
+        event.stop()
+        pane = event.terminal.parent
+        if isinstance(pane, TabPane) and pane.id and event.dropped:
+            tab = self.tabs.get_tab(pane.id)
+            label = DROPPED.sub("", tab.label.plain)
+            tab.label = f"{label} [{event.dropped} dropped]"
 
     @on(TabbedContent.TabActivated)
     def _activated(self, event: TabbedContent.TabActivated) -> None:

@@ -72,7 +72,6 @@ class Cell(NamedTuple):
 
 
 BLANK = Cell()
-_REVERSE_BLANK = BLANK._replace(reverse=True)
 _DEFAULT_REST = BLANK[1:]
 
 _ANSI_NAMES = ("black", "red", "green", "yellow", "blue", "magenta", "cyan", "white")
@@ -83,7 +82,7 @@ PALETTE: tuple[str, ...] = (
 )
 
 # Private modes handled by pyte itself (pyte stores them shifted left by 5).
-_PYTE_PRIVATE = {5, 6, 7}
+_PYTE_PRIVATE = {6, 7}
 _MOUSE_TRACKING = {9, 1000, 1002, 1003}
 _ALT_SCREEN = {47, 1047, 1049}
 # Private modes that are one boolean attribute of the screen.
@@ -93,11 +92,21 @@ _MODE_FLAGS = {1: "app_cursor_keys", 25: "cursor_visible", 2004: "bracketed_past
 _CTRL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CSI = re.compile(r"\x1b\[([\x30-\x3f]*)([\x20-\x2f]*)([\x40-\x7e])")
 _SGR_TEXT = re.compile(r"\x1b\[([0-9;:]*)m([\x20-\x7e]*)")
+# a CSI with C0 controls among its bytes (not ESC, CAN or SUB, which end it): xterm runs each
+# control where it stands and goes on with the sequence (vttest 1-05)
+_CSI_WITH_C0 = re.compile(r"\x1b\[([\x00-\x17\x19\x1c-\x1f\x30-\x3f]*)([\x00-\x17\x19\x1c-\x1f\x20-\x2f]*)"
+                          r"([\x40-\x7e])")
+_CSI_PREFIX_WITH_C0 = re.compile(r"\x1b\[[\x00-\x17\x19\x1c-\x1f\x30-\x3f]*[\x00-\x17\x19\x1c-\x1f\x20-\x2f]*")
+_C0_IN_CSI = re.compile(r"[\x00-\x1f]")
+_ANY_ESCAPE = re.compile(r"\x1b[\x20-\x2f]*[\x30-\x7e]?")
 _CSI_PREFIX = re.compile(r"\x1b\[[\x30-\x3f]*[\x20-\x2f]*")
 _STRING_END = re.compile(r"\x07|\x1b\\|\x9c")
 _NON_PLAIN = re.compile(r"[^\x20-\x7e\r\n]")
 _LONE_CR_LF = re.compile(r"\r(?!\n)|(?<!\r)\n")
 _TITLE_JUNK = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+# DEC special graphics as xterm draws it: pyte's table has ░ for 'h', which is ␤ (NL symbol)
+_DEC_GRAPHICS = cs.VT100_MAP[: ord("h")] + "\u2424" + cs.VT100_MAP[ord("h") + 1 :]
 
 MAX_STRING = 1 << 20  # longest OSC/DCS string kept while waiting for its terminator
 MAX_CSI = 512  # a CSI longer than this is garbage, not a partial sequence
@@ -259,7 +268,14 @@ class VTScreen(pyte.Screen):
 
     @property
     def default_char(self) -> Cell:  # type: ignore[override]
-        return _REVERSE_BLANK if mo.DECSCNM in self.mode else BLANK
+        # DECSCNM (reverse video) is a display mode the renderer applies (``reverse_video``):
+        # the cells keep their own attributes, as in xterm (pyte rewrote every cell)
+        return BLANK
+
+    @property
+    def reverse_video(self) -> bool:
+        """DECSCNM: the renderer shows the whole screen in reverse video."""
+        return mo.DECSCNM in self.mode
 
     def _new_buffer(self) -> defaultdict:
         return defaultdict(lambda: StaticDefaultDict(self.default_char))
@@ -432,6 +448,8 @@ class VTScreen(pyte.Screen):
             if width == 0:
                 self._combine(ch)
                 continue
+            if width > columns:
+                continue  # a wide character on a one-column screen has nowhere to go
             if cursor.x + width > columns:
                 if autowrap:
                     dirty.add(cursor.y)
@@ -453,9 +471,9 @@ class VTScreen(pyte.Screen):
         cursor = self.cursor
         x, y = cursor.x - 1, cursor.y
         if x < 0:
-            if y == 0:
-                return
-            y, x = y - 1, self.columns - 1
+            # at column 0 nothing precedes it on this line (a wrap leaves the cursor after the
+            # character it drew), so the mark has no base: xterm drops it
+            return
         line = self.buffer[y]
         if x > 0 and line[x].data == "":
             x -= 1
@@ -486,12 +504,22 @@ class VTScreen(pyte.Screen):
             buffer.clear()
             buffer.update(moved)
             self.dirty.update(range(top, bottom + 1))
-            return
-        self._move_lines(top, bottom, count)
+        else:
+            self._move_lines(top, bottom, count)
+        self._paint_new_lines(range(bottom - count + 1, bottom + 1))
 
     def _scroll_down(self, top: int, bottom: int, count: int) -> None:
         """Move lines top..bottom down by count; blank lines appear at the top."""
-        self._move_lines(top, bottom, -max(1, min(count, bottom - top + 1)))
+        count = max(1, min(count, bottom - top + 1))
+        self._move_lines(top, bottom, -count)
+        self._paint_new_lines(range(top, top + count))
+
+    def _paint_new_lines(self, rows: range) -> None:
+        """Lines a scroll brings in are blank in the current background colour (xterm BCE)."""
+        blank = self._erase_cell()
+        if blank is not BLANK:
+            for y in rows:
+                self.buffer[y] = StaticDefaultDict(blank)
 
     def _move_lines(self, top: int, bottom: int, offset: int) -> None:
         """Each line of top..bottom takes the line ``offset`` rows below it (above when
@@ -570,22 +598,49 @@ class VTScreen(pyte.Screen):
         cursor.y = min(cursor.y + (count or 1), limit)
         cursor.x = min(cursor.x, self.columns - 1)
 
+    def _row(self, line: int | None) -> int:
+        """A 1-based row of CUP/VPA as a screen row: in origin mode relative to the region and
+        clamped into it (pyte ignored such a CUP and asserted a region existed for VPA)."""
+        y = (line or 1) - 1
+        if mo.DECOM in self.mode:
+            top, bottom = self._region()
+            return min(top + y, bottom)
+        return min(max(y, 0), self.lines - 1)
+
     def cursor_to_line(self, line: int | None = None) -> None:
-        super().cursor_to_line(line)
+        self.cursor.y = self._row(line)
         self.cursor.x = min(self.cursor.x, self.columns - 1)
 
+    def cursor_position(self, line: int | None = None, column: int | None = None) -> None:
+        self.cursor.y = self._row(line)
+        self.cursor.x = min(max((column or 1) - 1, 0), self.columns - 1)
+
+    def set_margins(self, top: int | None = None, bottom: int | None = None) -> None:
+        """DECSTBM: a region of at least two lines, or the whole screen without parameters;
+        either way the cursor goes home (pyte did not home it on a reset)."""
+        t = (top or 1) - 1
+        b = (bottom or self.lines) - 1
+        t, b = max(0, min(t, self.lines - 1)), max(0, min(b, self.lines - 1))
+        if b - t < 1:
+            return  # xterm ignores a region of fewer than two lines
+        self.margins = None if (t, b) == (0, self.lines - 1) else Margins(t, b)
+        self.cursor_position()
+
     def tab_forward(self, count: int = 1) -> None:
-        for _ in range(max(1, count)):
+        # a count past the line's width changes nothing more (CSI 2147483647 I froze the tab)
+        for _ in range(max(1, min(count, self.columns))):
             self.tab()
 
     def tab_backward(self, count: int = 1) -> None:
         cursor = self.cursor
-        for _ in range(max(1, count)):
+        for _ in range(max(1, min(count, self.columns))):
             stops = [s for s in self.tabstops if s < cursor.x]
             cursor.x = max(stops) if stops else 0
 
     def tab(self) -> None:
         cursor = self.cursor
+        if cursor.x >= self.columns:
+            return  # a pending wrap stays pending: the next character wraps (xterm)
         stops = [s for s in self.tabstops if s > cursor.x]
         cursor.x = min(stops) if stops else self.columns - 1
         cursor.x = min(cursor.x, self.columns - 1)
@@ -605,10 +660,11 @@ class VTScreen(pyte.Screen):
         self.g0_charset, self.g1_charset, self.charset = saved.g0_charset, saved.g1_charset, saved.charset
         self._update_translation()
         (self.mode.add if saved.origin else self.mode.discard)(mo.DECOM)
-        (self.mode.add if saved.wrap else self.mode.discard)(mo.DECAWM)
+        # DECAWM is saved with the cursor by pyte but xterm's DECRC does not restore it
         self.cursor = copy.copy(saved.cursor)
         self.ensure_hbounds()
-        self.ensure_vbounds(use_margins=True)
+        # the saved position is absolute: a region set since does not pull it in
+        self.cursor.y = min(max(self.cursor.y, 0), self.lines - 1)
 
     # ---- erasing -----------------------------------------------------------------------------
 
@@ -744,6 +800,10 @@ class VTScreen(pyte.Screen):
 
     def define_charset(self, code: str, mode: str) -> None:
         super().define_charset(code, mode)
+        if self.g0_charset is cs.VT100_MAP:
+            self.g0_charset = _DEC_GRAPHICS
+        if self.g1_charset is cs.VT100_MAP:
+            self.g1_charset = _DEC_GRAPHICS
         self._update_translation()
 
     def shift_in(self) -> None:
@@ -765,6 +825,8 @@ class VTScreen(pyte.Screen):
             if mode in _ALT_SCREEN:
                 if mode == 1049:
                     if on:
+                        if self.alt_active:
+                            continue  # already there: xterm neither saves again nor clears
                         self.save_cursor_1049()
                         self.enter_alternate(clear=True)
                     else:
@@ -783,6 +845,9 @@ class VTScreen(pyte.Screen):
                     self.mouse_tracking = mode
                 elif self.mouse_tracking == mode:
                     self.mouse_tracking = 0
+            elif mode == 5:
+                (self.mode.add if on else self.mode.discard)(mo.DECSCNM)
+                self.dirty.update(range(self.lines))
             elif mode in _PYTE_PRIVATE:
                 (pyte.Screen.set_mode if on else pyte.Screen.reset_mode)(self, mode, private=True)
             elif mode == 3:
@@ -974,6 +1039,7 @@ class TerminalEmulator:
         self.report_fg = "rgb:d0d0/d0d0/d0d0"
         self.report_bg = "rgb:1e1e/1e1e/1e1e"
         self.bytes_fed = 0
+        self.dropped = 0  # steps that raised and were skipped (shown in the terminal's status)
 
     # ---- input ---------------------------------------------------------------------------------
 
@@ -1022,61 +1088,65 @@ class TerminalEmulator:
         stopped = False
         clock = time.monotonic
         while i < n:
-            m = search(data, i)
-            if m is None:
-                draw(data[i:])
-                i = n
-                break
-            j = m.start()
-            if j > i:
-                text = data[i:j]
-                if screen._xlate is None and text.isascii() and mo.IRM not in screen.mode:
-                    draw_ascii(text)
-                    screen.last_char = text[-1]
-                else:
-                    draw(text)
-            c = data[j]
-            if c == "\x1b":
-                # SGR and the plain text after it are most of what colourful output sends:
-                # take both in one step, without the general dispatch.
-                m = sgr_text(data, j)
-                if m is not None:
-                    params = m.group(1)
-                    cursor = screen.cursor
-                    if not params or params == "0":
-                        cursor.attrs = screen.default_char
+            at = i  # where the work of this step starts (a failed step is skipped from here)
+            try:
+                m = search(data, i)
+                if m is None:
+                    draw(data[i:])
+                    i = n
+                    break
+                j = m.start()
+                if j > i:
+                    text = data[i:j]
+                    if screen._xlate is None and text.isascii() and mo.IRM not in screen.mode:
+                        draw_ascii(text)
+                        screen.last_char = text[-1]
                     else:
-                        attrs = sgr_cache.get((cursor.attrs, params, screen.default_char))
-                        if attrs is None:
-                            screen.sgr(params)
+                        draw(text)
+                at = i = j
+                c = data[j]
+                if c == "\x1b":
+                    # SGR and the plain text after it are most of what colourful output sends:
+                    # take both in one step, without the general dispatch.
+                    m = sgr_text(data, j)
+                    if m is not None:
+                        params = m.group(1)
+                        cursor = screen.cursor
+                        if not params or params == "0":
+                            cursor.attrs = screen.default_char
                         else:
-                            cursor.attrs = attrs
-                    text = m.group(2)
-                    if text:
-                        if screen._xlate is None and mo.IRM not in screen.mode:
-                            draw_ascii(text)
-                            screen.last_char = text[-1]
-                        else:
-                            draw(text)
-                    i = m.end()
-                else:
-                    k = self._escape(data, j, n)
-                    if k < 0:
-                        i = j  # incomplete: keep it for the next read
-                        break
-                    i = k
-            elif c == "\r":
-                if self.fast_lines and data.startswith("\r\n", j):
-                    i = self._plain_lines(data, j)
-                else:
-                    screen.cursor.x = 0
+                            attrs = sgr_cache.get((cursor.attrs, params, screen.default_char))
+                            if attrs is None:
+                                screen.sgr(params)
+                            else:
+                                cursor.attrs = attrs
+                        text = m.group(2)
+                        if text:
+                            if screen._xlate is None and mo.IRM not in screen.mode:
+                                draw_ascii(text)
+                                screen.last_char = text[-1]
+                            else:
+                                draw(text)
+                        i = m.end()
+                    else:
+                        k = self._escape(data, j, n)
+                        if k < 0:
+                            break  # incomplete: keep it for the next read
+                        i = k
+                elif c == "\r":
+                    if self.fast_lines and data.startswith("\r\n", j):
+                        i = self._plain_lines(data, j)
+                    else:
+                        screen.cursor.x = 0
+                        i = j + 1
+                elif c == "\n" or c == "\x0b" or c == "\x0c":
+                    screen.linefeed()
                     i = j + 1
-            elif c == "\n" or c == "\x0b" or c == "\x0c":
-                screen.linefeed()
-                i = j + 1
-            else:
-                self._control(c)
-                i = j + 1
+                else:
+                    self._control(c)
+                    i = j + 1
+            except Exception:  # noqa: BLE001 - no input may stop the terminal: drop what failed
+                i = self._drop(data, at, n)
             steps += 1
             if deadline is not None and not steps & 31 and clock() > deadline:
                 stopped = True
@@ -1084,7 +1154,31 @@ class TerminalEmulator:
         self._text = data[i:] if i < n else ""
         return stopped and bool(self._text)
 
+    def _drop(self, data: str, at: int, n: int) -> int:
+        """A step that raised: count it, skip the sequence (or text) it was working on, put the
+        cursor back inside the screen and go on; returns where parsing resumes."""
+        self.dropped += 1
+        screen = self.screen
+        cursor = screen.cursor
+        cursor.y = min(max(cursor.y, 0), screen.lines - 1)
+        cursor.x = min(max(cursor.x, 0), screen.columns)
+        self._discarding = False
+        if data[at] != "\x1b":
+            m = _CTRL.search(data, at + 1)
+            return m.start() if m else n  # text (or a control) failed: skip to what follows
+        m = _CSI.match(data, at) or _CSI_WITH_C0.match(data, at) or _ANY_ESCAPE.match(data, at)
+        return m.end() if m else at + 1
+
     # ---- controls and escapes ------------------------------------------------------------------
+
+    def _c0(self, c: str) -> None:
+        """Any C0 control, as the main loop runs it."""
+        if c == "\r":
+            self.screen.cursor.x = 0
+        elif c in "\n\x0b\x0c":
+            self.screen.linefeed()
+        else:
+            self._control(c)
 
     def _control(self, c: str) -> None:
         screen = self.screen
@@ -1110,10 +1204,17 @@ class TerminalEmulator:
         if c == "[":
             m = _CSI.match(data, j)
             if m is None:
+                m = _CSI_WITH_C0.match(data, j)
+                if m is not None:
+                    for control in _C0_IN_CSI.findall(m.group(1) + m.group(2)):
+                        self._c0(control)
+                    self._csi(_C0_IN_CSI.sub("", m.group(1)), _C0_IN_CSI.sub("", m.group(2)), m.group(3))
+                    return m.end()
+                p = _CSI_PREFIX_WITH_C0.match(data, j)
+                if p is not None and p.end() >= n and p.end() - j < MAX_CSI:
+                    return -1  # may still end well in the next read
                 p = _CSI_PREFIX.match(data, j)
                 end = p.end() if p else j + 2
-                if end >= n and end - j < MAX_CSI:
-                    return -1
                 return end  # malformed: drop what was read, parse on from the odd character
             self._csi(m.group(1), m.group(2), m.group(3))
             return m.end()

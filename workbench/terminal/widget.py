@@ -21,6 +21,7 @@ import select
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from rich.cells import cell_len
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
@@ -84,9 +85,13 @@ def cell_style(attrs: tuple) -> Style:
     return style
 
 
+def _flip_reverse(attrs: tuple) -> tuple:
+    return attrs[:6] + (not attrs[6],) + attrs[7:]
+
+
 def _cursor_attrs(attrs: tuple, focused: bool) -> tuple:
     if focused:  # a block: the cell in reverse video
-        return attrs[:6] + (not attrs[6],) + attrs[7:]
+        return _flip_reverse(attrs)
     return attrs[:4] + (True,) + attrs[5:]  # unfocused: underlined
 
 
@@ -97,15 +102,18 @@ def render_cells(
     focused: bool = True,
     span: tuple[int, int] | None = None,
     selection_style: Style | None = None,
+    reverse_video: bool = False,
 ) -> list[Segment]:
     """Segments for one line: runs of equal attributes, wide characters once, stubs skipped.
 
     span is a selected (start, end) range of character offsets (end -1: to the end of line),
-    which is what Textual's selection counts; the cursor cell is drawn in reverse video."""
+    which is what Textual's selection counts; the cursor cell is drawn in reverse video.
+    reverse_video (DECSCNM) shows every cell with its reverse attribute flipped."""
     if isinstance(line, str):  # a history line in the default style (see emulator._bulk)
         text = line[:columns]
         if cursor_x is None and span is None:
-            return [Segment(text.ljust(columns), cell_style(BLANK[1:]))]
+            attrs = _flip_reverse(BLANK[1:]) if reverse_video else BLANK[1:]
+            return [Segment(text.ljust(columns), cell_style(attrs))]
         line = {x: BLANK._replace(data=c) for x, c in enumerate(text)}
     default = getattr(line, "default", BLANK) if line is not None else BLANK
     get = line.get if line else None
@@ -128,7 +136,17 @@ def render_cells(
                 width = 2
             else:
                 ch = " "  # a wide character cut in half
+        if len(ch) > 1 and (ch[-1] == "\u200d" or cell_len(ch) != width):
+            # a base with marks that rich measures otherwise than the grid (VS16 after a
+            # narrow character: 2 cells to rich), or a joiner whose partner took a cell of its
+            # own (rich would join it with the next cell's character): either would shift the
+            # rest of the row, so the cell shows its base alone
+            ch = ch.rstrip("\u200d")
+            if not ch or cell_len(ch) != width:
+                ch = ch[:1] if ch and cell_len(ch[:1]) == width else " " * width
         attrs = cell[1:]
+        if reverse_video:
+            attrs = _flip_reverse(attrs)
         if x == cursor_x:
             attrs = _cursor_attrs(attrs, focused)
         selected = span is not None and index >= sel_start and (sel_end == -1 or index < sel_end)
@@ -187,6 +205,8 @@ class Terminal(Widget, can_focus=True):
 
     title: reactive[str] = reactive("")
     """The program's window title (OSC 0/2), or the backend's default title."""
+    dropped: reactive[int] = reactive(0)
+    """Sequences the emulator could not handle and skipped (the pane shows the count)."""
 
     class Exited(AboutTerminal):
         """The program ended (or the attached container exited, or the attach socket closed)."""
@@ -202,6 +222,14 @@ class Terminal(Widget, can_focus=True):
         def __init__(self, terminal: Terminal, title: str) -> None:
             super().__init__(terminal)
             self.title = title
+
+    class SequencesDropped(AboutTerminal):
+        """The emulator skipped sequences it could not handle (``dropped``: how many so far);
+        the terminal stays live."""
+
+        def __init__(self, terminal: Terminal, dropped: int) -> None:
+            super().__init__(terminal)
+            self.dropped = dropped
 
     def __init__(
         self,
@@ -252,6 +280,7 @@ class Terminal(Widget, can_focus=True):
         self._sent_size: tuple[int, int] | None = None
         self._strips: dict[int, Strip] = {}
         self._drawn_cursor: tuple[int, int, bool] | None = None
+        self._reverse_drawn = False  # DECSCNM as the strips were last drawn
         self._scroll = 0  # lines scrolled back into history; 0 = live
         self._pushed_seen = 0
         self._mouse_buttons: set[int] = set()
@@ -472,6 +501,11 @@ class Terminal(Widget, can_focus=True):
         self.frames += 1
         if emulator.title and emulator.title != self.title:
             self.title = emulator.title
+        if emulator.dropped != self.dropped:
+            self.dropped = emulator.dropped
+        if screen.reverse_video != self._reverse_drawn:
+            self._reverse_drawn = screen.reverse_video
+            self._invalidate_all()
         rows = emulator.take_dirty()
         pushed = screen.history_pushed
         if self._scroll:
@@ -549,7 +583,8 @@ class Terminal(Widget, can_focus=True):
             span = selection.get_span(virtual)
             if span is not None:
                 selection_style = self.screen.get_component_rich_style("screen--selection")
-        segments = render_cells(line, width, cursor_x, self.has_focus, span, selection_style)
+        segments = render_cells(line, width, cursor_x, self.has_focus, span, selection_style,
+                                screen.reverse_video)
         if scroll and y == 0:
             segments = self._scroll_marker(segments, width, scroll, len(history))
         strip = Strip(segments)
@@ -756,3 +791,6 @@ class Terminal(Widget, can_focus=True):
 
     def watch_title(self, title: str) -> None:
         self.post_message(self.TitleChanged(self, title))
+
+    def watch_dropped(self, dropped: int) -> None:
+        self.post_message(self.SequencesDropped(self, dropped))
