@@ -114,3 +114,39 @@ def test_12_decscnm_is_a_display_mode_and_leaves_the_cells_alone():
     e = feed(b"\x1b[?5hZ")
     assert e.screen.reverse_video is True
     assert e.cell(0, 0).reverse is False and e.cell(5, 5).reverse is False
+
+
+# ---- found by the differential benchmark (tests/benchmarks/bench_terminal_diff.py) ----------
+
+
+def test_control_strings_end_as_in_xterm():
+    # BEL ends an OSC but is content in an APC/DCS, which only ST ends
+    e = feed(b"\x1b]0;title\x07a\x1b_apc\x07still apc\x1b\\b\x1bPdcs\x07x\x1b\\c")
+    assert e.display()[0] == "abc" and e.title == "title"
+    # another ESC aborts the string (not acted on) and its sequence runs
+    e = feed(b"\x1b]0;never\x1b[2;3HX")
+    assert where(e, "X") == (2, 3) and e.title == ""
+    # CAN cancels it
+    e = feed(b"\x1b]0;never\x18Y")
+    assert e.display()[0] == "Y" and e.title == ""
+    # split across reads: the ESC of ST arrives alone
+    e = feed(b"\x1b_apc\x1b")
+    e.feed(b"\\Z")
+    assert e.display()[0] == "Z"
+
+
+def test_g1_starts_as_ascii():
+    e = feed(b"\x0eqx\x0f")
+    assert e.display()[0] == "qx"
+
+
+def test_a_private_marker_after_the_first_parameter_byte_voids_the_sequence():
+    e = feed(b"abc\x1b[;?HX")
+    assert where(e, "X") == (1, 4)
+
+
+def test_decaln_fills_with_e_homes_the_cursor_and_resets_the_region():
+    e = feed(b"\x1b[5;10r\x1b[7;7H\x1b[41m\x1b#8")
+    assert e.cursor == (0, 0) and e.screen.margins is None
+    assert all(row == "E" * 80 for row in e.display())
+    assert e.cell(3, 3).bg == "default"

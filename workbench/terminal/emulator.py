@@ -100,7 +100,11 @@ _CSI_PREFIX_WITH_C0 = re.compile(r"\x1b\[[\x00-\x17\x19\x1c-\x1f\x30-\x3f]*[\x00
 _C0_IN_CSI = re.compile(r"[\x00-\x1f]")
 _ANY_ESCAPE = re.compile(r"\x1b[\x20-\x2f]*[\x30-\x7e]?")
 _CSI_PREFIX = re.compile(r"\x1b\[[\x30-\x3f]*[\x20-\x2f]*")
-_STRING_END = re.compile(r"\x07|\x1b\\|\x9c")
+# What ends a control string: ST (ESC \ or C1 ST), also BEL for OSC only (xterm: a DCS, APC,
+# PM or SOS string takes BEL as content); CAN or SUB cancel it; any other ESC aborts it and
+# starts a new sequence (the string is not acted on)
+_OSC_END = re.compile(r"\x07|\x1b\\?|\x9c|[\x18\x1a]")
+_STRING_END = re.compile(r"\x1b\\?|\x9c|[\x18\x1a]")
 _NON_PLAIN = re.compile(r"[^\x20-\x7e\r\n]")
 _LONE_CR_LF = re.compile(r"\r(?!\n)|(?<!\r)\n")
 _TITLE_JUNK = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -307,6 +311,7 @@ class VTScreen(pyte.Screen):
             self._main_buffer = None
             self.alt_active = False
         super().reset()
+        self.g1_charset = cs.LAT1_MAP  # xterm starts G1 as ASCII too (pyte: DEC graphics)
         self.cursor.attrs = BLANK
         self.savepoints = []
         self._saved_1049 = None
@@ -665,6 +670,17 @@ class VTScreen(pyte.Screen):
         self.ensure_hbounds()
         # the saved position is absolute: a region set since does not pull it in
         self.cursor.y = min(max(self.cursor.y, 0), self.lines - 1)
+
+    def alignment_display(self) -> None:
+        """DECALN: the screen full of E in the default rendition; like xterm it also resets the
+        scroll region and homes the cursor (pyte left both, and kept each cell's colours)."""
+        self.margins = None
+        row = dict.fromkeys(range(self.columns), BLANK._replace(data="E"))
+        for y in range(self.lines):
+            line = self.buffer[y] = self._new_line()
+            line.update(row)
+        self.dirty.update(range(self.lines))
+        self.cursor_position()
 
     # ---- erasing -----------------------------------------------------------------------------
 
@@ -1070,12 +1086,12 @@ class TerminalEmulator:
         if not data:
             return False
         if self._discarding:
-            m = _STRING_END.search(data)
-            if m is None:
-                self._text = ""
+            m = _OSC_END.search(data)
+            if m is None or m.group() == "\x1b" and m.end() == len(data):
+                self._text = "" if m is None else "\x1b"  # a lone ESC may begin the ST
                 return False
             self._discarding = False
-            data = data[m.end() :]
+            data = data[m.start() if m.group() == "\x1b" else m.end() :]
         screen = self.screen
         draw = screen.draw
         draw_ascii = screen._draw_ascii
@@ -1219,13 +1235,16 @@ class TerminalEmulator:
             self._csi(m.group(1), m.group(2), m.group(3))
             return m.end()
         if c == "]" or c in "P_^X":
-            m = _STRING_END.search(data, j + 2)
-            if m is None:
+            m = (_OSC_END if c == "]" else _STRING_END).search(data, j + 2)
+            if m is None or m.group() == "\x1b" and m.end() == n:
                 if n - j > MAX_STRING:
                     self._discarding = True
                     return n
-                return -1
-            if c == "]":
+                return -1  # unterminated, or an ESC that may be the start of ST
+            end = m.group()
+            if end == "\x1b":
+                return m.start()  # aborted by another sequence, which is parsed next
+            if c == "]" and end not in "\x18\x1a":
                 self._osc(data[j + 2 : m.start()])
             return m.end()  # DCS, APC, PM and SOS strings are swallowed
         if c in "()*+-./":
@@ -1281,6 +1300,8 @@ class TerminalEmulator:
                 screen.app_keypad = False
                 screen.cursor.attrs = screen.default_char
             return  # cursor style (SP q) and the rest: ignored
+        if params and not params.isascii() or any(ch in params for ch in "<=>?"):
+            return  # a private marker after the first byte: xterm ignores the sequence
         args = [_int(p) for p in params.split(";")] if params else []
         p0 = args[0] if args else 0
         if prefix == "?":
