@@ -54,6 +54,11 @@ class UnsafeLayer(NutshellError):
     """A layer tried to write outside its root, or is otherwise hostile or corrupt."""
 
 
+class ImageConfigError(NutshellError):
+    """An image config (pulled, loaded or named by FROM) is malformed: a field of the wrong
+    type, diff IDs that are not digests."""
+
+
 class DigestMismatch(NutshellError):
     """Content did not hash to the digest that names it."""
 

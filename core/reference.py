@@ -32,12 +32,12 @@ _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 
-PATH_RE = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
-DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
-TAG_RE = re.compile(rf"^{_TAG}$")
-DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$|^sha512:[0-9a-f]{128}$")
-ANY_DIGEST_RE = re.compile(rf"^{_DIGEST}$")
-HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+PATH_RE = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*\Z")
+DOMAIN_RE = re.compile(rf"^{_DOMAIN}\Z")
+TAG_RE = re.compile(rf"^{_TAG}\Z")
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z|^sha512:[0-9a-f]{128}\Z")
+ANY_DIGEST_RE = re.compile(rf"^{_DIGEST}\Z")
+HEX64_RE = re.compile(r"^[0-9a-f]{64}\Z")
 NAME_MAX = 255
 
 

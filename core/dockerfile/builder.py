@@ -230,7 +230,7 @@ def command_words(step: Step, shell: list[str]) -> list[str]:
     return list(shell) + [step.args[0]] if step.args else []
 
 
-_HEREDOC_WORD = re.compile(r"^\d*<<-?(.+)$")
+_HEREDOC_WORD = re.compile(r"^\d*<<-?(.+)\Z")
 
 
 def run_argv(step: Step, shell: list[str]) -> list[str]:

@@ -330,7 +330,7 @@ def _compile(text: str) -> tuple[int, re.Pattern[str] | None]:
         token += 1
     if kind != _REGEX:
         return kind, None
-    regex.append("$")
+    regex.append(r"\Z")
     try:
         return kind, re.compile("".join(regex))
     except re.error:

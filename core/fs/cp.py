@@ -303,6 +303,9 @@ class Extractor(SafeExtractor):
             raise CopyError(f"cannot copy: {rel!r} is not a directory") from None
         if e.errno == errno.EROFS:
             raise CopyError(f"cannot copy to {rel!r}: read-only file system") from None
+        # any other refusal of the container's file system (procfs or sysfs will not create
+        # files, a full disk, permissions): one line naming the path, not an internal error
+        raise CopyError(f"cannot copy to {rel!r}: {os.strerror(e.errno or errno.EIO).lower()}") from None
 
     def refuse_entry(self, exc: OSError, rel: str) -> None:
         self.refuse_dir(exc, rel)

@@ -33,7 +33,7 @@ from core.errors import NotFound, UsageError
 DEFAULT_ROOT = "/var/lib/nutshell"
 DEFAULT_NETWORK = "bridge"
 RESERVED = {"none", "host", "default"}
-NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
+NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\Z"
 
 
 def now_rfc3339() -> str:

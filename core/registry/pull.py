@@ -23,7 +23,8 @@ import threading
 
 from ..errors import NutshellError, RegistryError
 from ..events import ProgressFn, emit
-from ..reference import Reference, validate_digest
+from ..reference import Reference
+from ..store.image import check_config
 from . import sources
 from .client import RegistryClient
 from .manifest import (
@@ -55,19 +56,8 @@ def _chain_ids(diff_ids: list[str]) -> list[str]:
 
 
 def _check_config(config_bytes: bytes, n_layers: int, what: str) -> dict:
-    config = json_object(config_bytes, f"{what}: image config")
-    rootfs = config.get("rootfs")
-    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
-    if not isinstance(diff_ids, list):
-        raise ManifestError(f"{what}: image config has no rootfs.diff_ids")
-    for d in diff_ids:
-        if not isinstance(d, str):
-            raise ManifestError(f"{what}: invalid diff id {d!r}")
-        validate_digest(d)
-    if len(diff_ids) != n_layers:
-        raise ManifestError(f"{what}: manifest has {n_layers} layers but the config lists "
-                            f"{len(diff_ids)} diff IDs")
-    return config
+    return check_config(json_object(config_bytes, f"{what}: image config"), n_layers,
+                        f"{what}: image config")
 
 
 def _platform_of_config(config: dict) -> Platform:

@@ -18,7 +18,10 @@ from .attach import AttachClient
 from .runtime_base import RuntimeBase, anonymous_volumes, cgroup_dirs
 from .state import kill_verified, now_rfc3339, wait_gone
 
-NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")
+# RFC 1123 host names, as dockerd checks --hostname
+HOSTNAME_RE = re.compile(r"^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])\.)*"
+                         r"([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])\Z")
 
 _ADJ = ("admiring", "agitated", "amazing", "awesome", "bold", "brave", "busy", "clever",
         "cool", "dazzling", "eager", "elegant", "epic", "festive", "focused", "friendly",
@@ -63,6 +66,8 @@ class Lifecycle(RuntimeBase):
         if opts.name is not None and not NAME_RE.match(opts.name):
             raise UsageError(f"Invalid container name ({opts.name}), only "
                              "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        if opts.hostname and not HOSTNAME_RE.match(opts.hostname):
+            raise UsageError(f"invalid hostname format: {opts.hostname}")
         image_id, chains, lower, image_cfg, image_ref = self._image(opts)
         requested = []
         if opts.volumes or opts.mounts or opts.tmpfs:
@@ -87,6 +92,12 @@ class Lifecycle(RuntimeBase):
                 cid, name, opts, image_cfg, image_id=image_id, image_ref=image_ref,
                 chain_ids=chains, lower_dirs=lower, created=now_rfc3339(), container_dir=cdir,
                 host_hostname=os.uname().nodename)
+            stop_signal = config["Config"].get("StopSignal")
+            if stop_signal:  # the flag's or the image's: refused here, not at the first stop
+                try:
+                    _signal_number(stop_signal)
+                except UsageError:
+                    raise UsageError(f"Invalid signal: {stop_signal}") from None
             new_volumes: list[str] = []
             if requested or image_cfg.get("Volumes"):
                 from ..volumes.mounts import prepare
@@ -500,8 +511,9 @@ def _signal_number(sig: str | int | None) -> int:
     try:
         return int(getattr(_signal.Signals, name))
     except AttributeError:
-        if name.startswith("SIGRTMIN+"):
-            return _signal.SIGRTMIN + int(name[9:])
+        offset = name[9:]
+        if name.startswith("SIGRTMIN+") and offset.isdigit() and int(offset) <= 30:
+            return _signal.SIGRTMIN + int(offset)
         raise UsageError(f"invalid signal: {sig}") from None
 
 

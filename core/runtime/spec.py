@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
+from ..store.image import str_slice
 from . import caps as _caps
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -158,8 +159,8 @@ def command_for(opts: RunOptions, image_cfg: dict) -> tuple[list[str], list[str]
         entrypoint = list(opts.entrypoint)
         cmd = list(opts.command) if opts.command else []
     else:
-        entrypoint = list(image_cfg.get("Entrypoint") or [])
-        cmd = list(opts.command) if opts.command else list(image_cfg.get("Cmd") or [])
+        entrypoint = str_slice(image_cfg.get("Entrypoint"))
+        cmd = list(opts.command) if opts.command else str_slice(image_cfg.get("Cmd"))
     argv = entrypoint + cmd
     if not argv:
         raise UsageError("no command specified")

@@ -29,14 +29,14 @@ from ..errors import ArchiveError, InvalidReference, NotFound, UnsafeLayer
 from ..events import ProgressFn, emit
 from ..reference import Reference, parse, try_parse
 from . import media
-from .image import Image, chain_ids
+from .image import Image, chain_ids, check_config
 from .store import Store, now_rfc3339, sha256_digest
 from .tarwriter import LayerOutput, write_tree
 from .unpack import CHUNK, DecompressingReader, HashingReader, detect_compression
 
 SMALL = 4 << 20          # archive members kept in memory (json, VERSION, ...)
 MANIFEST_CAP = 1 << 20   # manifest.json / index.json / repositories
-BLOB_NAME = re.compile(r"^blobs/sha256/([0-9a-f]{64})$")
+BLOB_NAME = re.compile(r"^blobs/sha256/([0-9a-f]{64})\Z")
 
 
 def host_arch() -> str:
@@ -234,14 +234,20 @@ def _plan_docker(store: Store, members: _Members) -> list[tuple[bytes, list[Refe
     for e in entries:
         if not isinstance(e, dict) or "Config" not in e or "Layers" not in e:
             raise ArchiveError("archive manifest.json entry lacks Config or Layers")
+        layers, tags = e["Layers"], e.get("RepoTags") or []
+        if not isinstance(e["Config"], str):
+            raise ArchiveError("archive manifest.json: Config is not a file name")
+        if not isinstance(layers, list) or not all(isinstance(x, str) for x in layers):
+            raise ArchiveError("archive manifest.json: Layers is not a list of file names")
+        if not isinstance(tags, list) or not all(isinstance(x, str) for x in tags):
+            raise ArchiveError("archive manifest.json: RepoTags is not a list of names")
         cfg_bytes = members.get_bytes(store, e["Config"])
-        config = _json(cfg_bytes, "image config")
-        if not isinstance(config, dict) or "rootfs" not in config:
-            raise ArchiveError("archive image config has no rootfs")
+        # checked before anything uses it: its diff IDs name layer directories
+        check_config(_json(cfg_bytes, "image config"), len(layers), "archive image config")
         cfg_digest = store.put_blob(cfg_bytes)
-        layer_digests = [members.get_blob(store, name) for name in e["Layers"]]
+        layer_digests = [members.get_blob(store, name) for name in layers]
         refs = []
-        for t in e.get("RepoTags") or []:
+        for t in tags:
             try:
                 refs.append(parse(t))
             except InvalidReference:
@@ -303,15 +309,19 @@ def _plan_oci(store: Store, members: _Members) -> list[tuple[bytes, list[Referen
             if r not in by_manifest[raw]:
                 by_manifest[raw].append(r)
 
-    for desc in index["manifests"]:
-        ann = desc.get("annotations") or {}
-        refs = []
-        name = ann.get(media.ANNOTATION_CONTAINERD_NAME) or ann.get(media.ANNOTATION_REF_NAME)
-        if name and ("/" in name or ":" in name):
-            r = try_parse(name)
-            if r is not None and r.tag:
-                refs.append(r)
-        visit(desc, refs)
+    try:
+        for desc in index["manifests"]:
+            ann = desc.get("annotations") or {}
+            refs = []
+            name = ann.get(media.ANNOTATION_CONTAINERD_NAME) or ann.get(media.ANNOTATION_REF_NAME)
+            if isinstance(name, str) and ("/" in name or ":" in name):
+                r = try_parse(name)
+                if r is not None and r.tag:
+                    refs.append(r)
+            visit(desc, refs)
+    except (AttributeError, KeyError, TypeError):
+        # a descriptor, index or manifest that is not the JSON shape the OCI spec gives it
+        raise ArchiveError("archive has a malformed index or manifest") from None
     return plans
 
 

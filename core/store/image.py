@@ -19,6 +19,64 @@ if TYPE_CHECKING:
     from ..types import HistoryRow, ImageInspect
 
 
+# the fields of an image config's "config" and the JSON types Docker's decoder accepts for them;
+# Entrypoint, Cmd and Shell are StrSlices: a string is a one-element list
+_STRSLICE = ("Entrypoint", "Cmd", "Shell")
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "Env": list, "Labels": dict, "ExposedPorts": dict, "Volumes": dict, "WorkingDir": str,
+    "User": str, "StopSignal": str, "Hostname": str, "Domainname": str, "OnBuild": list,
+    "Healthcheck": dict, "ArgsEscaped": bool,
+}
+
+
+def check_config(config: object, n_layers: int | None = None, what: str = "image config") -> dict:
+    """An image config from an untrusted source (pull, load, a build's FROM), checked the way
+    Docker's decoder would take it: one clear ImageConfigError rather than a crash later.
+    ``rootfs.diff_ids`` must be well-formed digests (they name layer directories), as many as
+    the manifest's layers when ``n_layers`` is given."""
+    from ..errors import ImageConfigError
+    from ..reference import DIGEST_RE
+
+    if not isinstance(config, dict):
+        raise ImageConfigError(f"{what} is not a JSON object")
+    rootfs = config.get("rootfs")
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(diff_ids, list):
+        raise ImageConfigError(f"{what} has no rootfs.diff_ids list")
+    for d in diff_ids:
+        if not isinstance(d, str) or not DIGEST_RE.match(d):
+            raise ImageConfigError(f"{what}: invalid diff ID {d!r}")
+    if n_layers is not None and len(diff_ids) != n_layers:
+        raise ImageConfigError(f"{what} lists {len(diff_ids)} diff IDs for {n_layers} layers")
+    run = config.get("config")
+    if run is None:
+        return config
+    if not isinstance(run, dict):
+        raise ImageConfigError(f"{what}: \"config\" is not a JSON object")
+    for key in _STRSLICE:
+        v = run.get(key)
+        if v is not None and not isinstance(v, str) and not (
+                isinstance(v, list) and all(isinstance(x, str) for x in v)):
+            raise ImageConfigError(f"{what}: config.{key} must be a string or a list of strings")
+    for key, kind in _FIELD_TYPES.items():
+        v = run.get(key)
+        if v is not None and not isinstance(v, kind):
+            raise ImageConfigError(f"{what}: config.{key} has the wrong type ({type(v).__name__})")
+    if any(not isinstance(e, str) for e in run.get("Env") or []):
+        raise ImageConfigError(f"{what}: config.Env must be a list of strings")
+    return config
+
+
+def str_slice(value: object) -> list[str]:
+    """Docker's StrSlice: a JSON string is a one-element list (``"Entrypoint": "app"`` runs
+    ``app``), null is empty."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return list(value)  # type: ignore[call-overload]
+
+
 def chain_ids(diff_ids: list[str]) -> list[str]:
     out: list[str] = []
     for d in diff_ids:

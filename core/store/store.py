@@ -42,7 +42,7 @@ from ..events import ProgressFn, emit
 from ..paths import Paths
 from ..reference import Reference, looks_like_id, parse, try_parse, validate_digest
 from . import media
-from .image import Image, LayerRecord, chain_id, chain_ids
+from .image import Image, LayerRecord, chain_id, chain_ids, check_config
 
 CHUNK = 1 << 20
 
@@ -424,13 +424,8 @@ class Store:
                 continue
             if not self.has_blob(d["digest"]):
                 raise StoreError(f"cannot register image: blob {d['digest']} is missing")
-        config = self.read_json_blob(manifest["config"]["digest"])
-        diffs = (config.get("rootfs") or {}).get("diff_ids") or []
-        if len(diffs) != len(manifest.get("layers") or []):
-            raise StoreError(f"image config lists {len(diffs)} diff IDs for "
-                             f"{len(manifest.get('layers') or [])} layers")
-        for d in diffs:
-            validate_digest(d)
+        layers = manifest.get("layers") or []
+        config = check_config(self.read_json_blob(manifest["config"]["digest"]), len(layers))
         mdigest = self.put_blob(manifest_bytes)
         if isinstance(ref, str):
             ref = parse(ref)

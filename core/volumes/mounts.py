@@ -48,6 +48,9 @@ def _dest(path: str, what: str) -> str:
 def parse_volume(spec: str) -> dict:
     """One ``-v`` value -> {"Type", "Source"/"Name", "Destination", "RW", "Mode", ...}."""
     parts = spec.split(":")
+    if len(parts) > 1 and not parts[0]:
+        # ":/x" is not an anonymous volume: Docker's parser refuses an empty first section
+        raise UsageError(f"invalid volume specification: '{spec}'")
     if len(parts) == 1:
         src, dst, mode = "", parts[0], ""
     elif len(parts) == 2:

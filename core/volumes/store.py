@@ -30,7 +30,7 @@ from ..paths import ensure_root, private_dir
 if TYPE_CHECKING:
     from ..types import Volume, VolumePruneReport
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")
 META = "volume.json"
 
 

@@ -27,7 +27,7 @@ from .http import HTTPError, Request
 MIN_API_VERSION = "1.24"
 MAX_API_VERSION = "1.50"   # what docker 28 asks for; docker 20.10 asks for 1.41
 
-_VERSION_PREFIX = re.compile(r"^/v(\d+)\.(\d+)(/.*)$")
+_VERSION_PREFIX = re.compile(r"^/v(\d+)\.(\d+)(/.*)\Z")
 
 Handler = Callable[[Any, Request], Any]
 
@@ -69,7 +69,7 @@ class Router:
         slashes included: image names) captures."""
         rx = re.sub(r"\{(\w+):path\}", r"(?P<\1>.+?)", pattern)
         rx = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", rx)
-        self.routes.append((method, re.compile(f"^{rx}/?$"), handler))
+        self.routes.append((method, re.compile(f"^{rx}/?\\Z"), handler))
 
     def include(self, routes: Routes) -> None:
         for method, pattern, handler in routes.table:

@@ -23,7 +23,7 @@ from core.events import Progress
 _MOVING = {"Downloading", "Extracting", "Pushing", "Loading", "Writing", "Copying", "Compressing"}
 # per-item completions that are noise in plain (non-terminal) output
 _QUIET_PLAIN = {"Loaded", "Written", "Extracted", "Copied"}
-_LAYER_ID = re.compile(r"^[0-9a-f]{12}$")
+_LAYER_ID = re.compile(r"^[0-9a-f]{12}\Z")
 # registry events that only move a layer's bar
 _LAYER_MOVING = {"Downloading", "Pushing", "Extracting"}
 
