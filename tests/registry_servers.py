@@ -668,13 +668,18 @@ class CuttingProxy(LoopbackHTTP):
     """
 
     def __init__(self, upstream: RegistryServer, cut_after: int = 1000, cuts: int = 1,
-                 strip_range: bool = False, rst: bool = False, throttle: float = 0.0):
+                 strip_range: bool = False, rst: bool = False, throttle: float = 0.0,
+                 trickle: float = 0.0, trickles: int = 0, trickle_over: int = 0):
         self.upstream = upstream
         self.cut_after = cut_after
         self.cuts = cuts
         self.strip_range = strip_range
         self.rst = rst
         self.throttle = throttle          # seconds to sleep per 64 KiB of blob body
+        # a stalling registry: the next ``trickles`` blob bodies come one byte per ``trickle`` s
+        self.trickle = trickle
+        self.trickles = trickles
+        self.trickle_over = trickle_over  # only bodies longer than this trickle
         self.blob_gets: list[dict] = []
         self.requests: list[tuple[str, str]] = []
         self.blob_bytes = 0
@@ -751,6 +756,19 @@ class CuttingProxy(LoopbackHTTP):
                         self.connection.shutdown(socket.SHUT_RDWR) if not owner.rst else None
                     except OSError:
                         pass
+                    return
+                if is_blob and owner.trickles > 0 and resp.status in (200, 206) \
+                        and self.command != "HEAD" and length > owner.trickle_over:
+                    owner.trickles -= 1
+                    try:
+                        while byte := resp.read(1):
+                            self.wfile.write(byte)
+                            self.wfile.flush()
+                            time.sleep(owner.trickle)
+                    except OSError:
+                        pass  # the client gave up on us
+                    conn.close()
+                    self.close_connection = True
                     return
                 if self.command != "HEAD":
                     while True:

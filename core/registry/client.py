@@ -20,13 +20,14 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
+import os
 import random
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote, urljoin, urlsplit
 
-from ..errors import NotFound, NutshellError, RegistryError
+from ..errors import NotFound, NutshellError, RegistryError, UsageError
 from ..reference import DIGEST_RE, validate_digest
 from . import credentials as _credentials
 from .auth import Authenticator, AuthError, TokenServerError, _error_detail, scope_for
@@ -51,10 +52,29 @@ class RetryPolicy:
     resume_delay: float = 1.0   # before a Range resume of a blob (c/image: 1 s + jitter)
     max_resumes: int = 5        # Range resumes per blob download
     layer_attempts: int = 3     # whole-layer restarts (no usable Range answer)
+    # a blob download slower than min_rate bytes/s over stall_seconds has stalled: it is
+    # dropped and resumed like a cut connection (NUTSHELL_REGISTRY_STALL_SECONDS and
+    # NUTSHELL_REGISTRY_MIN_RATE set them; a connection silent for the socket timeout, 60 s,
+    # is dropped anyway)
+    stall_seconds: float = field(default_factory=lambda: _env_number("NUTSHELL_REGISTRY_STALL_SECONDS", 30.0))
+    min_rate: float = field(default_factory=lambda: _env_number("NUTSHELL_REGISTRY_MIN_RATE", 1024.0))
 
     def backoff(self, attempt: int) -> float:
         d = min(self.max_delay, self.base_delay * (2 ** attempt))
         return d * (0.5 + random.random() / 2)
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UsageError(f"{name}={raw!r}: not a number") from None
+    if value < 0:
+        raise UsageError(f"{name}={raw!r}: must not be negative")
+    return value
 
 
 def _retry_after(value: str | None, cap: float) -> float | None:
@@ -80,6 +100,10 @@ def _replayable(body) -> bool:
 
 class RegistryClient:
     """Talks to the registry serving ``domain`` (``docker.io``, ``localhost:5000``, ...)."""
+
+    @property
+    def _stall(self) -> tuple[float, float]:
+        return (self.retry.stall_seconds, self.retry.min_rate)
 
     def __init__(self, domain: str, *, config: RegistryConfig, transport: Transport | None = None,
                  credential: _credentials.Credential | None | bool = True, insecure: bool = False,
@@ -254,7 +278,7 @@ class RegistryClient:
                 detail = _error_detail(r.drain())
                 raise NotFound(f"manifest for {what} not found" + (f": {detail}" if detail else ""))
             raise self.fail(r, f"manifest for {what}")
-        raw = r.read_limited(MANIFEST_LIMIT, f"manifest for {what}")
+        raw = r.read_limited(MANIFEST_LIMIT, f"manifest for {what}", self._stall)
         expected: str | None
         if by_digest:
             expected = reference
@@ -296,7 +320,7 @@ class RegistryClient:
                 raise self.fail(r, f"tags of {self.domain}/{repo}")
             link = r.header("Link") or ""
             try:
-                data = json.loads(r.read_limited(MANIFEST_LIMIT, f"tags of {repo}"))
+                data = json.loads(r.read_limited(MANIFEST_LIMIT, f"tags of {repo}", self._stall))
             except ValueError:
                 raise RegistryError(f"registry {self.host}: tags of {repo}: invalid JSON") from None
             page = data.get("tags") if isinstance(data, dict) else None
@@ -336,13 +360,22 @@ class RegistryClient:
         """A small blob (a config), read whole, size-capped and digest-verified."""
         if size > limit:
             raise RegistryError(f"{what} is too large: {size} bytes (limit {limit})")
-        r = self.open_blob(repo, digest)
-        if r.status != 200:
-            if r.status == 404:
-                r.drain()
-                raise NotFound(f"{what} {digest} not found in {self.domain}/{repo}")
-            raise self.fail(r, what)
-        data = r.read_limited(limit, what)
+        for attempt in range(max(1, self.retry.attempts)):
+            r = self.open_blob(repo, digest)
+            if r.status != 200:
+                if r.status == 404:
+                    r.drain()
+                    raise NotFound(f"{what} {digest} not found in {self.domain}/{repo}")
+                raise self.fail(r, what)
+            try:
+                data = r.read_limited(limit, what, self._stall)
+                break
+            except ConnectionDropped:
+                # cut short or stalled mid-body: the request itself succeeded, so the
+                # request loop's retries do not cover it
+                if attempt + 1 >= max(1, self.retry.attempts):
+                    raise
+                self.sleep(self.retry.backoff(attempt))
         if len(data) != size:
             raise RegistryError(f"{what}: expected {size} bytes, got {len(data)}")
         verify_digest(data, digest, what)

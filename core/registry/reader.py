@@ -61,6 +61,7 @@ class BlobReader:
         self._cancel = cancel
         self._last_emit = (0, 0.0)
         self._opened = False
+        self._window = (time.monotonic(), 0)  # (start, offset) of the stall check's window
 
     # --- connection -------------------------------------------------------------------
     def _open(self) -> None:
@@ -118,24 +119,49 @@ class BlobReader:
         want = remaining if n is None or n < 0 else min(n, remaining)
         if want == 0:
             return b""
-        while True:
+        chunks: list[bytes] = []
+        got = 0
+        while got < want:
             if self._resp is None:
                 self._open()
+                self._window = (time.monotonic(), self.offset)
             resp = self._resp
             assert resp is not None          # _open() sets it or raises
             try:
-                data = resp.read(want)
+                # what has arrived, not all of ``want``: a trickle must not hold the read
+                # (and the stall check) for as long as it takes to fill it
+                data = resp.read1(want - got)
             except (*TRANSIENT_ERRORS, ssl.SSLError, OSError) as exc:
                 self._dropped(f"{type(exc).__name__}: {exc}".rstrip(": "))
                 continue
             if not data:
                 self._dropped("connection closed early")
                 continue
+            chunks.append(data)
+            got += len(data)
             self.offset += len(data)
             self._report()
-            if self.offset >= self.size:
-                self._finish()
-            return data
+            stalled = self._stalled()
+            if stalled:
+                self._dropped(stalled)
+        if self.offset >= self.size:
+            self._finish()
+        return b"".join(chunks)
+
+    def _stalled(self) -> str | None:
+        """Why the transfer counts as stalled (slower than the policy's ``min_rate`` over its
+        ``stall_seconds``), or None; each window starts where the last one ended."""
+        policy = self.client.retry
+        t0, off0 = self._window
+        now = time.monotonic()
+        if not policy.stall_seconds or now - t0 < policy.stall_seconds:
+            return None
+        moved = self.offset - off0
+        self._window = (now, self.offset)
+        if moved < policy.min_rate * (now - t0):
+            return (f"transfer stalled: {moved} bytes in {now - t0:.0f} s "
+                    f"(under {policy.min_rate:.0f} bytes/s)")
+        return None
 
     def readinto(self, b) -> int:
         data = self.read(len(b))

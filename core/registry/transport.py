@@ -18,6 +18,7 @@ import http.client
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -102,24 +103,42 @@ class Response:
             return b""
         return self._resp.read(n if n >= 0 else None)
 
+    def read1(self, n: int) -> bytes:
+        """Up to n bytes of what has arrived (one receive at most)."""
+        data = self._resp.read1(n)
+        if self._resp.length == 0 and not self._resp.isclosed():
+            self._resp.read()  # the body is complete: mark it so, so the connection is reused
+        return data
+
     def readinto(self, b) -> int:
         if self._closed:
             return 0
         return self._resp.readinto(b)
 
-    def read_limited(self, limit: int, what: str = "response") -> bytes:
-        """The whole body, refusing more than ``limit`` bytes (c/image iolimits)."""
+    def read_limited(self, limit: int, what: str = "response",
+                     stall: tuple[float, float] | None = None) -> bytes:
+        """The whole body, refusing more than ``limit`` bytes (c/image iolimits). ``stall``:
+        (seconds, bytes/s): a body arriving slower than that over the window is dropped as
+        stalled (a retry may fix it), as blob downloads are."""
         cl = self.content_length
         if cl is not None and cl > limit:
             self.close(reuse=False)
             raise RegistryError(f"{what} too large: {cl} bytes (limit {limit})")
         chunks, total = [], 0
+        window = (time.monotonic(), 0)
         while True:
-            b = self._resp.read(min(65536, limit + 1 - total))
+            b = self.read1(min(65536, limit + 1 - total))
             if not b:
                 break
             chunks.append(b)
             total += len(b)
+            if stall and stall[0] and time.monotonic() - window[0] >= stall[0]:
+                elapsed, moved = time.monotonic() - window[0], total - window[1]
+                if moved < stall[1] * elapsed:
+                    self.close(reuse=False)
+                    raise ConnectionDropped(f"{what} stalled: {moved} bytes in {elapsed:.0f} s "
+                                            f"(under {stall[1]:.0f} bytes/s)")
+                window = (time.monotonic(), total)
             if total > limit:
                 self.close(reuse=False)
                 raise RegistryError(f"{what} too large: over {limit} bytes")

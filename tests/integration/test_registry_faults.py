@@ -169,6 +169,63 @@ def test_connection_cut_every_time_fails_cleanly(engine, proxy, pushed, big_imag
     assert engine.pull(ref).manifest_digest == big_image.digest
 
 
+def test_a_trickling_registry_is_a_stall_that_is_resumed(engine, proxy, pushed, big_image):
+    """One byte every 0.3 s is not a live transfer: under min_rate over stall_seconds it is
+    dropped and resumed with Range like a cut connection, and the pull completes."""
+    ref = f"{proxy.host}/{pushed}:v1"
+    engine.registry_retry.stall_seconds, engine.registry_retry.min_rate = 1.0, 1024
+    proxy.trickle, proxy.trickles, proxy.trickle_over = 0.3, 1, 100_000
+    events = []
+    t0 = time.monotonic()
+    img = engine.pull(ref, progress=events.append)
+    assert img.manifest_digest == big_image.digest
+    assert time.monotonic() - t0 < 30
+    assert any(e.action == "Retrying" and "stalled" in e.message for e in events), \
+        [e.message for e in events if e.action == "Retrying"]
+
+
+def test_a_registry_that_always_trickles_fails_with_a_clear_error(engine, proxy, pushed, big_image):
+    """The issue's case: a registry sending a byte every few seconds kept `pull` at
+    "Pulling" forever. Now it fails after the resumes, in bounded time, and stores nothing."""
+    ref = f"{proxy.host}/{pushed}:v1"
+    engine.registry_retry.stall_seconds, engine.registry_retry.min_rate = 1.0, 1024
+    proxy.trickle, proxy.trickles, proxy.trickle_over = 0.3, 1000, 100_000
+    t0 = time.monotonic()
+    with pytest.raises(ConnectionDropped) as ei:
+        engine.pull(ref)
+    assert time.monotonic() - t0 < 60
+    msg = one_line(ei.value)
+    assert "stalled" in msg and "resumes" in msg, msg
+    assert_store_clean(engine, ref)
+    proxy.trickles = 0
+    assert engine.pull(ref).manifest_digest == big_image.digest
+
+
+def test_a_trickling_config_is_retried_then_fails_with_a_clear_error(engine, proxy, pushed, big_image):
+    ref = f"{proxy.host}/{pushed}:v1"
+    engine.registry_retry.stall_seconds, engine.registry_retry.min_rate = 1.0, 1024
+    proxy.trickle, proxy.trickles, proxy.trickle_over = 0.3, 1, 0
+    assert engine.pull(ref).manifest_digest == big_image.digest   # one stall, then a retry
+    engine.rmi([ref])
+    proxy.trickles = 1000
+    with pytest.raises(ConnectionDropped) as ei:
+        engine.pull(ref)
+    assert "image config stalled" in one_line(ei.value)
+    assert_store_clean(engine, ref)
+
+
+def test_stall_limits_come_from_the_environment(monkeypatch):
+    from core.errors import UsageError
+    from core.registry.client import RetryPolicy
+
+    monkeypatch.setenv("NUTSHELL_REGISTRY_STALL_SECONDS", "7")
+    monkeypatch.setenv("NUTSHELL_REGISTRY_MIN_RATE", "100")
+    assert (RetryPolicy().stall_seconds, RetryPolicy().min_rate) == (7.0, 100.0)
+    monkeypatch.setenv("NUTSHELL_REGISTRY_MIN_RATE", "fast")
+    with pytest.raises(UsageError):
+        RetryPolicy()
+
+
 @pytest.mark.parametrize("compression", ["gzip", "none"])
 def test_tampered_blob_is_refused(engine, registry, busybox_layer_tar, tmp_path, compression):
     # uncompressed: the tar still parses, only the digest can tell; gzip: the inflater or

@@ -49,6 +49,8 @@ class FakeResponse:
         self.pos += len(out)
         return out
 
+    read1 = read
+
     def close(self, reuse=True):
         self.closed_with = reuse
 
