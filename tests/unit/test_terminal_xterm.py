@@ -4,6 +4,8 @@ agrees with xterm on every one. Screens are 24x80, as a terminal tab starts."""
 
 from __future__ import annotations
 
+import pytest
+
 from workbench.terminal.emulator import TerminalEmulator
 
 
@@ -29,19 +31,16 @@ def test_1_vpa_in_origin_mode_without_a_region_moves_the_cursor():
     assert where(e, "X") == (5, 1)
 
 
-def test_2_decstbm_homes_the_cursor_also_when_it_resets_the_region():
-    e = feed(b"\x1b[10;10H\x1b[rX")
-    assert where(e, "X") == (1, 1)
-
-
-def test_3_decrc_does_not_clamp_the_cursor_into_a_region_set_after_decsc():
-    e = feed(b"\x1b[20;5H\x1b7\x1b[5;10r\x1b8X")
-    assert where(e, "X") == (20, 5)
-
-
-def test_4_cup_in_origin_mode_below_the_region_is_clamped_to_its_last_row():
-    e = feed(b"\x1b[5;15r\x1b[?6h\x1b[30;5HX")
-    assert where(e, "X") == (15, 5)
+@pytest.mark.parametrize("data, row_col", [
+    # 2: DECSTBM homes the cursor, also when it resets the region
+    (b"\x1b[10;10H\x1b[rX", (1, 1)),
+    # 3: DECRC does not clamp the cursor into a region set after DECSC
+    (b"\x1b[20;5H\x1b7\x1b[5;10r\x1b8X", (20, 5)),
+    # 4: in origin mode a CUP below the region is clamped to its last row, not ignored
+    (b"\x1b[5;15r\x1b[?6h\x1b[30;5HX", (15, 5)),
+], ids=["2-decstbm-homes", "3-decrc-no-clamp", "4-cup-origin-clamped"])
+def test_2_3_4_where_the_cursor_lands(data, row_col):
+    assert where(feed(data), "X") == row_col
 
 
 def test_5_decrc_restores_attributes_origin_mode_and_charsets_but_not_autowrap():
