@@ -179,11 +179,12 @@ class _State:
     history: list[dict]
     platform: dict
     created: str | None = None
+    author: str | None = None  # the image's "author" (MAINTAINER sets it, as BuildKit does)
 
     def copy(self) -> _State:
         return _State(self.key, [CacheLayer(**vars(layer)) for layer in self.layers],
                       _copy.deepcopy(self.config), _copy.deepcopy(self.history),
-                      dict(self.platform), self.created)
+                      dict(self.platform), self.created, self.author)
 
     @property
     def diff_ids(self) -> list[str]:
@@ -269,7 +270,7 @@ def apply_config(config: dict, step: Step, stage: _StageRun | dict, shell: list[
 
     if cmd == "ENV":
         config["Env"] = [f"{k}={v}" for k, v in step.env.items()]
-    elif cmd in ("LABEL", "MAINTAINER"):
+    elif cmd == "LABEL":
         labels = dict(config.get("Labels") or {})
         labels.update({k: v or "" for k, v in step.pairs})
         config["Labels"] = labels
@@ -1028,7 +1029,7 @@ class Builder:
         return _State(key=step_key("image", {"id": img.id, "v": BUILDER_VERSION}), layers=layers,
                       config=_copy.deepcopy(cfg.get("config") or {}),
                       history=_copy.deepcopy(cfg.get("history") or []), platform=platform,
-                      created=cfg.get("created"))
+                      created=cfg.get("created"), author=cfg.get("author") or None)
 
     def _from(self, stage: Stage, run: _StageRun) -> _State:
         n = self._next()
@@ -1123,6 +1124,9 @@ class Builder:
         new = state.copy()
         new.key = key
         apply_config(new.config, step, run, shell)
+        if step.cmd == "MAINTAINER":
+            # BuildKit's dispatchMaintainer: the image's Author, no label
+            new.author = step.args[0]
         if layer is not None:
             new.layers.append(CacheLayer(**vars(layer)))
         new.history.append(history_entry(step, shell, created, empty=layer is None))
@@ -1459,7 +1463,8 @@ class Builder:
             labels = dict(config.get("Labels") or {})
             labels.update(self.opts.labels)
             config["Labels"] = labels
-        doc = {"created": state.created or _now(), **state.platform, "config": config,
+        author = {"author": state.author} if state.author else {}
+        doc = {"created": state.created or _now(), **author, **state.platform, "config": config,
                "rootfs": {"type": "layers", "diff_ids": state.diff_ids},
                "history": state.history}
         cfg_bytes = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()

@@ -109,6 +109,7 @@ _FLAGS: dict[str, dict[str, str]] = {
 _EXPANDED_FLAGS = frozenset({"from", "chown", "chmod", "checksum"})
 
 _HEREDOC_COMMANDS = frozenset({"RUN", "COPY", "ADD"})
+MAX_LINE = 64 * 1024  # BuildKit's scanner limit for one line
 
 _GO_SPACE = frozenset("\t\n\v\f\r \x85\xa0")
 
@@ -195,8 +196,7 @@ class Instruction:
     STOPSIGNAL/MAINTAINER the one string; for HEALTHCHECK ``[type, cmd...]``; for
     ONBUILD the trigger text. ``flags`` hold parsed ``--flag`` values (str, bool, or a
     list for repeatable ones such as ``--mount``); ``raw_flags`` as written.
-    ``pairs`` are the (key, value) of ENV/LABEL/ARG (value None: ARG without default)
-    and of MAINTAINER (``("maintainer", name)``, Docker's recommended label).
+    ``pairs`` are the (key, value) of ENV/LABEL/ARG (value None: ARG without default).
     """
 
     cmd: str
@@ -705,7 +705,7 @@ class _Lexer:
             longest = self._peek() == op
             if longest:
                 self._next()
-            pattern = self._operand("}")
+            pattern = self._raw_operand("}")
             if value is None:
                 return "${" + name + op + pattern + "}" if self.skip_unset else ""
             return _trim_pattern(value, pattern, prefix=op == "#", longest=longest)
@@ -713,8 +713,8 @@ class _Lexer:
             every = self._peek() == "/"
             if every:
                 self._next()
-            pattern, ended = self._operand_either("/", "}")
-            replacement = "" if ended == "}" else self._operand("}")
+            pattern, ended = self._operand_either("/", "}", raw=True)
+            replacement = "" if ended == "}" else self._raw_operand("}")
             if value is None:
                 return "" if not self.skip_unset else "${" + name + "}"
             return _replace_pattern(value, pattern, replacement, every)
@@ -728,7 +728,17 @@ class _Lexer:
                 raise _ParseError("syntax error: missing '}'") from None
             raise
 
-    def _operand_either(self, first: str, second: str) -> tuple[str, str]:
+    def _raw_operand(self, stop: str) -> str:
+        """A pattern or replacement operand: BuildKit's lexer reads them with raw escapes
+        (processStopOn(stop, true)), so ``\\*`` reaches the pattern as an escaped, literal
+        ``*`` and a replacement keeps its backslashes."""
+        raw, self.raw_escapes = self.raw_escapes, True
+        try:
+            return self._operand(stop)
+        finally:
+            self.raw_escapes = raw
+
+    def _operand_either(self, first: str, second: str, raw: bool = False) -> tuple[str, str]:
         """Read up to ``first`` or ``second`` (whichever comes first, quotes honoured)."""
         start = self.pos
         depth_text = self.text
@@ -740,7 +750,7 @@ class _Lexer:
         if i >= len(depth_text):
             raise _ParseError("syntax error: missing '}'")
         stop = depth_text[i]
-        return self._operand(stop), stop
+        return (self._raw_operand(stop) if raw else self._operand(stop)), stop
 
 
 def _shell_pattern_regex(pattern: str) -> re.Pattern[str]:
@@ -1168,6 +1178,9 @@ def _parse_healthcheck(ins: Instruction, rest: str) -> None:
             value = parse_duration(text)
         except ValueError as exc:
             raise _ParseError(str(exc)) from None
+        if value == 0:  # BuildKit's parseOptInterval: 0 is "not set" (inherit)
+            durations[name] = 0
+            continue
         if value < 1_000_000:
             raise _ParseError(f'Interval "{name}" cannot be less than 1ms')
         durations[name] = value
@@ -1178,8 +1191,8 @@ def _parse_healthcheck(ins: Instruction, rest: str) -> None:
             retries = int(text, 10)
         except ValueError:
             raise _ParseError(f'strconv.ParseInt: parsing "{text}": invalid syntax') from None
-        if retries < 1:
-            raise _ParseError(f"--retries must be at least 1 (not {retries})")
+        if retries < 0:  # BuildKit: 0 is "not set"; only a negative count is refused
+            raise _ParseError(f"--retries cannot be negative ({retries})")
     ins.healthcheck = HealthCheck(test=test, interval=durations["interval"],
                                   timeout=durations["timeout"],
                                   start_period=durations["start-period"],
@@ -1220,6 +1233,9 @@ def _build_instruction(line: str, lineno: int, escape: str) -> Instruction:
         elif len(ins.args) < 2:
             raise _ParseError(f"{cmd} requires at least two arguments, but only one was "
                               "provided. Destination could not be determined")
+        elif not ins.json_form and _heredoc_from_word(ins.args[-1]) is not None:
+            # BuildKit's parseSourcesAndDest (errBadHeredoc): a heredoc is a source only
+            raise _ParseError(f"{cmd} cannot accept a heredoc as a destination")
     elif cmd in ("FROM", "EXPOSE"):
         ins.args = _split_whitespace(rest)
         if cmd == "EXPOSE" and not ins.args:
@@ -1251,8 +1267,6 @@ def _build_instruction(line: str, lineno: int, escape: str) -> Instruction:
         if not rest:
             raise _ParseError(f"{cmd} requires exactly one argument")
         ins.args = [rest]
-        if cmd == "MAINTAINER":
-            ins.pairs = [("maintainer", rest)]
     elif cmd == "HEALTHCHECK":
         _parse_healthcheck(ins, rest)
     elif cmd == "ONBUILD":
@@ -1323,6 +1337,13 @@ def parse(text: str, build_args: Mapping[str, str] | None = None, *,
 
     def fail(exc: _ParseError, lineno: int | None) -> DockerfileSyntaxError:
         return DockerfileSyntaxError(exc.message, lineno, filename, exc.hint)
+
+    for n, line in enumerate(lines, 1):
+        # BuildKit reads the Dockerfile with a bufio.Scanner, whose tokens (a line and its
+        # newline) stop at 64 KiB
+        if len(line) >= MAX_LINE // 4 and len(line.encode("utf-8", "surrogateescape")) >= MAX_LINE:
+            raise DockerfileSyntaxError("bufio.Scanner: token too long", n, filename,
+                                        "lines of a Dockerfile must be under 64 KiB")
 
     i = 0
     while i < len(lines):

@@ -258,3 +258,19 @@ def test_run_layers_only_for_real_changes(engine, tmp_path):
     assert stat.S_IMODE(os.lstat(os.path.join(tree, "tmp")).st_mode) == 0o700
     assert not os.path.exists(os.path.join(tree, "etc/hosts"))
     assert [h.get("empty_layer", False) for h in cfg["history"][-2:]] == [True, False]
+
+
+def test_maintainer_sets_the_author_not_a_label(engine, tmp_path):
+    """BuildKit's dispatchMaintainer (frontend/dockerfile/dockerfile2llb/convert.go) sets
+    the image's Author and adds no label; a later stage of the same image keeps it, and
+    `inspect` shows it as Author."""
+    ctx = _ctx(tmp_path, f"FROM {BASE}\nMAINTAINER Jane Doe <jane@example.invalid>\nLABEL a=1\n")
+    engine.build(BuildOptions(context=ctx, tags=["localhost/feat:maintainer"]))
+    img = engine.store.image("localhost/feat:maintainer")
+    assert img.config["author"] == "Jane Doe <jane@example.invalid>"
+    assert img.config["config"]["Labels"] == {"a": "1"}
+    assert engine.image_inspect("localhost/feat:maintainer")["Author"] == "Jane Doe <jane@example.invalid>"
+    (tmp_path / "2").mkdir()
+    ctx2 = _ctx(tmp_path / "2", "FROM localhost/feat:maintainer\nLABEL b=2\n")
+    engine.build(BuildOptions(context=ctx2, tags=["localhost/feat:maintainer2"]))
+    assert engine.store.image("localhost/feat:maintainer2").config["author"] == "Jane Doe <jane@example.invalid>"
