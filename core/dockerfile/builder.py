@@ -58,6 +58,7 @@ from core.dockerfile.parser import (
     Instruction,
     Stage,
     Step,
+    expand_heredoc,
     parse,
     parse_instruction,
 )
@@ -1294,7 +1295,11 @@ class Builder:
             m = _HEREDOC_WORD.match(src)
             name = m.group(1).strip("'\"") if m else None
             if name is not None and name in docs:
-                inline.append((name, docs[name].content.encode("utf-8", "surrogateescape")))
+                content = docs[name].content
+                if docs[name].expand:  # <<EOF, not <<"EOF": variables are expanded
+                    content = expand_heredoc(content, {**step.build_args, **step.env},
+                                             self.df.escape)
+                inline.append((name, content.encode("utf-8", "surrogateescape")))
             else:
                 patterns.append(src)
         if len(step.sources) > 1 and not step.dest.endswith("/"):

@@ -494,6 +494,15 @@ def expand(word: str, env: Mapping[str, str], escape: str = "\\") -> str:
         raise DockerfileSyntaxError(exc.message, filename="") from None
 
 
+def expand_heredoc(body: str, env: Mapping[str, str], escape: str = "\\") -> str:
+    """A COPY/ADD heredoc body with an unquoted terminator, expanded as BuildKit does
+    (dockerfile2llb's ExpandRaw: its lexer with SkipProcessQuotes, so quotes stay text)."""
+    try:
+        return _Lexer(body, env, escape, raw_quotes=True).run()[0]
+    except _ParseError as exc:
+        raise DockerfileSyntaxError(exc.message, filename="") from None
+
+
 def expand_words(word: str, env: Mapping[str, str], escape: str = "\\") -> list[str]:
     """Like :func:`expand`, then split into words on unquoted whitespace (ProcessWords)."""
     try:

@@ -174,6 +174,22 @@ def test_heredocs_in_run_and_copy(engine, tmp_path):
             assert f.read() == text, name
 
 
+def test_copy_heredoc_expands_variables_unless_its_terminator_is_quoted(engine, tmp_path):
+    """BuildKit (frontend/dockerfile/instructions/parse.go parseSourcesAndDest keeps the
+    heredoc's Expand; dockerfile2llb expands SourceContents with Expand set through its lexer
+    with SkipProcessQuotes): `COPY <<EOF` expands $NAME and ${ARG} and keeps quotes;
+    `COPY <<"EOF"` stays literal."""
+    df = (f"FROM {BASE}\nARG WHO=builder\nENV NAME=world\n"
+          "COPY <<EOF /expanded\nhello $NAME from ${WHO} 'quoted' \\$NAME\nEOF\n"
+          "COPY <<\"EOF\" /literal\nhello $NAME\nEOF\n")
+    engine.build(BuildOptions(context=_ctx(tmp_path, df), tags=["localhost/feat:heredoc-env"]))
+    tree, _ = _tree(engine, tmp_path, "localhost/feat:heredoc-env")
+    with open(os.path.join(tree, "expanded")) as f:
+        assert f.read() == "hello world from builder 'quoted' $NAME\n"
+    with open(os.path.join(tree, "literal")) as f:
+        assert f.read() == "hello $NAME\n"
+
+
 def test_onbuild_triggers_run_in_the_child_build(engine, tmp_path):
     parent = _ctx(tmp_path, f"FROM {BASE}\nONBUILD RUN echo triggered > /onbuild.txt\n")
     engine.build(BuildOptions(context=parent, tags=["localhost/feat:parent"]))
