@@ -64,6 +64,7 @@ from core.dockerfile.parser import (
 )
 from core.errors import CannotInvoke, CommandNotFound, NotFound, NutshellError, UsageError
 from core.events import ProgressFn, emit
+from core.store.unpack import LayerApplier
 from core.types import BuildCachePruneReport, BuildCacheUsage
 
 __all__ = [
@@ -705,12 +706,12 @@ class _Writer:
 
         from core.errors import UnsafeLayer
         from core.fs.extract import _CappedTarInfo
-        from core.store.unpack import DEFAULT_MAX_LAYER_BYTES, LayerApplier
+        from core.store.unpack import DEFAULT_MAX_LAYER_BYTES
 
         dfd = self.ensure_dir(dest)
         try:
             stream = _limited(_decompressing(f, kind), DEFAULT_MAX_LAYER_BYTES, name)
-            applier = LayerApplier(f"/proc/self/fd/{dfd}")
+            applier = _AddApplier(f"/proc/self/fd/{dfd}")
             try:
                 with tarfile.open(fileobj=cast(BinaryIO, stream), mode="r|", tarinfo=_CappedTarInfo,
                                   encoding="utf-8", errors="surrogateescape") as tf:
@@ -731,6 +732,34 @@ class _Writer:
             raise self.fail(f"cannot unpack {name}: {exc}") from None
         finally:
             os.close(dfd)
+
+
+class _AddApplier(LayerApplier):
+    """ADD's unpacker: the archive lands on a destination that may hold files already (an
+    earlier archive of the same ADD, the image's own tree), as Docker's untar does: a
+    directory is entered and merged, anything else in an entry's way is replaced, and the
+    archive's own root entry (``./``) gives the destination its owner."""
+
+    def clear_slot(self, pfd: int, base: str, rel: str, m) -> bool:
+        try:
+            old = os.stat(base, dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        if stat.S_ISDIR(old.st_mode):
+            if m.isdir():
+                return True
+            shutil.rmtree(base, dir_fd=pfd)  # through fds: never follows a symlink in it
+            return False
+        os.unlink(base, dir_fd=pfd)
+        return False
+
+    def root_entry(self, m) -> None:
+        super().root_entry(m)
+        fd = os.open(f"/proc/self/fd/{self.rootfd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            self._chown(fd, m)
+        finally:
+            os.close(fd)
 
 
 def _decompressing(f, kind: str):

@@ -190,6 +190,42 @@ def test_copy_heredoc_expands_variables_unless_its_terminator_is_quoted(engine, 
         assert f.read() == "hello $NAME\n"
 
 
+def test_add_of_two_archives_with_the_same_directory_merges_them(engine, tmp_path):
+    """Docker and podman merge the trees (BuildKit's copy of each archive with AllowWildcard
+    and unpack into one destination: an existing directory is entered, not recreated);
+    Nutshell failed with "[Errno 17] File exists: 'd1'"."""
+    a = _tar([("d1/", "dir", None), ("d1/from-a", "file", b"a"), ("only-a", "file", b"A")])
+    b = gzip.compress(_tar([("d1/", "dir", None), ("d1/from-b", "file", b"b"),
+                            ("d1/sub/", "dir", None), ("d1/sub/deep", "file", b"d")]))
+    ctx = _ctx(tmp_path, f"FROM {BASE}\nADD a.tar b.tar.gz /both/\n", {"a.tar": a, "b.tar.gz": b})
+    engine.build(BuildOptions(context=ctx, tags=["localhost/feat:merge"]))
+    tree, _ = _tree(engine, tmp_path, "localhost/feat:merge")
+    for rel, data in (("d1/from-a", "a"), ("d1/from-b", "b"), ("only-a", "A"), ("d1/sub/deep", "d")):
+        with open(os.path.join(tree, "both", rel)) as f:
+            assert f.read() == data, rel
+
+
+def test_add_applies_the_archives_own_root_owner_to_the_destination(engine, tmp_path):
+    """podman (and Docker's untar) give the destination the owner of the archive's ``./``
+    entry; Nutshell left it root-owned. A --chown still wins over the archive's owners."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, uid, gid in ((".", 123, 456), ("./inner", 7, 8)):
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.mode, ti.uid, ti.gid = tarfile.DIRTYPE, 0o750, uid, gid
+            tf.addfile(ti)
+    ctx = _ctx(tmp_path, f"FROM {BASE}\nADD archive.tar /extracted/\n"
+                         "ADD --chown=5:6 archive.tar /chowned/\n", {"archive.tar": buf.getvalue()})
+    engine.build(BuildOptions(context=ctx, tags=["localhost/feat:rootowner"]))
+    tree, _ = _tree(engine, tmp_path, "localhost/feat:rootowner")
+    st = os.lstat(os.path.join(tree, "extracted"))
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (123, 456, 0o750)
+    st = os.lstat(os.path.join(tree, "extracted/inner"))
+    assert (st.st_uid, st.st_gid) == (7, 8)
+    st = os.lstat(os.path.join(tree, "chowned"))
+    assert (st.st_uid, st.st_gid) == (5, 6)
+
+
 def test_onbuild_triggers_run_in_the_child_build(engine, tmp_path):
     parent = _ctx(tmp_path, f"FROM {BASE}\nONBUILD RUN echo triggered > /onbuild.txt\n")
     engine.build(BuildOptions(context=parent, tags=["localhost/feat:parent"]))
