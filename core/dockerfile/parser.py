@@ -1349,10 +1349,10 @@ def parse(text: str, build_args: Mapping[str, str] | None = None, *,
 
     for n, line in enumerate(lines, 1):
         # BuildKit reads the Dockerfile with a bufio.Scanner, whose tokens (a line and its
-        # newline) stop at 64 KiB
+        # newline) stop at 64 KiB; its handleScannerError words the error so
         if len(line) >= MAX_LINE // 4 and len(line.encode("utf-8", "surrogateescape")) >= MAX_LINE:
-            raise DockerfileSyntaxError("bufio.Scanner: token too long", n, filename,
-                                        "lines of a Dockerfile must be under 64 KiB")
+            raise DockerfileSyntaxError(f"dockerfile line greater than max allowed size of "
+                                        f"{MAX_LINE - 1}", n, filename)
 
     i = 0
     while i < len(lines):

@@ -1075,12 +1075,12 @@ def test_a_heredoc_cannot_be_the_destination(cmd):
 
 def test_a_line_of_64_kib_is_refused():
     """BuildKit reads the Dockerfile with bufio.Scanner (frontend/dockerfile/parser/parser.go
-    Parse), whose default MaxScanTokenSize is 64 KiB: a longer line fails with "bufio.Scanner:
-    token too long"."""
+    Parse), whose default MaxScanTokenSize is 64 KiB; handleScannerError turns ErrTooLong into
+    "dockerfile line greater than max allowed size of 65535"."""
     ok = "FROM busybox\nRUN echo " + "x" * (64 * 1024 - 20) + "\n"
     assert len(parse(ok).stages) == 1
     err = error_of("FROM busybox\nRUN echo " + "x" * (64 * 1024) + "\n")
-    assert "token too long" in str(err) and err.line == 2
+    assert "dockerfile line greater than max allowed size of 65535" in str(err) and err.line == 2
 
 
 @pytest.mark.parametrize("word, value, expected", [
