@@ -248,7 +248,7 @@ def run_argv(step: Step, shell: list[str]) -> list[str]:
     text = step.args[0] if step.args else ""
     if ins.heredocs:
         m = _HEREDOC_WORD.match(text.strip())
-        if len(ins.heredocs) == 1 and m and m.group(1).strip("'\"") == ins.heredocs[0].name:
+        if len(ins.heredocs) == 1 and m and m.group(1).strip().strip("'\"") == ins.heredocs[0].name:
             return list(shell) + [ins.heredocs[0].content]
         text = text + "\n" + "".join(h.content + h.name + "\n" for h in ins.heredocs)
     return list(shell) + [text]

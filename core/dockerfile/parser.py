@@ -138,6 +138,7 @@ def _trim_left_space(s: str) -> str:
 _RE_WHITESPACE = re.compile(r"[\t\v\f\r ]+")
 _RE_DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*\Z")
 _RE_HEREDOC = re.compile(r"^(\d*)<<(-?)([^<]*)\Z")
+_RE_LONE_HEREDOC = re.compile(r"^\d*<<-?\Z")
 _RE_STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*\Z")
 _VALID_DIRECTIVES = ("escape", "syntax", "check")
 
@@ -1299,6 +1300,22 @@ def _heredoc_words(line: str) -> list[str]:
         return []
 
 
+def _joined_heredoc_words(line: str) -> list[str]:
+    """The line's words with a lone ``<<`` (``<<-``, ``2<<``) joined to the word after it:
+    BuildKit takes ``RUN <<  EOF`` as the heredoc EOF."""
+    words = _heredoc_words(line)
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if _RE_LONE_HEREDOC.match(w) and i + 1 < len(words):
+            w += words[i + 1]
+            i += 1
+        out.append(w)
+        i += 1
+    return out
+
+
 def _heredoc_from_word(word: str) -> Heredoc | None:
     m = _RE_HEREDOC.match(word)
     if not m or not m.group(3):
@@ -1394,7 +1411,7 @@ def parse(text: str, build_args: Mapping[str, str] | None = None, *,
         target = ins.trigger if ins.cmd == "ONBUILD" and ins.trigger else ins
         if target.cmd in _HEREDOC_COMMANDS and not target.json_form:
             try:
-                docs = [d for d in (_heredoc_from_word(w) for w in _heredoc_words(line)) if d]
+                docs = [d for d in (_heredoc_from_word(w) for w in _joined_heredoc_words(line)) if d]
             except _ParseError as exc:
                 raise fail(exc, start) from None
             original = line

@@ -165,11 +165,12 @@ def test_heredocs_in_run_and_copy(engine, tmp_path):
     df = (f"FROM {BASE}\n"
           "RUN <<EOF\necho one > /one\necho two > /two\nEOF\n"
           "RUN cat > /three <<EOT\nthree $((1+2))\nEOT\n"
-          "COPY <<CONF /etc/app.conf\nkey=value\nCONF\n")
+          "COPY <<CONF /etc/app.conf\nkey=value\nCONF\n"
+          "RUN <<  SPACED\necho spaced > /four\nSPACED\n")
     engine.build(BuildOptions(context=_ctx(tmp_path, df), tags=["localhost/feat:heredoc"]))
     tree, _ = _tree(engine, tmp_path, "localhost/feat:heredoc")
     for name, text in (("one", "one\n"), ("two", "two\n"), ("three", "three 3\n"),
-                       ("etc/app.conf", "key=value\n")):
+                       ("etc/app.conf", "key=value\n"), ("four", "spaced\n")):
         with open(os.path.join(tree, name)) as f:
             assert f.read() == text, name
 

@@ -1096,3 +1096,14 @@ def test_pattern_operands_keep_their_escapes(word, value, expected):
     escapes stay raw, so convertShellPatternToRegex sees \\* as a literal star, and the
     replacement is used with its backslashes."""
     assert dfmod.expand(word, {"FOO": value}) == expected
+
+
+def test_spaces_after_the_heredoc_operator():
+    """BuildKit (frontend/dockerfile/parser: heredocs are found among the line's words and
+    the terminator word follows the operator) reads `RUN <<  EOF` as a heredoc named EOF;
+    Nutshell parsed its body as instructions."""
+    stage = only_stage("FROM busybox\nRUN <<  EOF\necho hi > /x\nEOF\nRUN true\n")
+    run = stage.instructions[0]
+    assert [h.name for h in run.heredocs] == ["EOF"]
+    assert run.heredocs[0].content == "echo hi > /x\n"
+    assert [i.cmd for i in stage.instructions] == ["RUN", "RUN"]
