@@ -1081,6 +1081,12 @@ class Builder:
             cached = stage.base not in self._pulled
             state = self._image_state(img)
             shown = img.id.split(":", 1)[1][:12]
+        env = list(state.config.get("Env") or [])
+        if not any(e.startswith("PATH=") for e in env):
+            # BuildKit's dockerfile2llb: "make sure that PATH is always set" (scratch too)
+            from core.runtime.spec import DEFAULT_PATH
+
+            state.config["Env"] = env + [f"PATH={DEFAULT_PATH}"]
         if cached:
             self._emit(n, "CACHED", text)
         seconds = time.monotonic() - started
