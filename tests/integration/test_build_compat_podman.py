@@ -31,6 +31,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import tempfile
 
 import pytest
 
@@ -228,7 +229,8 @@ def podman(tmp_path_factory):
     if exe is None:
         pytest.skip("podman is not installed (setup.sh installs it)")
     root = str(tmp_path_factory.mktemp("podman"))
-    base = [exe, "--root", f"{root}/storage", "--runroot", f"{root}/run", "--storage-driver", "vfs",
+    runroot = tempfile.mkdtemp(prefix="nsp-", dir="/tmp")  # podman wants it under 50 characters
+    base = [exe, "--root", f"{root}/storage", "--runroot", runroot, "--storage-driver", "vfs",
             "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
     probe = os.path.join(root, "probe")
     os.makedirs(probe)
@@ -241,6 +243,7 @@ def podman(tmp_path_factory):
     yield base
     subprocess.run(base + ["system", "reset", "-f"], capture_output=True, timeout=300)
     subprocess.run(["umount", "-R", f"{root}/storage"], capture_output=True)
+    shutil.rmtree(runroot, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
