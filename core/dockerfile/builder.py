@@ -58,11 +58,13 @@ from core.dockerfile.parser import (
     Instruction,
     Stage,
     Step,
+    expand_heredoc,
     parse,
     parse_instruction,
 )
 from core.errors import CannotInvoke, CommandNotFound, NotFound, NutshellError, UsageError
 from core.events import ProgressFn, emit
+from core.store.unpack import LayerApplier
 from core.types import BuildCachePruneReport, BuildCacheUsage
 
 __all__ = [
@@ -179,11 +181,12 @@ class _State:
     history: list[dict]
     platform: dict
     created: str | None = None
+    author: str | None = None  # the image's "author" (MAINTAINER sets it, as BuildKit does)
 
     def copy(self) -> _State:
         return _State(self.key, [CacheLayer(**vars(layer)) for layer in self.layers],
                       _copy.deepcopy(self.config), _copy.deepcopy(self.history),
-                      dict(self.platform), self.created)
+                      dict(self.platform), self.created, self.author)
 
     @property
     def diff_ids(self) -> list[str]:
@@ -245,7 +248,7 @@ def run_argv(step: Step, shell: list[str]) -> list[str]:
     text = step.args[0] if step.args else ""
     if ins.heredocs:
         m = _HEREDOC_WORD.match(text.strip())
-        if len(ins.heredocs) == 1 and m and m.group(1).strip("'\"") == ins.heredocs[0].name:
+        if len(ins.heredocs) == 1 and m and m.group(1).strip().strip("'\"") == ins.heredocs[0].name:
             return list(shell) + [ins.heredocs[0].content]
         text = text + "\n" + "".join(h.content + h.name + "\n" for h in ins.heredocs)
     return list(shell) + [text]
@@ -269,7 +272,7 @@ def apply_config(config: dict, step: Step, stage: _StageRun | dict, shell: list[
 
     if cmd == "ENV":
         config["Env"] = [f"{k}={v}" for k, v in step.env.items()]
-    elif cmd in ("LABEL", "MAINTAINER"):
+    elif cmd == "LABEL":
         labels = dict(config.get("Labels") or {})
         labels.update({k: v or "" for k, v in step.pairs})
         config["Labels"] = labels
@@ -703,12 +706,12 @@ class _Writer:
 
         from core.errors import UnsafeLayer
         from core.fs.extract import _CappedTarInfo
-        from core.store.unpack import DEFAULT_MAX_LAYER_BYTES, LayerApplier
+        from core.store.unpack import DEFAULT_MAX_LAYER_BYTES
 
         dfd = self.ensure_dir(dest)
         try:
             stream = _limited(_decompressing(f, kind), DEFAULT_MAX_LAYER_BYTES, name)
-            applier = LayerApplier(f"/proc/self/fd/{dfd}")
+            applier = _AddApplier(f"/proc/self/fd/{dfd}")
             try:
                 with tarfile.open(fileobj=cast(BinaryIO, stream), mode="r|", tarinfo=_CappedTarInfo,
                                   encoding="utf-8", errors="surrogateescape") as tf:
@@ -729,6 +732,34 @@ class _Writer:
             raise self.fail(f"cannot unpack {name}: {exc}") from None
         finally:
             os.close(dfd)
+
+
+class _AddApplier(LayerApplier):
+    """ADD's unpacker: the archive lands on a destination that may hold files already (an
+    earlier archive of the same ADD, the image's own tree), as Docker's untar does: a
+    directory is entered and merged, anything else in an entry's way is replaced, and the
+    archive's own root entry (``./``) gives the destination its owner."""
+
+    def clear_slot(self, pfd: int, base: str, rel: str, m) -> bool:
+        try:
+            old = os.stat(base, dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        if stat.S_ISDIR(old.st_mode):
+            if m.isdir():
+                return True
+            shutil.rmtree(base, dir_fd=pfd)  # through fds: never follows a symlink in it
+            return False
+        os.unlink(base, dir_fd=pfd)
+        return False
+
+    def root_entry(self, m) -> None:
+        super().root_entry(m)
+        fd = os.open(f"/proc/self/fd/{self.rootfd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            self._chown(fd, m)
+        finally:
+            os.close(fd)
 
 
 def _decompressing(f, kind: str):
@@ -1028,7 +1059,7 @@ class Builder:
         return _State(key=step_key("image", {"id": img.id, "v": BUILDER_VERSION}), layers=layers,
                       config=_copy.deepcopy(cfg.get("config") or {}),
                       history=_copy.deepcopy(cfg.get("history") or []), platform=platform,
-                      created=cfg.get("created"))
+                      created=cfg.get("created"), author=cfg.get("author") or None)
 
     def _from(self, stage: Stage, run: _StageRun) -> _State:
         n = self._next()
@@ -1050,6 +1081,12 @@ class Builder:
             cached = stage.base not in self._pulled
             state = self._image_state(img)
             shown = img.id.split(":", 1)[1][:12]
+        env = list(state.config.get("Env") or [])
+        if not any(e.startswith("PATH=") for e in env):
+            # BuildKit's dockerfile2llb: "make sure that PATH is always set" (scratch too)
+            from core.runtime.spec import DEFAULT_PATH
+
+            state.config["Env"] = env + [f"PATH={DEFAULT_PATH}"]
         if cached:
             self._emit(n, "CACHED", text)
         seconds = time.monotonic() - started
@@ -1123,6 +1160,9 @@ class Builder:
         new = state.copy()
         new.key = key
         apply_config(new.config, step, run, shell)
+        if step.cmd == "MAINTAINER":
+            # BuildKit's dispatchMaintainer: the image's Author, no label
+            new.author = step.args[0]
         if layer is not None:
             new.layers.append(CacheLayer(**vars(layer)))
         new.history.append(history_entry(step, shell, created, empty=layer is None))
@@ -1290,7 +1330,11 @@ class Builder:
             m = _HEREDOC_WORD.match(src)
             name = m.group(1).strip("'\"") if m else None
             if name is not None and name in docs:
-                inline.append((name, docs[name].content.encode("utf-8", "surrogateescape")))
+                content = docs[name].content
+                if docs[name].expand:  # <<EOF, not <<"EOF": variables are expanded
+                    content = expand_heredoc(content, {**step.build_args, **step.env},
+                                             self.df.escape)
+                inline.append((name, content.encode("utf-8", "surrogateescape")))
             else:
                 patterns.append(src)
         if len(step.sources) > 1 and not step.dest.endswith("/"):
@@ -1459,7 +1503,8 @@ class Builder:
             labels = dict(config.get("Labels") or {})
             labels.update(self.opts.labels)
             config["Labels"] = labels
-        doc = {"created": state.created or _now(), **state.platform, "config": config,
+        author = {"author": state.author} if state.author else {}
+        doc = {"created": state.created or _now(), **author, **state.platform, "config": config,
                "rootfs": {"type": "layers", "diff_ids": state.diff_ids},
                "history": state.history}
         cfg_bytes = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()

@@ -109,6 +109,7 @@ _FLAGS: dict[str, dict[str, str]] = {
 _EXPANDED_FLAGS = frozenset({"from", "chown", "chmod", "checksum"})
 
 _HEREDOC_COMMANDS = frozenset({"RUN", "COPY", "ADD"})
+MAX_LINE = 64 * 1024  # BuildKit's scanner limit for one line
 
 _GO_SPACE = frozenset("\t\n\v\f\r \x85\xa0")
 
@@ -137,6 +138,7 @@ def _trim_left_space(s: str) -> str:
 _RE_WHITESPACE = re.compile(r"[\t\v\f\r ]+")
 _RE_DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*\Z")
 _RE_HEREDOC = re.compile(r"^(\d*)<<(-?)([^<]*)\Z")
+_RE_LONE_HEREDOC = re.compile(r"^\d*<<-?\Z")
 _RE_STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*\Z")
 _VALID_DIRECTIVES = ("escape", "syntax", "check")
 
@@ -195,8 +197,7 @@ class Instruction:
     STOPSIGNAL/MAINTAINER the one string; for HEALTHCHECK ``[type, cmd...]``; for
     ONBUILD the trigger text. ``flags`` hold parsed ``--flag`` values (str, bool, or a
     list for repeatable ones such as ``--mount``); ``raw_flags`` as written.
-    ``pairs`` are the (key, value) of ENV/LABEL/ARG (value None: ARG without default)
-    and of MAINTAINER (``("maintainer", name)``, Docker's recommended label).
+    ``pairs`` are the (key, value) of ENV/LABEL/ARG (value None: ARG without default).
     """
 
     cmd: str
@@ -494,6 +495,15 @@ def expand(word: str, env: Mapping[str, str], escape: str = "\\") -> str:
         raise DockerfileSyntaxError(exc.message, filename="") from None
 
 
+def expand_heredoc(body: str, env: Mapping[str, str], escape: str = "\\") -> str:
+    """A COPY/ADD heredoc body with an unquoted terminator, expanded as BuildKit does
+    (dockerfile2llb's ExpandRaw: its lexer with SkipProcessQuotes, so quotes stay text)."""
+    try:
+        return _Lexer(body, env, escape, raw_quotes=True).run()[0]
+    except _ParseError as exc:
+        raise DockerfileSyntaxError(exc.message, filename="") from None
+
+
 def expand_words(word: str, env: Mapping[str, str], escape: str = "\\") -> list[str]:
     """Like :func:`expand`, then split into words on unquoted whitespace (ProcessWords)."""
     try:
@@ -705,7 +715,7 @@ class _Lexer:
             longest = self._peek() == op
             if longest:
                 self._next()
-            pattern = self._operand("}")
+            pattern = self._raw_operand("}")
             if value is None:
                 return "${" + name + op + pattern + "}" if self.skip_unset else ""
             return _trim_pattern(value, pattern, prefix=op == "#", longest=longest)
@@ -713,8 +723,8 @@ class _Lexer:
             every = self._peek() == "/"
             if every:
                 self._next()
-            pattern, ended = self._operand_either("/", "}")
-            replacement = "" if ended == "}" else self._operand("}")
+            pattern, ended = self._operand_either("/", "}", raw=True)
+            replacement = "" if ended == "}" else self._raw_operand("}")
             if value is None:
                 return "" if not self.skip_unset else "${" + name + "}"
             return _replace_pattern(value, pattern, replacement, every)
@@ -728,7 +738,17 @@ class _Lexer:
                 raise _ParseError("syntax error: missing '}'") from None
             raise
 
-    def _operand_either(self, first: str, second: str) -> tuple[str, str]:
+    def _raw_operand(self, stop: str) -> str:
+        """A pattern or replacement operand: BuildKit's lexer reads them with raw escapes
+        (processStopOn(stop, true)), so ``\\*`` reaches the pattern as an escaped, literal
+        ``*`` and a replacement keeps its backslashes."""
+        raw, self.raw_escapes = self.raw_escapes, True
+        try:
+            return self._operand(stop)
+        finally:
+            self.raw_escapes = raw
+
+    def _operand_either(self, first: str, second: str, raw: bool = False) -> tuple[str, str]:
         """Read up to ``first`` or ``second`` (whichever comes first, quotes honoured)."""
         start = self.pos
         depth_text = self.text
@@ -740,7 +760,7 @@ class _Lexer:
         if i >= len(depth_text):
             raise _ParseError("syntax error: missing '}'")
         stop = depth_text[i]
-        return self._operand(stop), stop
+        return (self._raw_operand(stop) if raw else self._operand(stop)), stop
 
 
 def _shell_pattern_regex(pattern: str) -> re.Pattern[str]:
@@ -1168,6 +1188,9 @@ def _parse_healthcheck(ins: Instruction, rest: str) -> None:
             value = parse_duration(text)
         except ValueError as exc:
             raise _ParseError(str(exc)) from None
+        if value == 0:  # BuildKit's parseOptInterval: 0 is "not set" (inherit)
+            durations[name] = 0
+            continue
         if value < 1_000_000:
             raise _ParseError(f'Interval "{name}" cannot be less than 1ms')
         durations[name] = value
@@ -1178,8 +1201,8 @@ def _parse_healthcheck(ins: Instruction, rest: str) -> None:
             retries = int(text, 10)
         except ValueError:
             raise _ParseError(f'strconv.ParseInt: parsing "{text}": invalid syntax') from None
-        if retries < 1:
-            raise _ParseError(f"--retries must be at least 1 (not {retries})")
+        if retries < 0:  # BuildKit: 0 is "not set"; only a negative count is refused
+            raise _ParseError(f"--retries cannot be negative ({retries})")
     ins.healthcheck = HealthCheck(test=test, interval=durations["interval"],
                                   timeout=durations["timeout"],
                                   start_period=durations["start-period"],
@@ -1220,6 +1243,9 @@ def _build_instruction(line: str, lineno: int, escape: str) -> Instruction:
         elif len(ins.args) < 2:
             raise _ParseError(f"{cmd} requires at least two arguments, but only one was "
                               "provided. Destination could not be determined")
+        elif not ins.json_form and _heredoc_from_word(ins.args[-1]) is not None:
+            # BuildKit's parseSourcesAndDest (errBadHeredoc): a heredoc is a source only
+            raise _ParseError(f"{cmd} cannot accept a heredoc as a destination")
     elif cmd in ("FROM", "EXPOSE"):
         ins.args = _split_whitespace(rest)
         if cmd == "EXPOSE" and not ins.args:
@@ -1251,8 +1277,6 @@ def _build_instruction(line: str, lineno: int, escape: str) -> Instruction:
         if not rest:
             raise _ParseError(f"{cmd} requires exactly one argument")
         ins.args = [rest]
-        if cmd == "MAINTAINER":
-            ins.pairs = [("maintainer", rest)]
     elif cmd == "HEALTHCHECK":
         _parse_healthcheck(ins, rest)
     elif cmd == "ONBUILD":
@@ -1274,6 +1298,22 @@ def _heredoc_words(line: str) -> list[str]:
         return _Lexer(line, {}, "\\", raw_quotes=True, raw_escapes=True, skip_unset=True).run()[1]
     except _ParseError:
         return []
+
+
+def _joined_heredoc_words(line: str) -> list[str]:
+    """The line's words with a lone ``<<`` (``<<-``, ``2<<``) joined to the word after it:
+    BuildKit takes ``RUN <<  EOF`` as the heredoc EOF."""
+    words = _heredoc_words(line)
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if _RE_LONE_HEREDOC.match(w) and i + 1 < len(words):
+            w += words[i + 1]
+            i += 1
+        out.append(w)
+        i += 1
+    return out
 
 
 def _heredoc_from_word(word: str) -> Heredoc | None:
@@ -1324,6 +1364,13 @@ def parse(text: str, build_args: Mapping[str, str] | None = None, *,
     def fail(exc: _ParseError, lineno: int | None) -> DockerfileSyntaxError:
         return DockerfileSyntaxError(exc.message, lineno, filename, exc.hint)
 
+    for n, line in enumerate(lines, 1):
+        # BuildKit reads the Dockerfile with a bufio.Scanner, whose tokens (a line and its
+        # newline) stop at 64 KiB; its handleScannerError words the error so
+        if len(line) >= MAX_LINE // 4 and len(line.encode("utf-8", "surrogateescape")) >= MAX_LINE:
+            raise DockerfileSyntaxError(f"dockerfile line greater than max allowed size of "
+                                        f"{MAX_LINE - 1}", n, filename)
+
     i = 0
     while i < len(lines):
         raw = lines[i]
@@ -1364,7 +1411,7 @@ def parse(text: str, build_args: Mapping[str, str] | None = None, *,
         target = ins.trigger if ins.cmd == "ONBUILD" and ins.trigger else ins
         if target.cmd in _HEREDOC_COMMANDS and not target.json_form:
             try:
-                docs = [d for d in (_heredoc_from_word(w) for w in _heredoc_words(line)) if d]
+                docs = [d for d in (_heredoc_from_word(w) for w in _joined_heredoc_words(line)) if d]
             except _ParseError as exc:
                 raise fail(exc, start) from None
             original = line

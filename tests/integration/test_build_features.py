@@ -165,13 +165,66 @@ def test_heredocs_in_run_and_copy(engine, tmp_path):
     df = (f"FROM {BASE}\n"
           "RUN <<EOF\necho one > /one\necho two > /two\nEOF\n"
           "RUN cat > /three <<EOT\nthree $((1+2))\nEOT\n"
-          "COPY <<CONF /etc/app.conf\nkey=value\nCONF\n")
+          "COPY <<CONF /etc/app.conf\nkey=value\nCONF\n"
+          "RUN <<  SPACED\necho spaced > /four\nSPACED\n")
     engine.build(BuildOptions(context=_ctx(tmp_path, df), tags=["localhost/feat:heredoc"]))
     tree, _ = _tree(engine, tmp_path, "localhost/feat:heredoc")
     for name, text in (("one", "one\n"), ("two", "two\n"), ("three", "three 3\n"),
-                       ("etc/app.conf", "key=value\n")):
+                       ("etc/app.conf", "key=value\n"), ("four", "spaced\n")):
         with open(os.path.join(tree, name)) as f:
             assert f.read() == text, name
+
+
+def test_copy_heredoc_expands_variables_unless_its_terminator_is_quoted(engine, tmp_path):
+    """BuildKit (frontend/dockerfile/instructions/parse.go parseSourcesAndDest keeps the
+    heredoc's Expand; dockerfile2llb expands SourceContents with Expand set through its lexer
+    with SkipProcessQuotes): `COPY <<EOF` expands $NAME and ${ARG} and keeps quotes;
+    `COPY <<"EOF"` stays literal."""
+    df = (f"FROM {BASE}\nARG WHO=builder\nENV NAME=world\n"
+          "COPY <<EOF /expanded\nhello $NAME from ${WHO} 'quoted' \\$NAME\nEOF\n"
+          "COPY <<\"EOF\" /literal\nhello $NAME\nEOF\n")
+    engine.build(BuildOptions(context=_ctx(tmp_path, df), tags=["localhost/feat:heredoc-env"]))
+    tree, _ = _tree(engine, tmp_path, "localhost/feat:heredoc-env")
+    with open(os.path.join(tree, "expanded")) as f:
+        assert f.read() == "hello world from builder 'quoted' $NAME\n"
+    with open(os.path.join(tree, "literal")) as f:
+        assert f.read() == "hello $NAME\n"
+
+
+def test_add_of_two_archives_with_the_same_directory_merges_them(engine, tmp_path):
+    """Docker and podman merge the trees (BuildKit's copy of each archive with AllowWildcard
+    and unpack into one destination: an existing directory is entered, not recreated);
+    Nutshell failed with "[Errno 17] File exists: 'd1'"."""
+    a = _tar([("d1/", "dir", None), ("d1/from-a", "file", b"a"), ("only-a", "file", b"A")])
+    b = gzip.compress(_tar([("d1/", "dir", None), ("d1/from-b", "file", b"b"),
+                            ("d1/sub/", "dir", None), ("d1/sub/deep", "file", b"d")]))
+    ctx = _ctx(tmp_path, f"FROM {BASE}\nADD a.tar b.tar.gz /both/\n", {"a.tar": a, "b.tar.gz": b})
+    engine.build(BuildOptions(context=ctx, tags=["localhost/feat:merge"]))
+    tree, _ = _tree(engine, tmp_path, "localhost/feat:merge")
+    for rel, data in (("d1/from-a", "a"), ("d1/from-b", "b"), ("only-a", "A"), ("d1/sub/deep", "d")):
+        with open(os.path.join(tree, "both", rel)) as f:
+            assert f.read() == data, rel
+
+
+def test_add_applies_the_archives_own_root_owner_to_the_destination(engine, tmp_path):
+    """podman (and Docker's untar) give the destination the owner of the archive's ``./``
+    entry; Nutshell left it root-owned. A --chown still wins over the archive's owners."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, uid, gid in ((".", 123, 456), ("./inner", 7, 8)):
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.mode, ti.uid, ti.gid = tarfile.DIRTYPE, 0o750, uid, gid
+            tf.addfile(ti)
+    ctx = _ctx(tmp_path, f"FROM {BASE}\nADD archive.tar /extracted/\n"
+                         "ADD --chown=5:6 archive.tar /chowned/\n", {"archive.tar": buf.getvalue()})
+    engine.build(BuildOptions(context=ctx, tags=["localhost/feat:rootowner"]))
+    tree, _ = _tree(engine, tmp_path, "localhost/feat:rootowner")
+    st = os.lstat(os.path.join(tree, "extracted"))
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (123, 456, 0o750)
+    st = os.lstat(os.path.join(tree, "extracted/inner"))
+    assert (st.st_uid, st.st_gid) == (7, 8)
+    st = os.lstat(os.path.join(tree, "chowned"))
+    assert (st.st_uid, st.st_gid) == (5, 6)
 
 
 def test_onbuild_triggers_run_in_the_child_build(engine, tmp_path):
@@ -258,3 +311,19 @@ def test_run_layers_only_for_real_changes(engine, tmp_path):
     assert stat.S_IMODE(os.lstat(os.path.join(tree, "tmp")).st_mode) == 0o700
     assert not os.path.exists(os.path.join(tree, "etc/hosts"))
     assert [h.get("empty_layer", False) for h in cfg["history"][-2:]] == [True, False]
+
+
+def test_maintainer_sets_the_author_not_a_label(engine, tmp_path):
+    """BuildKit's dispatchMaintainer (frontend/dockerfile/dockerfile2llb/convert.go) sets
+    the image's Author and adds no label; a later stage of the same image keeps it, and
+    `inspect` shows it as Author."""
+    ctx = _ctx(tmp_path, f"FROM {BASE}\nMAINTAINER Jane Doe <jane@example.invalid>\nLABEL a=1\n")
+    engine.build(BuildOptions(context=ctx, tags=["localhost/feat:maintainer"]))
+    img = engine.store.image("localhost/feat:maintainer")
+    assert img.config["author"] == "Jane Doe <jane@example.invalid>"
+    assert img.config["config"]["Labels"] == {"a": "1"}
+    assert engine.image_inspect("localhost/feat:maintainer")["Author"] == "Jane Doe <jane@example.invalid>"
+    (tmp_path / "2").mkdir()
+    ctx2 = _ctx(tmp_path / "2", "FROM localhost/feat:maintainer\nLABEL b=2\n")
+    engine.build(BuildOptions(context=ctx2, tags=["localhost/feat:maintainer2"]))
+    assert engine.store.image("localhost/feat:maintainer2").config["author"] == "Jane Doe <jane@example.invalid>"

@@ -287,9 +287,9 @@ def test_env_both_forms():
     ("HEALTHCHECK NONE x", "HEALTHCHECK NONE takes no arguments"),
     ("HEALTHCHECK CURL x", 'Unknown type "CURL" in HEALTHCHECK (try CMD)'),
     ("HEALTHCHECK CMD", "Missing command after HEALTHCHECK CMD"),
-    ("HEALTHCHECK --interval=0s CMD true", 'Interval "interval" cannot be less than 1ms'),
+    ("HEALTHCHECK --interval=1us CMD true", 'Interval "interval" cannot be less than 1ms'),
     ("HEALTHCHECK --timeout=10 CMD true", "missing unit in duration"),
-    ("HEALTHCHECK --retries=0 CMD true", "--retries must be at least 1 (not 0)"),
+    ("HEALTHCHECK --retries=-2 CMD true", "--retries cannot be negative (-2)"),
     ("HEALTHCHECK --retries=x CMD true", 'parsing "x": invalid syntax'),
     ("COPY --nope=1 a b", "Unknown flag: nope"),
     ("COPY --from=a --from=b x y", "Duplicate flag specified: from"),
@@ -321,11 +321,13 @@ def test_single_argument_instructions_keep_spaces():
     assert [i.args for i in stage.instructions] == [["/my dir"], ["app:app"], ["SIGKILL"]]
 
 
-def test_maintainer_becomes_the_maintainer_label():
+def test_maintainer_is_one_string_and_no_label():
+    """BuildKit (frontend/dockerfile/instructions/parse.go parseMaintainer, and
+    dockerfile2llb/convert.go dispatchMaintainer) sets the image's Author and adds no label;
+    the builder test checks the image (test_build_features)."""
     df = parse("FROM busybox\nMAINTAINER Jane Doe <jane@example.invalid>\n")
     [ins] = df.stages[0].instructions
-    assert ins.pairs == [("maintainer", "Jane Doe <jane@example.invalid>")]
-    assert df.steps(0)[0].pairs == [("maintainer", "Jane Doe <jane@example.invalid>")]
+    assert ins.args == ["Jane Doe <jane@example.invalid>"] and ins.pairs == []
 
 
 def test_volume_json_and_words():
@@ -1037,3 +1039,71 @@ def test_random_files_agree_with_buildkit_parser():
                 for c in theirs]
         assert got == want, text
     assert compared > 300
+
+
+# ---- issue 18: where BuildKit parses otherwise --------------------------------------------------
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("--timeout=0s --retries=0", (0, 0, 0)),
+    ("--interval=0ms", (0, 0, 0)),
+    ("--interval=0s --timeout=2s --retries=3", (0, 2_000_000_000, 3)),
+])
+def test_healthcheck_zero_means_not_set(flags, expected):
+    """BuildKit's parseOptInterval (frontend/dockerfile/instructions/parse.go): a duration
+    of 0 is returned as 0 ("not set", inherited), only a positive one under 1ms is refused;
+    --retries 0 is kept as 0 and only a negative count is refused."""
+    stage = only_stage(f'FROM busybox\nHEALTHCHECK {flags} CMD ["foo"]\n')
+    hc = stage.instructions[0].healthcheck
+    assert (hc.interval, hc.timeout, hc.retries) == expected
+
+
+def test_healthcheck_refuses_negative_retries_and_sub_millisecond_intervals():
+    """parseHealthcheck: "--retries cannot be negative (%d)"; parseOptInterval:
+    "Interval \"interval\" cannot be less than 1ms"."""
+    assert "--retries cannot be negative (-1)" in str(error_of("FROM busybox\nHEALTHCHECK --retries=-1 CMD true\n"))
+    assert "cannot be less than 1ms" in str(error_of("FROM busybox\nHEALTHCHECK --interval=1us CMD true\n"))
+
+
+@pytest.mark.parametrize("cmd", ["COPY", "ADD"])
+def test_a_heredoc_cannot_be_the_destination(cmd):
+    """BuildKit's parseSourcesAndDest: errBadHeredoc(command, "a destination") - "COPY cannot
+    accept a heredoc as a destination"; Nutshell made a file named /<<EOF."""
+    err = error_of(f"FROM busybox\n{cmd} a.txt <<EOF\nhello\nEOF\n")
+    assert f"{cmd} cannot accept a heredoc as a destination" in str(err)
+
+
+def test_a_line_of_64_kib_is_refused():
+    """BuildKit reads the Dockerfile with bufio.Scanner (frontend/dockerfile/parser/parser.go
+    Parse), whose default MaxScanTokenSize is 64 KiB; handleScannerError turns ErrTooLong into
+    "dockerfile line greater than max allowed size of 65535"."""
+    ok = "FROM busybox\nRUN echo " + "x" * (64 * 1024 - 20) + "\n"
+    assert len(parse(ok).stages) == 1
+    err = error_of("FROM busybox\nRUN echo " + "x" * (64 * 1024) + "\n")
+    assert "dockerfile line greater than max allowed size of 65535" in str(err) and err.line == 2
+
+
+@pytest.mark.parametrize("word, value, expected", [
+    (r"${FOO%%\**}", "xx**", "xx"),      # an escaped * is a literal * in the pattern
+    (r"${FOO#\*}", "*ab", "ab"),
+    (r"${FOO%\*}", "ab*", "ab"),
+    (r"${FOO//\//\/}", "a/b/c", r"a\/b\/c"),   # the replacement keeps its backslashes
+    (r"${FOO/\?/x}", "a?b", "axb"),
+])
+def test_pattern_operands_keep_their_escapes(word, value, expected):
+    """BuildKit's shell lexer (frontend/dockerfile/shell/lex.go, processDollar) reads the
+    pattern and the replacement of ${v#p} ${v%p} ${v/p/r} with processStopOn(stop, true):
+    escapes stay raw, so convertShellPatternToRegex sees \\* as a literal star, and the
+    replacement is used with its backslashes."""
+    assert dfmod.expand(word, {"FOO": value}) == expected
+
+
+def test_spaces_after_the_heredoc_operator():
+    """BuildKit (frontend/dockerfile/parser: heredocs are found among the line's words and
+    the terminator word follows the operator) reads `RUN <<  EOF` as a heredoc named EOF;
+    Nutshell parsed its body as instructions."""
+    stage = only_stage("FROM busybox\nRUN <<  EOF\necho hi > /x\nEOF\nRUN true\n")
+    run = stage.instructions[0]
+    assert [h.name for h in run.heredocs] == ["EOF"]
+    assert run.heredocs[0].content == "echo hi > /x\n"
+    assert [i.cmd for i in stage.instructions] == ["RUN", "RUN"]
