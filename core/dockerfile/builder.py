@@ -47,7 +47,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import BinaryIO, cast
 
 from core.dockerfile.cache import BuildCache, CacheEntry, CacheLayer, step_key
 from core.dockerfile.context import BuildContext, ContextError, Source, hash_sources
@@ -702,10 +701,8 @@ class _Writer:
     def extract(self, f, kind: str, dest: str, name: str) -> None:
         """ADD of a local archive: unpack it into ``dest`` with the store's safe applier
         (no path may climb out; nothing is written through a symlink)."""
-        import tarfile
-
         from core.errors import UnsafeLayer
-        from core.fs.extract import _CappedTarInfo
+        from core.store.tarreader import TarReader
         from core.store.unpack import DEFAULT_MAX_LAYER_BYTES
 
         dfd = self.ensure_dir(dest)
@@ -713,20 +710,19 @@ class _Writer:
             stream = _limited(_decompressing(f, kind), DEFAULT_MAX_LAYER_BYTES, name)
             applier = _AddApplier(f"/proc/self/fd/{dfd}")
             try:
-                with tarfile.open(fileobj=cast(BinaryIO, stream), mode="r|", tarinfo=_CappedTarInfo,
-                                  encoding="utf-8", errors="surrogateescape") as tf:
-                    for member in tf:
-                        if self.owner is not None:
-                            member.uid, member.gid = self.owner
-                        if self.chmod is not None and not member.issym():
-                            member.mode = self.chmod
-                        applier.apply(tf, member)
+                tr = TarReader(stream)
+                for member in tr:
+                    if self.owner is not None:
+                        member.uid, member.gid = self.owner
+                    if self.chmod is not None and not member.issym():
+                        member.mode = self.chmod
+                    applier.apply(tr, member)
                 applier.finish()
             finally:
                 applier.close()
         except UnsafeLayer as exc:
             raise self.fail(f"cannot unpack {name}: {exc}") from None
-        except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        except (EOFError, OSError, ValueError) as exc:
             if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise
             raise self.fail(f"cannot unpack {name}: {exc}") from None

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import lzma
 import os
 import posixpath
 import shutil
 import stat
-import tarfile
 import threading
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, cast
@@ -38,12 +39,13 @@ from core.fs.extract import (
     RESOLVE_NO_MAGICLINKS,
     Member,
     SafeExtractor,
-    _CappedTarInfo,
     clean_name,
     openat2,
 )
 from core.fsutil import Readable
+from core.store.tarreader import TarFormatError, TarReader
 from core.store.tarwriter import CHUNK, write_entry_at, write_tree
+from core.store.unpack import plain_stream
 from core.types import CopyResult, PathStat
 
 IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
@@ -320,18 +322,18 @@ class Extractor(SafeExtractor):
     def run(self, stream: Readable) -> int:
         """Extract a whole tar stream (plain or compressed); returns the entry count."""
         try:
-            with tarfile.open(fileobj=cast(BinaryIO, stream), mode="r|*", tarinfo=_CappedTarInfo,
-                              encoding="utf-8", errors="surrogateescape",
-                              bufsize=CHUNK) as tf:
-                for m in tf:
-                    self.apply(tf, m)
+            tr = TarReader(plain_stream(stream))
+            for m in tr:
+                self.apply(tr, m)
             self.finish(skip_missing=True)
-        except tarfile.ReadError as e:
-            if self.entries == 0:
-                raise CopyError(f"not a tar archive: {e}") from None
-            raise CopyError(f"corrupt archive: {e}") from None
-        except (tarfile.HeaderError, EOFError, tarfile.StreamError) as e:
+        except TarFormatError as e:
+            raise CopyError(f"cannot extract the archive: {e}") from None
+        except (EOFError, lzma.LZMAError, zlib.error) as e:
             raise CopyError(f"corrupt or truncated archive: {e}") from None
+        except OSError as e:
+            if e.errno is not None:
+                raise
+            raise CopyError(f"corrupt archive: {e}") from None   # bz2's "Invalid data stream"
         finally:
             self.close()
         return self.entries

@@ -1,10 +1,11 @@
 """The one safe tar extractor: layers (core/store/unpack.py), ``cp`` (core/fs/cp.py) and
 a build's ``ADD archive.tar`` (core/dockerfile/builder.py) all create entries here.
 
-``tarfile`` (or core.store.tarreader) only iterates headers, with caps on PAX/GNU long
-headers; every entry is created by :class:`SafeExtractor` with ``*at`` system calls
-relative to a directory fd opened with ``openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-RESOLVE_NO_MAGICLINKS)`` from the destination, and the leaf itself is created with
+core/store/tarreader.py iterates the headers (remembering none of them, with a cap on
+PAX/GNU long headers, so memory stays flat whatever the archive); every entry is created
+by :class:`SafeExtractor` with ``*at`` system calls relative to a directory fd opened
+with ``openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)`` from the
+destination, and the leaf itself is created with
 ``O_EXCL | O_NOFOLLOW``. Whatever the caller's policy, an archive cannot:
 
   * name anything outside the destination (absolute names, ``..``, NUL bytes, over-long
@@ -121,7 +122,6 @@ BENEATH = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
 # names, headers, limits
 # --------------------------------------------------------------------------------------
 
-MAX_HEADER = 1 << 20          # PAX / GNU long-name headers (Go caps them at 1 MiB too)
 MAX_NAME = 4096
 DEFAULT_MAX_ENTRIES = int(os.environ.get("NUTSHELL_MAX_LAYER_ENTRIES", 5_000_000))
 CHUNK = 1 << 20
@@ -149,16 +149,6 @@ def clean_name(name: str) -> str:
             raise UnsafeLayer(f"layer entry has a path component longer than 255 bytes: {name!r}")
         parts.append(p)
     return "/".join(parts)
-
-
-class _CappedTarInfo(tarfile.TarInfo):
-    """Refuses PAX and GNU long-name headers above MAX_HEADER before tarfile reads them."""
-
-    def _proc_member(self, tarfile_):
-        if self.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE,
-                         tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE) and self.size > MAX_HEADER:
-            raise UnsafeLayer(f"tar header of {self.size} bytes exceeds the {MAX_HEADER} byte cap")
-        return super()._proc_member(tarfile_)
 
 
 def kind_of(m: Member) -> str:

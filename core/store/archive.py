@@ -23,7 +23,7 @@ import re
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO
 
 from ..errors import ArchiveError, InvalidReference, NotFound, UnsafeLayer
 from ..events import ProgressFn, emit
@@ -31,11 +31,14 @@ from ..reference import Reference, parse, try_parse
 from . import media
 from .image import Image, chain_ids, check_config
 from .store import Store, now_rfc3339, sha256_digest
+from .tarreader import TarFormatError, TarReader
 from .tarwriter import LayerOutput, write_tree
-from .unpack import CHUNK, DecompressingReader, HashingReader, detect_compression
+from .unpack import CHUNK, DecompressingReader, HashingReader, detect_compression, plain_stream
 
-SMALL = 4 << 20          # archive members kept in memory (json, VERSION, ...)
+SMALL = 1 << 20          # archive members kept in memory (json, VERSION, ...) ...
+SMALL_TOTAL = 16 << 20   # ... while they add up to no more than this
 MANIFEST_CAP = 1 << 20   # manifest.json / index.json / repositories
+CONFIG_CAP = 8 << 20     # an image config
 BLOB_NAME = re.compile(r"^blobs/sha256/([0-9a-f]{64})\Z")
 
 
@@ -68,7 +71,7 @@ class _Members:
                                 else target.lstrip("/"), depth + 1)
         return name
 
-    def get_bytes(self, store: Store, name: str, cap: int = SMALL) -> bytes:
+    def get_bytes(self, store: Store, name: str, cap: int = CONFIG_CAP) -> bytes:
         name = self.resolve(name)
         if name in self.small:
             return self.small[name]
@@ -91,56 +94,58 @@ def _norm(name: str) -> str:
 
 
 def _read_members(store: Store, src: BinaryIO, progress: ProgressFn) -> _Members:
-    raw = HashingReader(src)
+    """One pass over the archive. Memory stays flat whatever it holds: headers are read by
+    core/store/tarreader (none remembered, extended headers capped at 1 MiB), members of
+    up to SMALL bytes are kept in memory only while they add up to SMALL_TOTAL, and
+    everything else streams to a blob on disk (removed again if the load fails). Before:
+    a 1 MB .tar.gz of 250 members of 4 MiB took 2.0 GB; a 768 MiB PAX header was read."""
     try:
-        kind = detect_compression(raw.peek(6))
-        stream = DecompressingReader(raw, limit=1 << 62) if kind in ("gzip", "zstd") else raw
+        stream = plain_stream(src, limit=1 << 62)
     except UnsafeLayer as exc:
         raise ArchiveError(f"cannot read archive: {exc}") from None
     members = _Members()
     count = 0
+    small_total = 0
     try:
-        with tarfile.open(fileobj=cast(BinaryIO, stream), mode="r|", encoding="utf-8",
-                          errors="surrogateescape",
-                          bufsize=CHUNK) as tf:
-            for m in tf:
-                name = _norm(m.name)
-                if m.issym():
-                    members.links[name] = m.linkname
+        tr = TarReader(stream)
+        for m in tr:
+            name = _norm(m.name)
+            if m.issym():
+                members.links[name] = m.linkname
+                continue
+            if m.islnk():
+                members.links[name] = "/" + _norm(m.linkname)
+                continue
+            if not m.isreg():
+                continue
+            count += 1
+            blob = BLOB_NAME.match(name)
+            if blob or m.size > SMALL or small_total + m.size > SMALL_TOTAL \
+                    or name.endswith(".tar") or name.endswith(".tar.gz"):
+                expected = "sha256:" + blob.group(1) if blob else None
+                if expected and store.has_blob(expected):
+                    members.blobs[name] = expected
+                    members.small.pop(name, None)
                     continue
-                if m.islnk():
-                    members.links[name] = "/" + _norm(m.linkname)
-                    continue
-                if not m.isreg():
-                    continue
-                count += 1
-                f = tf.extractfile(m)
-                assert f is not None            # a regular file entry has a data stream
-                blob = BLOB_NAME.match(name)
-                if blob or m.size > SMALL or name.endswith(".tar") or name.endswith(".tar.gz"):
-                    expected = "sha256:" + blob.group(1) if blob else None
-                    if expected and store.has_blob(expected):
-                        members.blobs[name] = expected
-                        continue
-                    emit(progress, name[-19:], "Loading", 0, m.size)
-                    with store.blob_writer(expected, m.size) as w:
-                        left = m.size
-                        while left > 0:
-                            chunk = f.read(min(CHUNK, left))
-                            if not chunk:
-                                raise ArchiveError(f"archive ends inside {name!r}")
-                            w.write(chunk)
-                            left -= len(chunk)
-                    members.blobs[name] = w.digest
-                    emit(progress, name[-19:], "Loaded", m.size, m.size)
-                else:
-                    members.small[name] = f.read()
-    except tarfile.ReadError as exc:
+                emit(progress, name[-19:], "Loading", 0, m.size)
+                with store.blob_writer(expected, m.size) as w:
+                    left = m.size
+                    while left > 0:
+                        chunk = tr.read_data(min(CHUNK, left))
+                        w.write(chunk)
+                        left -= len(chunk)
+                members.blobs[name] = w.digest
+                small_total -= len(members.small.pop(name, b""))
+                emit(progress, name[-19:], "Loaded", m.size, m.size)
+            else:
+                data = tr.read_data(m.size)
+                small_total += len(data) - len(members.small.get(name, b""))
+                members.small[name] = data
+                members.blobs.pop(name, None)
+    except TarFormatError as exc:
         if count == 0:
-            raise ArchiveError(f"not an image archive (not a tar file): {exc}") from None
+            raise ArchiveError(f"not an image archive: {exc}") from None
         raise ArchiveError(f"corrupt archive: {exc}") from None
-    except (tarfile.HeaderError, EOFError, tarfile.StreamError) as exc:
-        raise ArchiveError(f"corrupt or truncated archive: {exc}") from None
     except UnsafeLayer as exc:
         raise ArchiveError(f"corrupt archive: {exc}") from None
     if count == 0:

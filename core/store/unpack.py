@@ -41,6 +41,8 @@ from ..fsutil import Readable
 
 DEFAULT_MAX_LAYER_BYTES = int(os.environ.get("NUTSHELL_MAX_LAYER_BYTES", 64 << 30))
 CHUNK = 1 << 20
+GZIP_OUT = 4 << 20      # the most one zlib call may produce
+ZSTD_IN = 1 << 10       # the most compressed input one zstd call is given
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -137,6 +139,7 @@ class DecompressingReader(_Hashed):
         self._dobj: Any = None         # zlib or zstandard decompressobj of the current member
         self._member_done = True
         self._zstd = None
+        self._pending = memoryview(b"")     # compressed input not yet decompressed
 
     # -- decompressor plumbing --
     def _new_member(self):
@@ -149,43 +152,53 @@ class DecompressingReader(_Hashed):
         return self._zstd.decompressobj()
 
     def _fill(self, want: int) -> None:
+        """Decompress until ``want`` bytes are buffered or the stream ends. Memory stays
+        bounded whatever the ratio: gzip output is taken GZIP_OUT bytes at a time, and
+        zstd input is fed ZSTD_IN bytes at a time (a zstd block of 4 bytes can stand for
+        128 KiB, so 1 KiB of input is at most 32 MiB out). A 1 MiB chunk of a gzip bomb
+        used to come out as one 1 GiB string."""
         while len(self._buf) < want and not self._eof:
-            raw = self.src.read(CHUNK)
-            if self.kind == "none":
+            if not self._pending:
+                raw = self.src.read(CHUNK)
+                if self.kind == "none":
+                    if not raw:
+                        self._eof = True
+                    else:
+                        self._buf += raw
+                    continue
                 if not raw:
+                    if not self._member_done:
+                        raise UnsafeLayer(f"truncated {self.kind} stream: unexpected end of layer data")
                     self._eof = True
+                    continue
+                self._pending = memoryview(raw)
+            data = self._pending
+            if self._member_done:
+                if self.kind == "gzip" and data[:1] != GZIP_MAGIC[:1] and not bytes(data).strip(b"\0"):
+                    self._pending = memoryview(b"")   # zero padding after the last gzip member
+                    continue
+                if self.kind == "zstd" and len(data) >= 8 and \
+                        int.from_bytes(data[:4], "little") & ZSTD_SKIPPABLE_MASK == ZSTD_SKIPPABLE_MAGIC:
+                    # a skippable frame (zstd:chunked TOC): 4 magic + 4 size + payload
+                    size = int.from_bytes(data[4:8], "little")
+                    self._pending = memoryview(self._skip(bytes(data), 8 + size))
+                    continue
+                self._dobj = self._new_member()
+                self._member_done = False
+            try:
+                if self.kind == "gzip":
+                    out = self._dobj.decompress(data, GZIP_OUT)
+                    rest: bytes | memoryview = self._dobj.unconsumed_tail
                 else:
-                    self._buf += raw
-                continue
-            if not raw:
-                if not self._member_done:
-                    raise UnsafeLayer(f"truncated {self.kind} stream: unexpected end of layer data")
-                self._eof = True
-                continue
-            data = raw
-            while data:
-                if self._member_done:
-                    if self.kind == "gzip" and not data.startswith(GZIP_MAGIC[:1]) and not data.strip(b"\0"):
-                        data = b""  # zero padding after the last gzip member
-                        break
-                    if self.kind == "zstd" and len(data) >= 8 and \
-                            int.from_bytes(data[:4], "little") & ZSTD_SKIPPABLE_MASK == ZSTD_SKIPPABLE_MAGIC:
-                        # a skippable frame (zstd:chunked TOC): 4 magic + 4 size + payload
-                        size = int.from_bytes(data[4:8], "little")
-                        data = self._skip(data, 8 + size)
-                        continue
-                    self._dobj = self._new_member()
-                    self._member_done = False
-                try:
-                    out = self._dobj.decompress(data)
-                except Exception as exc:  # zlib.error / zstandard.ZstdError
-                    raise UnsafeLayer(f"corrupt {self.kind} layer data: {exc}") from None
-                self._emit(out)
-                if self._dobj.eof:
-                    self._member_done = True
-                    data = self._dobj.unused_data
-                else:
-                    data = b""
+                    out = self._dobj.decompress(data[:ZSTD_IN])
+                    rest = data[ZSTD_IN:]
+            except Exception as exc:  # zlib.error / zstandard.ZstdError
+                raise UnsafeLayer(f"corrupt {self.kind} layer data: {exc}") from None
+            self._emit(out)
+            if self._dobj.eof:
+                self._member_done = True
+                rest = bytes(self._dobj.unused_data) + bytes(rest)
+            self._pending = memoryview(rest) if isinstance(rest, bytes) else rest
 
     def _skip(self, data: bytes, n: int) -> bytes:
         if len(data) >= n:
@@ -226,6 +239,37 @@ class DecompressingReader(_Hashed):
         data = bytes(self._buf[:want])
         del self._buf[:want]
         return data
+
+
+class _Bounded:
+    """``read(n)`` of a bz2/xz file object, refused beyond ``limit`` bytes."""
+
+    def __init__(self, f: Readable, limit: int):
+        self.f, self.limit, self.count = f, limit, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(CHUNK if n is None or n < 0 else n)
+        self.count += len(data)
+        if self.count > self.limit:
+            raise UnsafeLayer(f"archive expands beyond the {self.limit} byte limit (decompression bomb?)")
+        return data
+
+
+def plain_stream(src: Readable, limit: int = DEFAULT_MAX_LAYER_BYTES) -> Readable:
+    """The uncompressed bytes of the archive ``src``: plain, gzip, zstd, bzip2 or xz (what
+    ``docker cp`` and ``docker load`` take), read a bounded amount at a time and refused
+    beyond ``limit`` bytes."""
+    raw = HashingReader(src)
+    kind = detect_compression(raw.peek(6))
+    if kind == "bzip2":
+        import bz2
+
+        return _Bounded(bz2.BZ2File(raw, "rb"), limit)      # type: ignore[arg-type]
+    if kind == "xz":
+        import lzma
+
+        return _Bounded(lzma.LZMAFile(raw, "rb"), limit)    # type: ignore[arg-type]
+    return DecompressingReader(raw, limit=limit)
 
 
 class PrefetchReader:
