@@ -158,6 +158,27 @@ class SystemDf(TypedDict):
     Containers: DfUsage
     Volumes: DfUsage
     BuildCache: DfUsage
+    Leftovers: DfUsage      # what killed pulls, loads, commits left (Store.leftovers)
+
+
+class CheckFinding(TypedDict):
+    """One problem ``system check`` found: what kind of object, which, what is wrong, and
+    whether ``--repair`` fixed it (Action: what it did, or what to do)."""
+
+    Kind: str           # blob, image, layer, container, leftover, runtime, index
+    Object: str
+    Problem: str
+    Repaired: bool
+    Action: str
+
+
+class CheckReport(TypedDict):
+    """``system check``: how many of each were checked, the findings, how many remain."""
+
+    Checked: dict[str, int]
+    Findings: list[CheckFinding]
+    Repaired: int
+    Remaining: int
 
 
 # --------------------------------------------------------------------------- containers

@@ -12,7 +12,7 @@ from ..reference import parse
 from .image import Image
 
 if TYPE_CHECKING:
-    from ..types import HistoryRow, ImageInspect, ImagePruneReport, RmiEntry, SystemDf
+    from ..types import CheckReport, HistoryRow, ImageInspect, ImagePruneReport, RmiEntry, SystemDf
     from ..watch import Watcher
     from .archive import LoadResult
     from .layertree import DiffEntry, FileContent, ImageTree
@@ -229,8 +229,17 @@ class ImageOps(EngineBase):
         return img
 
     # ---------------------------------------------------------------- disk usage
+    def system_check(self, repair: bool = False, quick: bool = False) -> CheckReport:
+        """Verify the store (blob digests, index references, layer trees against their
+        blobs, container records, leftovers, runtime dirs); ``repair`` fixes what it can
+        without losing an image or a container (core/store/check.py)."""
+        from .check import check
+
+        return check(self.store, repair=repair, quick=quick)
+
     def system_df(self) -> SystemDf:
-        """Disk usage like ``docker system df``: images, containers, volumes, build cache."""
+        """Disk usage like ``docker system df``: images, containers, volumes, build cache,
+        and what interrupted work left (``image prune`` and ``system prune`` remove it)."""
         from ..fsutil import dir_size
 
         images = self.store.images()
@@ -265,6 +274,8 @@ class ImageOps(EngineBase):
                     continue
                 vols.append(dir_size(os.path.join(self.paths.volumes, v)))
                 active_vols += 1 if in_use.get(v) else 0
+        leftovers = self.store.leftovers()
+        left_size = sum(x["Size"] for x in leftovers)
         cache_entries = 0
         try:
             usage = self.build_cache_usage()      # BuildOps: the cache index + its layers
@@ -279,4 +290,6 @@ class ImageOps(EngineBase):
             "Volumes": {"Total": len(vols), "Active": active_vols, "Size": sum(vols),
                         "Reclaimable": sum(vols)},
             "BuildCache": {"Total": cache_entries, "Active": 0, "Size": cache, "Reclaimable": cache},
+            "Leftovers": {"Total": len(leftovers), "Active": 0, "Size": left_size,
+                          "Reclaimable": left_size},
         }

@@ -119,11 +119,21 @@ class BlobWriter:
 
 
 class GcReport(TypedDict):
-    """What :meth:`Store.gc` removed: blob digests, layer chain IDs, bytes freed."""
+    """What :meth:`Store.gc` removed: blob digests, layer chain IDs, leftover paths of
+    interrupted work, bytes freed (all of them)."""
 
     blobs: list[str]
     layers: list[str]
+    leftovers: list[str]
     bytes: int
+
+
+class Leftover(TypedDict):
+    """What an interrupted pull, load, import, commit or build left (its process is gone):
+    a ``layers/.staging-*`` or ``.trash-*`` dir, or a ``tmp/`` file or dir."""
+
+    Path: str
+    Size: int
 
 
 class _TeeReader:
@@ -701,13 +711,15 @@ class Store:
         an image or a container (any state) refers to them.
         """
         self.ensure()
-        removed: GcReport = {"blobs": [], "layers": [], "bytes": 0}
+        removed: GcReport = {"blobs": [], "layers": [], "leftovers": [], "bytes": 0}
         keep_blobs, keep_layers = self._referenced()
         keep_layer_hex = {c.split(":", 1)[-1] for c in keep_layers}
+        for left in self.leftovers(tmp=False):
+            _remove_path(left["Path"])
+            removed["leftovers"].append(left["Path"])
+            removed["bytes"] += left["Size"]
         for name in _listdir(self.paths.layers):
             if name.startswith("."):
-                if name.startswith((".staging-", ".trash-")) and _stale(name):
-                    _rmtree(os.path.join(self.paths.layers, name))
                 continue
             if name in keep_layer_hex:
                 continue
@@ -734,14 +746,37 @@ class Store:
                     removed["bytes"] += os.path.getsize(path)
                     os.unlink(path)
                     removed["blobs"].append(digest)
-            for name in _listdir(self.paths.tmp):
-                if _stale(name):
-                    with contextlib.suppress(OSError):
-                        p = os.path.join(self.paths.tmp, name)
-                        _rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.unlink(p)
+            for left in self.leftovers(layers=False):
+                _remove_path(left["Path"])
+                removed["leftovers"].append(left["Path"])
+                removed["bytes"] += left["Size"]
         finally:
             os.close(fd)
         return removed
+
+    def leftovers(self, layers: bool = True, tmp: bool = True) -> list[Leftover]:
+        """Work a killed process left behind (kill -9 of a pull, load, commit...): its
+        ``layers/.staging-<pid>-*`` and ``.trash-<pid>-*`` dirs and ``tmp/<kind>-<pid>-*``
+        entries whose process is gone. Live work is never listed."""
+        from ..fsutil import dir_size
+
+        out: list[Leftover] = []
+        if layers:
+            for name in _listdir(self.paths.layers):
+                if name.startswith((".staging-", ".trash-")) and _stale(name):
+                    path = os.path.join(self.paths.layers, name)
+                    out.append({"Path": path, "Size": dir_size(path)})
+        if tmp:
+            for name in _listdir(self.paths.tmp):
+                if _stale(name):
+                    path = os.path.join(self.paths.tmp, name)
+                    try:
+                        st = os.lstat(path)
+                    except FileNotFoundError:
+                        continue
+                    size = dir_size(path) if os.path.isdir(path) and not os.path.islink(path) else st.st_size
+                    out.append({"Path": path, "Size": size})
+        return out
 
     def _referenced(self) -> tuple[set[str], set[str]]:
         """(blob digests, layer chain IDs) something still refers to: the images of the
@@ -877,6 +912,14 @@ def _stale(name: str) -> bool:
             except PermissionError:
                 return False
     return False
+
+
+def _remove_path(path: str) -> None:
+    with contextlib.suppress(OSError):
+        if os.path.isdir(path) and not os.path.islink(path):
+            _rmtree(path)
+        else:
+            os.unlink(path)
 
 
 def _rmtree(path: str) -> None:

@@ -289,6 +289,27 @@ class FakeEngine:
             self._images.remove(img)
         return [{"Deleted": n} for n in names]
 
+    #: what system_check finds until a repair: a layer with a missing file (repairable)
+    #: and an image whose blob is gone (not)
+    check_findings = [
+        {"Kind": "layer", "Object": "sha256:" + "e" * 64, "Problem": "differs from its blob: bin/sh is missing",
+         "Repaired": False, "Action": "--repair fixes this"},
+        {"Kind": "image", "Object": "me/app:1.0", "Problem": "layer blob sha256:aaaa is missing",
+         "Repaired": False, "Action": "pull or load me/app:1.0 again"},
+    ]
+
+    def system_check(self, repair=False, quick=False):
+        self._call("system_check", repair=repair)
+        found = [dict(f) for f in self.check_findings]
+        if repair:
+            for f in found:
+                if f["Action"] == "--repair fixes this":
+                    f["Repaired"], f["Action"] = True, "unpacked it again from sha256:aaaa"
+            self.check_findings = [f for f in found if not f["Repaired"]]
+        done = sum(1 for f in found if f["Repaired"])
+        return {"Checked": {"Blobs": 9, "Images": len(self._images), "Layers": 5, "Containers": 2},
+                "Findings": found, "Repaired": done, "Remaining": len(found) - done}
+
     def pull(self, ref, platform=None, progress=None, insecure=False):
         self._call("pull", ref, insecure=insecure)
         for layer in ("aaaaaaaaaaaa", "bbbbbbbbbbbb"):

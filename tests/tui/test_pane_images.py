@@ -111,6 +111,27 @@ async def test_remove_asks_first(engine):
         assert [h.command.split()[:3] for h in app.history][-1] == ["nutshell", "rmi", "-f"]
 
 
+async def test_check_shows_the_findings_then_offers_the_repair(engine):
+    async with app_running(engine, ["images"], _started) as (app, pilot, pane):
+        await pilot.press("C")
+        await pilot_wait_for(pilot, lambda: "bin/sh is missing" in screen_text(app), what="findings")
+        text = screen_text(app)
+        assert "2 found, 0 repaired, 2 remaining" in text and "pull or load me/app:1.0 again" in text
+        assert engine.called("system_check")[0].kwargs == {"repair": False}
+        await pilot.press("escape")                      # closes the findings: repair 1?
+        await pilot_wait_for(pilot, lambda: "Repair 1 problem?" in screen_text(app), what="offer")
+        await pilot.press("y")
+        await pilot_wait_for(pilot, lambda: len(engine.called("system_check")) == 2, what="repair")
+        assert engine.called("system_check")[1].kwargs == {"repair": True}
+        await pilot_wait_for(pilot, lambda: "unpacked it again" in screen_text(app), what="result")
+        assert "1 repaired, 1 remaining" in screen_text(app)
+        assert [h.command for h in app.history][-2:] == ["nutshell system check",
+                                                         "nutshell system check --repair"]
+        await pilot.press("escape")                      # no second offer after a repair
+        await pilot.pause()
+        assert [type(s).__name__ for s in app.screen_stack][1:] == []
+
+
 async def test_push_to_another_destination(engine):
     async with app_running(engine, ["images"], _started) as (app, pilot, pane):
         await fill_form(pilot, "P", dest="127.0.0.1:5000/bb:1")

@@ -1,6 +1,6 @@
 """CLI verbs for images: images, image ls/inspect/history/rm/prune/tag/load/save/import,
 history, tag, rmi, load, save, import, commit (also ``container commit``), inspect,
-system df, version."""
+system df, system check, version."""
 
 from __future__ import annotations
 
@@ -98,6 +98,14 @@ def register(sub, group) -> None:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show space usage per image, container and volume")
     p.set_defaults(func=cmd_df)
+
+    p = system.add_parser("check", help="Check the store and optionally repair it")
+    p.add_argument("--repair", action="store_true",
+                   help="fix what can be fixed without losing an image or a container")
+    p.add_argument("--quick", action="store_true",
+                   help="skip hashing blobs and comparing layers with their blobs")
+    p.add_argument("--format", help="json, or a {{.Field}} template per finding")
+    p.set_defaults(func=cmd_system_check)
 
     for s, name in ((sub, "info"), (system, "info")):
         p = s.add_parser(name, help="Display system-wide information")
@@ -368,8 +376,12 @@ def _df_verbose(engine) -> int:
         usage = engine.volume_inspect(v["Name"]).get("UsageData") or {}
         rows.append([v["Name"], usage.get("RefCount", 0), human_size(usage.get("Size", 0))])
     print_table(["VOLUME NAME", "LINKS", "SIZE"], rows)
-    cache = engine.system_df()["BuildCache"]
-    print(f"\nBuild cache usage: {human_size(cache['Size'])}")
+    df = engine.system_df()
+    print(f"\nBuild cache usage: {human_size(df['BuildCache']['Size'])}")
+    left = df.get("Leftovers")
+    if left and left["Total"]:
+        print(f"\nInterrupted work (image prune removes it): {left['Total']} "
+              f"left behind, {human_size(left['Size'])}")
     return 0
 
 
@@ -379,8 +391,10 @@ def cmd_df(engine, args) -> int:
     df = engine.system_df()
     rows = []
     for label, key in (("Images", "Images"), ("Containers", "Containers"), ("Local Volumes", "Volumes"),
-                       ("Build Cache", "BuildCache")):
-        d = df[key]
+                       ("Build Cache", "BuildCache"), ("Interrupted Work", "Leftovers")):
+        d = df.get(key)
+        if d is None or key == "Leftovers" and not d["Total"]:
+            continue        # Docker's four rows; the fifth only when a killed pull left something
         pct = f" ({100 * d['Reclaimable'] // d['Size']}%)" if d["Size"] else ""
         rows.append({"Type": label, "TotalCount": d["Total"], "Active": d["Active"],
                      "Size": human_size(d["Size"]), "Reclaimable": human_size(d["Reclaimable"]) + pct})
@@ -389,6 +403,33 @@ def cmd_df(engine, args) -> int:
     print_table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
                 [[r["Type"], r["TotalCount"], r["Active"], r["Size"], r["Reclaimable"]] for r in rows])
     return 0
+
+
+def cmd_system_check(engine, args) -> int:
+    """Findings as a table, then a summary; exit 0 when none remain, 1 when some do."""
+    report = engine.system_check(repair=args.repair, quick=args.quick)
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+        return 1 if report["Remaining"] else 0
+    if emit_formatted(args.format, report["Findings"]):
+        return 1 if report["Remaining"] else 0
+    if report["Findings"]:
+        print_table(["KIND", "OBJECT", "PROBLEM", "ACTION"],
+                    [[f["Kind"], f["Object"], f["Problem"],
+                      ("repaired: " if f["Repaired"] else "") + f["Action"]]
+                     for f in report["Findings"]])
+        print()
+    c = report["Checked"]
+    n = len(report["Findings"])
+    summary = (f"Checked {c['Blobs']} blobs, {c['Images']} images, {c['Layers']} layers, "
+               f"{c['Containers']} containers: ")
+    if not n:
+        print(summary + "no problems found.")
+    else:
+        print(summary + f"{n} problem{'s' if n != 1 else ''} found, {report['Repaired']} repaired"
+              + (f", {report['Remaining']} remaining" + ("" if args.repair else " (--repair fixes "
+                 "what it can)") if report["Remaining"] else "") + ".")
+    return 1 if report["Remaining"] else 0
 
 
 def _print_formatted(obj: dict, fmt: str | None) -> bool:

@@ -60,6 +60,30 @@ def image_rows(images: list) -> list[ImageRow]:
     return rows
 
 
+# ---------------------------------------------------------------------- store check
+
+def check_summary(report: dict) -> str:
+    c = report["Checked"]
+    n = len(report["Findings"])
+    head = f"{c['Blobs']} blobs, {c['Images']} images, {c['Layers']} layers, {c['Containers']} containers"
+    if not n:
+        return head + ": no problems"
+    return head + f": {n} found, {report['Repaired']} repaired, {report['Remaining']} remaining"
+
+
+def check_text(report: dict) -> str:
+    """The findings of ``system check``, one paragraph each."""
+    if not report["Findings"]:
+        return "The store is sound: every blob matches its digest, every image has its\n" \
+               "manifest, config and layers, every layer matches its blob, every container\n" \
+               "has its layers, and nothing was left by interrupted work."
+    out = []
+    for f in report["Findings"]:
+        mark = "repaired" if f["Repaired"] else "open"
+        out.append(f"[{mark}] {f['Kind']} {f['Object']}\n    {f['Problem']}\n    -> {f['Action']}")
+    return "\n\n".join(out)
+
+
 # ---------------------------------------------------------------------- run form → argv
 
 def run_argv(image: str, v: dict) -> list[str]:
@@ -340,6 +364,27 @@ class ImagesPane(ListPane):
 
     def action_rm_force(self) -> None:
         self.action_rm(force=True)
+
+    def action_check(self) -> None:
+        """``nutshell system check``: the findings in a dialog, then an offer to repair."""
+        self.perform("nutshell system check", self.engine.system_check, done=self._show_check)
+
+    def _show_check(self, report: dict, repaired: bool = False) -> None:
+        from workbench.screens.viewers import TextScreen
+
+        fixable = [f for f in report["Findings"] if not f["Repaired"] and f["Action"] == "--repair fixes this"]
+
+        def closed(_result: object = None) -> None:
+            if not fixable or repaired:
+                return
+            command = "nutshell system check --repair"
+            self.confirm(f"Repair {len(fixable)} problem{'s' if len(fixable) != 1 else ''}?",
+                         lambda: self.engine_action(command, self.engine.system_check, repair=True,
+                                                    on_done=lambda r: self._show_check(r, True)),
+                         detail=command + "\n(no image or container is removed)", yes_label="Repair")
+
+        title = "Store check" + (" and repair" if repaired else "")
+        self.app.push_screen(TextScreen(title, check_text(report), summary=check_summary(report)), closed)
 
     def action_push(self) -> None:
         from workbench.screens.form import Field, FormScreen
