@@ -218,6 +218,7 @@ class TarReader:
             self._left = self._pad = 0
         long_name = long_link = None
         pax: dict[str, str] = {}
+        typ = REGTYPE
         while True:
             block = self._read(BLOCK)
             if not block:

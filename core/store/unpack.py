@@ -29,7 +29,7 @@ import stat
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from ..errors import DigestMismatch, UnsafeLayer
 from ..fs.extract import DEFAULT_MAX_ENTRIES, Member, SafeExtractor
@@ -264,11 +264,11 @@ def plain_stream(src: Readable, limit: int = DEFAULT_MAX_LAYER_BYTES) -> Readabl
     if kind == "bzip2":
         import bz2
 
-        return _Bounded(bz2.BZ2File(raw, "rb"), limit)      # type: ignore[arg-type]
+        return _Bounded(bz2.BZ2File(cast(BinaryIO, raw), "rb"), limit)
     if kind == "xz":
         import lzma
 
-        return _Bounded(lzma.LZMAFile(raw, "rb"), limit)    # type: ignore[arg-type]
+        return _Bounded(lzma.LZMAFile(cast(BinaryIO, raw), "rb"), limit)
     return DecompressingReader(raw, limit=limit)
 
 
