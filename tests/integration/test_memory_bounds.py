@@ -20,7 +20,6 @@ import os
 import subprocess
 import sys
 import tarfile
-import tempfile
 
 import pytest
 
@@ -101,15 +100,26 @@ def fifo_bomb() -> tuple[bytes, str]:
 # ---- measuring ---------------------------------------------------------------------------
 
 
+# A small process that forks the command and reports its peak RSS. Measured from the test
+# process directly, ru_maxrss would include the test worker's own peak: exec records the
+# old address space's high-water mark, and subprocess starts children with vfork.
+_RSS = """import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+sys.stderr.write(f"\\nRSS_KB={usage.ru_maxrss}\\n")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def peak(cmd: list[str], stdin_path: str | None = None, env: dict | None = None) -> tuple[int, str, int]:
     """(exit code, stderr, peak RSS in MB) of ``cmd`` run as a child process."""
-    with tempfile.TemporaryFile() as err, open(stdin_path or os.devnull, "rb") as stdin:
-        p = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=err, cwd=REPO,
-                             env=env)
-        _, status, usage = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        return p.returncode, err.read().decode(errors="replace"), usage.ru_maxrss // 1024
+    with open(stdin_path or os.devnull, "rb") as stdin:
+        p = subprocess.run([sys.executable, "-c", _RSS, *cmd], stdin=stdin, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, cwd=REPO, env=env)
+    err, _, rss = p.stderr.decode(errors="replace").rpartition("\nRSS_KB=")
+    return p.returncode, err, int(rss) // 1024
 
 
 def nutshell(root: str, *args: str) -> list[str]:
