@@ -15,6 +15,8 @@ import json
 import os
 import socket
 
+from ..errors import UsageError
+
 STDIN, STDOUT, STDERR, EXIT, HELLO, RESIZE, CLOSE_STDIN = 0, 1, 2, 3, 4, 5, 6
 MAX_PAYLOAD = 32 * 1024
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
@@ -168,6 +170,10 @@ class DetachDetector:
         return buf, False
 
 
+class BadDetachKeys(UsageError, ValueError):
+    """A --detach-keys value Docker refuses (a usage error: exit 125, API 400)."""
+
+
 def parse_detach_keys(spec: str | None) -> bytes:
     """Docker's --detach-keys: ``ctrl-p,ctrl-q``, ``a``, ``ctrl-@``... ("" disables)."""
     if spec is None:
@@ -186,9 +192,9 @@ def parse_detach_keys(spec: str | None) -> bytes:
             elif c in "[\\]^_":
                 out.append(ord(c) - 64)
             else:
-                raise ValueError(f"invalid detach key: {part}")
-        elif len(part) == 1:
+                raise BadDetachKeys(f"invalid detach key: {part}")
+        elif len(part) == 1 and ord(part) < 128:
             out.append(ord(part))
         else:
-            raise ValueError(f"invalid detach key: {part}")
+            raise BadDetachKeys(f"invalid detach key: {part}")
     return bytes(out)
