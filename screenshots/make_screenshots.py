@@ -99,6 +99,22 @@ async def shoot(engine, out: str, ids: dict) -> list[str]:
         save("images-run")
         await pilot.press("escape")
 
+        # the store check: what a killed pull left (a staging dir of a process that is gone)
+        staging = os.path.join(engine.paths.layers, ".staging-4000000-shot")
+        os.makedirs(os.path.join(staging, "diff"), exist_ok=True)
+        with open(os.path.join(staging, "diff", "partial"), "wb") as f:
+            f.write(b"\0" * 300_000)
+        await pilot.press("C")
+        await wait_for(pilot, lambda: len(app.screen_stack) == 2, what="check")
+        await pilot.pause(0.3)
+        save("images-check")
+        await pilot.press("escape")                      # the repair offer
+        await wait_for(pilot, lambda: len(app.screen_stack) == 2, what="repair offer")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not os.path.exists(staging), what="repaired")
+        await wait_for(pilot, lambda: len(app.screen_stack) == 2, what="repair result")
+        await pilot.press("escape")
+
         # Layers of the demo image: the step that deleted the cache
         await pilot.press("enter")
         layers = app.pane("layers")

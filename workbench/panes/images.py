@@ -80,7 +80,10 @@ def check_text(report: dict) -> str:
     out = []
     for f in report["Findings"]:
         mark = "repaired" if f["Repaired"] else "open"
-        out.append(f"[{mark}] {f['Kind']} {f['Object']}\n    {f['Problem']}\n    -> {f['Action']}")
+        action = f["Action"]
+        if action == "--repair fixes this":
+            action = "repairable: close this dialog to be offered the repair"
+        out.append(f"[{mark}] {f['Kind']} {f['Object']}\n    {f['Problem']}\n    -> {action}")
     return "\n\n".join(out)
 
 
