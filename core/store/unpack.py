@@ -53,6 +53,19 @@ ZSTD_SKIPPABLE_MASK = 0xFFFFFFF0
 ZSTD_SKIPPABLE_MAGIC = 0x184D2A50
 
 
+def _inflater():
+    """ISA-L's inflate when importable (the zlib API, 1.5-3x faster on layers), else zlib's
+    (``NUTSHELL_NO_ISAL=1`` forces zlib)."""
+    if os.environ.get("NUTSHELL_NO_ISAL") != "1":
+        try:
+            from isal import isal_zlib
+
+            return isal_zlib.decompressobj
+        except ImportError:
+            pass
+    return zlib.decompressobj
+
+
 def detect_compression(head: bytes) -> str:
     if head.startswith(GZIP_MAGIC):
         return "gzip"
@@ -144,7 +157,7 @@ class DecompressingReader(_Hashed):
     # -- decompressor plumbing --
     def _new_member(self):
         if self.kind == "gzip":
-            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+            return _inflater()(16 + zlib.MAX_WBITS)
         if self._zstd is None:
             import zstandard
 
