@@ -178,16 +178,31 @@ def bench_peers(rootfs: str, tmp: str, runs: int) -> dict[str, object]:
             continue
         # the same busybox rootfs as ours, imported into the peer's store
         image = "localhost/nutshell-bench/busybox:latest"
-        probe = subprocess.run([exe, "import", tarball, image], capture_output=True)
+        env = None
+        if engine == "podman":
+            # this kind of VM: crun rejects the hybrid cgroups, and the hard RLIMIT_NOFILE
+            # (20000) is below podman's default, so runc and the limit as it is
+            import resource
+
+            conf = os.path.join(tmp, "containers.conf")
+            limits = ", ".join(f'"{name}={soft}:{hard}"' for name, (soft, hard) in (
+                ("nofile", resource.getrlimit(resource.RLIMIT_NOFILE)),
+                ("nproc", resource.getrlimit(resource.RLIMIT_NPROC))))
+            with open(conf, "w") as f:
+                f.write(f'[containers]\ndefault_ulimits = [{limits}]\n'
+                        '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\n'
+                        'events_logger = "file"\n')
+            env = dict(os.environ, CONTAINERS_CONF=conf)
+        probe = subprocess.run([exe, "import", tarball, image], capture_output=True, env=env)
         if probe.returncode != 0:
             out[label] = ("not usable here: "
                           + probe.stderr.decode(errors="replace").strip()[:160])
             continue
         try:
-            timed([exe, "run", "--rm", "--network", "none", image, "true"], 2)  # warm up
-            out[label] = timed([exe, "run", "--rm", "--network", "none", image, "true"], runs)
+            timed([exe, "run", "--rm", "--network", "none", image, "true"], 2, env=env)  # warm up
+            out[label] = timed([exe, "run", "--rm", "--network", "none", image, "true"], runs, env=env)
         finally:
-            subprocess.run([exe, "rmi", "-f", image], capture_output=True)
+            subprocess.run([exe, "rmi", "-f", image], capture_output=True, env=env)
     return out
 
 
