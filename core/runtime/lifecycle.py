@@ -117,6 +117,7 @@ class Lifecycle(RuntimeBase):
                 for fname in ("hosts", "resolv.conf"):
                     open(os.path.join(cdir, fname), "a").close()
                 self.records.write_state(cid, _spec_initial_state())
+                self.records.index_name(name, cid)
                 self.records.write_config(cid, config)  # last: makes the container visible
             except BaseException:
                 shutil.rmtree(cdir, ignore_errors=True)
@@ -492,8 +493,11 @@ class Lifecycle(RuntimeBase):
                 if cfg["Name"] == "/" + new_name:
                     raise UsageError(f"Renaming a container with the same name as its current "
                                      f"name: {new_name}")
+                old = str(cfg["Name"]).lstrip("/")
                 cfg["Name"] = "/" + new_name
+                self.records.index_name(new_name, cid)
                 self.records.write_config(cid, cfg)
+                self.records.unindex_name(old, cid)
         return cid
 
 

@@ -62,7 +62,13 @@ class RuntimeBase:
         shutil.rmtree(self.paths.run_container(cid), ignore_errors=True)
 
     def _remove_files(self, cid: str) -> None:
+        try:
+            name = str(self.records.read_config(cid).get("Name") or "").lstrip("/")
+        except (NutshellError, ValueError, OSError):
+            name = ""
         shutil.rmtree(self.paths.container(cid), ignore_errors=True)
+        if name:
+            self.records.unindex_name(name, cid)
         shutil.rmtree(self.paths.run_container(cid), ignore_errors=True)
 
     def _remove_volumes(self, cfg: dict, only: list[str] | None = None) -> list[str]:

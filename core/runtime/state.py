@@ -17,12 +17,15 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import time
 
 from ..errors import NotFound, UsageError
 from ..fsutil import atomic_write_json, locked
 from .linux import proc_start_time
 from .spec import ZERO_TIME
+
+_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")
 
 
 def now_rfc3339(t: float | None = None) -> str:
@@ -100,22 +103,83 @@ class Records:
     def write_state(self, cid: str, state: dict) -> None:
         atomic_write_json(self.state_path(cid), state, sync=False)
 
+    # --- the name index ------------------------------------------------------------------
+    # ``containers/.names/<name>`` holds the id of the container of that name: a hint, read
+    # in one open and verified against that container's config.json, so a stale entry (a
+    # create or rm killed half-way) is harmless. Without it every create and every lookup
+    # by name read every config.json: create took 4 ms with 10 containers and 29 ms with
+    # 500 (bench_scale.py). Built from a scan the first time it is missing.
+    def _names_dir(self) -> str:
+        d = os.path.join(self.paths.containers, ".names")
+        if os.path.isdir(d):
+            return d
+        tmp = f"{d}.build-{os.getpid()}-{os.urandom(3).hex()}"
+        os.makedirs(tmp, mode=0o700)
+        for cid in self.ids():
+            try:
+                name = str(self.read_config(cid).get("Name") or "").lstrip("/")
+            except (NotFound, ValueError):
+                continue
+            if _NAME_RE.match(name):
+                with open(os.path.join(tmp, name), "w") as f:
+                    f.write(cid)
+        try:
+            os.rename(tmp, d)
+        except OSError:             # another process built it first
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+        return d
+
+    def index_name(self, name: str, cid: str) -> None:
+        """Record that ``name`` is ``cid``'s (before its config says so: see above)."""
+        d = self._names_dir()
+        tmp = os.path.join(d, f".{name}.{os.getpid()}.tmp")
+        with open(tmp, "w") as f:
+            f.write(cid)
+        os.replace(tmp, os.path.join(d, name))
+
+    def unindex_name(self, name: str, cid: str) -> None:
+        if not _NAME_RE.match(name):
+            return
+        path = os.path.join(self.paths.containers, ".names", name)
+        try:
+            with open(path) as f:
+                if f.read().strip() == cid:
+                    os.unlink(path)
+        except OSError:
+            pass
+
+    def lookup_name(self, name: str) -> str | None:
+        """The id of the container named ``name`` (no leading /), or None."""
+        if not _NAME_RE.match(name):
+            return None
+        try:
+            with open(os.path.join(self._names_dir(), name)) as f:
+                cid = f.read().strip()
+        except OSError:
+            return None
+        if len(cid) != 64 or not _is_hex(cid):
+            return None
+        try:
+            if self.read_config(cid).get("Name") == "/" + name:
+                return cid
+        except (NotFound, ValueError, OSError):
+            pass
+        return None
+
     # --- lookup ------------------------------------------------------------------------
     def resolve(self, ref: str) -> str:
         """Full id from a name (with or without the leading /), a full id or an id prefix."""
         if not ref:
             raise NotFound("No such container: ")
         name = ref[1:] if ref.startswith("/") else ref
-        ids = self.ids()
-        if len(ref) == 64 and ref in ids:
+        if len(ref) == 64 and _is_hex(ref) and os.path.exists(self.config_path(ref)):
             return ref
-        for cid in ids:
-            try:
-                cfg = self.read_config(cid)
-            except (NotFound, ValueError):
-                continue
-            if cfg.get("Name") == "/" + name:
-                return cid
+        by_name = self.lookup_name(name)
+        if by_name is not None:
+            return by_name
+        ids = self.ids()
         matches = [cid for cid in ids if cid.startswith(ref)] if _is_hex(ref) else []
         if len(matches) == 1:
             return matches[0]
@@ -124,15 +188,8 @@ class Records:
         raise NotFound(f"No such container: {ref}")
 
     def name_in_use(self, name: str, except_id: str | None = None) -> str | None:
-        for cid in self.ids():
-            if cid == except_id:
-                continue
-            try:
-                if self.read_config(cid).get("Name") == "/" + name:
-                    return cid
-            except (NotFound, ValueError):
-                continue
-        return None
+        cid = self.lookup_name(name)
+        return None if cid == except_id else cid
 
     # --- state with reconciliation -------------------------------------------------------
     def state(self, cid: str, on_reconciled=None) -> dict:

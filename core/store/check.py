@@ -10,7 +10,8 @@ What is checked, in order (each problem is one :class:`~core.types.CheckFinding`
      (without ``--quick``) its tree matches its blob entry for entry: each file, dir,
      link, device and whiteout there, of the right kind, size and link target, and
      nothing else;
-  4. containers: every record is complete and its layers are present;
+  4. containers: every record is complete, its name is in the name index, and its
+     layers are present;
   5. interrupted work (``Store.leftovers``) and runtime dirs of containers that are gone.
 
 Locks need no check: they are ``flock(2)`` locks, which the kernel drops with the
@@ -264,6 +265,9 @@ class _Check:
         return out
 
     def containers(self) -> None:
+        from ..runtime.state import Records
+
+        records = Records(self.paths)
         now = time.time()
         for cid in sorted(_listdir(self.paths.containers)):
             path = os.path.join(self.paths.containers, cid)
@@ -283,6 +287,10 @@ class _Check:
                            advice=f"nutshell rm -f {cid[:12]}")
                 continue
             name = str(cfg.get("Name") or cid[:12]).lstrip("/")
+            if cfg.get("Name") and records.lookup_name(name) != cid:
+                self.found("container", name, "the name index (containers/.names) does not "
+                           "point at it, so lookups by name miss it",
+                           fix=partial(_reindex, records, name, cid))
             for chain in cfg.get("LayerChainIDs") or []:
                 if self.store.has_layer(chain):
                     continue
@@ -377,6 +385,11 @@ def layer_differences(store: Store, chain: str, blob: str) -> list[str]:
             if rel not in allowed:
                 out.append(f"{rel} is not in the layer")
     return out
+
+
+def _reindex(records, name: str, cid: str) -> str:
+    records.index_name(name, cid)
+    return "indexed the name again"
 
 
 def _removed(path: str, what: str = "removed it") -> str:

@@ -246,3 +246,16 @@ def test_no_false_findings_on_layers_with_every_kind_of_entry(tmp_path):
     rc, report = check(root)
     assert rc == 0 and report["Findings"] == [], report
     assert report["Checked"]["Layers"] == 2
+
+
+def test_a_lost_name_index_entry_is_found_and_written_again(store):
+    root, e = store
+    entry = os.path.join(e.paths.containers, ".names", "keep")
+    assert os.path.exists(entry)
+    os.unlink(entry)
+    assert cli(root, "inspect", "keep").returncode != 0          # lookups by name miss it
+    rc, report = check(root)
+    assert rc == 1 and [(f["Kind"], f["Object"]) for f in report["Findings"]] == [("container", "keep")]
+    rc, report = check(root, "--repair")
+    assert rc == 0 and report["Repaired"] == 1
+    assert cli(root, "inspect", "keep").returncode == 0

@@ -84,3 +84,34 @@ def test_running_with_live_shim_is_kept(records):
 
 def test_now_rfc3339_format():
     assert st.now_rfc3339(0) == "1970-01-01T00:00:00.000000000Z"
+
+
+def test_the_name_index_is_built_once_then_kept_and_verified(records):
+    a, b, c = "a" * 64, "b" * 64, "c" * 64
+    _make(records, a, "alpha")                  # made before any index: found by the scan
+    assert records.lookup_name("alpha") == a
+    names = os.path.join(records.paths.containers, ".names")
+    assert sorted(os.listdir(names)) == ["alpha"]
+    # from now on the index is what is read: a container written without an entry is not
+    # found by name (create writes the entry first), one with an entry is
+    _make(records, b, "beta")
+    assert records.lookup_name("beta") is None
+    records.index_name("beta", b)
+    assert records.resolve("beta") == b and records.name_in_use("beta") == b
+    # stale entries are harmless: a removed container, or one renamed since
+    records.index_name("gone", c)
+    assert records.lookup_name("gone") is None and records.name_in_use("gone") is None
+    records.write_config(a, {"Id": a, "Name": "/renamed"})
+    assert records.lookup_name("alpha") is None
+    records.unindex_name("beta", a)             # not beta's container: the entry stays
+    assert records.lookup_name("beta") == b
+    records.unindex_name("beta", b)
+    assert records.lookup_name("beta") is None
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", ".names", "", "-x", "x\n", "/abs"])
+def test_the_name_index_never_opens_a_path_outside_it(records, name):
+    _make(records, "d" * 64, "delta")
+    assert records.lookup_name(name) is None
+    with pytest.raises(NotFound):
+        records.resolve(name + "zz" if name else "zz-not-hex")
