@@ -170,6 +170,16 @@ def test_load_of_a_layer_that_inflates_a_thousandfold(tmp_path):
     assert rss < CEILING_MB, f"load peaked at {rss} MB"
 
 
+def test_import_of_60k_pax_entries(tmp_path):
+    """import stores the decompressed tar as a blob, then unpacks it as pull does."""
+    path = str(tmp_path / "rootfs.tar.gz")
+    many_headers(path)
+    root = str(tmp_path / "root")
+    rc, err, rss = peak(nutshell(root, "import", path, "bomb/imported:1"))
+    assert rc == 0, err
+    assert rss < CEILING_MB, f"import peaked at {rss} MB"
+
+
 # ---- pull ----------------------------------------------------------------------------------
 
 
