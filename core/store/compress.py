@@ -204,7 +204,6 @@ class IsalOutput(HashedOutput):
         self.blob_hash = hashlib.sha256()
         self.size = 0
         self._sink = _HashingSink(out, self.blob_hash)
-        self._buf = bytearray()
         self._z = igzip_threaded.open(self._sink, "wb", compresslevel=min(3, max(0, level // 2)),
                                       threads=threads or max(1, os.cpu_count() or 1))
 
@@ -213,21 +212,16 @@ class IsalOutput(HashedOutput):
         return self._sink.count
 
     def write(self, data) -> int:
+        # igzip_threaded gathers its own 1 MiB blocks: no batching here
         self.diff_hash.update(data)
         self.size += len(data)
-        self._buf += data
-        if len(self._buf) >= BATCH:
-            self._z.write(bytes(self._buf))
-            self._buf.clear()
+        self._z.write(data)
         return len(data)
 
     def flush(self) -> None:
         pass
 
     def close(self) -> None:
-        if self._buf:
-            self._z.write(bytes(self._buf))
-            self._buf.clear()
         self._z.close()
 
     def abort(self) -> None:
