@@ -184,10 +184,9 @@ class _Check:
             if has_blob:
                 self.sources.setdefault(chain, (blob, diff_id, parent))
             if not self.store.has_layer(chain):
-                if has_blob:
-                    self.found("image", name, f"layer {chain[:19]} is not unpacked",
-                               fix=partial(self.unpack_again, chain))
-                else:
+                # a layer not unpacked yet is normal (a build's layers are unpacked when an
+                # image first runs, from the blob); without the blob too, it cannot run
+                if not has_blob:
                     self.found("image", name, f"layer {chain[:19]} is gone and so is its blob "
                                f"{blob[:19]}: it cannot run", advice=f"pull or load {name} again, or rmi it")
             elif not has_blob:
