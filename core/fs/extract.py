@@ -133,6 +133,10 @@ def clean_name(name: str) -> str:
 
     '' means the destination itself.
     """
+    s = name.rstrip("/")
+    if (s and s[0] != "/" and len(s) <= 255 and s.isascii() and "\x00" not in s and "//" not in s
+            and "/." not in "/" + s):
+        return s            # the common case: nothing to remove, nothing to refuse
     if "\x00" in name:
         raise UnsafeLayer(f"layer entry name contains NUL: {name!r}")
     if len(name) > MAX_NAME:
@@ -168,6 +172,33 @@ def write_all(fd: int, data: bytes) -> None:
     while view:
         n = os.write(fd, view)
         view = view[n:]
+
+
+def member_xattrs(m: Member, warnings: list[str]) -> list[tuple[str, bytes]]:
+    """The xattrs an entry's PAX records give (``SCHILY.xattr.*``, ``LIBARCHIVE.xattr.*``),
+    without overlayfs' own (a layer must never set them: ``trusted.overlay.*`` would be
+    obeyed by the kernel), each dropped one noted in ``warnings``."""
+    out = []
+    for key, value in (m.pax_headers or {}).items():
+        if key.startswith("SCHILY.xattr."):
+            name = key[len("SCHILY.xattr."):]
+            raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+        elif key.startswith("LIBARCHIVE.xattr."):
+            import base64
+            import urllib.parse
+
+            name = urllib.parse.unquote(key[len("LIBARCHIVE.xattr."):])
+            try:
+                raw = base64.b64decode(value + "=" * (-len(value) % 4))
+            except Exception:  # noqa: BLE001
+                continue
+        else:
+            continue
+        if name.startswith(OVERLAY_XATTR_PREFIXES):
+            warnings.append(f"dropped overlay xattr {name} on {m.name!r}")
+            continue
+        out.append((name, raw))
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -426,27 +457,7 @@ class SafeExtractor:
 
     # -- xattrs -------------------------------------------------------------------------
     def _xattrs(self, m: Member) -> list[tuple[str, bytes]]:
-        out = []
-        for key, value in (m.pax_headers or {}).items():
-            if key.startswith("SCHILY.xattr."):
-                name = key[len("SCHILY.xattr."):]
-                raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
-            elif key.startswith("LIBARCHIVE.xattr."):
-                import base64
-                import urllib.parse
-
-                name = urllib.parse.unquote(key[len("LIBARCHIVE.xattr."):])
-                try:
-                    raw = base64.b64decode(value + "=" * (-len(value) % 4))
-                except Exception:  # noqa: BLE001
-                    continue
-            else:
-                continue
-            if name.startswith(OVERLAY_XATTR_PREFIXES):
-                self.warnings.append(f"dropped overlay xattr {name} on {m.name!r}")
-                continue
-            out.append((name, raw))
-        return out
+        return member_xattrs(m, self.warnings)
 
     def _set_xattrs_fd(self, fd: int, m: Member) -> None:
         for name, value in self._xattrs(m):
