@@ -7,7 +7,8 @@ set -eu
 cd "$(dirname "$0")"
 
 APT_PACKAGES="python3 python3-venv busybox-static skopeo umoci docker-registry nftables iproute2 \
-tmux apache2-utils curl psmisc file pigz strace iptables docker.io docker-compose podman runc"
+tmux apache2-utils curl psmisc file pigz strace iptables docker.io docker-compose podman runc \
+squashfs-tools"
 
 missing=""
 for p in $APT_PACKAGES; do

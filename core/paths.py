@@ -37,6 +37,7 @@ PRIVATE_MODE = 0o700
 #: Our directories at the top of the state root: the ones :func:`ensure_root` may chmod
 #: (nothing else in a root the user chose is ours). Not ``empty-layer``: like a layer's
 #: ``diff/`` it is an image root, whose mode a container sees as the mode of ``/``.
+LAYER_IMAGE = "layer.sqfs"      # layers/<id>/ holds this image, or a diff/ directory
 OWN_DIRS = ("blobs", "layers", "tmp", "containers", "volumes", "networks", "build-cache",
             "registry")
 
@@ -124,6 +125,10 @@ class Paths:
 
     def layer(self, chain_id: str) -> str:
         return os.path.join(self.root, "layers", chain_id.partition(":")[2] or chain_id)
+
+    def layer_image(self, chain_id: str) -> str:
+        """A layer stored as a file system image (core/store/layerimage.py)."""
+        return os.path.join(self.layer(chain_id), LAYER_IMAGE)
 
     def container(self, cid: str) -> str:
         return os.path.join(self.root, "containers", cid)

@@ -439,11 +439,12 @@ def _mount_overlay(lower: list[str], merged: str, links: str, upper: str | None 
     Lower dirs are named through short symlinks ``links/<n>`` so a deep image never
     exceeds the one-page option limit. Without ``upper`` the mount is read-only.
     """
+    from core.fs.imagemount import readable_all
     from core.runtime import linux
 
     os.makedirs(links, exist_ok=True)
     names = []
-    for i, path in enumerate(reversed(lower)):
+    for i, path in enumerate(reversed(readable_all(lower))):
         link = os.path.join(links, str(i))
         if os.path.lexists(link):
             os.unlink(link)
@@ -805,6 +806,9 @@ def _upper_has_changes(upper: str, lower: list[str], exclude: set[str]) -> bool:
     whiteouts) not excluded, a directory that no lower layer has (or an opaque one), or
     one whose mode or owner differs from the layer below. Directories overlay merely
     copied up to hold a mount point are not changes (their mtime is not compared)."""
+    from core.fs.imagemount import readable_all
+
+    lower = readable_all(lower)
     for dirpath, dirnames, filenames in os.walk(upper):
         rel_dir = os.path.relpath(dirpath, upper)
         rel_dir = "" if rel_dir == "." else rel_dir

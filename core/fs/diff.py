@@ -219,5 +219,7 @@ def container_changes(engine, ref: str) -> list[ContainerChange]:
     cid = rt.resolve(ref)
     cfg = rt.records.read_config(cid)
     cdir = engine.paths.container(cid)
-    lower = rt._lower_dirs(cfg)
+    from core.fs.imagemount import readable_all
+
+    lower = readable_all(rt._lower_dirs(cfg))
     return upper_changes(os.path.join(cdir, "upper"), lower, change_exclusions(cdir, cfg))

@@ -121,7 +121,9 @@ def plain_dir(path: str) -> int:
 
 def layers_view(lower_base_first: list[str], upper: str | None = None) -> int:
     """A read-only merged view of ``lower`` (base first) with ``upper`` on top."""
-    stack = ([upper] if upper else []) + list(reversed(lower_base_first))
+    from core.fs.imagemount import readable_all
+
+    stack = ([upper] if upper else []) + readable_all(list(reversed(lower_base_first)))
     if len(stack) == 1:
         return plain_dir(stack[0])
     return detached_overlay(stack, readonly=True)
@@ -140,7 +142,9 @@ class ContainerView:
 
 
 def _lower_dirs(engine, cfg: dict) -> list[str]:
-    return engine._runtime._lower_dirs(cfg)
+    from core.fs.imagemount import readable_all
+
+    return readable_all(engine._runtime._lower_dirs(cfg))
 
 
 @contextlib.contextmanager

@@ -386,12 +386,14 @@ def overlay(engine, ref: str, limit: int = UPPER_LIMIT) -> OverlayView:
             created_by=hist.get("created_by", "") if not cfg.get("RootfsDir") else "(--rootfs)",
             created=hist.get("created", "") or "",
             size=(meta or {}).get("size"), entries=(meta or {}).get("entries"),
-            exists=os.path.isdir(path)))
+            exists=os.path.exists(path)))
     targets = set()
     for line in (_read(os.path.join(cdir, "mountpoints")) or "").splitlines():
         if line.strip():
             targets.add("/" + line.strip().strip("/"))
-    entries, total, nbytes = _walk_upper(upper, top_first, targets, limit)
+    from core.fs.imagemount import readable_all
+
+    entries, total, nbytes = _walk_upper(upper, readable_all(top_first), targets, limit)
     pid = int(st.get("Pid") or 0)
     cmds = [f"ls -la {upper}", f"find {upper} -type c   # whiteouts: 0/0 char devices"]
     if running:

@@ -12,6 +12,7 @@ import socket
 
 from .. import journal
 from ..errors import Conflict, NotFound, NutshellError, RuntimeFailure, UsageError
+from ..paths import LAYER_IMAGE
 from . import security as _security
 from . import spec as _spec
 from .attach import AttachClient
@@ -45,7 +46,7 @@ class Lifecycle(RuntimeBase):
         """(image id, chain ids, lower dirs base first, image config, display ref)."""
         if opts.rootfs:
             root = os.path.abspath(opts.rootfs)
-            if not os.path.isdir(root):
+            if not os.path.isdir(root) and not (root.endswith("/" + LAYER_IMAGE) and os.path.isfile(root)):
                 raise NotFound(f"rootfs directory not found: {opts.rootfs}")
             return "", [], [root], {}, root
         if not opts.image:
@@ -141,7 +142,7 @@ class Lifecycle(RuntimeBase):
 
     def _lower_dirs(self, cfg: dict) -> list[str]:
         lower = cfg.get("LowerDirs") or []
-        if lower and all(os.path.isdir(d) for d in lower):
+        if lower and all(os.path.exists(d) for d in lower):
             return lower
         if cfg.get("ImageID"):
             img = self.engine.store.image(cfg["ImageID"])

@@ -55,8 +55,12 @@ class ImageOps(EngineBase):
         return self.store.image(name).history()
 
     def image_layer_dirs(self, name: str, progress: ProgressFn = None) -> list[str]:
-        """The unpacked layer directories of an image, base first (unpacking on demand)."""
-        return self.store.layer_dirs(self.store.image(name), progress)
+        """The layer directories of an image, base first, readable by this process (a layer
+        stored as an image file is mounted, detached, and named ``/proc/self/fd/N``;
+        unpacking on demand)."""
+        from core.fs.imagemount import readable_all
+
+        return readable_all(self.store.layer_dirs(self.store.image(name), progress))
 
     # ---------------------------------------------------------------- layer trees
     # (the app's Layers pane; the analysis lives in core/store/layertree.py)

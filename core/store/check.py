@@ -42,7 +42,7 @@ from functools import partial
 from ..errors import NutshellError, StoreError
 from ..types import CheckFinding, CheckReport
 from .image import chain_ids
-from .store import Store, _remove_path, _rmtree
+from .store import Store, _release_images, _remove_path, _rmtree
 
 HEX64 = frozenset("0123456789abcdef")
 INCOMPLETE_AGE = 60.0       # a container dir without config.json older than this is debris
@@ -202,7 +202,7 @@ class _Check:
             chain = "sha256:" + name
             self.counts["Layers"] += 1
             meta = self.store.layer_meta(chain)
-            if not meta or meta.get("chain_id") != chain or not os.path.isdir(self.store.layer_path(chain)):
+            if not meta or meta.get("chain_id") != chain or not os.path.exists(self.store.layer_path(chain)):
                 problem = "metadata missing, unreadable or naming another layer"
                 if chain in self.sources:
                     self.found("layer", chain, problem, fix=partial(self.unpack_again, chain))
@@ -240,6 +240,7 @@ class _Check:
         trash = os.path.join(self.paths.layers, f".trash-{os.getpid()}-{os.urandom(4).hex()}")
         moved = False
         if os.path.lexists(final):
+            _release_images(final)
             os.rename(final, trash)
             moved = True
         try:
@@ -351,8 +352,13 @@ def layer_differences(store: Store, chain: str, blob: str) -> list[str]:
                 expected[name] = ("blk", None, None)
             elif m.isfifo():
                 expected[name] = ("fifo", None, None)
-    root = store.layer_path(chain)
+    from core.fs.imagemount import readable
+
     out: list[str] = []
+    try:
+        root = readable(store.layer_path(chain))
+    except OSError as e:
+        return [f"its image cannot be mounted: {e.strerror or e}"]
     for name, (kind, size, target) in expected.items():
         path = os.path.join(root, name)
         try:

@@ -173,6 +173,9 @@ def _kind(st_mode: int, rdev: int) -> str:
 
 def scan_layer(layer_dir: str, index: int = 0) -> list[FileEntry]:
     """Every path in one unpacked layer dir, parents before children (no symlink followed)."""
+    from ..fs.imagemount import readable
+
+    layer_dir = readable(layer_dir)
     out: list[FileEntry] = []
     first_path: dict[int, str] = {}
 
@@ -602,8 +605,9 @@ class FileContent:
 def open_in_layer(layer_dir: str, path: str) -> int:
     """A read-only fd of ``path`` inside ``layer_dir``; symlinks anywhere refuse (ELOOP)."""
     from ..fs.extract import STRICT, openat2
+    from ..fs.imagemount import readable
 
-    dfd = os.open(layer_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    dfd = os.open(readable(layer_dir), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         return openat2(dfd, path.lstrip("/"), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, STRICT)
     finally:

@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import json
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -517,7 +518,36 @@ class Store:
 
     # ------------------------------------------------------------------ layers
     def layer_path(self, chain: str) -> str:
-        return os.path.join(self.paths.layer(chain), "diff")
+        """Where layer ``chain`` is stored: its image file (``layer.sqfs``) or its
+        directory (``diff``). A stable path to hand to a container's spec; read it through
+        ``core.fs.imagemount.readable``."""
+        image = self.paths.layer_image(chain)
+        return image if os.path.exists(image) else os.path.join(self.paths.layer(chain), "diff")
+
+    def _lower_attrs(self, parent: str | None):
+        """rel -> (mode, uid, gid, mtime) of directory ``rel`` in the nearest layer below
+        (``parent`` and its parents) that has it; None when none has it (or a non-directory
+        is there); False when not known yet (a layer below is not in the store yet)."""
+        def attrs(rel: str):
+            chain = parent
+            while chain:
+                meta = self.layer_meta(chain)
+                if not meta:
+                    return False
+                from core.fs.imagemount import readable
+
+                try:
+                    st = os.lstat(os.path.join(readable(self.layer_path(chain)), rel))
+                except (FileNotFoundError, NotADirectoryError):
+                    chain = meta.get("parent")
+                    continue
+                except OSError:
+                    return False
+                if not stat.S_ISDIR(st.st_mode):
+                    return None
+                return (st.st_mode, st.st_uid, st.st_gid, int(st.st_mtime))
+            return None
+        return attrs
 
     def layer_meta(self, chain: str) -> dict | None:
         try:
@@ -529,15 +559,20 @@ class Store:
     def has_layer(self, chain: str) -> bool:
         return os.path.exists(os.path.join(self.paths.layer(chain), "meta.json"))
 
-    def _staging(self) -> str:
+    def _staging(self, fmt: str = "dir") -> str:
         self.ensure()
         d = os.path.join(self.paths.layers, f".staging-{os.getpid()}-{os.urandom(6).hex()}")
         # layers/<id> is the owner's only; its diff/ becomes a container's "/" and takes
         # the mode the layer gives "./" (0755 when it gives none)
         _paths.private_dir(d)
-        os.mkdir(os.path.join(d, "diff"), 0o700)
-        os.chmod(os.path.join(d, "diff"), 0o755)
+        if fmt == "dir":
+            os.mkdir(os.path.join(d, "diff"), 0o700)
+            os.chmod(os.path.join(d, "diff"), 0o755)
         return d
+
+    @staticmethod
+    def _dest(staging: str, fmt: str) -> str:
+        return os.path.join(staging, _paths.LAYER_IMAGE if fmt == "squashfs" else "diff")
 
     def _commit_layer(self, staging: str, result: UnpackResult, chain: str, parent: str | None,
                       blob_digest: str | None) -> LayerInfo:
@@ -547,6 +582,7 @@ class Store:
             "compression": result.compression,
             "implicit_dirs": result.implicit_dirs, "fixed": not result.implicit_dirs or parent is None,
             "created": now_rfc3339(), "warnings": result.warnings[:50],
+            "format": result.format or "dir",
         }
         fsutil.atomic_write_json(os.path.join(staging, "meta.json"), meta, sync=False)
         final = self.paths.layer(chain)
@@ -561,16 +597,26 @@ class Store:
         if not existed:
             self._new_layers.add(chain)
         return LayerInfo(chain, result.diff_id, blob_digest or "", result.size,
-                         os.path.join(final, "diff"), existed)
+                         self.layer_path(chain), existed)
 
     def unpack_blob(self, digest: str, diff_id: str, parent_chain: str | None,
-                    progress: ProgressFn = None) -> LayerInfo:
-        """Unpack a stored blob into layers/<chainid> (verifying its DiffID)."""
+                    progress: ProgressFn = None, fmt: str | None = None) -> LayerInfo:
+        """Unpack a stored blob into layers/<chainid> (verifying its DiffID): an image file
+        or a directory (``fmt``; by default what layerimage.layer_format() says)."""
         chain = chain_id(parent_chain, diff_id)
         if self.has_layer(chain):
             meta = self.layer_meta(chain) or {}
             return LayerInfo(chain, diff_id, digest, meta.get("size", 0), self.layer_path(chain), True)
-        staging = self._staging()
+        result, staging = self._unpack_stored(digest, diff_id, parent_chain, progress, fmt)
+        return self._commit_layer(staging, result, chain, parent_chain, digest)
+
+    def _unpack_stored(self, digest: str, diff_id: str, parent_chain: str | None,
+                       progress: ProgressFn, fmt: str | None) -> tuple[UnpackResult, str]:
+        """Unpack blob ``digest`` into a new staging dir: (result, staging dir)."""
+        from .layerimage import layer_format
+
+        fmt = fmt or layer_format()
+        staging = self._staging(fmt)
         short = digest.split(":")[1][:12]
         try:
             total = os.path.getsize(self.blob_path(digest))
@@ -583,12 +629,16 @@ class Store:
             from .unpack import unpack_layer
 
             with self.open_blob(digest) as f:
-                result = unpack_layer(f, os.path.join(staging, "diff"), expected_digest=digest,
-                                      expected_diff_id=diff_id, on_bytes=on_bytes if progress else None)
+                result = unpack_layer(f, self._dest(staging, fmt), expected_digest=digest,
+                                      expected_diff_id=diff_id, on_bytes=on_bytes if progress else None,
+                                      image=fmt == "squashfs", lower_attrs=self._lower_attrs(parent_chain))
         except BaseException:
             _rmtree(staging)
             raise
-        return self._commit_layer(staging, result, chain, parent_chain, digest)
+        if not result.format:           # not expressible as an image: a directory
+            _rmtree(staging)
+            return self._unpack_stored(digest, diff_id, parent_chain, progress, "dir")
+        return result, staging
 
     def ingest_layer(self, reader: BinaryIO, descriptor: dict, diff_id: str | None,
                      parent_chain_id: str | None, progress: ProgressFn = None) -> LayerInfo:
@@ -614,19 +664,25 @@ class Store:
                                  self.layer_path(chain), True)
             if self.has_blob(digest):
                 return self.unpack_blob(digest, diff_id, parent_chain_id, progress)
+        from .layerimage import layer_format
         from .unpack import unpack_layer
 
-        staging = self._staging()
+        fmt = layer_format()
+        staging = self._staging(fmt)
         writer = BlobWriter(self, digest, size)
         try:
-            result = unpack_layer(_TeeReader(reader, writer), os.path.join(staging, "diff"),
-                                  expected_digest=digest, expected_diff_id=diff_id)
+            result = unpack_layer(_TeeReader(reader, writer), self._dest(staging, fmt),
+                                  expected_digest=digest, expected_diff_id=diff_id,
+                                  image=fmt == "squashfs", lower_attrs=self._lower_attrs(parent_chain_id))
             writer.commit()
         except BaseException:
             writer.abort()
             _rmtree(staging)
             raise
         chain = chain_id(parent_chain_id, result.diff_id)
+        if not result.format:           # not expressible as an image: unpack the blob as a dir
+            _rmtree(staging)
+            return self.unpack_blob(digest, result.diff_id, parent_chain_id, fmt="dir")
         return self._commit_layer(staging, result, chain, parent_chain_id, digest)
 
     def layer_dirs(self, image: Image, progress: ProgressFn = None) -> list[str]:
@@ -668,10 +724,15 @@ class Store:
             meta = self.layer_meta(chain)
             if not meta or meta.get("fixed", True) or i == 0:
                 continue
+            if meta.get("format") == "squashfs":
+                self._rebuild_image(chain, meta)
+                continue
+            from core.fs.imagemount import readable
+
             diff = self.layer_path(chain)
             for rel in meta.get("implicit_dirs") or []:
                 for lower in reversed(chains[:i]):
-                    src = os.path.join(self.layer_path(lower), rel)
+                    src = os.path.join(readable(self.layer_path(lower)), rel)
                     try:
                         st = os.lstat(src)
                     except (FileNotFoundError, NotADirectoryError):
@@ -686,6 +747,26 @@ class Store:
             meta["fixed"] = True
             fsutil.atomic_write_json(os.path.join(self.paths.layer(chain), "meta.json"), meta,
                                      sync=False)
+
+    def _rebuild_image(self, chain: str, meta: dict) -> None:
+        """An image layer made before the layers below it were in the store gave its
+        implicit directories default attributes: make it again from its blob, now that
+        they are known, and put the new image in place (a running container keeps the
+        old one open)."""
+        blob = meta.get("blob")
+        if not blob or not self.has_blob(blob):
+            return
+        result, staging = self._unpack_stored(blob, meta["diff_id"], meta.get("parent"), None,
+                                              "squashfs")
+        try:
+            if result.format != "squashfs" or result.implicit_dirs:
+                return                  # (a layer below went missing meanwhile)
+            os.rename(self._dest(staging, "squashfs"), self.paths.layer_image(chain))
+            meta.update(fixed=True, implicit_dirs=[])
+            fsutil.atomic_write_json(os.path.join(self.paths.layer(chain), "meta.json"), meta,
+                                     sync=False)
+        finally:
+            _rmtree(staging)
 
     # ------------------------------------------------------------------ removal and GC
     def containers_using(self) -> dict[str, list[dict]]:
@@ -725,6 +806,7 @@ class Store:
                 continue
             path = os.path.join(self.paths.layers, name)
             trash = os.path.join(self.paths.layers, f".trash-{os.getpid()}-{os.urandom(4).hex()}")
+            _release_images(path)
             with contextlib.suppress(OSError):
                 removed["bytes"] += (self.layer_meta("sha256:" + name) or {}).get("size", 0)
                 os.rename(path, trash)
@@ -912,6 +994,14 @@ def _stale(name: str) -> bool:
             except PermissionError:
                 return False
     return False
+
+
+def _release_images(path: str) -> None:
+    """Unmount this process's reading mounts of the layer images below ``path``."""
+    import sys
+
+    if "core.fs.imagemount" in sys.modules:
+        sys.modules["core.fs.imagemount"].release(path)
 
 
 def _remove_path(path: str) -> None:

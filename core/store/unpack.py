@@ -34,6 +34,7 @@ from typing import Any, BinaryIO, cast
 from ..errors import DigestMismatch, UnsafeLayer
 from ..fs.extract import DEFAULT_MAX_ENTRIES, Member, SafeExtractor
 from ..fsutil import Readable
+from .layerimage import ImageApplier, NeedsDirectory
 
 # --------------------------------------------------------------------------------------
 # limits
@@ -360,6 +361,8 @@ class UnpackResult:
     entries: int
     implicit_dirs: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    format: str = "dir"     # "dir", "squashfs", or "" when the image could not be made
+    needs_directory: str = ""   # why (NeedsDirectory), when format is ""
 
 
 class LayerApplier(SafeExtractor):
@@ -407,26 +410,40 @@ class LayerApplier(SafeExtractor):
 
 def unpack_layer(src: Readable, dest: str, expected_digest: str | None = None,
                  expected_diff_id: str | None = None, max_bytes: int = DEFAULT_MAX_LAYER_BYTES,
-                 on_bytes: Callable[[int], None] | None = None) -> UnpackResult:
-    """Unpack one layer read from ``src`` (compressed or not) into the empty dir ``dest``.
+                 on_bytes: Callable[[int], None] | None = None, image: bool = False,
+                 lower_attrs: Callable[[str], Any] | None = None) -> UnpackResult:
+    """Unpack one layer read from ``src`` (compressed or not) into the empty dir ``dest``,
+    or with ``image=True`` into the squashfs file ``dest`` (core/store/layerimage.py).
 
     ``expected_digest`` is checked against the bytes read (the blob digest) and
     ``expected_diff_id`` against the uncompressed stream; a mismatch raises
-    DigestMismatch. The caller discards ``dest`` on any exception.
+    DigestMismatch. The caller discards ``dest`` on any exception. When the layer cannot
+    be an image (NeedsDirectory), the stream is still read to its end and verified, and
+    the result says ``format=""``: the caller unpacks the stored blob as a directory.
     """
     raw = HashingReader(src, on_bytes=on_bytes)
     stream = DecompressingReader(raw, limit=max_bytes)
     ahead = PrefetchReader(stream)
-    applier = LayerApplier(dest)
+    applier: Any
+    if image:
+        applier = ImageApplier(dest, lower_attrs=lower_attrs)
+    else:
+        applier = LayerApplier(dest)
+    needs_directory = ""
     try:
         from .tarreader import TarReader
 
         tr = TarReader(ahead)
-        for member in tr:
-            applier.apply(tr, member)
+        try:
+            for member in tr:
+                applier.apply(tr, member)
+            applier.finish()
+        except NeedsDirectory as exc:
+            needs_directory = str(exc)
+            for _ in tr:        # the rest of the archive is still checked for its shape
+                pass
         ahead.drain()    # the tar end-of-archive blocks and any padding count towards the DiffID
         raw.drain()
-        applier.finish()
     finally:
         ahead.close()
         applier.close()
@@ -438,4 +455,6 @@ def unpack_layer(src: Readable, dest: str, expected_digest: str | None = None,
     return UnpackResult(
         diff_id=stream.digest, size=stream.count, compressed_digest=raw.digest,
         compressed_size=raw.count, compression=stream.kind, entries=applier.entries,
-        implicit_dirs=sorted(applier.implicit), warnings=applier.warnings)
+        implicit_dirs=sorted(applier.implicit), warnings=applier.warnings,
+        format="" if needs_directory else "squashfs" if image else "dir",
+        needs_directory=needs_directory)

@@ -7,8 +7,10 @@ pushes it with skopeo to Debian's docker-registry on 127.0.0.1, then times:
 
 * ``Engine.pull`` into a fresh root (median of --runs; also ``nutshell pull`` once as a
   subprocess, to include interpreter start-up);
+* ``podman pull`` (overlay driver, a fresh store each run, initialised before timing) of
+  the same image from the same registry, when podman is installed;
 * ``skopeo copy docker://... oci:DIR`` + ``umoci unpack`` of the same image, same
-  registry, same run (the peer available here; podman does not run on this machine);
+  registry, same run;
 * plain Python zlib decompression of the same layers, the floor for one-pass gzip.
 
 Nothing here is asserted: it prints figures.
@@ -186,6 +188,40 @@ def time_skopeo_umoci(ref: str, runs: int, workdir: str) -> list[float]:
     return times
 
 
+def time_podman(ref: str, runs: int, workdir: str) -> list[float] | None:
+    """``podman pull`` of the same image from the same registry into a fresh store each run
+    (overlay driver; the store initialised before the clock starts), or None when podman
+    is not installed or does not work here."""
+    podman = shutil.which("podman")
+    if not podman:
+        return None
+    times = []
+    for i in range(runs):
+        root = os.path.join(workdir, f"podman-{i}")
+        runroot = tempfile.mkdtemp(prefix="nsp-", dir="/tmp")
+        base = [podman, "--root", root, "--runroot", runroot, "--storage-driver", "overlay",
+                "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
+        try:
+            init = subprocess.run(base + ["images"], capture_output=True, text=True, timeout=120)
+            if init.returncode != 0:
+                print(f"podman does not work here: {init.stderr.strip()[:300]}")
+                return None
+            _settle()
+            t = time.perf_counter()
+            p = subprocess.run(base + ["pull", "-q", "--tls-verify=false", ref], capture_output=True,
+                               text=True, timeout=600)
+            dt = time.perf_counter() - t
+            if p.returncode != 0:
+                print(f"podman pull failed: {p.stderr.strip()[:300]}")
+                return None
+            times.append(dt)
+        finally:
+            subprocess.run(base + ["system", "reset", "-f"], capture_output=True, timeout=120)
+            _drop_tree(root)
+            _drop_tree(runroot)
+    return times
+
+
 def time_zlib(layout: str) -> float:
     with open(os.path.join(layout, "index.json")) as f:
         md = json.load(f)["manifests"][0]["digest"]
@@ -203,7 +239,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--dirs", nargs="*", default=DEFAULT_DIRS)
-    ap.add_argument("--no-peer", action="store_true", help="skip skopeo + umoci")
+    ap.add_argument("--no-peer", action="store_true", help="skip podman and skopeo + umoci")
     ap.add_argument("--cache", metavar="DIR", help="keep/reuse the built image layout in DIR")
     ap.add_argument("--dest", default="/var/tmp", metavar="DIR",
                     help="where stores/bundles are written (e.g. /dev/shm to take the disk out)")
@@ -234,11 +270,28 @@ def main() -> int:
         skopeo_copy(f"oci:{layout}:bench", f"docker://{ref}", timeout=600)
         zl = time_zlib(layout)
         print(f"python zlib inflate of all layers (one thread): {zl:.2f} s")
+        from core.store.layerimage import layer_format
+
+        fmt = layer_format()
         ns = time_nutshell(ref, args.runs, workdir)
-        print(f"nutshell Engine.pull, cold store: median {statistics.median(ns):.2f} s "
+        print(f"nutshell Engine.pull, cold store, layers as {fmt}: median {statistics.median(ns):.2f} s "
               f"(runs: {', '.join(f'{x:.2f}' for x in ns)})")
+        if fmt != "dir":
+            os.environ["NUTSHELL_LAYER_FORMAT"] = "dir"
+            try:
+                nd = time_nutshell(ref, args.runs, workdir)
+            finally:
+                del os.environ["NUTSHELL_LAYER_FORMAT"]
+            print(f"nutshell Engine.pull, cold store, layers as dir: median {statistics.median(nd):.2f} s "
+                  f"(runs: {', '.join(f'{x:.2f}' for x in nd)})")
         cli = time_nutshell_cli(ref, workdir)
         print(f"nutshell pull (CLI subprocess, once): {cli:.2f} s")
+        if not args.no_peer:
+            pm = time_podman(ref, args.runs, workdir)
+            if pm:
+                print(f"podman pull (overlay), cold store: median {statistics.median(pm):.2f} s "
+                      f"(runs: {', '.join(f'{x:.2f}' for x in pm)})")
+                print(f"ratio nutshell / podman: {statistics.median(ns) / statistics.median(pm):.2f}")
         if not args.no_peer and shutil.which("skopeo") and shutil.which("umoci"):
             su = time_skopeo_umoci(ref, args.runs, workdir)
             print(f"skopeo copy + umoci unpack: median {statistics.median(su):.2f} s "

@@ -28,7 +28,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.registry]
 
 def layer_file(engine, image, rel: str) -> bytes | None:
     """A file as the merged image sees it (top layer first)."""
-    for d in reversed(engine.store.layer_dirs(image)):
+    from core.fs.imagemount import readable_all
+
+    for d in reversed(readable_all(engine.store.layer_dirs(image))):
         p = os.path.join(d, rel)
         if os.path.lexists(p):
             with open(p, "rb") as f:

@@ -70,8 +70,19 @@ def test_a_sound_store_has_no_findings(store):
     assert p.returncode == 0 and "no problems found" in p.stdout, p.stdout
 
 
-def test_missing_and_added_layer_files_are_found_and_unpacked_again(store):
-    root, e = store
+@pytest.fixture
+def dir_store(tmp_path, busybox_rootfs, monkeypatch):
+    """``store`` with its layers kept as directories (NUTSHELL_LAYER_FORMAT=dir)."""
+    monkeypatch.setenv("NUTSHELL_LAYER_FORMAT", "dir")
+    root = str(tmp_path / "root")
+    e = Engine(root)
+    e.import_image(busybox_rootfs, IMAGE, changes=['CMD ["sh"]'])
+    assert os.path.isdir(image_parts(e)[1])
+    yield root, e
+
+
+def test_missing_and_added_layer_files_are_found_and_unpacked_again(dir_store):
+    root, e = dir_store
     _, diff = image_parts(e)
     os.unlink(os.path.join(diff, "bin", "busybox"))
     with open(os.path.join(diff, "etc", "planted"), "w") as f:
@@ -84,6 +95,21 @@ def test_missing_and_added_layer_files_are_found_and_unpacked_again(store):
     assert rc == 0 and report["Repaired"] == 1, report
     assert os.path.exists(os.path.join(diff, "bin", "busybox"))
     assert not os.path.exists(os.path.join(diff, "etc", "planted"))
+    assert check(root)[1]["Findings"] == []
+    assert cli(root, "run", "--rm", "--network", "none", IMAGE, "true").returncode == 0
+
+
+def test_a_damaged_layer_image_is_found_and_made_again(store):
+    root, e = store
+    _, image = image_parts(e)
+    assert image.endswith("/layer.sqfs"), "setup.sh installs squashfs-tools: layers are images"
+    os.truncate(image, os.path.getsize(image) // 2)
+    rc, report = check(root)
+    assert rc == 1
+    [(kind, problem)] = problems(report)
+    assert kind == "layer" and "cannot be mounted" in problem, problem
+    rc, report = check(root, "--repair")
+    assert rc == 0 and report["Repaired"] == 1, report
     assert check(root)[1]["Findings"] == []
     assert cli(root, "run", "--rm", "--network", "none", IMAGE, "true").returncode == 0
 
@@ -137,7 +163,7 @@ def test_a_missing_layer_dir_is_unpacked_again_for_the_image_and_its_container(s
         assert {f["Kind"] for f in report["Findings"]} == {"container"}, report
         rc, report = check(root, "--repair")
         assert rc == 0, report
-        assert os.path.isdir(diff)
+        assert os.path.exists(diff)
         assert cli(root, "start", "-a", "keep").returncode == 0
     finally:
         import shutil

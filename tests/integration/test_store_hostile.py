@@ -88,13 +88,18 @@ EXPECT = {
 }
 
 
+@pytest.mark.parametrize("form", ["dir", "image"])
 @pytest.mark.parametrize("case", sorted(EXPECT))
-def test_hostile_layer_refused_directly(tmp_path, outside, case):
+def test_hostile_layer_refused_directly(tmp_path, outside, case, form):
+    """As a directory and as a squashfs image (core/store/layerimage.py): the same refusal."""
     layer = hostile_layers(outside)[case]
     dest = tmp_path / "layer"
-    dest.mkdir()
+    if form == "dir":
+        dest.mkdir()
+    else:
+        dest = tmp_path / "layer.sqfs"
     with pytest.raises(UnsafeLayer) as ei:
-        unpack_layer(io.BytesIO(layer), str(dest))
+        unpack_layer(io.BytesIO(layer), str(dest), image=form == "image")
     assert EXPECT[case] in str(ei.value)
     assert "\n" not in str(ei.value)
     assert os.listdir(outside) == []
@@ -107,6 +112,18 @@ def test_overlay_xattrs_from_a_layer_are_dropped(tmp_path, outside):
     res = unpack_layer(io.BytesIO(hostile_layers(outside)["overlay-xattr-smuggling"]), str(dest))
     assert "trusted.overlay.redirect" not in os.listxattr(dest / "d")
     assert any("dropped overlay xattr" in w for w in res.warnings)
+    image = str(tmp_path / "layer.sqfs")
+    res = unpack_layer(io.BytesIO(hostile_layers(outside)["overlay-xattr-smuggling"]), image,
+                       image=True)
+    assert res.format == "squashfs" and any("dropped overlay xattr" in w for w in res.warnings)
+    from core.fs.imagemount import mount_image
+
+    fd = mount_image(image)
+    try:
+        with pytest.raises(OSError):        # ENODATA, or EOPNOTSUPP: no xattr in the image at all
+            os.getxattr(f"/proc/self/fd/{fd}/d", "trusted.overlay.redirect")
+    finally:
+        os.close(fd)
 
 
 @pytest.mark.parametrize("case", ["absolute-path", "symlink-then-file", "symlink-named-dot",

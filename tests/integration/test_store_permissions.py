@@ -132,18 +132,24 @@ def load_hostile_image(engine: Engine, tmp: str, busybox_rootfs: str) -> str:
     st = os.lstat(os.path.join(diff, "evil/null"))
     assert stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)
     assert stat.S_IMODE(st.st_mode) == 0o666
-    return diff
+    # where it is stored: the diff dir, or the squashfs image (whose detached mount,
+    # above, only this process can reach)
+    return engine.store.layer_path(engine.store.image(HOSTILE).chain_ids[-1])
 
 
 def store_probes(engine: Engine, diff: str) -> list[tuple[str, str]]:
     p = engine.paths
     layer = os.path.dirname(diff)
     blob = os.path.join(p.blobs, sorted(os.listdir(p.blobs))[0])
-    out = [("exec", os.path.join(diff, "usr/local/bin/rootme")),
-           ("write", os.path.join(diff, "evil/null")),
-           ("read", os.path.join(diff, "evil/null")),
-           ("stat", os.path.join(diff, "usr/local/bin/rootme")),
-           ("list", diff), ("list", layer), ("list", p.layers), ("list", p.root),
+    if diff.endswith("/layer.sqfs"):
+        out = [("read", diff), ("stat", diff)]
+    else:
+        out = [("exec", os.path.join(diff, "usr/local/bin/rootme")),
+               ("write", os.path.join(diff, "evil/null")),
+               ("read", os.path.join(diff, "evil/null")),
+               ("stat", os.path.join(diff, "usr/local/bin/rootme")),
+               ("list", diff)]
+    out += [("list", layer), ("list", p.layers), ("list", p.root),
            ("list", p.blobs), ("read", blob), ("read", p.index), ("list", p.tmp),
            ("list", p.containers), ("list", p.run)]
     for d in (p.volumes, p.builds):
@@ -159,7 +165,10 @@ def _remove_run_dir(engine: Engine) -> None:
 
 # --------------------------------------------------------------------------- tests
 
-def test_other_users_can_not_exec_open_or_list_anything(open_dir, tmp_path, busybox_rootfs):
+@pytest.mark.parametrize("fmt", ["dir", "squashfs"])
+def test_other_users_can_not_exec_open_or_list_anything(open_dir, tmp_path, busybox_rootfs, fmt,
+                                                         monkeypatch):
+    monkeypatch.setenv("NUTSHELL_LAYER_FORMAT", fmt)
     root = os.path.join(open_dir, "root")
     engine = Engine(root)
     diff = load_hostile_image(engine, str(tmp_path), busybox_rootfs)
@@ -191,14 +200,15 @@ def test_other_users_can_not_exec_open_or_list_anything(open_dir, tmp_path, busy
             assert stat.S_IMODE(os.stat(d).st_mode) == 0o700, d
         assert stat.S_IMODE(os.stat(engine.paths.run).st_mode) == 0o700
         # and a layer's diff/ keeps the mode the image gives "/" (the container's root)
-        assert stat.S_IMODE(os.stat(diff).st_mode) == 0o755
+        assert stat.S_IMODE(os.stat(diff).st_mode) == (0o755 if fmt == "dir" else 0o644)
     finally:
         engine.rm("permc", force=True, volumes=True)
         engine.volume_rm("permvol", force=True)
         _remove_run_dir(engine)
 
 
-def test_an_old_store_is_made_private_on_first_use(open_dir, tmp_path, busybox_rootfs):
+def test_an_old_store_is_made_private_on_first_use(open_dir, tmp_path, busybox_rootfs, monkeypatch):
+    monkeypatch.setenv("NUTSHELL_LAYER_FORMAT", "dir")      # what an older version made
     root = os.path.join(open_dir, "root")
     engine = Engine(root)
     diff = load_hostile_image(engine, str(tmp_path), busybox_rootfs)

@@ -91,6 +91,11 @@ def _init(spec: InitSpec, sync_fd: int, stdio) -> None:
     keep = {sync_fd} | {fd for fd in stdio if fd is not None}
     if _go["fd"] is not None:
         keep.add(_go["fd"])
+    try:
+        lower, layer_fds = rootfs.mount_layer_images(list(spec.lower_dirs))
+    except OSError as e:
+        raise InitError(125, f"mounting the image layers: {e.strerror or e}") from None
+    keep.update(layer_fds)
     process.shut_out(keep)
     # into the container's cgroup before anything else: everything that follows, the
     # payload and all its children are counted and limited there. (runc has the parent
@@ -99,7 +104,9 @@ def _init(spec: InitSpec, sync_fd: int, stdio) -> None:
     process.join_cgroups(process.open_cgroups(spec.cgroups_required or [],
                                               spec.cgroups_optional or []))
     new_namespaces(spec)
-    build_rootfs(spec)
+    build_rootfs(spec, lower)
+    for fd in layer_fds:        # the overlay holds its layers now
+        os.close(fd)
     switch_root(spec)
     prepare_cwd_and_root(spec)
     # the rest is what exec's child does too (process.py); the starter's go comes once
@@ -131,10 +138,10 @@ def new_namespaces(spec: InitSpec) -> None:
         pass
 
 
-def build_rootfs(spec: InitSpec) -> None:
+def build_rootfs(spec: InitSpec, lower: list[str]) -> None:
     """The overlay and everything mounted inside it, in runc's order (rootfs.py)."""
     rootfs.make_mounts_private()
-    rootfs.mount_overlay(list(spec.lower_dirs), spec.upper_dir, spec.work_dir,
+    rootfs.mount_overlay(lower, spec.upper_dir, spec.work_dir,
                          spec.merged_dir, spec.links_dir)
     rootfd = rootfs.open_root(spec.merged_dir)
     try:

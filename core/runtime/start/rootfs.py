@@ -121,6 +121,8 @@ def mount_in_root(rootfd: int, rel: str, source, fstype, flags: int, data=None,
         os.close(fd)
 
 
+LAYER_IMAGE_SUFFIX = "/layer.sqfs"     # core.paths.LAYER_IMAGE
+
 # --- the steps -----------------------------------------------------------------------------
 
 def make_mounts_private() -> None:
@@ -130,6 +132,35 @@ def make_mounts_private() -> None:
 
 def _escape(path: str) -> str:
     return path.replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,")
+
+
+def _is_fd_path(path: str) -> bool:
+    return path.startswith("/proc/self/fd/")
+
+
+def mount_layer_images(lower_dirs: list[str]) -> tuple[list[str], list[int]]:
+    """Mount the layers stored as image files (core/store/layerimage.py), detached, and
+    name them ``/proc/self/fd/N`` for the overlay; directories stay as they are. Returns
+    (lower dirs, fds to keep until the overlay is mounted). Done before the init joins
+    the container's cgroup, whose device rules would refuse the loop devices; setuid
+    programs and device nodes in the layers work as in directory layers."""
+    out: list[str] = []
+    fds: list[int] = []
+    for p in lower_dirs:
+        if not p.endswith(LAYER_IMAGE_SUFFIX):
+            out.append(p)
+            continue
+        from core.fs.imagemount import mount_image
+
+        try:
+            fd = mount_image(p, nodev_nosuid=False)
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            raise
+        fds.append(fd)
+        out.append(f"/proc/self/fd/{fd}")
+    return out, fds
 
 
 def mount_overlay(lower_dirs: list[str], upper: str, work: str, merged: str,
@@ -144,8 +175,8 @@ def mount_overlay(lower_dirs: list[str], upper: str, work: str, merged: str,
     if not lower_dirs:
         raise OSError(errno.EINVAL, "no image layers to mount")
     top_first = list(reversed(lower_dirs))
-    base = os.path.commonpath([upper, work, merged] + top_first)
-    rel = [os.path.relpath(p, base) for p in top_first]
+    base = os.path.commonpath([upper, work, merged] + [p for p in top_first if not _is_fd_path(p)])
+    rel = [p if _is_fd_path(p) else os.path.relpath(p, base) for p in top_first]
     opts_tail = (f",upperdir={_escape(os.path.relpath(upper, base))}"
                  f",workdir={_escape(os.path.relpath(work, base))}"
                  ",redirect_dir=off,metacopy=off,index=off")

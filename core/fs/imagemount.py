@@ -1,0 +1,158 @@
+"""Mount a layer image (a squashfs file, see core/store/layerimage.py) without touching any
+mount table: a loop device bound to the file (read-only, auto-clearing), then the new mount
+API (``fsopen`` / ``fsconfig`` / ``fsmount``) makes a *detached* mount and hands back an fd
+on its root. Nobody else sees it; closing the last fd (or the process ending) unmounts it,
+and the loop device then detaches itself.
+
+* :func:`mount_image` — one mount, the caller owns the fd. The container's init uses it in
+  its own mount namespace and gives ``/proc/self/fd/N`` to overlayfs as a lower layer.
+* :func:`readable` — a path this process can read a layer at: a directory layer's own
+  path, or ``/proc/self/fd/N`` of an image mounted once per process (nodev, nosuid) and
+  kept until :func:`release` or the end of the process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import stat
+import struct
+import threading
+
+from core.fs.rootview import (
+    FSCONFIG_CMD_CREATE,
+    FSCONFIG_SET_FLAG,
+    FSCONFIG_SET_STRING,
+    FSMOUNT_CLOEXEC,
+    FSOPEN_CLOEXEC,
+    MOUNT_ATTR_NODEV,
+    MOUNT_ATTR_NOSUID,
+    MOUNT_ATTR_RDONLY,
+    SYS_FSCONFIG,
+    SYS_FSMOUNT,
+    SYS_FSOPEN,
+    _fs_log,
+    _sys,
+)
+
+IMAGE_FSTYPE = "squashfs"
+LOOP_CTL_GET_FREE = 0x4C82
+LOOP_CONFIGURE = 0x4C0A
+LO_FLAGS_READ_ONLY = 1
+LO_FLAGS_AUTOCLEAR = 4
+_LO_FLAGS_OFFSET = 52           # struct loop_info64: 5 u64, 3 u32, then lo_flags
+_LOOP_INFO64_SIZE = 232
+
+
+def is_image(path: str) -> bool:
+    """True for a layer image file (a directory layer is a directory)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _loop_attach(image_fd: int) -> tuple[int, int]:
+    """Bind a free loop device to ``image_fd`` (read-only, detached when its last user
+    goes). Returns (loop fd, minor). Another process may take the device the kernel
+    offered first: LOOP_CONFIGURE then fails with EBUSY and we ask again."""
+    ctl = os.open("/dev/loop-control", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        info = bytearray(_LOOP_INFO64_SIZE)
+        struct.pack_into("<I", info, _LO_FLAGS_OFFSET, LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR)
+        config = struct.pack("<II", image_fd, 0) + bytes(info) + bytes(64)
+        for _ in range(64):
+            n = fcntl.ioctl(ctl, LOOP_CTL_GET_FREE)
+            try:
+                lfd = os.open(f"/dev/loop{n}", os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:   # no devtmpfs node (yet): let udev catch up
+                continue
+            try:
+                fcntl.ioctl(lfd, LOOP_CONFIGURE, config)
+            except OSError as exc:
+                os.close(lfd)
+                if exc.errno == errno.EBUSY:
+                    continue
+                raise
+            return lfd, n
+        raise OSError(errno.EBUSY, "no free loop device")
+    finally:
+        os.close(ctl)
+
+
+def mount_image(path: str, nodev_nosuid: bool = True) -> int:
+    """Mount the layer image ``path`` read-only, detached; return an fd on its root
+    (O_CLOEXEC). ``nodev_nosuid=False`` for a container's own layers, whose setuid
+    programs and device nodes must behave as in a directory layer."""
+    image_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    try:
+        lfd, minor = _loop_attach(image_fd)
+    finally:
+        os.close(image_fd)
+    try:
+        fsfd = _sys(SYS_FSOPEN, IMAGE_FSTYPE.encode(), ctypes.c_uint(FSOPEN_CLOEXEC))
+        try:
+            try:
+                _sys(SYS_FSCONFIG, ctypes.c_int(fsfd), ctypes.c_uint(FSCONFIG_SET_FLAG), b"ro",
+                     None, ctypes.c_int(0))
+                _sys(SYS_FSCONFIG, ctypes.c_int(fsfd), ctypes.c_uint(FSCONFIG_SET_STRING),
+                     b"source", f"/dev/loop{minor}".encode(), ctypes.c_int(0))
+                _sys(SYS_FSCONFIG, ctypes.c_int(fsfd), ctypes.c_uint(FSCONFIG_CMD_CREATE), None,
+                     None, ctypes.c_int(0))
+            except OSError as exc:
+                raise OSError(exc.errno, f"mounting layer image {path}: {exc.strerror} "
+                                         f"{_fs_log(fsfd)}".strip()) from None
+            attrs = MOUNT_ATTR_RDONLY | (MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID if nodev_nosuid else 0)
+            return _sys(SYS_FSMOUNT, ctypes.c_int(fsfd), ctypes.c_uint(FSMOUNT_CLOEXEC),
+                        ctypes.c_uint(attrs))
+        finally:
+            os.close(fsfd)
+    finally:
+        os.close(lfd)       # the mount keeps the device; autoclear detaches it after
+
+
+# --------------------------------------------------------------------------------------
+# one mount per image per process, for reading
+# --------------------------------------------------------------------------------------
+
+_lock = threading.Lock()
+_mounted: dict[str, tuple[tuple[int, int], int]] = {}   # path -> ((dev, ino), fd)
+
+
+def readable(path: str) -> str:
+    """A path this process can read the layer ``path`` through (a directory as is; an
+    image through a per-process detached mount)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return path
+    if not stat.S_ISREG(st.st_mode):
+        return path
+    key = (st.st_dev, st.st_ino)
+    with _lock:
+        got = _mounted.get(path)
+        if got is not None and got[0] == key:
+            return f"/proc/self/fd/{got[1]}"
+        if got is not None:          # replaced (a rebuilt image): drop the old mount
+            os.close(got[1])
+        fd = mount_image(path)
+        _mounted[path] = (key, fd)
+        return f"/proc/self/fd/{fd}"
+
+
+def readable_all(paths: list[str]) -> list[str]:
+    return [readable(p) for p in paths]
+
+
+def release(prefix: str) -> None:
+    """Unmount this process's mounts of the images below ``prefix`` (before removing
+    them, so their space is freed)."""
+    with _lock:
+        for path in [p for p in _mounted if p == prefix or p.startswith(prefix.rstrip("/") + "/")]:
+            os.close(_mounted.pop(path)[1])
+
+
+def mounted_count() -> int:
+    return len(_mounted)

@@ -1,0 +1,178 @@
+"""Layers stored as squashfs images (core/store/layerimage.py, issue 16): the same layer
+unpacked as a directory and made into an image must read the same, entry for entry; what
+one pass cannot express falls back to a directory; containers run on image layers with
+nothing left mounted or attached on the host afterwards."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+
+from core.engine import Engine
+from core.fs.imagemount import mount_image
+from core.store.layerimage import layer_format
+from core.store.unpack import unpack_layer
+from tests import imagebuild as ib
+
+pytestmark = pytest.mark.integration
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIG = bytes(range(256)) * 1024          # 256 KiB: goes to sqfstar in its own writes
+
+
+def cli(root: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "workbench", "--root", root, *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, **(env or {})))
+
+
+def _xattr_file(tb: ib.TarBuilder, name: str, xattrs: dict[str, str], mode: int = 0o644) -> None:
+    ti = tb._ti(name, b"0", mode)
+    ti.size = 3
+    ti.pax_headers = {f"SCHILY.xattr.{k}": v for k, v in xattrs.items()}
+    tb.tf.addfile(ti, io.BytesIO(b"xa\n"))
+
+
+def rich_layer() -> bytes:
+    tb = ib.TarBuilder()
+    tb.dir("etc").file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n")
+    tb.file("etc/big", BIG, mode=0o600, uid=1000, gid=1000).hardlink("etc/big-link", "etc/big")
+    tb.symlink("etc/link", "passwd").symlink("abs", "/etc/passwd")
+    tb.file("suid", b"#!/bin/sh\n", mode=0o4755).file("sgid", b"", mode=0o2711)
+    tb.chardev("null", 1, 3, mode=0o666)
+    tb.dir("opq").file("opq/.wh..wh..opq", b"").file("opq/kept", b"k")
+    tb.file(".wh.gone", b"").dir("sub").file("sub/.wh.also-gone", b"")
+    tb.file("sub/unicodé-ñame", b"u")
+    tb.dir("long").file("long/" + "n" * 150, b"a name too long for ustar")
+    tb.dir("deep").dir("deep/a", mode=0o700).file("deep/a/f", b"f", uid=7, gid=8)
+    tb.dir("tmp", mode=0o1777)
+    _xattr_file(tb, "caps", {"security.capability": "\x01\x00\x00\x02\x00\x20\x00\x00" + "\x00" * 12,
+                             "user.note": "hello"})
+    tb.dir("late/child", mode=0o750)        # a directory listed before its parent's entry
+    tb.dir("late", mode=0o711, uid=3)
+    tb.tf.addfile(tb._ti("fifo", b"6", 0o640))
+    return tb.bytes()
+
+
+def image_tree(image: str) -> dict:
+    fd = mount_image(image)
+    try:
+        return ib.snapshot(f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture(autouse=True)
+def _images_here():
+    assert layer_format() == "squashfs", "setup.sh installs squashfs-tools: layers are images"
+
+
+def test_an_image_layer_reads_as_the_directory_layer(tmp_path):
+    layer = rich_layer()
+    d = tmp_path / "dir"
+    d.mkdir()
+    as_dir = unpack_layer(io.BytesIO(layer), str(d))
+    img = str(tmp_path / "layer.sqfs")
+    as_image = unpack_layer(io.BytesIO(layer), img, image=True)
+    assert as_image.format == "squashfs" and as_dir.format == "dir"
+    assert (as_image.diff_id, as_image.entries) == (as_dir.diff_id, as_dir.entries)
+    want, got = ib.snapshot(str(d)), image_tree(img)
+    assert sorted(got) == sorted(want)
+    for path in want:
+        if want[path][0] == 0o020000 and want[path][-2:] == (0, 0):
+            # a whiteout: the directory unpack leaves its mtime at the time of the unpack
+            assert got[path][:4] + got[path][5:] == want[path][:4] + want[path][5:], path
+        else:
+            assert got[path] == want[path], path
+    # what overlayfs acts on
+    assert got["gone"][0] == 0o020000 and got["gone"][-2:] == (0, 0)      # a 0/0 whiteout
+    assert ("trusted.overlay.opaque", b"y") in got["opq"][5]
+
+
+def test_implicit_parents_take_the_attributes_of_the_layer_below(tmp_path):
+    root = str(tmp_path / "root")
+    base = ib.TarBuilder().dir("tmp", mode=0o1777).dir("srv", mode=0o700, uid=5).bytes()
+    top = ib.TarBuilder().file("tmp/x", b"x").file("srv/a/b", b"b").bytes()
+    arc = str(tmp_path / "img.tar")
+    ib.docker_archive(arc, [base, top], ["implicit/img:1"])
+    assert cli(root, "load", "-i", arc).returncode == 0
+    e = Engine(root)
+    dirs = e.image_layer_dirs("implicit/img:1")
+    assert all(d.startswith("/proc/self/fd/") for d in dirs)
+    st = os.lstat(os.path.join(dirs[1], "tmp"))
+    assert (st.st_mode & 0o7777) == 0o1777
+    st = os.lstat(os.path.join(dirs[1], "srv"))
+    assert (st.st_mode & 0o7777, st.st_uid) == (0o700, 5)
+    assert os.lstat(os.path.join(dirs[1], "srv", "a")).st_mode & 0o7777 == 0o755   # new: 0755
+
+
+@pytest.mark.parametrize("case,layer", [
+    ("a file given twice", ib.TarBuilder().file("f", b"one").file("f", b"two").bytes()),
+    ("a file replaced by a directory", ib.TarBuilder().file("d", b"x").dir("d").file("d/f", b"two").bytes()),
+    ("a directory replaced by a file", ib.TarBuilder().dir("d").file("d/x", b"x").file("d", b"two").bytes()),
+    ("a whiteout of its own entry", ib.TarBuilder().file("f", b"x").file(".wh.f", b"").file("g", b"two").bytes()),
+])
+def test_what_one_pass_cannot_express_is_stored_as_a_directory(tmp_path, case, layer):
+    res = unpack_layer(io.BytesIO(layer), str(tmp_path / "layer.sqfs"), image=True)
+    assert res.format == "" and res.needs_directory, case
+    root = str(tmp_path / "root")
+    arc = str(tmp_path / "img.tar")
+    ib.docker_archive(arc, [layer], ["fallback/img:1"])
+    p = cli(root, "load", "-i", arc)
+    assert p.returncode == 0, p.stderr
+    e = Engine(root)
+    [chain] = e.store.image("fallback/img:1").chain_ids
+    assert os.path.isdir(e.store.layer_path(chain))
+    assert e.store.layer_meta(chain)["format"] == "dir"
+    d = tmp_path / "want"
+    d.mkdir()
+    unpack_layer(io.BytesIO(layer), str(d))
+    assert ib.snapshot(e.image_layer_dirs("fallback/img:1")[0]) == ib.snapshot(str(d))
+
+
+def _loops() -> set[str]:
+    out = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+    return {line.split(":", 1)[0] for line in out.splitlines()}
+
+
+def test_a_container_on_image_layers_leaves_nothing_mounted_or_attached(tmp_path, busybox_rootfs):
+    root = str(tmp_path / "root")
+    e = Engine(root)
+    e.import_image(busybox_rootfs, "imgs/busybox:1")
+    [chain] = e.store.image("imgs/busybox:1").chain_ids
+    image = e.store.layer_path(chain)
+    assert image.endswith("/layer.sqfs") and os.path.isfile(image)
+    loops_before = _loops()
+    p = cli(root, "run", "--rm", "--network", "none", "imgs/busybox:1", "sh", "-c",
+            "echo hi > /new && cat /new && grep ' / / ' /proc/self/mountinfo")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("hi\n") and "lowerdir=/proc/self/fd/" in p.stdout
+    p = cli(root, "run", "-d", "--network", "none", "--name", "held", "imgs/busybox:1", "sleep", "60")
+    assert p.returncode == 0, p.stderr
+    try:
+        # the host's mount table never shows a layer image, running or not
+        with open("/proc/self/mountinfo") as f:
+            assert root not in f.read()
+        assert len(_loops() - loops_before) == 1          # the running container's layer
+        assert cli(root, "exec", "held", "cat", "/etc/passwd").returncode == 0
+        assert cli(root, "diff", "held").returncode == 0
+    finally:
+        assert cli(root, "rm", "-f", "held").returncode == 0
+    assert _loops() - loops_before == set()               # detached with the container
+
+
+def test_gc_removes_an_image_layer_this_process_reads(tmp_path, busybox_rootfs):
+    root = str(tmp_path / "root")
+    e = Engine(root)
+    e.import_image(busybox_rootfs, "imgs/gone:1")
+    [chain] = e.store.image("imgs/gone:1").chain_ids
+    image = e.store.layer_path(chain)
+    assert os.listdir(e.image_layer_dirs("imgs/gone:1")[0])     # mounted for reading here
+    e.rmi(["imgs/gone:1"])
+    assert not os.path.exists(os.path.dirname(image))
+    assert all(image not in line for line in subprocess.run(
+        ["losetup", "-a"], capture_output=True, text=True).stdout.splitlines())
