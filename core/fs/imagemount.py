@@ -19,9 +19,8 @@ import fcntl
 import os
 import stat
 import struct
-import threading
 
-from core.fs.rootview import (
+from core.fs.mountapi import (
     FSCONFIG_CMD_CREATE,
     FSCONFIG_SET_FLAG,
     FSCONFIG_SET_STRING,
@@ -117,8 +116,17 @@ def mount_image(path: str, nodev_nosuid: bool = True) -> int:
 # one mount per image per process, for reading
 # --------------------------------------------------------------------------------------
 
-_lock = threading.Lock()
+_lock = None           # a threading.Lock, made on first use (the init never needs one)
 _mounted: dict[str, tuple[tuple[int, int], int]] = {}   # path -> ((dev, ino), fd)
+
+
+def _get_lock():
+    global _lock
+    if _lock is None:
+        import threading
+
+        _lock = threading.Lock()
+    return _lock
 
 
 def readable(path: str) -> str:
@@ -131,7 +139,7 @@ def readable(path: str) -> str:
     if not stat.S_ISREG(st.st_mode):
         return path
     key = (st.st_dev, st.st_ino)
-    with _lock:
+    with _get_lock():
         got = _mounted.get(path)
         if got is not None and got[0] == key:
             return f"/proc/self/fd/{got[1]}"
@@ -149,7 +157,7 @@ def readable_all(paths: list[str]) -> list[str]:
 def release(prefix: str) -> None:
     """Unmount this process's mounts of the images below ``prefix`` (before removing
     them, so their space is freed)."""
-    with _lock:
+    with _get_lock():
         for path in [p for p in _mounted if p == prefix or p.startswith(prefix.rstrip("/") + "/")]:
             os.close(_mounted.pop(path)[1])
 

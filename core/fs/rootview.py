@@ -25,44 +25,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from core.errors import Conflict, NotFound, RuntimeFailure
-from core.fs.extract import libc
-
-SYS_OPEN_TREE = 428
-SYS_FSOPEN = 430
-SYS_FSCONFIG = 431
-SYS_FSMOUNT = 432
-
-FSOPEN_CLOEXEC = 0x1
-FSMOUNT_CLOEXEC = 0x1
-FSCONFIG_SET_FLAG = 0
-FSCONFIG_SET_STRING = 1
-FSCONFIG_CMD_CREATE = 6
-MOUNT_ATTR_RDONLY = 0x1
-MOUNT_ATTR_NOSUID = 0x2
-MOUNT_ATTR_NODEV = 0x4
-
-
-
-def _sys(nr: int, *args) -> int:
-    r = libc.syscall(nr, *args)
-    if r < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return r
-
-
-def _fs_log(fsfd: int) -> str:
-    """The messages the kernel queued on a file system context (why fsconfig failed)."""
-    out = []
-    for _ in range(8):
-        try:
-            msg = os.read(fsfd, 1024)
-        except OSError:
-            break
-        if not msg:
-            break
-        out.append(msg.decode(errors="replace").strip())
-    return "; ".join(out)
+from core.fs.mountapi import (
+    FSCONFIG_CMD_CREATE,
+    FSCONFIG_SET_FLAG,
+    FSCONFIG_SET_STRING,
+    FSMOUNT_CLOEXEC,
+    FSOPEN_CLOEXEC,
+    MOUNT_ATTR_NODEV,
+    MOUNT_ATTR_RDONLY,
+    SYS_FSCONFIG,
+    SYS_FSMOUNT,
+    SYS_FSOPEN,
+    _fs_log,
+    _sys,
+)
 
 
 def _set(fsfd: int, key: str, value: str | None = None) -> None:
