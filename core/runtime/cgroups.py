@@ -31,7 +31,8 @@ import errno
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from core.errors import RuntimeFailure, UsageError
 
@@ -116,8 +117,8 @@ def _read(path: str) -> str | None:
         return None
 
 
-def _read_int(path: str) -> int | None:
-    text = _read(path)
+def _read_int(path: str, read=_read) -> int | None:
+    text = read(path)
     if text is None:
         return None
     text = text.strip()
@@ -129,10 +130,10 @@ def _read_int(path: str) -> int | None:
         return None
 
 
-def _read_keyed(path: str) -> dict[str, int]:
+def _read_keyed(path: str, read=_read) -> dict[str, int]:
     """Parse ``key value`` lines (memory.stat, cpu.stat, memory.events, oom_control...)."""
     out: dict[str, int] = {}
-    for line in (_read(path) or "").splitlines():
+    for line in (read(path) or "").splitlines():
         parts = line.split()
         if len(parts) == 2:
             try:
@@ -257,10 +258,13 @@ class CgroupStats:
         return self.cpu_quota_us / self.cpu_period_us
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = {name: getattr(self, name) for name in _STATS_FIELDS}     # (asdict deep-copies)
         d["memory_used"] = self.memory_used
         d["cpus_limit"] = self.cpus_limit
         return d
+
+
+_STATS_FIELDS = tuple(f.name for f in fields(CgroupStats))
 
 
 def _clock_ticks() -> int:
@@ -285,6 +289,37 @@ class Cgroup:
         # v2: the single key "unified".
         self._dirs = dict(dirs)
         self.warnings: list[str] = []
+        self._held: dict[str, Any] | None = None     # path -> open file (keep_files_open)
+
+    def keep_files_open(self) -> Cgroup:
+        """Keep the files :meth:`stats` reads open and re-read them with pread: a sampler
+        that asks every second saves an open, a close and a text wrapper per file
+        (cgroupfs regenerates a file read again from offset 0). Closed with the object."""
+        if self._held is None:
+            self._held = {}
+        return self
+
+    def _read_held(self, path: str) -> str | None:
+        assert self._held is not None
+        f = self._held.get(path)
+        if f is False:                  # not there (a controller or file this host lacks)
+            return None
+        if f is None:
+            try:
+                f = open(path, "rb", buffering=0)
+            except (FileNotFoundError, NotADirectoryError, ProcessLookupError):
+                self._held[path] = False
+                return None
+            self._held[path] = f
+        try:
+            return os.pread(f.fileno(), 1 << 16, 0).decode()
+        except OSError:                 # the cgroup went away (ENODEV)
+            f.close()
+            del self._held[path]
+            return None
+
+    def _reader(self):
+        return _read if self._held is None else self._read_held
 
     def __repr__(self) -> str:
         return f"Cgroup({self.name!r}, {self.version}, {sorted(self._dirs)})"
@@ -606,28 +641,29 @@ class Cgroup:
 
     def _stats_v1(self) -> CgroupStats:
         f = self._file
+        r = self._reader()
         s = CgroupStats()
-        s.cpu_usage_ns = _read_int(f("cpuacct", "cpuacct.usage") or "")
-        acct = _read_keyed(f("cpuacct", "cpuacct.stat") or "")     # in USER_HZ ticks
+        s.cpu_usage_ns = _read_int(f("cpuacct", "cpuacct.usage") or "", r)
+        acct = _read_keyed(f("cpuacct", "cpuacct.stat") or "", r)     # in USER_HZ ticks
         if "user" in acct and "system" in acct:
             tick = 1_000_000_000 // _clock_ticks()
             s.cpu_user_ns, s.cpu_system_ns = acct["user"] * tick, acct["system"] * tick
-        s.memory_usage = _read_int(f("memory", "memory.usage_in_bytes") or "")
-        s.memory_limit = _limit_or_none(_read_int(f("memory", "memory.limit_in_bytes") or ""))
-        mstat = _read_keyed(f("memory", "memory.stat") or "")
+        s.memory_usage = _read_int(f("memory", "memory.usage_in_bytes") or "", r)
+        s.memory_limit = _limit_or_none(_read_int(f("memory", "memory.limit_in_bytes") or "", r))
+        mstat = _read_keyed(f("memory", "memory.stat") or "", r)
         for key in ("total_inactive_file", "inactive_file", "cache"):
             if key in mstat:
                 s.memory_cache = mstat[key]
                 break
-        s.pids_current = _read_int(f("pids", "pids.current") or "")
-        s.pids_limit = _limit_or_none(_read_int(f("pids", "pids.max") or ""))
+        s.pids_current = _read_int(f("pids", "pids.current") or "", r)
+        s.pids_limit = _limit_or_none(_read_int(f("pids", "pids.max") or "", r))
         s.io_read_bytes, s.io_write_bytes = self._blkio_bytes()
-        oom = _read_keyed(f("memory", "memory.oom_control") or "")
+        oom = _read_keyed(f("memory", "memory.oom_control") or "", r)
         s.oom_kills = oom.get("oom_kill")
-        quota = _read_int(f("cpu", "cpu.cfs_quota_us") or "")
+        quota = _read_int(f("cpu", "cpu.cfs_quota_us") or "", r)
         s.cpu_quota_us = quota if quota is not None and quota > 0 else None
-        s.cpu_period_us = _read_int(f("cpu", "cpu.cfs_period_us") or "")
-        s.cpu_throttled_periods = _read_keyed(f("cpu", "cpu.stat") or "").get("nr_throttled")
+        s.cpu_period_us = _read_int(f("cpu", "cpu.cfs_period_us") or "", r)
+        s.cpu_throttled_periods = _read_keyed(f("cpu", "cpu.stat") or "", r).get("nr_throttled")
         return s
 
     def _blkio_bytes(self) -> tuple[int | None, int | None]:
@@ -637,7 +673,7 @@ class Cgroup:
             "blkio.io_service_bytes_recursive",
             "blkio.bfq.io_service_bytes_recursive",
         ):
-            text = _read(self._file("blkio", filename) or "")
+            text = self._reader()(self._file("blkio", filename) or "")
             if text is None:
                 continue
             read = write = 0
@@ -654,21 +690,22 @@ class Cgroup:
     def _stats_v2(self) -> CgroupStats:
         d = self._dirs["unified"]
         p = lambda name: os.path.join(d, name)  # noqa: E731
+        r = self._reader()
         s = CgroupStats()
-        cpu = _read_keyed(p("cpu.stat"))
+        cpu = _read_keyed(p("cpu.stat"), r)
         if "usage_usec" in cpu:
             s.cpu_usage_ns = cpu["usage_usec"] * 1000
         if "user_usec" in cpu and "system_usec" in cpu:
             s.cpu_user_ns, s.cpu_system_ns = cpu["user_usec"] * 1000, cpu["system_usec"] * 1000
         s.cpu_throttled_periods = cpu.get("nr_throttled")
-        s.memory_usage = _read_int(p("memory.current"))
-        s.memory_limit = _limit_or_none(_read_int(p("memory.max")))
-        mstat = _read_keyed(p("memory.stat"))
+        s.memory_usage = _read_int(p("memory.current"), r)
+        s.memory_limit = _limit_or_none(_read_int(p("memory.max"), r))
+        mstat = _read_keyed(p("memory.stat"), r)
         if "inactive_file" in mstat:
             s.memory_cache = mstat["inactive_file"]
-        s.pids_current = _read_int(p("pids.current"))
-        s.pids_limit = _limit_or_none(_read_int(p("pids.max")))
-        io = _read(p("io.stat"))
+        s.pids_current = _read_int(p("pids.current"), r)
+        s.pids_limit = _limit_or_none(_read_int(p("pids.max"), r))
+        io = r(p("io.stat"))
         if io is not None:
             s.io_read_bytes = s.io_write_bytes = 0
             for line in io.splitlines():  # "8:0 rbytes=1 wbytes=2 rios=3 wios=4 ..."
@@ -678,10 +715,9 @@ class Cgroup:
                         s.io_read_bytes += int(value)
                     elif key == "wbytes" and value.isdigit():
                         s.io_write_bytes += int(value)
-        events = _read(p("memory.events"))
-        if events is not None:
-            s.oom_kills = _read_keyed(p("memory.events")).get("oom_kill", 0)
-        cpu_max = (_read(p("cpu.max")) or "").split()
+        if r(p("memory.events")) is not None:
+            s.oom_kills = _read_keyed(p("memory.events"), r).get("oom_kill", 0)
+        cpu_max = (r(p("cpu.max")) or "").split()
         if len(cpu_max) == 2:
             s.cpu_quota_us = None if cpu_max[0] == "max" else int(cpu_max[0])
             s.cpu_period_us = int(cpu_max[1])

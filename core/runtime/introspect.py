@@ -722,8 +722,9 @@ class StatsSampler:
     the container is gone or stopped. What ``container_stats`` finds anew on every call -
     the id lookup (a directory listing), the cgroup's directories, the name - is found once
     per container and kept; the state file is still read on every sample, so a stopped
-    container is noticed at the next one. (36 ms -> ~10 ms of CPU per sample of 20
-    containers on a v1 host: see docs/teaching.md.)
+    container is noticed at the next one. The cgroup's files stay open and are re-read
+    with pread (``Cgroup.keep_files_open``). (36 ms -> ~10 ms of CPU per sample of 20
+    containers on a v1 host with the lookups kept; 13.6 -> 4.9 ms with the files kept.)
     """
 
     def __init__(self, engine) -> None:
@@ -759,6 +760,7 @@ class StatsSampler:
             cg = _cg.Cgroup.open(f"nutshell/{cid}")
             if cg is None:
                 return None
+            cg.keep_files_open()
             known = self._known[cid] = (name, cg)
         name, cg = known
         stats = cg.stats().to_dict()

@@ -735,3 +735,33 @@ def test_v2_threaded_subtree(tmp_path, monkeypatch):
     C.Cgroup.create("nutshell/t2", pids_limit=4)
     assert read(k.root / "nutshell" / "t2" / "cgroup.type") == "threaded"
     assert read(k.root / "nutshell" / "t2" / "pids.max") == "4"
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_files_kept_open_read_the_same_and_follow_changes(tmp_path, monkeypatch, version):
+    """StatsSampler's cgroups keep their files open and pread them: the same sample as a
+    fresh open, new values seen, a vanished cgroup read as nothing (not an error)."""
+    k = make(tmp_path, monkeypatch, version)
+    cg = C.Cgroup.create("nutshell/held", memory=32 * MiB, pids_limit=20)
+    pids = (k.root / "nutshell" / "held" / "pids.current" if version == "v2"
+            else k.root / "pids" / "nutshell" / "held" / "pids.current")
+    pids.write_text("4\n")
+    fresh = C.Cgroup.open("nutshell/held")
+    held = C.Cgroup.open("nutshell/held").keep_files_open()
+    a, b = fresh.stats().to_dict(), held.stats().to_dict()
+    a.pop("timestamp"), b.pop("timestamp")
+    assert a == b and b["pids_current"] == 4 and b["memory_limit"] == 32 * MiB
+    with open(pids, "r+") as f:            # the same file, a new value (as the kernel's)
+        f.write("7\n")
+    assert held.stats().pids_current == 7
+    assert held._held and all(f is False or not f.closed for f in held._held.values())
+    # a removed cgroup's open files fail with ENODEV: read as nothing, and let go
+    import errno
+
+    def gone(fd, n, off):
+        raise OSError(errno.ENODEV, "No such device")
+
+    monkeypatch.setattr(C.os, "pread", gone)
+    s = held.stats()
+    assert s.pids_current is None and s.memory_limit is None
+    assert all(f is False for f in held._held.values())
