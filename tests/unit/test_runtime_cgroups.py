@@ -742,7 +742,7 @@ def test_files_kept_open_read_the_same_and_follow_changes(tmp_path, monkeypatch,
     """StatsSampler's cgroups keep their files open and pread them: the same sample as a
     fresh open, new values seen, a vanished cgroup read as nothing (not an error)."""
     k = make(tmp_path, monkeypatch, version)
-    cg = C.Cgroup.create("nutshell/held", memory=32 * MiB, pids_limit=20)
+    C.Cgroup.create("nutshell/held", memory=32 * MiB, pids_limit=20)
     pids = (k.root / "nutshell" / "held" / "pids.current" if version == "v2"
             else k.root / "pids" / "nutshell" / "held" / "pids.current")
     pids.write_text("4\n")
