@@ -57,11 +57,21 @@ class NeedsDirectory(Exception):
     """The layer must be unpacked as a directory (see the module's docstring)."""
 
 
+def _kernel() -> tuple[int, int]:
+    try:
+        major, minor = os.uname().release.split(".")[:2]
+        return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
+    except ValueError:
+        return (0, 0)
+
+
 @lru_cache(maxsize=1)
 def _probe() -> str:
     """Why layer images cannot be used here ('' when they can)."""
     if not shutil.which("sqfstar"):
         return "sqfstar (squashfs-tools) is not installed"
+    if _kernel() < (5, 8):
+        return "the kernel is older than 5.8 (no LOOP_CONFIGURE)"
     if not os.access("/dev/loop-control", os.R_OK | os.W_OK):
         return "no access to /dev/loop-control"
     try:

@@ -64,3 +64,15 @@ def test_fast_headers_read_back_as_tarfile_reads_them(name, typ, mode, uid, gid,
 ])
 def test_what_ustar_cannot_hold_is_left_to_tarfile(name, link, uid):
     assert layerimage._ustar(name, tarfile.REGTYPE, 0o644, uid, 0, 0, 0, link, (0, 0)) is None
+
+
+def test_an_old_kernel_keeps_directories(monkeypatch):
+    import os as _os
+
+    layerimage._probe.cache_clear()
+    monkeypatch.setattr(layerimage.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(_os, "uname", lambda: _os.uname_result(("Linux", "h", "5.4.0-150-generic", "", "x86_64")))
+    try:
+        assert "5.8" in layerimage._probe()
+    finally:
+        layerimage._probe.cache_clear()
