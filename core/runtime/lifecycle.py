@@ -210,6 +210,7 @@ class Lifecycle(RuntimeBase):
                 cgroup_version=cg.version, cgroups_required=required,
                 cgroups_optional=optional, memory_cgroup=cg.paths.get("memory"),
                 stdin_open=bool(c.get("OpenStdin")), auto_remove=bool(hc.get("AutoRemove")),
+                name=str(cfg.get("Name") or "").lstrip("/"),
                 network_teardown=net["mode"] == "bridge", restart=_restart_arg(cfg),
                 volume_root=self.paths.volumes, remove_volumes=anonymous_volumes(cfg),
                 event_attributes=journal.container_attributes(cfg))

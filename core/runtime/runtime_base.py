@@ -68,7 +68,10 @@ class RuntimeBase:
             name = ""
         shutil.rmtree(self.paths.container(cid), ignore_errors=True)
         if name:
-            self.records.unindex_name(name, cid)
+            # under the lock create takes to claim a name: a create of the same name that
+            # runs now cannot have its new index entry removed by ours
+            with self.records.global_lock():
+                self.records.unindex_name(name, cid)
         shutil.rmtree(self.paths.run_container(cid), ignore_errors=True)
 
     def _remove_volumes(self, cfg: dict, only: list[str] | None = None) -> list[str]:

@@ -49,6 +49,22 @@ def test_kill9_shim_of_auto_remove_container(rt):
     wait_for(lambda: leftovers(rt, cid) == [], 10, what=lambda: leftovers(rt, cid))
 
 
+def test_run_rm_leaves_no_name_entry_and_the_name_is_free_at_once(rt):
+    """--rm: the shim removes the container's entry in containers/.names with it (each
+    `run --rm` used to leave one behind); a create of the same name right after works;
+    a named container's entry goes with `rm` and stays while it exists."""
+    names = os.path.join(rt.engine.paths.containers, ".names")
+    before = set(os.listdir(names)) if os.path.isdir(names) else set()
+    for _ in range(3):
+        assert rt.run("--rm", "--name", "rmname", "--network", "none", IMAGE, "true").returncode == 0
+        assert rt.run("--rm", "--network", "none", IMAGE, "true").returncode == 0
+    assert set(os.listdir(names)) - before == set()
+    cid = rt.run("-d", "--name", "kept", "--network", "none", IMAGE, "sleep", "30", check=True).stdout.strip()
+    assert open(os.path.join(names, "kept")).read().strip() == cid
+    rt.cli("rm", "-f", "kept", check=True)
+    assert not os.path.exists(os.path.join(names, "kept"))
+
+
 @pytest.mark.slow
 def test_ten_parallel_runs(rt):
     def one(i: int):

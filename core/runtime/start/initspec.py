@@ -111,6 +111,7 @@ class InitSpec(ProcessSpec):
     # the shim
     stdin_open: bool = False
     auto_remove: bool = False
+    name: str = ""                      # the container's name (no /): its name-index entry goes with --rm
     network_teardown: bool = False      # bridge modes: the shim releases the network
     restart: str = ""                   # "<policy>:<max retries>:<restarts so far>"
     volume_root: str = ""               # $ROOT/volumes

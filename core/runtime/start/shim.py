@@ -114,6 +114,29 @@ class Client:
 
 
 class Shim:
+    def unindex_name(self):
+        """--rm: our entry in containers/.names goes with us (as Records.unindex_name does,
+        under the lock create claims names with; the entry is ours only if it holds our
+        id)."""
+        name = self.spec.get("name") or ""
+        if not name or "/" in name or name.startswith("."):
+            return
+        containers = os.path.dirname(self.cdir)
+        try:
+            lock = os.open(os.path.join(containers, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            path = os.path.join(containers, ".names", name)
+            with open(path) as f:
+                if f.read().strip() == self.cid:
+                    os.unlink(path)
+        except OSError:
+            pass
+        finally:
+            os.close(lock)
+
     def __init__(self, req):
         spec, fds = req["spec"], req["fds"]
         self.spec = spec           # the container's InitSpec, as initspec.py writes it
@@ -576,6 +599,7 @@ class Shim:
         self.volume_events("unmount")
         if self.auto_remove:
             rmtree(self.cdir)
+            self.unindex_name()
             self.remove_volumes()
             self.event("destroy")
         else:
