@@ -167,7 +167,9 @@ class ImageApplier:
             self._write(self._buf)
             self._buf = bytearray()
 
-    def _failed(self) -> RuntimeFailure:
+    def _failed(self) -> NeedsDirectory:
+        """sqfstar gave up (a tree it cannot take, or no space): the layer is unpacked as
+        a directory instead, which either works or fails with the real reason (ENOSPC)."""
         if self._proc is not None:
             self._proc.wait()
         msg = ""
@@ -175,7 +177,7 @@ class ImageApplier:
             self._errf.seek(0)
             msg = self._errf.read()[-2000:].decode(errors="replace").strip()
         rc = self._proc.returncode if self._proc is not None else None
-        return RuntimeFailure(f"sqfstar failed (exit {rc}) making a layer image: {msg or 'no message'}")
+        return NeedsDirectory(f"sqfstar failed (exit {rc}): {msg or 'no message'}")
 
     def _header(self, name: str, typ: bytes, attrs: DirAttrs, size: int = 0, linkname: str = "",
                 dev: tuple[int, int] = (0, 0), xattrs: dict[str, bytes] | None = None) -> None:

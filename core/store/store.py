@@ -637,7 +637,9 @@ class Store:
             raise
         if not result.format:           # not expressible as an image: a directory
             _rmtree(staging)
-            return self._unpack_stored(digest, diff_id, parent_chain, progress, "dir")
+            why = result.needs_directory
+            result, staging = self._unpack_stored(digest, diff_id, parent_chain, progress, "dir")
+            result.warnings.append(f"stored as a directory: {why}")
         return result, staging
 
     def ingest_layer(self, reader: BinaryIO, descriptor: dict, diff_id: str | None,
@@ -682,7 +684,14 @@ class Store:
         chain = chain_id(parent_chain_id, result.diff_id)
         if not result.format:           # not expressible as an image: unpack the blob as a dir
             _rmtree(staging)
-            return self.unpack_blob(digest, result.diff_id, parent_chain_id, fmt="dir")
+            info = self.unpack_blob(digest, result.diff_id, parent_chain_id, fmt="dir")
+            meta = self.layer_meta(chain)
+            if meta is not None and not info.existed:
+                meta["warnings"] = (meta.get("warnings") or []) + [
+                    f"stored as a directory: {result.needs_directory}"]
+                fsutil.atomic_write_json(os.path.join(self.paths.layer(chain), "meta.json"), meta,
+                                         sync=False)
+            return info
         return self._commit_layer(staging, result, chain, parent_chain_id, digest)
 
     def layer_dirs(self, image: Image, progress: ProgressFn = None) -> list[str]:

@@ -127,7 +127,9 @@ def test_what_one_pass_cannot_express_is_stored_as_a_directory(tmp_path, case, l
     e = Engine(root)
     [chain] = e.store.image("fallback/img:1").chain_ids
     assert os.path.isdir(e.store.layer_path(chain))
-    assert e.store.layer_meta(chain)["format"] == "dir"
+    meta = e.store.layer_meta(chain)
+    assert meta["format"] == "dir"
+    assert any(w.startswith("stored as a directory: ") for w in meta["warnings"]), meta["warnings"]
     d = tmp_path / "want"
     d.mkdir()
     unpack_layer(io.BytesIO(layer), str(d))
@@ -177,3 +179,25 @@ def test_gc_removes_an_image_layer_this_process_reads(tmp_path, busybox_rootfs):
     assert not os.path.exists(os.path.dirname(image))
     assert all(image not in line for line in subprocess.run(
         ["losetup", "-a"], capture_output=True, text=True).stdout.splitlines())
+
+
+def test_when_sqfstar_fails_the_layer_is_a_directory(tmp_path):
+    """A tree sqfstar cannot take (or any failure of it) costs speed, not the pull: the
+    layer is unpacked as a directory from its blob, and the reason is kept."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "sqfstar").write_text("#!/bin/sh\ncat >/dev/null\necho 'FATAL ERROR: out of cheese' >&2\nexit 1\n")
+    (fake / "sqfstar").chmod(0o755)
+    layer = ib.TarBuilder().dir("etc").file("etc/x", b"x").bytes()
+    arc = str(tmp_path / "img.tar")
+    ib.docker_archive(arc, [layer], ["broken/sqfstar:1"])
+    root = str(tmp_path / "root")
+    p = cli(root, "load", "-i", arc, env={"PATH": f"{fake}:{os.environ['PATH']}"})
+    assert p.returncode == 0, p.stderr
+    e = Engine(root)
+    [chain] = e.store.image("broken/sqfstar:1").chain_ids
+    meta = e.store.layer_meta(chain)
+    assert meta["format"] == "dir" and os.path.isdir(e.store.layer_path(chain))
+    assert any("out of cheese" in w for w in meta["warnings"]), meta["warnings"]
+    with open(os.path.join(e.store.layer_path(chain), "etc", "x")) as f:
+        assert f.read() == "x"
