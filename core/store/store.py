@@ -685,11 +685,11 @@ class Store:
         if not result.format:           # not expressible as an image: unpack the blob as a dir
             _rmtree(staging)
             info = self.unpack_blob(digest, result.diff_id, parent_chain_id, fmt="dir")
-            meta = self.layer_meta(chain)
-            if meta is not None and not info.existed:
-                meta["warnings"] = (meta.get("warnings") or []) + [
+            made = self.layer_meta(chain)
+            if made is not None and not info.existed:
+                made["warnings"] = (made.get("warnings") or []) + [
                     f"stored as a directory: {result.needs_directory}"]
-                fsutil.atomic_write_json(os.path.join(self.paths.layer(chain), "meta.json"), meta,
+                fsutil.atomic_write_json(os.path.join(self.paths.layer(chain), "meta.json"), made,
                                          sync=False)
             return info
         return self._commit_layer(staging, result, chain, parent_chain_id, digest)
