@@ -143,3 +143,18 @@ def test_format_helpers():
     rows = F.chart([0, 4, 8, 16], 4, 2, top=16)
     assert rows == ["   █", " ▄██"]  # 16 eighths: 4 -> half a cell, 8 -> one full cell
     assert F.duration(59) == "59s" and F.duration(3600 * 26) == "1d2h"
+
+
+def test_overlay_text_says_when_layers_are_images():
+    from types import SimpleNamespace as NS
+
+    def view(paths):
+        return NS(lower=[NS(path=p) for p in paths], entries=[], name="web", entries_total=0,
+                  upper_bytes=0, mounted=True)
+
+    as_dirs = texts.overlay(view(["/s/layers/a/diff", "/s/layers/b/diff"]))
+    assert "squashfs" not in as_dirs and "read-only directories" in as_dirs
+    as_images = texts.overlay(view(["/s/layers/a/layer.sqfs", "/s/layers/b/layer.sqfs"]))
+    assert "Each layer is stored as a squashfs image" in as_images and "/proc/self/fd/N" in as_images
+    mixed = texts.overlay(view(["/s/layers/a/layer.sqfs", "/s/layers/b/diff"]))
+    assert "1 of the 2 layers is stored" in mixed

@@ -49,6 +49,14 @@ def overlay(o) -> str:
             f"opaque. upperdir is the container's whole change set: `nutshell commit` packs it "
             f"into a new layer ({o.entries_total} entries, {ibytes(o.upper_bytes)} of file data "
             f"now).")
+    images = sum(1 for layer in o.lower if str(layer.path).endswith("/layer.sqfs"))
+    if images:
+        who = ("Each layer is" if images == n else
+               f"{images} of the {n} layers {'is' if images == 1 else 'are'}")
+        text += (f" {who} stored as a squashfs image file, not a directory: the container's "
+                 "init binds each image to a loop device, mounts it read-only where no one "
+                 "else can see it, and hands overlayfs the mount as /proc/self/fd/N — that "
+                 "is what lowerdir shows.")
     if not o.mounted:
         text += (" The container is not running, so nothing is mounted: the overlay exists only "
                  "inside the container's mount namespace, while it runs.")
