@@ -3,7 +3,7 @@
 The kernel objects Nutshell makes are recognisable by name: bridges ``nsbr-*`` /
 ``nutshell0``, host veths ``nsv*``, nft tables ``nutshell*``, ``/run/netns/nutshell-*``
 links, ``NUTSHELL-*`` iptables chains (nft and legacy backends), netns bind mounts under ``/run/nutshell``, cgroups below ``nutshell/`` in every
-hierarchy, and shim processes. A snapshot is taken when the session starts;
+hierarchy, shim processes, and loop devices bound to layer images. A snapshot is taken when the session starts;
 ``leftover`` compares at the end. tests/test_zz_leaks.py asks for that check: in a plain
 run it is the last test; under xdist each worker has its own session and the others may
 still be running, so the test only tells the controller, which checks once every
@@ -70,6 +70,21 @@ def _mounts() -> set[str]:
     return out
 
 
+def _loops() -> set[str]:
+    """Loop devices bound to a layer image (core/fs/imagemount.py): they detach themselves
+    when the last mount of the image goes, so any still bound after the run leaked."""
+    out = set()
+    for d in glob.glob("/sys/block/loop*/loop/backing_file"):
+        try:
+            with open(d) as f:
+                backing = f.read().strip()
+        except OSError:
+            continue
+        if backing.endswith("/layer.sqfs") or "/layer.sqfs " in backing:
+            out.add(f"loop {d.split('/')[3]} {backing}")
+    return out
+
+
 def _cgroups() -> set[str]:
     out = set()
     for base in glob.glob("/sys/fs/cgroup/*/nutshell") + glob.glob("/sys/fs/cgroup/nutshell"):
@@ -97,7 +112,8 @@ def _shims() -> set[str]:
 def snapshot() -> set[str]:
     if os.geteuid() != 0:
         return set()
-    return _links() | _nft() | _iptables() | _netns() | _mounts() | _cgroups() | _shims()
+    return (_links() | _nft() | _iptables() | _netns() | _mounts() | _cgroups() | _shims()
+            | _loops())
 
 
 def remove(objects: set[str]) -> None:
@@ -128,6 +144,8 @@ def remove(objects: set[str]) -> None:
                 os.unlink(os.path.join("/run/netns", name))
             elif kind == "mount":
                 subprocess.run(["umount", "-l", name], capture_output=True)
+            elif kind == "loop":
+                subprocess.run(["losetup", "-d", "/dev/" + name.split()[0]], capture_output=True)
         except OSError:
             pass
     for obj in sorted(objects, reverse=True):
