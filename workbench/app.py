@@ -54,25 +54,14 @@ PANES: list[tuple[str, str, str]] = [
 ]
 
 
-_PANE_CLASSES = {
-    "images": ("workbench.panes.images", "ImagesPane"),
-    "layers": ("workbench.panes.layers", "LayersPane"),
-    "containers": ("workbench.panes.containers", "ContainersPane"),
-    "networks": ("workbench.panes.networks", "NetworksPane"),
-    "stats": ("workbench.panes.stats", "StatsPane"),
-    "terminals": ("workbench.panes.terminals", "TerminalsPane"),
-    "teaching": ("workbench.panes.learn", "LearnPane"),
-}
-
-
 def pane_class(name: str) -> type[Pane]:
     """The pane class for ``name``, its module imported on demand: ``nutshell`` with a verb
     never loads the panes, and the app imports a hidden pane's module only when it mounts
     it, after the first frame (all seven before it cost ~90 ms of the start)."""
     import importlib
 
-    module, cls = _PANE_CLASSES[name]
-    return getattr(importlib.import_module(module), cls)
+    module = "learn" if name == "teaching" else name       # workbench/panes/<module>.py
+    return getattr(importlib.import_module(f"workbench.panes.{module}"), module.capitalize() + "Pane")
 
 
 class MainTabs(TabbedContent):

@@ -20,21 +20,7 @@ import os
 import stat
 import struct
 
-from core.fs.mountapi import (
-    FSCONFIG_CMD_CREATE,
-    FSCONFIG_SET_FLAG,
-    FSCONFIG_SET_STRING,
-    FSMOUNT_CLOEXEC,
-    FSOPEN_CLOEXEC,
-    MOUNT_ATTR_NODEV,
-    MOUNT_ATTR_NOSUID,
-    MOUNT_ATTR_RDONLY,
-    SYS_FSCONFIG,
-    SYS_FSMOUNT,
-    SYS_FSOPEN,
-    _fs_log,
-    _sys,
-)
+from core.fs import mountapi as _m
 
 IMAGE_FSTYPE = "squashfs"
 LOOP_CTL_GET_FREE = 0x4C82
@@ -91,21 +77,25 @@ def mount_image(path: str, nodev_nosuid: bool = True) -> int:
     finally:
         os.close(image_fd)
     try:
-        fsfd = _sys(SYS_FSOPEN, IMAGE_FSTYPE.encode(), ctypes.c_uint(FSOPEN_CLOEXEC))
+        fsfd = _m._sys(_m.SYS_FSOPEN, IMAGE_FSTYPE.encode(), ctypes.c_uint(_m.FSOPEN_CLOEXEC))
+
+        def config(cmd: int, key: bytes | None = None, value: bytes | None = None) -> None:
+            _m._sys(_m.SYS_FSCONFIG, ctypes.c_int(fsfd), ctypes.c_uint(cmd), key, value,
+                    ctypes.c_int(0))
+
         try:
             try:
-                _sys(SYS_FSCONFIG, ctypes.c_int(fsfd), ctypes.c_uint(FSCONFIG_SET_FLAG), b"ro",
-                     None, ctypes.c_int(0))
-                _sys(SYS_FSCONFIG, ctypes.c_int(fsfd), ctypes.c_uint(FSCONFIG_SET_STRING),
-                     b"source", f"/dev/loop{minor}".encode(), ctypes.c_int(0))
-                _sys(SYS_FSCONFIG, ctypes.c_int(fsfd), ctypes.c_uint(FSCONFIG_CMD_CREATE), None,
-                     None, ctypes.c_int(0))
+                config(_m.FSCONFIG_SET_FLAG, b"ro")
+                config(_m.FSCONFIG_SET_STRING, b"source", f"/dev/loop{minor}".encode())
+                config(_m.FSCONFIG_CMD_CREATE)
             except OSError as exc:
                 raise OSError(exc.errno, f"mounting layer image {path}: {exc.strerror} "
-                                         f"{_fs_log(fsfd)}".strip()) from None
-            attrs = MOUNT_ATTR_RDONLY | (MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID if nodev_nosuid else 0)
-            return _sys(SYS_FSMOUNT, ctypes.c_int(fsfd), ctypes.c_uint(FSMOUNT_CLOEXEC),
-                        ctypes.c_uint(attrs))
+                                         f"{_m._fs_log(fsfd)}".strip()) from None
+            attrs = _m.MOUNT_ATTR_RDONLY
+            if nodev_nosuid:
+                attrs |= _m.MOUNT_ATTR_NODEV | _m.MOUNT_ATTR_NOSUID
+            return _m._sys(_m.SYS_FSMOUNT, ctypes.c_int(fsfd), ctypes.c_uint(_m.FSMOUNT_CLOEXEC),
+                           ctypes.c_uint(attrs))
         finally:
             os.close(fsfd)
     finally:

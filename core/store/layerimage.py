@@ -53,6 +53,23 @@ U32 = 0xFFFFFFFF
 DirAttrs = tuple[int, int, int, int]
 
 
+def whiteout_target(parent: str, base: str, name: str, warnings: list[str]) -> str | None:
+    """What the whiteout entry ``base`` in directory ``parent`` means: None for the opaque
+    marker (``parent`` hides the layers below), "" for AUFS metadata (noted in
+    ``warnings``, nothing to do), else the path it deletes. A whiteout of ``.``, ``..`` or
+    an empty name is refused. Shared by both unpackers."""
+    if base == OPAQUE_MARKER:
+        return None
+    if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
+        # AUFS metadata (.wh..wh.plnk, .wh..wh.aufs): meaningless here
+        warnings.append(f"skipped AUFS metadata {(parent + '/' if parent else '') + base!r}")
+        return ""
+    target = base[len(WHITEOUT_PREFIX):]
+    if target in ("", ".", ".."):
+        raise UnsafeLayer(f"layer whiteout {name!r} names {target!r}")
+    return f"{parent}/{target}" if parent else target
+
+
 class NeedsDirectory(Exception):
     """The layer must be unpacked as a directory (see the module's docstring)."""
 
@@ -319,18 +336,14 @@ class ImageApplier:
 
     def _whiteout(self, parent: str, base: str, m: Member, rel: str) -> None:
         self._parent(parent)
-        if base == OPAQUE_MARKER:
+        trel = whiteout_target(parent, base, m.name, self.warnings)
+        if trel is None:
             if parent == "":
                 raise NeedsDirectory("an opaque layer root")
             self.opaque.add(parent)
             return
-        if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
-            self.warnings.append(f"skipped AUFS metadata {rel!r}")
+        if not trel:
             return
-        target = base[len(WHITEOUT_PREFIX):]
-        if target in ("", ".", ".."):
-            raise UnsafeLayer(f"layer whiteout {m.name!r} names {target!r}")
-        trel = f"{parent}/{target}" if parent else target
         if trel in self.kinds:
             raise NeedsDirectory(f"whiteout of {trel!r}, an entry of the same layer")
         _, uid, gid, mtime = self._attrs(m, rel)

@@ -34,7 +34,7 @@ from typing import Any, BinaryIO, cast
 from ..errors import DigestMismatch, UnsafeLayer
 from ..fs.extract import DEFAULT_MAX_ENTRIES, Member, SafeExtractor
 from ..fsutil import Readable
-from .layerimage import ImageApplier, NeedsDirectory
+from .layerimage import WHITEOUT_PREFIX, ImageApplier, NeedsDirectory, whiteout_target
 
 # --------------------------------------------------------------------------------------
 # limits
@@ -45,8 +45,6 @@ CHUNK = 1 << 20
 GZIP_OUT = 4 << 20      # the most one zlib call may produce
 ZSTD_IN = 1 << 10       # the most compressed input one zstd call is given
 
-WHITEOUT_PREFIX = ".wh."
-OPAQUE_MARKER = ".wh..wh..opq"
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -385,19 +383,15 @@ class LayerApplier(SafeExtractor):
 
     def _whiteout(self, parent: str, base: str, member: Member, rel: str) -> None:
         pfd = self._open_dir(parent)
-        if base == OPAQUE_MARKER:
+        trel = whiteout_target(parent, base, member.name, self.warnings)
+        if trel is None:
             os.setxattr(f"/proc/self/fd/{pfd}", "trusted.overlay.opaque", b"y")
             if parent not in self.created:
                 self.created[parent] = True
             return
-        if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
-            # AUFS metadata (.wh..wh.plnk, .wh..wh.aufs): meaningless here
-            self.warnings.append(f"skipped AUFS metadata {rel!r}")
+        if not trel:
             return
         target = base[len(WHITEOUT_PREFIX):]
-        if target in ("", ".", ".."):
-            raise UnsafeLayer(f"layer whiteout {member.name!r} names {target!r}")
-        trel = f"{parent}/{target}" if parent else target
         try:
             os.stat(target, dir_fd=pfd, follow_symlinks=False)
             self._remove(pfd, target, trel)

@@ -142,13 +142,19 @@ def _loops(under: str) -> set[str]:
     return {line.split(":", 1)[0] for line in out.splitlines() if f"({under}/" in line}
 
 
-def test_a_container_on_image_layers_leaves_nothing_mounted_or_attached(tmp_path, busybox_rootfs):
+def busybox_store(tmp_path, rootfs: str, ref: str) -> tuple[str, Engine, str]:
+    """(root, engine, the layer's image file) of a store with busybox imported as ``ref``."""
     root = str(tmp_path / "root")
     e = Engine(root)
-    e.import_image(busybox_rootfs, "imgs/busybox:1")
-    [chain] = e.store.image("imgs/busybox:1").chain_ids
+    e.import_image(rootfs, ref)
+    [chain] = e.store.image(ref).chain_ids
     image = e.store.layer_path(chain)
     assert image.endswith("/layer.sqfs") and os.path.isfile(image)
+    return root, e, image
+
+
+def test_a_container_on_image_layers_leaves_nothing_mounted_or_attached(tmp_path, busybox_rootfs):
+    root, _, _ = busybox_store(tmp_path, busybox_rootfs, "imgs/busybox:1")
     assert _loops(root) == set()
     p = cli(root, "run", "--rm", "--network", "none", "imgs/busybox:1", "sh", "-c",
             "echo hi > /new && cat /new && grep ' / / ' /proc/self/mountinfo")
@@ -169,11 +175,7 @@ def test_a_container_on_image_layers_leaves_nothing_mounted_or_attached(tmp_path
 
 
 def test_gc_removes_an_image_layer_this_process_reads(tmp_path, busybox_rootfs):
-    root = str(tmp_path / "root")
-    e = Engine(root)
-    e.import_image(busybox_rootfs, "imgs/gone:1")
-    [chain] = e.store.image("imgs/gone:1").chain_ids
-    image = e.store.layer_path(chain)
+    _, e, image = busybox_store(tmp_path, busybox_rootfs, "imgs/gone:1")
     assert os.listdir(e.image_layer_dirs("imgs/gone:1")[0])     # mounted for reading here
     e.rmi(["imgs/gone:1"])
     assert not os.path.exists(os.path.dirname(image))
