@@ -28,10 +28,8 @@ from tests.rootfs import make_busybox_rootfs  # noqa: E402
 NUTSHELL = [os.path.join(REPO, ".venv", "bin", "nutshell")]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=20)
-    args = ap.parse_args()
+def compare(runs: int) -> dict[str, list[float]]:
+    """Seconds per ``run --rm`` for each layer format, the warm-up round left out."""
     tmp = tempfile.mkdtemp(prefix="nutshell-bench-formats-", dir="/var/tmp")
     try:
         rootfs = make_busybox_rootfs(os.path.join(tmp, "rootfs"))
@@ -41,19 +39,26 @@ def main() -> int:
             subprocess.run(NUTSHELL + ["--root", roots[fmt], "import", rootfs, "bench/bb:1"], check=True,
                            capture_output=True, env=dict(os.environ, NUTSHELL_LAYER_FORMAT=fmt))
         times: dict[str, list[float]] = {fmt: [] for fmt in roots}
-        for _ in range(args.runs + 1):           # the first round warms the caches
+        for _ in range(runs + 1):                # the first round warms the caches
             for fmt, root in roots.items():
                 t = time.perf_counter()
                 subprocess.run(NUTSHELL + ["--root", root, "run", "--rm", "--network", "none",
                                            "bench/bb:1", "true"], check=True)
                 times[fmt].append(time.perf_counter() - t)
-        med = {fmt: statistics.median(v[1:]) * 1000 for fmt, v in times.items()}
-        for fmt, m in med.items():
-            print(f"run --rm, layers as {fmt:8}: median {m:6.1f} ms (min {min(times[fmt][1:]) * 1000:.1f}, "
-                  f"max {max(times[fmt][1:]) * 1000:.1f}, n={args.runs})")
-        print(f"images cost {med['squashfs'] - med['dir']:+.1f} ms per run")
+        return {fmt: v[1:] for fmt, v in times.items()}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=20)
+    times = compare(ap.parse_args().runs)
+    med = {fmt: statistics.median(v) * 1000 for fmt, v in times.items()}
+    for fmt, v in times.items():
+        print(f"run --rm, layers as {fmt:8}: median {med[fmt]:6.1f} ms "
+              f"(min {min(v) * 1000:.1f}, max {max(v) * 1000:.1f}, n={len(v)})")
+    print(f"images cost {med['squashfs'] - med['dir']:+.1f} ms per run")
     return 0
 
 
