@@ -19,6 +19,21 @@ class ArgumentParser(argparse.ArgumentParser):
 
         raise UsageError(message, hint=f"See '{self.prog} --help'.")
 
+    def add_argument(self, *args, **kwargs):
+        # argparse formats each new flag's metavar once, to refuse a bad one, with a
+        # formatter that asks the terminal its width (and imports shutil): 50 of those
+        # on every `run`. The check needs no width; printing help still asks.
+        self._checking = True
+        try:
+            return super().add_argument(*args, **kwargs)
+        finally:
+            self._checking = False
+
+    def _get_formatter(self):
+        if getattr(self, "_checking", False):
+            return self.formatter_class(prog=self.prog, width=80)
+        return super()._get_formatter()
+
 
 def parse_bool(v: str) -> bool:
     """A BOOL flag value (``--sig-proxy=false``, ``commit -p=0``)."""

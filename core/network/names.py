@@ -17,7 +17,6 @@ keep the inode: :func:`write_in_place` opens with O_TRUNC and writes, never rena
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Sequence
 
@@ -35,6 +34,14 @@ LOCALHOST = (
 HOST_GATEWAY = "host-gateway"
 
 
+def _ip(text: str):
+    """ipaddress.ip_address, imported when an address is checked (2 ms a `run` without
+    --add-host need not pay)."""
+    import ipaddress
+
+    return ipaddress.ip_address(text)
+
+
 def parse_add_host(spec: str) -> tuple[str, str]:
     """``--add-host NAME:IP`` (or ``NAME=IP``; IP may be ``host-gateway``) -> (name, ip)."""
     sep = "=" if "=" in spec else ":"
@@ -44,7 +51,7 @@ def parse_add_host(spec: str) -> tuple[str, str]:
         raise UsageError(f"invalid --add-host {spec!r}", hint="expected NAME:IP")
     if ip != HOST_GATEWAY:
         try:
-            ipaddress.ip_address(ip)
+            _ip(ip)
         except ValueError:
             raise UsageError(f"invalid IP address in --add-host {spec!r}") from None
     return name, ip
@@ -62,7 +69,7 @@ def render_hosts(own: Sequence[tuple[str, list[str]]] = (),
     for ip, names in own:
         if names:
             lines.append(f"{ip}\t{' '.join(_unique(names))}")
-    for ip, names in sorted(peers, key=lambda p: ipaddress.ip_address(p[0])):
+    for ip, names in sorted(peers, key=lambda p: _ip(p[0])):
         if names:
             lines.append(f"{ip}\t{' '.join(_unique(names))}")
     return "\n".join(lines) + "\n"
@@ -78,7 +85,7 @@ def _unique(names: list[str]) -> list[str]:
 
 def _is_loopback(addr: str) -> bool:
     try:
-        return ipaddress.ip_address(addr.split("%")[0]).is_loopback
+        return _ip(addr.split("%")[0]).is_loopback
     except ValueError:
         return False
 
@@ -123,7 +130,7 @@ def render_resolv(host_text: str, dns: list[str] | None = None,
             host_options += parts[1:]
     for s in dns or []:
         try:
-            ipaddress.ip_address(s)
+            _ip(s)
         except ValueError:
             raise UsageError(f"invalid --dns address {s!r}") from None
     if dns:

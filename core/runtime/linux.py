@@ -234,12 +234,14 @@ def proc_start_time(pid: int) -> int | None:
 
 
 def set_loopback_up() -> None:
-    """Bring ``lo`` up in the current network namespace (SIOCGIFFLAGS/SIOCSIFFLAGS)."""
+    """Bring ``lo`` up in the current network namespace (SIOCGIFFLAGS/SIOCSIFFLAGS).
+    ``_socket``, not ``socket``: socket.py imports enum and selectors, ~10 ms of a
+    container's start when it is first imported here, in the init."""
+    import _socket
     import fcntl
-    import socket
     import struct
 
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
     try:
         ifr = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), 0x8913, ifr))[1]  # SIOCGIFFLAGS

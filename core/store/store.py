@@ -30,7 +30,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, TypedDict
 
 if TYPE_CHECKING:
@@ -51,7 +50,10 @@ MAX_METADATA = 4 << 20   # manifests and configs (c/image iolimits)
 
 
 def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Now in UTC, microseconds, as Docker writes ``Created`` (not datetime: 2 ms to
+    import on a `run`)."""
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e6):06d}Z"
 
 
 def sha256_digest(data: bytes) -> str:

@@ -48,6 +48,7 @@ def _start(req: dict) -> None:
 
     from .. import linux
     from . import init as _init  # everything the init needs, loaded before the fork
+    from . import rootfs
     from .initspec import InitSpec
     from .seal import request_memfd
 
@@ -89,6 +90,8 @@ def _start(req: dict) -> None:
     from .process import preload
 
     preload(spec)
+    if any(p.endswith(rootfs.LAYER_IMAGE_SUFFIX) for p in spec.lower_dirs):
+        from core.fs import imagemount  # noqa: F401 - the init mounts its layer images
     init_pid = os.fork()
     if init_pid == 0:
         for fd in (listen.fileno(), sync_shim.fileno(), ready_w, *shim_io.values()):
