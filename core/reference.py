@@ -50,6 +50,8 @@ def validate_digest(digest: str) -> str:
 
 @dataclass(frozen=True)
 class Reference:
+    """A parsed image reference: ``domain/path[:tag][@digest]`` (see :func:`parse`)."""
+
     domain: str
     path: str
     tag: str | None = None

@@ -29,6 +29,13 @@ class ArgumentParser(argparse.ArgumentParser):
         finally:
             self._checking = False
 
+    def add_subparsers(self, **kwargs):
+        self._checking = True       # the same, for the sub-commands' prog ("nutshell")
+        try:
+            return super().add_subparsers(**kwargs)
+        finally:
+            self._checking = False
+
     def _get_formatter(self):
         if getattr(self, "_checking", False):
             return self.formatter_class(prog=self.prog, width=80)

@@ -84,6 +84,12 @@ def _unique(names: list[str]) -> list[str]:
 
 
 def _is_loopback(addr: str) -> bool:
+    parts = addr.split(".")
+    if len(parts) == 4 and all(
+            p.isascii() and p.isdigit() and len(p) <= 3 and int(p) < 256
+            and (p == "0" or p[0] != "0")
+            for p in parts):
+        return parts[0] == "127"    # the usual case without ipaddress (every run reads it)
     try:
         return _ip(addr.split("%")[0]).is_loopback
     except ValueError:

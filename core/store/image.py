@@ -114,6 +114,8 @@ class LayerRecord:
 
 @dataclass
 class Image:
+    """An image in the store: its manifest, its config and its layers."""
+
     id: str                                   # config digest
     manifest_digest: str
     manifest: dict

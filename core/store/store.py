@@ -62,6 +62,8 @@ def sha256_digest(data: bytes) -> str:
 
 @dataclass
 class LayerInfo:
+    """A layer once it is in the store (what ``add_layer`` and friends return)."""
+
     chain_id: str
     diff_id: str
     digest: str           # blob digest

@@ -90,3 +90,21 @@ def test_write_in_place_refuses_symlinks(tmp_path):
     with pytest.raises(OSError):
         names.write_in_place(str(tmp_path / "hosts"), "evil\n")
     assert target.read_text() == "x"
+
+
+def test_loopback_check_agrees_with_ipaddress():
+    """The dotted-quad fast path (no ipaddress import on a run) answers as ipaddress does."""
+    import ipaddress
+
+    from core.network.names import _is_loopback
+
+    cases = ["127.0.0.1", "127.0.0.53", "127.255.255.254", "10.255.255.53", "0.0.0.0",
+             "1.2.3.4", "127.000.0.1", "127.0.0.01", "127.1", "127.0.0.256", "1.2.3.999",
+             "١٢٧.0.0.1", "127.0.0.1 ", "", "...", "::1", "::ffff:127.0.0.1",
+             "fe80::1%eth0", "::", "x.y.z.w"]
+    for addr in cases:
+        try:
+            want = ipaddress.ip_address(addr.split("%")[0]).is_loopback
+        except ValueError:
+            want = False
+        assert _is_loopback(addr) == want, addr

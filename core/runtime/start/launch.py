@@ -37,6 +37,8 @@ SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim.py")
 
 @dataclass
 class Launched:
+    """A started container: its init's pid (in the host's PID namespace)."""
+
     init_pid: int
 
 

@@ -1,0 +1,60 @@
+"""What a one-shot verb imports (issue 16: a `run` is mostly imports). Each check runs in
+a fresh interpreter, since this one has imported everything already."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _fresh(code: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_run_path_does_not_import_heavy_modules():
+    """What the CLI and the engine's container path import: not inspect (through
+    dataclasses), ipaddress, datetime; argparse's help formatter does not ask the
+    terminal its width (shutil) while flags are added."""
+    got = _fresh(
+        "import sys, json\n"
+        "from workbench.cli import build_parser\n"
+        "build_parser(('containers',), only_verb='run').parse_args(\n"
+        "    ['run', '--rm', '--network', 'none', 'img', 'true'])\n"
+        "parsed_without_shutil = 'shutil' not in sys.modules\n"
+        "import core.engine, core.runtime.containers, core.store.store, core.network.sandbox\n"
+        "from core.network import names\n"
+        "names.host_resolv_text()\n"
+        "print(json.dumps(dict({m: m in sys.modules for m in\n"
+        "      ('inspect', 'ipaddress', 'datetime')}, parsed=parsed_without_shutil)))\n")
+    assert got == {"inspect": False, "ipaddress": False, "datetime": False, "parsed": True}
+
+
+def test_dataclasses_still_work_fully_once_imported_without_inspect():
+    """The stand-in defers inspect, it changes nothing: a dataclass without a docstring
+    (the one place dataclasses uses inspect) gets its signature as __doc__, and the
+    inspect that loads is the real module."""
+    got = _fresh(
+        "import sys, json\n"
+        "from core.importcost import dataclasses_without_inspect\n"
+        "dataclasses_without_inspect()\n"
+        "before = 'inspect' in sys.modules\n"
+        "import dataclasses\n"
+        "@dataclasses.dataclass\n"
+        "class P:\n"
+        "    x: int\n"
+        "    y: str = 'a'\n"
+        "import inspect\n"
+        "print(json.dumps({'before': before, 'doc': P.__doc__,\n"
+        "                  'real': hasattr(inspect, 'getsource') and type(inspect).__name__ == 'module',\n"
+        "                  'same': sys.modules['inspect'] is inspect,\n"
+        "                  'sig': str(inspect.signature(P))}))\n")
+    assert got["before"] is False
+    assert got["doc"] == "P(x: int, y: str = 'a')"
+    assert got["real"] and got["same"]
+    assert got["sig"] == "(x: int, y: str = 'a') -> None"
