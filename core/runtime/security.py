@@ -164,7 +164,7 @@ def seccomp_filter(c: Confinement, cap_names: list[str],
 
     profile = c.seccomp_profile
     if c.seccomp != "custom" or profile is None:
-        profile = seccomp.default_profile()
+        return seccomp.default_filter(cap_names, cache_dir=cache_dir)
     return (seccomp.compile_filter(profile, cap_names, cache_dir=cache_dir),
             seccomp.install_options(profile))
 

@@ -687,3 +687,64 @@ def test_default_profile_json_round_trip():
     q = copy.deepcopy(p)
     q["syscalls"][0]["names"].append("read")                 # duplicates are harmless
     seccomp.validate(q, "x")
+
+
+# --- the default profile's fast path (default.py) ---------------------------------------
+
+@needs_libseccomp
+@pytest.mark.parametrize("caps", [list(DOCKER_DEFAULT), [*DOCKER_DEFAULT, "SYS_ADMIN"], []])
+def test_default_filter_is_the_full_paths_result(tmp_path, caps):
+    """Same BPF and the same load options as building, checking and compiling the
+    default profile; cold (compiled), from memory and from disk."""
+    p = seccomp.default_profile()
+    want = (seccomp.compile_filter(p, caps), seccomp.install_options(p))
+    cache.clear_memory()
+    d = str(tmp_path / "c")
+    assert seccomp.default_filter(caps, cache_dir=d) == want      # a miss: compiled
+    assert seccomp.default_filter(caps, cache_dir=d) == want      # memory
+    cache.clear_memory()
+    assert seccomp.default_filter(caps, cache_dir=d) == want      # disk
+
+
+@needs_libseccomp
+def test_default_filter_hit_builds_no_profile(tmp_path, monkeypatch, counted):
+    from core.runtime.seccomp import default, profile
+
+    d = str(tmp_path / "c")
+    first = seccomp.default_filter(list(DOCKER_DEFAULT), cache_dir=d)
+    assert len(counted) == 1
+    assert any(n.startswith("default-") for n in os.listdir(d))
+    cache.clear_memory()                                         # as a new process would
+
+    def refuse():
+        raise AssertionError("the profile was built on a hit")
+
+    monkeypatch.setattr(profile, "default_profile", refuse)
+    assert seccomp.default_filter(list(DOCKER_DEFAULT), cache_dir=d) == first
+    assert len(counted) == 1
+    # the key covers the capabilities and the code that makes the filter
+    k = default.key(list(DOCKER_DEFAULT))
+    assert k != default.key([*DOCKER_DEFAULT, "SYS_ADMIN"])
+    monkeypatch.setattr(default, "_sources_digest", "another version of profile.py")
+    assert default.key(list(DOCKER_DEFAULT)) != k
+
+
+@needs_libseccomp
+def test_default_filter_planted_entry_only_from_a_safe_directory(tmp_path, counted):
+    """A planted "allow everything" entry under the default key is used only from a
+    directory and file that are ours and writable by nobody else (cache.py's checks)."""
+    from core.runtime.seccomp import default
+
+    planted = bpf.pack(bpf.RET_K, 0, 0, ALLOW)
+    k = default.key(list(DOCKER_DEFAULT))
+    unsafe = tmp_path / "unsafe"
+    _plant(unsafe, k, planted)
+    os.chmod(unsafe, 0o777)
+    got, _ = seccomp.default_filter(list(DOCKER_DEFAULT), cache_dir=str(unsafe))
+    assert got != planted and len(counted) == 1
+    cache.clear_memory()
+    loose = tmp_path / "loose"
+    _plant(loose, k, planted)
+    os.chmod(loose / (k + ".bpf"), 0o646)
+    got, _ = seccomp.default_filter(list(DOCKER_DEFAULT), cache_dir=str(loose))
+    assert got != planted
