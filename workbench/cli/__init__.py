@@ -207,6 +207,10 @@ def _main(argv: list[str]) -> int:
         print(f"Nutshell version {__version__}")
         return 0
     verb = _verb_of(argv)
+    if verb in ("run", "start") and "--help" not in argv:
+        import core
+
+        core.prepare_container_start()  # its start overlaps ours (~20 ms of a `run`)
     if verb in FAST_VERBS:
         parser = build_parser((FAST_VERBS[verb],), only_verb=verb)
     elif verb is None and not {"-h", "--help"} & set(argv):

@@ -13,8 +13,10 @@ host's binary. The shim does not enter the container (it stays in the host's PID
 mount namespaces), so it is started from the interpreter's usual path, and the sealed
 handle is gone from every process once the init has exec'd.
 
-The request arrives marshalled on fd 0: the container's ``InitSpec`` (initspec.py) and the
-fds launch.py passed. The shim gets the same spec the same way, with its own fds.
+The request arrives over a socket on fd 0 (seal.spawn; seal.prepare may have started this
+interpreter before the request existed, so everything is imported before it is read): the
+container's ``InitSpec`` (initspec.py) and the fds launch.py passed. The shim gets the
+same spec in a memfd on its fd 0, with its own fds.
 Failures before the shim runs are written to the ready pipe as ``fail <code> <message>``.
 """
 
@@ -29,6 +31,12 @@ SHIM_BOOT = (f"import sys; sys.path.insert(0, {PKG_ROOT!r}); "
 
 
 def main() -> None:
+    # what the start needs is loaded before the request is read: a prepared interpreter
+    # (seal.prepare) does this while its caller is still getting ready
+    from core.fs import imagemount  # noqa: F401 - the init mounts its layer images
+
+    from ..seccomp import load  # noqa: F401 - the init loads the container's filter
+    from . import init  # noqa: F401 - everything else the init needs
     from .seal import read_request
 
     req = read_request()
@@ -48,7 +56,6 @@ def _start(req: dict) -> None:
 
     from .. import linux
     from . import init as _init  # everything the init needs, loaded before the fork
-    from . import rootfs
     from .initspec import InitSpec
     from .seal import request_memfd
 
@@ -90,8 +97,6 @@ def _start(req: dict) -> None:
     from .process import preload
 
     preload(spec)
-    if any(p.endswith(rootfs.LAYER_IMAGE_SUFFIX) for p in spec.lower_dirs):
-        from core.fs import imagemount  # noqa: F401 - the init mounts its layer images
     init_pid = os.fork()
     if init_pid == 0:
         for fd in (listen.fileno(), sync_shim.fileno(), ready_w, *shim_io.values()):

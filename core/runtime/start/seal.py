@@ -30,9 +30,17 @@ reachable only through /proc/<pid>/map_files, which needs CAP_SYS_ADMIN in the
 initial user namespace, and after execve nothing of them is left.
 
 ``spawn(module, request, fds)`` starts ``python -I -S`` from the sealed binary, running
-``module.main()``, with ``request`` (a marshal-able dict) readable on its fd 0 and the
-given fds passed at fresh numbers. It uses ``os.posix_spawn`` (vfork + exec, no Python
-code in the child), so callers with threads (the app) may use it.
+``module.main()``, and hands it ``request`` (a marshal-able dict) and the given fds, at
+the numbers ``child_fd_numbers`` gave them, over a socket on its fd 0 (``read_request``).
+It uses ``os.posix_spawn`` (vfork + exec, no Python code in the child), so callers with
+threads (the app) may use it.
+
+``prepare(module)`` starts that interpreter ahead of need: it loads what it will run and
+waits on its socket, and the next ``spawn`` of ``module`` in this process hands it the
+request instead of starting another. The CLI does this for ``run`` and ``start`` as it
+begins, so the sealed interpreter's start (~20 ms) runs while the CLI imports and parses
+(docs/runtime.md). An interpreter prepared and never used reads end of file when this
+process exits, and exits.
 """
 
 from __future__ import annotations
@@ -152,33 +160,99 @@ def child_fd_numbers(fds: list[int]) -> list[int]:
     return list(range(base, base + len(fds)))
 
 
-def spawn(module: str, request: dict, fds: list[int], *, stderr_path: str | None = None) -> int:
-    """Start ``module.main()`` in ``python -I -S`` run from the sealed interpreter; its pid.
+def _start(module: str) -> tuple[int, int]:
+    """(pid, our end of its socket): the sealed interpreter started for ``module``, with
+    the socket's other end on its fd 0; it runs ``module.main()``, which reads its
+    request (``read_request``)."""
+    import _socket
 
-    ``request`` (marshal-able) is written to a memfd that becomes the child's fd 0 (see
-    ``read_request``); each of ``fds`` is passed at ``child_fd_numbers(fds)``. Everything
-    else of ours is close-on-exec. Standard output is /dev/null; standard error is
-    appended to ``stderr_path`` (a log for tracebacks), else /dev/null too.
-    """
     sealed, _how = sealed_interpreter()
-    mfd = request_memfd(request)
+    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         actions: list[tuple] = [
-            (os.POSIX_SPAWN_DUP2, mfd, 0),
+            (os.POSIX_SPAWN_DUP2, theirs.fileno(), 0),
             (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
-            (os.POSIX_SPAWN_OPEN, 2, stderr_path or os.devnull,
-             os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)]
-        actions += [(os.POSIX_SPAWN_DUP2, src, dst)
-                    for src, dst in zip(fds, child_fd_numbers(fds))]
+            (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
         boot = (f"import sys; sys.path.insert(0, {PKG_ROOT!r}); "
                 f"from {module} import main; main()")
         # argv[0] is the interpreter's usual path: it finds its standard library from it.
         # The path /proc/self/fd/N is resolved before close-on-exec closes N.
-        return os.posix_spawn(f"/proc/self/fd/{sealed}",
-                              [sys.executable, "-I", "-S", "-c", boot],
-                              dict(os.environ), file_actions=actions)
+        pid = os.posix_spawn(f"/proc/self/fd/{sealed}",
+                             [sys.executable, "-I", "-S", "-c", boot],
+                             dict(os.environ), file_actions=actions)
+    except BaseException:
+        ours.close()
+        raise
     finally:
-        os.close(mfd)
+        theirs.close()
+    return pid, ours.detach()
+
+
+_prepared: dict[str, tuple[int, int]] = {}
+
+
+def prepare(module: str) -> None:
+    """Start ``module``'s sealed interpreter now, for this process's next ``spawn`` of it
+    (see the module's docstring). Failures are left for ``spawn`` to meet and report."""
+    if module in _prepared:
+        return
+    try:
+        _prepared[module] = _start(module)
+    except OSError:
+        pass
+
+
+def spawn(module: str, request: dict, fds: list[int], *, stderr_path: str | None = None) -> int:
+    """Start ``module.main()`` in ``python -I -S`` run from the sealed interpreter (or
+    take the one ``prepare`` started); its pid.
+
+    The child reads ``request`` and ``fds`` from its fd 0 (``read_request``), each fd at
+    ``child_fd_numbers(fds)``. Everything else of ours is close-on-exec. Standard output
+    is /dev/null; standard error is appended to ``stderr_path`` (a log for tracebacks),
+    else /dev/null too.
+    """
+    import marshal
+
+    numbers = child_fd_numbers(fds)
+    log = os.open(stderr_path or os.devnull, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                  0o640)
+    try:
+        data = marshal.dumps({"request": request, "numbers": numbers})
+        prepared = _prepared.pop(module, None)
+        if prepared is not None:
+            pid, sock = prepared
+            try:
+                _send(sock, data, [*fds, log])
+                return pid
+            except OSError:         # it died meanwhile: reap it, start another
+                os.waitpid(pid, 0)
+        pid, sock = _start(module)
+        try:
+            _send(sock, data, [*fds, log])
+        except OSError:
+            pass                    # it died at once: the caller meets its exit status
+        return pid
+    finally:
+        os.close(log)
+
+
+def _send(sock: int, data: bytes, fds: list[int]) -> None:
+    """``data`` and ``fds`` to a sealed child, then end of file; closes ``sock``."""
+    import _socket
+
+    s = _socket.socket(fileno=sock)
+    try:
+        import array
+
+        rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+        view = memoryview(data)
+        sent = s.sendmsg([view[:65536]], rights)
+        view = view[sent:]
+        while view:
+            view = view[s.send(view[:65536]):]
+        s.shutdown(_socket.SHUT_WR)
+    finally:
+        s.close()
 
 
 def request_memfd(request: dict) -> int:
@@ -201,14 +275,30 @@ def request_memfd(request: dict) -> int:
 
 def read_request() -> dict:
     """In the spawned child (and the shim): the request, from fd 0 (which then becomes
-    /dev/null).
+    /dev/null). A sealed child gets it over a socket with its fds (``spawn``), which are
+    put at the numbers the caller chose, and the log fd onto standard error; the shim
+    gets a memfd (``request_memfd``), its fds already in place.
 
     Every fd passed to us is made close-on-exec again (dup2 cleared the flag): a
     container's payload must not inherit a sync socket or a pipe by accident. The
     process that hands one on makes that one inheritable on purpose."""
     import marshal
 
-    if os.fstat(0).st_mode & 0o170000 != 0o100000:  # a terminal or a pipe, not our memfd
+    mode = os.fstat(0).st_mode & 0o170000
+    if mode == 0o140000:                        # a socket: spawn's
+        data, fds = _receive(0)
+        if not data:
+            os._exit(0)                         # prepared, never used: its caller is gone
+        wire = marshal.loads(data)
+        numbers = wire["numbers"]
+        if len(fds) != len(numbers) + 1:
+            raise SystemExit(f"request came with {len(fds)} fds, not {len(numbers) + 1}")
+        _place(fds, [*numbers, 2])
+        request = wire["request"]
+    elif mode == 0o100000:                      # a regular file: the shim's memfd
+        data = read_to_end(0)
+        request = marshal.loads(data)
+    else:
         raise SystemExit("no request on fd 0")
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
@@ -217,12 +307,49 @@ def read_request() -> dict:
                 os.set_inheritable(fd, False)
             except OSError:
                 pass  # the directory's own fd, closed by now
-
-    data = read_to_end(0)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    return marshal.loads(data)
+    return request
+
+
+def _receive(fd: int) -> tuple[bytes, list[int]]:
+    """Everything until end of file on the socket ``fd``, and the fds that came with it."""
+    import _socket
+    import array
+
+    s = _socket.socket(fileno=os.dup(fd))
+    chunks: list[bytes] = []
+    fds: list[int] = []
+    space = _socket.CMSG_SPACE(64 * 4)
+    try:
+        while True:
+            data, anc, _flags, _addr = s.recvmsg(1 << 16, space)
+            for level, kind, payload in anc:
+                if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                    got = array.array("i")
+                    got.frombytes(payload[:len(payload) - len(payload) % 4])
+                    fds += got.tolist()
+            if not data:
+                return b"".join(chunks), fds
+            chunks.append(data)
+    finally:
+        s.close()
+
+
+def _place(fds: list[int], numbers: list[int]) -> None:
+    """dup2 each of ``fds`` to its number in ``numbers`` (close-on-exec is cleared, as
+    posix_spawn's dup2 leaves it), closing the received ones; safe when the two lists
+    overlap."""
+    import fcntl
+
+    high = max([*numbers, *fds]) + 1
+    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, high) for fd in fds]
+    for fd in fds:
+        os.close(fd)
+    for src, dst in zip(moved, numbers):
+        os.dup2(src, dst)
+        os.close(src)
 
 
 def read_to_end(fd: int) -> bytes:
