@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..enginebase import EngineBase
 from ..events import ProgressFn
 
+TYPE_CHECKING = False   # typing is not imported at run time: ~5 ms of every `run`
 if TYPE_CHECKING:
     from ..fsutil import Readable
     from ..types import BuildCachePruneReport, BuildCacheUsage

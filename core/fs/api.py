@@ -11,11 +11,12 @@ The machinery lives in core/fs/{diff,cp,rootview}.py; every module is imported o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, BinaryIO
-
 from ..enginebase import EngineBase
 
+TYPE_CHECKING = False   # typing is not imported at run time: ~5 ms of every `run`
 if TYPE_CHECKING:
+    from typing import BinaryIO
+
     from ..types import ContainerChange, CopyResult
     from .cp import ArchiveStream
 

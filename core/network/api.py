@@ -17,10 +17,9 @@ import it at all (see core/network/rtnl.py for what the bridge path loads and wh
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..enginebase import EngineBase
 
+TYPE_CHECKING = False   # typing is not imported at run time: ~5 ms of every `run`
 if TYPE_CHECKING:
     from ..types import NetStats, NetworkInspect, NetworkSettings, NetworkSummary
     from .sandbox import Networks, PendingNetwork

@@ -9,13 +9,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from ..enginebase import EngineBase
 from ..errors import InvalidReference, NotFound, NutshellError, UsageError
 from ..events import ProgressFn, emit
 from ..reference import parse
 
+TYPE_CHECKING = False   # typing is not imported at run time: ~5 ms of every `run`
 if TYPE_CHECKING:
     from ..store.image import Image
     from ..types import LoginResult, LogoutResult

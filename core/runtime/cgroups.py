@@ -32,9 +32,12 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field, fields
-from typing import Any
 
 from core.errors import RuntimeFailure, UsageError
+
+TYPE_CHECKING = False   # typing is not imported at run time: ~5 ms of every `run`
+if TYPE_CHECKING:
+    from typing import Any
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 PROC_SELF_CGROUP = "/proc/self/cgroup"

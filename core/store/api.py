@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, BinaryIO
 
 from ..enginebase import EngineBase
 from ..errors import Conflict, NotFound
@@ -11,7 +10,10 @@ from ..events import ProgressFn
 from ..reference import parse
 from .image import Image
 
+TYPE_CHECKING = False   # typing is not imported at run time: ~5 ms of every `run`
 if TYPE_CHECKING:
+    from typing import BinaryIO
+
     from ..types import CheckReport, HistoryRow, ImageInspect, ImagePruneReport, RmiEntry, SystemDf
     from ..watch import Watcher
     from .archive import LoadResult

@@ -19,7 +19,8 @@ def _fresh(code: str) -> dict:
 
 def test_run_path_does_not_import_heavy_modules():
     """What the CLI and the engine's container path import: not inspect (through
-    dataclasses), ipaddress, datetime; argparse's help formatter does not ask the
+    dataclasses), ipaddress, datetime, typing (annotations only: ``TYPE_CHECKING = False``
+    blocks); argparse's help formatter does not ask the
     terminal its width (shutil) while flags are added."""
     got = _fresh(
         "import sys, json\n"
@@ -28,11 +29,14 @@ def test_run_path_does_not_import_heavy_modules():
         "    ['run', '--rm', '--network', 'none', 'img', 'true'])\n"
         "parsed_without_shutil = 'shutil' not in sys.modules\n"
         "import core.engine, core.runtime.containers, core.store.store, core.network.sandbox\n"
+        "import core.runtime.lifecycle, core.runtime.start.launch, core.runtime.seccomp.default\n"
+        "import core.runtime.seccomp.libseccomp, core.runtime.attach, core.runtime.cgroups\n"
         "from core.network import names\n"
         "names.host_resolv_text()\n"
         "print(json.dumps(dict({m: m in sys.modules for m in\n"
-        "      ('inspect', 'ipaddress', 'datetime')}, parsed=parsed_without_shutil)))\n")
-    assert got == {"inspect": False, "ipaddress": False, "datetime": False, "parsed": True}
+        "      ('inspect', 'ipaddress', 'datetime', 'typing')}, parsed=parsed_without_shutil)))\n")
+    assert got == {"inspect": False, "ipaddress": False, "datetime": False, "typing": False,
+                   "parsed": True}
 
 
 def test_dataclasses_still_work_fully_once_imported_without_inspect():

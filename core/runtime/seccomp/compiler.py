@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import NamedTuple
 
 from ...errors import RuntimeFailure, UsageError
 from . import bpf, cache
@@ -38,6 +39,17 @@ _OPS = {"SCMP_CMP_NE": L.CMP_NE, "SCMP_CMP_LT": L.CMP_LT, "SCMP_CMP_LE": L.CMP_L
         "SCMP_CMP_EQ": L.CMP_EQ, "SCMP_CMP_GE": L.CMP_GE, "SCMP_CMP_GT": L.CMP_GT,
         "SCMP_CMP_MASKED_EQ": L.CMP_MASKED_EQ}
 _PERMISSIVE = ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE")
+
+
+class ArgCmp(NamedTuple):
+    """One argument comparison of a rule: ``arg`` (0-5) ``op`` ``a`` [``b``].
+
+    For ``CMP_MASKED_EQ`` the comparison is ``(arg & a) == b``; otherwise ``arg op a``."""
+
+    arg: int
+    op: int
+    a: int
+    b: int = 0
 
 
 def action_value(action: str, errno: int | None) -> int:
@@ -143,7 +155,7 @@ def _add_rule(f: L.Filter, rule, default: int) -> None:
     action = action_value(rule.action, rule.errno)
     if action == default:
         return
-    conds = [L.ArgCmp(a.arg, _OPS[a.op], a.value, a.value_two) for a in rule.args]
+    conds = [ArgCmp(a.arg, _OPS[a.op], a.value, a.value_two) for a in rule.args]
     one_per_arg = len({a.arg for a in rule.args}) == len(rule.args)
     for name in rule.names:
         nr = L.syscall_number(name)

@@ -15,12 +15,16 @@ The values below are libseccomp's ABI (``seccomp.h`` of 2.5 and 2.6), which equa
 kernel's ``SECCOMP_RET_*`` action values.
 """
 
+from __future__ import annotations
 
 import ctypes
 import os
-from typing import NamedTuple
 
 from ...errors import RuntimeFailure
+
+TYPE_CHECKING = False   # typing is not imported on a `run` (seccomp/default.py loads this)
+if TYPE_CHECKING:
+    from .compiler import ArgCmp
 
 # --- actions (seccomp.h; the same numbers as the kernel's SECCOMP_RET_*) --------------
 ACT_KILL_PROCESS = 0x80000000
@@ -67,17 +71,6 @@ class _Version(ctypes.Structure):
     """``struct scmp_version``."""
 
     _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
-
-
-class ArgCmp(NamedTuple):
-    """One argument comparison of a rule: ``arg`` (0-5) ``op`` ``a`` [``b``].
-
-    For ``CMP_MASKED_EQ`` the comparison is ``(arg & a) == b``; otherwise ``arg op a``."""
-
-    arg: int
-    op: int
-    a: int
-    b: int = 0
 
 
 _lib = None
@@ -193,7 +186,7 @@ class Filter:
             raise LibseccompError(22, f"seccomp_init(0x{default_action:08x}): invalid default "
                                       "action or out of memory")
 
-    def __enter__(self) -> "Filter":
+    def __enter__(self) -> Filter:
         return self
 
     def __exit__(self, *exc) -> None:
