@@ -54,7 +54,6 @@ def test_spawn_hands_over_request_fds_and_log(tmp_path):
 
 def test_prepared_interpreter_is_the_one_spawn_uses(tmp_path):
     seal.prepare(MODULE)
-    seal._preparing[MODULE].join()
     pid, _sock = seal._prepared[MODULE]
     got = _spawn_and_read(tmp_path, {"n": 1})
     assert got["pid"] == pid
@@ -65,7 +64,6 @@ def test_prepared_interpreter_is_the_one_spawn_uses(tmp_path):
 
 def test_a_prepared_interpreter_that_died_is_replaced(tmp_path):
     seal.prepare(MODULE)
-    seal._preparing[MODULE].join()
     pid, _sock = seal._prepared[MODULE]
     os.kill(pid, 9)
     time.sleep(0.05)
@@ -80,8 +78,7 @@ def test_an_unused_prepared_interpreter_exits_with_its_caller():
     code = ("import os, sys; sys.path.insert(0, %r)\n"
             "from core.runtime.start import seal\n"
             "seal.prepare(%r)\n"
-            "seal._preparing[%r].join()\n"
-            "print(seal._prepared[%r][0], flush=True)\n" % (REPO, MODULE, MODULE, MODULE))
+            "print(seal._prepared[%r][0], flush=True)\n" % (REPO, MODULE, MODULE))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=30)
     pid = int(out.stdout.strip())

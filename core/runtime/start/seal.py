@@ -45,7 +45,6 @@ process exits, and exits.
 
 from __future__ import annotations
 
-import _thread
 import os
 import sys
 
@@ -62,7 +61,6 @@ _HERE = os.path.abspath(__file__)
 PKG_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(_HERE))))
 
 _sealed: dict = {}
-_seal_lock = _thread.allocate_lock()    # prepare's thread may seal too
 
 
 class SealError(OSError):
@@ -134,13 +132,6 @@ def sealed_interpreter() -> tuple[int, str]:
     ``"read-only mount"`` or ``"sealed memfd"``. Made once per process."""
     if "fd" in _sealed:
         return _sealed["fd"], _sealed["how"]
-    with _seal_lock:
-        if "fd" in _sealed:                 # made by prepare's thread meanwhile
-            return _sealed["fd"], _sealed["how"]
-        return _seal()
-
-
-def _seal() -> tuple[int, str]:
     path = interpreter()
     errors = []
     try:
@@ -198,27 +189,17 @@ def _start(module: str) -> tuple[int, int]:
 
 
 _prepared: dict[str, tuple[int, int]] = {}
-_preparing: dict = {}       # module -> the thread starting it
 
 
 def prepare(module: str) -> None:
-    """Start ``module``'s sealed interpreter for this process's next ``spawn`` of it (see
-    the module's docstring), in a thread: sealing the binary and the first exec through
-    it take 3-15 ms here, mostly waiting in the kernel, which the caller's imports fill.
-    Failures are left for ``spawn`` to meet and report."""
-    if module in _prepared or module in _preparing:
+    """Start ``module``'s sealed interpreter now, for this process's next ``spawn`` of it
+    (see the module's docstring). Failures are left for ``spawn`` to meet and report."""
+    if module in _prepared:
         return
-    import threading
-
-    def start() -> None:
-        try:
-            _prepared[module] = _start(module)
-        except Exception:  # noqa: BLE001 - spawn starts one itself and reports its failure
-            pass
-
-    t = threading.Thread(target=start, name="nutshell-prepare", daemon=True)
-    _preparing[module] = t
-    t.start()
+    try:
+        _prepared[module] = _start(module)
+    except OSError:
+        pass
 
 
 def spawn(module: str, request: dict, fds: list[int], *, stderr_path: str | None = None) -> int:
@@ -237,9 +218,6 @@ def spawn(module: str, request: dict, fds: list[int], *, stderr_path: str | None
                   0o640)
     try:
         data = marshal.dumps({"request": request, "numbers": numbers})
-        thread = _preparing.pop(module, None)
-        if thread is not None:
-            thread.join()
         prepared = _prepared.pop(module, None)
         if prepared is not None:
             pid, sock = prepared
