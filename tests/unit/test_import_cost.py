@@ -24,7 +24,8 @@ def test_run_path_does_not_import_heavy_modules():
     terminal its width (shutil) while flags are added."""
     got = _fresh(
         "import sys, json\n"
-        "from workbench.cli import build_parser\n"
+        "from workbench.cli import build_parser, dataclasses_without_inspect\n"
+        "dataclasses_without_inspect()      # as _main does for every verb\n"
         "build_parser(('containers',), only_verb='run').parse_args(\n"
         "    ['run', '--rm', '--network', 'none', 'img', 'true'])\n"
         "parsed_without_shutil = 'shutil' not in sys.modules\n"

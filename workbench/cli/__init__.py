@@ -16,8 +16,6 @@ import sys
 from core.importcost import dataclasses_without_inspect
 from workbench.runopts import ArgumentParser
 
-dataclasses_without_inspect()   # ~11 ms of every verb (core/importcost.py)
-
 # Verb modules, imported when the parser is built. Keep their top-level imports light:
 # `nutshell ps` must not pay for the TUI, rich or netlink.
 AREAS = ("images", "containers", "registry", "network", "files", "volumes", "build", "events",
@@ -207,6 +205,8 @@ def _main(argv: list[str]) -> int:
         print(f"Nutshell version {__version__}")
         return 0
     verb = _verb_of(argv)
+    if verb is not None:
+        dataclasses_without_inspect()   # ~11 ms of every verb (core/importcost.py)
     if verb in ("run", "start") and "--help" not in argv:
         import core
 
