@@ -20,7 +20,7 @@ def _fresh(code: str) -> dict:
 def test_run_path_does_not_import_heavy_modules():
     """What the CLI and the engine's container path import: not inspect (through
     dataclasses), ipaddress, datetime, typing (annotations only: ``TYPE_CHECKING = False``
-    blocks); argparse's help formatter does not ask the
+    blocks), socket.py (``_socket`` does); argparse's help formatter does not ask the
     terminal its width (shutil) while flags are added."""
     got = _fresh(
         "import sys, json\n"
@@ -35,9 +35,9 @@ def test_run_path_does_not_import_heavy_modules():
         "from core.network import names\n"
         "names.host_resolv_text()\n"
         "print(json.dumps(dict({m: m in sys.modules for m in\n"
-        "      ('inspect', 'ipaddress', 'datetime', 'typing')}, parsed=parsed_without_shutil)))\n")
+        "      ('inspect', 'ipaddress', 'datetime', 'typing', 'socket')}, parsed=parsed_without_shutil)))\n")
     assert got == {"inspect": False, "ipaddress": False, "datetime": False, "typing": False,
-                   "parsed": True}
+                   "socket": False, "parsed": True}
 
 
 def test_dataclasses_still_work_fully_once_imported_without_inspect():
