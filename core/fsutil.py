@@ -7,7 +7,6 @@ import fcntl
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 
 TYPE_CHECKING = False   # typing is not imported at run time: ~5 ms of every `run`
@@ -51,13 +50,27 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def _mkstemp(directory: str) -> tuple[int, str]:
+    """tempfile.mkstemp(prefix=".tmp-", dir=directory) without tempfile (and random):
+    3 ms of every `run`. A new name, O_EXCL, mode 0600, close-on-exec; EEXIST retried."""
+    for _ in range(100):
+        tmp = os.path.join(directory, ".tmp-" + os.urandom(6).hex())
+        try:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o600)
+        except FileExistsError:
+            continue
+        return fd, tmp
+    raise FileExistsError(f"no free temporary name in {directory}")
+
+
 def atomic_write(path: str, data: bytes, mode: int = 0o644, sync: bool = True) -> None:
     """Write ``data`` to ``path`` so readers see either the old or the new file, never half.
 
     temp file in the same directory + fsync + rename + fsync of the directory.
     """
     directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    fd, tmp = _mkstemp(directory)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

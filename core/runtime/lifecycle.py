@@ -7,7 +7,6 @@ import _socket  # not socket.py (enum, selectors: ~4 ms of every `run`)
 import contextlib
 import os
 import re
-import shutil
 import signal as _signal
 
 from .. import journal
@@ -121,6 +120,8 @@ class Lifecycle(RuntimeBase):
                 self.records.index_name(name, cid)
                 self.records.write_config(cid, config)  # last: makes the container visible
             except BaseException:
+                import shutil
+
                 shutil.rmtree(cdir, ignore_errors=True)
                 self._remove_volumes(config, only=new_volumes)
                 raise

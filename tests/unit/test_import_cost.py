@@ -20,7 +20,8 @@ def _fresh(code: str) -> dict:
 def test_run_path_does_not_import_heavy_modules():
     """What the CLI and the engine's container path import: not inspect (through
     dataclasses), ipaddress, datetime, typing (annotations only: ``TYPE_CHECKING = False``
-    blocks), socket.py (``_socket`` does); argparse's help formatter does not ask the
+    blocks), socket.py (``_socket`` does), tempfile,
+    shutil (only removals need it); argparse's help formatter does not ask the
     terminal its width (shutil) while flags are added."""
     got = _fresh(
         "import sys, json\n"
@@ -35,9 +36,9 @@ def test_run_path_does_not_import_heavy_modules():
         "from core.network import names\n"
         "names.host_resolv_text()\n"
         "print(json.dumps(dict({m: m in sys.modules for m in\n"
-        "      ('inspect', 'ipaddress', 'datetime', 'typing', 'socket')}, parsed=parsed_without_shutil)))\n")
+        "      ('inspect', 'ipaddress', 'datetime', 'typing', 'socket', 'tempfile', 'shutil')}, parsed=parsed_without_shutil)))\n")
     assert got == {"inspect": False, "ipaddress": False, "datetime": False, "typing": False,
-                   "socket": False, "parsed": True}
+                   "socket": False, "tempfile": False, "shutil": False, "parsed": True}
 
 
 def test_dataclasses_still_work_fully_once_imported_without_inspect():
@@ -63,3 +64,23 @@ def test_dataclasses_still_work_fully_once_imported_without_inspect():
     assert got["doc"] == "P(x: int, y: str = 'a')"
     assert got["real"] and got["same"]
     assert got["sig"] == "(x: int, y: str = 'a') -> None"
+
+
+def test_atomic_write_temp_files(tmp_path):
+    """fsutil's own mkstemp: 0600, close-on-exec, a fresh name each time, nothing left."""
+    from core import fsutil
+
+    fd, tmp = fsutil._mkstemp(str(tmp_path))
+    try:
+        st = os.fstat(fd)
+        assert st.st_mode & 0o777 == 0o600 and not os.get_inheritable(fd)
+        assert os.path.basename(tmp).startswith(".tmp-")
+        fd2, tmp2 = fsutil._mkstemp(str(tmp_path))
+        os.close(fd2)
+        assert tmp2 != tmp
+    finally:
+        os.close(fd)
+    fsutil.atomic_write(str(tmp_path / "f"), b"data", mode=0o640)
+    assert (tmp_path / "f").read_bytes() == b"data"
+    assert os.stat(tmp_path / "f").st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".tmp-")) == ["f"]
