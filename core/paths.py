@@ -142,9 +142,21 @@ class Paths:
 
 def _run_tag(root: str) -> str:
     """The default runtime dir's name for ``root``."""
-    import hashlib  # not at the top: the shim's network teardown loads this module
+    return small_sha256(root.encode()).hexdigest()[:10]
 
-    return hashlib.sha256(root.encode()).hexdigest()[:10]
+
+def small_sha256(data: bytes = b""):
+    """A SHA-256 object for a few bytes (names, keys), from CPython's own implementation:
+    importing OpenSSL's hashlib costs ~3 ms of every `run`. Bulk data (blobs, layers)
+    goes through hashlib, which is faster per byte."""
+    try:
+        from _sha2 import sha256  # type: ignore[import-not-found,unused-ignore]  # 3.12+
+    except ImportError:
+        try:
+            from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]  # 3.11
+        except ImportError:
+            from hashlib import sha256
+    return sha256(data)
 
 
 def resolve(root: str | None = None, run: str | None = None) -> Paths:

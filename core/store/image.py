@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..paths import small_sha256
 from . import media
 
 TYPE_CHECKING = False   # typing is not imported at run time: ~5 ms of every `run`
@@ -76,26 +77,20 @@ def str_slice(value: object) -> list[str]:
     return list(value)  # type: ignore[call-overload]
 
 
-def _sha256(data: bytes):
-    import hashlib  # here: OpenSSL's hashlib is ~4 ms of a `run`, which needs no digest
-
-    return hashlib.sha256(data)
-
-
 def chain_ids(diff_ids: list[str]) -> list[str]:
     out: list[str] = []
     for d in diff_ids:
         if not out:
             out.append(d)
         else:
-            out.append("sha256:" + _sha256(f"{out[-1]} {d}".encode()).hexdigest())
+            out.append("sha256:" + small_sha256(f"{out[-1]} {d}".encode()).hexdigest())
     return out
 
 
 def chain_id(parent: str | None, diff_id: str) -> str:
     if parent is None:
         return diff_id
-    return "sha256:" + _sha256(f"{parent} {diff_id}".encode()).hexdigest()
+    return "sha256:" + small_sha256(f"{parent} {diff_id}".encode()).hexdigest()
 
 
 @dataclass

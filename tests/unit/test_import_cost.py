@@ -21,7 +21,8 @@ def test_run_path_does_not_import_heavy_modules():
     """What the CLI and the engine's container path import: not inspect (through
     dataclasses), ipaddress, datetime, typing (annotations only: ``TYPE_CHECKING = False``
     blocks), socket.py (``_socket`` does), tempfile,
-    shutil (only removals need it); argparse's help formatter does not ask the
+    shutil (only removals need it), hashlib (small digests use CPython's own SHA-256);
+    argparse's help formatter does not ask the
     terminal its width (shutil) while flags are added."""
     got = _fresh(
         "import sys, json\n"
@@ -36,9 +37,11 @@ def test_run_path_does_not_import_heavy_modules():
         "from core.network import names\n"
         "names.host_resolv_text()\n"
         "print(json.dumps(dict({m: m in sys.modules for m in\n"
-        "      ('inspect', 'ipaddress', 'datetime', 'typing', 'socket', 'tempfile', 'shutil')}, parsed=parsed_without_shutil)))\n")
+        "      ('inspect', 'ipaddress', 'datetime', 'typing', 'socket', 'tempfile', 'shutil',\n"
+        "       'hashlib')}, parsed=parsed_without_shutil)))\n")
     assert got == {"inspect": False, "ipaddress": False, "datetime": False, "typing": False,
-                   "socket": False, "tempfile": False, "shutil": False, "parsed": True}
+                   "socket": False, "tempfile": False, "shutil": False, "hashlib": False,
+                   "parsed": True}
 
 
 def test_dataclasses_still_work_fully_once_imported_without_inspect():
@@ -84,3 +87,15 @@ def test_atomic_write_temp_files(tmp_path):
     assert (tmp_path / "f").read_bytes() == b"data"
     assert os.stat(tmp_path / "f").st_mode & 0o777 == 0o640
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".tmp-")) == ["f"]
+
+
+def test_small_sha256_is_sha256():
+    import hashlib
+
+    from core.paths import small_sha256
+    from core.store.store import sha256_digest
+
+    for n in (0, 1, 55, 56, 64, 1000, 1 << 16, (1 << 16) + 1, 300_000):
+        data = bytes(range(256)) * (n // 256) + bytes(n % 256)
+        assert small_sha256(data).hexdigest() == hashlib.sha256(data).hexdigest()
+        assert sha256_digest(data) == "sha256:" + hashlib.sha256(data).hexdigest()

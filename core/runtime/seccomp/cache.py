@@ -15,9 +15,10 @@ All file operations go through the directory's descriptor, with O_NOFOLLOW.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
+
+from ...paths import small_sha256
 
 MAGIC = b"NSBPF1\n"
 _DIGEST = 32
@@ -80,7 +81,7 @@ def disk_get(dir_fd: int, key: str) -> bytes | None:
     if len(data) <= head or not data.startswith(MAGIC):
         return None
     program = data[head:]
-    if len(program) % 8 or hashlib.sha256(program).digest() != data[len(MAGIC):head]:
+    if len(program) % 8 or small_sha256(program).digest() != data[len(MAGIC):head]:
         return None
     return program
 
@@ -95,7 +96,7 @@ def disk_put(dir_fd: int, key: str, program: bytes) -> None:
         return
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(MAGIC + hashlib.sha256(program).digest() + program)
+            f.write(MAGIC + small_sha256(program).digest() + program)
         os.rename(tmp, _entry(key), src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except OSError:
         try:

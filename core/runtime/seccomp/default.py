@@ -20,10 +20,10 @@ digest); a miss runs the full path and stores its program under this key as well
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 
+from ...paths import small_sha256
 from . import cache
 
 _SOURCES = ("profile.py", "rules.py", "compiler.py", "bpf.py", "load.py", "default.py")
@@ -33,7 +33,7 @@ _sources_digest: str | None = None
 def _sources() -> str:
     global _sources_digest
     if _sources_digest is None:
-        h = hashlib.sha256()
+        h = small_sha256()
         here = os.path.dirname(os.path.abspath(__file__))
         for name in _SOURCES:
             with open(os.path.join(here, name), "rb") as f:
@@ -48,7 +48,7 @@ def key(caps: list[str]) -> str:
     u = os.uname()
     parts = ["nutshell-seccomp-default/1", _sources(), ",".join(caps), u.machine, u.release,
              str(sys.maxsize), sys.byteorder, ".".join(map(str, L.version()))]
-    return "default-" + hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    return "default-" + small_sha256("\0".join(parts).encode()).hexdigest()
 
 
 def install_options() -> dict[str, bool]:
