@@ -765,3 +765,43 @@ def test_files_kept_open_read_the_same_and_follow_changes(tmp_path, monkeypatch,
     s = held.stats()
     assert s.pids_current is None and s.memory_limit is None
     assert all(f is False for f in held._held.values())
+
+
+# --- prime_migration: a no-op move of our own before a container's init joins ---------
+
+@pytest.mark.parametrize("layout, proc, target", [
+    ("v2", "0::/user.slice/s1\n", "user.slice/s1/cgroup.procs"),
+    ("hybrid", "9:name=systemd:/s1\n8:pids:/s1\n0::/s1\n", "systemd/s1/cgroup.procs"),
+    ("v1", "4:cpu,cpuacct:/a/b\n", "cpu/a/b/cgroup.procs"),
+])
+def test_prime_migration_writes_our_pid_where_we_are(tmp_path, monkeypatch, layout, proc,
+                                                     target):
+    root = tmp_path / "cg"
+    (root / os.path.dirname(target)).mkdir(parents=True)
+    (root / target).write_text("")
+    self_cgroup = tmp_path / "self_cgroup"
+    self_cgroup.write_text(proc)
+    monkeypatch.setattr(C, "PROC_SELF_CGROUP", str(self_cgroup))
+    assert C.prime_migration(str(root)) is True
+    assert (root / target).read_text() == str(os.getpid())
+    # only our own cgroup is written: nothing else was created or changed
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    assert files == [target]
+
+
+def test_prime_migration_without_a_usable_cgroup_is_a_no_op(tmp_path, monkeypatch):
+    self_cgroup = tmp_path / "self_cgroup"
+    self_cgroup.write_text("0::/gone\n12:memory:/gone\nnonsense\n")
+    monkeypatch.setattr(C, "PROC_SELF_CGROUP", str(self_cgroup))
+    assert C.prime_migration(str(tmp_path / "cg")) is False
+    assert not (tmp_path / "cg").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="writes cgroup.procs")
+def test_prime_migration_on_this_host_moves_nothing():
+    """On the real host: it works, and we are in the same cgroups afterwards."""
+    with open("/proc/self/cgroup") as f:
+        before = f.read()
+    assert C.prime_migration() is True
+    with open("/proc/self/cgroup") as f:
+        assert f.read() == before

@@ -82,6 +82,12 @@ def launch(spec: InitSpec, attach_fd: int | None = None, before_go=None) -> Laun
                 os.close(fd)
         raise
     os.close(ready_w)
+    if spec.cgroups_required and before_go is None:
+        # while the init mounts its layers: its cgroup join is then quick (with a network
+        # to set up first, the init waits for that anyway)
+        from ..cgroups import prime_migration
+
+        prime_migration()
     failed: BaseException | None = None
     if go_w is not None:
         os.close(go_r)  # type: ignore[arg-type]  # made with go_w
