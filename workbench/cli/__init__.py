@@ -207,10 +207,11 @@ def _main(argv: list[str]) -> int:
     verb = _verb_of(argv)
     if verb is not None:
         dataclasses_without_inspect()   # ~11 ms of every verb (core/importcost.py)
-    if verb in ("run", "start") and "--help" not in argv:
+    if verb in ("run", "start", "exec") and "--help" not in argv:
         import core
 
-        core.prepare_container_start()  # its start overlaps ours (~20 ms of a `run`)
+        # its start overlaps ours (~20 ms of a `run` or an `exec`)
+        core.prepare_container_start(exec_=verb == "exec")
     if verb in FAST_VERBS:
         parser = build_parser((FAST_VERBS[verb],), only_verb=verb)
     elif verb is None and not {"-h", "--help"} & set(argv):

@@ -29,6 +29,12 @@ NAMESPACES = ("cgroup", "ipc", "uts", "net", "pid", "mnt")
 
 
 def main() -> None:
+    # loaded before the request is read: seal.prepare may start us ahead of it
+    import _signal  # noqa: F401
+
+    from .. import linux  # noqa: F401
+    from ..seccomp import load  # noqa: F401
+    from . import process  # noqa: F401
     from .seal import read_request
 
     req = read_request()
