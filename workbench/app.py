@@ -150,11 +150,21 @@ class NutshellApp(App):
         self.changes_seen = 0
         register_themes(self)
         theme = self.config.theme
-        try:
-            self.theme = theme
-        except Exception:  # noqa: BLE001 - unknown theme name in the config
+        if theme not in self.available_themes:
             self.config.errors.append(f"unknown theme {theme!r}")
-            self.theme = "nutshell-dark"
+            theme = "nutshell-dark"
+        self._start_with_theme(theme)
+
+    def _start_with_theme(self, name: str) -> None:
+        """``self.theme = name`` before the app runs, less the work its watcher (Textual's
+        App._watch_theme) queues for later: a reparse of the whole stylesheet, of which only
+        the theme's variables matter when nothing is styled yet (~10 ms of the first paint)."""
+        self.set_reactive(App.theme, name)
+        dark = self.current_theme.dark
+        self.update_classes({f"-theme-{name}": True, "-dark-mode": dark, "-light-mode": not dark},
+                            update=False)
+        self._refresh_truecolor_filter(self.ansi_theme)
+        self.stylesheet.set_variables(self.get_css_variables())
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
