@@ -103,3 +103,24 @@ def disk_put(dir_fd: int, key: str, program: bytes) -> None:
             os.unlink(tmp, dir_fd=dir_fd)
         except OSError:
             pass
+
+
+def lookup(key: str, cache_dir: str | None, make) -> bytes:
+    """The program under ``key``: from memory, else from ``cache_dir`` (when it is safe to
+    trust), else ``make()``'s, stored in both."""
+    program = memory_get(key)
+    if program is not None:
+        return program
+    dir_fd = open_dir(cache_dir) if cache_dir else None
+    try:
+        if dir_fd is not None:
+            program = disk_get(dir_fd, key)
+        if program is None:
+            program = make()
+            if dir_fd is not None:
+                disk_put(dir_fd, key, program)
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)
+    memory_put(key, program)
+    return program

@@ -22,7 +22,6 @@ version), the architecture, libseccomp's version and this compiler's version.
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import NamedTuple
 
 from ...errors import RuntimeFailure, UsageError
@@ -90,23 +89,7 @@ def compile_filter(profile: dict, caps: list[str], *, cache_dir: str | None = No
     h = host()
     res = resolve(profile, caps, h)
     L.lib()                                 # RuntimeFailure when libseccomp is missing
-    key = cache_key(res, h.scmp_arch)
-    program = cache.memory_get(key)
-    if program is not None:
-        return program
-    dir_fd = cache.open_dir(cache_dir) if cache_dir else None
-    try:
-        if dir_fd is not None:
-            program = cache.disk_get(dir_fd, key)
-        if program is None:
-            program = compile_resolved(res)
-            if dir_fd is not None:
-                cache.disk_put(dir_fd, key, program)
-    finally:
-        if dir_fd is not None:
-            os.close(dir_fd)
-    cache.memory_put(key, program)
-    return program
+    return cache.lookup(cache_key(res, h.scmp_arch), cache_dir, lambda: compile_resolved(res))
 
 
 def _arch_tokens(res: Resolved) -> list[int]:

@@ -64,22 +64,11 @@ def default_filter(caps: list[str], cache_dir: str | None) -> tuple[bytes, dict]
     from . import libseccomp as L
 
     L.lib()                                 # RuntimeFailure when libseccomp is missing
-    k = key(caps)
-    program = cache.memory_get(k)
-    dir_fd = cache.open_dir(cache_dir) if cache_dir and program is None else None
-    try:
-        if program is None and dir_fd is not None:
-            program = cache.disk_get(dir_fd, k)
-        if program is None:
-            from .compiler import compile_filter
-            from .profile import default_profile
 
-            profile = default_profile()
-            program = compile_filter(profile, caps, cache_dir=cache_dir)
-            if dir_fd is not None:
-                cache.disk_put(dir_fd, k, program)
-    finally:
-        if dir_fd is not None:
-            os.close(dir_fd)
-    cache.memory_put(k, program)
-    return program, install_options()
+    def compile_it() -> bytes:
+        from .compiler import compile_filter
+        from .profile import default_profile
+
+        return compile_filter(default_profile(), caps, cache_dir=cache_dir)
+
+    return cache.lookup(key(caps), cache_dir, compile_it), install_options()
