@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             app.wait(b"localhost/busybox")
             rss0, uss0 = memory(app.proc.pid)
             app.send("3")
-            app.wait_screen(f"idle{len(ids) - 1:02d}")      # the newest is listed first
+            if ids:
+                app.wait_screen(f"idle{len(ids) - 1:02d}")  # the newest is listed first
             time.sleep(3.0)
             cpu_containers = cpu_percent_over(app.proc.pid, args.idle)
             print(f"idle CPU, Containers pane with {len(ids)} running containers, {args.idle:.0f} s: "
