@@ -313,4 +313,31 @@ async def test_a_selection_settles_across_containers_and_stats():
         assert len(announced) == settled, announced[settled:]
 
 
+
+
+@pytest.mark.parametrize("name", ["nutshell-dark", "nutshell-light", "nutshell-terminal", "nord"])
+async def test_start_theme_matches_the_public_theme_path(name):
+    """The app applies its configured theme at start without Textual's stylesheet reparse
+    (NutshellApp._start_with_theme, private Textual calls): what it leaves must be what
+    ``app.theme = name`` leaves, so a Textual upgrade that changes the watcher fails here."""
+    from workbench.config import WorkbenchConfig
+
+    app = make_app(FakeEngine(), panes=["images"], config=WorkbenchConfig(theme=name))
+
+    def state():
+        bg = app.screen.styles.background
+        return (app.theme, sorted(c for c in app.classes if "theme" in c or "mode" in c),
+                app.get_css_variables(), [type(f).__name__ for f in app._filters], bg.rgb)
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot_wait_for(pilot, lambda: app.pane("images").rows)
+        at_start = state()
+        app.theme = "textual-dark" if name != "textual-dark" else "nord"
+        await pilot.pause()
+        app.theme = name
+        await pilot.pause()
+        await pilot.pause()
+        assert state() == at_start
+
+
 sync_all(globals())
