@@ -169,9 +169,9 @@ class FilterTable(Vertical):
 
     # ------------------------------------------------------------------ composition
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter: words that must all match (Esc clears)", classes="filter")
-        table = _Table(cursor_type="row", zebra_stripes=self._zebra)
-        yield table
+        # the filter's Input is made when the filter first opens: every pane's table has
+        # one, and mounting them all cost ~15 ms of the app's first paint (issue 16)
+        yield _Table(cursor_type="row", zebra_stripes=self._zebra)
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -194,8 +194,9 @@ class FilterTable(Vertical):
         return self.query_one(_Table)
 
     @property
-    def filter_input(self) -> Input:
-        return self.query_one(Input)
+    def filter_input(self) -> Input | None:
+        """The filter's Input, once the filter has been opened."""
+        return next(iter(self.query_children(Input)), None)
 
     def focus(self, scroll_visible: bool = True):  # type: ignore[override]
         self.table.focus(scroll_visible)
@@ -283,12 +284,18 @@ class FilterTable(Vertical):
 
     # ------------------------------------------------------------------ filter
     def open_filter(self) -> None:
+        inp = self.filter_input
+        if inp is None:
+            inp = Input(placeholder="filter: words that must all match (Esc clears)",
+                        classes="filter")
+            self.mount(inp, before=self.table)
         self.add_class("-filtering")
-        self.filter_input.focus()
+        inp.focus()
 
     def close_filter(self, clear: bool = False) -> None:
-        if clear:
-            self.filter_input.value = ""
+        inp = self.filter_input
+        if clear and inp is not None:
+            inp.value = ""
         if not self.filter_text:
             self.remove_class("-filtering")
         self.table.focus()
@@ -308,12 +315,12 @@ class FilterTable(Vertical):
         self.close_filter()
 
     def on_key(self, event) -> None:
-        if event.key == "escape" and self.filter_input.has_focus:
+        inp = self.filter_input
+        if event.key == "escape" and inp is not None and inp.has_focus:
             event.stop()
             self.close_filter(clear=True)
         elif event.key == "escape" and self.filter_text and self.table.has_focus:
             event.stop()
-            self.filter_input.value = ""
             self.close_filter(clear=True)
 
     # ------------------------------------------------------------------ sorting
