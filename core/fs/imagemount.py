@@ -24,7 +24,10 @@ from core.fs import mountapi as _m
 
 IMAGE_FSTYPE = "squashfs"
 LOOP_CTL_GET_FREE = 0x4C82
-LOOP_CONFIGURE = 0x4C0A
+LOOP_CONFIGURE = 0x4C0A         # Linux 5.8
+LOOP_SET_FD = 0x4C00            # before 5.8: bind, then set the flags
+LOOP_SET_STATUS64 = 0x4C04
+LOOP_CLR_FD = 0x4C01
 LO_FLAGS_READ_ONLY = 1
 LO_FLAGS_AUTOCLEAR = 4
 _LO_FLAGS_OFFSET = 52           # struct loop_info64: 5 u64, 3 u32, then lo_flags
@@ -39,10 +42,13 @@ def is_image(path: str) -> bool:
         return False
 
 
+_configure = {"works": True}    # False once the kernel refused LOOP_CONFIGURE (< 5.8)
+
+
 def _loop_attach(image_fd: int) -> tuple[int, int]:
     """Bind a free loop device to ``image_fd`` (read-only, detached when its last user
     goes). Returns (loop fd, minor). Another process may take the device the kernel
-    offered first: LOOP_CONFIGURE then fails with EBUSY and we ask again."""
+    offered first: binding then fails with EBUSY and we ask again."""
     ctl = os.open("/dev/loop-control", os.O_RDWR | os.O_CLOEXEC)
     try:
         info = bytearray(_LOOP_INFO64_SIZE)
@@ -55,7 +61,15 @@ def _loop_attach(image_fd: int) -> tuple[int, int]:
             except FileNotFoundError:   # no devtmpfs node (yet): let udev catch up
                 continue
             try:
-                fcntl.ioctl(lfd, LOOP_CONFIGURE, config)
+                if _configure["works"]:
+                    try:
+                        fcntl.ioctl(lfd, LOOP_CONFIGURE, config)
+                        return lfd, n
+                    except OSError as exc:
+                        if exc.errno not in (errno.EINVAL, errno.ENOTTY):
+                            raise
+                        _configure["works"] = False     # a kernel before 5.8
+                _set_fd(lfd, image_fd, info)
             except OSError as exc:
                 os.close(lfd)
                 if exc.errno == errno.EBUSY:
@@ -65,6 +79,22 @@ def _loop_attach(image_fd: int) -> tuple[int, int]:
         raise OSError(errno.EBUSY, "no free loop device")
     finally:
         os.close(ctl)
+
+
+def _set_fd(lfd: int, image_fd: int, info: bytearray) -> None:
+    """What LOOP_CONFIGURE does in one step, in two (kernels 5.2–5.7): LOOP_SET_FD binds the
+    image (read-only: both fds are), LOOP_SET_STATUS64 sets AUTOCLEAR. A process killed
+    between the two leaves the device bound until ``losetup -d``; a failure of the second
+    unbinds it at once."""
+    fcntl.ioctl(lfd, LOOP_SET_FD, image_fd)
+    try:
+        fcntl.ioctl(lfd, LOOP_SET_STATUS64, bytes(info))
+    except OSError:
+        try:
+            fcntl.ioctl(lfd, LOOP_CLR_FD, 0)
+        except OSError:
+            pass
+        raise
 
 
 def mount_image(path: str, nodev_nosuid: bool = True) -> int:

@@ -87,8 +87,8 @@ def _probe() -> str:
     """Why layer images cannot be used here ('' when they can)."""
     if not shutil.which("sqfstar"):
         return "sqfstar (squashfs-tools) is not installed"
-    if _kernel() < (5, 8):
-        return "the kernel is older than 5.8 (no LOOP_CONFIGURE)"
+    if _kernel() < (5, 2):
+        return "the kernel is older than 5.2 (no fsopen, fsmount)"
     if not os.access("/dev/loop-control", os.R_OK | os.W_OK):
         return "no access to /dev/loop-control"
     try:

@@ -203,3 +203,49 @@ def test_when_sqfstar_fails_the_layer_is_a_directory(tmp_path):
     assert any("out of cheese" in w for w in meta["warnings"]), meta["warnings"]
     with open(os.path.join(e.store.layer_path(chain), "etc", "x")) as f:
         assert f.read() == "x"
+
+
+def test_before_loop_configure_the_two_step_binding_works_the_same(tmp_path, monkeypatch):
+    """Kernels 5.2-5.7 have no LOOP_CONFIGURE: LOOP_SET_FD + LOOP_SET_STATUS64 instead.
+    Forced here: the layer reads the same, the device is read-only and detaches itself
+    once the mount is gone (AUTOCLEAR)."""
+    from core.fs import imagemount
+
+    layer = rich_layer()
+    img = str(tmp_path / "layer.sqfs")
+    unpack_layer(io.BytesIO(layer), img, image=True)
+    want = image_tree(img)                                   # through LOOP_CONFIGURE
+    calls = []
+    real_ioctl = imagemount.fcntl.ioctl
+
+    def old_kernel_ioctl(fd, request, arg=0, *rest):
+        calls.append(request)
+        if request == imagemount.LOOP_CONFIGURE:
+            raise OSError(22, "Invalid argument")           # what a 5.4 kernel answers
+        return real_ioctl(fd, request, arg, *rest)
+
+    monkeypatch.setattr(imagemount.fcntl, "ioctl", old_kernel_ioctl)
+    monkeypatch.setitem(imagemount._configure, "works", True)
+    fd = imagemount.mount_image(img)
+    try:
+        assert imagemount._configure["works"] is False
+        assert imagemount.LOOP_SET_FD in calls and imagemount.LOOP_SET_STATUS64 in calls
+        bound = _loops(str(tmp_path))
+        assert len(bound) == 1
+        dev = bound.pop()
+        with open(f"/sys/block/{os.path.basename(dev)}/ro") as f:
+            assert f.read().strip() == "1"
+        with open(f"/sys/block/{os.path.basename(dev)}/loop/autoclear") as f:
+            assert f.read().strip() == "1"
+        assert ib.snapshot(f"/proc/self/fd/{fd}") == want
+        with pytest.raises(OSError):
+            os.open(f"/proc/self/fd/{fd}/newfile", os.O_WRONLY | os.O_CREAT, 0o644)
+    finally:
+        os.close(fd)
+    for _ in range(100):                                      # autoclear is asynchronous
+        if not _loops(str(tmp_path)):
+            break
+        import time
+
+        time.sleep(0.02)
+    assert _loops(str(tmp_path)) == set()
