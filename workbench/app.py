@@ -33,13 +33,14 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.lazy import Lazy
 from textual.widget import Widget
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 
 from workbench.commands import NutshellCommands
 from workbench.config import THEME_CYCLE, WorkbenchConfig, load_config, register_themes
 from workbench.messages import CommandRun, ContainerSelected, EngineChanged, ImageSelected, OpenTerminal
 from workbench.panes.base import Pane
 from workbench.screens.history import HistoryEntry, HistoryScreen
+from workbench.widgets.footer import KeyFooter
 from workbench.widgets.status import StatusLine
 
 #: (pane name, tab key, title), in tab order; the names are the panes' ids (``pane-<name>``)
@@ -183,7 +184,7 @@ class NutshellApp(App):
                 first = False
         root = self.engine.paths.root
         yield StatusLine(root=root, read_only=self.read_only, id="status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         if self.config.keys:

@@ -340,4 +340,39 @@ async def test_start_theme_matches_the_public_theme_path(name):
         assert state() == at_start
 
 
+
+async def test_footer_rebuilds_only_when_its_keys_change():
+    """A tab switch moves the focus more than once; Textual's Footer rebuilt all its keys
+    each time. KeyFooter rebuilds when what it shows differs, and shows the new keys."""
+    from workbench.widgets.footer import KeyFooter
+
+    app = make_app(FakeEngine(), panes=["images", "layers", "networks"])
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot_wait_for(pilot, lambda: app.pane("images").rows)
+        footer = app.query_one(KeyFooter)
+        await pilot.pause()
+        count = {"n": 0}
+        real = footer.recompose
+
+        async def counting():
+            count["n"] += 1
+            await real()
+
+        footer.recompose = counting
+        shown = footer._shown
+        app.refresh_bindings()               # nothing changed: no rebuild
+        await pilot.pause()
+        await pilot.pause()
+        assert count["n"] == 0 and footer._shown == shown
+        await pilot.press("4")               # the networks pane: other keys
+        await pilot_wait_for(pilot, lambda: app.query_one("#tabs").active == "tab-networks")
+        await pilot.pause()
+        await pilot.pause()
+        assert 1 <= count["n"] <= 2
+        assert footer._shown != shown
+        keys = {k.action for k in footer.query("FooterKey")} - {"command_palette"}
+        want = {b.action for (_n, b, _e, _t) in app.screen.active_bindings.values() if b.show}
+        assert keys == want
+
+
 sync_all(globals())
