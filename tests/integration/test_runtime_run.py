@@ -209,6 +209,15 @@ def test_rm_leaves_nothing(rt, tmp_path):
     assert all(c["Names"] != "gone" for c in rt.engine.ps(all=True))
 
 
+def test_a_failed_rm_run_returns_after_its_shim_is_gone(rt, tmp_path):
+    """The shim's last report stays open until it exits: the CLI's 127 comes once nothing
+    of the container is left, not even its exiting shim (once a race under load)."""
+    for i in range(8):
+        cidfile = tmp_path / f"cid{i}"
+        assert rt.run("--rm", "--cidfile", str(cidfile), IMAGE, "nope").returncode == 127
+        assert leftovers(rt, cidfile.read_text().strip()) == []
+
+
 def test_rm_leaves_nothing_exact(rt):
     """The same, checked for the exact id: dirs, cgroups, shim, mounts."""
     p = rt.run("-d", "--rm", "--name", "gone3", IMAGE, "sleep", "0.3", check=True)

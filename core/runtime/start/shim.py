@@ -431,13 +431,18 @@ class Shim:
         self.write_state()
         self.report("ok %d\n" % self.init_pid)
 
-    def report(self, line):
+    def report(self, line, last=False):
+        """The starter's answer on the ready pipe; it reads to end of file. ``last``: the
+        shim is about to exit, so the pipe is left to close with it and the starter
+        returns once this process is gone (a failed ``run --rm`` leaves nothing behind,
+        not even an exiting shim)."""
         if self.ready is not None:
             try:
                 os.write(self.ready, line.encode("utf-8", "replace"))
             except OSError:
                 pass
-            os.close(self.ready)
+            if not last:
+                os.close(self.ready)
             self.ready = None
 
     def write_state(self):
@@ -613,9 +618,9 @@ class Shim:
             pass
         rmtree(self.rundir)
         if self.exec_error is not None:
-            self.report("err %d %s\n" % self.exec_error)
+            self.report("err %d %s\n" % self.exec_error, last=True)
         else:
-            self.report("ok %d\n" % self.init_pid)
+            self.report("ok %d\n" % self.init_pid, last=True)
         packet = bytes([T_EXIT]) + str(code).encode()
         for c in list(self.clients.values()):
             # read what the client sent and we did not handle (a late resize): a socket
