@@ -9,10 +9,13 @@ and the loop device then detaches itself.
 * :func:`readable` — a path this process can read a layer at: a directory layer's own
   path, or ``/proc/self/fd/N`` of an image mounted once per process (nodev, nosuid) and
   kept until :func:`release` or the end of the process.
+* :func:`reading` — the same for the length of a ``with`` block only (walks, opening a
+  file), so a long-lived process does not keep a mount per layer it has looked at.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -21,6 +24,10 @@ import stat
 import struct
 
 from core.fs import mountapi as _m
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 IMAGE_FSTYPE = "squashfs"
 LOOP_CTL_GET_FREE = 0x4C82
@@ -172,6 +179,31 @@ def readable(path: str) -> str:
 
 def readable_all(paths: list[str]) -> list[str]:
     return [readable(p) for p in paths]
+
+
+@contextlib.contextmanager
+def reading(paths: list[str]) -> Iterator[list[str]]:
+    """Like :func:`readable_all`, for the length of a ``with``: an image this process has
+    not mounted for good is mounted for the block only and unmounted after it (its loop
+    device then detaches). For work that does not keep the paths (a walk, opening one
+    file: an fd opened inside keeps its mount alive by itself), so a long-lived process
+    (the app browsing layers) does not gather one mount and loop device per layer seen."""
+    out: list[str] = []
+    ours: list[int] = []
+    try:
+        for p in paths:
+            with _get_lock():
+                got = _mounted.get(p)
+            if got is not None or not is_image(p):
+                out.append(readable(p))
+                continue
+            fd = mount_image(p)
+            ours.append(fd)
+            out.append(f"/proc/self/fd/{fd}")
+        yield out
+    finally:
+        for fd in ours:
+            os.close(fd)
 
 
 def release(prefix: str) -> None:

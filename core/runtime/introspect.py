@@ -391,9 +391,10 @@ def overlay(engine, ref: str, limit: int = UPPER_LIMIT) -> OverlayView:
     for line in (_read(os.path.join(cdir, "mountpoints")) or "").splitlines():
         if line.strip():
             targets.add("/" + line.strip().strip("/"))
-    from core.fs.imagemount import readable_all
+    from core.fs.imagemount import reading
 
-    entries, total, nbytes = _walk_upper(upper, readable_all(top_first), targets, limit)
+    with reading(top_first) as lowers:
+        entries, total, nbytes = _walk_upper(upper, lowers, targets, limit)
     pid = int(st.get("Pid") or 0)
     cmds = [f"ls -la {upper}", f"find {upper} -type c   # whiteouts: 0/0 char devices"]
     if running:

@@ -173,9 +173,13 @@ def _kind(st_mode: int, rdev: int) -> str:
 
 def scan_layer(layer_dir: str, index: int = 0) -> list[FileEntry]:
     """Every path in one unpacked layer dir, parents before children (no symlink followed)."""
-    from ..fs.imagemount import readable
+    from ..fs.imagemount import reading
 
-    layer_dir = readable(layer_dir)
+    with reading([layer_dir]) as (root,):
+        return _scan(root, index)
+
+
+def _scan(layer_dir: str, index: int) -> list[FileEntry]:
     out: list[FileEntry] = []
     first_path: dict[int, str] = {}
 
@@ -605,9 +609,11 @@ class FileContent:
 def open_in_layer(layer_dir: str, path: str) -> int:
     """A read-only fd of ``path`` inside ``layer_dir``; symlinks anywhere refuse (ELOOP)."""
     from ..fs.extract import STRICT, openat2
-    from ..fs.imagemount import readable
+    from ..fs.imagemount import reading
 
-    dfd = os.open(readable(layer_dir), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    # the fd returned keeps the layer's mount alive after the block unmounts it
+    with reading([layer_dir]) as (root,):
+        dfd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         return openat2(dfd, path.lstrip("/"), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, STRICT)
     finally:

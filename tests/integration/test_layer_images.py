@@ -183,6 +183,34 @@ def test_gc_removes_an_image_layer_this_process_reads(tmp_path, busybox_rootfs):
         ["losetup", "-a"], capture_output=True, text=True).stdout.splitlines())
 
 
+def test_browsing_layers_keeps_no_mount(tmp_path, busybox_rootfs):
+    """The app's Layers pane (image_tree, image_file) and a container's layer walk mount
+    an image for the work only: nothing stays mounted or bound afterwards, and a file
+    opened inside reads after its mount's fd is gone (the open file holds the mount)."""
+    from core.fs import imagemount
+    from core.store.layertree import open_in_layer
+
+    root, e, image = busybox_store(tmp_path, busybox_rootfs, "imgs/browse:1")
+    before = imagemount.mounted_count()
+    tree = e.image_tree("imgs/browse:1")
+    assert tree.layers and "bin/busybox" in tree.layers[0].entries
+    content = e.image_file("imgs/browse:1", "/bin/busybox", limit=4)
+    assert content.data[:4] == b"\x7fELF"
+    fd = open_in_layer(image, "bin/busybox")
+    try:
+        assert os.pread(fd, 4, 0) == b"\x7fELF"               # the block's mount fd is closed
+    finally:
+        os.close(fd)
+    assert imagemount.mounted_count() == before
+    for _ in range(100):                                      # autoclear is asynchronous
+        if not _loops(root):
+            break
+        import time
+
+        time.sleep(0.02)
+    assert _loops(root) == set()
+
+
 def test_when_sqfstar_fails_the_layer_is_a_directory(tmp_path):
     """A tree sqfstar cannot take (or any failure of it) costs speed, not the pull: the
     layer is unpacked as a directory from its blob, and the reason is kept."""
