@@ -37,9 +37,9 @@ threads (the app) may use it.
 
 ``prepare(module)`` starts that interpreter ahead of need: it loads what it will run and
 waits on its socket, and the next ``spawn`` of ``module`` in this process hands it the
-request instead of starting another. The CLI does this for ``run`` and ``start`` as it
-begins, so the sealed interpreter's start (~20 ms) runs while the CLI imports and parses
-(docs/runtime.md). An interpreter prepared and never used reads end of file when this
+request instead of starting another. The CLI does this for ``run``, ``start`` and
+``exec`` as they begin, so the sealed interpreter's start (~20 ms) runs while the CLI
+imports and parses (docs/runtime.md). An interpreter prepared and never used reads end of file when this
 process exits, and exits.
 """
 
