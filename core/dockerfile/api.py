@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ..enginebase import EngineBase
-from ..events import ProgressFn
 
 TYPE_CHECKING = False   # typing is not imported at run time: ~5 ms of every `run`
 if TYPE_CHECKING:
+    from ..events import ProgressFn
     from ..fsutil import Readable
     from ..types import BuildCachePruneReport, BuildCacheUsage
     from .builder import BuildOptions, BuildResult

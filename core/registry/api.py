@@ -6,17 +6,18 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
+from _thread import _local as thread_local  # threading.local, without threading.py
 from contextlib import contextmanager
 
 from ..enginebase import EngineBase
 from ..errors import InvalidReference, NotFound, NutshellError, UsageError
-from ..events import ProgressFn, emit
 from ..reference import parse
 
 TYPE_CHECKING = False   # typing is not imported at run time: ~5 ms of every `run`
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ..events import ProgressFn
     from ..store.image import Image
     from ..types import LoginResult, LogoutResult
     from .client import RegistryClient, RetryPolicy
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 PULL_POLICIES = ("missing", "always", "never")
 
 #: credentials given for the work of one thread (``registry_auth``), by registry domain
-_given = threading.local()
+_given = thread_local()
 
 
 class RegistryOps(EngineBase):
@@ -126,6 +127,8 @@ class RegistryOps(EngineBase):
         if ref.startswith("sha256:"):  # an image ID is never pulled
             raise NotFound(f"no such image: {ref}")
         if policy == "missing":
+            from ..events import emit
+
             emit(progress, ref, "Unable to find image locally")
         return self.pull(ref, platform=platform, progress=progress)
 

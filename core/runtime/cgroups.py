@@ -27,9 +27,9 @@ CFS quota over a 100 ms period, ``pids_limit`` <= 0 means no limit.
 
 from __future__ import annotations
 
+import _signal  # not signal.py: its enums cost ~1 ms of every `run`
 import errno
 import os
-import signal
 import time
 from dataclasses import dataclass, field, fields
 
@@ -867,7 +867,7 @@ class Cgroup:
 
     # ---- killing and removal
 
-    def kill_all(self, sig: int = signal.SIGKILL, timeout: float = SETTLE_TIMEOUT) -> None:
+    def kill_all(self, sig: int = _signal.SIGKILL, timeout: float = SETTLE_TIMEOUT) -> None:
         """Send ``sig`` to every process in the cgroup.
 
         For SIGKILL, wait until the cgroup is empty. v2 (and hybrid's unified dir) use
@@ -875,7 +875,7 @@ class Cgroup:
         fork. Otherwise freeze, signal each process, thaw, and repeat until empty.
         """
         used_kill_file = False
-        if sig == signal.SIGKILL:
+        if sig == _signal.SIGKILL:
             d = self._dirs.get("unified")
             if d and os.path.exists(os.path.join(d, "cgroup.kill")):
                 try:
@@ -891,7 +891,7 @@ class Cgroup:
             if not pids:
                 return
             now = time.monotonic()
-            if sig != signal.SIGKILL:
+            if sig != _signal.SIGKILL:
                 self._signal_each(pids, sig)
                 return
             if now - last_signal >= 0.05:  # again now and then: catches late forks
@@ -909,7 +909,7 @@ class Cgroup:
         """Signal a list of pids with the cgroup frozen, so none can fork a new process
         between our read of cgroup.procs and the kill."""
         frozen = False
-        if sig == signal.SIGKILL and self._freezer() is not None:
+        if sig == _signal.SIGKILL and self._freezer() is not None:
             try:
                 self._freeze(True, timeout=1.0)
                 frozen = True
@@ -941,7 +941,7 @@ class Cgroup:
                     self.thaw()
             except RuntimeFailure:
                 pass
-            self.kill_all(signal.SIGKILL)
+            self.kill_all(_signal.SIGKILL)
         problems = []
         for d in self._hierarchies():
             # sub-cgroups first (a container with a writable cgroupfs may have made some)

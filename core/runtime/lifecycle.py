@@ -3,11 +3,11 @@ update, wait, rm, prune, rename."""
 
 from __future__ import annotations
 
+import _signal  # not signal.py: its enums cost ~1 ms of every `run`
 import _socket  # not socket.py (enum, selectors: ~4 ms of every `run`)
 import contextlib
 import os
 import re
-import signal as _signal
 
 from .. import journal
 from ..errors import Conflict, NotFound, NutshellError, RuntimeFailure, UsageError
@@ -515,13 +515,13 @@ def _signal_number(sig: str | int | None) -> int:
     name = str(sig).upper()
     if not name.startswith("SIG"):
         name = "SIG" + name
-    try:
-        return int(getattr(_signal.Signals, name))
-    except AttributeError:
-        offset = name[9:]
-        if name.startswith("SIGRTMIN+") and offset.isdigit() and int(offset) <= 30:
-            return _signal.SIGRTMIN + int(offset)
-        raise UsageError(f"invalid signal: {sig}") from None
+    number = None if name.startswith("SIG_") else getattr(_signal, name, None)  # not SIG_DFL
+    if isinstance(number, int):
+        return number
+    offset = name[9:]
+    if name.startswith("SIGRTMIN+") and offset.isdigit() and int(offset) <= 30:
+        return _signal.SIGRTMIN + int(offset)
+    raise UsageError(f"invalid signal: {sig}")
 
 
 def _random_name() -> str:

@@ -6,17 +6,17 @@ import os
 
 from ..enginebase import EngineBase
 from ..errors import Conflict, NotFound
-from ..events import ProgressFn
 from ..reference import parse
-from .image import Image
 
 TYPE_CHECKING = False   # typing is not imported at run time: ~5 ms of every `run`
 if TYPE_CHECKING:
     from typing import BinaryIO
 
+    from ..events import ProgressFn
     from ..types import CheckReport, HistoryRow, ImageInspect, ImagePruneReport, RmiEntry, SystemDf
     from ..watch import Watcher
     from .archive import LoadResult
+    from .image import Image
     from .layertree import DiffEntry, FileContent, ImageTree
 
 

@@ -25,15 +25,14 @@ import fcntl
 import json
 import os
 import stat
-import threading
 import time
+from _thread import allocate_lock  # threading.Lock, without threading.py
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .. import fsutil
 from .. import paths as _paths
 from ..errors import Conflict, DigestMismatch, InvalidReference, NotFound, NutshellError, StoreError
-from ..events import ProgressFn, emit
 from ..paths import Paths
 from ..reference import Reference, looks_like_id, parse, try_parse, validate_digest
 from . import media
@@ -43,6 +42,7 @@ TYPE_CHECKING = False   # typing is not imported at run time: ~5 ms of every `ru
 if TYPE_CHECKING:
     from typing import Any, BinaryIO, TypedDict
 
+    from ..events import ProgressFn
     from .unpack import UnpackResult
 
 CHUNK = 1 << 20
@@ -166,7 +166,7 @@ class Store:
         self.paths = paths
         self._ready = False
         self._cache: dict[str, dict] = {}          # immutable parsed blobs by digest
-        self._cache_lock = threading.Lock()
+        self._cache_lock = allocate_lock()
         self._new_blobs: set[str] = set()          # written by this process (for rollback)
         self._new_layers: set[str] = set()         # unpacked by this process (for rollback)
 
@@ -624,6 +624,7 @@ class Store:
     def _unpack_stored(self, digest: str, diff_id: str, parent_chain: str | None,
                        progress: ProgressFn, fmt: str | None) -> tuple[UnpackResult, str]:
         """Unpack blob ``digest`` into a new staging dir: (result, staging dir)."""
+        from ..events import emit
         from .layerimage import layer_format
 
         fmt = fmt or layer_format()

@@ -320,8 +320,8 @@ def pump_attach(engine, cid: str, client, tty: bool, stdin: bool, detach_keys: b
                 sig_proxy: bool = False) -> int | None:
     """Copy between our terminal and an AttachClient until the container exits (its code)
     or the user detaches (None)."""
+    import _signal as signal  # not signal.py: its enums cost ~1 ms of every `run`
     import select
-    import signal
 
     from core.runtime.attach import DetachDetector
 
