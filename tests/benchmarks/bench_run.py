@@ -218,6 +218,8 @@ def bench_peers(rootfs: str, tmp: str, runs: int) -> dict[str, object]:
 
 
 def memory(cli: list[str], env: dict, n: int) -> None:
+    if n <= 0:          # --idle 0: no memory figures
+        return
     ids = []
     try:
         for _ in range(n):
