@@ -211,44 +211,6 @@ def own_cgroup(hierarchy: str = "") -> str | None:
     return None
 
 
-def prime_migration(root: str | None = None) -> bool:
-    """Make the next move of a process between cgroups on this host quick, by a move of
-    our own: we write our pid into our own cgroup's ``cgroup.procs`` (a move to where we
-    are, which changes nothing). Moving a process takes a host-wide lock whose first
-    writer waits out an RCU grace period (6-16 ms here); a writer that comes within about
-    one grace period after the last one does not wait again. A container start calls this
-    right after handing over its request, so the grace period passes while the init is
-    still mounting its layers, and the init's own join costs ~0.1 ms instead (unless the
-    cgroup mount has ``favordynmods``, where no move waits). Best effort: False when no
-    write worked, which only leaves the start as slow as it was."""
-    root = root or CGROUP_ROOT
-    pid = str(os.getpid()).encode()
-    for line in (_read(PROC_SELF_CGROUP) or "").splitlines():
-        parts = line.split(":", 2)
-        if len(parts) != 3 or not parts[2].startswith("/"):
-            continue
-        number, controllers, path = parts
-        if number == "0" and controllers == "":
-            bases = [os.path.join(root, "unified"), root]
-        else:
-            first = controllers.split(",")[0]
-            bases = [os.path.join(root, first.removeprefix("name="))]
-        for base in bases:
-            target = os.path.join(base, path.lstrip("/"), "cgroup.procs")
-            try:
-                fd = os.open(target, os.O_WRONLY | os.O_CLOEXEC)
-            except OSError:
-                continue
-            try:
-                os.write(fd, pid)
-                return True
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
-    return False
-
-
 def _check_name(name: str) -> list[str]:
     parts = name.strip("/").split("/")
     if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):

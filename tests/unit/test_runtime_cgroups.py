@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import RuntimeFailure, UsageError
+from core.runtime import cgmove
 from core.runtime import cgroups as C
 
 MiB = 1 << 20
@@ -781,9 +782,9 @@ def test_prime_migration_writes_our_pid_where_we_are(tmp_path, monkeypatch, layo
     (root / target).write_text("")
     self_cgroup = tmp_path / "self_cgroup"
     self_cgroup.write_text(proc)
-    monkeypatch.setattr(C, "PROC_SELF_CGROUP", str(self_cgroup))
-    assert C.prime_migration(str(root)) is True
-    assert (root / target).read_text() == str(os.getpid())
+    monkeypatch.setattr(cgmove, "PROC_SELF_CGROUP", str(self_cgroup))
+    assert cgmove.prime_migration(str(root)) is True
+    assert (root / target).read_text() == "0"     # the writer itself
     # only our own cgroup is written: nothing else was created or changed
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
     assert files == [target]
@@ -792,8 +793,8 @@ def test_prime_migration_writes_our_pid_where_we_are(tmp_path, monkeypatch, layo
 def test_prime_migration_without_a_usable_cgroup_is_a_no_op(tmp_path, monkeypatch):
     self_cgroup = tmp_path / "self_cgroup"
     self_cgroup.write_text("0::/gone\n12:memory:/gone\nnonsense\n")
-    monkeypatch.setattr(C, "PROC_SELF_CGROUP", str(self_cgroup))
-    assert C.prime_migration(str(tmp_path / "cg")) is False
+    monkeypatch.setattr(cgmove, "PROC_SELF_CGROUP", str(self_cgroup))
+    assert cgmove.prime_migration(str(tmp_path / "cg")) is False
     assert not (tmp_path / "cg").exists()
 
 
@@ -802,6 +803,6 @@ def test_prime_migration_on_this_host_moves_nothing():
     """On the real host: it works, and we are in the same cgroups afterwards."""
     with open("/proc/self/cgroup") as f:
         before = f.read()
-    assert C.prime_migration() is True
+    assert cgmove.prime_migration() is True
     with open("/proc/self/cgroup") as f:
         assert f.read() == before

@@ -1,8 +1,10 @@
 """The shim, for real, with a fake init (no namespaces, no root needed).
 
 The test forks a child that forks the "init" (a plain ``sh``, or Python code that
-reports an error) and then execs ``python -I -S shim.py`` exactly as launch.py does, so
-the shim is the init's parent. We then speak the attach protocol to it.
+reports an error) and then execs ``python -I -S shim.py`` exactly as boot.py does, so
+the shim is the init's parent; the init hands the shim its part of the start over the
+sync socket first (boot.hand_over), as the real one does. We then speak the attach
+protocol to it.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ import sys
 import time
 
 from core.runtime.attach import AttachClient
-from core.runtime.start import launch
+from core.runtime.start import boot, launch
 from core.runtime.start.initspec import InitSpec
-from core.runtime.start.seal import request_memfd
 from core.runtime.start.shim import dumps, jstr, rfc3339, rmtree
 
 
@@ -46,16 +47,16 @@ class FakeContainer:
                         run_dir=str(self.run), tty=tty, stdin_open=stdin, auto_remove=rm,
                         cgroups_required=[str(self.cg_leaf)], memory_cgroup=str(self.cg),
                         state_root=str(tmp_path))
-        fds = {"sync": sync_shim.fileno(), "ready": ready_w, "listen": listen.fileno(),
-               "attach": shim_end.fileno()}
+        fds = {"ready": ready_w, "listen": listen.fileno(), "attach": shim_end.fileno()}
         if not tty:
             fds.update(out=out_r, err=err_r, **({"in": in_w} if stdin else {}))
-        request = {"spec": spec.to_wire(), "fds": fds, "pkg": launch.PKG_ROOT}
+        request = {"spec": spec.to_wire(), "pkg": launch.PKG_ROOT}
         pid = os.fork()
         if pid == 0:
             try:
                 init = os.fork()
                 if init == 0:
+                    boot.hand_over(sync_init.fileno(), request, fds)
                     if error:
                         os.write(sync_init.fileno(), b"E%d %s" % (error[0], error[1].encode()))
                         os._exit(error[0])
@@ -75,13 +76,9 @@ class FakeContainer:
                         os.dup2(out_w, 1)
                         os.dup2(err_w, 2)
                     os.execv("/bin/sh", ["sh", "-c", script])
-                request["init"] = init
-                os.dup2(request_memfd(request), 0)
-                keep = [sync_shim.fileno(), ready_w, listen.fileno(), shim_end.fileno(),
-                        out_r, err_r, in_w]
-                for fd in keep:
-                    os.set_inheritable(fd, True)
-                os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", launch.SHIM_BOOT])
+                os.dup2(sync_shim.fileno(), 0)
+                os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", launch.SHIM_BOOT,
+                                          f"init={init}", boot.ID_PLACEHOLDER])
             finally:
                 os._exit(99)
         self.shim_pid = pid
@@ -254,3 +251,46 @@ def test_shim_imports_only_small_modules():
     for heavy in ("json", "enum", "socket", "re", "selectors", "subprocess", "ctypes",
                   "signal", "collections", "core"):
         assert heavy not in mods, sorted(mods)
+
+
+def test_the_shim_puts_its_containers_id_on_its_command_line(tmp_path):
+    """It starts before the id is known (boot.ID_PLACEHOLDER); ps must still show whose
+    shim it is, and tests/runtime_root.py finds leftover shims that way."""
+    fc = FakeContainer(tmp_path, "sleep 0.2")
+    assert fc.ready().startswith("ok ")
+    with open(f"/proc/{fc.shim_pid}/cmdline", "rb") as f:
+        args = f.read().split(b"\0")
+    assert f"id={fc.cid}".encode() in args
+    assert boot.ID_PLACEHOLDER.encode() not in args
+    assert fc.collect()[2] == 0
+    assert fc.finish() == 0
+
+
+def test_a_shim_whose_start_never_comes_reaps_its_init_and_exits(tmp_path):
+    """A prepared start whose caller went away: the init reads end of file and exits
+    without handing anything over; the shim must not wait forever, nor leave a zombie."""
+    sync_shim, sync_init = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            init = os.fork()
+            if init == 0:
+                os._exit(0)
+            os.dup2(sync_shim.fileno(), 0)
+            os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", launch.SHIM_BOOT,
+                                      f"init={init}", boot.ID_PLACEHOLDER])
+        finally:
+            os._exit(99)
+    sync_shim.close()
+    sync_init.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.02)
+    else:
+        os.kill(pid, 9)
+        raise AssertionError("the shim did not exit")
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert not os.listdir(tmp_path)      # it created nothing

@@ -1,23 +1,36 @@
 """The first process of a container start that runs from the sealed interpreter (seal.py).
 
-    caller ──posix_spawn──> B (this module, sealed python): setsid, fork, exit
-                             └─> C: child subreaper, unshare(CLONE_NEWPID), sockets
-                                  ├─fork─> init (PID 1 of the new PID namespace):
-                                  │        init.run(): joins its cgroup, sets the
-                                  │        container up, execs the payload
-                                  └─ execs ``python -I -S -c "...shim.main()"``: C
-                                     *becomes* the shim, still the init's parent
+    caller ──posix_spawn──> B (this module, sealed python): imports, setsid, fork, exit
+                             └─> C: child subreaper, unshare(CLONE_NEWPID), sync socket
+                                  ├─fork─> I, the init (PID 1 of the new PID namespace):
+                                  │        reads the request, makes the attach socket and
+                                  │        the stdio pipes, hands the shim its part over the
+                                  │        sync socket, then init.run(): joins its cgroup,
+                                  │        sets the container up, execs the payload
+                                  └─ execs ``python -I -S -c "...shim.main()"`` at once: C
+                                     *becomes* the shim, still the init's parent, and
+                                     waits on the sync socket for its part
+
+All of this happens before the request is read: seal.prepare starts this interpreter
+while the caller is still importing and parsing, so by the time the request comes the
+shim's interpreter is up and the init has only the container's own work left (the shim's
+start, ~15 ms, is no longer on the way to the payload). While it waits, the init makes
+no-op cgroup moves of its own (cgmove.py), so its real join does not wait out an RCU grace
+period. An unused one (the caller is gone) reads end of file and exits; the shim then
+sees end of file before any request, reaps it and exits too.
 
 The init is forked from here, so its /proc/self/exe is the sealed interpreter, never the
 host's binary. The shim does not enter the container (it stays in the host's PID and
 mount namespaces), so it is started from the interpreter's usual path, and the sealed
-handle is gone from every process once the init has exec'd.
+handle is gone from every process once the init has exec'd. The shim starts before the
+container's id is known: its command line ends in ``id=`` and 64 placeholder characters,
+which it overwrites with the id (shim.show_id), so ``ps`` shows whose shim it is.
 
-The request arrives over a socket on fd 0 (seal.spawn; seal.prepare may have started this
-interpreter before the request existed, so everything is imported before it is read): the
-container's ``InitSpec`` (initspec.py) and the fds launch.py passed. The shim gets the
-same spec in a memfd on its fd 0, with its own fds.
-Failures before the shim runs are written to the ready pipe as ``fail <code> <message>``.
+The request arrives over a socket on the init's fd 0 (seal.spawn): the container's
+``InitSpec`` (initspec.py) and the fds launch.py passed. The init hands the shim the same
+spec (marshalled in a memfd) with the shim's fds in one message on the sync socket
+(``hand_over``). Failures before that are written to the ready pipe as
+``fail <code> <message>``; after it, the init reports them to the shim (init.py).
 """
 
 import os
@@ -28,21 +41,62 @@ from .seal import PKG_ROOT
 # the shim is imported as a module (its .pyc is cached; a script would be compiled each time)
 SHIM_BOOT = (f"import sys; sys.path.insert(0, {PKG_ROOT!r}); "
              "from core.runtime.start.shim import main; main()")
+# what ``ps`` shows of a shim until it knows its container (shim.show_id writes the id)
+ID_PLACEHOLDER = "id=" + "-" * 64
+
+# how long a prepared init keeps cgroup moves quick while it waits (cgmove.py), and how
+# often it moves: well inside the ~6 ms a grace period takes at the least
+PRIME_FOR, PRIME_EVERY_MS = 2.0, 2
 
 
 def main() -> None:
     # what the start needs is loaded before the request is read: a prepared interpreter
     # (seal.prepare) does this while its caller is still getting ready
+    import _socket  # not socket.py: it imports enum and selectors (~3 ms on this path)
+
     from core.fs import imagemount  # noqa: F401 - the init mounts its layer images
 
+    from .. import linux
     from ..seccomp import load  # noqa: F401 - the init loads the container's filter
     from . import init  # noqa: F401 - everything else the init needs
+    from .initspec import InitSpec  # noqa: F401
+
+    os.setsid()  # (stdin is the request socket, stdout /dev/null, stderr the spawn's)
+    if os.fork() != 0:
+        os._exit(0)  # the caller waits for this exit: the shim-to-be is detached now
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+    linux.unshare(linux.CLONE_NEWPID)
+    sync_shim, sync_init = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0)
+    init_pid = os.fork()
+    if init_pid == 0:
+        sync_shim.close()
+        _init_side(sync_init)
+        os._exit(125)  # not reached
+    sync_init.close()
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("-999")  # the monitor should outlive its container under OOM
+    except OSError:
+        pass
+    # the shim's fd 0 is its end of the sync socket. The request socket must not stay
+    # open here: the fds in flight on it (the ready pipe) would keep the caller waiting
+    # if the init died before reading them.
+    os.dup2(sync_shim.fileno(), 0)
+    sync_shim.close()
+    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", SHIM_BOOT,
+                              f"init={init_pid}", ID_PLACEHOLDER])
+
+
+def _init_side(sync) -> None:
+    """The init: wait for the request (keeping cgroup moves quick meanwhile), set up
+    what the shim needs, hand it over, then become the container (init.run)."""
     from .seal import read_request
 
-    req = read_request()
+    _prime_until_readable(0)
+    req = read_request()        # end of file (the caller is gone): exits here
     ready_w = req["fds"]["ready"]
     try:
-        _start(req)
+        _start(req, sync)
     except BaseException as e:  # noqa: BLE001 - reported to the caller
         try:
             os.write(ready_w, f"fail 125 starting the container: {e}\n".encode())
@@ -51,23 +105,30 @@ def main() -> None:
     os._exit(1)
 
 
-def _start(req: dict) -> None:
-    import _socket  # not socket.py: it imports enum and selectors (~3 ms on this path)
+def _prime_until_readable(fd: int) -> None:
+    import select
+    import time
 
-    from .. import linux
-    from . import init as _init  # everything the init needs, loaded before the fork
+    from ..cgmove import prime_migration
+
+    poll = select.poll()
+    poll.register(fd, select.POLLIN)
+    until = time.monotonic() + PRIME_FOR
+    while not poll.poll(PRIME_EVERY_MS) and time.monotonic() < until:
+        if not prime_migration():
+            return
+
+
+def _start(req: dict, sync) -> None:
+    import _socket
+
+    from . import init as _init
     from .initspec import InitSpec
-    from .seal import request_memfd
+    from .process import preload
 
     spec = InitSpec.from_wire(req["spec"])
     fds = req["fds"]
     ready_w, attach_fd, go_r = fds["ready"], fds.get("attach"), fds.get("go")
-    os.setsid()  # (stdin and stdout are /dev/null, stderr the shim's log: see seal.spawn)
-    if os.fork() != 0:
-        os._exit(0)  # the caller waits for this exit: the shim-to-be is detached now
-
-    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
-    linux.unshare(linux.CLONE_NEWPID)
     os.makedirs(spec.run_dir, mode=0o700, exist_ok=True)
     sock_path = os.path.join(spec.run_dir, "attach.sock")
     try:
@@ -81,7 +142,6 @@ def _start(req: dict) -> None:
     finally:
         os.umask(old)
     listen.listen(64)
-    sync_shim, sync_init = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0)
     stdio: tuple = (None, None, None)
     shim_io: dict[str, int] = {}
     if not spec.tty:
@@ -93,40 +153,36 @@ def _start(req: dict) -> None:
             shim_io["in"] = in_w
         stdio = (in_r, out_w, err_w)
         shim_io.update(out=out_r, err=err_r)
-
-    from .process import preload
-
     preload(spec)
-    init_pid = os.fork()
-    if init_pid == 0:
-        for fd in (listen.fileno(), sync_shim.fileno(), ready_w, *shim_io.values()):
-            os.close(fd)
-        if attach_fd is not None:
-            os.close(attach_fd)
-        _init.run(spec, sync_init.fileno(), stdio, go_r)
-        os._exit(125)  # not reached
-    sync_init.close()
-    if go_r is not None:
-        os.close(go_r)
-    for fd in stdio:
-        if fd is not None:
-            os.close(fd)
-    try:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write("-999")  # the monitor should outlive its container under OOM
-    except OSError:
-        pass
-    shim_fds = dict(shim_io, sync=sync_shim.fileno(), ready=ready_w, listen=listen.fileno())
+    shim_fds = dict(shim_io, ready=ready_w, listen=listen.fileno(), log=2)
     if attach_fd is not None:
         shim_fds["attach"] = attach_fd
-    for fd in shim_fds.values():
-        os.set_inheritable(fd, True)
-    # the shim reads its request on fd 0 too: the same spec, its fds, the init's pid
-    mfd = request_memfd({"spec": req["spec"], "fds": shim_fds, "init": init_pid,
-                         "pkg": PKG_ROOT})
-    os.dup2(mfd, 0)
-    os.close(mfd)
-    # the shim stays outside the container: the interpreter's usual path is fine for it.
-    # Its one argument only names the container in ps (the request is on fd 0).
-    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", SHIM_BOOT, f"id={spec.cid}"])
+    hand_over(sync.fileno(), {"spec": req["spec"], "pkg": PKG_ROOT}, shim_fds)
+    # the shim has its own copies now; the payload must not inherit any of these
+    listen.close()
+    for name, fd in shim_fds.items():
+        if name not in ("listen", "log"):
+            os.close(fd)
+    _init.run(spec, sync.fileno(), stdio, go_r)
 
+
+def hand_over(sync_fd: int, request: dict, fds: dict[str, int]) -> None:
+    """The shim's part of a start, in one message on the sync socket: ``R`` with a memfd
+    holding ``request`` (marshalled, plus the names of ``fds``) and ``fds`` in that order
+    (shim.receive_request reads it)."""
+    import _socket
+    import array
+
+    from .seal import request_memfd
+
+    names = list(fds)
+    mfd = request_memfd(dict(request, fd_names=names))
+    try:
+        rights = array.array("i", [mfd, *(fds[n] for n in names)]).tobytes()
+        s = _socket.socket(fileno=os.dup(sync_fd))
+        try:
+            s.sendmsg([b"R"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
+        finally:
+            s.close()
+    finally:
+        os.close(mfd)

@@ -3,9 +3,12 @@
     caller ──posix_spawn──> B: the sealed interpreter (seal.py) running boot.py:
                              setsid, fork, exit                    (the double fork)
                              └─> C: child subreaper, unshare(CLONE_NEWPID)
-                                  ├─fork─> init (PID 1 of the new PID namespace)
-                                  └─ execs the shim (``python -I -S``), still the
-                                     init's parent
+                                  ├─fork─> init (PID 1 of the new PID namespace): reads
+                                  │        the request, hands the shim its part
+                                  └─ execs the shim (``python -I -S``) at once, still
+                                     the init's parent
+
+(all before the request is read: see boot.py)
 
 No Python code runs in a fork of the caller: callers with threads (the Textual app) use
 this path as is. The caller passes the container's ``InitSpec`` (initspec.py, marshalled)
@@ -13,7 +16,7 @@ and three fds: the ready
 pipe's write end, the attach socket end (``run -a``/``-it``: connected before the
 payload runs) and the go pipe's read end; then waits for B to exit and reads the ready
 pipe for ``ok <pid>``, ``err <code> <message>`` (from the shim) or ``fail <code>
-<message>`` (from B or C before the shim ran).
+<message>`` (from the init, before it handed the shim its part).
 
 ``before_go``: work the caller must finish before the payload runs but that the init need
 not wait for to start (the bridge network's netlink work: ~90 ms with the pyroute2 load).
@@ -85,7 +88,7 @@ def launch(spec: InitSpec, attach_fd: int | None = None, before_go=None) -> Laun
     if spec.cgroups_required and before_go is None:
         # while the init mounts its layers: its cgroup join is then quick (with a network
         # to set up first, the init waits for that anyway)
-        from ..cgroups import prime_migration
+        from ..cgmove import prime_migration
 
         prime_migration()
     failed: BaseException | None = None

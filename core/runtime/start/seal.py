@@ -256,8 +256,8 @@ def _send(sock: int, data: bytes, fds: list[int]) -> None:
 
 
 def request_memfd(request: dict) -> int:
-    """``request`` marshalled into a close-on-exec memfd, at offset 0: what a child reads
-    on its fd 0 (``read_request``; the shim reads its own the same way)."""
+    """``request`` marshalled into a close-on-exec memfd, at offset 0 (the shim's part of a
+    start travels in one: boot.hand_over)."""
     import marshal
 
     data = marshal.dumps(request)
@@ -274,10 +274,9 @@ def request_memfd(request: dict) -> int:
 
 
 def read_request() -> dict:
-    """In the spawned child (and the shim): the request, from fd 0 (which then becomes
-    /dev/null). A sealed child gets it over a socket with its fds (``spawn``), which are
-    put at the numbers the caller chose, and the log fd onto standard error; the shim
-    gets a memfd (``request_memfd``), its fds already in place.
+    """In the spawned child: the request, from fd 0 (which then becomes /dev/null). It
+    comes over a socket with its fds (``spawn``), which are put at the numbers the caller
+    chose, and the log fd onto standard error.
 
     Every fd passed to us is made close-on-exec again (dup2 cleared the flag): a
     container's payload must not inherit a sync socket or a pipe by accident. The
@@ -295,9 +294,6 @@ def read_request() -> dict:
             raise SystemExit(f"request came with {len(fds)} fds, not {len(numbers) + 1}")
         _place(fds, [*numbers, 2])
         request = wire["request"]
-    elif mode == 0o100000:                      # a regular file: the shim's memfd
-        data = read_to_end(0)
-        request = marshal.loads(data)
     else:
         raise SystemExit("no request on fd 0")
     for name in os.listdir("/proc/self/fd"):

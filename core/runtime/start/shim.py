@@ -1,9 +1,11 @@
 """The shim: one small monitor per container, outliving the command that started it.
 
-Run as ``python -I -S -c "...shim import main; main()"`` by boot.py, *in the same process*
-that forked the container's init (so the init is our child and we can wait for it). The
-request arrives marshalled in a memfd on fd 0 (read by seal.read_request): the
-container's InitSpec (initspec.py, as a dict of its fields), our fds, the init's pid.
+Run as ``python -I -S -c "...shim import main; main()" init=<pid> id=----...`` by
+boot.py, *in the same process* that forked the container's init (so the init is our child
+and we can wait for it), before the start's request exists. Our fd 0 is the sync socket
+to the init, which hands us our part once it has the request (``receive_request``): the
+container's InitSpec (initspec.py, as a dict of its fields) in a memfd, and our fds. We
+then write the container's id over the placeholder on our command line (``show_id``).
 Only builtin or tiny modules are imported here (os, time, select, fcntl, _socket, marshal;
 no enum, no json, no socket.py) so an idle container costs about one bare interpreter.
 
@@ -722,11 +724,14 @@ class Shim:
 
 
 def main():
-    # the request boot.py left on fd 0: {"spec": the InitSpec's fields, "fds": ours,
-    # "init": its pid, "pkg": where core is}; seal.py imports nothing but os and sys
-    from .seal import read_request
-
-    req = read_request()
+    # started by boot.py before the container existed: fd 0 is our end of the sync
+    # socket, on which the init hands us our part of the start (receive_request)
+    init_pid = int(next(a for a in sys.argv if a.startswith("init="))[5:])
+    req = receive_request(0, init_pid)
+    if req is None:             # the start never came (its caller went away)
+        os.waitpid(init_pid, 0)
+        os._exit(0)
+    show_id(req["spec"]["cid"])
     shim = Shim(req)
     try:
         shim.run()
@@ -734,6 +739,79 @@ def main():
         sys.stderr.write("shim %s: %s: %s\n" % (req["spec"]["cid"][:12], type(e).__name__, e))
         raise
     os._exit(0)
+
+
+def receive_request(sock_fd, init_pid):
+    """Our part of the start, as boot.hand_over sends it: one ``R`` message with a memfd
+    (the InitSpec's fields, where core is, the names of the fds) and the fds; or None at
+    end of file. The sync socket moves off fd 0 (which becomes /dev/null), the log onto
+    standard error. Every fd we get is close-on-exec."""
+    import marshal
+
+    sync = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, os.dup(sock_fd))
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, sock_fd)
+    os.close(null)
+    os.set_inheritable(sync.fileno(), False)
+    data, anc, flags, _addr = sync.recvmsg(16, _socket.CMSG_SPACE(32 * 4),
+                                           _socket.MSG_CMSG_CLOEXEC)
+    fds = []
+    for level, typ, payload in anc:
+        if level == _socket.SOL_SOCKET and typ == _socket.SCM_RIGHTS:
+            fds += [int.from_bytes(payload[i:i + 4], sys.byteorder)
+                    for i in range(0, len(payload) - len(payload) % 4, 4)]
+    if data != b"R" or not fds or flags & _socket.MSG_CTRUNC:
+        for fd in fds:
+            os.close(fd)
+        if data:
+            raise SystemExit("shim: not a start request on the sync socket")
+        return None
+    chunks = []
+    while True:
+        b = os.pread(fds[0], 1 << 20, sum(len(c) for c in chunks))
+        if not b:
+            break
+        chunks.append(b)
+    os.close(fds[0])
+    wire = marshal.loads(b"".join(chunks))
+    names = wire.pop("fd_names")
+    if len(names) != len(fds) - 1:
+        raise SystemExit("shim: %d fds for %d names" % (len(fds) - 1, len(names)))
+    got = dict(zip(names, fds[1:]))
+    log = got.pop("log", None)
+    if log is not None:
+        os.dup2(log, 2)
+        os.close(log)
+    got["sync"] = sync.detach()
+    return dict(wire, fds=got, init=init_pid)
+
+
+# what boot.py puts on our command line until we know the container (boot.ID_PLACEHOLDER)
+_ID_PLACEHOLDER = b"id=" + b"-" * 64
+
+
+def show_id(cid):
+    """Write the container's id over the placeholder on our command line, so that ``ps``
+    (and whoever looks for a container's shim) sees ``id=<cid>``. The command line is
+    our own memory, between arg_start and arg_end of /proc/self/stat, so we write it
+    through /proc/self/mem. Best effort: the placeholder stays if that is refused."""
+    new = ("id=" + cid).encode()
+    if len(new) != len(_ID_PLACEHOLDER):
+        return
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            stat = f.read()
+        fields = stat[stat.rindex(b")") + 2:].split()
+        start, end = int(fields[45]), int(fields[46])   # fields 48 and 49
+        fd = os.open("/proc/self/mem", os.O_RDWR | os.O_CLOEXEC)
+        try:
+            at = os.pread(fd, end - start, start).find(_ID_PLACEHOLDER)
+            if at >= 0:
+                os.pwrite(fd, new, start + at)
+        finally:
+            os.close(fd)
+    except (OSError, ValueError, IndexError):
+        pass
 
 
 if __name__ == "__main__":
