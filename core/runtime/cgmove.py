@@ -4,8 +4,9 @@ Moving a process into a cgroup (a write to ``cgroup.procs``) takes a host-wide l
 first writer waits out an RCU grace period (6-20 ms on the hosts measured); a writer that
 comes within about one grace period after the last one does not wait. A container's init
 joins its cgroup on the start's critical path, so a process with nothing better to do
-makes no-op moves of its own just before: the prepared init while it waits for its
-request (boot.py), the starting command right after handing a request over (launch.py).
+makes no-op moves of its own just before: a prepared init (boot.py) or exec (enter.py)
+while it waits for its request (``prime_until_readable``), the starting command right
+after handing a request over (launch.py).
 
 Only ``os`` is imported here: the sealed interpreter loads this before its request comes.
 """
@@ -14,6 +15,10 @@ import os
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 PROC_SELF_CGROUP = "/proc/self/cgroup"
+
+# while waiting: a move every 2 ms, well inside the ~6 ms a grace period takes at the
+# least, for at most 2 s (a caller that takes longer, e.g. pulling, is not worth it)
+PRIME_EVERY_MS, PRIME_FOR = 2, 2.0
 
 
 def prime_migration(root: str | None = None) -> bool:
@@ -52,3 +57,17 @@ def prime_migration(root: str | None = None) -> bool:
             finally:
                 os.close(fd)
     return False
+
+
+def prime_until_readable(fd: int) -> None:
+    """Keep cgroup moves quick until ``fd`` is readable (a prepared process's request
+    socket): a no-op move every PRIME_EVERY_MS, for at most PRIME_FOR seconds."""
+    import select
+    import time
+
+    poll = select.poll()
+    poll.register(fd, select.POLLIN)
+    until = time.monotonic() + PRIME_FOR
+    while not poll.poll(PRIME_EVERY_MS) and time.monotonic() < until:
+        if not prime_migration():
+            return

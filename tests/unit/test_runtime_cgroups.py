@@ -806,3 +806,41 @@ def test_prime_migration_on_this_host_moves_nothing():
     assert cgmove.prime_migration() is True
     with open("/proc/self/cgroup") as f:
         assert f.read() == before
+
+
+def test_prime_until_readable_moves_while_waiting_and_stops_when_the_request_comes(monkeypatch):
+    """A prepared init or exec waits for its request with no-op moves every few ms, and
+    returns as soon as the request is there, or after PRIME_FOR when it never comes."""
+    import time
+
+    calls = []
+    monkeypatch.setattr(cgmove, "prime_migration", lambda: calls.append(time.monotonic()) or True)
+    r, w = os.pipe()
+    try:
+        os.write(w, b"x")                       # already there: no move at all
+        cgmove.prime_until_readable(r)
+        assert calls == []
+        os.read(r, 1)
+        monkeypatch.setattr(cgmove, "PRIME_FOR", 0.1)
+        t0 = time.monotonic()
+        cgmove.prime_until_readable(r)         # never comes: gives up after PRIME_FOR
+        assert 0.1 <= time.monotonic() - t0 < 2
+        assert len(calls) >= 10                 # every ~2 ms, not once
+        gaps = [b - a for a, b in zip(calls, calls[1:])]
+        assert max(gaps) < 0.05
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_prime_until_readable_stops_when_no_move_works(monkeypatch):
+    """Where no cgroup can be written (prime_migration False), it does not spin."""
+    calls = []
+    monkeypatch.setattr(cgmove, "prime_migration", lambda: calls.append(1) and False)
+    r, w = os.pipe()
+    try:
+        cgmove.prime_until_readable(r)
+        assert calls == [1]
+    finally:
+        os.close(r)
+        os.close(w)

@@ -44,11 +44,6 @@ SHIM_BOOT = (f"import sys; sys.path.insert(0, {PKG_ROOT!r}); "
 # what ``ps`` shows of a shim until it knows its container (shim.show_id writes the id)
 ID_PLACEHOLDER = "id=" + "-" * 64
 
-# how long a prepared init keeps cgroup moves quick while it waits (cgmove.py), and how
-# often it moves: well inside the ~6 ms a grace period takes at the least
-PRIME_FOR, PRIME_EVERY_MS = 2.0, 2
-
-
 def main() -> None:
     # what the start needs is loaded before the request is read: a prepared interpreter
     # (seal.prepare) does this while its caller is still getting ready
@@ -90,9 +85,10 @@ def main() -> None:
 def _init_side(sync) -> None:
     """The init: wait for the request (keeping cgroup moves quick meanwhile), set up
     what the shim needs, hand it over, then become the container (init.run)."""
+    from ..cgmove import prime_until_readable
     from .seal import read_request
 
-    _prime_until_readable(0)
+    prime_until_readable(0)
     req = read_request()        # end of file (the caller is gone): exits here
     ready_w = req["fds"]["ready"]
     try:
@@ -103,20 +99,6 @@ def _init_side(sync) -> None:
         except OSError:
             pass
     os._exit(1)
-
-
-def _prime_until_readable(fd: int) -> None:
-    import select
-    import time
-
-    from ..cgmove import prime_migration
-
-    poll = select.poll()
-    poll.register(fd, select.POLLIN)
-    until = time.monotonic() + PRIME_FOR
-    while not poll.poll(PRIME_EVERY_MS) and time.monotonic() < until:
-        if not prime_migration():
-            return
 
 
 def _start(req: dict, sync) -> None:

@@ -33,10 +33,12 @@ def main() -> None:
     import _signal  # noqa: F401
 
     from .. import linux  # noqa: F401
+    from ..cgmove import prime_until_readable
     from ..seccomp import load  # noqa: F401
     from . import process  # noqa: F401
     from .seal import read_request
 
+    prime_until_readable(0)     # G's cgroup join then waits no grace period (cgmove.py)
     req = read_request()
     sync_fd = req["fds"]["sync"]
     try:
