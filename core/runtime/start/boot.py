@@ -48,6 +48,7 @@ def main() -> None:
     # what the start needs is loaded before the request is read: a prepared interpreter
     # (seal.prepare) does this while its caller is still getting ready
     import _socket  # not socket.py: it imports enum and selectors (~3 ms on this path)
+    import array  # noqa: F401 - the request's and the shim's fds travel as an array
 
     from core.fs import imagemount  # noqa: F401 - the init mounts its layer images
 
