@@ -9,7 +9,6 @@ Pure functions, no Textual, rich or argparse: importing this costs nothing.
 from __future__ import annotations
 
 import re
-import shlex
 import time
 from collections.abc import Iterable, Sequence
 
@@ -165,6 +164,8 @@ def bar(fraction: float | None, width: int) -> str:
 
 def command(*argv: str | int | None, args: Iterable[str] = ()) -> str:
     """``nutshell`` + argv, shell-quoted, None items dropped: the equivalent CLI line."""
+    import shlex  # here: the CLI's hot path does not need it
+
     parts = ["nutshell"] + [str(a) for a in argv if a is not None] + [str(a) for a in args]
     return " ".join(shlex.quote(p) for p in parts)
 

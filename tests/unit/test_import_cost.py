@@ -22,7 +22,8 @@ def test_run_path_does_not_import_heavy_modules():
     dataclasses), ipaddress, datetime, typing (annotations only: ``TYPE_CHECKING = False``
     blocks), socket.py (``_socket`` does), tempfile,
     shutil (only removals need it), hashlib (small digests use CPython's own SHA-256),
-    threading (``_thread``), signal.py (``_signal``), core.events (progress: pulls, builds);
+    threading (``_thread``), signal.py (``_signal``), core.events (progress: pulls, builds),
+    shlex (only the app quotes command lines);
     argparse's help formatter does not ask the
     terminal its width (shutil) while flags are added."""
     got = _fresh(
@@ -39,11 +40,12 @@ def test_run_path_does_not_import_heavy_modules():
         "names.host_resolv_text()\n"
         "print(json.dumps(dict({m: m in sys.modules for m in\n"
         "      ('inspect', 'ipaddress', 'datetime', 'typing', 'socket', 'tempfile', 'shutil',\n"
-        "       'hashlib', 'threading', 'signal', 'core.events')},\n"
+        "       'hashlib', 'threading', 'signal', 'core.events', 'shlex')},\n"
         "      parsed=parsed_without_shutil)))\n")
     assert got == {"inspect": False, "ipaddress": False, "datetime": False, "typing": False,
                    "socket": False, "tempfile": False, "shutil": False, "hashlib": False,
-                   "threading": False, "signal": False, "core.events": False, "parsed": True}
+                   "threading": False, "signal": False, "core.events": False, "shlex": False,
+                   "parsed": True}
 
 
 def test_dataclasses_still_work_fully_once_imported_without_inspect():
