@@ -92,6 +92,32 @@ def test_no_fd_of_ours_reaches_the_container(sec):
         sec.cli("rm", "-f", "fds")
 
 
+def test_an_fd_our_callers_caller_left_inheritable_reaches_no_process_of_ours(sec):
+    """A shell or CI runner may leave a pipe inheritable in the command it runs. No
+    process of the container (shim, init, payload) may keep it, or whoever waits for
+    that pipe's end of file waits as long as the container runs: the shim is exec'd
+    before its start's request is read, so boot.py must clear those fds itself."""
+    import select
+
+    r, w = os.pipe()
+    try:
+        p = subprocess.run([sys.executable, "-m", "workbench", "--root", sec.root, "run", "-d",
+                            "--name", "strayfd", "--network", "none", IMAGE, "sleep", "300"],
+                           pass_fds=(w,), capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        os.close(w)
+        w = None
+        assert sec.engine.container_inspect("strayfd")["State"]["Running"]
+        readable, _, _ = select.select([r], [], [], 10)
+        assert readable, "a process of the container still holds the caller's pipe"
+        assert os.read(r, 1) == b""          # end of file: nobody else has the write end
+    finally:
+        os.close(r)
+        if w is not None:
+            os.close(w)
+        sec.cli("rm", "-f", "strayfd")
+
+
 def _docker_default() -> int:
     """Docker's 14 (without a device cgroup, pure v2 without eBPF, MKNOD is withheld)."""
     from core.runtime import cgroups

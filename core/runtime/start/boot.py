@@ -56,7 +56,11 @@ def main() -> None:
     from ..seccomp import load  # noqa: F401 - the init loads the container's filter
     from . import init  # noqa: F401 - everything else the init needs
     from .initspec import InitSpec  # noqa: F401
+    from .seal import close_on_exec_above
 
+    # the shim is exec'd below, before read_request would do this: an fd the caller's
+    # own caller left inheritable must not live on in it (a pipe someone waits on)
+    close_on_exec_above(2)
     os.setsid()  # (stdin is the request socket, stdout /dev/null, stderr the spawn's)
     if os.fork() != 0:
         os._exit(0)  # the caller waits for this exit: the shim-to-be is detached now

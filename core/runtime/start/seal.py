@@ -296,17 +296,24 @@ def read_request() -> dict:
         request = wire["request"]
     else:
         raise SystemExit("no request on fd 0")
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2:
-            try:
-                os.set_inheritable(fd, False)
-            except OSError:
-                pass  # the directory's own fd, closed by now
+    close_on_exec_above(2)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
     return request
+
+
+def close_on_exec_above(low: int) -> None:
+    """Make every fd above ``low`` close-on-exec. What posix_spawn gave us beyond the
+    file actions is whatever the caller's own caller left inheritable (a shell's or a
+    CI runner's pipe): no process of ours that execs may pass such an fd on."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > low:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass  # the directory's own fd, closed by now
 
 
 def _receive(fd: int) -> tuple[bytes, list[int]]:
