@@ -93,3 +93,19 @@ def test_an_unused_prepared_interpreter_exits_with_its_caller():
         time.sleep(0.02)
     assert not os.path.exists(f"/proc/{pid}/exe") or \
         open(f"/proc/{pid}/stat").read().split(") ")[1].startswith("Z")
+
+
+def test_a_start_that_cannot_make_its_pid_namespace_says_why(tmp_path):
+    """boot.py forks the init before the request comes; when it cannot (no PID namespace
+    allowed), the caller still gets the reason on the ready pipe its request brings, not
+    a bare "the shim exited without a report"."""
+    ready_r, ready_w = os.pipe()
+    numbers = seal.child_fd_numbers([ready_w])
+    pid = seal.spawn("tests.boot_unshare_fails", {"spec": {}, "fds": {"ready": numbers[0]}},
+                     [ready_w], stderr_path=str(tmp_path / "log"))
+    os.close(ready_w)
+    os.waitpid(pid, 0)
+    line = seal.read_to_end(ready_r).decode()
+    os.close(ready_r)
+    assert line.startswith("fail 125 starting the container: "), line
+    assert "unshare: No space left on device" in line

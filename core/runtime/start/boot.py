@@ -44,6 +44,7 @@ SHIM_BOOT = (f"import sys; sys.path.insert(0, {PKG_ROOT!r}); "
 # what ``ps`` shows of a shim until it knows its container (shim.show_id writes the id)
 ID_PLACEHOLDER = "id=" + "-" * 64
 
+
 def main() -> None:
     # what the start needs is loaded before the request is read: a prepared interpreter
     # (seal.prepare) does this while its caller is still getting ready
@@ -64,10 +65,13 @@ def main() -> None:
     os.setsid()  # (stdin is the request socket, stdout /dev/null, stderr the spawn's)
     if os.fork() != 0:
         os._exit(0)  # the caller waits for this exit: the shim-to-be is detached now
-    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
-    linux.unshare(linux.CLONE_NEWPID)
-    sync_shim, sync_init = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0)
-    init_pid = os.fork()
+    try:
+        linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+        linux.unshare(linux.CLONE_NEWPID)
+        sync_shim, sync_init = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0)
+        init_pid = os.fork()
+    except BaseException as e:  # noqa: BLE001 - reported once the request names the pipe
+        _fail_when_asked(e)
     if init_pid == 0:
         sync_shim.close()
         _init_side(sync_init)
@@ -85,6 +89,19 @@ def main() -> None:
     sync_shim.close()
     os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", SHIM_BOOT,
                               f"init={init_pid}", ID_PLACEHOLDER])
+
+
+def _fail_when_asked(e: BaseException) -> None:
+    """No init could be made (no PID namespace here, no process left...): the caller
+    learns why on the ready pipe its request brings, as ``fail 125 ...``."""
+    from .seal import read_request
+
+    req = read_request()        # end of file (the caller is gone): exits here
+    try:
+        os.write(req["fds"]["ready"], f"fail 125 starting the container: {e}\n".encode())
+    except OSError:
+        pass
+    os._exit(1)
 
 
 def _init_side(sync) -> None:
