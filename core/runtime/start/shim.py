@@ -748,11 +748,10 @@ def receive_request(sock_fd, init_pid):
     standard error. Every fd we get is close-on-exec."""
     import marshal
 
-    sync = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, os.dup(sock_fd))
+    sync = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, os.dup(sock_fd))  # cloexec
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, sock_fd)
     os.close(null)
-    os.set_inheritable(sync.fileno(), False)
     data, anc, flags, _addr = sync.recvmsg(16, _socket.CMSG_SPACE(32 * 4),
                                            _socket.MSG_CMSG_CLOEXEC)
     fds = []
