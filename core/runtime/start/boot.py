@@ -30,7 +30,8 @@ The request arrives over a socket on the init's fd 0 (seal.spawn): the container
 ``InitSpec`` (initspec.py) and the fds launch.py passed. The init hands the shim the same
 spec (marshalled in a memfd) with the shim's fds in one message on the sync socket
 (``hand_over``). Failures before that are written to the ready pipe as
-``fail <code> <message>``; after it, the init reports them to the shim (init.py).
+``fail <code> <message>`` (by C itself when it cannot make the init, once the request
+names the pipe); after it, the init reports them to the shim (init.py).
 """
 
 import os

@@ -16,7 +16,8 @@ and three fds: the ready
 pipe's write end, the attach socket end (``run -a``/``-it``: connected before the
 payload runs) and the go pipe's read end; then waits for B to exit and reads the ready
 pipe for ``ok <pid>``, ``err <code> <message>`` (from the shim) or ``fail <code>
-<message>`` (from the init, before it handed the shim its part).
+<message>`` (from the init before it handed the shim its part, or from boot.py when it
+could not make an init).
 
 ``before_go``: work the caller must finish before the payload runs but that the init need
 not wait for to start (the bridge network's netlink work: ~90 ms with the pyroute2 load).
