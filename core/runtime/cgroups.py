@@ -35,12 +35,11 @@ from dataclasses import dataclass, field, fields
 
 from core.errors import RuntimeFailure, UsageError
 
+from .cgmove import CGROUP_ROOT, PROC_SELF_CGROUP  # one definition (cgmove.py loads only os)
+
 TYPE_CHECKING = False   # typing is not imported at run time: ~5 ms of every `run`
 if TYPE_CHECKING:
     from typing import Any
-
-CGROUP_ROOT = "/sys/fs/cgroup"
-PROC_SELF_CGROUP = "/proc/self/cgroup"
 
 #: v1 controller hierarchies a container joins (each one that is mounted).
 V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "freezer", "devices")
