@@ -46,6 +46,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(leaks.report(leaked), red=True)
 
 
+@pytest.fixture(autouse=True)
+def _shared_layer_mounts_released(tmp_path_factory):
+    """The shared layer mounts of this worker's temporary roots are released after each
+    test (tests/leaks.py, release_layer_mounts): they last until their layer is deleted,
+    and a test's root never is."""
+    yield
+    if os.geteuid() == 0:
+        leaks.release_layer_mounts(under=str(tmp_path_factory.getbasetemp()))
+
+
 def pytest_collection_modifyitems(config, items):
     skip_root = pytest.mark.skip(reason="needs root")
     for item in items:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import subprocess
 import time
 
@@ -68,6 +69,46 @@ def _mounts() -> set[str]:
             if "/nutshell" in mp or "pytest-of-" in mp:
                 out.add(f"mount {mp}")
     return out
+
+
+_LAYER_MOUNT = re.compile(r"/layers/[0-9a-f]{64}\.\d+\.\d+$")
+
+
+def _backing_file(mountinfo_line: str) -> str | None:
+    """The image file behind a layer mount (its loop device's backing file)."""
+    source = mountinfo_line.split(" - ", 1)[-1].split()[1]
+    if not source.startswith("/dev/loop"):
+        return None
+    try:
+        with open(f"/sys/block/{os.path.basename(source)}/loop/backing_file") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def release_layer_mounts(keep: set[str] = frozenset(), under: str | None = None) -> None:
+    """Release the shared layer mounts not in ``keep`` (of images below ``under`` only,
+    when given). They last until their layer is deleted, by design; a test's temporary
+    root is never deleted through Nutshell, so the suite releases them: after each test,
+    those of its worker's temporary roots (tests/conftest.py; never another worker's,
+    which may be looking at its own), and whatever is left before the leak check."""
+    from core.fs.imagemount import release_shared
+
+    with open("/proc/self/mountinfo") as f:
+        lines = [line for line in f if _LAYER_MOUNT.search(line.split()[4])]
+    for line in lines:
+        mp = line.split()[4]
+        if mp in keep:
+            continue
+        if under is not None:
+            backing = _backing_file(line)
+            if backing is None or not backing.startswith(under.rstrip("/") + "/"):
+                continue
+        base, name = os.path.split(mp)
+        try:
+            release_shared(base, name)
+        except OSError:
+            pass
 
 
 def _loops() -> set[str]:
@@ -157,9 +198,16 @@ def remove(objects: set[str]) -> None:
                 pass
 
 
+def before_layer_mounts(before: set[str]) -> set[str]:
+    return {obj.split(" ", 1)[1] for obj in before
+            if obj.startswith("mount ") and _LAYER_MOUNT.search(obj)}
+
+
 def leftover(before: set[str], grace: float = 5.0) -> set[str]:
     """What appeared since ``before`` and is still there after ``grace`` seconds (shims of
-    --rm containers finish their teardown asynchronously); removed, best-effort."""
+    --rm containers finish their teardown asynchronously); removed, best-effort. Shared
+    layer mounts made since are released first (see release_layer_mounts)."""
+    release_layer_mounts(keep=before_layer_mounts(before))
     deadline = time.monotonic() + grace
     while True:
         leaked = snapshot() - before

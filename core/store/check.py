@@ -12,7 +12,8 @@ What is checked, in order (each problem is one :class:`~core.types.CheckFinding`
      nothing else;
   4. containers: every record is complete, its name is in the name index, and its
      layers are present;
-  5. interrupted work (``Store.leftovers``) and runtime dirs of containers that are gone.
+  5. interrupted work (``Store.leftovers``), runtime dirs of containers that are gone, and
+     shared layer mounts of layer images that are gone or were made anew.
 
 Locks need no check: they are ``flock(2)`` locks, which the kernel drops with the
 process that held them, so none can be stale.
@@ -21,8 +22,8 @@ process that held them, so none can be stale.
 is removed (a later pull or load fetches it again; the image keeps running from its
 unpacked layers), a damaged or missing layer is unpacked again from its blob, a
 dangling index entry (its manifest or config is gone, so nothing can use it) is
-removed, and leftovers, incomplete container records and stale runtime dirs are
-deleted. What it cannot fix it says, with what to do. Repair holds the GC lease
+removed, leftovers, incomplete container records and stale runtime dirs are
+deleted, and stale layer mounts unmounted. What it cannot fix it says, with what to do. Repair holds the GC lease
 exclusively, so it never races a pull, load or commit.
 """
 
@@ -39,6 +40,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+from .. import paths as _paths
 from ..errors import NutshellError, StoreError
 from ..types import CheckFinding, CheckReport
 from .image import chain_ids
@@ -315,6 +317,35 @@ class _Check:
             path = os.path.join(base, short)
             self.found("runtime", path, "runtime dir of a container that no longer exists",
                        fix=partial(_removed, path))
+        self.stale_layer_mounts()
+
+    def stale_layer_mounts(self) -> None:
+        """Shared layer mounts (core/fs/imagemount.py) of a layer image that is no longer
+        there as it was mounted: the layer was deleted without them (a store removed by
+        hand) or its file was made anew. No container can get them again; they only hold
+        a loop device and the deleted file's space."""
+        from ..fs.imagemount import SHARED_LOCK, shared_name
+
+        base = os.path.join(self.paths.run, "layers")
+        for name in sorted(_listdir(base)):
+            if name == SHARED_LOCK:
+                continue
+            image = os.path.join(self.paths.layers, name.split(".", 1)[0], _paths.LAYER_IMAGE)
+            try:
+                if shared_name(image, os.stat(image)) == name:
+                    continue
+            except OSError:
+                pass
+            self.found("runtime", os.path.join(base, name),
+                       "layer mount of a layer image that is gone or was made anew",
+                       fix=partial(_released, base, name))
+
+
+def _released(base: str, name: str) -> str:
+    from ..fs.imagemount import release_shared
+
+    release_shared(base, name)
+    return "unmounted"
 
 
 def layer_differences(store: Store, chain: str, blob: str) -> list[str]:

@@ -1,14 +1,19 @@
 """Layers stored as squashfs images (core/store/layerimage.py, issue 16): the same layer
 unpacked as a directory and made into an image must read the same, entry for entry; what
-one pass cannot express falls back to a directory; containers run on image layers with
-nothing left mounted or attached on the host afterwards."""
+one pass cannot express falls back to a directory; containers run on image layers through
+one shared mount per layer (core/fs/imagemount.py, shared_mount), which no other user
+reaches and which goes with its layer."""
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import shutil
+import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -153,25 +158,175 @@ def busybox_store(tmp_path, rootfs: str, ref: str) -> tuple[str, Engine, str]:
     return root, e, image
 
 
-def test_a_container_on_image_layers_leaves_nothing_mounted_or_attached(tmp_path, busybox_rootfs):
-    root, _, _ = busybox_store(tmp_path, busybox_rootfs, "imgs/busybox:1")
-    assert _loops(root) == set()
+def _shared_mounts(e: Engine) -> list[str]:
+    """Mount points of the layer mounts containers share, of this store (one line each:
+    a mount stacked on another would show twice)."""
+    base = os.path.join(e.paths.run, "layers") + "/"
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(base)]
+
+
+def _wait_no_loops(root: str) -> set[str]:
+    for _ in range(200):                # autoclear happens when the last user goes
+        if not _loops(root):
+            break
+        time.sleep(0.02)
+    return _loops(root)
+
+
+def test_containers_share_one_mount_per_layer_image_until_the_layer_goes(tmp_path, busybox_rootfs):
+    """Every container of an image reads its layer through one mount (one superblock, so
+    one page cache), in the store's runtime dir; it outlives the containers, and goes
+    (with its loop device) when the layer is deleted."""
+    root, e, image = busybox_store(tmp_path, busybox_rootfs, "imgs/busybox:1")
+    assert _loops(root) == set() and _shared_mounts(e) == []
     p = cli(root, "run", "--rm", "--network", "none", "imgs/busybox:1", "sh", "-c",
-            "echo hi > /new && cat /new && grep ' / / ' /proc/self/mountinfo")
+            "echo hi > /new && cat /new && grep ' / / ' /proc/self/mountinfo && "
+            "(grep -c /layers/ /proc/self/mountinfo || true)")
     assert p.returncode == 0, p.stderr
+    # the container's root takes a detached clone of the shared mount, and sees none
     assert p.stdout.startswith("hi\n") and "lowerdir=/proc/self/fd/" in p.stdout
-    p = cli(root, "run", "-d", "--network", "none", "--name", "held", "imgs/busybox:1", "sleep", "60")
-    assert p.returncode == 0, p.stderr
+    assert p.stdout.split()[-1] == "0"
+    [mp] = _shared_mounts(e)
+    assert os.path.dirname(mp) == os.path.join(e.paths.run, "layers")
+    assert os.path.basename(mp).startswith(os.path.basename(os.path.dirname(image)) + ".")
+    with open("/proc/self/mountinfo") as f:
+        assert root not in f.read()        # the store itself is never a mount point
+    with pytest.raises(OSError) as exc:    # read-only, for root too
+        open(os.path.join(mp, "new-file"), "w")
+    assert exc.value.errno == errno.EROFS
+    for name in ("held", "held2"):
+        p = cli(root, "run", "-d", "--network", "none", "--name", name, "imgs/busybox:1", "sleep", "60")
+        assert p.returncode == 0, p.stderr
     try:
-        # the host's mount table never shows a layer image, running or not
-        with open("/proc/self/mountinfo") as f:
-            assert root not in f.read()
-        assert len(_loops(root)) == 1          # the running container's layer
+        assert _shared_mounts(e) == [mp]
+        assert len(_loops(root)) == 1          # one loop device for every container
         assert cli(root, "exec", "held", "cat", "/etc/passwd").returncode == 0
         assert cli(root, "diff", "held").returncode == 0
     finally:
-        assert cli(root, "rm", "-f", "held").returncode == 0
-    assert _loops(root) == set()               # detached with the container
+        assert cli(root, "rm", "-f", "held", "held2").returncode == 0
+    assert _shared_mounts(e) == [mp]           # kept for the next container
+    assert cli(root, "rmi", "imgs/busybox:1").returncode == 0
+    assert _shared_mounts(e) == [] and not os.path.exists(mp)
+    assert _wait_no_loops(root) == set()
+
+
+def test_a_running_container_keeps_its_layer_when_the_shared_mount_goes(tmp_path, busybox_rootfs):
+    """Releasing the shared mounts (rmi's path, or release_layer_mounts) under a running
+    container changes nothing for it: its overlay holds its own clone of the layer."""
+    root, e, _ = busybox_store(tmp_path, busybox_rootfs, "imgs/busybox:2")
+    p = cli(root, "run", "-d", "--network", "none", "--name", "keep", "imgs/busybox:2", "sleep", "60")
+    assert p.returncode == 0, p.stderr
+    try:
+        [mp] = _shared_mounts(e)
+        assert e.store.release_layer_mounts() == [mp]
+        assert _shared_mounts(e) == []
+        p = cli(root, "exec", "keep", "sh", "-c", "cat /etc/passwd >/dev/null && busybox true && echo ok")
+        assert (p.returncode, p.stdout) == (0, "ok\n"), p.stderr
+        p = cli(root, "run", "--rm", "--network", "none", "imgs/busybox:2", "true")
+        assert p.returncode == 0, p.stderr      # mounted again when next needed
+        assert len(_shared_mounts(e)) == 1
+    finally:
+        assert cli(root, "rm", "-f", "keep").returncode == 0
+    e.store.release_layer_mounts()
+    assert _wait_no_loops(root) == set()
+
+
+def test_no_other_user_reaches_a_shared_layer_mount(tmp_path, busybox_rootfs):
+    """A layer may hold setuid-root programs and device nodes, and its shared mount keeps
+    them working (a container needs them): the path to it is root's alone, so a local
+    user can neither run nor open anything there, nor list it."""
+    root, e, image = busybox_store(tmp_path, busybox_rootfs, "imgs/busybox:3")
+    p = cli(root, "run", "--rm", "--network", "none", "imgs/busybox:3", "true")
+    assert p.returncode == 0, p.stderr
+    [mp] = _shared_mounts(e)
+    for d in (e.paths.run, os.path.dirname(mp)):
+        assert stat.S_IMODE(os.stat(d).st_mode) == 0o700 and os.stat(d).st_uid == 0
+    target = os.path.join(mp, "bin", "busybox")
+    assert os.path.isfile(target)          # root reads it
+    pid = os.fork()
+    if pid == 0:                           # a local user, uid 65534
+        code = 0
+        try:
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            for attempt in (lambda: os.stat(target), lambda: os.listdir(mp),
+                            lambda: os.open(target, os.O_RDONLY),
+                            lambda: os.execv(target, [target, "true"])):
+                try:
+                    attempt()
+                    code = 1               # reached it
+                except PermissionError:
+                    pass
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "another user reached the shared layer mount"
+    e.store.release_layer_mounts()
+
+
+def test_a_layer_image_made_anew_is_never_served_through_the_old_mount(tmp_path, busybox_rootfs):
+    """The shared mount's name carries the image file's inode and mtime: a layer file put
+    there again (deleted and pulled again, or a store restored from a backup) gets its own
+    mount, and releasing the layer releases both."""
+    from core.fs.imagemount import release_shared, shared_mount
+
+    _, e, image = busybox_store(tmp_path, busybox_rootfs, "imgs/busybox:4")
+    base = os.path.join(e.paths.run, "layers")
+    os.makedirs(e.paths.run, mode=0o700, exist_ok=True)
+    first = shared_mount(image, base)
+    again = shared_mount(image, base)
+    try:
+        assert os.fstat(first).st_dev == os.fstat(again).st_dev       # the same superblock
+        assert len(_shared_mounts(e)) == 1
+        copy = image + ".new"
+        shutil.copy2(image, copy)
+        os.utime(copy, ns=(1, 1))
+        os.rename(copy, image)                 # a new file (inode, mtime) at the same path
+        renewed = shared_mount(image, base)
+        try:
+            assert os.fstat(renewed).st_dev != os.fstat(first).st_dev
+            assert len(_shared_mounts(e)) == 2
+        finally:
+            os.close(renewed)
+    finally:
+        os.close(first)
+        os.close(again)
+    layer = os.path.basename(os.path.dirname(image))
+    assert len(release_shared(base, layer)) == 2
+    assert _shared_mounts(e) == [] and os.listdir(base) == [".lock"]
+
+
+def test_concurrent_starts_mount_a_layer_once(tmp_path, busybox_rootfs):
+    """Starts racing for the same layer take turns on its lock: one mount, never two
+    stacked on the same directory (which would leave one behind on release)."""
+    from core.fs.imagemount import shared_mount
+
+    _, e, image = busybox_store(tmp_path, busybox_rootfs, "imgs/busybox:5")
+    base = os.path.join(e.paths.run, "layers")
+    os.makedirs(e.paths.run, mode=0o700, exist_ok=True)
+    go_r, go_w = os.pipe()
+    pids = []
+    for _ in range(6):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(go_w)
+                os.read(go_r, 1)               # all released at once
+                os.close(shared_mount(image, base))
+                code = 0
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    os.close(go_r)
+    os.close(go_w)
+    codes = [os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in pids]
+    assert codes == [0] * 6
+    assert len(_shared_mounts(e)) == 1
+    e.store.release_layer_mounts()
+    assert _shared_mounts(e) == []
 
 
 def test_gc_removes_an_image_layer_this_process_reads(tmp_path, busybox_rootfs):

@@ -11,6 +11,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -196,6 +197,33 @@ def test_leftovers_incomplete_records_and_stale_runtime_dirs(store):
         assert not os.path.exists(p)
     assert os.path.exists(live)
     os.unlink(live)
+
+
+def test_a_layer_mount_of_a_layer_made_anew_is_found_and_released(store):
+    """A shared layer mount (core/fs/imagemount.py) whose image file is no longer the one
+    it mounted (the store removed by hand and made again, a file put back from a backup)
+    serves no container any more: check finds it, repair unmounts it; the live one stays."""
+    root, e = store
+    assert cli(root, "start", "keep").returncode == 0          # mounts the layer
+    base = os.path.join(e.paths.run, "layers")
+    [live] = [n for n in os.listdir(base) if n != ".lock"]
+    rc, report = check(root, "--quick")
+    assert rc == 0, report
+    _, layer = image_parts(e)
+    copy = layer + ".new"
+    shutil.copy2(layer, copy)
+    os.rename(copy, layer)                 # a new inode: the mount is of the old file
+    rc, report = check(root, "--quick")
+    assert rc == 1 and problems(report) == [
+        ("runtime", "layer mount of a layer image that is gone or was made anew")]
+    assert cli(root, "rm", "-f", "keep").returncode == 0
+    assert cli(root, "run", "--rm", "--network", "none", IMAGE, "true").returncode == 0
+    assert len([n for n in os.listdir(base) if n != ".lock"]) == 2     # a mount of its own
+    rc, report = check(root, "--quick", "--repair")
+    assert rc == 0 and report["Repaired"] == 1, report
+    assert live not in os.listdir(base) and not os.path.ismount(os.path.join(base, live))
+    [renewed] = [n for n in os.listdir(base) if n != ".lock"]
+    assert os.path.ismount(os.path.join(base, renewed))
 
 
 def test_repair_waits_for_no_one_it_refuses_while_an_ingest_runs(store):

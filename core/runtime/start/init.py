@@ -92,7 +92,9 @@ def _init(spec: InitSpec, sync_fd: int, stdio) -> None:
     if _go["fd"] is not None:
         keep.add(_go["fd"])
     try:
-        lower, layer_fds = rootfs.mount_layer_images(list(spec.lower_dirs))
+        lower, layer_fds = rootfs.mount_layer_images(
+            list(spec.lower_dirs),
+            os.path.join(spec.runtime_root, "layers") if spec.runtime_root else None)
     except OSError as e:
         raise InitError(125, f"mounting the image layers: {e.strerror or e}") from None
     keep.update(layer_fds)

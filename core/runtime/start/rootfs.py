@@ -138,22 +138,27 @@ def _is_fd_path(path: str) -> bool:
     return path.startswith("/proc/self/fd/")
 
 
-def mount_layer_images(lower_dirs: list[str]) -> tuple[list[str], list[int]]:
-    """Mount the layers stored as image files (core/store/layerimage.py), detached, and
-    name them ``/proc/self/fd/N`` for the overlay; directories stay as they are. Returns
-    (lower dirs, fds to keep until the overlay is mounted). Done before the init joins
-    the container's cgroup, whose device rules would refuse the loop devices; setuid
-    programs and device nodes in the layers work as in directory layers."""
+def mount_layer_images(lower_dirs: list[str], shared_base: str | None = None
+                       ) -> tuple[list[str], list[int]]:
+    """The layers stored as image files (core/store/layerimage.py), named
+    ``/proc/self/fd/N`` for the overlay; directories stay as they are. Returns (lower
+    dirs, fds to keep until the overlay is mounted). With ``shared_base`` (the runtime
+    dir's ``layers/``), each image's one mount that every container shares
+    (imagemount.shared_mount: its page cache is shared too); without, a detached mount
+    of this container's own. Done before the init joins the container's cgroup, whose
+    device rules would refuse the loop devices, and before it leaves the host's mount
+    namespace; setuid programs and device nodes in the layers work as in directory
+    layers."""
     out: list[str] = []
     fds: list[int] = []
     for p in lower_dirs:
         if not p.endswith(LAYER_IMAGE_SUFFIX):
             out.append(p)
             continue
-        from core.fs.imagemount import mount_image
+        from core.fs.imagemount import mount_image, shared_mount
 
         try:
-            fd = mount_image(p, nodev_nosuid=False)
+            fd = shared_mount(p, shared_base) if shared_base else mount_image(p, nodev_nosuid=False)
         except OSError:
             for fd in fds:
                 os.close(fd)
