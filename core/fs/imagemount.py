@@ -22,7 +22,6 @@ itself.
 """
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import fcntl
@@ -34,6 +33,7 @@ from core.fs import mountapi as _m
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import contextlib
     from collections.abc import Iterator
 
 IMAGE_FSTYPE = "squashfs"
@@ -306,13 +306,20 @@ def readable_all(paths: list[str]) -> list[str]:
     return [readable(p) for p in paths]
 
 
-@contextlib.contextmanager
-def reading(paths: list[str]) -> Iterator[list[str]]:
+def reading(paths: list[str]) -> contextlib.AbstractContextManager[list[str]]:
     """Like :func:`readable_all`, for the length of a ``with``: an image this process has
     not mounted for good is mounted for the block only and unmounted after it (its loop
     device then detaches). For work that does not keep the paths (a walk, opening one
     file: an fd opened inside keeps its mount alive by itself), so a long-lived process
-    (the app browsing layers) does not gather one mount and loop device per layer seen."""
+    (the app browsing layers) does not gather one mount and loop device per layer seen.
+    (contextlib is imported here, not by the container's init, which loads this module:
+    with functools and collections it is ~3 ms of every start.)"""
+    import contextlib
+
+    return contextlib.contextmanager(_reading)(paths)
+
+
+def _reading(paths: list[str]) -> Iterator[list[str]]:
     out: list[str] = []
     ours: list[int] = []
     try:

@@ -50,7 +50,6 @@ def main() -> None:
     # what the start needs is loaded before the request is read: a prepared interpreter
     # (seal.prepare) does this while its caller is still getting ready
     import _socket  # not socket.py: it imports enum and selectors (~3 ms on this path)
-    import array  # noqa: F401 - the request's and the shim's fds travel as an array
 
     from core.fs import imagemount  # noqa: F401 - the init mounts its layer images
 
@@ -176,14 +175,13 @@ def hand_over(sync_fd: int, request: dict, fds: dict[str, int]) -> None:
     holding ``request`` (marshalled, plus the names of ``fds``) and ``fds`` in that order
     (shim.receive_request reads it)."""
     import _socket
-    import array
 
-    from .seal import request_memfd
+    from .seal import fds_to_bytes, request_memfd
 
     names = list(fds)
     mfd = request_memfd(dict(request, fd_names=names))
     try:
-        rights = array.array("i", [mfd, *(fds[n] for n in names)]).tobytes()
+        rights = fds_to_bytes([mfd, *(fds[n] for n in names)])
         s = _socket.socket(fileno=os.dup(sync_fd))
         try:
             s.sendmsg([b"R"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])

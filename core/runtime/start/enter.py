@@ -31,7 +31,6 @@ NAMESPACES = ("cgroup", "ipc", "uts", "net", "pid", "mnt")
 def main() -> None:
     # loaded before the request is read: seal.prepare may start us ahead of it
     import _signal  # noqa: F401
-    import array  # noqa: F401 - the request's fds arrive as an array (seal.read_request)
 
     from .. import linux  # noqa: F401
     from ..cgmove import prime_until_readable
