@@ -10,7 +10,8 @@ Prints medians (and min/max) of:
   * ``nutshell run --rm --network none IMAGE true`` (the whole thing),
   * the same for runc / crun / podman / docker when they are installed and work here,
     as ratios to nutshell (their failures are printed, not hidden);
-and the RSS/PSS of idle shims (``run -d ... sleep``), read from /proc/<pid>/smaps_rollup.
+the RSS/PSS of idle shims (``run -d ... sleep``), read from /proc/<pid>/smaps_rollup, and
+how much page cache each of those containers adds by reading its busybox binary once.
 Needs root. Creates and removes its own state root.
 """
 
@@ -217,16 +218,34 @@ def bench_peers(rootfs: str, tmp: str, runs: int) -> dict[str, object]:
     return out
 
 
+def meminfo(field: str) -> int:
+    """A /proc/meminfo figure, in KiB."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
 def memory(cli: list[str], env: dict, n: int) -> None:
     if n <= 0:          # --idle 0: no memory figures
         return
     ids = []
     try:
+        # each reads its whole busybox binary once, as a container reads its image's files:
+        # what that adds to the page cache per container (one mount per layer image for
+        # every container shares one copy: core/fs/imagemount.py, shared_mount)
+        cached_before = meminfo("Cached")
         for _ in range(n):
-            p = subprocess.run(cli + ["run", "-d", "--network", "none", IMAGE, "sleep", "600"],
+            p = subprocess.run(cli + ["run", "-d", "--network", "none", IMAGE, "sh", "-c",
+                                      "cat /bin/busybox >/dev/null; exec sleep 600"],
                                capture_output=True, text=True, env=env, check=True)
             ids.append(p.stdout.strip())
         time.sleep(0.5)
+        grown = meminfo("Cached") - cached_before
+        size = os.path.getsize(os.path.realpath("/bin/busybox"))
+        print(f"page cache over {n} containers, each reading its {size / 2**20:.1f} MiB busybox: "
+              f"+{grown / 1024:.1f} MiB ({grown / n:.0f} KiB per container)")
         from core.engine import Engine
 
         engine = Engine(env["NUTSHELL_ROOT"])
