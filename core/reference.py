@@ -15,7 +15,8 @@ what c/image's CVE-2024-3727 was about.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from core.records import record
 
 from .errors import InvalidReference
 
@@ -48,7 +49,7 @@ def validate_digest(digest: str) -> str:
     return digest
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Reference:
     """A parsed image reference: ``domain/path[:tag][@digest]`` (see :func:`parse`)."""
 

@@ -31,9 +31,9 @@ import _signal  # not signal.py: its enums cost ~1 ms of every `run`
 import errno
 import os
 import time
-from dataclasses import dataclass, field, fields
 
 from core.errors import RuntimeFailure, UsageError
+from core.records import field, fields, record
 
 from .cgmove import CGROUP_ROOT, PROC_SELF_CGROUP  # one definition (cgmove.py loads only os)
 
@@ -220,7 +220,7 @@ def _check_name(name: str) -> list[str]:
 # ------------------------------------------------------------------------------- stats
 
 
-@dataclass
+@record
 class CgroupStats:
     """One sample of a container's resource use. ``None`` means unlimited or unknown.
 
@@ -266,7 +266,7 @@ class CgroupStats:
         return d
 
 
-_STATS_FIELDS = tuple(f.name for f in fields(CgroupStats))
+_STATS_FIELDS = fields(CgroupStats)
 
 
 def _clock_ticks() -> int:

@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+
+from core.records import record
 
 from ..errors import UsageError
 
 PROFILE_MAX = 4 << 20  # a profile's size at most (seccomp/rules.py checks the same)
 
 
-@dataclass
+@record
 class Confinement:
     """What a container's security options decide (derived from its config)."""
 

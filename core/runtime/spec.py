@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from core.records import field, record
 
 from ..errors import UsageError
 from ..store.image import str_slice
@@ -31,7 +32,7 @@ READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysr
 
 
 
-@dataclass
+@record
 class RunOptions:
     """Everything ``run``/``create`` accept. Defaults are Docker's."""
 

@@ -9,7 +9,7 @@ ChainID    = DiffID for the base layer; sha256(parent ChainID + " " + DiffID) ab
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from core.records import field, record
 
 from ..paths import small_sha256
 from . import media
@@ -93,7 +93,7 @@ def chain_id(parent: str | None, diff_id: str) -> str:
     return "sha256:" + small_sha256(f"{parent} {diff_id}".encode()).hexdigest()
 
 
-@dataclass
+@record
 class LayerRecord:
     """One layer of an image as the store knows it."""
 
@@ -107,7 +107,7 @@ class LayerRecord:
     unpacked: bool = False
 
 
-@dataclass
+@record
 class Image:
     """An image in the store: its manifest, its config and its layers."""
 

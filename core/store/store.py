@@ -28,7 +28,8 @@ import stat
 import time
 from _thread import allocate_lock  # threading.Lock, without threading.py
 from collections.abc import Iterator
-from dataclasses import dataclass
+
+from core.records import record
 
 from .. import fsutil
 from .. import paths as _paths
@@ -65,7 +66,7 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-@dataclass
+@record
 class LayerInfo:
     """A layer once it is in the store (what ``add_layer`` and friends return)."""
 

@@ -18,8 +18,8 @@ def _fresh(code: str) -> dict:
 
 
 def test_run_path_does_not_import_heavy_modules():
-    """What the CLI and the engine's container path import: not inspect (through
-    dataclasses), ipaddress, datetime, typing (annotations only: ``TYPE_CHECKING = False``
+    """What the CLI and the engine's container path import: not dataclasses (its classes
+    are records, core/records.py) nor inspect, ipaddress, datetime, typing (annotations only: ``TYPE_CHECKING = False``
     blocks), socket.py (``_socket`` does), tempfile,
     shutil (only removals need it), hashlib (small digests use CPython's own SHA-256),
     threading (``_thread``), signal.py (``_signal``), core.events (progress: pulls, builds),
@@ -28,8 +28,8 @@ def test_run_path_does_not_import_heavy_modules():
     terminal its width (shutil) while flags are added."""
     got = _fresh(
         "import sys, json\n"
-        "from workbench.cli import build_parser, dataclasses_without_inspect\n"
-        "dataclasses_without_inspect()      # as _main does for every verb\n"
+        "from workbench.cli import build_parser, defer_inspect_for_dataclasses\n"
+        "defer_inspect_for_dataclasses()      # as _main does for every verb\n"
         "build_parser(('containers',), only_verb='run').parse_args(\n"
         "    ['run', '--rm', '--network', 'none', 'img', 'true'])\n"
         "parsed_without_shutil = 'shutil' not in sys.modules\n"
@@ -39,10 +39,10 @@ def test_run_path_does_not_import_heavy_modules():
         "from core.network import names\n"
         "names.host_resolv_text()\n"
         "print(json.dumps(dict({m: m in sys.modules for m in\n"
-        "      ('inspect', 'ipaddress', 'datetime', 'typing', 'socket', 'tempfile', 'shutil',\n"
+        "      ('dataclasses', 'inspect', 'ipaddress', 'datetime', 'typing', 'socket', 'tempfile', 'shutil',\n"
         "       'hashlib', 'threading', 'signal', 'core.events', 'shlex')},\n"
         "      parsed=parsed_without_shutil)))\n")
-    assert got == {"inspect": False, "ipaddress": False, "datetime": False, "typing": False,
+    assert got == {"dataclasses": False, "inspect": False, "ipaddress": False, "datetime": False, "typing": False,
                    "socket": False, "tempfile": False, "shutil": False, "hashlib": False,
                    "threading": False, "signal": False, "core.events": False, "shlex": False,
                    "parsed": True}
@@ -51,23 +51,25 @@ def test_run_path_does_not_import_heavy_modules():
 def test_dataclasses_still_work_fully_once_imported_without_inspect():
     """The stand-in defers inspect, it changes nothing: a dataclass without a docstring
     (the one place dataclasses uses inspect) gets its signature as __doc__, and the
-    inspect that loads is the real module."""
+    inspect that loads is the real module. The finder is gone after its one use."""
     got = _fresh(
         "import sys, json\n"
-        "from core.importcost import dataclasses_without_inspect\n"
-        "dataclasses_without_inspect()\n"
-        "before = 'inspect' in sys.modules\n"
+        "from core.importcost import defer_inspect_for_dataclasses\n"
+        "defer_inspect_for_dataclasses()\n"
         "import dataclasses\n"
+        "before = 'inspect' in sys.modules\n"
+        "finder_left = any('Dataclasses' in repr(f) for f in sys.meta_path)\n"
         "@dataclasses.dataclass\n"
         "class P:\n"
         "    x: int\n"
         "    y: str = 'a'\n"
         "import inspect\n"
-        "print(json.dumps({'before': before, 'doc': P.__doc__,\n"
+        "print(json.dumps({'before': before, 'doc': P.__doc__, 'finder_left': finder_left,\n"
+        "                  'source': 'def dataclass' in inspect.getsource(dataclasses),\n"
         "                  'real': hasattr(inspect, 'getsource') and type(inspect).__name__ == 'module',\n"
         "                  'same': sys.modules['inspect'] is inspect,\n"
         "                  'sig': str(inspect.signature(P))}))\n")
-    assert got["before"] is False
+    assert got["before"] is False and got["finder_left"] is False and got["source"]
     assert got["doc"] == "P(x: int, y: str = 'a')"
     assert got["real"] and got["same"]
     assert got["sig"] == "(x: int, y: str = 'a') -> None"

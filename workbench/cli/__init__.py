@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from core.importcost import dataclasses_without_inspect
+from core.importcost import defer_inspect_for_dataclasses
 from workbench.runopts import ArgumentParser
 
 # Verb modules, imported when the parser is built. Keep their top-level imports light:
@@ -206,7 +206,7 @@ def _main(argv: list[str]) -> int:
         return 0
     verb = _verb_of(argv)
     if verb is not None:
-        dataclasses_without_inspect()   # ~11 ms of every verb (core/importcost.py)
+        defer_inspect_for_dataclasses()   # ~11 ms of verbs with dataclasses (core/importcost.py)
     if verb in ("run", "start", "exec") and "--help" not in argv:
         import core
 

@@ -30,7 +30,8 @@ report (it has cleaned up by then) and re-raises.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+
+from core.records import record
 
 from ...errors import CannotInvoke, CommandNotFound, NutshellError, RuntimeFailure
 from .boot import PKG_ROOT, SHIM_BOOT  # noqa: F401 - re-exported for the shim's tests
@@ -39,7 +40,7 @@ from .initspec import InitSpec
 SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim.py")
 
 
-@dataclass
+@record
 class Launched:
     """A started container: its init's pid (in the host's PID namespace)."""
 
