@@ -9,7 +9,8 @@ Prints medians (and min/max) of:
   * ``nutshell --version`` (the CLI's own start-up),
   * ``nutshell run --rm --network none IMAGE true`` (the whole thing),
   * the same for runc / crun / podman / docker when they are installed and work here,
-    as ratios to nutshell (their failures are printed, not hidden);
+    as ratios to nutshell (their failures are printed, not hidden), and nutshell and
+    podman (docker) alternately, pair by pair (the ratio that holds when the VM drifts);
 the RSS/PSS of idle shims (``run -d ... sleep``), read from /proc/<pid>/smaps_rollup, and
 how much page cache each of those containers adds by reading its busybox binary once.
 Needs root. Creates and removes its own state root.
@@ -119,13 +120,14 @@ def main() -> int:
             args.runs, env)
         results["in-process Engine.run + wait (the runtime's own part)"] = in_process(
             engine, args.runs)
-        peers = bench_peers(rootfs, tmp, args.runs)
+        peers = bench_peers(rootfs, tmp, args.runs,
+                            ours=(cli + ["run", "--rm", "--network", "none", IMAGE, "true"], env))
         for name, value in results.items():
             print(f"{name:58s} {fmt(value)}")
         base = statistics.median(ours) if isinstance(ours, list) else None
         for name, value in peers.items():
             line = f"{name:58s} {fmt(value)}"
-            if base and isinstance(value, list):
+            if base and isinstance(value, list) and not name.startswith("interleaved"):
                 line += f"   nutshell/peer = {base / statistics.median(value):.2f}x"
             print(line)
         memory(cli, env, args.idle)
@@ -157,7 +159,7 @@ def in_process(engine, runs: int) -> list[float]:
     return out[1:]
 
 
-def bench_peers(rootfs: str, tmp: str, runs: int) -> dict[str, object]:
+def bench_peers(rootfs: str, tmp: str, runs: int, ours=None) -> dict[str, object]:
     out: dict[str, object] = {}
     for rt in ("runc", "crun"):
         exe = shutil.which(rt)
@@ -213,6 +215,9 @@ def bench_peers(rootfs: str, tmp: str, runs: int) -> dict[str, object]:
         try:
             timed([exe, "run", "--rm", "--network", "none", image, "true"], 2, env=env)  # warm up
             out[label] = timed([exe, "run", "--rm", "--network", "none", image, "true"], runs, env=env)
+            if ours is not None and isinstance(out[label], list):
+                out.update(head_to_head(ours, ([exe, "run", "--rm", "--network", "none", image,
+                                                "true"], env), engine, runs))
         finally:
             subprocess.run([exe, "rmi", "-f", image], capture_output=True, env=env)
     return out
@@ -225,6 +230,25 @@ def meminfo(field: str) -> int:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def head_to_head(ours: tuple[list[str], dict], peer: tuple[list[str], dict | None], name: str,
+                 runs: int) -> dict[str, object]:
+    """Ours and the peer's run alternately, ``runs`` pairs: a VM whose speed drifts by 20 %
+    within minutes (this one) shifts both alike, so the ratio holds better than that of
+    two series taken one after the other."""
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(runs):
+        for argv, env, into in ((*ours, a), (*peer, b)):
+            got = timed(argv, 1, env)
+            if isinstance(got, str):
+                return {f"interleaved with {name}": got}
+            into += got
+    ratio = statistics.median(a) / statistics.median(b)
+    pairs = statistics.median(x / y for x, y in zip(a, b))
+    return {f"interleaved: nutshell (ratio of medians {ratio:.2f}x, median of pair ratios "
+            f"{pairs:.2f}x)": a, f"interleaved: {name}": b}
 
 
 def memory(cli: list[str], env: dict, n: int) -> None:
