@@ -844,3 +844,40 @@ def test_prime_until_readable_stops_when_no_move_works(monkeypatch):
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_prime_in_child_moves_in_a_child_that_holds_none_of_our_fds(tmp_path, monkeypatch):
+    """The prepared interpreter's first (slow) move is made by a child while it imports:
+    the move is the child's, made once; the child drops every fd before it waits in the
+    kernel (a pipe of ours reaches end of file while the move still blocks); reaped."""
+    import time
+
+    root = tmp_path / "cg"
+    (root / "s1").mkdir(parents=True)
+    (root / "s1" / "cgroup.procs").write_text("")
+    self_cgroup = tmp_path / "self_cgroup"
+    self_cgroup.write_text("0::/s1\n")
+    monkeypatch.setattr(cgmove, "PROC_SELF_CGROUP", str(self_cgroup))
+    monkeypatch.setattr(cgmove, "CGROUP_ROOT", str(root))
+    real = cgmove.prime_migration
+
+    def slow_move(root_arg=None):          # a move that waits out a long grace period
+        ok = real(root_arg)
+        time.sleep(1.5)
+        return ok
+
+    monkeypatch.setattr(cgmove, "prime_migration", slow_move)
+    r, w = os.pipe()
+    t0 = time.monotonic()
+    pid = cgmove.prime_in_child()
+    os.close(w)
+    try:
+        assert os.read(r, 1) == b""                  # the child's copy is closed already
+        assert time.monotonic() - t0 < 1.0
+    finally:
+        os.close(r)
+    cgmove.reap(pid)
+    assert (root / "s1" / "cgroup.procs").read_text() == "0"
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, 0)                           # reaped
+    cgmove.reap(None)                                # no child (fork failed): nothing to do

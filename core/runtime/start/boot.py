@@ -47,6 +47,9 @@ ID_PLACEHOLDER = "id=" + "-" * 64
 
 
 def main() -> None:
+    from ..cgmove import prime_in_child, reap
+
+    primer = prime_in_child()   # the first, slow, cgroup move, while we import (cgmove.py)
     # what the start needs is loaded before the request is read: a prepared interpreter
     # (seal.prepare) does this while its caller is still getting ready
     import _socket  # not socket.py: it imports enum and selectors (~3 ms on this path)
@@ -64,6 +67,7 @@ def main() -> None:
     close_on_exec_above(2)
     os.setsid()  # (stdin is the request socket, stdout /dev/null, stderr the spawn's)
     if os.fork() != 0:
+        reap(primer)
         os._exit(0)  # the caller waits for this exit: the shim-to-be is detached now
     try:
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)

@@ -29,17 +29,20 @@ NAMESPACES = ("cgroup", "ipc", "uts", "net", "pid", "mnt")
 
 
 def main() -> None:
+    from ..cgmove import prime_in_child, prime_until_readable, reap
+
+    primer = prime_in_child()   # the first, slow, cgroup move, while we import (cgmove.py)
     # loaded before the request is read: seal.prepare may start us ahead of it
     import _signal  # noqa: F401
 
     from .. import linux  # noqa: F401
-    from ..cgmove import prime_until_readable
     from ..seccomp import load  # noqa: F401
     from . import process  # noqa: F401
     from .seal import read_request
 
     prime_until_readable(0)     # G's cgroup join then waits no grace period (cgmove.py)
     req = read_request()
+    reap(primer)
     sync_fd = req["fds"]["sync"]
     try:
         code = _enter(ExecSpec.from_wire(req["spec"]), sync_fd, tuple(req["fds"]["stdio"]))
