@@ -32,6 +32,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, REPO)
 
 IMAGE = "bench/busybox:latest"
+SETTLE = 0.3        # seconds between the interleaved runs (head_to_head)
 
 
 def timed(argv: list[str], runs: int, env=None, check=True) -> list[float] | str:
@@ -236,11 +237,14 @@ def head_to_head(ours: tuple[list[str], dict], peer: tuple[list[str], dict | Non
                  runs: int) -> dict[str, object]:
     """Ours and the peer's run alternately, ``runs`` pairs: a VM whose speed drifts by 20 %
     within minutes (this one) shifts both alike, so the ratio holds better than that of
-    two series taken one after the other."""
+    two series taken one after the other. Each run starts after a pause of SETTLE
+    seconds: what one tool leaves running after it returns (podman's clean-up of a --rm
+    container, our shim's exit) would otherwise be measured as part of the other's run."""
     a: list[float] = []
     b: list[float] = []
     for _ in range(runs):
         for argv, env, into in ((*ours, a), (*peer, b)):
+            time.sleep(SETTLE)
             got = timed(argv, 1, env)
             if isinstance(got, str):
                 return {f"interleaved with {name}": got}
