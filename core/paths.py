@@ -50,6 +50,12 @@ def _default_root() -> str:
     return platformdirs.user_data_dir("nutshell")
 
 
+def default_runtime_base() -> str:
+    """Where the runtime dirs of stores live unless ``NUTSHELL_RUNTIME_DIR`` says
+    otherwise (``/run/nutshell`` for root)."""
+    return _runtime_base()
+
+
 def _runtime_base() -> str:
     if os.geteuid() == 0:
         return "/run/nutshell"

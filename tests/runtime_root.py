@@ -107,10 +107,12 @@ def default_image_engine(root: str):
 
 def remove_all_containers(engine) -> None:
     """The end of a script's session on its own root: every container removed (a failure
-    is printed and the others go on), then the networks reset."""
+    is printed and the others go on), then the networks reset and the layer mounts
+    containers shared released (the root is about to be deleted by hand)."""
     for c in engine.ps(all=True):
         try:
             engine.rm(c["Id"], force=True)
         except Exception as exc:  # noqa: BLE001
             print(f"cleanup: {exc}", file=sys.stderr)
     engine.network_reset()
+    engine.store.release_layer_mounts()

@@ -20,6 +20,7 @@ itself.
 * :func:`reading` — the same for the length of a ``with`` block only (walks, opening a
   file), so a long-lived process does not keep a mount per layer it has looked at.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -30,6 +31,7 @@ import stat
 import struct
 
 from core.fs import mountapi as _m
+from core.fs.layersweep import SHARED_LOCK  # (os only: the sweep finds stale mounts without ctypes)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -149,8 +151,6 @@ def mount_image(path: str, nodev_nosuid: bool = True) -> int:
 # --------------------------------------------------------------------------------------
 # one mount per image for every container (in the host's mount table, root's alone)
 # --------------------------------------------------------------------------------------
-
-SHARED_LOCK = ".lock"
 
 
 def shared_name(path: str, st: os.stat_result) -> str:

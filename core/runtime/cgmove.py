@@ -74,14 +74,15 @@ def prime_until_readable(fd: int) -> None:
             return
 
 
-def prime_in_child() -> int | None:
-    """Fork a child that makes one no-op move (``prime_migration``) and exits; its pid
-    (None when no fork was possible). For a prepared interpreter as it starts: its own
-    moves come only after its imports, and the first move after a quiet spell is the one
-    that waits out a grace period (13-15 ms on a VM measured); if the request came during
-    it, the start waited for it (traced: ~9 ms of the median ``run``). Made by a child,
-    that first move overlaps the imports, and the moves after it are quick. The child
-    closes every fd first: it holds nothing of ours while it waits in the kernel."""
+def prime_in_child(then=None) -> int | None:
+    """Fork a child that makes one no-op move (``prime_migration``), then calls ``then``
+    (if given; its errors are ignored), and exits; its pid (None when no fork was
+    possible). For a prepared interpreter as it starts: its own moves come only after its
+    imports, and the first move after a quiet spell is the one that waits out a grace
+    period (13-15 ms on a VM measured); if the request came during it, the start waited
+    for it (traced: ~9 ms of the median ``run``). Made by a child, that first move
+    overlaps the imports, and the moves after it are quick. The child closes every fd
+    first: it holds nothing of ours while it waits in the kernel."""
     try:
         pid = os.fork()
     except OSError:
@@ -90,6 +91,8 @@ def prime_in_child() -> int | None:
         try:
             os.closerange(0, 1 << 16)
             prime_migration()
+            if then is not None:
+                then()
         finally:
             os._exit(0)
     return pid

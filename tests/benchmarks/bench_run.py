@@ -139,6 +139,7 @@ def main() -> int:
             engine.network_reset()      # the default bridge and its nft table
         except Exception as exc:  # noqa: BLE001
             print(f"network reset failed: {exc}")
+        engine.store.release_layer_mounts()     # the root goes by hand below
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             engine.network_reset()
         except Exception:  # noqa: BLE001
             pass
+        engine.store.release_layer_mounts()     # the root goes by hand below
         shutil.rmtree(root, ignore_errors=True)
     return 0
 

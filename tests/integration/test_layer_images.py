@@ -158,12 +158,15 @@ def busybox_store(tmp_path, rootfs: str, ref: str) -> tuple[str, Engine, str]:
     return root, e, image
 
 
-def _shared_mounts(e: Engine) -> list[str]:
-    """Mount points of the layer mounts containers share, of this store (one line each:
-    a mount stacked on another would show twice)."""
-    base = os.path.join(e.paths.run, "layers") + "/"
+def _mounts_under(base: str) -> list[str]:
+    """Mount points in ``base`` (one line each: a mount stacked on another shows twice)."""
     with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if line.split()[4].startswith(base)]
+        return [line.split()[4] for line in f if line.split()[4].startswith(base + "/")]
+
+
+def _shared_mounts(e: Engine) -> list[str]:
+    """Mount points of the layer mounts containers share, of this store."""
+    return _mounts_under(os.path.join(e.paths.run, "layers"))
 
 
 def _wait_no_loops(root: str) -> set[str]:
@@ -273,13 +276,15 @@ def test_a_layer_image_made_anew_is_never_served_through_the_old_mount(tmp_path,
     from core.fs.imagemount import release_shared, shared_mount
 
     _, e, image = busybox_store(tmp_path, busybox_rootfs, "imgs/busybox:4")
-    base = os.path.join(e.paths.run, "layers")
-    os.makedirs(e.paths.run, mode=0o700, exist_ok=True)
+    # a runtime dir of its own: under /run/nutshell, any container start's sweep
+    # (layersweep.py) would release the old file's mount as soon as the file is replaced
+    os.mkdir(tmp_path / "run", 0o700)
+    base = str(tmp_path / "run" / "layers")
     first = shared_mount(image, base)
     again = shared_mount(image, base)
     try:
         assert os.fstat(first).st_dev == os.fstat(again).st_dev       # the same superblock
-        assert len(_shared_mounts(e)) == 1
+        assert len(_mounts_under(base)) == 1
         copy = image + ".new"
         shutil.copy2(image, copy)
         os.utime(copy, ns=(1, 1))
@@ -287,7 +292,7 @@ def test_a_layer_image_made_anew_is_never_served_through_the_old_mount(tmp_path,
         renewed = shared_mount(image, base)
         try:
             assert os.fstat(renewed).st_dev != os.fstat(first).st_dev
-            assert len(_shared_mounts(e)) == 2
+            assert len(_mounts_under(base)) == 2
         finally:
             os.close(renewed)
     finally:
@@ -295,7 +300,35 @@ def test_a_layer_image_made_anew_is_never_served_through_the_old_mount(tmp_path,
         os.close(again)
     layer = os.path.basename(os.path.dirname(image))
     assert len(release_shared(base, layer)) == 2
-    assert _shared_mounts(e) == [] and os.listdir(base) == [".lock"]
+    assert _mounts_under(base) == [] and os.listdir(base) == [".lock"]
+
+
+def test_layer_mounts_of_a_store_deleted_by_hand_go_at_the_next_start(tmp_path, busybox_rootfs):
+    """A store removed with rm -rf (a CI job's temporary root) leaves its shared layer
+    mounts, each holding a loop device and the deleted file's space; the next container
+    start anywhere releases them (its priming child's sweep, core/fs/layersweep.py), and
+    never a mount whose image file is still there."""
+    from core.fs import layersweep
+
+    root_a, a, _ = busybox_store(tmp_path / "a", busybox_rootfs, "imgs/busybox:6")
+    root_b, b, _ = busybox_store(tmp_path / "b", busybox_rootfs, "imgs/busybox:6")
+    for root in (root_a, root_b):
+        p = cli(root, "run", "--rm", "--network", "none", "imgs/busybox:6", "true")
+        assert p.returncode == 0, p.stderr
+    [mp_a], [mp_b] = _shared_mounts(a), _shared_mounts(b)
+    assert _loops(root_a)
+    shutil.rmtree(root_a)                      # by hand: the mount keeps the file
+    assert os.path.ismount(mp_a) or not os.path.exists(mp_a)   # (another start may sweep)
+    assert all(mp != mp_b for _, mp in layersweep.stale(os.path.dirname(b.paths.run)))
+    p = cli(root_b, "run", "--rm", "--network", "none", "imgs/busybox:6", "true")
+    assert p.returncode == 0, p.stderr
+    for _ in range(100):                       # the sweep runs beside the start
+        if not os.path.exists(mp_a):
+            break
+        time.sleep(0.02)
+    assert not os.path.exists(mp_a)
+    assert _wait_no_loops(root_a) == set()     # the loop device and the file's space go
+    assert _shared_mounts(b) == [mp_b] and os.path.ismount(mp_b)
 
 
 def test_concurrent_starts_mount_a_layer_once(tmp_path, busybox_rootfs):

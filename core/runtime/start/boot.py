@@ -49,7 +49,9 @@ ID_PLACEHOLDER = "id=" + "-" * 64
 def main() -> None:
     from ..cgmove import prime_in_child, reap
 
-    primer = prime_in_child()   # the first, slow, cgroup move, while we import (cgmove.py)
+    # the first, slow, cgroup move while we import (cgmove.py); then, off every path, the
+    # host's stale layer mounts (core/fs/layersweep.py)
+    primer = prime_in_child(then=_sweep_stale_layer_mounts)
     # what the start needs is loaded before the request is read: a prepared interpreter
     # (seal.prepare) does this while its caller is still getting ready
     import _socket  # not socket.py: it imports enum and selectors (~3 ms on this path)
@@ -93,6 +95,16 @@ def main() -> None:
     sync_shim.close()
     os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", SHIM_BOOT,
                               f"init={init_pid}", ID_PLACEHOLDER])
+
+
+def _sweep_stale_layer_mounts() -> None:
+    """Release the layer mounts of stores deleted by hand, under the default runtime
+    base (core/fs/layersweep.py). Only root starts containers."""
+    if os.geteuid() == 0:
+        from core.fs import layersweep
+        from core.paths import default_runtime_base
+
+        layersweep.sweep(default_runtime_base())
 
 
 def _fail_when_asked(e: BaseException) -> None:
