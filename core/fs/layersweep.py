@@ -6,10 +6,10 @@ of a temporary ``--root``, as test suites and CI jobs do) leaves its mounts in i
 runtime dir, each holding a loop device and the deleted image file's disk space until
 reboot: nothing of that store will ever release them. So each container start sweeps:
 the sealed interpreter's priming child (cgmove.prime_in_child), which has nothing else
-to do while its interpreter imports, looks at every store's ``layers/`` under the
-runtime base and releases the mounts whose loop device's backing file is deleted (also
-the mount of a layer file made anew). Finding them needs ``os`` only; the unmount
-(ctypes) is imported only when there is one.
+to do while its interpreter imports, reads the mount table for mounts in a store's
+``layers/`` under the runtime base and releases those whose loop device's backing file
+is deleted (also the mount of a layer file made anew). Finding them needs ``os`` only
+(~0.2 ms); the unmount (ctypes) is imported only when there is one.
 """
 
 from __future__ import annotations
@@ -24,39 +24,37 @@ SHARED_LOCK = ".lock"
 MAX_RELEASES = 16
 
 
-def backing_file_deleted(dev: int) -> bool:
-    """Is the block device ``dev`` a loop device whose backing file has no name left?"""
+def backing_file_deleted(loop_device: str) -> bool:
+    """Is ``loop_device`` (``/dev/loopN``) bound to a file that has no name left?"""
     try:
-        with open(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}/loop/backing_file") as f:
+        with open(f"/sys/block/{os.path.basename(loop_device)}/loop/backing_file") as f:
             return f.read().rstrip("\n").endswith(" (deleted)")
     except OSError:
         return False
 
 
 def stale(runtime_base: str) -> list[tuple[str, str]]:
-    """(layers dir, mount name) of every shared layer mount under
-    ``runtime_base/<store>/layers`` whose image file is deleted."""
+    """(layers dir, mount name) of every shared layer mount at
+    ``runtime_base/<store>/layers/<name>`` whose image file is deleted. Read from the
+    mount table, not from the runtime dirs: there may be thousands of those (one per
+    store ever used since boot), and only a few mounts."""
+    prefix = runtime_base.rstrip("/") + "/"
     out: list[tuple[str, str]] = []
     try:
-        tags = os.listdir(runtime_base)
+        with open("/proc/self/mountinfo") as f:
+            lines = f.read().splitlines()
     except OSError:
         return out
-    for tag in tags:
-        base = os.path.join(runtime_base, tag, "layers")
-        try:
-            names = os.listdir(base)
-            base_dev = os.stat(base).st_dev
-        except OSError:
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 5 or not fields[4].startswith(prefix):
             continue
-        for name in names:
-            if name == SHARED_LOCK:
-                continue
-            try:
-                dev = os.stat(os.path.join(base, name)).st_dev
-            except OSError:
-                continue
-            if dev != base_dev and backing_file_deleted(dev):
-                out.append((base, name))
+        base, name = os.path.split(fields[4])
+        if os.path.basename(base) != "layers" or os.path.dirname(os.path.dirname(base)) + "/" != prefix:
+            continue
+        after = line.split(" - ", 1)[-1].split()
+        if len(after) >= 2 and after[1].startswith("/dev/loop") and backing_file_deleted(after[1]):
+            out.append((base, name))
     return out
 
 
