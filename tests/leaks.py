@@ -3,7 +3,8 @@
 The kernel objects Nutshell makes are recognisable by name: bridges ``nsbr-*`` /
 ``nutshell0``, host veths ``nsv*``, nft tables ``nutshell*``, ``/run/netns/nutshell-*``
 links, ``NUTSHELL-*`` iptables chains (nft and legacy backends), netns bind mounts under ``/run/nutshell``, cgroups below ``nutshell/`` in every
-hierarchy, shim processes, and loop devices bound to layer images. A snapshot is taken when the session starts;
+hierarchy, shim processes, loop devices bound to layer images, and runtime dirs under
+``/run/nutshell`` (removed before the check when nothing is mounted in them). A snapshot is taken when the session starts;
 ``leftover`` compares at the end. tests/test_zz_leaks.py asks for that check: in a plain
 run it is the last test; under xdist each worker has its own session and the others may
 still be running, so the test only tells the controller, which checks once every
@@ -72,6 +73,19 @@ def _mounts() -> set[str]:
 
 
 _LAYER_MOUNT = re.compile(r"/layers/[0-9a-f]{64}\.\d+\.\d+$")
+
+
+RUN_BASE = "/run/nutshell"
+
+
+def _run_dirs() -> set[str]:
+    """The stores' runtime dirs (/run/nutshell/<hash of the root>): a test's root is
+    deleted by hand, never through Nutshell, so its runtime dir would stay until reboot
+    (8,839 of them had gathered on this machine over the sessions)."""
+    try:
+        return {f"rundir {os.path.join(RUN_BASE, t)}" for t in os.listdir(RUN_BASE)}
+    except OSError:
+        return set()
 
 
 def _backing_file(mountinfo_line: str) -> str | None:
@@ -154,7 +168,7 @@ def snapshot() -> set[str]:
     if os.geteuid() != 0:
         return set()
     return (_links() | _nft() | _iptables() | _netns() | _mounts() | _cgroups() | _shims()
-            | _loops())
+            | _loops() | _run_dirs())
 
 
 def remove(objects: set[str]) -> None:
@@ -187,6 +201,13 @@ def remove(objects: set[str]) -> None:
                 subprocess.run(["umount", "-l", name], capture_output=True)
             elif kind == "loop":
                 subprocess.run(["losetup", "-d", "/dev/" + name.split()[0]], capture_output=True)
+            elif kind == "rundir":
+                with open("/proc/self/mountinfo") as f:
+                    mounted = any(f" {name}/" in line for line in f)
+                if not mounted:             # (a mount inside is reported as a mount)
+                    import shutil
+
+                    shutil.rmtree(name, ignore_errors=True)
         except OSError:
             pass
     for obj in sorted(objects, reverse=True):
@@ -206,8 +227,11 @@ def before_layer_mounts(before: set[str]) -> set[str]:
 def leftover(before: set[str], grace: float = 5.0) -> set[str]:
     """What appeared since ``before`` and is still there after ``grace`` seconds (shims of
     --rm containers finish their teardown asynchronously); removed, best-effort. Shared
-    layer mounts made since are released first (see release_layer_mounts)."""
+    layer mounts made since are released first (see release_layer_mounts), and the
+    runtime dirs of the session's stores removed."""
     release_layer_mounts(keep=before_layer_mounts(before))
+    # the runtime dirs of the session's stores: expected, removed (see _run_dirs)
+    remove({obj for obj in _run_dirs() - before})
     deadline = time.monotonic() + grace
     while True:
         leaked = snapshot() - before
