@@ -12,56 +12,30 @@ the sealed side rebuilds it with ``from_wire``. The shim, which imports only bui
 modules, reads the same dict by these field names.
 
 These are not ``dataclasses``: the sealed side imports this module before the init
-forks, and ``dataclasses`` costs about 12 ms of that interpreter's start. ``record`` makes
-the same keyword-only ``__init__`` (type checkers see a dataclass: ``dataclass_transform``).
+forks, and ``dataclasses`` costs about 12 ms of that interpreter's start. They are
+``@record`` classes (core/records.py, which imports nothing): the same ``__init__``,
+and type checkers see dataclasses.
 """
 
 from __future__ import annotations
 
+from core.records import fields, record
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Self, TypeVar, dataclass_transform
-
-    C = TypeVar("C", bound="type[Record]")
-else:
-    def dataclass_transform(**_kw):
-        return lambda f: f
-
-
-@dataclass_transform(kw_only_default=True)
-def record(cls: C) -> C:
-    """Note ``cls``'s fields (its annotations and its bases', immutable defaults): the
-    keyword-only ``Record.__init__`` takes those."""
-    names: list[str] = []
-    for klass in reversed(cls.__mro__):  # not inspect.get_annotations: inspect is heavy
-        own = klass.__dict__.get("__annotations__", {})  # noqa: RUF063
-        names += [n for n in own if not n.startswith("_") and n not in names]
-    cls._fields = tuple(names)
-    return cls
+    from typing import Self
 
 
 class Record:
-    _fields: tuple[str, ...] = ()
-
-    def __init__(self, **values: Any) -> None:
-        for name in self._fields:
-            if name in values:
-                setattr(self, name, values.pop(name))
-            elif not hasattr(type(self), name):
-                raise TypeError(f"{type(self).__name__}: {name} is required")
-        if values:
-            raise TypeError(f"{type(self).__name__}: unknown fields {sorted(values)}")
+    """What the three specs add to a record: the wire form ``seal.spawn`` carries."""
 
     def to_wire(self) -> dict:
         """Every field, as plain values ``marshal`` can carry."""
-        return {name: getattr(self, name) for name in self._fields}
+        return {name: getattr(self, name) for name in fields(self)}
 
     @classmethod
     def from_wire(cls, wire: dict) -> Self:
         return cls(**wire)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self._fields)})"
 
 
 @record
