@@ -128,6 +128,7 @@ class Paths:
     builds = _Under("root", "build-cache")
     tmp = _Under("root", "tmp")     # scratch on the store's file system: renames are atomic
     store_lock = _Under("root", ".lock")
+    layer_mounts = _Under("run", "layers")   # the layer mounts containers share (core/fs/imagemount.py)
 
     def layer(self, chain_id: str) -> str:
         return os.path.join(self.root, "layers", chain_id.partition(":")[2] or chain_id)

@@ -326,7 +326,7 @@ class _Check:
         a loop device and the deleted file's space."""
         from ..fs.imagemount import SHARED_LOCK, shared_name
 
-        base = os.path.join(self.paths.run, "layers")
+        base = self.paths.layer_mounts
         for name in sorted(_listdir(base)):
             if name == SHARED_LOCK:
                 continue

@@ -829,7 +829,7 @@ class Store:
             path = os.path.join(self.paths.layers, name)
             trash = os.path.join(self.paths.layers, f".trash-{os.getpid()}-{os.urandom(4).hex()}")
             _release_images(path)
-            self._release_shared(name)
+            self.release_layer_mounts(name)
             with contextlib.suppress(OSError):
                 removed["bytes"] += (self.layer_meta("sha256:" + name) or {}).get("size", 0)
                 os.rename(path, trash)
@@ -926,26 +926,20 @@ class Store:
             if ld.get("digest"):
                 blobs.add(ld["digest"])
 
-    def _release_shared(self, layer: str) -> None:
-        """Unmount the mount containers share of layer ``layer`` (its id's hex), if its
-        image was ever mounted (imagemount.shared_mount), before the layer goes."""
-        base = os.path.join(self.paths.run, "layers")
-        if not os.path.isdir(base):
-            return
-        from core.fs.imagemount import release_shared
-
-        with contextlib.suppress(OSError):
-            release_shared(base, layer)
-
-    def release_layer_mounts(self) -> list[str]:
-        """Unmount every layer mount containers share (they are made again when next
-        needed; running containers keep theirs). The mount points released."""
-        base = os.path.join(self.paths.run, "layers")
-        if not os.path.isdir(base):
+    def release_layer_mounts(self, layer: str | None = None) -> list[str]:
+        """Unmount the layer mounts containers share (imagemount.shared_mount): of
+        ``layer`` (its id's hex; before the layer goes), or all (they are made again when
+        next needed; running containers keep theirs). The mount points released."""
+        if not os.path.isdir(self.paths.layer_mounts):
             return []
         from core.fs.imagemount import release_shared
 
-        return release_shared(base)
+        try:
+            return release_shared(self.paths.layer_mounts, layer)
+        except OSError:
+            if layer is None:
+                raise
+            return []       # a layer's removal goes on; the next start's sweep retries
 
     def rollback_new_blobs(self) -> None:
         """Remove blobs and layers this process added that nothing references (failed work)."""
@@ -960,7 +954,7 @@ class Store:
         for chain in new_layers - keep_layers:
             path = self.paths.layer(chain)
             trash = os.path.join(self.paths.layers, f".trash-{os.getpid()}-{os.urandom(4).hex()}")
-            self._release_shared(chain.split(":", 1)[-1])
+            self.release_layer_mounts(chain.split(":", 1)[-1])
             with contextlib.suppress(OSError):
                 os.rename(path, trash)
                 _rmtree(trash)
