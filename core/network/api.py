@@ -161,6 +161,13 @@ class NetworkOps(EngineBase):
         nft).
         On failure everything already done is undone before the error is raised.
         """
+        from . import names
+
+        if names.files_only_mode(networks):    # no sandbox: the network area stays unloaded
+            return names.setup_files_only(
+                self.paths.container(cid), list(networks or ()), ports=ports,
+                publish_all=publish_all, add_hosts=add_hosts, dns=dns, dns_search=dns_search,
+                dns_options=dns_options, hosts_path=hosts_path, resolv_path=resolv_path)
         return self._netops.setup(
             cid, name=name, networks=networks, aliases=aliases, ports=ports,
             publish_all=publish_all, exposed=exposed, dns=dns, dns_search=dns_search,

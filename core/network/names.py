@@ -22,6 +22,10 @@ from collections.abc import Sequence
 
 from core.errors import UsageError
 
+TYPE_CHECKING = False   # typing is not imported at run time
+if TYPE_CHECKING:
+    from core.types import NetworkSettings
+
 LOCALHOST = (
     "127.0.0.1\tlocalhost\n"
     "::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -172,3 +176,59 @@ def write_in_place(path: str, content: str) -> None:
             view = view[n:]
     finally:
         os.close(fd)
+
+
+# --- the modes without interfaces of ours: only the name files ----------------------------
+def files_only_mode(networks: Sequence[str] | None) -> str | None:
+    """``none``, ``host`` or ``container:<ref>`` when that is the container's network
+    mode (the first of ``networks``), else None (a bridge or user network)."""
+    mode = networks[0] if networks else ""
+    return mode if mode in ("none", "host") or mode.startswith("container:") else None
+
+
+def setup_files_only(container_dir: str, networks: Sequence[str], *, ports=None,
+                     publish_all: bool = False, add_hosts: Sequence[str] | None = None,
+                     dns: list[str] | None = None, dns_search: list[str] | None = None,
+                     dns_options: list[str] | None = None, hosts_path: str | None = None,
+                     resolv_path: str | None = None) -> NetworkSettings:
+    """A container's network in a ``files_only_mode``: the flags checked, its hosts and
+    resolv.conf written (into ``container_dir`` unless paths are given; none for
+    ``container:``, which shares the other container's), and its NetworkSettings. Nothing
+    of the network store or netlink is touched: ``run --network none`` stays light."""
+    mode = networks[0]
+    extra = [parse_add_host(h) for h in add_hosts or []]
+    if len(networks) > 1:
+        raise UsageError(f"--network {mode} cannot be combined with other networks")
+    if (ports or publish_all) and mode != "host":
+        raise UsageError(f"published ports need a bridge network, not {mode}")
+    if os.path.isdir(container_dir):
+        hosts_path = hosts_path or os.path.join(container_dir, "hosts")
+        resolv_path = resolv_path or os.path.join(container_dir, "resolv.conf")
+    if mode.startswith("container:"):
+        hosts_path = resolv_path = None  # it shares the other container's files
+    elif mode == "host":
+        try:
+            with open("/etc/hosts") as f:
+                base = f.read()
+        except FileNotFoundError:
+            base = LOCALHOST
+        # the host's namespace: its loopback resolvers work as they are
+        host_resolv = ""
+        try:
+            with open("/etc/resolv.conf") as f:
+                host_resolv = f.read()
+        except FileNotFoundError:
+            pass
+        hosts = render_hosts(extra=extra, base=base)
+        resolv = render_resolv(host_resolv, dns, dns_search, dns_options, keep_loopback=True)
+    else:
+        hosts = render_hosts(extra=extra)
+        resolv = render_resolv(host_resolv_text(), dns, dns_search, dns_options)
+    if hosts_path:
+        write_in_place(hosts_path, hosts)
+    if resolv_path:
+        write_in_place(resolv_path, resolv)
+    return {"Mode": mode, "SandboxKey": None, "NetnsName": None, "Networks": {},
+            "Ports": {}, "PublishedPorts": [], "IPAddress": "", "Gateway": "",
+            "MacAddress": "",
+            "HostsPath": hosts_path, "ResolvConfPath": resolv_path, "Warnings": []}

@@ -347,18 +347,13 @@ class Networks:
         rootfs, which waits for it before exec (see core/runtime/start/launch.py).
         """
         networks = list(networks or [DEFAULT_NETWORK])
-        mode = networks[0]
+        if names.files_only_mode(networks):
+            return PendingNetwork(None, settings=names.setup_files_only(
+                self.paths.container(cid), networks, ports=ports, publish_all=publish_all,
+                add_hosts=add_hosts, dns=dns, dns_search=dns_search, dns_options=dns_options,
+                hosts_path=hosts_path, resolv_path=resolv_path))
         hostname = hostname or cid[:12]
         extra = [names.parse_add_host(h) for h in add_hosts or []]
-        if mode in ("none", "host") or mode.startswith("container:"):
-            if len(networks) > 1:
-                raise UsageError(f"--network {mode} cannot be combined with other networks")
-            if ports or publish_all:
-                if mode != "host":
-                    raise UsageError(f"published ports need a bridge network, not {mode}")
-            return PendingNetwork(None, settings=self._setup_files_only(
-                cid, mode, hostname, extra, dns, dns_search, dns_options, hosts_path,
-                resolv_path))
 
         wanted: list[dict] = []
         for p in ports or []:
@@ -434,38 +429,6 @@ class Networks:
             hosts_path = hosts_path or os.path.join(cdir, "hosts")
             resolv_path = resolv_path or os.path.join(cdir, "resolv.conf")
         return hosts_path, resolv_path
-
-    def _setup_files_only(self, cid, mode, hostname, extra, dns, dns_search, dns_options,
-                          hosts_path, resolv_path) -> NetworkSettings:
-        """none / host / container:ID: no interfaces of ours, only the name files."""
-        hosts_path, resolv_path = self._default_files(cid, hosts_path, resolv_path)
-        if mode.startswith("container:"):
-            hosts_path = resolv_path = None  # it shares the other container's files
-        elif mode == "host":
-            try:
-                with open("/etc/hosts") as f:
-                    base = f.read()
-            except FileNotFoundError:
-                base = names.LOCALHOST
-            # the host's namespace: its loopback resolvers work as they are
-            host_resolv = ""
-            with contextlib.suppress(FileNotFoundError):
-                with open("/etc/resolv.conf") as f:
-                    host_resolv = f.read()
-            hosts = names.render_hosts(extra=extra, base=base)
-            resolv = names.render_resolv(host_resolv, dns, dns_search, dns_options,
-                                         keep_loopback=True)
-        else:
-            hosts = names.render_hosts(extra=extra)
-            resolv = names.render_resolv(names.host_resolv_text(), dns, dns_search, dns_options)
-        if hosts_path:
-            names.write_in_place(hosts_path, hosts)
-        if resolv_path:
-            names.write_in_place(resolv_path, resolv)
-        return {"Mode": mode, "SandboxKey": None, "NetnsName": None, "Networks": {},
-                "Ports": {}, "PublishedPorts": [], "IPAddress": "", "Gateway": "",
-                "MacAddress": "",
-                "HostsPath": hosts_path, "ResolvConfPath": resolv_path, "Warnings": []}
 
     def _allocate(self, cid: str, rec: dict, nets: list[dict], ip: str | None,
                   first_index: int = 0) -> dict[str, dict]:
