@@ -159,7 +159,8 @@ def _shims() -> set[str]:
                 cmd = f.read()
         except OSError:
             continue
-        if b"core.runtime.start.shim" in cmd:
+        # a shim is boot.py's process C (or, started on its own by a unit test, shim.py)
+        if b"core.runtime.start.boot" in cmd or b"core.runtime.start.shim" in cmd:
             out.add(f"shim pid {pid}")
     return out
 

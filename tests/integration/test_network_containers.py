@@ -208,7 +208,7 @@ def test_crashed_container_is_cleaned_by_rm(host):
     cid = host.run("-d", "-p", f"127.0.0.1:{port}:80", "--", "sleep", "120").stdout.strip()
     host.remember()
     pid = host.inspect(cid)["State"]["Pid"]
-    shim = subprocess.run(["pgrep", "-f", f"core.runtime.start.shim .*id={cid}"],
+    shim = subprocess.run(["pgrep", "-f", f"core.runtime.start.boot .*id={cid}"],
                           capture_output=True, text=True).stdout.split()
     assert len(shim) == 1, f"the shim of {cid[:12]} should be running: {shim}"
     for p in shim + [str(pid)]:

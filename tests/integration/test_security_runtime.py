@@ -95,8 +95,9 @@ def test_no_fd_of_ours_reaches_the_container(sec):
 def test_an_fd_our_callers_caller_left_inheritable_reaches_no_process_of_ours(sec):
     """A shell or CI runner may leave a pipe inheritable in the command it runs. No
     process of the container (shim, init, payload) may keep it, or whoever waits for
-    that pipe's end of file waits as long as the container runs: the shim is exec'd
-    before its start's request is read, so boot.py must clear those fds itself."""
+    that pipe's end of file waits as long as the container runs: the shim (boot.py's
+    process C, not exec'd) exists before its start's request is read, so boot.py must
+    close those fds itself."""
     import select
 
     r, w = os.pipe()

@@ -239,7 +239,9 @@ def test_rmtree(tmp_path):
 
 
 def test_shim_imports_only_small_modules():
-    """The shim's memory is the point: no json/enum/socket.py/re at import time."""
+    """The shim's memory is the point: no json/enum/socket.py/re at import time. (shim.py's
+    own imports: the real shim also holds what boot.py's C loaded before it became the
+    shim, bounded by test_runtime_robustness's idle-shim memory test.)"""
     import subprocess
 
     # without arguments main() fails at once, after the imports -X importtime lists

@@ -1,29 +1,32 @@
 """The first process of a container start that runs from the sealed interpreter (seal.py).
 
-    caller ──posix_spawn──> B (this module, sealed python): imports, setsid, fork, exit
+    caller ──posix_spawn──> B (this module, sealed python): setsid, fork, exit
                              └─> C: child subreaper, unshare(CLONE_NEWPID), sync socket
                                   ├─fork─> I, the init (PID 1 of the new PID namespace):
-                                  │        reads the request, makes the attach socket and
-                                  │        the stdio pipes, hands the shim its part over the
-                                  │        sync socket, then init.run(): joins its cgroup,
+                                  │        imports what the start needs (beside the
+                                  │        shim's start), reads the request, makes the
+                                  │        attach socket and the stdio pipes, hands the
+                                  │        shim its part over the sync socket, then
+                                  │        init.run(): joins its cgroup,
                                   │        sets the container up, execs the payload
-                                  └─ execs ``python -I -S -c "...shim.main()"`` at once: C
-                                     *becomes* the shim, still the init's parent, and
-                                     waits on the sync socket for its part
+                                  └─ runs shim.main() at once, no exec: C *becomes* the
+                                     shim, still the init's parent, and waits on the sync
+                                     socket for its part
 
 All of this happens before the request is read: seal.prepare starts this interpreter
 while the caller is still importing and parsing, so by the time the request comes the
-shim's interpreter is up and the init has only the container's own work left (the shim's
-start, ~15 ms, is no longer on the way to the payload). While it waits, the init makes
+shim is up and the init has only the container's own work left. C becomes the shim
+without an exec (a new interpreter's start is ~20 ms of CPU, on cores the caller and the
+init are using); it has loaded only what the PID namespace needs, the init imports the
+rest after the fork, so the shim does not carry the init's modules. While it waits, the init makes
 no-op cgroup moves of its own (cgmove.py), so its real join does not wait out an RCU grace
 period. An unused one (the caller is gone) reads end of file and exits; the shim then
 sees end of file before any request, reaps it and exits too.
 
 The init is forked from here, so its /proc/self/exe is the sealed interpreter, never the
-host's binary. The shim does not enter the container (it stays in the host's PID and
-mount namespaces), so it is started from the interpreter's usual path, and the sealed
-handle is gone from every process once the init has exec'd. The shim starts before the
-container's id is known: its command line ends in ``id=`` and 64 placeholder characters,
+host's binary; so is the shim's (it never enters the container: it stays in the host's
+PID and mount namespaces). The shim starts before the container's id is known: its
+command line (B's) ends in ``id=`` and 64 placeholder characters (seal.ID_PLACEHOLDER),
 which it overwrites with the id (shim.show_id), so ``ps`` shows whose shim it is.
 
 The request arrives over a socket on the init's fd 0 (seal.spawn): the container's
@@ -35,37 +38,29 @@ names the pipe); after it, the init reports them to the shim (init.py).
 """
 
 import os
-import sys
 
-from .seal import PKG_ROOT
+from .seal import ID_PLACEHOLDER, PKG_ROOT
 
-# the shim is imported as a module (its .pyc is cached; a script would be compiled each time)
+# a shim started on its own (tests): the module's .pyc is cached, a script's is not
 SHIM_BOOT = (f"import sys; sys.path.insert(0, {PKG_ROOT!r}); "
              "from core.runtime.start.shim import main; main()")
-# what ``ps`` shows of a shim until it knows its container (shim.show_id writes the id)
-ID_PLACEHOLDER = "id=" + "-" * 64
+__all__ = ["ID_PLACEHOLDER", "SHIM_BOOT", "main"]
 
 
 def main() -> None:
     from ..cgmove import prime_in_child, reap
 
-    # the first, slow, cgroup move while we import (cgmove.py); then, off every path, the
-    # host's stale layer mounts (core/fs/layersweep.py)
+    # the first, slow, cgroup move while the init imports (cgmove.py); then, off every
+    # path, the host's stale layer mounts (core/fs/layersweep.py)
     primer = prime_in_child(then=_sweep_stale_layer_mounts)
-    # what the start needs is loaded before the request is read: a prepared interpreter
-    # (seal.prepare) does this while its caller is still getting ready
     import _socket  # not socket.py: it imports enum and selectors (~3 ms on this path)
 
-    from core.fs import imagemount  # noqa: F401 - the init mounts its layer images
-
     from .. import linux
-    from ..seccomp import load  # noqa: F401 - the init loads the container's filter
-    from . import init  # noqa: F401 - everything else the init needs
-    from .initspec import InitSpec  # noqa: F401
     from .seal import close_on_exec_above
 
-    # the shim is exec'd below, before read_request would do this: an fd the caller's
-    # own caller left inheritable must not live on in it (a pipe someone waits on)
+    # C becomes the shim below, before read_request would do this: an fd the caller's
+    # own caller left inheritable must not live on in the shim (it closes them) or the
+    # init (its execve drops them; a pipe someone waits on)
     close_on_exec_above(2)
     os.setsid()  # (stdin is the request socket, stdout /dev/null, stderr the spawn's)
     if os.fork() != 0:
@@ -93,8 +88,18 @@ def main() -> None:
     # if the init died before reading them.
     os.dup2(sync_shim.fileno(), 0)
     sync_shim.close()
-    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", SHIM_BOOT,
-                              f"init={init_pid}", ID_PLACEHOLDER])
+    # C becomes the shim without an exec: a new interpreter's start (~20 ms of CPU on a
+    # 2-core machine where the caller and the init are busy too) would buy nothing this
+    # one lacks. As an exec would, every fd but 0-2 goes (close_on_exec_above marked
+    # them), and the shim imports its own module only.
+    os.closerange(3, _FD_LIMIT)
+    from .shim import main as shim_main
+
+    shim_main(init_pid)
+    os._exit(0)
+
+
+_FD_LIMIT = 1 << 20     # above any RLIMIT_NOFILE (os.closerange: one close_range call)
 
 
 def _sweep_stale_layer_mounts() -> None:
@@ -122,8 +127,18 @@ def _fail_when_asked(e: BaseException) -> None:
 
 def _init_side(sync) -> None:
     """The init: wait for the request (keeping cgroup moves quick meanwhile), set up
-    what the shim needs, hand it over, then become the container (init.run)."""
+    what the shim needs, hand it over, then become the container (init.run).
+
+    What the start needs is imported here, before the request is read, and not before
+    the fork: the shim's interpreter starts beside these imports instead of after them
+    (traced: with both after the imports, the payload's execve waited ~6-12 ms for the
+    shim to be up and hear of it)."""
+    from core.fs import imagemount  # noqa: F401 - the init mounts its layer images
+
     from ..cgmove import prime_until_readable
+    from ..seccomp import load  # noqa: F401 - the init loads the container's filter
+    from . import init  # noqa: F401 - everything else the init needs
+    from .initspec import InitSpec  # noqa: F401
     from .seal import read_request
 
     prime_until_readable(0)

@@ -5,8 +5,8 @@
                              └─> C: child subreaper, unshare(CLONE_NEWPID)
                                   ├─fork─> init (PID 1 of the new PID namespace): reads
                                   │        the request, hands the shim its part
-                                  └─ execs the shim (``python -I -S``) at once, still
-                                     the init's parent
+                                  └─ becomes the shim (shim.main, no exec) at once,
+                                     still the init's parent
 
 (all before the request is read: see boot.py)
 

@@ -62,6 +62,11 @@ PKG_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(_HERE
 
 _sealed: dict = {}
 
+# the last word of a sealed process's command line, until it knows its container: the
+# shim (which boot.py's process becomes, without an exec) writes ``id=<container id>``
+# over it (shim.show_id), so ``ps`` shows whose shim it is
+ID_PLACEHOLDER = "id=" + "-" * 64
+
 
 class SealError(OSError):
     pass
@@ -178,7 +183,7 @@ def _start(module: str) -> tuple[int, int]:
         # argv[0] is the interpreter's usual path: it finds its standard library from it.
         # The path /proc/self/fd/N is resolved before close-on-exec closes N.
         pid = os.posix_spawn(f"/proc/self/fd/{sealed}",
-                             [sys.executable, "-I", "-S", "-c", boot],
+                             [sys.executable, "-I", "-S", "-c", boot, ID_PLACEHOLDER],
                              dict(os.environ), file_actions=actions)
     except BaseException:
         ours.close()

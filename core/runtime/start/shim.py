@@ -1,13 +1,15 @@
 """The shim: one small monitor per container, outliving the command that started it.
 
-Run as ``python -I -S -c "...shim import main; main()" init=<pid> id=----...`` by
-boot.py, *in the same process* that forked the container's init (so the init is our child
-and we can wait for it), before the start's request exists. Our fd 0 is the sync socket
+boot.py's process C becomes the shim (``main(init_pid)``, no exec) right after it forked
+the container's init (so the init is our child and we can wait for it), before the
+start's request exists; tests run it on its own as ``python -I -S -c "...shim import
+main; main()" init=<pid> id=----...``. Our fd 0 is the sync socket
 to the init, which hands us our part once it has the request (``receive_request``): the
 container's InitSpec (initspec.py, as a dict of its fields) in a memfd, and our fds. We
 then write the container's id over the placeholder on our command line (``show_id``).
 Only builtin or tiny modules are imported here (os, time, select, fcntl, _socket, marshal;
-no enum, no json, no socket.py) so an idle container costs about one bare interpreter.
+no enum, no json, no socket.py) so an idle container costs about one bare interpreter
+(plus what C loaded for the PID namespace: ctypes, core.runtime.linux).
 
 It:
   * learns from the init whether execve worked (end of file on the sync socket) or why
@@ -723,10 +725,12 @@ class Shim:
             sys.stderr.write("shim %s: network teardown: %s\n" % (self.cid[:12], e))
 
 
-def main():
-    # started by boot.py before the container existed: fd 0 is our end of the sync
-    # socket, on which the init hands us our part of the start (receive_request)
-    init_pid = int(next(a for a in sys.argv if a.startswith("init="))[5:])
+def main(init_pid=None):
+    # boot.py's process C becomes the shim before the container exists (or, in tests, a
+    # process runs SHIM_BOOT with ``init=<pid>``): fd 0 is our end of the sync socket, on
+    # which the init hands us our part of the start (receive_request)
+    if init_pid is None:
+        init_pid = int(next(a for a in sys.argv if a.startswith("init="))[5:])
     req = receive_request(0, init_pid)
     if req is None:             # the start never came (its caller went away)
         os.waitpid(init_pid, 0)
