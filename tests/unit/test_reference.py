@@ -52,3 +52,35 @@ def test_digest_validation_and_ids():
         with pytest.raises(InvalidReference):
             validate_digest(bad)
     assert looks_like_id("abc123") and looks_like_id("sha256:abc") and not looks_like_id("busybox")
+
+
+def test_the_regex_free_path_accepts_only_what_the_grammar_accepts():
+    """``_plain`` and the docker.io shortcut skip the regular expressions for plain names:
+    every path they accept, PATH_RE accepts too, over names built from the characters
+    that matter (separators, case, slashes, non-ASCII letters and digits)."""
+    import itertools
+    import random
+
+    from core import reference
+
+    rng = random.Random(16)
+    alphabet = "ab09Z._-/_é²"
+    samples = {"".join(p) for n in range(1, 4) for p in itertools.product("a0Z./-", repeat=n)}
+    samples |= {"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+                for _ in range(5000)}
+    for path in samples:
+        if reference._plain(path):
+            assert reference.PATH_RE.match(path), path
+    assert reference._plain("library/busybox") and not reference._plain("my-app/x")
+    assert reference.DOMAIN_RE.match(reference.DEFAULT_DOMAIN)
+
+
+def test_a_plain_name_compiles_no_pattern():
+    import subprocess
+    import sys
+
+    code = ("import core.reference as r; r.parse('busybox'); r.parse('bench/busybox')\n"
+            "print(sorted(n for n in r._PATTERNS if n in vars(r)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
