@@ -722,8 +722,9 @@ class StatsSampler:
     cgroup's ``CgroupStats.to_dict()`` plus Id, Name, State, Pid and Network), or None when
     the container is gone or stopped. What ``container_stats`` finds anew on every call -
     the id lookup (a directory listing), the cgroup's directories, the name - is found once
-    per container and kept; the state file is still read on every sample, so a stopped
-    container is noticed at the next one. The cgroup's files stay open and are re-read
+    per container and kept; the state file is still looked at on every sample, so a
+    stopped container is noticed at the next one (it is parsed again only when it was
+    replaced: every write of it is a rename). The cgroup's files stay open and are re-read
     with pread (``Cgroup.keep_files_open``). (36 ms -> ~10 ms of CPU per sample of 20
     containers on a v1 host with the lookups kept; 13.6 -> 4.9 ms with the files kept.)
     """
@@ -731,11 +732,31 @@ class StatsSampler:
     def __init__(self, engine) -> None:
         self.engine = engine
         self._known: dict[str, tuple[str, Any]] = {}  # id -> (name, Cgroup)
+        self._states: dict[str, tuple[tuple[int, int, int], dict]] = {}  # id -> (stat, state)
 
     def forget(self, keep: set[str] | None = None) -> None:
         for cid in list(self._known):
             if keep is None or cid not in keep:
                 del self._known[cid]
+        for cid in list(self._states):
+            if keep is None or cid not in keep:
+                del self._states[cid]
+
+    def _state(self, cid: str) -> dict:
+        """The container's state.json, parsed again only when the file was replaced."""
+        records = self.engine._runtime.records
+        try:
+            st = os.stat(records.state_path(cid))
+        except FileNotFoundError:
+            self._states.pop(cid, None)
+            return records.read_state_raw(cid)     # NotFound, or the initial state
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        kept = self._states.get(cid)
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        state = records.read_state_raw(cid)
+        self._states[cid] = (key, state)
+        return state
 
     def sample(self, ids: list[str]) -> dict[str, dict | None]:
         return {cid: self._one(cid) for cid in ids}
@@ -745,7 +766,7 @@ class StatsSampler:
 
         rt = self.engine._runtime
         try:
-            st = rt.records.read_state_raw(cid)
+            st = self._state(cid)
         except NotFound:
             self._known.pop(cid, None)
             return None

@@ -167,3 +167,32 @@ def test_network_none_and_stopped(engine):
         assert not o.mounted and o.mount_options is None and o.lower
     finally:
         engine.rm(cid, force=True)
+
+
+def test_stats_sampler_on_real_containers(engine, web):
+    """The app's batch sampler: the kernel's numbers (pids.current from the cgroup's own
+    file), the same keys as container_stats, and a container that stops, is started again
+    or removed noticed at the next sample (its state file is re-read only when replaced)."""
+    cid = run(engine, "sampled", "exec sleep 300", network="none", pids_limit=20)
+    try:
+        sampler = engine.container_stats_sampler()
+        got = sampler.sample([cid, web])
+        one = got[cid]
+        assert one is not None and one["Id"] == cid and one["Name"] == f"{PREFIX}-sampled"
+        assert one["State"] == "running" and one["Pid"] == engine.container_state(cid)["Pid"]
+        cg = engine.container_cgroup(cid)
+        pids_max = next(f for f in cg.files if f.endswith("/pids.max"))
+        with open(pids_max[:-len("pids.max")] + "pids.current") as f:
+            assert one["pids_current"] == int(f.read()) == 1
+        assert one["pids_limit"] == 20 and one["cpu_usage_ns"] > 0
+        assert set(engine.container_stats(cid)) == set(one)
+        assert got[web]["memory_limit"] == 64 * 1024 * 1024
+        engine.kill(cid)
+        wait_for(lambda: engine.container_state(cid)["Status"] != "running")
+        assert sampler.sample([cid])[cid] is None
+        engine.start(cid)
+        again = sampler.sample([cid])[cid]
+        assert again is not None and again["Pid"] == engine.container_state(cid)["Pid"] != one["Pid"]
+    finally:
+        engine.rm(cid, force=True)
+    assert sampler.sample([cid])[cid] is None

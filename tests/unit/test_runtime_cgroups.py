@@ -768,6 +768,48 @@ def test_files_kept_open_read_the_same_and_follow_changes(tmp_path, monkeypatch,
     assert all(f is False for f in held._held.values())
 
 
+def test_read_keys_finds_whole_keys_at_line_starts(tmp_path):
+    """memory.stat's wanted values without splitting every line; a key that is the tail
+    of another (inactive_file in total_inactive_file) or a prefix (cache in cache_x) is
+    not taken for it."""
+    p = tmp_path / "memory.stat"
+    p.write_text("cache_x 9\ncache 7\ntotal_inactive_file 42\ninactive_file 5\nbad nan\n"
+                 "last 3")
+    got = C._read_keys(str(p), ("inactive_file", "cache", "total_inactive_file", "last",
+                                "bad", "missing"))
+    assert got == {"inactive_file": 5, "cache": 7, "total_inactive_file": 42, "last": 3}
+    p.write_text("total_inactive_file 42\n")
+    assert C._read_keys(str(p), ("inactive_file",)) == {}
+    assert C._read_keys(str(tmp_path / "nope"), ("cache",)) == {}
+    # the same answers as the full parse, on a real-looking file
+    p.write_text(V1_MEMORY_STAT)
+    full = C._read_keyed(str(p))
+    assert C._read_keys(str(p), tuple(full)) == full
+
+
+def test_files_kept_open_fall_back_to_plain_reads_when_fds_run_out(tmp_path, monkeypatch):
+    """Hundreds of containers under a soft RLIMIT_NOFILE of 1024 (a desktop's default):
+    a sampler that cannot hold another file still reads it, and does not fail."""
+    import errno
+
+    make(tmp_path, monkeypatch, "v1")
+    C.Cgroup.create("nutshell/many", memory=32 * MiB, pids_limit=20)
+    fresh = C.Cgroup.open("nutshell/many").stats().to_dict()
+    held = C.Cgroup.open("nutshell/many").keep_files_open()
+    real_open = open
+
+    def no_fds(path, *a, **kw):
+        if a and a[0] == "rb":
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real_open(path, *a, **kw)
+
+    monkeypatch.setattr("builtins.open", no_fds)
+    got = held.stats().to_dict()
+    fresh.pop("timestamp"), got.pop("timestamp")
+    assert got == fresh and got["memory_limit"] == 32 * MiB
+    assert not held._held            # nothing held, nothing marked missing
+
+
 # --- prime_migration: a no-op move of our own before a container's init joins ---------
 
 @pytest.mark.parametrize("layout, proc, target", [
