@@ -729,6 +729,37 @@ def test_default_filter_hit_builds_no_profile(tmp_path, monkeypatch, counted):
     assert default.key(list(DOCKER_DEFAULT)) != k
 
 
+def test_default_key_changes_when_a_module_that_makes_the_filter_changes(tmp_path,
+                                                                       monkeypatch):
+    """The key names the six modules by file identity: an edit (or a reinstall that keeps
+    the size) is a new key; the same files are the same key."""
+    import shutil
+
+    from core.runtime.seccomp import default
+
+    here = os.path.dirname(default.__file__)
+    for name in default._SOURCES:
+        shutil.copy2(os.path.join(here, name), tmp_path / name)
+    monkeypatch.setattr(default, "__file__", str(tmp_path / "default.py"))
+
+    def digest():
+        monkeypatch.setattr(default, "_sources_digest", None)
+        return default._sources()
+
+    first = digest()
+    assert digest() == first
+    rules = tmp_path / "rules.py"
+    rules.write_text(rules.read_text() + "# an edit\n")
+    assert digest() != first
+    edited = digest()
+    st = os.stat(rules)
+    new = tmp_path / "rules.new"                         # same size and mtime, a new file
+    new.write_text(rules.read_text().replace("# an edit", "# a_diff"))
+    os.utime(new, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(new, rules)
+    assert digest() != edited
+
+
 @needs_libseccomp
 def test_default_filter_planted_entry_only_from_a_safe_directory(tmp_path, counted):
     """A planted "allow everything" entry under the default key is used only from a

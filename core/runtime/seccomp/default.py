@@ -6,9 +6,11 @@ check it (1 ms), resolve it and hash the result before it can look in the cache:
 of each start, with its imports. The filter depends on nothing but what is known up
 front, so here it is looked up under a key made of exactly that:
 
-* the source of the modules that make it: the profile (profile.py), how a profile
-  is resolved and checked (rules.py), compiled (compiler.py, bpf.py) and loaded (load.py)
-  — any edit is a new key;
+* the modules that make it: the profile (profile.py), how a profile is resolved and
+  checked (rules.py), compiled (compiler.py, bpf.py) and loaded (load.py) — each by its
+  file's identity (inode, size, modification time, as Python checks a .pyc against its
+  source: reading and hashing all six cost ~1.2 ms of each start), so any edit or
+  reinstall is a new key;
 * the capabilities, in the order given; the machine, the kernel release, the
   interpreter's pointer size and byte order (what ``rules.host`` derives the
   architecture and kernel version from);
@@ -36,8 +38,8 @@ def _sources() -> str:
         h = small_sha256()
         here = os.path.dirname(os.path.abspath(__file__))
         for name in _SOURCES:
-            with open(os.path.join(here, name), "rb") as f:
-                h.update(name.encode() + b"\0" + f.read() + b"\0")
+            st = os.stat(os.path.join(here, name))
+            h.update(f"{name}\0{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}\0".encode())
         _sources_digest = h.hexdigest()
     return _sources_digest
 
@@ -46,7 +48,7 @@ def key(caps: list[str]) -> str:
     from . import libseccomp as L
 
     u = os.uname()
-    parts = ["nutshell-seccomp-default/1", _sources(), ",".join(caps), u.machine, u.release,
+    parts = ["nutshell-seccomp-default/2", _sources(), ",".join(caps), u.machine, u.release,
              str(sys.maxsize), sys.byteorder, ".".join(map(str, L.version()))]
     return "default-" + small_sha256("\0".join(parts).encode()).hexdigest()
 
