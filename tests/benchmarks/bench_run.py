@@ -234,18 +234,41 @@ def meminfo(field: str) -> int:
     return 0
 
 
+def _busy_jiffies() -> tuple[int, int]:
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4], sum(v)       # all but idle and iowait; all
+
+
+def quiesce(max_wait: float = 5.0, window: float = 0.1, busy: float = 0.05) -> None:
+    """Wait (at most ``max_wait`` s) until the machine is idle: under ``busy`` of all CPUs
+    over a ``window``. podman's clean-up of a --rm container goes on for ~0.5 s after the
+    command returned (conmon, ``podman container cleanup``); a fixed pause did not cover
+    it, and it was measured as part of the next run (ours: 117 ms alone, 145 ms after
+    podman's runs)."""
+    deadline = time.monotonic() + max_wait
+    while time.monotonic() < deadline:
+        b0, t0 = _busy_jiffies()
+        time.sleep(window)
+        b1, t1 = _busy_jiffies()
+        if t1 > t0 and (b1 - b0) / (t1 - t0) < busy:
+            return
+
+
 def head_to_head(ours: tuple[list[str], dict], peer: tuple[list[str], dict | None], name: str,
                  runs: int) -> dict[str, object]:
     """Ours and the peer's run alternately, ``runs`` pairs: a VM whose speed drifts by 20 %
     within minutes (this one) shifts both alike, so the ratio holds better than that of
     two series taken one after the other. Each run starts after a pause of SETTLE
-    seconds: what one tool leaves running after it returns (podman's clean-up of a --rm
-    container, our shim's exit) would otherwise be measured as part of the other's run."""
+    seconds and once the machine is idle (``quiesce``): what one tool leaves running after
+    it returns (podman's clean-up of a --rm container, our shim's exit) would otherwise be
+    measured as part of the other's run."""
     a: list[float] = []
     b: list[float] = []
     for _ in range(runs):
         for argv, env, into in ((*ours, a), (*peer, b)):
             time.sleep(SETTLE)
+            quiesce()
             got = timed(argv, 1, env)
             if isinstance(got, str):
                 return {f"interleaved with {name}": got}
