@@ -67,6 +67,37 @@ async def test_rows_cpu_memory_limits():
 
 
 @sync
+async def test_rows_show_their_cells_own_styles():
+    """A cell's own style (the bold name, the green sparkline) is drawn: rich renders a
+    Text without spans as one unstyled segment, and the table dropped those styles until
+    it applied them itself. The row under the cursor keeps the cursor's style only."""
+    engine = FakeEngine()
+    app = PaneApp(lambda: ManualStats(engine, id="stats"))
+    async with app.run_test(size=(160, 40)) as pilot:
+        pane, table = await shown(pilot, app)
+        await sample(pilot, pane, 3)
+        lines = table.lines
+        for y in (1, 2):
+            key = table.shown[y - 1]
+            strip = lines.render_line(y)
+            segs = [seg for seg in strip if seg.text.strip()]
+            name = next(seg for seg in segs if seg.text == cell_text(table.row(key)[0]))
+            spark = next(seg for seg in segs if set(seg.text) & set("▁▂▃▄▅▆▇█"))
+            if y - 1 == table.cursor:
+                assert name.style == spark.style        # one style: the cursor's
+            else:
+                assert name.style.bold and not spark.style.bold
+                assert spark.style.color is not None and spark.style.color.name == "green"
+            # every cell's text is on the line, in order
+            text = strip.text
+            at = 0
+            for cell in table.row(key):
+                plain = cell_text(cell).strip()
+                if plain:
+                    at = text.index(plain[:6], at)
+
+
+@sync
 async def test_selection_follows_and_announces():
     engine = FakeEngine()
     app = PaneApp(lambda: ManualStats(engine, id="stats"))

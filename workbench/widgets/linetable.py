@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -31,6 +32,8 @@ from textual.strip import Strip
 from textual.widgets import Input
 
 from workbench.messages import RowMessage
+
+_PARSED_STYLES: dict[str, Style] = {}     # style string -> Style (LineTable._cell_style)
 
 
 @dataclass
@@ -273,18 +276,46 @@ class LineTable(Vertical):
             out.append(Text(label))
         return out
 
+    def _cell_style(self, cell: Text) -> Style | None:
+        """The cell's own style (``Text("x", style="green")``) as a rich Style, parsed once
+        per style string."""
+        got = cell.style
+        if not got:
+            return None
+        if isinstance(got, Style):
+            return got
+        parsed = _PARSED_STYLES.get(got)
+        if parsed is None:
+            parsed = _PARSED_STYLES[got] = self.app.console.get_style(got, default=Style.null())
+        return parsed
+
     def _strip(self, cells: list[Text], width: int, style: Style, scroll_x: int,
                cursor: bool = False) -> Strip:
         segments: list[Segment] = []
         for col, cell in zip(self.columns, cells):
+            plain = cell.plain
+            # one style and short enough (most cells): one segment, no rich render
+            if not cell.spans and "\n" not in plain and cell_len(plain) <= col.width:
+                pad = col.width - cell_len(plain)
+                own = self._cell_style(cell)
+                segments.append(Segment(" " * (1 + (pad if col.justify == "right" else 0)),
+                                        style))
+                segments.append(Segment(plain, style + own if own and not cursor else style))
+                if col.justify != "right" and pad:
+                    segments.append(Segment(" " * pad, style))
+                continue
             text = cell.copy()
             text.truncate(col.width, overflow="ellipsis")
             pad = col.width - text.cell_len
             # one space before each column; the padding on the side away from the text
             segments.append(Segment(" " * (1 + (pad if col.justify == "right" else 0)), style))
+            # a Text without spans renders as one unstyled segment: its own style is ours
+            # to apply (with spans, rich puts it under theirs)
+            own = None if text.spans else self._cell_style(cell)
             for seg in text.render(self.app.console):
-                seg_style = style + seg.style if seg.style and not cursor else style
-                segments.append(Segment(seg.text, seg_style))
+                seg_style = seg.style or own
+                segments.append(Segment(seg.text, style + seg_style
+                                        if seg_style and not cursor else style))
             if col.justify != "right" and pad:
                 segments.append(Segment(" " * pad, style))
         strip = Strip(segments)
