@@ -76,9 +76,22 @@ def _plain(path: str) -> bool:
     return all(c and c.isascii() and c.isalnum() and c == c.lower() for c in path.split("/"))
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_digest(digest: object) -> bool:
+    """A well-formed sha256 or sha512 digest (DIGEST_RE; a sha256 one is checked
+    without compiling it)."""
+    if not isinstance(digest, str):
+        return False
+    if len(digest) == 71 and digest.startswith("sha256:") and _HEX.issuperset(digest[7:]):
+        return True
+    return bool(_re("DIGEST_RE").match(digest))
+
+
 def validate_digest(digest: str) -> str:
     """Return ``digest`` if it is a well-formed sha256/sha512 digest, else raise."""
-    if not isinstance(digest, str) or not _re("DIGEST_RE").match(digest):
+    if not is_digest(digest):
         raise InvalidReference(f"invalid digest: {digest!r}")
     return digest
 
@@ -152,7 +165,7 @@ def parse(text: str, default_tag: bool = True) -> Reference:
         name, _, digest = text.partition("@")
         if not _re("ANY_DIGEST_RE").match(digest):
             raise InvalidReference(f"invalid reference format: {text}: bad digest")
-        if not _re("DIGEST_RE").match(digest):
+        if not is_digest(digest):
             raise InvalidReference(f"invalid reference format: {text}: unsupported digest")
     tag = None
     # a tag is after the last ':' that comes after the last '/'
@@ -160,7 +173,8 @@ def parse(text: str, default_tag: bool = True) -> Reference:
     colon = name.rfind(":")
     if colon > last_slash:
         name, tag = name[:colon], name[colon + 1:]
-        if not _re("TAG_RE").match(tag):
+        plain = 0 < len(tag) <= 128 and tag.isascii() and tag.isalnum()    # "latest"
+        if not plain and not _re("TAG_RE").match(tag):
             raise InvalidReference(f"invalid reference format: {text}: bad tag {tag!r}")
     if not name:
         raise InvalidReference(f"invalid reference format: {text!r}")

@@ -7,10 +7,10 @@ import _signal  # not signal.py: its enums cost ~1 ms of every `run`
 import _socket  # not socket.py (enum, selectors: ~4 ms of every `run`)
 import contextlib
 import os
-import re
 
 from .. import journal
 from ..errors import Conflict, NotFound, NutshellError, RuntimeFailure, UsageError
+from ..importcost import LazyPattern
 from ..paths import LAYER_IMAGE
 from . import security as _security
 from . import spec as _spec
@@ -18,10 +18,10 @@ from .attach import AttachClient
 from .runtime_base import RuntimeBase, anonymous_volumes, cgroup_dirs
 from .state import kill_verified, now_rfc3339, wait_gone
 
-NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")
+NAME_RE = LazyPattern(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")      # only with --name
 # RFC 1123 host names, as dockerd checks --hostname
-HOSTNAME_RE = re.compile(r"^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])\.)*"
-                         r"([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])\Z")
+HOSTNAME_RE = LazyPattern(r"^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])\.)*"
+                          r"([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])\Z")
 
 _ADJ = ("admiring", "agitated", "amazing", "awesome", "bold", "brave", "busy", "clever",
         "cool", "dazzling", "eager", "elegant", "epic", "festive", "focused", "friendly",

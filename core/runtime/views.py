@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 
 from ..durations import human_duration
 from ..errors import Conflict, NotFound, NutshellError, RuntimeFailure, UsageError
+from ..importcost import LazyPattern
 from .runtime_base import RuntimeBase
 from .state import init_alive
 
@@ -153,7 +153,7 @@ class Views(RuntimeBase):
         return out
 
 
-_PS_PID_OVERRIDE = re.compile(r"\s+([^\s]*)=\s*(PID[^\s]*)")
+_PS_PID_OVERRIDE = LazyPattern(r"\s+([^\s]*)=\s*(PID[^\s]*)")     # only for top
 
 
 def ps_top(ps_args: str, pids: list[int]) -> dict:

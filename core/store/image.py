@@ -35,7 +35,7 @@ def check_config(config: object, n_layers: int | None = None, what: str = "image
     ``rootfs.diff_ids`` must be well-formed digests (they name layer directories), as many as
     the manifest's layers when ``n_layers`` is given."""
     from ..errors import ImageConfigError
-    from ..reference import DIGEST_RE
+    from ..reference import is_digest
 
     if not isinstance(config, dict):
         raise ImageConfigError(f"{what} is not a JSON object")
@@ -44,7 +44,7 @@ def check_config(config: object, n_layers: int | None = None, what: str = "image
     if not isinstance(diff_ids, list):
         raise ImageConfigError(f"{what} has no rootfs.diff_ids list")
     for d in diff_ids:
-        if not isinstance(d, str) or not DIGEST_RE.match(d):
+        if not is_digest(d):
             raise ImageConfigError(f"{what}: invalid diff ID {d!r}")
     if n_layers is not None and len(diff_ids) != n_layers:
         raise ImageConfigError(f"{what} lists {len(diff_ids)} diff IDs for {n_layers} layers")

@@ -75,11 +75,41 @@ def test_the_regex_free_path_accepts_only_what_the_grammar_accepts():
     assert reference.DOMAIN_RE.match(reference.DEFAULT_DOMAIN)
 
 
+def test_the_regex_free_tag_and_digest_checks_agree_with_the_patterns():
+    import random
+
+    from core import reference
+
+    rng = random.Random(17)
+    for _ in range(3000):
+        tag = "".join(rng.choice("aZ09_.-é ") for _ in range(rng.choice([0, 1, 5, 128, 129])))
+        plain = 0 < len(tag) <= 128 and tag.isascii() and tag.isalnum()
+        if plain:
+            assert reference.TAG_RE.match(tag), tag
+        digest = rng.choice(["sha256:", "sha512:", "sha256", "md5:"]) + "".join(
+            rng.choice("0123456789abcdefA g") for _ in range(rng.choice([63, 64, 65, 128])))
+        assert reference.is_digest(digest) == bool(reference.DIGEST_RE.match(digest)), digest
+    good = "sha256:" + "0123456789abcdef" * 4
+    assert reference.is_digest(good) and reference.is_digest("sha512:" + "a" * 128)
+    assert not reference.is_digest(good + "\n") and not reference.is_digest(None)
+
+
+def test_lazy_patterns_compile_once_on_first_use():
+    from core.importcost import LazyPattern
+
+    p = LazyPattern(r"^a+\Z")
+    assert p._compiled is None
+    assert p.match("aaa") and not p.match("aab") and p.pattern == r"^a+\Z"
+    first = p._compiled
+    assert p.fullmatch("a") and p._compiled is first
+
+
 def test_a_plain_name_compiles_no_pattern():
     import subprocess
     import sys
 
     code = ("import core.reference as r; r.parse('busybox'); r.parse('bench/busybox')\n"
+            "r.parse('bench/busybox:latest'); r.validate_digest('sha256:' + 'ab' * 32)\n"
             "print(sorted(n for n in r._PATTERNS if n in vars(r)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()

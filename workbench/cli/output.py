@@ -8,6 +8,7 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 
+from core.importcost import LazyPattern
 from workbench.format import human_size
 
 TYPE_CHECKING = False   # typing is not imported at run time: ~5 ms of every `run`
@@ -135,7 +136,7 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out=None)
         out.write(line(r) + "\n")
 
 
-_FIELD_RE = re.compile(r"\{\{\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*\}\}")
+_FIELD_RE = LazyPattern(r"\{\{\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*\}\}")   # only for --format
 
 
 def _lookup(obj: Any, dotted: str) -> Any:
