@@ -194,6 +194,8 @@ class NutshellApp(App):
         if self.watch_enabled:
             self.start_watching()
         self.call_after_refresh(self._focus_active)
+        # the console script starts the workbench with the collector off (cli.configure_gc)
+        self.call_after_refresh(_collect_again)
 
     def panes(self) -> list[Any]:
         """The pane widgets, in tab order."""
@@ -393,6 +395,15 @@ class NutshellApp(App):
     async def action_quit(self) -> None:
         self.stop_watching()
         self.exit()
+
+
+
+def _collect_again() -> None:
+    """The first frame is drawn: the cyclic collector on, with its usual thresholds."""
+    import gc
+
+    gc.set_threshold(700, 10, 10)
+    gc.enable()
 
 
 def run_app(root: str | None = None, read_only: bool = False) -> int:

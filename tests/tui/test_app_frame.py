@@ -36,6 +36,24 @@ async def test_tabs_and_keys():
                              app.focused.parent.id == "images-table")
 
 
+async def test_the_collector_is_on_once_the_first_frame_is_drawn():
+    """The console script starts the workbench with the cyclic collector off
+    (cli.configure_gc); the app turns it on, with the usual thresholds, after its first
+    frame, so a long session does collect."""
+    import gc
+
+    before = gc.get_threshold()
+    gc.disable()
+    try:
+        app = make_app(FakeEngine(), panes=["images"])
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot_wait_for(pilot, lambda: gc.isenabled(), what="the collector on")
+            assert gc.get_threshold()[0] == 700
+    finally:
+        gc.enable()
+        gc.set_threshold(*before)
+
+
 def test_every_pane_name_has_its_class():
     for name, key, title in app_module.PANES:
         cls = app_module.pane_class(name)
