@@ -48,6 +48,11 @@ __all__ = ["ID_PLACEHOLDER", "SHIM_BOOT", "main"]
 
 
 def main() -> None:
+    import gc
+
+    # no cyclic collection while the init imports: everything it loads survives until its
+    # execve (the shim turns the collector back on for itself, below)
+    gc.disable()
     from ..cgmove import prime_in_child, reap
 
     # the first, slow, cgroup move while the init imports (cgmove.py); then, off every
@@ -93,6 +98,7 @@ def main() -> None:
     # one lacks. As an exec would, every fd but 0-2 goes (close_on_exec_above marked
     # them), and the shim imports its own module only.
     os.closerange(3, _FD_LIMIT)
+    gc.enable()
     from .shim import main as shim_main
 
     shim_main(init_pid)

@@ -29,6 +29,9 @@ NAMESPACES = ("cgroup", "ipc", "uts", "net", "pid", "mnt")
 
 
 def main() -> None:
+    import gc
+
+    gc.disable()    # a short life that ends in execve: nothing to collect before it
     from ..cgmove import prime_in_child, prime_until_readable, reap
 
     primer = prime_in_child()   # the first, slow, cgroup move, while we import (cgmove.py)
