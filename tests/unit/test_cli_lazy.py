@@ -4,7 +4,8 @@ import importlib
 
 import pytest
 
-from workbench.cli import AREAS, FAST_VERBS, ArgumentParser, _verb_of, build_parser
+from workbench.cli import AREAS, FAST_VERBS, _verb_of, build_parser
+from workbench.runopts import ArgumentParser
 
 
 def _verbs_of(area: str) -> set[str]:

@@ -9,13 +9,20 @@ traceback.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import sys
 
 from core.importcost import defer_inspect_for_dataclasses
-from workbench.runopts import ArgumentParser
+
+# argparse (with re, enum and gettext: ~12 ms) is imported when the parser is built, not
+# with this module: the console script first sets up the collector (configure_gc) and
+# starts a container start's sealed interpreter, and --version needs no parser at all
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+    from workbench.runopts import ArgumentParser
 
 # Verb modules, imported when the parser is built. Keep their top-level imports light:
 # `nutshell ps` must not pay for the TUI, rich or netlink.
@@ -103,11 +110,15 @@ class _OnlyVerb:
 def _quiet_gettext() -> None:
     """argparse looks up a translation catalogue for each of its strings (~40 ms for our
     few hundred flags); Nutshell's messages are English only."""
+    import argparse
+
     argparse._ = lambda s: s  # type: ignore[attr-defined]
     argparse.ngettext = lambda s, p, n: s if n == 1 else p  # type: ignore[attr-defined]
 
 
 def build_parser(areas: tuple[str, ...] | None = None, only_verb: str | None = None) -> ArgumentParser:
+    from workbench.runopts import ArgumentParser
+
     _quiet_gettext()
     parser = ArgumentParser(prog="nutshell", description="A daemonless container workbench.")
     parser.add_argument("--root", metavar="DIR", help="state root (default: $NUTSHELL_ROOT or /var/lib/nutshell)")
