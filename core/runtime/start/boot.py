@@ -18,9 +18,9 @@ while the caller is still importing and parsing, so by the time the request come
 shim is up and the init has only the container's own work left. C becomes the shim
 without an exec (a new interpreter's start is ~20 ms of CPU, on cores the caller and the
 init are using); it has loaded only what the PID namespace needs, the init imports the
-rest after the fork, so the shim does not carry the init's modules. While it waits, the init makes
-no-op cgroup moves of its own (cgmove.py), so its real join does not wait out an RCU grace
-period. An unused one (the caller is gone) reads end of file and exits; the shim then
+rest after the fork, so the shim does not carry the init's modules. While it waits, the
+init makes no-op cgroup moves of its own (cgmove.py), so its real join does not wait out
+an RCU grace period. An unused one (the caller is gone) reads end of file and exits; the shim then
 sees end of file before any request, reaps it and exits too.
 
 The init is forked from here, so its /proc/self/exe is the sealed interpreter, never the
@@ -136,9 +136,8 @@ def _init_side(sync) -> None:
     what the shim needs, hand it over, then become the container (init.run).
 
     What the start needs is imported here, before the request is read, and not before
-    the fork: the shim's interpreter starts beside these imports instead of after them
-    (traced: with both after the imports, the payload's execve waited ~6-12 ms for the
-    shim to be up and hear of it)."""
+    the fork: C, which becomes the shim without an exec, does not carry these modules
+    (an idle shim's memory), and the init imports them while C is already waiting."""
     from core.fs import imagemount  # noqa: F401 - the init mounts its layer images
 
     from ..cgmove import prime_until_readable
