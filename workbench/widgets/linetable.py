@@ -294,28 +294,27 @@ class LineTable(Vertical):
         segments: list[Segment] = []
         for col, cell in zip(self.columns, cells):
             plain = cell.plain
-            # one style and short enough (most cells): one segment, no rich render
             if not cell.spans and "\n" not in plain and cell_len(plain) <= col.width:
-                pad = col.width - cell_len(plain)
+                # one style and short enough (most cells): one segment, no rich render
+                used = cell_len(plain)
                 own = self._cell_style(cell)
-                segments.append(Segment(" " * (1 + (pad if col.justify == "right" else 0)),
-                                        style))
-                segments.append(Segment(plain, style + own if own and not cursor else style))
-                if col.justify != "right" and pad:
-                    segments.append(Segment(" " * pad, style))
-                continue
-            text = cell.copy()
-            text.truncate(col.width, overflow="ellipsis")
-            pad = col.width - text.cell_len
+                body = [Segment(plain, style + own if own and not cursor else style)]
+            else:
+                text = cell.copy()
+                text.truncate(col.width, overflow="ellipsis")
+                used = text.cell_len
+                # a Text without spans renders as one unstyled segment: its own style is
+                # ours to apply (with spans, rich puts it under theirs)
+                own = None if text.spans else self._cell_style(cell)
+                body = []
+                for seg in text.render(self.app.console):
+                    seg_style = seg.style or own
+                    body.append(Segment(seg.text, style + seg_style
+                                        if seg_style and not cursor else style))
+            pad = col.width - used
             # one space before each column; the padding on the side away from the text
             segments.append(Segment(" " * (1 + (pad if col.justify == "right" else 0)), style))
-            # a Text without spans renders as one unstyled segment: its own style is ours
-            # to apply (with spans, rich puts it under theirs)
-            own = None if text.spans else self._cell_style(cell)
-            for seg in text.render(self.app.console):
-                seg_style = seg.style or own
-                segments.append(Segment(seg.text, style + seg_style
-                                        if seg_style and not cursor else style))
+            segments += body
             if col.justify != "right" and pad:
                 segments.append(Segment(" " * pad, style))
         strip = Strip(segments)
