@@ -397,7 +397,6 @@ class NutshellApp(App):
         self.exit()
 
 
-
 def _collect_again() -> None:
     """The first frame is drawn: the cyclic collector on, with its usual thresholds."""
     import gc

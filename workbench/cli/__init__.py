@@ -213,9 +213,10 @@ def entry() -> None:
     is loaded. The workbench (no verb) exits normally.
     """
     argv = sys.argv[1:]
-    configure_gc(_verb_of(argv))
+    verb = _verb_of(argv)
+    configure_gc(verb)      # (-h and --version also count as no verb: they print and exit)
     code = main(argv)
-    if _verb_of(argv) is None:
+    if verb is None:
         sys.exit(code)
     for stream in (sys.stdout, sys.stderr):
         try:
