@@ -393,4 +393,39 @@ async def test_footer_rebuilds_only_when_its_keys_change():
         assert keys == want
 
 
+
+async def test_fetch_applies_the_newest_result_and_reports_failures():
+    """Pane.fetch runs on the loop's executor (no Worker): a newer fetch of a group drops an
+    older result still running, a failure goes to ``failed`` (or a notification), and an
+    exception in ``apply`` is shown, not lost on the loop's stderr."""
+    import threading
+
+    app = make_app(FakeEngine(), panes=["images"])
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = app.pane("images")
+        release = threading.Event()
+        applied, failures = [], []
+        pane.fetch(lambda: (release.wait(10), "old")[1], applied.append, group="t")
+        pane.fetch(lambda: "new", applied.append, group="t")
+        await pilot_wait_for(pilot, lambda: applied == ["new"], what="the newer result")
+        release.set()
+        await pilot.pause(0.2)
+        assert applied == ["new"]                       # the older one was dropped
+
+        def boom():
+            raise RuntimeError("no such thing")
+
+        pane.fetch(boom, applied.append, group="t", failed=failures.append)
+        await pilot_wait_for(pilot, lambda: failures, what="the failure")
+        assert isinstance(failures[0], RuntimeError) and applied == ["new"]
+
+        def bad_apply(result):
+            raise ValueError("apply broke")
+
+        pane.fetch(lambda: 1, bad_apply, group="u")
+        await pilot_wait_for(pilot, lambda: any("apply broke" in str(n.message)
+                                                for n in app._notifications),
+                             what="the apply error notified")
+
+
 sync_all(globals())
