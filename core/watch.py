@@ -25,7 +25,6 @@ not a change. ``close()`` (from any thread) wakes a blocked ``wait``.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import select
@@ -81,8 +80,9 @@ class Changes:
 
 
 def _libc():
-    name = ctypes.util.find_library("c") or "libc.so.6"
-    libc = ctypes.CDLL(name, use_errno=True)
+    # the process's own libc, as core/runtime/linux.py loads it: find_library("c") would
+    # run ldconfig (~2 ms of the workbench's start, for a name the process already has)
+    libc = ctypes.CDLL(None, use_errno=True)
     libc.inotify_init1.argtypes = [ctypes.c_int]
     libc.inotify_init1.restype = ctypes.c_int
     libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]

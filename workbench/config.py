@@ -46,18 +46,23 @@ def config_path(config_dir: str) -> str:
 
 def load_config(config_dir: str | None) -> WorkbenchConfig:
     """Read ``workbench.toml`` from ``config_dir`` (None or missing: defaults)."""
-    import tomllib
-
     cfg = WorkbenchConfig()
     if not config_dir:
         return cfg
     path = config_path(config_dir)
     cfg.path = path
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
+        f = open(path, "rb")
     except FileNotFoundError:
+        return cfg          # the usual case: tomllib not even imported (~4 ms of the start)
+    except OSError as exc:
+        cfg.errors.append(f"{path}: {exc}")
         return cfg
+    import tomllib
+
+    try:
+        with f:
+            data = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         cfg.errors.append(f"{path}: {exc}")
         return cfg
