@@ -40,6 +40,7 @@ from workbench.config import THEME_CYCLE, WorkbenchConfig, load_config, register
 from workbench.messages import CommandRun, ContainerSelected, EngineChanged, ImageSelected, OpenTerminal
 from workbench.panes.base import Pane
 from workbench.screens.history import HistoryEntry, HistoryScreen
+from workbench.widgets.blank import BlankContainer
 from workbench.widgets.footer import KeyFooter
 from workbench.widgets.status import StatusLine
 
@@ -65,7 +66,11 @@ def pane_class(name: str) -> type[Pane]:
     return getattr(importlib.import_module(f"workbench.panes.{module}"), module.capitalize() + "Pane")
 
 
-class MainTabs(TabbedContent):
+class PaneTab(BlankContainer, TabPane):
+    """A pane's tab: only the pane it holds is drawn (workbench/widgets/blank.py)."""
+
+
+class MainTabs(BlankContainer, TabbedContent):
     """The pane tabs. TabbedContent switches to a pane when something in it gets the focus;
     that message can arrive after the user already switched elsewhere (the first pane takes
     the focus at start-up while a tab key is being handled) — ignore it when the focus is no
@@ -179,7 +184,7 @@ class NutshellApp(App):
                                             id=f"pane-{name}")
 
                 # only the first tab's pane is built before the first frame
-                yield TabPane(f"{key} {title}", make() if first or not self.lazy else LazyPane(make),
+                yield PaneTab(f"{key} {title}", make() if first or not self.lazy else LazyPane(make),
                               id=f"tab-{name}")
                 first = False
         root = self.engine.paths.root

@@ -52,6 +52,7 @@ from textual.containers import Vertical
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from workbench.messages import CommandRun, ContainerSelected, EngineChanged
+from workbench.widgets.blank import BlankContainer
 
 #: the clock panes use for "5 minutes ago" (tests pin it for deterministic snapshots)
 CLOCK: Callable[[], float] = time.time
@@ -77,7 +78,7 @@ def error_text(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}: {exc}"
 
 
-class Pane(Vertical):
+class Pane(BlankContainer, Vertical):
     """Base of every pane: engine access, read-only, actions with their CLI command,
     background reads, the selected container."""
 

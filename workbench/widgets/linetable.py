@@ -32,6 +32,7 @@ from textual.strip import Strip
 from textual.widgets import Input
 
 from workbench.messages import RowMessage
+from workbench.widgets.blank import BlankContainer
 
 _PARSED_STYLES: dict[str, Style] = {}     # style string -> Style (LineTable._cell_style)
 
@@ -130,7 +131,7 @@ class _Lines(ScrollView, can_focus=True):
             self.refresh()
 
 
-class LineTable(Vertical):
+class LineTable(BlankContainer, Vertical):
     DEFAULT_CSS = """
     LineTable { height: 1fr; }
     LineTable > Input { display: none; height: 1; border: none; }

@@ -37,6 +37,7 @@ from textual.strip import Strip
 from textual.widgets import DataTable, Input
 
 from workbench.messages import RowMessage
+from workbench.widgets.blank import BlankContainer
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ class _Table(DataTable):
         return parent
 
 
-class FilterTable(Vertical):
+class FilterTable(BlankContainer, Vertical):
     """A filterable, sortable table of rows keyed by a string id."""
 
     DEFAULT_CSS = """
