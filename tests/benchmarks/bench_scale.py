@@ -7,7 +7,10 @@ For each count N, N created (not started) containers of the same busybox image o
 state root (in process: Engine.create), then the median wall time of the CLI's
 ``ps -a`` and ``images``, and the time per container. podman gets the same busybox rootfs
 by ``import`` and N ``podman create``s in a throwaway store (--root/--runroot), timed the
-same way. Prints a table; asserts nothing. Needs root.
+same way, each series after a ``sync`` (a create's fsync would otherwise wait for the
+previous series' writeback, which grows with its count). A create's median in the first
+and the last tenth of a series shows whether a create gets slower as containers pile up.
+Prints a table; asserts nothing. Needs root.
 """
 
 from __future__ import annotations
@@ -64,9 +67,20 @@ def main() -> int:
             root = os.path.join(work, f"root-{n}")
             eng = Engine(root)
             eng.import_image(bb, IMAGE, changes=['CMD ["sh"]'])
-            t = time.perf_counter()
-            ids = [eng.create(RunOptions(image=IMAGE, command=["true"], network="none")) for _ in range(n)]
-            create_ms = (time.perf_counter() - t) * 1000 / n
+            # the previous count's podman store (vfs: a copy of the rootfs per container) is
+            # still being written back; a create's fsync would wait for it
+            os.sync()
+            each = []
+            for _ in range(n):
+                t = time.perf_counter()
+                eng.create(RunOptions(image=IMAGE, command=["true"], network="none"))
+                each.append(time.perf_counter() - t)
+            ids = [c["Id"] for c in eng.ps(all=True)]
+            create_ms = sum(each) * 1000 / n
+            # the first and the last tenth: a create that reads every container grows here
+            tenth = max(1, n // 10)
+            create_first = statistics.median(each[:tenth]) * 1000
+            create_last = statistics.median(each[-tenth:]) * 1000
             cli = [sys.executable, "-m", "workbench", "--root", root]
             env = dict(os.environ, PYTHONPATH=REPO)
             ps = median_ms(cli + ["ps", "-a"], args.runs, env)
@@ -75,7 +89,8 @@ def main() -> int:
             for _ in range(args.runs):
                 eng.ps(all=True)
             ps_inproc = (time.perf_counter() - t) * 1000 / args.runs
-            row = {"n": n, "create": create_ms, "ps": ps, "ps_inproc": ps_inproc, "images": images}
+            row = {"n": n, "create": create_ms, "create_first": create_first,
+                   "create_last": create_last, "ps": ps, "ps_inproc": ps_inproc, "images": images}
             for cid in ids:
                 eng.rm(cid, force=True)
             if podman:
@@ -84,6 +99,7 @@ def main() -> int:
                         "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
                 subprocess.run(base + ["import", tar, "localhost/bench/busybox:1"], check=True,
                                capture_output=True)
+                os.sync()
                 t = time.perf_counter()
                 for _ in range(n):
                     subprocess.run(base + ["create", "--network", "none", "localhost/bench/busybox:1", "true"],
@@ -98,14 +114,16 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("\n| containers | nutshell ps -a | podman ps -a | ratio | nutshell images | podman images "
-          "| create each (nutshell in process / podman CLI) | Engine.ps in process |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| create each (nutshell in process / podman CLI) | nutshell create, first / last tenth "
+          "| Engine.ps in process |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         p_ps = r.get("p_ps")
         print(f"| {r['n']} | {r['ps']:.0f} ms | {p_ps:.0f} ms | {r['ps'] / p_ps:.2f} | " if p_ps else
               f"| {r['n']} | {r['ps']:.0f} ms | - | - | ", end="")
         print(f"{r['images']:.0f} ms | {r.get('p_images', 0):.0f} ms | {r['create']:.0f} / "
-              f"{r.get('p_create', 0):.0f} ms | {r['ps_inproc']:.1f} ms |")
+              f"{r.get('p_create', 0):.0f} ms | {r['create_first']:.1f} / {r['create_last']:.1f} ms "
+              f"| {r['ps_inproc']:.1f} ms |")
     return 0
 
 
