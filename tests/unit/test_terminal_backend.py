@@ -89,6 +89,30 @@ def test_pty_backend_ctrl_c_reaches_the_foreground_program():
     b.close()
 
 
+def test_pty_backend_starts_the_command_with_every_signal_at_its_default():
+    """As a terminal emulator does: what this process ignores or blocks is not passed on.
+    Python ignores SIGPIPE (``yes | head -1`` printed "Broken pipe"), and an app started
+    with SIGINT ignored (a background job) gave its shells a Ctrl-C that did nothing."""
+    script = ("grep -E 'Sig(Ign|Blk)' /proc/self/status; yes | head -1; "
+              "trap 'echo got-int; exit 7' INT; echo ready; while :; do sleep 0.05; done")
+    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    try:
+        assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN  # the interpreter's own
+        b = PtyBackend(["/bin/sh", "-c", script])
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        signal.signal(signal.SIGINT, old_int)
+    out = read_until(b, lambda o: b"ready" in o)
+    assert b"SigIgn:\t0000000000000000" in out, out
+    assert b"SigBlk:\t0000000000000000" in out, out
+    assert b"y\r\n" in out and b"Broken pipe" not in out, out
+    b.write(b"\x03")
+    assert b"got-int" in read_to_eof(b)
+    assert b.wait(5) == 7
+    b.close()
+
+
 def test_missing_command_raises():
     with pytest.raises(FileNotFoundError):
         PtyBackend(["/nonexistent/program"])

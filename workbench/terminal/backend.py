@@ -213,6 +213,22 @@ class _FdIO:
             self._fd = -1
 
 
+def default_signals() -> None:
+    """In a host command's child, before exec: every signal back to its default and none
+    blocked, as a terminal emulator starts its shell (tmux, xterm). execve keeps what is
+    ignored, and Python ignores SIGPIPE and SIGXFSZ: ``yes | head -1`` in a host shell
+    printed "Broken pipe"; an app started with SIGINT ignored (a background job, some
+    process managers) gave its shells a Ctrl-C that did nothing."""
+    for n in range(1, signal.NSIG):
+        if n in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(n, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass    # the C library's own (32, 33): a handler, which execve resets anyway
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
 class PtyBackend(_FdIO):
     """A host command under a new PTY; closing hangs it up (SIGHUP, SIGKILL after 2 s)."""
 
@@ -236,7 +252,8 @@ class PtyBackend(_FdIO):
         self._lock = threading.Lock()
         # ptyprocess forks, sets the window size in the child before exec and reports exec errors.
         self._proc = PtyProcess.spawn(argv, env=dict(env) if env is not None else terminal_env(), cwd=cwd,
-                                      dimensions=(max(1, rows), max(1, cols)))
+                                      dimensions=(max(1, rows), max(1, cols)),
+                                      preexec_fn=default_signals)
         self.pid: int = self._proc.pid
         super().__init__(self._proc.fd)
 
