@@ -9,7 +9,8 @@ Prints medians (and min/max) of:
   * ``nutshell --version`` (the CLI's own start-up),
   * ``nutshell run --rm --network none IMAGE true`` (the whole thing),
   * the same for runc / crun / podman / docker when they are installed and work here,
-    as ratios to nutshell (their failures are printed, not hidden), and nutshell and
+    as ratios to nutshell (their failures are printed, not hidden), podman / docker
+    also on their default network (against our default bridge), and nutshell and
     podman (docker) alternately, pair by pair (the ratio that holds when the VM drifts);
 the RSS/PSS of idle shims (``run -d ... sleep``), read from /proc/<pid>/smaps_rollup, and
 how much page cache each of those containers adds by reading its busybox binary once.
@@ -126,10 +127,14 @@ def main() -> int:
         for name, value in results.items():
             print(f"{name:58s} {fmt(value)}")
         base = statistics.median(ours) if isinstance(ours, list) else None
+        bridge = results["nutshell run --rm IMAGE true (default bridge)"]
+        bridge_base = statistics.median(bridge) if isinstance(bridge, list) else None
         for name, value in peers.items():
             line = f"{name:58s} {fmt(value)}"
-            if base and isinstance(value, list) and not name.startswith("interleaved"):
-                line += f"   nutshell/peer = {base / statistics.median(value):.2f}x"
+            # each peer series against ours with the same kind of network
+            mine = bridge_base if name.endswith("(default network)") else base
+            if mine and isinstance(value, list) and not name.startswith("interleaved"):
+                line += f"   nutshell/peer = {mine / statistics.median(value):.2f}x"
             print(line)
         memory(cli, env, args.idle)
     finally:
@@ -217,6 +222,10 @@ def bench_peers(rootfs: str, tmp: str, runs: int, ours=None) -> dict[str, object
         try:
             timed([exe, "run", "--rm", "--network", "none", image, "true"], 2, env=env)  # warm up
             out[label] = timed([exe, "run", "--rm", "--network", "none", image, "true"], runs, env=env)
+            # what a user types: the peer's default network (podman: netavark or CNI)
+            timed([exe, "run", "--rm", image, "true"], 2, env=env, check=False)
+            out[f"{engine} run --rm busybox true (default network)"] = timed(
+                [exe, "run", "--rm", image, "true"], runs, env=env)
             if ours is not None and isinstance(out[label], list):
                 out.update(head_to_head(ours, ([exe, "run", "--rm", "--network", "none", image,
                                                 "true"], env), engine, runs))
