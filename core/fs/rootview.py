@@ -132,7 +132,7 @@ def container_view(engine, ref: str, write: bool = False, live: bool = True) -> 
     dir — read-only unless ``write``; writing a stopped container holds its operation
     lock so it cannot start meanwhile.
     """
-    from core.runtime.linux import proc_start_time
+    from core.runtime.procstat import proc_start_time
 
     rt = engine._runtime
     cid = rt.resolve(ref)

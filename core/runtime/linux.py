@@ -5,7 +5,7 @@ openat2. Every wrapper raises ``OSError`` with the errno and the path involved, 
 failure in the container's init reads as "mount /proc: Permission denied", not as a
 bare -1.
 
-Only ctypes and os are imported here: this module is loaded in the freshly forked
+Only ctypes and os (and procstat, os-free) are imported here: this module is loaded in the freshly forked
 container init (and in exec's child), where import time is start-up latency.
 """
 
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import ctypes
 import os
+
+from .procstat import proc_start_time  # noqa: F401 - here for the init and tests
 
 # --- namespaces (linux/sched.h) ---------------------------------------------------------
 CLONE_NEWTIME = 0x00000080
@@ -212,26 +214,6 @@ def capset(effective: int, permitted: int, inheritable: int = 0) -> None:
 
 
 # --- small helpers ------------------------------------------------------------------------
-
-def proc_start_time(pid: int) -> int | None:
-    """Field 22 of /proc/<pid>/stat (start time in clock ticks); None if the pid is gone.
-
-    A pid plus its start time names one process for good: pids are reused, start times
-    of a reused pid differ. That is how state is reconciled with reality.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    try:
-        rest = data[data.rindex(b")") + 2:].split()
-        if rest[0] == b"Z":  # a zombie no longer runs anything
-            return None
-        return int(rest[19])
-    except (ValueError, IndexError):
-        return None
-
 
 def set_loopback_up() -> None:
     """Bring ``lo`` up in the current network namespace (SIOCGIFFLAGS/SIOCSIFFLAGS).

@@ -22,7 +22,7 @@ import time
 
 from ..errors import NotFound, UsageError
 from ..fsutil import atomic_write_json, locked
-from .linux import proc_start_time
+from .procstat import proc_start_time
 from .spec import ZERO_TIME
 
 _NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")

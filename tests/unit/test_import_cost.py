@@ -158,3 +158,16 @@ def test_the_workbench_start_reads_no_toml_without_a_config_file(tmp_path):
         f"cfg = load_config({str(tmp_path)!r})\n"
         "print(json.dumps({'tomllib': 'tomllib' in sys.modules, 'theme': cfg.theme}))\n")
     assert got == {"tomllib": True, "theme": "nutshell-light"}
+
+
+def test_reading_container_state_loads_no_ctypes(tmp_path):
+    """ps, inspect and logs reconcile state with /proc (procstat.py) and need nothing of
+    core.runtime.linux: ctypes and libc's prototypes were ~2 ms of each of them."""
+    code = ("import sys, json\n"
+            "from core.engine import Engine\n"
+            f"e = Engine({str(tmp_path)!r})\n"
+            "e.ps(all=True)\n"
+            "import core.runtime.containers, core.runtime.state\n"
+            "print(json.dumps({'ctypes': 'ctypes' in sys.modules,\n"
+            "                  'linux': 'core.runtime.linux' in sys.modules}))\n")
+    assert _fresh(code) == {"ctypes": False, "linux": False}
