@@ -452,7 +452,7 @@ class Lifecycle(RuntimeBase):
         """Remove stopped containers (``filters``: ``until=``, ``label=``, ``label!=``)."""
         from .. import prunefilter
         from ..fsutil import dir_size
-        from .logs import parse_rfc3339
+        from ..timestamps import parse_rfc3339
 
         want = prunefilter.parse(filters)
         deleted, space = [], 0

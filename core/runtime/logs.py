@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ..errors import UsageError
+from ..timestamps import parse_rfc3339
 
 
 @dataclass
@@ -26,25 +27,6 @@ class LogEntry:
     @property
     def timestamp(self) -> float:
         return parse_rfc3339(self.time) or 0.0
-
-
-_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(\.\d+)?(Z|z|[+-]\d\d:?\d\d)?\Z")
-
-
-def parse_rfc3339(value: str) -> float | None:
-    m = _RFC3339.match(value.strip())
-    if not m:
-        return None
-    import calendar
-
-    y, mo, d, h, mi, s = (int(m.group(i)) for i in range(1, 7))
-    t = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) + float("0" + (m.group(7) or ""))
-    tz = m.group(8)
-    if tz and tz not in ("Z", "z"):
-        sign = 1 if tz[0] == "+" else -1
-        hh, mm = int(tz[1:3]), int(tz[-2:])
-        t -= sign * (hh * 3600 + mm * 60)
-    return t
 
 
 def parse_since(value: str | None, now: float | None = None) -> float | None:

@@ -230,7 +230,7 @@ def _configured_networks(cfg: dict) -> dict:
 def _parse_time(value: str | None) -> float | None:
     if not value or value.startswith("0001-"):
         return None
-    from .logs import parse_rfc3339
+    from ..timestamps import parse_rfc3339
 
     return parse_rfc3339(value)
 

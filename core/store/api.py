@@ -163,7 +163,7 @@ class ImageOps(EngineBase):
         """Remove dangling images (``all``: every image no container uses);
         ``filters``: ``until=``, ``label=``, ``label!=``."""
         from .. import prunefilter
-        from ..runtime.logs import parse_rfc3339
+        from ..timestamps import parse_rfc3339
 
         want = prunefilter.parse(filters)
         using = self.store.containers_using()

@@ -48,6 +48,7 @@ def check_config(config: object, n_layers: int | None = None, what: str = "image
             raise ImageConfigError(f"{what}: invalid diff ID {d!r}")
     if n_layers is not None and len(diff_ids) != n_layers:
         raise ImageConfigError(f"{what} lists {len(diff_ids)} diff IDs for {n_layers} layers")
+    _check_times(config, what)
     run = config.get("config")
     if run is None:
         return config
@@ -65,6 +66,38 @@ def check_config(config: object, n_layers: int | None = None, what: str = "image
     if any(not isinstance(e, str) for e in run.get("Env") or []):
         raise ImageConfigError(f"{what}: config.Env must be a list of strings")
     return config
+
+
+_HISTORY_TYPES: dict[str, type] = {"created_by": str, "author": str, "comment": str,
+                                   "empty_layer": bool}
+
+
+def _check_times(config: dict, what: str) -> None:
+    """``created`` and ``history`` as Docker decodes them (time.Time, []History): a
+    February 30th or a history of numbers is refused here, not met by ``images`` or
+    ``history`` later."""
+    from ..errors import ImageConfigError
+    from ..timestamps import parse_rfc3339
+
+    def check_time(value: object, where: str) -> None:
+        if value is not None and parse_rfc3339(value) is None:
+            raise ImageConfigError(f"{what}: {where} is not an RFC 3339 time ({value!r:.60})")
+
+    check_time(config.get("created"), '"created"')
+    history = config.get("history")
+    if history is None:
+        return
+    if not isinstance(history, list):
+        raise ImageConfigError(f"{what}: \"history\" is not a list")
+    for i, h in enumerate(history):
+        if not isinstance(h, dict):
+            raise ImageConfigError(f"{what}: history[{i}] is not a JSON object")
+        check_time(h.get("created"), f"history[{i}].created")
+        for key, kind in _HISTORY_TYPES.items():
+            v = h.get(key)
+            if v is not None and not isinstance(v, kind):
+                raise ImageConfigError(f"{what}: history[{i}].{key} has the wrong type "
+                                       f"({type(v).__name__})")
 
 
 def str_slice(value: object) -> list[str]:
@@ -155,7 +188,9 @@ class Image:
 
     def history(self) -> list[HistoryRow]:
         """History entries newest first, each with the size of the layer it made (Docker order)."""
-        hist = list(self.config.get("history") or [])
+        hist = self.config.get("history")
+        # (checked at load since; a store may hold an image from before)
+        hist = [h for h in hist if isinstance(h, dict)] if isinstance(hist, list) else []
         layer_sizes = [(layer.size if layer.size is not None else layer.compressed_size)
                        for layer in self.layers]
         rows: list[HistoryRow] = []

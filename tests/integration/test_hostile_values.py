@@ -125,6 +125,14 @@ BAD_CONFIGS = {
     "labels-a-list": lambda cfg: cfg["config"].update(Labels=["a"]),
     "rootfs-a-string": lambda cfg: cfg.update(rootfs="layers"),
     "config-a-list": lambda cfg: cfg.clear() or None,
+    # Docker decodes these as time.Time and []History; a bad one broke `images` for all
+    "created-february-30": lambda cfg: cfg.update(created="2020-02-30T00:00:00Z"),
+    "created-a-number": lambda cfg: cfg.update(created=1700000000),
+    "created-full-width-digits": lambda cfg: cfg.update(created="\uff12020-01-01T00:00:00Z"),
+    "history-not-a-list": lambda cfg: cfg.update(history={"created": "2020-01-01T00:00:00Z"}),
+    "history-of-numbers": lambda cfg: cfg.update(history=[5]),
+    "history-created-month-13": lambda cfg: cfg["history"][0].update(created="2020-13-01T00:00:00Z"),
+    "history-created-by-a-list": lambda cfg: cfg["history"][0].update(created_by=["rm", "-rf"]),
 }
 
 

@@ -276,7 +276,8 @@ def list_images(engine, req: Request) -> list:
                 engine.images(reference=pattern)          # checks the pattern
             except InvalidReference:
                 raise HTTPError(400, f"invalid reference format: {pattern!r}") from None
-    from core.runtime.logs import parse_rfc3339, parse_since
+    from core.runtime.logs import parse_since
+    from core.timestamps import parse_rfc3339
 
     def when(img) -> float:
         return parse_rfc3339(img.created or "") or 0.0

@@ -6,21 +6,18 @@ smaller, differently shaped object per entry, built here.
 
 from __future__ import annotations
 
-import calendar
-import time
 from typing import Any
 
 from core.reference import parse as parse_ref
+from core.timestamps import parse_rfc3339
 
 
 def unix_time(rfc3339: str | None) -> int:
     """``2026-12-03T08:26:20.61Z`` -> seconds since the epoch (0 when unknown)."""
-    if not rfc3339 or rfc3339.startswith("0001-"):
+    if not isinstance(rfc3339, str) or rfc3339.startswith("0001-"):
         return 0
-    try:
-        return calendar.timegm(time.strptime(rfc3339[:19], "%Y-%m-%dT%H:%M:%S"))
-    except ValueError:
-        return 0
+    t = parse_rfc3339(rfc3339)
+    return 0 if t is None else int(t // 1)
 
 
 def familiar(tag: str) -> str:
