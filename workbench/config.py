@@ -34,6 +34,7 @@ DEFAULT_THEME = "nutshell-dark"
 
 @dataclass
 class WorkbenchConfig:
+    """The workbench's settings from workbench.toml: theme and keys, and what was wrong in it."""
     theme: str = DEFAULT_THEME
     keys: dict[str, str] = field(default_factory=dict)
     path: str | None = None

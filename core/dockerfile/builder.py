@@ -147,6 +147,7 @@ class BuildOptions:
 
 @dataclass
 class StepReport:
+    """What one build step did: cached or run, the layer it made, how long it took."""
     number: int
     stage: str
     instruction: str
@@ -158,6 +159,7 @@ class StepReport:
 
 @dataclass
 class BuildResult:
+    """The outcome of a build: the image, its tags and every step's report."""
     image_id: str
     manifest_digest: str
     tags: list[str]            # familiar references
@@ -194,6 +196,7 @@ class _State:
 
 @dataclass
 class _StageRun:
+    """Progress through one stage of a build (BuildKit's step numbering)."""
     stage: Stage
     label: str                 # BuildKit's "[builder 2/4]" name ("" for a lone stage)
     count: int                 # steps in this stage, FROM included
@@ -203,6 +206,7 @@ class _StageRun:
 
 @dataclass
 class _CopyPlan:
+    """What a COPY or ADD will take: patterns, resolved sources or another stage's files."""
     patterns: list[str]
     sources: list[Source] | None        # resolved context sources (no --from)
     inline: list[tuple[str, bytes]]     # COPY <<EOF heredocs: (name, content)

@@ -59,6 +59,7 @@ class CacheLayer:
 
 @dataclass
 class CacheEntry:
+    """One cached build step: its key, the step before it and the layer it made."""
     key: str
     parent: str
     instruction: str

@@ -44,6 +44,7 @@ class TokenServerError(RegistryError):
 
 @dataclass
 class Challenge:
+    """A WWW-Authenticate challenge: its scheme and parameters."""
     scheme: str                       # lower-case: "bearer", "basic", ...
     params: dict[str, str] = field(default_factory=dict)
 
@@ -153,6 +154,7 @@ def merge_scopes(scopes: list[str]) -> list[str]:
 # --- tokens ---------------------------------------------------------------------------
 @dataclass
 class Token:
+    """A bearer token from a registry's token service, and when it expires."""
     value: str
     expires_at: float
     refresh_token: str = ""

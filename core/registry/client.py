@@ -45,6 +45,7 @@ class TooManyRequests(RegistryError):
 
 @dataclass
 class RetryPolicy:
+    """How often and how long a registry request is retried, and when a download is resumed."""
     attempts: int = 5           # tries per request (1 = no retry)
     base_delay: float = 0.5     # first backoff, doubled each time
     max_delay: float = 30.0

@@ -35,6 +35,7 @@ MAX_CONFIG_BYTES = 4 << 20
 
 @dataclass(frozen=True)
 class Credential:
+    """A registry login, and where it was found."""
     username: str = ""
     password: str = ""
     identity_token: str = ""   # OAuth refresh token, used with the token endpoint

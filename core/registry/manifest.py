@@ -228,6 +228,7 @@ _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armh
 
 @dataclass(frozen=True)
 class Platform:
+    """An image platform: os, architecture and variant."""
     os: str
     architecture: str
     variant: str = ""

@@ -49,6 +49,7 @@ TRANSIENT_ERRORS = (ConnectionResetError, ConnectionAbortedError, BrokenPipeErro
 
 @dataclass(frozen=True)
 class Origin:
+    """Where requests go: scheme, host and whether TLS certificates are verified."""
     scheme: str
     host: str      # as in the URL's netloc: host[:port]
     verify: bool

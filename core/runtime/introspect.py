@@ -118,6 +118,7 @@ def _id_map(path: str) -> list[tuple[int, int, int]]:
 
 @dataclass
 class NamespaceRow(_Dict):
+    """One namespace of a container beside the host's (or another container's): shared or new."""
     type: str
     container: int | None          # inode of /proc/<init>/ns/<type>
     host: int | None               # inode of the reference (pid 1 or us)
@@ -129,6 +130,7 @@ class NamespaceRow(_Dict):
 
 @dataclass
 class NamespaceMatrix(_Dict):
+    """Every namespace of a container compared with a reference process (the Learn pane's matrix)."""
     container_id: str
     name: str
     pid: int
@@ -188,6 +190,7 @@ def _other_inits(engine, cid: str) -> list[tuple[str, int]]:
 
 @dataclass
 class ProcessRow(_Dict):
+    """One process of a container, with its pid on the host and inside."""
     host_pid: int
     container_pid: int | None      # the last NSpid entry: the pid inside the container
     nspid: list[int]               # host first, innermost last
@@ -203,6 +206,7 @@ class ProcessRow(_Dict):
 
 @dataclass
 class ProcessTable(_Dict):
+    """The processes of a container's PID namespace, init first."""
     container_id: str
     name: str
     init_pid: int
@@ -266,6 +270,7 @@ def _process_row(pid: int, hz: int) -> ProcessRow | None:
 
 @dataclass
 class OverlayLayer(_Dict):
+    """One lower layer of a container's overlay mount, with the image layer it comes from."""
     position: int                  # 1 = the top of lowerdir (searched first)
     path: str                      # the layer's diff directory
     mount_entry: str | None        # the lowerdir entry as the kernel shows it
@@ -280,6 +285,7 @@ class OverlayLayer(_Dict):
 
 @dataclass
 class UpperEntry(_Dict):
+    """One change in a container's upper (writable) layer."""
     path: str                      # relative to the container's root, with a leading /
     kind: str                      # added | modified | deleted | opaque | mount-target
     type: str                      # file | dir | link | whiteout | other
@@ -288,6 +294,7 @@ class UpperEntry(_Dict):
 
 @dataclass
 class OverlayView(_Dict):
+    """A container's root file system as overlayfs builds it: lower layers, upper, work dir."""
     container_id: str
     name: str
     image: str
@@ -462,6 +469,7 @@ def _walk_upper(upper: str, lowers_top_first: list[str], targets: set[str],
 
 @dataclass
 class CgroupRow(_Dict):
+    """One resource of a container's cgroup: its limit and usage, with the files they come from."""
     resource: str                  # memory | swap | cpu | pids | io | oom
     limit_file: str | None         # full path of the file holding the limit
     limit_text: str | None         # its content as the kernel shows it
@@ -475,6 +483,7 @@ class CgroupRow(_Dict):
 
 @dataclass
 class CgroupView(_Dict):
+    """A container's cgroups: the directories, the limits and usage, the events."""
     container_id: str
     name: str
     version: str                   # v1 | v2 | hybrid
@@ -600,6 +609,7 @@ def _keyed(text: str | None) -> dict[str, int]:
 
 @dataclass
 class NetLink(_Dict):
+    """One network interface of a container and its way out: veth pair, bridge, address."""
     network: str
     interface: str                 # inside the container (eth0)
     peer_ifindex: int | None       # eth0's ifindex inside (the host veth's iflink)
@@ -617,6 +627,7 @@ class NetLink(_Dict):
 
 @dataclass
 class Route(_Dict):
+    """One route of a container's routing table."""
     destination: str
     gateway: str
     interface: str
@@ -624,6 +635,7 @@ class Route(_Dict):
 
 @dataclass
 class NetworkView(_Dict):
+    """A container's network namespace: its interfaces, routes and DNS."""
     container_id: str
     name: str
     mode: str                      # bridge | none | host | container:<id> | <network>
@@ -804,6 +816,7 @@ class StatsSampler:
 
 @dataclass
 class SecurityView(_Dict):
+    """What confines a container's processes: capabilities, seccomp, no_new_privs, masked paths."""
     container_id: str
     name: str
     pid: int

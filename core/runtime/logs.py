@@ -20,6 +20,7 @@ from ..timestamps import parse_rfc3339
 
 @dataclass
 class LogEntry:
+    """One line of a container's log: its stream, bytes and RFC 3339 time."""
     stream: str      # "stdout" | "stderr"
     data: bytes
     time: str        # RFC 3339 with nanoseconds, UTC

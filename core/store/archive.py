@@ -49,6 +49,7 @@ def host_arch() -> str:
 
 @dataclass
 class LoadResult:
+    """What a load stored: the images, the tags moved to them, the untagged ones."""
     images: list[Image] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)       # full refs that were (re)tagged
     untagged_ids: list[str] = field(default_factory=list)

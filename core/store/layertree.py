@@ -105,6 +105,7 @@ class LayerChanges:
 
 @dataclass
 class WastedFile:
+    """A file a later layer shadows: the bytes an image stores for nothing."""
     path: str
     layer: int            # the layer storing the shadowed version
     size: int
@@ -114,6 +115,7 @@ class WastedFile:
 
 @dataclass
 class ImageTree:
+    """An image's layers merged into one tree, with what each layer wastes."""
     layers: list[LayerChanges]
     merged: dict[str, FileEntry]          # the final view; status = as last changed
     wasted: int
@@ -513,6 +515,7 @@ def filter_entries(entries: dict[str, FileEntry], text: str = "",
 
 @dataclass
 class DiffEntry:
+    """One path that differs between two images."""
     path: str
     status: str                  # added | removed | modified
     kind: str
@@ -586,6 +589,7 @@ def _same_content(dir_a: str, dir_b: str, path: str) -> bool:
 
 @dataclass
 class FileContent:
+    """The content of one file of a layer (truncated, or marked binary)."""
     path: str
     layer: int
     kind: str

@@ -93,6 +93,7 @@ class LayerOutput(HashedOutput):
 
 @dataclass
 class TreeStats:
+    """What a tar of a tree held: entries and bytes."""
     entries: int = 0
     bytes: int = 0
 

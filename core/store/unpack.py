@@ -351,6 +351,7 @@ class PrefetchReader:
 
 @dataclass
 class UnpackResult:
+    """What unpacking one layer found: its diff ID, sizes, compression, entries."""
     diff_id: str            # sha256 of the uncompressed tar
     size: int               # uncompressed tar bytes
     compressed_digest: str  # sha256 of the bytes read

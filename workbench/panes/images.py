@@ -34,6 +34,7 @@ def ago(value: Any) -> str:
 
 @dataclass
 class ImageRow:
+    """One row of the Images pane."""
     key: str            # the reference the actions use (familiar repo:tag, or the short id)
     repository: str
     tag: str

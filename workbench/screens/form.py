@@ -32,6 +32,7 @@ from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 @dataclass
 class Field:
+    """One field of a form screen."""
     name: str
     label: str
     kind: str = "text"                     # text | bool | select

@@ -20,6 +20,7 @@ from workbench.widgets.table import Col, FilterTable
 
 @dataclass
 class HistoryEntry:
+    """One action the workbench ran, as its nutshell command line."""
     time: float
     command: str
     ok: bool = True

@@ -39,6 +39,7 @@ _PARSED_STYLES: dict[str, Style] = {}     # style string -> Style (LineTable._ce
 
 @dataclass
 class Column:
+    """One column of a LineTable."""
     label: str
     width: int
     justify: str = "left"

@@ -42,6 +42,7 @@ from workbench.widgets.blank import BlankContainer
 
 @dataclass(frozen=True)
 class Col:
+    """One column of a FilterTable."""
     label: str
     key: str
     width: int | None = None
