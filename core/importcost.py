@@ -3,7 +3,7 @@
 ``defer_inspect_for_dataclasses()`` makes the first ``import dataclasses`` of this process
 (whenever it comes) run with a stand-in for :mod:`inspect`. dataclasses imports inspect
 (with ast, dis, tokenize: ~11 ms here) only to write a signature into the ``__doc__`` of a
-dataclass that has no docstring; ours have docstrings. The stand-in imports the real
+dataclass that has no docstring; ours have docstrings (a test checks). The stand-in imports the real
 inspect the first time anything is looked up on it, so nothing can behave differently,
 only later. It is in ``sys.modules`` only while dataclasses is being imported: every
 other ``import inspect`` gets the real one.
